@@ -1,0 +1,1 @@
+"""gRPC transport of the inference server: converters, servicers and the error-status table."""

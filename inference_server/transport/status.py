@@ -1,0 +1,35 @@
+"""The one table that maps Conduit error codes to gRPC status codes, both ways."""
+
+from __future__ import annotations
+
+import grpc
+
+from inference_server.errors import ConduitError, ErrorCode
+
+__all__ = ["STATUS_OF", "error_from_status", "status_of"]
+
+STATUS_OF: dict[ErrorCode, grpc.StatusCode] = {
+    ErrorCode.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorCode.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    ErrorCode.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorCode.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorCode.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
+    ErrorCode.CANCELLED: grpc.StatusCode.CANCELLED,
+    ErrorCode.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    ErrorCode.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
+    ErrorCode.UNIMPLEMENTED: grpc.StatusCode.UNIMPLEMENTED,
+    ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
+}
+_CODE_OF: dict[grpc.StatusCode, ErrorCode] = {status: code for code, status in STATUS_OF.items()}
+
+
+def status_of(code: ErrorCode) -> grpc.StatusCode:
+    """The gRPC status a ``ConduitError`` with ``code`` is answered with."""
+    return STATUS_OF[code]
+
+
+def error_from_status(status: grpc.StatusCode, message: str) -> ConduitError:
+    """Turn a gRPC status received by a client back into a ``ConduitError`` (unknown statuses become INTERNAL)."""
+    return ConduitError(_CODE_OF.get(status, ErrorCode.INTERNAL), message)
