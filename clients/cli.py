@@ -1,0 +1,78 @@
+"""The ``conduit`` command. Each subcommand parses its flags and hands over to its package's entry point."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    # Flags default to SUPPRESS so that unset flags fall back to CONDUIT_* variables, then to the defaults.
+    p = sub.add_parser(
+        "serve",
+        help="serve a model repository over the Open Inference Protocol (gRPC)",
+        description="Serve DIR/<model>/<version>/model.onnx over gRPC (KServe v2 / Triton protocol). "
+        "Every flag can also be set as a CONDUIT_<FLAG> environment variable.",
+        argument_default=argparse.SUPPRESS,
+    )
+    p.add_argument("--model-repository", type=Path, metavar="DIR", help="model repository directory (required)")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--grpc-port", type=int, help="gRPC port (default 8001)")
+    p.add_argument("--metrics-port", type=int, help="Prometheus port, worker i uses port+i; 0 disables (default 8002)")
+    p.add_argument("--workers", type=int, help="worker processes sharing the gRPC port (default 1)")
+    p.add_argument("--poll-interval", type=float, metavar="S", help="rescan the repository every S seconds")
+    p.add_argument("--max-message-bytes", type=int, help="largest gRPC message in either direction (default 64 MiB)")
+    p.add_argument("--drain-timeout", type=float, metavar="S", help="seconds to answer in-flight calls on SIGTERM")
+    p.add_argument("--otlp-endpoint", metavar="URL", help="push metrics with OTLP/gRPC to this collector")
+    p.add_argument("--log-level", help="logging level (default INFO)")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from inference_server.app import run
+    from inference_server.settings import ServerSettings
+
+    values = {k: v for k, v in vars(args).items() if k not in ("command", "handler")}
+    try:
+        settings = ServerSettings(**values)
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = "--" + "-".join(str(part) for part in error["loc"]).replace("_", "-")
+            print(f"conduit serve: {field}: {error['msg']}", file=sys.stderr)
+        return 2
+    if not settings.model_repository.is_dir():
+        print(f"conduit serve: --model-repository {settings.model_repository}: not a directory", file=sys.stderr)
+        return 2
+    return run(settings)
+
+
+def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("demo", help="train a small model, serve it, predict through the client, report latency")
+    p.add_argument("--requests", type=int, default=2000, help="single-row requests to time (default 2000)")
+    p.add_argument("--workdir", type=Path, default=None, help="keep the model repository here (default: temporary)")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from clients.demo import run_demo
+
+    return run_demo(requests=args.requests, workdir=args.workdir)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``conduit`` command."""
+    parser = argparse.ArgumentParser(prog="conduit", description="Conduit: serve, watch and ship ML models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(sub)
+    _demo_parser(sub)
+    args = parser.parse_args(argv)
+    handlers = {"serve": _serve, "demo": _demo}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

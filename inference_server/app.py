@@ -1,0 +1,191 @@
+"""Composition root of ``conduit serve``: settings -> telemetry -> models -> data plane -> servicers -> gRPC server.
+
+This is the only module that reads settings, builds the MeterProvider, installs signal handlers and forks workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+from importlib import metadata
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter
+from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+
+from inference_server import kernels
+from inference_server.dataplane import DataPlane
+from inference_server.models import ModelManager
+from inference_server.protocol import grpc_service_pb2 as pb
+from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
+from inference_server.settings import ServerSettings
+from inference_server.stats import ModelStats
+from inference_server.telemetry import Telemetry
+from inference_server.transport.servicer import InferenceServicer
+
+__all__ = ["InferenceServer", "run"]
+
+log = logging.getLogger("conduit.serve")
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
+
+
+def _version() -> str:
+    try:
+        return metadata.version("conduit")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+class InferenceServer:
+    """One gRPC inference server process: start it, then stop it to drain."""
+
+    def __init__(self, settings: ServerSettings, meter_provider: MeterProvider, *, reuse_port: bool = False) -> None:
+        self.settings = settings
+        self._models = ModelManager(settings.model_repository, stats_factory=self._new_stats)
+        self._telemetry = Telemetry(
+            meter_provider,
+            in_flight=lambda: [(v.spec.name, v.spec.version, v.stats.in_flight) for v in self._models.served()],
+        )
+        self.dataplane = DataPlane(self._models, server_name=settings.server_name, server_version=_version())
+        options = [
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            # Off unless several workers share the port: a second server on a busy port must fail, not split traffic.
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
+        ]
+        self._server = grpc.aio.server(options=options)
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(self.dataplane), self._server)
+        self._health = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            self._server,
+        )
+        self.port = 0
+        self._background: list[asyncio.Task[None]] = []
+
+    def _new_stats(self, model: str, version: str) -> ModelStats:
+        return ModelStats(sink=self._telemetry.recorder(model, version))
+
+    async def start(self) -> int:
+        """Listen, load the repository, then report ready. Returns the bound gRPC port."""
+        address = f"{self.settings.host}:{self.settings.grpc_port}"
+        self.port = self._server.add_insecure_port(address)
+        await self._server.start()
+        await self._set_serving(False)
+        # Compile (or load from cache) the numba kernels before the first request can need them.
+        await asyncio.to_thread(kernels.warm_up)
+        await self._models.load_all()
+        self._background.append(asyncio.create_task(self._telemetry.run_flusher(self.settings.metrics_flush_interval)))
+        if self.settings.poll_interval:
+            self._background.append(asyncio.create_task(self._poll(self.settings.poll_interval)))
+        self.dataplane.set_ready(True)
+        await self._set_serving(True)
+        log.info("serving on %s:%d", self.settings.host, self.port)
+        return self.port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Refuse new calls, answer every accepted one (up to ``grace`` seconds), drain the batchers."""
+        self.dataplane.set_ready(False)
+        await self._set_serving(False)
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self._server.stop(self.settings.drain_timeout if grace is None else grace)
+        await self._models.close()
+        self._telemetry.flush()
+
+    async def _set_serving(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for service in ("", SERVICE_NAME):
+            await self._health.set(service, status)
+
+    async def _poll(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._models.sync()
+            except Exception:  # a poll must never kill the server; the next one retries
+                log.exception("repository poll failed")
+
+
+def _meter_provider(settings: ServerSettings, worker: int) -> SdkMeterProvider:
+    readers: list[MetricReader] = []
+    if settings.metrics_port:
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from prometheus_client import CollectorRegistry, start_http_server
+
+        registry = CollectorRegistry()
+        readers.append(PrometheusMetricReader(registry=registry))
+        start_http_server(settings.metrics_port + worker, addr=settings.host, registry=registry)
+    if settings.otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+        exporter = OTLPMetricExporter(endpoint=settings.otlp_endpoint, insecure=settings.otlp_endpoint.startswith("http:"))
+        readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=settings.otlp_interval * 1000))
+    resource = Resource.create(
+        {"service.name": "conduit-inference-server", "service.instance.id": f"{os.uname().nodename}-{os.getpid()}"}
+    )
+    # Exemplars need traces, which this server does not record; turning them off halves the cost of a measurement.
+    return SdkMeterProvider(metric_readers=readers, resource=resource, exemplar_filter=AlwaysOffExemplarFilter())
+
+
+async def _serve(settings: ServerSettings, worker: int, reuse_port: bool) -> None:
+    meter_provider = _meter_provider(settings, worker)
+    server = InferenceServer(settings, meter_provider, reuse_port=reuse_port)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await server.start()
+    await stopping.wait()
+    log.info("stopping: draining in-flight requests")
+    await server.stop()
+    meter_provider.shutdown()
+    log.info("stopped")
+
+
+def _worker(settings: ServerSettings, worker: int, reuse_port: bool) -> None:
+    logging.basicConfig(level=settings.log_level, format=f"%(asctime)s %(levelname)s [w{worker}] %(name)s: %(message)s")
+    asyncio.run(_serve(settings, worker, reuse_port))
+
+
+def run(settings: ServerSettings) -> int:
+    """Run ``conduit serve`` until SIGTERM or SIGINT; returns the process exit code."""
+    if settings.workers == 1:
+        _worker(settings, 0, reuse_port=False)
+        return 0
+    if settings.grpc_port == 0:
+        print("conduit serve: --workers above 1 needs a fixed --grpc-port", file=sys.stderr)
+        return 2
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=_worker, args=(settings, i, True), name=f"conduit-worker-{i}")
+        for i in range(settings.workers)
+    ]
+    for process in processes:
+        process.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for process in processes:
+            if process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for process in processes:
+        process.join()
+    return max((p.exitcode or 0) for p in processes)

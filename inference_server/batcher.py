@@ -1,0 +1,232 @@
+"""The dynamic batcher: one per loaded model version.
+
+Requests queue; whenever the executor is free the batcher takes everything queued, up to ``max_batch_size`` rows,
+runs one model call off the event loop and hands each caller its own rows back. Requests are validated before they
+get here, so a bad request can never fail its neighbours. The queue is bounded (RESOURCE_EXHAUSTED at once when full)
+and requests whose deadline passed while queued are dropped before compute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from inference_server.errors import ConduitError, ErrorCode
+from inference_server.stats import ModelStats
+
+__all__ = ["BatchObserver", "DynamicBatcher", "Executable"]
+
+Clock = Callable[[], int]
+
+
+class Executable(Protocol):
+    """What the batcher runs: one call over a whole batch, outputs in a fixed order."""
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]: ...
+
+
+class BatchObserver(Protocol):
+    """Sees every executed batch, on the executor thread, after the model ran.
+
+    This is where per-feature data sketches for drift monitoring attach: they get the exact rows the model saw.
+    """
+
+    def observe(self, feeds: dict[str, np.ndarray], outputs: list[np.ndarray]) -> None: ...
+
+
+@dataclass(slots=True)
+class _Pending:
+    inputs: dict[str, np.ndarray]
+    rows: int
+    # Rows of requests batched together must agree on every dimension after the first.
+    signature: tuple[tuple[int, ...], ...]
+    future: asyncio.Future[list[np.ndarray]]
+    arrival_ns: int
+    enqueued_ns: int
+    deadline_ns: int | None
+
+
+@dataclass(slots=True)
+class _Executed:
+    per_request: list[list[np.ndarray]]
+    input_ns: int
+    infer_ns: int
+    output_ns: int
+
+
+class DynamicBatcher:
+    """Queue, batch and execute requests for one model version.
+
+    Create it on the event loop that will call ``submit`` (its queue and futures belong to that loop).
+    """
+
+    def __init__(
+        self,
+        model: Executable,
+        *,
+        max_batch_size: int,
+        max_queue_size: int,
+        stats: ModelStats,
+        max_queue_delay_us: int = 0,
+        preferred_batch_sizes: Sequence[int] = (),
+        observers: Sequence[BatchObserver] = (),
+        clock: Clock = time.perf_counter_ns,
+    ) -> None:
+        self._model = model
+        # max_batch_size 0 means the model does not batch: one request per execution.
+        self._max_rows = max(max_batch_size, 1)
+        self._batching = max_batch_size > 0
+        self._max_queue = max_queue_size
+        self._delay_ns = max_queue_delay_us * 1000
+        self._preferred = sorted(preferred_batch_sizes)
+        self._observers = tuple(observers)
+        self._clock = clock
+        self.stats = stats
+        self._queue: collections.deque[_Pending] = collections.deque()
+        self._loop = asyncio.get_running_loop()
+        self._wakeup = asyncio.Event()
+        self._closing = False
+        # One thread: the batcher runs one execution at a time; more parallelism comes from onnxruntime's
+        # intra-op threads and from worker processes.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conduit-exec")
+        self._task = self._loop.create_task(self._serve())
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for execution."""
+        return len(self._queue)
+
+    def submit(
+        self, inputs: dict[str, np.ndarray], rows: int, *, arrival_ns: int, deadline_ns: int | None = None
+    ) -> asyncio.Future[list[np.ndarray]]:
+        """Queue one validated request; the future resolves to its outputs in model output order.
+
+        Raises:
+            ConduitError: RESOURCE_EXHAUSTED when the queue is full, UNAVAILABLE once the batcher is stopping.
+        """
+        if self._closing:
+            raise ConduitError(ErrorCode.UNAVAILABLE, "model version is unloading")
+        if len(self._queue) >= self._max_queue:
+            raise ConduitError(ErrorCode.RESOURCE_EXHAUSTED, f"queue full ({self._max_queue} requests waiting)")
+        future: asyncio.Future[list[np.ndarray]] = self._loop.create_future()
+        signature = tuple(array.shape[1:] for array in inputs.values()) if self._batching else ()
+        self._queue.append(
+            _Pending(inputs, rows, signature, future, arrival_ns, self._clock(), deadline_ns)
+        )
+        self._wakeup.set()
+        return future
+
+    async def stop(self) -> None:
+        """Stop taking requests, finish every queued one, then release the executor."""
+        self._closing = True
+        self._wakeup.set()
+        await self._task
+        self._executor.shutdown(wait=True)
+
+    async def _serve(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            if self._delay_ns and not self._closing:
+                await self._wait_for_fuller_batch()
+            batch = self._take()
+            if batch:
+                await self._execute(batch)
+
+    async def _wait_for_fuller_batch(self) -> None:
+        """Hold the oldest request up to max_queue_delay for a full or preferred batch."""
+        target = self._max_rows
+        until = self._queue[0].enqueued_ns + self._delay_ns
+        while not self._closing:
+            rows = sum(p.rows for p in self._queue)
+            if rows >= target or rows in self._preferred:
+                return
+            remaining = until - self._clock()
+            if remaining <= 0:
+                return
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), remaining / 1e9)
+            except TimeoutError:
+                return
+
+    def _take(self) -> list[_Pending]:
+        """Pop compatible requests up to the batch limit, dropping expired and cancelled ones."""
+        batch: list[_Pending] = []
+        rows = 0
+        now = self._clock()
+        while self._queue:
+            pending = self._queue[0]
+            if pending.future.done():  # cancelled by the caller while queued
+                self._queue.popleft()
+                continue
+            if pending.deadline_ns is not None and pending.deadline_ns <= now:
+                self._queue.popleft()
+                pending.future.set_exception(ConduitError(ErrorCode.DEADLINE_EXCEEDED, "deadline expired in queue"))
+                self.stats.record_failure(now - pending.arrival_ns, ErrorCode.DEADLINE_EXCEEDED.name)
+                continue
+            if batch and (rows + pending.rows > self._max_rows or pending.signature != batch[0].signature):
+                break
+            self._queue.popleft()
+            batch.append(pending)
+            rows += pending.rows
+            if not self._batching:
+                break
+        return batch
+
+    async def _execute(self, batch: list[_Pending]) -> None:
+        start = self._clock()
+        try:
+            done = await self._loop.run_in_executor(self._executor, self._run_batch, batch)
+        except Exception as exc:  # the model failed: every request of the batch fails with it
+            error = exc if isinstance(exc, ConduitError) else ConduitError(
+                ErrorCode.INTERNAL, f"model execution failed: {type(exc).__name__}: {exc}"
+            )
+            now = self._clock()
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(error)
+                self.stats.record_failure(now - pending.arrival_ns, error.code.name)
+            return
+        now = self._clock()
+        rows = sum(p.rows for p in batch)
+        self.stats.record_execution(rows, len(batch), done.input_ns, done.infer_ns, done.output_ns)
+        for pending, outputs in zip(batch, done.per_request, strict=True):
+            if not pending.future.done():
+                pending.future.set_result(outputs)
+            self.stats.record_success(now - pending.arrival_ns, start - pending.enqueued_ns)
+
+    def _run_batch(self, batch: list[_Pending]) -> _Executed:
+        """Executor thread: assemble, run, split. Only numpy and onnxruntime here, both release the GIL."""
+        t0 = self._clock()
+        if len(batch) == 1:
+            feeds = dict(batch[0].inputs)
+        else:
+            feeds = {name: np.concatenate([p.inputs[name] for p in batch]) for name in batch[0].inputs}
+        t1 = self._clock()
+        outputs = self._model.run(feeds)
+        t2 = self._clock()
+        for observer in self._observers:
+            observer.observe(feeds, outputs)
+        if len(batch) == 1:
+            per_request = [outputs]
+        else:
+            per_request = []
+            offset = 0
+            for pending in batch:
+                end = offset + pending.rows
+                per_request.append([output[offset:end] for output in outputs])
+                offset = end
+        t3 = self._clock()
+        return _Executed(per_request, t1 - t0, t2 - t1, t3 - t2)

@@ -1,0 +1,83 @@
+"""A model's ``config.json``: how it is batched and run. Everything is optional; the ONNX graph fills the rest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from inference_server.datatypes import DATATYPES
+from inference_server.errors import ConduitError, ErrorCode
+
+__all__ = ["DEFAULT_MAX_BATCH_SIZE", "ModelConfig", "TensorOverride", "read_model_config"]
+
+# Batch size used when the graph's first dimension is dynamic and config.json does not say.
+DEFAULT_MAX_BATCH_SIZE = 64
+
+
+class TensorOverride(BaseModel):
+    """Rename or re-describe one input or output of the graph."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    """Name of the tensor in the ONNX graph."""
+    datatype: str | None = None
+    """Protocol datatype announced to clients; must agree with the graph."""
+    dims: list[int] | None = None
+    """Shape without the batch dimension (when batching) announced to clients; -1 marks a variable dimension."""
+
+    @field_validator("datatype")
+    @classmethod
+    def _known_datatype(cls, value: str | None) -> str | None:
+        if value is not None and value not in DATATYPES:
+            raise ValueError(f"unknown datatype {value!r}; expected one of {', '.join(DATATYPES)}")
+        return value
+
+
+class ModelConfig(BaseModel):
+    """The contents of ``DIR/<model>/config.json``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_batch_size: int | None = Field(default=None, ge=0)
+    """Largest batch the dynamic batcher forms; 0 disables batching. Default: 64 when the first dimension of every
+    input is dynamic, else 0."""
+    max_queue_delay_us: int = Field(default=0, ge=0)
+    """How long the batcher may hold a request hoping for a fuller batch. 0: never wait (the default)."""
+    preferred_batch_sizes: list[int] = Field(default_factory=list)
+    """Batch sizes worth waiting for within ``max_queue_delay_us``."""
+    max_queue_size: int = Field(default=1024, ge=1)
+    """Requests that may wait for execution; past it, requests are refused with RESOURCE_EXHAUSTED."""
+    intra_op_threads: int = Field(default=1, ge=0)
+    """onnxruntime threads inside one operator. 1 by default so that workers x models do not oversubscribe the
+    cores; 0 lets onnxruntime choose."""
+    inter_op_threads: int = Field(default=1, ge=0)
+    """onnxruntime threads across operators (parallel execution mode only when above 1)."""
+    inputs: list[TensorOverride] = Field(default_factory=list)
+    """Overrides for graph inputs, by name."""
+    outputs: list[TensorOverride] = Field(default_factory=list)
+    """Overrides for graph outputs, by name."""
+
+    @field_validator("preferred_batch_sizes")
+    @classmethod
+    def _positive_sizes(cls, value: list[int]) -> list[int]:
+        if any(size <= 0 for size in value):
+            raise ValueError("preferred batch sizes must be positive")
+        return sorted(set(value))
+
+
+def read_model_config(path: Path) -> ModelConfig:
+    """Read ``config.json`` at ``path``; a missing file means all defaults.
+
+    Raises:
+        ConduitError: FAILED_PRECONDITION when the file is not valid JSON or not a valid configuration.
+    """
+    if not path.exists():
+        return ModelConfig()
+    try:
+        return ModelConfig.model_validate(json.loads(path.read_text()))
+    except (OSError, ValueError, ValidationError) as exc:
+        # pydantic's ValidationError is a ValueError; keep its text, which names the offending field.
+        raise ConduitError(ErrorCode.FAILED_PRECONDITION, f"invalid {path}: {exc}") from None

@@ -1,0 +1,217 @@
+"""The data plane: what every transport calls. It validates, routes to the batcher and shapes answers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from inference_server.errors import ConduitError, ErrorCode
+from inference_server.models import ModelManager, ServedVersion
+from inference_server.runtime import ModelSpec
+from inference_server.stats import ModelStats
+from inference_server.types import IndexEntry, InferRequest, InferResponse, Tensor
+
+__all__ = ["DataPlane", "ModelMetadata", "ServerMetadata"]
+
+EXTENSIONS = ("model_repository", "statistics", "model_configuration", "schedule_policy")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerMetadata:
+    name: str
+    version: str
+    extensions: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelMetadata:
+    spec: ModelSpec
+    versions: list[str]
+
+
+class DataPlane:
+    """Transport-neutral server API over a ``ModelManager``."""
+
+    def __init__(
+        self,
+        models: ModelManager,
+        *,
+        server_name: str,
+        server_version: str,
+        clock: Callable[[], int] = time.perf_counter_ns,
+    ) -> None:
+        self._models = models
+        self._metadata = ServerMetadata(server_name, server_version, EXTENSIONS)
+        self._clock = clock
+        self._ready = False
+
+    # -- health ---------------------------------------------------------------------------------------------------------
+
+    def live(self) -> bool:
+        return True
+
+    def ready(self) -> bool:
+        return self._ready
+
+    def set_ready(self, ready: bool) -> None:
+        """Ready after the first repository load; not ready again once shutdown begins."""
+        self._ready = ready
+
+    def model_ready(self, name: str, version: str = "") -> bool:
+        try:
+            self._models.get(name, version)
+        except ConduitError:
+            return False
+        return True
+
+    # -- metadata -------------------------------------------------------------------------------------------------------
+
+    def server_metadata(self) -> ServerMetadata:
+        return self._metadata
+
+    def model_metadata(self, name: str, version: str = "") -> ModelMetadata:
+        served = self._models.get(name, version)
+        return ModelMetadata(served.spec, self._models.versions(name))
+
+    def model_statistics(self, name: str = "", version: str = "") -> list[tuple[ModelSpec, ModelStats]]:
+        """Statistics of one version, of every ready version of one model, or of everything served."""
+        if name and version:
+            served = [self._models.get(name, version)]
+        elif name:
+            self._models.get(name)  # NOT_FOUND / UNAVAILABLE for a model that is not served
+            served = [self._models.get(name, v) for v in self._models.versions(name)]
+        else:
+            served = self._models.served()
+        return [(s.spec, s.stats) for s in served]
+
+    def repository_index(self, ready_only: bool = False) -> list[IndexEntry]:
+        entries = self._models.index()
+        return [e for e in entries if e.state == "READY"] if ready_only else entries
+
+    async def load_model(self, name: str) -> None:
+        await self._models.load(name)
+
+    async def unload_model(self, name: str) -> None:
+        await self._models.unload(name)
+
+    # -- inference ------------------------------------------------------------------------------------------------------
+
+    async def infer(self, request: InferRequest) -> InferResponse:
+        """Validate ``request``, queue it on its version's batcher and answer with the requested outputs.
+
+        Raises:
+            ConduitError: NOT_FOUND, UNAVAILABLE, INVALID_ARGUMENT, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED or INTERNAL.
+        """
+        arrival = self._clock()
+        served = self._models.get(request.model, request.version)
+        stats = served.stats
+        stats.in_flight += 1
+        try:
+            try:
+                feeds, rows = _validate(served.spec, request.inputs)
+                wanted = _select_outputs(served.spec, request.outputs)
+            except ConduitError as exc:
+                stats.record_failure(self._clock() - arrival, exc.code.name)
+                raise
+            deadline = arrival + int(request.timeout_s * 1e9) if request.timeout_s is not None else None
+            try:
+                future = served.batcher.submit(feeds, rows, arrival_ns=arrival, deadline_ns=deadline)
+            except ConduitError as exc:
+                stats.record_failure(self._clock() - arrival, exc.code.name)
+                raise
+            outputs = await future
+        finally:
+            stats.in_flight -= 1
+        spec_outputs = served.spec.outputs
+        return InferResponse(
+            model=served.spec.name,
+            version=served.spec.version,
+            id=request.id,
+            outputs=[Tensor(spec_outputs[i].name, spec_outputs[i].datatype, outputs[i]) for i in wanted],
+            raw_output=request.raw_output,
+        )
+
+    def version_of(self, name: str, version: str = "") -> ServedVersion:
+        """The version that would serve a request (for transports that need the spec before decoding)."""
+        return self._models.get(name, version)
+
+
+def _validate(spec: ModelSpec, tensors: list[Tensor]) -> tuple[dict[str, np.ndarray], int]:
+    """Check names, datatypes and shapes against the model; return the feeds and the number of rows."""
+    by_name: dict[str, Tensor] = {}
+    for tensor in tensors:
+        if tensor.name in by_name:
+            raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"input {tensor.name!r} given twice")
+        by_name[tensor.name] = tensor
+    expected = {s.name for s in spec.inputs}
+    unknown = sorted(set(by_name) - expected)
+    if unknown:
+        raise ConduitError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"unexpected input {', '.join(map(repr, unknown))} for model {spec.name!r}; it takes {sorted(expected)}",
+        )
+    feeds: dict[str, np.ndarray] = {}
+    rows = 1
+    for position, input_spec in enumerate(spec.inputs):
+        tensor = by_name.get(input_spec.name)
+        if tensor is None:
+            raise ConduitError(
+                ErrorCode.INVALID_ARGUMENT, f"missing input {input_spec.name!r} for model {spec.name!r}"
+            )
+        if tensor.datatype != input_spec.datatype:
+            raise ConduitError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"input {tensor.name!r} has datatype {tensor.datatype}, model {spec.name!r} expects "
+                f"{input_spec.datatype}",
+            )
+        shape = tensor.data.shape
+        dims = shape
+        if spec.batched:
+            if len(shape) < 1 or shape[0] < 1:
+                raise ConduitError(
+                    ErrorCode.INVALID_ARGUMENT, f"input {tensor.name!r} needs a batch dimension of at least 1"
+                )
+            if position == 0:
+                rows = shape[0]
+            elif shape[0] != rows:
+                raise ConduitError(
+                    ErrorCode.INVALID_ARGUMENT,
+                    f"inputs disagree on the batch size: {spec.inputs[0].name!r} has {rows}, "
+                    f"{tensor.name!r} has {shape[0]}",
+                )
+            if rows > spec.max_batch_size:
+                raise ConduitError(
+                    ErrorCode.INVALID_ARGUMENT,
+                    f"batch size {rows} exceeds the maximum {spec.max_batch_size} of model {spec.name!r}",
+                )
+            dims = shape[1:]
+        if len(dims) != len(input_spec.dims) or any(
+            want not in (-1, got) for want, got in zip(input_spec.dims, dims, strict=True)
+        ):
+            raise ConduitError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"input {tensor.name!r} has shape {list(shape)}, model {spec.name!r} expects "
+                f"{list(spec.shape_of(input_spec))}",
+            )
+        feeds[input_spec.name] = tensor.data
+    return feeds, rows
+
+
+def _select_outputs(spec: ModelSpec, requested: list[str] | None) -> list[int]:
+    """Indices into ``spec.outputs`` of the outputs to answer with, in the order they were asked for."""
+    if not requested:
+        return list(range(len(spec.outputs)))
+    index = {s.name: i for i, s in enumerate(spec.outputs)}
+    wanted = []
+    for name in requested:
+        position = index.get(name)
+        if position is None:
+            raise ConduitError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"unknown output {name!r} for model {spec.name!r}; it has {sorted(index)}",
+            )
+        wanted.append(position)
+    return wanted

@@ -1,0 +1,290 @@
+"""Model lifecycle: load from the repository directory, warm up, mark ready, switch traffic, drain the old.
+
+A version is published only after its session loaded and ran a warm-up batch; the version it replaces keeps serving
+until then and drains its queue afterwards. A load that fails leaves whatever was serving in place and records the
+reason for the repository index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from inference_server.batcher import BatchObserver, DynamicBatcher
+from inference_server.config import ModelConfig, read_model_config
+from inference_server.errors import ConduitError, ErrorCode
+from inference_server.runtime import ModelSpec, OnnxModel
+from inference_server.stats import ModelStats
+from inference_server.types import IndexEntry
+
+__all__ = ["ModelManager", "ServedVersion", "VersionState"]
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.onnx"
+CONFIG_FILE = "config.json"
+
+Fingerprint = tuple[int, int, int, int]
+StatsFactory = Callable[[str, str], ModelStats]
+
+
+class VersionState(enum.Enum):
+    LOADING = "LOADING"
+    READY = "READY"
+    UNAVAILABLE = "UNAVAILABLE"
+
+
+@dataclass(slots=True)
+class ServedVersion:
+    """A model version that is taking traffic."""
+
+    spec: ModelSpec
+    batcher: DynamicBatcher
+    stats: ModelStats
+    fingerprint: Fingerprint
+
+
+@dataclass(slots=True)
+class _Status:
+    state: VersionState
+    reason: str = ""
+    failed_fingerprint: Fingerprint | None = None
+
+
+def _fingerprint(model_file: Path, config_file: Path) -> Fingerprint:
+    model = model_file.stat()
+    config = config_file.stat() if config_file.exists() else None
+    return (
+        model.st_mtime_ns,
+        model.st_size,
+        config.st_mtime_ns if config else 0,
+        config.st_size if config else 0,
+    )
+
+
+def _load(name: str, version: str, path: Path, config: ModelConfig) -> OnnxModel:
+    """Load and warm up on a worker thread: onnxruntime session creation blocks for a while."""
+    model = OnnxModel(name, version, path, config)
+    model.warm_up()
+    return model
+
+
+class ModelManager:
+    """The model versions a server serves, and their states."""
+
+    def __init__(
+        self,
+        repository: Path,
+        *,
+        stats_factory: StatsFactory,
+        observers: Sequence[BatchObserver] = (),
+    ) -> None:
+        self._repository = repository
+        self._stats_factory = stats_factory
+        self._observers = observers
+        self._served: dict[str, dict[str, ServedVersion]] = {}
+        self._status: dict[tuple[str, str], _Status] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._draining: set[asyncio.Task[None]] = set()
+
+    # -- queries (called on every request: plain dictionary lookups) ------------------------------------------------
+
+    def get(self, name: str, version: str = "") -> ServedVersion:
+        """The version that serves ``name``/``version``; empty ``version`` means the newest ready one.
+
+        Raises:
+            ConduitError: NOT_FOUND for an unknown model or version, UNAVAILABLE for one that is not ready.
+        """
+        versions = self._served.get(name)
+        if versions:
+            if not version:
+                return versions[max(versions, key=int)]
+            served = versions.get(version)
+            if served is not None:
+                return served
+        status = self._status.get((name, version)) if version else self._model_status(name)
+        if status is not None:
+            what = f"model {name!r}" + (f" version {version}" if version else "")
+            reason = f": {status.reason}" if status.reason else ""
+            raise ConduitError(ErrorCode.UNAVAILABLE, f"{what} is not ready ({status.state.value}){reason}")
+        if versions:
+            raise ConduitError(ErrorCode.NOT_FOUND, f"model {name!r} has no version {version!r}")
+        raise ConduitError(ErrorCode.NOT_FOUND, f"unknown model {name!r}")
+
+    def versions(self, name: str) -> list[str]:
+        """Ready versions of ``name``, oldest first."""
+        return sorted(self._served.get(name, {}), key=int)
+
+    def served(self) -> list[ServedVersion]:
+        return [v for versions in self._served.values() for v in versions.values()]
+
+    def index(self) -> list[IndexEntry]:
+        """Every model version known, ready or not, with the reason of its last failure."""
+        entries = [
+            IndexEntry(name, version, status.state.value, status.reason)
+            for (name, version), status in self._status.items()
+        ]
+        known = {entry.name for entry in entries}
+        if self._repository.is_dir():
+            # Models on disk that were never loaded (unloaded, or not yet polled) are listed without a state.
+            for path in self._repository.iterdir():
+                if path.is_dir() and path.name not in known and not path.name.startswith("."):
+                    entries.append(IndexEntry(path.name, "", "", ""))
+        return sorted(entries, key=lambda e: (e.name, int(e.version) if e.version.isdigit() else -1))
+
+    def _model_status(self, name: str) -> _Status | None:
+        statuses = [s for (n, _), s in self._status.items() if n == name]
+        return statuses[0] if statuses else None
+
+    # -- lifecycle ------------------------------------------------------------------------------------------------------
+
+    async def load_all(self) -> None:
+        """Load every model found in the repository; failures are logged and shown in the index."""
+        await self.sync(force=True)
+
+    async def sync(self, *, force: bool = False) -> None:
+        """Bring the served set in line with the repository directory (the poller calls this)."""
+        on_disk = (
+            {p.name for p in self._repository.iterdir() if p.is_dir() and not p.name.startswith(".")}
+            if self._repository.is_dir()
+            else set()
+        )
+        for name in sorted(on_disk):
+            try:
+                await self.load(name, force=force)
+            except ConduitError as exc:
+                log.warning("model %s: %s", name, exc.message)
+        for name in sorted(set(self._served) - on_disk):
+            await self.unload(name)
+
+    async def load(self, name: str, *, force: bool = True) -> None:
+        """Load new and changed versions of ``name``, unload versions removed from disk.
+
+        Args:
+            name: model directory name in the repository.
+            force: retry versions whose files did not change since a failed load (explicit loads do; polls do not).
+
+        Raises:
+            ConduitError: NOT_FOUND when the repository has no such model; FAILED_PRECONDITION when no version of it
+                could be loaded and none is serving.
+        """
+        model_dir = self._repository / name
+        if not name or "/" in name or name.startswith(".") or not model_dir.is_dir():
+            raise ConduitError(ErrorCode.NOT_FOUND, f"no model {name!r} in the repository")
+        async with self._locks.setdefault(name, asyncio.Lock()):
+            await self._load_locked(name, model_dir, force)
+
+    async def _load_locked(self, name: str, model_dir: Path, force: bool) -> None:
+        config_file = model_dir / CONFIG_FILE
+        on_disk = {
+            p.name: p / MODEL_FILE
+            for p in model_dir.iterdir()
+            if p.is_dir() and p.name.isdigit() and (p / MODEL_FILE).is_file()
+        }
+        # Versions are integers; "007" and "7" would be the same version, so keep the canonical spelling only.
+        on_disk = {str(int(v)): path for v, path in on_disk.items() if str(int(v)) == v}
+        try:
+            config = read_model_config(config_file)
+        except ConduitError as exc:
+            for version in on_disk or {"": None}:
+                self._mark_failed(name, version, exc.message, None)
+            raise
+        current = dict(self._served.get(name, {}))
+        failures: list[str] = []
+        for version, path in sorted(on_disk.items(), key=lambda item: int(item[0])):
+            try:
+                fingerprint = _fingerprint(path, config_file)
+            except OSError as exc:  # removed between listing and reading
+                failures.append(f"version {version}: {exc}")
+                continue
+            served = current.get(version)
+            if served is not None and served.fingerprint == fingerprint:
+                continue
+            status = self._status.get((name, version))
+            if not force and status is not None and status.failed_fingerprint == fingerprint:
+                failures.append(f"version {version}: {status.reason}")
+                continue
+            if served is None:
+                self._status[(name, version)] = _Status(VersionState.LOADING)
+            try:
+                model = await asyncio.to_thread(_load, name, version, path, config)
+            except ConduitError as exc:
+                failures.append(f"version {version}: {exc.message}")
+                self._mark_failed(name, version, exc.message, fingerprint, serving=served is not None)
+                continue
+            stats = served.stats if served is not None else self._stats_factory(name, version)
+            current[version] = ServedVersion(
+                spec=model.spec,
+                batcher=DynamicBatcher(
+                    model,
+                    max_batch_size=model.spec.max_batch_size,
+                    max_queue_size=config.max_queue_size,
+                    max_queue_delay_us=config.max_queue_delay_us,
+                    preferred_batch_sizes=config.preferred_batch_sizes,
+                    stats=stats,
+                    observers=self._observers,
+                ),
+                stats=stats,
+                fingerprint=fingerprint,
+            )
+            # Publish before draining the old one: from here on new requests go to the new session.
+            self._served[name] = dict(current)
+            self._status[(name, version)] = _Status(VersionState.READY)
+            if served is not None:
+                self._drain(served)
+            log.info("model %s version %s ready", name, version)
+        for version in set(current) - set(on_disk):
+            self._drain(current.pop(version))
+            self._status.pop((name, version), None)
+            self._served[name] = dict(current)
+        for key in [k for k in self._status if k[0] == name and k[1] not in on_disk]:
+            del self._status[key]
+        if not current:
+            self._served.pop(name, None)
+        if failures and not current:
+            raise ConduitError(ErrorCode.FAILED_PRECONDITION, f"model {name!r} failed to load: {'; '.join(failures)}")
+        if not on_disk:
+            self._mark_failed(name, "", f"no version directory with {MODEL_FILE}", None)
+            raise ConduitError(ErrorCode.FAILED_PRECONDITION, f"model {name!r} has no version with a {MODEL_FILE}")
+
+    def _mark_failed(
+        self, name: str, version: str, reason: str, fingerprint: Fingerprint | None, *, serving: bool = False
+    ) -> None:
+        # A failed reload of a serving version keeps it READY; the reason says why the new files were refused.
+        state = VersionState.READY if serving else VersionState.UNAVAILABLE
+        prefix = "serving the previous files; the new ones failed to load: " if serving else ""
+        self._status[(name, version)] = _Status(state, prefix + reason, fingerprint)
+        log.warning("model %s version %s: %s", name, version or "-", reason)
+
+    async def unload(self, name: str) -> None:
+        """Stop serving every version of ``name`` once in-flight requests are answered.
+
+        Raises:
+            ConduitError: NOT_FOUND when ``name`` is neither served nor known.
+        """
+        async with self._locks.setdefault(name, asyncio.Lock()):
+            versions = self._served.pop(name, None)
+            known = [key for key in self._status if key[0] == name]
+            if versions is None and not known:
+                raise ConduitError(ErrorCode.NOT_FOUND, f"unknown model {name!r}")
+            for key in known:
+                del self._status[key]
+            for served in (versions or {}).values():
+                self._drain(served)
+
+    def _drain(self, served: ServedVersion) -> None:
+        task = asyncio.get_running_loop().create_task(served.batcher.stop())
+        self._draining.add(task)
+        task.add_done_callback(self._draining.discard)
+
+    async def close(self) -> None:
+        """Drain every version: each queued request is answered before this returns."""
+        for name in list(self._served):
+            for served in self._served.pop(name).values():
+                self._drain(served)
+        while self._draining:
+            await asyncio.gather(*list(self._draining))

@@ -1,0 +1,163 @@
+"""onnxruntime execution of one model version, and the description of its tensors clients see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from inference_server.config import DEFAULT_MAX_BATCH_SIZE, ModelConfig, TensorOverride
+from inference_server.datatypes import numpy_dtype, onnx_type_to_datatype
+from inference_server.errors import ConduitError, ErrorCode
+
+__all__ = ["PLATFORM", "ModelSpec", "OnnxModel", "TensorSpec"]
+
+PLATFORM = "onnxruntime_onnx"
+
+
+@dataclass(frozen=True, slots=True)
+class TensorSpec:
+    """One input or output as clients see it.
+
+    ``dims`` excludes the batch dimension when the model batches; -1 marks a variable dimension.
+    """
+
+    name: str
+    datatype: str
+    dims: tuple[int, ...]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return numpy_dtype(self.datatype)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """What a loaded model version accepts and answers."""
+
+    name: str
+    version: str
+    max_batch_size: int
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    config: ModelConfig
+    platform: str = PLATFORM
+
+    @property
+    def batched(self) -> bool:
+        return self.max_batch_size > 0
+
+    def shape_of(self, spec: TensorSpec) -> tuple[int, ...]:
+        """Full shape announced in metadata: with a leading -1 when batched."""
+        return (-1, *spec.dims) if self.batched else spec.dims
+
+
+def _dims(shape: list[int | str | None]) -> tuple[int, ...]:
+    # Symbolic ("N", "batch") and unknown dimensions are variable.
+    return tuple(d if isinstance(d, int) and d >= 0 else -1 for d in shape)
+
+
+def _apply(graph: list[ort.NodeArg], overrides: list[TensorOverride], batched: bool, kind: str) -> tuple[TensorSpec, ...]:
+    by_name = {o.name: o for o in overrides}
+    unknown = set(by_name) - {arg.name for arg in graph}
+    if unknown:
+        raise ConduitError(ErrorCode.FAILED_PRECONDITION, f"config.json names {kind}s not in the graph: {sorted(unknown)}")
+    specs = []
+    for arg in graph:
+        datatype = onnx_type_to_datatype(arg.type)
+        dims = _dims(arg.shape)
+        if batched:
+            dims = dims[1:]
+        override = by_name.get(arg.name)
+        if override is not None:
+            if override.datatype is not None and override.datatype != datatype:
+                raise ConduitError(
+                    ErrorCode.FAILED_PRECONDITION,
+                    f"config.json gives {kind} {arg.name!r} datatype {override.datatype}, the graph has {datatype}",
+                )
+            if override.dims is not None:
+                if len(override.dims) != len(dims):
+                    raise ConduitError(
+                        ErrorCode.FAILED_PRECONDITION,
+                        f"config.json gives {kind} {arg.name!r} dims {override.dims}, the graph has rank {len(dims)}",
+                    )
+                dims = tuple(override.dims)
+        specs.append(TensorSpec(arg.name, datatype, dims))
+    return tuple(specs)
+
+
+class OnnxModel:
+    """An onnxruntime session for one model version, with its spec.
+
+    ``run`` is called from the batcher's executor thread; onnxruntime releases the GIL while it computes.
+    """
+
+    def __init__(self, name: str, version: str, path: Path, config: ModelConfig) -> None:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = config.intra_op_threads
+        options.inter_op_num_threads = config.inter_op_threads
+        options.execution_mode = (
+            ort.ExecutionMode.ORT_PARALLEL if config.inter_op_threads > 1 else ort.ExecutionMode.ORT_SEQUENTIAL
+        )
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Spinning threads burn the cores other workers and the event loop need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        try:
+            self._session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own unrelated exception types for bad files
+            raise ConduitError(ErrorCode.FAILED_PRECONDITION, f"cannot load {path}: {exc}") from None
+        graph_inputs = self._session.get_inputs()
+        first_dims = [_dims(arg.shape)[:1] for arg in graph_inputs]
+        can_batch = all(dims == (-1,) for dims in first_dims) and bool(graph_inputs)
+        max_batch = config.max_batch_size
+        if max_batch is None:
+            max_batch = DEFAULT_MAX_BATCH_SIZE if can_batch else 0
+        elif max_batch > 0 and not can_batch:
+            raise ConduitError(
+                ErrorCode.FAILED_PRECONDITION,
+                f"config.json sets max_batch_size {max_batch} but the first dimension of the inputs is not dynamic",
+            )
+        batched = max_batch > 0
+        self.spec = ModelSpec(
+            name=name,
+            version=version,
+            max_batch_size=max_batch,
+            inputs=_apply(graph_inputs, config.inputs, batched, "input"),
+            outputs=_apply(self._session.get_outputs(), config.outputs, batched, "output"),
+            config=config,
+        )
+        self._string_inputs = {s.name for s in self.spec.inputs if s.datatype == "BYTES"}
+        self._output_names = [s.name for s in self.spec.outputs]
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Run the graph; outputs come back in ``spec.outputs`` order."""
+        for name in self._string_inputs:
+            # onnxruntime wants str elements for tensor(string); the protocol carries bytes.
+            feeds[name] = np.vectorize(_to_str, otypes=[object])(feeds[name])
+        outputs: list[np.ndarray] = self._session.run(self._output_names, feeds)
+        return outputs
+
+    def warm_up(self) -> None:
+        """Run the graph once at batch 1 and once at the largest batch, so the first request pays nothing."""
+        sizes = [1, self.spec.max_batch_size] if self.spec.batched else [0]
+        for size in sizes:
+            feeds = {}
+            for spec in self.spec.inputs:
+                dims = tuple(1 if d < 0 else d for d in spec.dims)
+                shape = (size, *dims) if self.spec.batched else dims
+                if spec.datatype == "BYTES":
+                    feeds[spec.name] = np.full(shape, b"", dtype=object)
+                else:
+                    feeds[spec.name] = np.zeros(shape, dtype=spec.dtype)
+            try:
+                self.run(feeds)
+            except Exception as exc:  # a graph that cannot run on zeros may still be valid (e.g. index inputs)
+                if size <= 1:
+                    raise ConduitError(ErrorCode.FAILED_PRECONDITION, f"warm-up run failed: {exc}") from None
+
+
+def _to_str(value: object) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)

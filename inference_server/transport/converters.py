@@ -1,0 +1,260 @@
+"""One converter per message: protobuf <-> data-plane types. No logic beyond the wire format lives here."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from inference_server.datatypes import numpy_dtype
+from inference_server.errors import ConduitError, ErrorCode
+from inference_server.kernels import cast_checked, decode_bytes, encode_bytes
+from inference_server.protocol import grpc_service_pb2 as pb
+from inference_server.protocol import model_config_pb2 as mc
+from inference_server.runtime import ModelSpec, TensorSpec
+from inference_server.stats import Duration, ModelStats
+from inference_server.types import IndexEntry, InferRequest, InferResponse, Tensor
+
+__all__ = [
+    "decode_infer_request",
+    "encode_infer_response",
+    "model_config",
+    "model_metadata",
+    "model_statistics",
+    "repository_index",
+]
+
+# Which typed-contents field carries each datatype (FP16 has none: it travels raw only).
+_CONTENTS_FIELD = {
+    "BOOL": "bool_contents",
+    "INT8": "int_contents",
+    "INT16": "int_contents",
+    "INT32": "int_contents",
+    "INT64": "int64_contents",
+    "UINT8": "uint_contents",
+    "UINT16": "uint_contents",
+    "UINT32": "uint_contents",
+    "UINT64": "uint64_contents",
+    "FP32": "fp32_contents",
+    "FP64": "fp64_contents",
+    "BYTES": "bytes_contents",
+}
+# Typed fields wider than the datatype: values are range-checked when narrowed.
+_NARROWED = {"INT8", "INT16", "UINT8", "UINT16"}
+_CONFIG_TYPE = {name: mc.DataType.Value(f"TYPE_{name}") for name in _CONTENTS_FIELD if name != "BYTES"} | {
+    "BYTES": mc.TYPE_STRING,
+    "FP16": mc.TYPE_FP16,
+}
+# Request-level parameter, named as in Triton's HTTP protocol, that asks for typed contents in the response.
+BINARY_OUTPUT_PARAMETER = "binary_data_output"
+
+
+def _shape(name: str, dims: list[int] | tuple[int, ...]) -> tuple[tuple[int, ...], int]:
+    shape = tuple(dims)
+    if any(d < 0 for d in shape):
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"input {name!r} has a negative dimension in shape {list(shape)}")
+    return shape, math.prod(shape)
+
+
+def _decode_raw(name: str, datatype: str, shape: tuple[int, ...], count: int, buffer: bytes) -> np.ndarray:
+    if datatype == "BYTES":
+        return decode_bytes(buffer, count).reshape(shape)
+    dtype = numpy_dtype(datatype)
+    if len(buffer) != count * dtype.itemsize:
+        raise ConduitError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"input {name!r}: raw contents hold {len(buffer)} bytes, shape {list(shape)} of {datatype} needs "
+            f"{count * dtype.itemsize}",
+        )
+    return np.frombuffer(buffer, dtype=dtype).reshape(shape)
+
+
+def _decode_typed(name: str, datatype: str, shape: tuple[int, ...], count: int, contents: pb.InferTensorContents) -> np.ndarray:
+    field = _CONTENTS_FIELD.get(datatype)
+    if field is None:
+        numpy_dtype(datatype)  # unknown datatypes get their own message
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"input {name!r}: {datatype} must be sent in raw contents")
+    for other, _ in contents.ListFields():
+        if other.name != field:
+            raise ConduitError(
+                ErrorCode.INVALID_ARGUMENT, f"input {name!r} of type {datatype} has values in {other.name}, not {field}"
+            )
+    values = getattr(contents, field)
+    if len(values) != count:
+        raise ConduitError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"input {name!r}: {len(values)} values in {field}, shape {list(shape)} needs {count}",
+        )
+    if datatype == "BYTES":
+        array = np.empty(count, dtype=object)
+        array[:] = list(values)
+        return array.reshape(shape)
+    if datatype in _NARROWED:
+        wide = np.array(values, dtype=np.int64 if datatype.startswith("INT") else np.uint64)
+        return cast_checked(wide, numpy_dtype(datatype)).reshape(shape)
+    return np.array(values, dtype=numpy_dtype(datatype)).reshape(shape)
+
+
+def decode_infer_request(message: pb.ModelInferRequest, timeout_s: float | None = None) -> InferRequest:
+    """Decode a ModelInferRequest into tensors, checking that the contents agree with each declared shape.
+
+    Raises:
+        ConduitError: INVALID_ARGUMENT for unknown datatypes, negative dimensions, size mismatches, and raw and
+            typed contents mixed in one request.
+    """
+    raw = message.raw_input_contents
+    if raw and len(raw) != len(message.inputs):
+        raise ConduitError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"raw_input_contents has {len(raw)} buffers for {len(message.inputs)} inputs",
+        )
+    tensors = []
+    for position, tensor in enumerate(message.inputs):
+        name, datatype = tensor.name, tensor.datatype
+        shape, count = _shape(name, tensor.shape)
+        if raw:
+            if tensor.HasField("contents"):
+                raise ConduitError(
+                    ErrorCode.INVALID_ARGUMENT,
+                    f"input {name!r} has typed contents in a request that uses raw_input_contents; use one or the other",
+                )
+            data = _decode_raw(name, datatype, shape, count, raw[position])
+        else:
+            data = _decode_typed(name, datatype, shape, count, tensor.contents)
+        tensors.append(Tensor(name, datatype, data))
+    binary = message.parameters.get(BINARY_OUTPUT_PARAMETER)
+    return InferRequest(
+        model=message.model_name,
+        version=message.model_version,
+        id=message.id,
+        inputs=tensors,
+        outputs=[o.name for o in message.outputs] or None,
+        timeout_s=timeout_s,
+        raw_output=True if binary is None else binary.bool_param,
+    )
+
+
+def _raw_bytes(tensor: Tensor) -> bytes:
+    if tensor.datatype == "BYTES":
+        return encode_bytes(tensor.data)
+    return np.ascontiguousarray(tensor.data, dtype=numpy_dtype(tensor.datatype)).tobytes()
+
+
+def _typed(tensor: Tensor) -> pb.InferTensorContents:
+    field = _CONTENTS_FIELD[tensor.datatype]
+    flat = tensor.data.reshape(-1)
+    if tensor.datatype == "BYTES":
+        values: list[object] = [v if isinstance(v, bytes) else str(v).encode() for v in flat]
+    else:
+        values = flat.tolist()
+    return pb.InferTensorContents(**{field: values})
+
+
+def encode_infer_response(response: InferResponse) -> pb.ModelInferResponse:
+    """Raw contents unless the request asked for typed ones (FP16, which has no typed field, forces raw)."""
+    raw = response.raw_output or any(t.datatype not in _CONTENTS_FIELD for t in response.outputs)
+    outputs = []
+    buffers = []
+    for tensor in response.outputs:
+        if raw:
+            outputs.append(
+                pb.ModelInferResponse.InferOutputTensor(
+                    name=tensor.name, datatype=tensor.datatype, shape=tensor.data.shape
+                )
+            )
+            buffers.append(_raw_bytes(tensor))
+        else:
+            outputs.append(
+                pb.ModelInferResponse.InferOutputTensor(
+                    name=tensor.name, datatype=tensor.datatype, shape=tensor.data.shape, contents=_typed(tensor)
+                )
+            )
+    return pb.ModelInferResponse(
+        model_name=response.model,
+        model_version=response.version,
+        id=response.id,
+        outputs=outputs,
+        raw_output_contents=buffers,
+    )
+
+
+def _tensor_metadata(spec: ModelSpec, tensor: TensorSpec) -> pb.ModelMetadataResponse.TensorMetadata:
+    return pb.ModelMetadataResponse.TensorMetadata(name=tensor.name, datatype=tensor.datatype, shape=spec.shape_of(tensor))
+
+
+def model_metadata(spec: ModelSpec, versions: list[str]) -> pb.ModelMetadataResponse:
+    return pb.ModelMetadataResponse(
+        name=spec.name,
+        versions=versions,
+        platform=spec.platform,
+        inputs=[_tensor_metadata(spec, t) for t in spec.inputs],
+        outputs=[_tensor_metadata(spec, t) for t in spec.outputs],
+    )
+
+
+def model_config(spec: ModelSpec) -> pb.ModelConfigResponse:
+    """The model's configuration in Triton's schema (what perf_analyzer and tritonclient read)."""
+    config = mc.ModelConfig(
+        name=spec.name,
+        platform=spec.platform,
+        backend="onnxruntime",
+        max_batch_size=spec.max_batch_size,
+        input=[mc.ModelInput(name=t.name, data_type=_CONFIG_TYPE[t.datatype], dims=t.dims) for t in spec.inputs],
+        output=[mc.ModelOutput(name=t.name, data_type=_CONFIG_TYPE[t.datatype], dims=t.dims) for t in spec.outputs],
+        version_policy=mc.ModelVersionPolicy(all=mc.ModelVersionPolicy.All()),
+        instance_group=[mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)],
+    )
+    if spec.batched:
+        config.dynamic_batching.CopyFrom(
+            mc.ModelDynamicBatching(
+                preferred_batch_size=spec.config.preferred_batch_sizes,
+                max_queue_delay_microseconds=spec.config.max_queue_delay_us,
+                default_queue_policy=mc.ModelQueuePolicy(max_queue_size=spec.config.max_queue_size),
+            )
+        )
+    return pb.ModelConfigResponse(config=config)
+
+
+def _duration(duration: Duration) -> pb.StatisticDuration:
+    return pb.StatisticDuration(count=duration.count, ns=duration.ns)
+
+
+def model_statistics(entries: list[tuple[ModelSpec, ModelStats]]) -> pb.ModelStatisticsResponse:
+    return pb.ModelStatisticsResponse(
+        model_stats=[
+            pb.ModelStatistics(
+                name=spec.name,
+                version=spec.version,
+                last_inference=stats.last_inference_ms,
+                inference_count=stats.inference_count,
+                execution_count=stats.execution_count,
+                inference_stats=pb.InferStatistics(
+                    success=_duration(stats.success),
+                    fail=_duration(stats.fail),
+                    queue=_duration(stats.queue),
+                    compute_input=_duration(stats.compute_input),
+                    compute_infer=_duration(stats.compute_infer),
+                    compute_output=_duration(stats.compute_output),
+                ),
+                batch_stats=[
+                    pb.InferBatchStatistics(
+                        batch_size=size,
+                        compute_input=_duration(batch.compute_input),
+                        compute_infer=_duration(batch.compute_infer),
+                        compute_output=_duration(batch.compute_output),
+                    )
+                    for size, batch in sorted(stats.batch_stats.items())
+                ],
+            )
+            for spec, stats in entries
+        ]
+    )
+
+
+def repository_index(entries: list[IndexEntry]) -> pb.RepositoryIndexResponse:
+    return pb.RepositoryIndexResponse(
+        models=[
+            pb.RepositoryIndexResponse.ModelIndex(name=e.name, version=e.version, state=e.state, reason=e.reason)
+            for e in entries
+        ]
+    )

@@ -1,0 +1,148 @@
+"""The GRPCInferenceService servicer: convert, call the data plane, convert back. Nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterable, AsyncIterator
+
+import grpc
+
+from inference_server.dataplane import DataPlane
+from inference_server.errors import ConduitError
+from inference_server.protocol import grpc_service_pb2 as pb
+from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
+from inference_server.transport import converters
+from inference_server.transport.status import status_of
+
+__all__ = ["InferenceServicer"]
+
+log = logging.getLogger(__name__)
+
+# Requests of one stream read ahead of their answers; past it, reading pauses and gRPC flow control pushes back.
+STREAM_READ_AHEAD = 1024
+INTERNAL_MESSAGE = "internal error; the server log has the details"
+
+Context = grpc.aio.ServicerContext
+
+
+async def _abort(context: Context, exc: Exception) -> None:
+    """Answer a failed call: a ConduitError with its own status, anything else as INTERNAL with no traceback."""
+    if isinstance(exc, ConduitError):
+        await context.abort(status_of(exc.code), exc.message)
+    log.error("unexpected error in %s", type(exc).__name__, exc_info=exc)
+    await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
+
+
+class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
+    """Open Inference Protocol over gRPC, with Triton's extensions."""
+
+    def __init__(self, dataplane: DataPlane) -> None:
+        self._dataplane = dataplane
+
+    async def ServerLive(self, request: pb.ServerLiveRequest, context: Context) -> pb.ServerLiveResponse:
+        return pb.ServerLiveResponse(live=self._dataplane.live())
+
+    async def ServerReady(self, request: pb.ServerReadyRequest, context: Context) -> pb.ServerReadyResponse:
+        return pb.ServerReadyResponse(ready=self._dataplane.ready())
+
+    async def ModelReady(self, request: pb.ModelReadyRequest, context: Context) -> pb.ModelReadyResponse:
+        return pb.ModelReadyResponse(ready=self._dataplane.model_ready(request.name, request.version))
+
+    async def ServerMetadata(self, request: pb.ServerMetadataRequest, context: Context) -> pb.ServerMetadataResponse:
+        meta = self._dataplane.server_metadata()
+        return pb.ServerMetadataResponse(name=meta.name, version=meta.version, extensions=meta.extensions)
+
+    async def ModelMetadata(self, request: pb.ModelMetadataRequest, context: Context) -> pb.ModelMetadataResponse:
+        try:
+            meta = self._dataplane.model_metadata(request.name, request.version)
+        except Exception as exc:
+            await _abort(context, exc)
+        return converters.model_metadata(meta.spec, meta.versions)
+
+    async def ModelConfig(self, request: pb.ModelConfigRequest, context: Context) -> pb.ModelConfigResponse:
+        try:
+            meta = self._dataplane.model_metadata(request.name, request.version)
+        except Exception as exc:
+            await _abort(context, exc)
+        return converters.model_config(meta.spec)
+
+    async def ModelStatistics(
+        self, request: pb.ModelStatisticsRequest, context: Context
+    ) -> pb.ModelStatisticsResponse:
+        try:
+            entries = self._dataplane.model_statistics(request.name, request.version)
+        except Exception as exc:
+            await _abort(context, exc)
+        return converters.model_statistics(entries)
+
+    async def RepositoryIndex(
+        self, request: pb.RepositoryIndexRequest, context: Context
+    ) -> pb.RepositoryIndexResponse:
+        return converters.repository_index(self._dataplane.repository_index(request.ready))
+
+    async def RepositoryModelLoad(
+        self, request: pb.RepositoryModelLoadRequest, context: Context
+    ) -> pb.RepositoryModelLoadResponse:
+        try:
+            await self._dataplane.load_model(request.model_name)
+        except Exception as exc:
+            await _abort(context, exc)
+        return pb.RepositoryModelLoadResponse()
+
+    async def RepositoryModelUnload(
+        self, request: pb.RepositoryModelUnloadRequest, context: Context
+    ) -> pb.RepositoryModelUnloadResponse:
+        try:
+            await self._dataplane.unload_model(request.model_name)
+        except Exception as exc:
+            await _abort(context, exc)
+        return pb.RepositoryModelUnloadResponse()
+
+    async def ModelInfer(self, request: pb.ModelInferRequest, context: Context) -> pb.ModelInferResponse:
+        try:
+            decoded = converters.decode_infer_request(request, context.time_remaining())
+            response = await self._dataplane.infer(decoded)
+            return converters.encode_infer_response(response)
+        except Exception as exc:
+            await _abort(context, exc)
+            raise  # unreachable: abort raises
+
+    async def ModelStreamInfer(
+        self, request_iterator: AsyncIterable[pb.ModelInferRequest], context: Context
+    ) -> AsyncIterator[pb.ModelStreamInferResponse]:
+        """Requests of a stream run concurrently (so they batch together) and are answered in order.
+
+        A failed request is answered with ``error_message`` and the stream goes on.
+        """
+        answers: asyncio.Queue[asyncio.Task[pb.ModelStreamInferResponse] | None] = asyncio.Queue(STREAM_READ_AHEAD)
+
+        async def read() -> None:
+            try:
+                async for request in request_iterator:
+                    await answers.put(asyncio.ensure_future(self._stream_one(request, context)))
+            finally:
+                await answers.put(None)
+
+        reader = asyncio.ensure_future(read())
+        try:
+            while (task := await answers.get()) is not None:
+                yield await task
+            await reader  # re-raise a failed read (the client went away)
+        finally:
+            reader.cancel()
+
+    async def _stream_one(self, request: pb.ModelInferRequest, context: Context) -> pb.ModelStreamInferResponse:
+        try:
+            decoded = converters.decode_infer_request(request, context.time_remaining())
+            response = await self._dataplane.infer(decoded)
+            return pb.ModelStreamInferResponse(infer_response=converters.encode_infer_response(response))
+        except Exception as exc:
+            if isinstance(exc, ConduitError):
+                message = f"[{exc.code.name}] {exc.message}"
+            else:
+                log.error("unexpected error in a stream request", exc_info=exc)
+                message = INTERNAL_MESSAGE
+            # The id lets clients that pipeline requests match the error to the request it answers.
+            failed = pb.ModelInferResponse(model_name=request.model_name, model_version=request.model_version, id=request.id)
+            return pb.ModelStreamInferResponse(error_message=message, infer_response=failed)
