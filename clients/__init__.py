@@ -1,0 +1,17 @@
+"""Python clients of Conduit's inference servers (any Open Inference Protocol gRPC server): numpy in, numpy out.
+
+Example:
+    >>> from clients import InferenceClient
+    >>> with InferenceClient("localhost:8001", timeout=5.0) as client:
+    ...     result = client.infer("iris", {"input": features})
+    ...     probabilities = result.as_numpy("probabilities")
+
+Importing this package loads grpc, protobuf and numpy only: no onnxruntime, numba or tritonclient.
+"""
+
+from clients._aio import AsyncInferenceClient
+from clients._result import InferResult
+from clients._sync import InferenceClient
+from inference_server.errors import ConduitError, ErrorCode
+
+__all__ = ["AsyncInferenceClient", "ConduitError", "ErrorCode", "InferResult", "InferenceClient"]

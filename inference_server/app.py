@@ -66,7 +66,9 @@ class InferenceServer:
             ("grpc.so_reuseport", 1 if reuse_port else 0),
         ]
         self._server = grpc.aio.server(options=options)
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(self.dataplane), self._server)
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            InferenceServicer(self.dataplane), self._server
+        )
         self._health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
@@ -133,7 +135,9 @@ def _meter_provider(settings: ServerSettings, worker: int) -> SdkMeterProvider:
     if settings.otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
-        exporter = OTLPMetricExporter(endpoint=settings.otlp_endpoint, insecure=settings.otlp_endpoint.startswith("http:"))
+        exporter = OTLPMetricExporter(
+            endpoint=settings.otlp_endpoint, insecure=settings.otlp_endpoint.startswith("http:")
+        )
         readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=settings.otlp_interval * 1000))
     resource = Resource.create(
         {"service.name": "conduit-inference-server", "service.instance.id": f"{os.uname().nodename}-{os.getpid()}"}

@@ -117,9 +117,7 @@ class DynamicBatcher:
             raise ConduitError(ErrorCode.RESOURCE_EXHAUSTED, f"queue full ({self._max_queue} requests waiting)")
         future: asyncio.Future[list[np.ndarray]] = self._loop.create_future()
         signature = tuple(array.shape[1:] for array in inputs.values()) if self._batching else ()
-        self._queue.append(
-            _Pending(inputs, rows, signature, future, arrival_ns, self._clock(), deadline_ns)
-        )
+        self._queue.append(_Pending(inputs, rows, signature, future, arrival_ns, self._clock(), deadline_ns))
         self._wakeup.set()
         return future
 
@@ -190,8 +188,10 @@ class DynamicBatcher:
         try:
             done = await self._loop.run_in_executor(self._executor, self._run_batch, batch)
         except Exception as exc:  # the model failed: every request of the batch fails with it
-            error = exc if isinstance(exc, ConduitError) else ConduitError(
-                ErrorCode.INTERNAL, f"model execution failed: {type(exc).__name__}: {exc}"
+            error = (
+                exc
+                if isinstance(exc, ConduitError)
+                else ConduitError(ErrorCode.INTERNAL, f"model execution failed: {type(exc).__name__}: {exc}")
             )
             now = self._clock()
             for pending in batch:

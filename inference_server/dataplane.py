@@ -48,7 +48,7 @@ class DataPlane:
         self._clock = clock
         self._ready = False
 
-    # -- health ---------------------------------------------------------------------------------------------------------
+    # -- health ---
 
     def live(self) -> bool:
         return True
@@ -67,7 +67,7 @@ class DataPlane:
             return False
         return True
 
-    # -- metadata -------------------------------------------------------------------------------------------------------
+    # -- metadata ---
 
     def server_metadata(self) -> ServerMetadata:
         return self._metadata
@@ -97,7 +97,7 @@ class DataPlane:
     async def unload_model(self, name: str) -> None:
         await self._models.unload(name)
 
-    # -- inference ------------------------------------------------------------------------------------------------------
+    # -- inference ---
 
     async def infer(self, request: InferRequest) -> InferResponse:
         """Validate ``request``, queue it on its version's batcher and answer with the requested outputs.
@@ -156,11 +156,9 @@ def _validate(spec: ModelSpec, tensors: list[Tensor]) -> tuple[dict[str, np.ndar
     feeds: dict[str, np.ndarray] = {}
     rows = 1
     for position, input_spec in enumerate(spec.inputs):
-        tensor = by_name.get(input_spec.name)
-        if tensor is None:
-            raise ConduitError(
-                ErrorCode.INVALID_ARGUMENT, f"missing input {input_spec.name!r} for model {spec.name!r}"
-            )
+        found = by_name.get(input_spec.name)
+        if found is None:
+            raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"missing input {input_spec.name!r} for model {spec.name!r}")
         if tensor.datatype != input_spec.datatype:
             raise ConduitError(
                 ErrorCode.INVALID_ARGUMENT,

@@ -140,7 +140,7 @@ class ModelManager:
         statuses = [s for (n, _), s in self._status.items() if n == name]
         return statuses[0] if statuses else None
 
-    # -- lifecycle ------------------------------------------------------------------------------------------------------
+    # -- lifecycle ---
 
     async def load_all(self) -> None:
         """Load every model found in the repository; failures are logged and shown in the index."""
@@ -190,7 +190,7 @@ class ModelManager:
         try:
             config = read_model_config(config_file)
         except ConduitError as exc:
-            for version in on_disk or {"": None}:
+            for version in on_disk or [""]:
                 self._mark_failed(name, version, exc.message, None)
             raise
         current = dict(self._served.get(name, {}))

@@ -59,11 +59,15 @@ def _dims(shape: list[int | str | None]) -> tuple[int, ...]:
     return tuple(d if isinstance(d, int) and d >= 0 else -1 for d in shape)
 
 
-def _apply(graph: list[ort.NodeArg], overrides: list[TensorOverride], batched: bool, kind: str) -> tuple[TensorSpec, ...]:
+def _apply(
+    graph: list[ort.NodeArg], overrides: list[TensorOverride], batched: bool, kind: str
+) -> tuple[TensorSpec, ...]:
     by_name = {o.name: o for o in overrides}
     unknown = set(by_name) - {arg.name for arg in graph}
     if unknown:
-        raise ConduitError(ErrorCode.FAILED_PRECONDITION, f"config.json names {kind}s not in the graph: {sorted(unknown)}")
+        raise ConduitError(
+            ErrorCode.FAILED_PRECONDITION, f"config.json names {kind}s not in the graph: {sorted(unknown)}"
+        )
     specs = []
     for arg in graph:
         datatype = onnx_type_to_datatype(arg.type)

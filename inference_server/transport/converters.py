@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -41,18 +43,31 @@ _CONTENTS_FIELD = {
 }
 # Typed fields wider than the datatype: values are range-checked when narrowed.
 _NARROWED = {"INT8", "INT16", "UINT8", "UINT16"}
-_CONFIG_TYPE = {name: mc.DataType.Value(f"TYPE_{name}") for name in _CONTENTS_FIELD if name != "BYTES"} | {
-    "BYTES": mc.TYPE_STRING,
+_CONFIG_TYPE: dict[str, mc.DataType] = {
+    "BOOL": mc.TYPE_BOOL,
+    "UINT8": mc.TYPE_UINT8,
+    "UINT16": mc.TYPE_UINT16,
+    "UINT32": mc.TYPE_UINT32,
+    "UINT64": mc.TYPE_UINT64,
+    "INT8": mc.TYPE_INT8,
+    "INT16": mc.TYPE_INT16,
+    "INT32": mc.TYPE_INT32,
+    "INT64": mc.TYPE_INT64,
     "FP16": mc.TYPE_FP16,
+    "FP32": mc.TYPE_FP32,
+    "FP64": mc.TYPE_FP64,
+    "BYTES": mc.TYPE_STRING,
 }
 # Request-level parameter, named as in Triton's HTTP protocol, that asks for typed contents in the response.
 BINARY_OUTPUT_PARAMETER = "binary_data_output"
 
 
-def _shape(name: str, dims: list[int] | tuple[int, ...]) -> tuple[tuple[int, ...], int]:
+def _shape(name: str, dims: Iterable[int]) -> tuple[tuple[int, ...], int]:
     shape = tuple(dims)
     if any(d < 0 for d in shape):
-        raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"input {name!r} has a negative dimension in shape {list(shape)}")
+        raise ConduitError(
+            ErrorCode.INVALID_ARGUMENT, f"input {name!r} has a negative dimension in shape {list(shape)}"
+        )
     return shape, math.prod(shape)
 
 
@@ -66,10 +81,13 @@ def _decode_raw(name: str, datatype: str, shape: tuple[int, ...], count: int, bu
             f"input {name!r}: raw contents hold {len(buffer)} bytes, shape {list(shape)} of {datatype} needs "
             f"{count * dtype.itemsize}",
         )
-    return np.frombuffer(buffer, dtype=dtype).reshape(shape)
+    array: np.ndarray = np.frombuffer(buffer, dtype=dtype).reshape(shape)
+    return array
 
 
-def _decode_typed(name: str, datatype: str, shape: tuple[int, ...], count: int, contents: pb.InferTensorContents) -> np.ndarray:
+def _decode_typed(
+    name: str, datatype: str, shape: tuple[int, ...], count: int, contents: pb.InferTensorContents
+) -> np.ndarray:
     field = _CONTENTS_FIELD.get(datatype)
     if field is None:
         numpy_dtype(datatype)  # unknown datatypes get their own message
@@ -92,7 +110,8 @@ def _decode_typed(name: str, datatype: str, shape: tuple[int, ...], count: int, 
     if datatype in _NARROWED:
         wide = np.array(values, dtype=np.int64 if datatype.startswith("INT") else np.uint64)
         return cast_checked(wide, numpy_dtype(datatype)).reshape(shape)
-    return np.array(values, dtype=numpy_dtype(datatype)).reshape(shape)
+    typed: np.ndarray = np.array(values, dtype=numpy_dtype(datatype)).reshape(shape)
+    return typed
 
 
 def decode_infer_request(message: pb.ModelInferRequest, timeout_s: float | None = None) -> InferRequest:
@@ -116,7 +135,7 @@ def decode_infer_request(message: pb.ModelInferRequest, timeout_s: float | None 
             if tensor.HasField("contents"):
                 raise ConduitError(
                     ErrorCode.INVALID_ARGUMENT,
-                    f"input {name!r} has typed contents in a request that uses raw_input_contents; use one or the other",
+                    f"input {name!r} has typed contents in a request with raw_input_contents; use one or the other",
                 )
             data = _decode_raw(name, datatype, shape, count, raw[position])
         else:
@@ -137,17 +156,20 @@ def decode_infer_request(message: pb.ModelInferRequest, timeout_s: float | None 
 def _raw_bytes(tensor: Tensor) -> bytes:
     if tensor.datatype == "BYTES":
         return encode_bytes(tensor.data)
-    return np.ascontiguousarray(tensor.data, dtype=numpy_dtype(tensor.datatype)).tobytes()
+    raw: bytes = np.ascontiguousarray(tensor.data, dtype=numpy_dtype(tensor.datatype)).tobytes()
+    return raw
 
 
 def _typed(tensor: Tensor) -> pb.InferTensorContents:
     field = _CONTENTS_FIELD[tensor.datatype]
     flat = tensor.data.reshape(-1)
     if tensor.datatype == "BYTES":
-        values: list[object] = [v if isinstance(v, bytes) else str(v).encode() for v in flat]
+        values: list[Any] = [v if isinstance(v, bytes) else str(v).encode() for v in flat]
     else:
         values = flat.tolist()
-    return pb.InferTensorContents(**{field: values})
+    contents = pb.InferTensorContents()
+    getattr(contents, field).extend(values)
+    return contents
 
 
 def encode_infer_response(response: InferResponse) -> pb.ModelInferResponse:
@@ -179,7 +201,9 @@ def encode_infer_response(response: InferResponse) -> pb.ModelInferResponse:
 
 
 def _tensor_metadata(spec: ModelSpec, tensor: TensorSpec) -> pb.ModelMetadataResponse.TensorMetadata:
-    return pb.ModelMetadataResponse.TensorMetadata(name=tensor.name, datatype=tensor.datatype, shape=spec.shape_of(tensor))
+    return pb.ModelMetadataResponse.TensorMetadata(
+        name=tensor.name, datatype=tensor.datatype, shape=spec.shape_of(tensor)
+    )
 
 
 def model_metadata(spec: ModelSpec, versions: list[str]) -> pb.ModelMetadataResponse:

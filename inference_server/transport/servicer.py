@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
 
 import grpc
 
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 STREAM_READ_AHEAD = 1024
 INTERNAL_MESSAGE = "internal error; the server log has the details"
 
-Context = grpc.aio.ServicerContext
+Context = grpc.aio.ServicerContext[Any, Any]
 
 
 async def _abort(context: Context, exc: Exception) -> None:
@@ -67,18 +68,14 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             await _abort(context, exc)
         return converters.model_config(meta.spec)
 
-    async def ModelStatistics(
-        self, request: pb.ModelStatisticsRequest, context: Context
-    ) -> pb.ModelStatisticsResponse:
+    async def ModelStatistics(self, request: pb.ModelStatisticsRequest, context: Context) -> pb.ModelStatisticsResponse:
         try:
             entries = self._dataplane.model_statistics(request.name, request.version)
         except Exception as exc:
             await _abort(context, exc)
         return converters.model_statistics(entries)
 
-    async def RepositoryIndex(
-        self, request: pb.RepositoryIndexRequest, context: Context
-    ) -> pb.RepositoryIndexResponse:
+    async def RepositoryIndex(self, request: pb.RepositoryIndexRequest, context: Context) -> pb.RepositoryIndexResponse:
         return converters.repository_index(self._dataplane.repository_index(request.ready))
 
     async def RepositoryModelLoad(
@@ -144,5 +141,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 log.error("unexpected error in a stream request", exc_info=exc)
                 message = INTERNAL_MESSAGE
             # The id lets clients that pipeline requests match the error to the request it answers.
-            failed = pb.ModelInferResponse(model_name=request.model_name, model_version=request.model_version, id=request.id)
+            failed = pb.ModelInferResponse(
+                model_name=request.model_name, model_version=request.model_version, id=request.id
+            )
             return pb.ModelStreamInferResponse(error_message=message, infer_response=failed)

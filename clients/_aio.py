@@ -1,0 +1,240 @@
+"""The asyncio client (grpc.aio); same methods as the blocking one, as coroutines."""
+
+# `timeout` here is a gRPC deadline: it travels to the server, which drops expired requests before computing them.
+# asyncio.timeout() would only stop waiting on this side, so ASYNC109's advice does not apply.
+# ruff: noqa: ASYNC109
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import grpc
+from numpy.typing import NDArray
+
+from clients._channel import DEFAULT_MAX_MESSAGE_BYTES, Stub, channel_options, error_from_rpc
+from clients._codec import decode_infer_response, decode_stream_response, encode_infer_request
+from clients._result import InferResult, ParameterValue
+from inference_server.errors import ConduitError
+from inference_server.protocol import grpc_service_pb2 as pb
+from inference_server.protocol import model_config_pb2 as mc
+
+__all__ = ["AsyncInferenceClient"]
+
+_T = TypeVar("_T")
+
+
+class AsyncInferenceClient:
+    """asyncio client of an Open Inference Protocol (KServe v2) gRPC server: numpy in, numpy out.
+
+    Every failure is raised as a ``ConduitError`` whose code follows the gRPC status. Create it inside a running
+    event loop (the channel binds to it); use it as an async context manager or ``await close()``.
+
+    Args:
+        target: Server address, e.g. ``"localhost:8001"``.
+        timeout: Default deadline of each call, in seconds; ``None`` waits for as long as it takes.
+        max_message_bytes: Largest message sent or received (``-1`` for no limit).
+        options: Extra gRPC channel arguments; they override the ones derived from ``max_message_bytes``.
+        credentials: TLS credentials; ``None`` opens a plaintext channel.
+        metadata: Headers sent with every call, e.g. ``[("authorization", "Bearer ...")]``.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout: float | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        options: Sequence[tuple[str, Any]] = (),
+        credentials: grpc.ChannelCredentials | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        merged = channel_options(max_message_bytes, options)
+        if credentials is None:
+            self._channel = grpc.aio.insecure_channel(target, options=merged)
+        else:
+            self._channel = grpc.aio.secure_channel(target, credentials, options=merged)
+        self._stub = Stub(self._channel)
+        self._timeout = timeout
+        self._metadata = tuple(metadata) or None
+
+    async def __aenter__(self) -> AsyncInferenceClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self, grace: float | None = None) -> None:
+        """Close the channel, letting calls in flight finish for ``grace`` seconds (``None``: cancel them now)."""
+        await self._channel.close(grace)
+
+    async def _call(self, method: str, request: Any, timeout: float | None) -> Any:
+        try:
+            return await getattr(self._stub, method)(
+                request, timeout=self._timeout if timeout is None else timeout, metadata=self._metadata
+            )
+        except grpc.RpcError as error:
+            raise error_from_rpc(method, error) from error
+
+    async def server_live(self, *, timeout: float | None = None) -> bool:
+        """Whether the server process is up."""
+        response: pb.ServerLiveResponse = await self._call("ServerLive", pb.ServerLiveRequest(), timeout)
+        return response.live
+
+    async def server_ready(self, *, timeout: float | None = None) -> bool:
+        """Whether the server is ready to serve its models."""
+        response: pb.ServerReadyResponse = await self._call("ServerReady", pb.ServerReadyRequest(), timeout)
+        return response.ready
+
+    async def model_ready(self, name: str, version: str = "", *, timeout: float | None = None) -> bool:
+        """Whether a model (its default version when ``version`` is empty) is ready for inference."""
+        request = pb.ModelReadyRequest(name=name, version=version)
+        response: pb.ModelReadyResponse = await self._call("ModelReady", request, timeout)
+        return response.ready
+
+    async def server_metadata(self, *, timeout: float | None = None) -> pb.ServerMetadataResponse:
+        """Server name, version and protocol extensions."""
+        response: pb.ServerMetadataResponse = await self._call("ServerMetadata", pb.ServerMetadataRequest(), timeout)
+        return response
+
+    async def model_metadata(
+        self, name: str, version: str = "", *, timeout: float | None = None
+    ) -> pb.ModelMetadataResponse:
+        """A model's versions, platform, and input and output tensors."""
+        request = pb.ModelMetadataRequest(name=name, version=version)
+        response: pb.ModelMetadataResponse = await self._call("ModelMetadata", request, timeout)
+        return response
+
+    async def model_config(self, name: str, version: str = "", *, timeout: float | None = None) -> mc.ModelConfig:
+        """A model's configuration in Triton's schema."""
+        request = pb.ModelConfigRequest(name=name, version=version)
+        response: pb.ModelConfigResponse = await self._call("ModelConfig", request, timeout)
+        return response.config
+
+    async def model_statistics(
+        self, name: str = "", version: str = "", *, timeout: float | None = None
+    ) -> list[pb.ModelStatistics]:
+        """Inference statistics of one model, or of every model when ``name`` is empty."""
+        request = pb.ModelStatisticsRequest(name=name, version=version)
+        response: pb.ModelStatisticsResponse = await self._call("ModelStatistics", request, timeout)
+        return list(response.model_stats)
+
+    async def repository_index(
+        self, ready: bool = False, *, timeout: float | None = None
+    ) -> list[pb.RepositoryIndexResponse.ModelIndex]:
+        """The models in the server's repository (only the ready ones when ``ready``)."""
+        request = pb.RepositoryIndexRequest(ready=ready)
+        response: pb.RepositoryIndexResponse = await self._call("RepositoryIndex", request, timeout)
+        return list(response.models)
+
+    async def load_model(self, name: str, *, timeout: float | None = None) -> None:
+        """Load (or reload) a model from the server's repository."""
+        await self._call("RepositoryModelLoad", pb.RepositoryModelLoadRequest(model_name=name), timeout)
+
+    async def unload_model(self, name: str, *, timeout: float | None = None) -> None:
+        """Unload a model; in-flight requests finish first."""
+        await self._call("RepositoryModelUnload", pb.RepositoryModelUnloadRequest(model_name=name), timeout)
+
+    async def infer(
+        self,
+        model: str,
+        inputs: Mapping[str, NDArray[Any]],
+        *,
+        version: str = "",
+        outputs: Sequence[str] | None = None,
+        request_id: str = "",
+        timeout: float | None = None,
+        raw: bool = True,
+        parameters: Mapping[str, ParameterValue] | None = None,
+    ) -> InferResult:
+        """Run one inference request.
+
+        Args:
+            model: Model name.
+            inputs: Input tensors by name; str, bytes and object arrays are sent as BYTES.
+            version: Model version; empty for the server's choice.
+            outputs: Outputs to return; ``None`` for all of them.
+            request_id: Echoed back as ``InferResult.id``.
+            timeout: Deadline in seconds; ``None`` for the client's default.
+            raw: Send raw contents (fast); ``False`` sends typed contents (a request with FP16 inputs stays raw).
+            parameters: Request parameters.
+
+        Raises:
+            ConduitError: INVALID_ARGUMENT for inputs that cannot be encoded, or the server's error.
+        """
+        request = encode_infer_request(
+            model, inputs, version=version, outputs=outputs, request_id=request_id, raw=raw, parameters=parameters
+        )
+        response: pb.ModelInferResponse = await self._call("ModelInfer", request, timeout)
+        return decode_infer_response(response)
+
+    async def stream_infer(
+        self,
+        model: str,
+        requests: AsyncIterable[Mapping[str, NDArray[Any]]] | Iterable[Mapping[str, NDArray[Any]]],
+        *,
+        version: str = "",
+        outputs: Sequence[str] | None = None,
+        timeout: float | None = None,
+        raw: bool = True,
+        parameters: Mapping[str, ParameterValue] | None = None,
+    ) -> AsyncIterator[InferResult | ConduitError]:
+        """Send many requests over one ModelStreamInfer stream; yield one item per answer, as answers arrive.
+
+        An async generator: use ``async for``. Request ``i`` of ``requests`` is sent with id ``str(i)``, so
+        ``InferResult.id`` says which request a result answers. A request the server rejects does not end the
+        stream: it is yielded as a ``ConduitError`` (INVALID_ARGUMENT, as the stream carries no status code; INTERNAL
+        for an answer that cannot be decoded). ``requests`` is read lazily, while answers come back; a plain
+        iterable is read on the event loop, so it must not block.
+
+        Raises:
+            ConduitError: when the stream itself fails (deadline, connection, server error), or what encoding a
+                request raised, after the answers to the requests sent before it.
+        """
+        failures: list[Exception] = []
+
+        async def messages() -> AsyncIterator[pb.ModelInferRequest]:
+            # grpc.aio reads this in its own task and turns an exception into a bare CANCELLED status: keep it, end
+            # the request stream cleanly so earlier requests are still answered, and raise it to the caller.
+            try:
+                position = 0
+                async for inputs in _each(requests):
+                    yield encode_infer_request(
+                        model,
+                        inputs,
+                        version=version,
+                        outputs=outputs,
+                        request_id=str(position),
+                        raw=raw,
+                        parameters=parameters,
+                    )
+                    position += 1
+            except Exception as error:
+                failures.append(error)
+
+        deadline = self._timeout if timeout is None else timeout
+        call = self._stub.ModelStreamInfer(messages(), timeout=deadline, metadata=self._metadata)
+        try:
+            async for response in call:
+                yield decode_stream_response(response)
+        except grpc.RpcError as error:
+            if failures:
+                raise failures[0] from error
+            raise error_from_rpc("ModelStreamInfer", error) from error
+        finally:
+            # Ends the call when the caller stops iterating early; a no-op once the stream has finished.
+            call.cancel()
+        if failures:
+            raise failures[0]
+
+
+async def _each(items: AsyncIterable[_T] | Iterable[_T]) -> AsyncIterator[_T]:
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item

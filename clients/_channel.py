@@ -1,0 +1,40 @@
+"""What the blocking and the asyncio client share about gRPC: channel options, the stub and the error rule."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+
+from inference_server.errors import ConduitError
+from inference_server.protocol import grpc_service_pb2_grpc
+from inference_server.transport.status import error_from_status
+
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "Stub", "channel_options", "error_from_rpc"]
+
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+# The generated stub has no type hints; naming it Any keeps strict type checking of our code independent of whether
+# the checker follows imports into generated modules. It works on sync and grpc.aio channels alike.
+Stub: Any = grpc_service_pb2_grpc.GRPCInferenceServiceStub
+
+
+def channel_options(max_message_bytes: int, options: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Channel arguments: message size limits from ``max_message_bytes``, then ``options``, which win on conflict."""
+    merged: dict[str, Any] = {
+        "grpc.max_send_message_length": max_message_bytes,
+        "grpc.max_receive_message_length": max_message_bytes,
+    }
+    merged.update(options)
+    return list(merged.items())
+
+
+def error_from_rpc(method: str, error: grpc.RpcError) -> ConduitError:
+    """The ``ConduitError`` for a failed call, keeping the server's message next to the status name."""
+    # Every error a call raises (sync or aio) carries code() and details(); the bare RpcError base does not.
+    code = getattr(error, "code", None)
+    status = code() if callable(code) else grpc.StatusCode.UNKNOWN
+    details = getattr(error, "details", None)
+    message = (details() if callable(details) else None) or str(error)
+    return error_from_status(status, f"{method} failed with {status.name}: {message}")

@@ -1,0 +1,220 @@
+"""The blocking client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import grpc
+from numpy.typing import NDArray
+
+from clients._channel import DEFAULT_MAX_MESSAGE_BYTES, Stub, channel_options, error_from_rpc
+from clients._codec import decode_infer_response, decode_stream_response, encode_infer_request
+from clients._result import InferResult, ParameterValue
+from inference_server.errors import ConduitError
+from inference_server.protocol import grpc_service_pb2 as pb
+from inference_server.protocol import model_config_pb2 as mc
+
+__all__ = ["InferenceClient"]
+
+
+class InferenceClient:
+    """Blocking client of an Open Inference Protocol (KServe v2) gRPC server: numpy in, numpy out.
+
+    Every failure is raised as a ``ConduitError`` whose code follows the gRPC status. Use it as a context manager
+    or call ``close()``; one client is safe to share between threads.
+
+    Args:
+        target: Server address, e.g. ``"localhost:8001"``.
+        timeout: Default deadline of each call, in seconds; ``None`` waits for as long as it takes.
+        max_message_bytes: Largest message sent or received (``-1`` for no limit).
+        options: Extra gRPC channel arguments; they override the ones derived from ``max_message_bytes``.
+        credentials: TLS credentials; ``None`` opens a plaintext channel.
+        metadata: Headers sent with every call, e.g. ``[("authorization", "Bearer ...")]``.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout: float | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        options: Sequence[tuple[str, Any]] = (),
+        credentials: grpc.ChannelCredentials | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        merged = channel_options(max_message_bytes, options)
+        if credentials is None:
+            self._channel = grpc.insecure_channel(target, options=merged)
+        else:
+            self._channel = grpc.secure_channel(target, credentials, options=merged)
+        self._stub = Stub(self._channel)
+        self._timeout = timeout
+        self._metadata = tuple(metadata) or None
+
+    def __enter__(self) -> InferenceClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the channel; calls still in flight are cancelled."""
+        self._channel.close()
+
+    def _call(self, method: str, request: Any, timeout: float | None) -> Any:
+        try:
+            return getattr(self._stub, method)(
+                request, timeout=self._timeout if timeout is None else timeout, metadata=self._metadata
+            )
+        except grpc.RpcError as error:
+            raise error_from_rpc(method, error) from error
+
+    def server_live(self, *, timeout: float | None = None) -> bool:
+        """Whether the server process is up."""
+        response: pb.ServerLiveResponse = self._call("ServerLive", pb.ServerLiveRequest(), timeout)
+        return response.live
+
+    def server_ready(self, *, timeout: float | None = None) -> bool:
+        """Whether the server is ready to serve its models."""
+        response: pb.ServerReadyResponse = self._call("ServerReady", pb.ServerReadyRequest(), timeout)
+        return response.ready
+
+    def model_ready(self, name: str, version: str = "", *, timeout: float | None = None) -> bool:
+        """Whether a model (its default version when ``version`` is empty) is ready for inference."""
+        request = pb.ModelReadyRequest(name=name, version=version)
+        response: pb.ModelReadyResponse = self._call("ModelReady", request, timeout)
+        return response.ready
+
+    def server_metadata(self, *, timeout: float | None = None) -> pb.ServerMetadataResponse:
+        """Server name, version and protocol extensions."""
+        response: pb.ServerMetadataResponse = self._call("ServerMetadata", pb.ServerMetadataRequest(), timeout)
+        return response
+
+    def model_metadata(self, name: str, version: str = "", *, timeout: float | None = None) -> pb.ModelMetadataResponse:
+        """A model's versions, platform, and input and output tensors."""
+        request = pb.ModelMetadataRequest(name=name, version=version)
+        response: pb.ModelMetadataResponse = self._call("ModelMetadata", request, timeout)
+        return response
+
+    def model_config(self, name: str, version: str = "", *, timeout: float | None = None) -> mc.ModelConfig:
+        """A model's configuration in Triton's schema."""
+        request = pb.ModelConfigRequest(name=name, version=version)
+        response: pb.ModelConfigResponse = self._call("ModelConfig", request, timeout)
+        return response.config
+
+    def model_statistics(
+        self, name: str = "", version: str = "", *, timeout: float | None = None
+    ) -> list[pb.ModelStatistics]:
+        """Inference statistics of one model, or of every model when ``name`` is empty."""
+        request = pb.ModelStatisticsRequest(name=name, version=version)
+        response: pb.ModelStatisticsResponse = self._call("ModelStatistics", request, timeout)
+        return list(response.model_stats)
+
+    def repository_index(
+        self, ready: bool = False, *, timeout: float | None = None
+    ) -> list[pb.RepositoryIndexResponse.ModelIndex]:
+        """The models in the server's repository (only the ready ones when ``ready``)."""
+        request = pb.RepositoryIndexRequest(ready=ready)
+        response: pb.RepositoryIndexResponse = self._call("RepositoryIndex", request, timeout)
+        return list(response.models)
+
+    def load_model(self, name: str, *, timeout: float | None = None) -> None:
+        """Load (or reload) a model from the server's repository."""
+        self._call("RepositoryModelLoad", pb.RepositoryModelLoadRequest(model_name=name), timeout)
+
+    def unload_model(self, name: str, *, timeout: float | None = None) -> None:
+        """Unload a model; in-flight requests finish first."""
+        self._call("RepositoryModelUnload", pb.RepositoryModelUnloadRequest(model_name=name), timeout)
+
+    def infer(
+        self,
+        model: str,
+        inputs: Mapping[str, NDArray[Any]],
+        *,
+        version: str = "",
+        outputs: Sequence[str] | None = None,
+        request_id: str = "",
+        timeout: float | None = None,
+        raw: bool = True,
+        parameters: Mapping[str, ParameterValue] | None = None,
+    ) -> InferResult:
+        """Run one inference request.
+
+        Args:
+            model: Model name.
+            inputs: Input tensors by name; str, bytes and object arrays are sent as BYTES.
+            version: Model version; empty for the server's choice.
+            outputs: Outputs to return; ``None`` for all of them.
+            request_id: Echoed back as ``InferResult.id``.
+            timeout: Deadline in seconds; ``None`` for the client's default.
+            raw: Send raw contents (fast); ``False`` sends typed contents (a request with FP16 inputs stays raw).
+            parameters: Request parameters.
+
+        Raises:
+            ConduitError: INVALID_ARGUMENT for inputs that cannot be encoded, or the server's error.
+        """
+        request = encode_infer_request(
+            model, inputs, version=version, outputs=outputs, request_id=request_id, raw=raw, parameters=parameters
+        )
+        response: pb.ModelInferResponse = self._call("ModelInfer", request, timeout)
+        return decode_infer_response(response)
+
+    def stream_infer(
+        self,
+        model: str,
+        requests: Iterable[Mapping[str, NDArray[Any]]],
+        *,
+        version: str = "",
+        outputs: Sequence[str] | None = None,
+        timeout: float | None = None,
+        raw: bool = True,
+        parameters: Mapping[str, ParameterValue] | None = None,
+    ) -> Iterator[InferResult | ConduitError]:
+        """Send many requests over one ModelStreamInfer stream; yield one item per answer, as answers arrive.
+
+        Request ``i`` of ``requests`` is sent with id ``str(i)``, so ``InferResult.id`` says which request a result
+        answers. A request the server rejects does not end the stream: it is yielded as a ``ConduitError``
+        (INVALID_ARGUMENT, as the stream carries no status code; INTERNAL for an answer that cannot be decoded).
+        ``requests`` is read lazily, while answers come back; the stream starts on the first ``next()``.
+
+        Raises:
+            ConduitError: when the stream itself fails (deadline, connection, server error), or what encoding a
+                request raised, after the answers to the requests sent before it.
+        """
+        failures: list[Exception] = []
+
+        def messages() -> Iterator[pb.ModelInferRequest]:
+            # grpc reads this on its own thread and turns an exception into a bare CANCELLED status: keep it, end
+            # the request stream cleanly so earlier requests are still answered, and raise it to the caller.
+            try:
+                for position, inputs in enumerate(requests):
+                    yield encode_infer_request(
+                        model,
+                        inputs,
+                        version=version,
+                        outputs=outputs,
+                        request_id=str(position),
+                        raw=raw,
+                        parameters=parameters,
+                    )
+            except Exception as error:
+                failures.append(error)
+
+        deadline = self._timeout if timeout is None else timeout
+        call = self._stub.ModelStreamInfer(messages(), timeout=deadline, metadata=self._metadata)
+        try:
+            for response in call:
+                yield decode_stream_response(response)
+        except grpc.RpcError as error:
+            if failures:
+                raise failures[0] from error
+            raise error_from_rpc("ModelStreamInfer", error) from error
+        finally:
+            # Ends the call when the caller stops iterating early; a no-op once the stream has finished.
+            call.cancel()
+        if failures:
+            raise failures[0]
