@@ -14,8 +14,8 @@ import grpc
 from numpy.typing import NDArray
 
 from clients._channel import DEFAULT_MAX_MESSAGE_BYTES, Stub, channel_options, error_from_rpc
-from clients._codec import decode_infer_response, decode_stream_response, encode_infer_request
-from clients._result import InferResult, ParameterValue
+from clients._codec import ParameterInput, decode_infer_response, decode_stream_response, encode_infer_request
+from clients._result import InferResult
 from inference_server.errors import ConduitError
 from inference_server.protocol import grpc_service_pb2 as pb
 from inference_server.protocol import model_config_pb2 as mc
@@ -148,7 +148,7 @@ class AsyncInferenceClient:
         request_id: str = "",
         timeout: float | None = None,
         raw: bool = True,
-        parameters: Mapping[str, ParameterValue] | None = None,
+        parameters: Mapping[str, ParameterInput] | None = None,
     ) -> InferResult:
         """Run one inference request.
 
@@ -180,7 +180,7 @@ class AsyncInferenceClient:
         outputs: Sequence[str] | None = None,
         timeout: float | None = None,
         raw: bool = True,
-        parameters: Mapping[str, ParameterValue] | None = None,
+        parameters: Mapping[str, ParameterInput] | None = None,
     ) -> AsyncIterator[InferResult | ConduitError]:
         """Send many requests over one ModelStreamInfer stream; yield one item per answer, as answers arrive.
 
@@ -188,7 +188,8 @@ class AsyncInferenceClient:
         ``InferResult.id`` says which request a result answers. A request the server rejects does not end the
         stream: it is yielded as a ``ConduitError`` (INVALID_ARGUMENT, as the stream carries no status code; INTERNAL
         for an answer that cannot be decoded). ``requests`` is read lazily, while answers come back; a plain
-        iterable is read on the event loop, so it must not block.
+        iterable is read on the event loop, so it must not block. ``timeout`` bounds the whole stream; the other
+        arguments apply to every request.
 
         Raises:
             ConduitError: when the stream itself fails (deadline, connection, server error), or what encoding a

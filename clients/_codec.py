@@ -21,6 +21,7 @@ from inference_server.errors import ConduitError, ErrorCode
 from inference_server.protocol import grpc_service_pb2 as pb
 
 __all__ = [
+    "ParameterInput",
     "decode_infer_response",
     "decode_stream_response",
     "encode_infer_request",
@@ -44,6 +45,9 @@ _CONTENTS_FIELD = {
 _LENGTH = struct.Struct("<I")
 _INT64 = range(-(2**63), 2**63)
 _UINT64 = range(2**64)
+
+ParameterInput = ParameterValue | np.bool_ | np.integer[Any] | np.floating[Any]
+"""A request parameter: a Python scalar, or a numpy one (sent as its Python equivalent)."""
 
 
 def _invalid(message: str) -> ConduitError:
@@ -102,7 +106,7 @@ def _typed_contents(name: str, datatype: str, array: NDArray[Any]) -> pb.InferTe
     return contents
 
 
-def _parameter(key: str, value: ParameterValue) -> pb.InferParameter:
+def _parameter(key: str, value: ParameterInput) -> pb.InferParameter:
     if isinstance(value, np.generic):
         value = value.item()
     # bool before int: bool is an int subclass.
@@ -129,7 +133,7 @@ def encode_infer_request(
     outputs: Sequence[str] | None = None,
     request_id: str = "",
     raw: bool = True,
-    parameters: Mapping[str, ParameterValue] | None = None,
+    parameters: Mapping[str, ParameterInput] | None = None,
 ) -> pb.ModelInferRequest:
     """Build a ModelInferRequest from numpy arrays (str, bytes and object arrays are BYTES).
 

@@ -10,8 +10,8 @@ import grpc
 from numpy.typing import NDArray
 
 from clients._channel import DEFAULT_MAX_MESSAGE_BYTES, Stub, channel_options, error_from_rpc
-from clients._codec import decode_infer_response, decode_stream_response, encode_infer_request
-from clients._result import InferResult, ParameterValue
+from clients._codec import ParameterInput, decode_infer_response, decode_stream_response, encode_infer_request
+from clients._result import InferResult
 from inference_server.errors import ConduitError
 from inference_server.protocol import grpc_service_pb2 as pb
 from inference_server.protocol import model_config_pb2 as mc
@@ -140,7 +140,7 @@ class InferenceClient:
         request_id: str = "",
         timeout: float | None = None,
         raw: bool = True,
-        parameters: Mapping[str, ParameterValue] | None = None,
+        parameters: Mapping[str, ParameterInput] | None = None,
     ) -> InferResult:
         """Run one inference request.
 
@@ -172,7 +172,7 @@ class InferenceClient:
         outputs: Sequence[str] | None = None,
         timeout: float | None = None,
         raw: bool = True,
-        parameters: Mapping[str, ParameterValue] | None = None,
+        parameters: Mapping[str, ParameterInput] | None = None,
     ) -> Iterator[InferResult | ConduitError]:
         """Send many requests over one ModelStreamInfer stream; yield one item per answer, as answers arrive.
 
@@ -180,6 +180,7 @@ class InferenceClient:
         answers. A request the server rejects does not end the stream: it is yielded as a ``ConduitError``
         (INVALID_ARGUMENT, as the stream carries no status code; INTERNAL for an answer that cannot be decoded).
         ``requests`` is read lazily, while answers come back; the stream starts on the first ``next()``.
+        ``timeout`` bounds the whole stream; the other arguments apply to every request.
 
         Raises:
             ConduitError: when the stream itself fails (deadline, connection, server error), or what encoding a
