@@ -267,14 +267,25 @@ def decode_infer_response(response: pb.ModelInferResponse) -> InferResult:
 def decode_stream_response(response: pb.ModelStreamInferResponse) -> InferResult | ConduitError:
     """One ModelStreamInfer answer: the result, or the error that failed that one request.
 
-    The stream carries a message but no status code per failed request, so a server-reported failure becomes
-    INVALID_ARGUMENT; a response that cannot be decoded becomes INTERNAL. Either way the stream goes on.
+    The stream carries a message but no status code per failed request. Conduit servers start the message with the
+    code in brackets (``[NOT_FOUND] unknown model``), which is read back; other servers' failures become
+    INVALID_ARGUMENT. A response that cannot be decoded becomes INTERNAL. Either way the stream goes on.
     """
     if response.error_message:
         request_id = response.infer_response.id
         prefix = f"request {request_id!r}: " if request_id else ""
-        return ConduitError(ErrorCode.INVALID_ARGUMENT, prefix + response.error_message)
+        code, message = _stream_error_code(response.error_message)
+        return ConduitError(code, prefix + message)
     try:
         return decode_infer_response(response.infer_response)
     except ConduitError as error:
         return error
+
+
+def _stream_error_code(message: str) -> tuple[ErrorCode, str]:
+    """Split ``[CODE] text`` as Conduit servers write stream errors; anything else is INVALID_ARGUMENT."""
+    if message.startswith("["):
+        name, _, rest = message[1:].partition("] ")
+        if name in ErrorCode.__members__:
+            return ErrorCode[name], rest
+    return ErrorCode.INVALID_ARGUMENT, message

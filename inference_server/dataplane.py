@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from inference_server.errors import ConduitError, ErrorCode
-from inference_server.models import ModelManager, ServedVersion
+from inference_server.models import ModelManager
 from inference_server.runtime import ModelSpec
 from inference_server.stats import ModelStats
 from inference_server.types import IndexEntry, InferRequest, InferResponse, Tensor
@@ -134,9 +134,6 @@ class DataPlane:
             raw_output=request.raw_output,
         )
 
-    def version_of(self, name: str, version: str = "") -> ServedVersion:
-        """The version that would serve a request (for transports that need the spec before decoding)."""
-        return self._models.get(name, version)
 
 
 def _validate(spec: ModelSpec, tensors: list[Tensor]) -> tuple[dict[str, np.ndarray], int]:
