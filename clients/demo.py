@@ -76,7 +76,7 @@ def run_demo(*, requests: int = 2000, workdir: Path | None = None) -> int:
                 batch = client.infer(MODEL, {"input": x_test[:8]})
                 print("labels       ", batch.as_numpy("label").tolist())
                 print("truth        ", y_test[:8].tolist())
-                print("P(benign)    ", np.round(batch.as_numpy("probabilities")[:, 1], 3).tolist())
+                print("P(benign)    ", [round(float(p), 3) for p in batch.as_numpy("probabilities")[:, 1]])
 
                 histogram = HdrHistogram(1, 60_000_000, 3)  # microseconds
                 for i in range(requests):
