@@ -82,14 +82,15 @@ class InferenceServer:
         return ModelStats(sink=self._telemetry.recorder(model, version))
 
     async def start(self) -> int:
-        """Listen, load the repository, then report ready. Returns the bound gRPC port."""
+        """Load the repository, listen, then report ready. Returns the bound gRPC port."""
+        # Compile (or load from cache) the numba kernels before the first request can need them.
+        await asyncio.to_thread(kernels.warm_up)
+        # Load before listening: with several workers on one port, the kernel would otherwise hand connections to a
+        # worker that has no models yet.
+        await self._models.load_all()
         address = f"{self.settings.host}:{self.settings.grpc_port}"
         self.port = self._server.add_insecure_port(address)
         await self._server.start()
-        await self._set_serving(False)
-        # Compile (or load from cache) the numba kernels before the first request can need them.
-        await asyncio.to_thread(kernels.warm_up)
-        await self._models.load_all()
         self._background.append(asyncio.create_task(self._telemetry.run_flusher(self.settings.metrics_flush_interval)))
         if self.settings.poll_interval:
             self._background.append(asyncio.create_task(self._poll(self.settings.poll_interval)))

@@ -135,7 +135,6 @@ class DataPlane:
         )
 
 
-
 def _validate(spec: ModelSpec, tensors: list[Tensor]) -> tuple[dict[str, np.ndarray], int]:
     """Check names, datatypes and shapes against the model; return the feeds and the number of rows."""
     by_name: dict[str, Tensor] = {}
@@ -156,18 +155,18 @@ def _validate(spec: ModelSpec, tensors: list[Tensor]) -> tuple[dict[str, np.ndar
         found = by_name.get(input_spec.name)
         if found is None:
             raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"missing input {input_spec.name!r} for model {spec.name!r}")
-        if tensor.datatype != input_spec.datatype:
+        if found.datatype != input_spec.datatype:
             raise ConduitError(
                 ErrorCode.INVALID_ARGUMENT,
-                f"input {tensor.name!r} has datatype {tensor.datatype}, model {spec.name!r} expects "
+                f"input {found.name!r} has datatype {found.datatype}, model {spec.name!r} expects "
                 f"{input_spec.datatype}",
             )
-        shape = tensor.data.shape
+        shape = found.data.shape
         dims = shape
         if spec.batched:
             if len(shape) < 1 or shape[0] < 1:
                 raise ConduitError(
-                    ErrorCode.INVALID_ARGUMENT, f"input {tensor.name!r} needs a batch dimension of at least 1"
+                    ErrorCode.INVALID_ARGUMENT, f"input {found.name!r} needs a batch dimension of at least 1"
                 )
             if position == 0:
                 rows = shape[0]
@@ -175,7 +174,7 @@ def _validate(spec: ModelSpec, tensors: list[Tensor]) -> tuple[dict[str, np.ndar
                 raise ConduitError(
                     ErrorCode.INVALID_ARGUMENT,
                     f"inputs disagree on the batch size: {spec.inputs[0].name!r} has {rows}, "
-                    f"{tensor.name!r} has {shape[0]}",
+                    f"{found.name!r} has {shape[0]}",
                 )
             if rows > spec.max_batch_size:
                 raise ConduitError(
@@ -188,10 +187,10 @@ def _validate(spec: ModelSpec, tensors: list[Tensor]) -> tuple[dict[str, np.ndar
         ):
             raise ConduitError(
                 ErrorCode.INVALID_ARGUMENT,
-                f"input {tensor.name!r} has shape {list(shape)}, model {spec.name!r} expects "
+                f"input {found.name!r} has shape {list(shape)}, model {spec.name!r} expects "
                 f"{list(spec.shape_of(input_spec))}",
             )
-        feeds[input_spec.name] = tensor.data
+        feeds[input_spec.name] = found.data
     return feeds, rows
 
 

@@ -247,6 +247,12 @@ class ModelManager:
             self._served.pop(name, None)
         if failures and not current:
             raise ConduitError(ErrorCode.FAILED_PRECONDITION, f"model {name!r} failed to load: {'; '.join(failures)}")
+        if failures and force:
+            # An explicit load that did not take must say so, even though earlier files keep serving.
+            raise ConduitError(
+                ErrorCode.FAILED_PRECONDITION,
+                f"model {name!r}: {'; '.join(failures)}; versions {sorted(current, key=int)} keep serving",
+            )
         if not on_disk:
             self._mark_failed(name, "", f"no version directory with {MODEL_FILE}", None)
             raise ConduitError(ErrorCode.FAILED_PRECONDITION, f"model {name!r} has no version with a {MODEL_FILE}")

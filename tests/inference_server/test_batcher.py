@@ -1,0 +1,307 @@
+"""DynamicBatcher on its own: a fake model whose executions can be held on an event, and a clock the test moves."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from inference_server.batcher import DynamicBatcher
+from inference_server.errors import ConduitError, ErrorCode
+from inference_server.stats import ModelStats
+
+# Bound on every wait of these tests: a batcher that hangs fails the test instead of blocking the suite.
+WAIT = 10.0
+
+
+class FakeClock:
+    """Nanoseconds that move only when the test says so."""
+
+    def __init__(self, start: int = 1_000_000) -> None:
+        self.now = start
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, ns: int) -> None:
+        self.now += ns
+
+
+class FakeModel:
+    """Records the rows of every execution; answers ``[x * 2, row sums]``.
+
+    ``hold()`` makes the next executions block on the executor thread until ``release()``; ``fail_calls`` lists the
+    execution indices that raise.
+    """
+
+    def __init__(self, fail_calls: tuple[int, ...] = (), error: Exception | None = None) -> None:
+        self.batches: list[int] = []
+        self.seen: list[np.ndarray] = []
+        self.fail_calls = set(fail_calls)
+        self.error = error or RuntimeError("model exploded")
+        self.started = threading.Event()
+        self._gate = threading.Event()
+        self._gate.set()
+
+    def hold(self) -> None:
+        self._gate.clear()
+
+    def release(self) -> None:
+        self._gate.set()
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        call = len(self.batches)
+        x = feeds["x"]
+        self.batches.append(len(x))
+        self.seen.append(x.copy())
+        self.started.set()
+        if not self._gate.wait(WAIT):
+            raise TimeoutError("test never released the model")
+        if call in self.fail_calls:
+            raise self.error
+        return [x * 2, x.sum(axis=1)]
+
+    async def running(self) -> None:
+        """Wait until an execution has started (it may be blocked in ``hold``)."""
+        assert await asyncio.to_thread(self.started.wait, WAIT), "no execution started"
+
+
+def rows(*values: float) -> dict[str, np.ndarray]:
+    """One request: a row ``[v, v, v]`` per value."""
+    return {"x": np.array([[v, v, v] for v in values], dtype=np.float32)}
+
+
+def make_batcher(model: FakeModel, clock: FakeClock, **options: int) -> DynamicBatcher:
+    settings = {"max_batch_size": 4, "max_queue_size": 64, **options}
+    return DynamicBatcher(model, stats=ModelStats(), clock=clock, **settings)
+
+
+def submit(
+    batcher: DynamicBatcher, clock: FakeClock, *values: float, deadline_ns: int | None = None
+) -> asyncio.Future[list[np.ndarray]]:
+    return batcher.submit(rows(*values), len(values), arrival_ns=clock(), deadline_ns=deadline_ns)
+
+
+async def busy(batcher: DynamicBatcher, model: FakeModel, clock: FakeClock) -> asyncio.Future[list[np.ndarray]]:
+    """Occupy the executor with a one-row request held in the model, so that what follows queues up."""
+    model.hold()
+    first = submit(batcher, clock, -1)
+    await model.running()
+    return first
+
+
+async def results(*futures: asyncio.Future[list[np.ndarray]]) -> list[list[np.ndarray] | BaseException]:
+    return await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), WAIT)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+async def test_batches_take_everything_queued_up_to_max_batch_size(clock: FakeClock) -> None:
+    model = FakeModel()
+    batcher = make_batcher(model, clock, max_batch_size=4)
+    first = await busy(batcher, model, clock)
+    queued = [submit(batcher, clock, i) for i in range(10)]
+    model.release()
+    answers = await results(first, *queued)
+    await batcher.stop()
+
+    assert all(not isinstance(a, BaseException) for a in answers)
+    assert model.batches == [1, 4, 4, 2]
+
+
+async def test_a_request_that_does_not_fit_starts_the_next_batch(clock: FakeClock) -> None:
+    model = FakeModel()
+    batcher = make_batcher(model, clock, max_batch_size=4)
+    first = await busy(batcher, model, clock)
+    queued = [submit(batcher, clock, *values) for values in ([1, 2, 3], [4, 5], [6, 7], [8])]
+    model.release()
+    await results(first, *queued)
+    await batcher.stop()
+
+    # FIFO: the 2-row request does not fit after 3 rows, and nothing jumps the queue past it.
+    assert model.batches == [1, 3, 4, 1]
+
+
+async def test_each_caller_gets_its_own_rows(clock: FakeClock) -> None:
+    model = FakeModel()
+    batcher = make_batcher(model, clock, max_batch_size=16)
+    first = await busy(batcher, model, clock)
+    requests = [[10.0], [20.0, 21.0], [30.0], [40.0, 41.0, 42.0], [50.0]]
+    queued = [submit(batcher, clock, *values) for values in requests]
+    model.release()
+    answers = await results(first, *queued)
+    await batcher.stop()
+
+    assert model.batches == [1, 8]
+    for values, (doubled, sums) in zip(requests, answers[1:], strict=True):
+        expected = rows(*values)["x"]
+        np.testing.assert_array_equal(doubled, expected * 2)
+        np.testing.assert_array_equal(sums, expected.sum(axis=1))
+
+
+async def test_a_failed_execution_fails_every_request_of_its_batch_and_only_those(clock: FakeClock) -> None:
+    model = FakeModel(fail_calls=(1,))
+    batcher = make_batcher(model, clock, max_batch_size=4)
+    first = await busy(batcher, model, clock)
+    doomed = [submit(batcher, clock, 1, 1), submit(batcher, clock, 2, 2)]  # execution 1: 4 rows
+    after = submit(batcher, clock, 3, 3)  # execution 2
+    model.release()
+    answers = await results(first, *doomed, after)
+    later = await results(submit(batcher, clock, 4))
+    await batcher.stop()
+
+    assert model.batches == [1, 4, 2, 1]
+    ok_first, failed_a, failed_b, ok_after = answers
+    for failed in (failed_a, failed_b):
+        assert isinstance(failed, ConduitError)
+        assert failed.code is ErrorCode.INTERNAL
+    for ok in (ok_first, ok_after, later[0]):
+        assert not isinstance(ok, BaseException)
+    assert batcher.stats.fail.count == 2
+    assert batcher.stats.success.count == 3
+
+
+async def test_a_conduit_error_from_the_model_keeps_its_code(clock: FakeClock) -> None:
+    model = FakeModel(fail_calls=(0,), error=ConduitError(ErrorCode.INVALID_ARGUMENT, "bad rows"))
+    batcher = make_batcher(model, clock)
+    (answer,) = await results(submit(batcher, clock, 1))
+    await batcher.stop()
+
+    assert isinstance(answer, ConduitError)
+    assert answer.code is ErrorCode.INVALID_ARGUMENT
+
+
+async def test_a_full_queue_refuses_at_once_with_resource_exhausted(clock: FakeClock) -> None:
+    model = FakeModel()
+    batcher = make_batcher(model, clock, max_queue_size=2)
+    first = await busy(batcher, model, clock)
+    queued = [submit(batcher, clock, 1), submit(batcher, clock, 2)]
+    assert batcher.queued == 2
+    with pytest.raises(ConduitError) as refused:
+        submit(batcher, clock, 3)
+    assert refused.value.code is ErrorCode.RESOURCE_EXHAUSTED
+    model.release()
+    answers = await results(first, *queued)
+    await batcher.stop()
+
+    assert all(not isinstance(a, BaseException) for a in answers)
+    # The refused request never reached the model and is not counted as a failure of the batcher.
+    assert sum(model.batches) == 3
+
+
+async def test_an_expired_deadline_is_dropped_before_compute(clock: FakeClock) -> None:
+    model = FakeModel()
+    batcher = make_batcher(model, clock, max_batch_size=4)
+    first = await busy(batcher, model, clock)
+    expiring = submit(batcher, clock, 7, deadline_ns=clock() + 1_000)
+    patient = submit(batcher, clock, 8, deadline_ns=clock() + 10_000_000)
+    clock.advance(5_000)
+    model.release()
+    answers = await results(first, expiring, patient)
+    await batcher.stop()
+
+    assert isinstance(answers[1], ConduitError)
+    assert answers[1].code is ErrorCode.DEADLINE_EXCEEDED
+    assert not isinstance(answers[2], BaseException)
+    assert model.batches == [1, 1]
+    assert all(7.0 not in seen for seen in model.seen)
+    assert batcher.stats.fail.count == 1
+
+
+async def test_a_request_cancelled_while_queued_is_skipped(clock: FakeClock) -> None:
+    model = FakeModel()
+    batcher = make_batcher(model, clock)
+    first = await busy(batcher, model, clock)
+    cancelled = submit(batcher, clock, 7)
+    kept = submit(batcher, clock, 8)
+    cancelled.cancel()
+    model.release()
+    await results(first, kept)
+    await batcher.stop()
+
+    assert model.batches == [1, 1]
+    assert all(7.0 not in seen for seen in model.seen)
+
+
+async def test_stop_answers_every_queued_request_and_refuses_new_ones(clock: FakeClock) -> None:
+    model = FakeModel()
+    batcher = make_batcher(model, clock, max_batch_size=2)
+    first = await busy(batcher, model, clock)
+    queued = [submit(batcher, clock, i) for i in range(5)]
+    stopping = asyncio.create_task(batcher.stop())
+    # Releasing from a thread hands the loop over, so stop() has begun (and closed the batcher) when this returns.
+    await asyncio.to_thread(model.release)
+    with pytest.raises(ConduitError) as refused:
+        submit(batcher, clock, 99)
+    assert refused.value.code is ErrorCode.UNAVAILABLE
+    await asyncio.wait_for(stopping, WAIT)
+
+    assert all(future.done() and future.exception() is None for future in [first, *queued])
+    assert model.batches == [1, 2, 2, 1]
+    with pytest.raises(ConduitError) as after_stop:
+        submit(batcher, clock, 100)
+    assert after_stop.value.code is ErrorCode.UNAVAILABLE
+
+
+async def test_without_batching_every_request_runs_alone(clock: FakeClock) -> None:
+    model = FakeModel()
+    batcher = make_batcher(model, clock, max_batch_size=0)
+    first = await busy(batcher, model, clock)
+    queued = [submit(batcher, clock, i) for i in range(3)]
+    model.release()
+    await results(first, *queued)
+    await batcher.stop()
+
+    assert model.batches == [1, 1, 1, 1]
+
+
+async def test_a_full_batch_does_not_wait_for_the_queue_delay(clock: FakeClock) -> None:
+    model = FakeModel()
+    # A minute of allowed delay: only a full batch can have released these requests within the test's bound.
+    batcher = make_batcher(model, clock, max_batch_size=4, max_queue_delay_us=60_000_000)
+    queued = [submit(batcher, clock, i) for i in range(4)]
+    answers = await results(*queued)
+    await batcher.stop()
+
+    assert all(not isinstance(a, BaseException) for a in answers)
+    assert model.batches == [4]
+
+
+async def test_a_preferred_batch_size_does_not_wait_for_the_queue_delay(clock: FakeClock) -> None:
+    model = FakeModel()
+    batcher = make_batcher(model, clock, max_batch_size=8, max_queue_delay_us=60_000_000, preferred_batch_sizes=[3])
+    queued = [submit(batcher, clock, i) for i in range(3)]
+    await results(*queued)
+    await batcher.stop()
+
+    assert model.batches == [3]
+
+
+async def test_statistics_count_requests_rows_and_executions(clock: FakeClock) -> None:
+    model = FakeModel()
+    batcher = make_batcher(model, clock, max_batch_size=4)
+    first = await busy(batcher, model, clock)
+    queued = [submit(batcher, clock, *values) for values in ([1, 1], [2], [3], [4, 4, 4], [5])]
+    clock.advance(5_000)  # every queued request waited exactly this long before its execution started
+    model.release()
+    await results(first, *queued)
+    await batcher.stop()
+    stats = batcher.stats
+
+    assert model.batches == [1, 4, 4]
+    assert stats.execution_count == 3
+    assert stats.inference_count == 9
+    assert stats.success.count == 6
+    assert stats.fail.count == 0
+    assert stats.queue.count == 6
+    assert stats.queue.ns == 5 * 5_000
+    assert sorted(stats.batch_stats) == [1, 4]
+    assert stats.batch_stats[1].compute_infer.count == 1
+    assert stats.batch_stats[4].compute_infer.count == 2
+    # Per-request compute counters count requests, per-batch ones count executions (Triton's convention).
+    assert stats.compute_infer.count == 6
