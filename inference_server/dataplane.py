@@ -190,8 +190,24 @@ def _validate(spec: ModelSpec, tensors: list[Tensor]) -> tuple[dict[str, np.ndar
                 f"input {found.name!r} has shape {list(shape)}, model {spec.name!r} expects "
                 f"{list(spec.shape_of(input_spec))}",
             )
-        feeds[input_spec.name] = found.data
+        feeds[input_spec.name] = _as_text(found) if found.datatype == "BYTES" else found.data
     return feeds, rows
+
+
+def _as_text(tensor: Tensor) -> np.ndarray:
+    """ONNX string tensors hold UTF-8 text: decode here, so invalid bytes fail this request and not its batch."""
+    flat = tensor.data.reshape(-1)
+    text = np.empty(flat.shape, dtype=object)
+    for i, value in enumerate(flat):
+        try:
+            text[i] = value.decode("utf-8") if isinstance(value, bytes) else str(value)
+        except UnicodeDecodeError as exc:
+            raise ConduitError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"input {tensor.name!r} element {i} is not valid UTF-8 ({exc.reason} at byte {exc.start}); "
+                "the model's string inputs hold text",
+            ) from None
+    return text.reshape(tensor.data.shape)
 
 
 def _select_outputs(spec: ModelSpec, requested: list[str] | None) -> list[int]:

@@ -133,14 +133,11 @@ class OnnxModel:
             outputs=_apply(self._session.get_outputs(), config.outputs, batched, "output"),
             config=config,
         )
-        self._string_inputs = {s.name for s in self.spec.inputs if s.datatype == "BYTES"}
         self._output_names = [s.name for s in self.spec.outputs]
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Run the graph; outputs come back in ``spec.outputs`` order."""
-        for name in self._string_inputs:
-            # onnxruntime wants str elements for tensor(string); the protocol carries bytes.
-            feeds[name] = np.vectorize(_to_str, otypes=[object])(feeds[name])
+        # String inputs arrive as object arrays of str: the data plane decoded and checked the UTF-8.
         outputs: list[np.ndarray] = self._session.run(self._output_names, feeds)
         return outputs
 
@@ -153,7 +150,7 @@ class OnnxModel:
                 dims = tuple(1 if d < 0 else d for d in spec.dims)
                 shape = (size, *dims) if self.spec.batched else dims
                 if spec.datatype == "BYTES":
-                    feeds[spec.name] = np.full(shape, b"", dtype=object)
+                    feeds[spec.name] = np.full(shape, "", dtype=object)
                 else:
                     feeds[spec.name] = np.zeros(shape, dtype=spec.dtype)
             try:
@@ -161,7 +158,3 @@ class OnnxModel:
             except Exception as exc:  # a graph that cannot run on zeros may still be valid (e.g. index inputs)
                 if size <= 1:
                     raise ConduitError(ErrorCode.FAILED_PRECONDITION, f"warm-up run failed: {exc}") from None
-
-
-def _to_str(value: object) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)

@@ -216,6 +216,15 @@ def model_metadata(spec: ModelSpec, versions: list[str]) -> pb.ModelMetadataResp
     )
 
 
+def _model_output(spec: ModelSpec, tensor: TensorSpec) -> mc.ModelOutput:
+    output = mc.ModelOutput(name=tensor.name, data_type=_CONFIG_TYPE[tensor.datatype], dims=tensor.dims)
+    if spec.batched and not tensor.dims:
+        # A batched output of shape [N] is written as Triton does: dims [1], reshaped to no dimensions.
+        output.dims[:] = [1]
+        output.reshape.SetInParent()
+    return output
+
+
 def model_config(spec: ModelSpec) -> pb.ModelConfigResponse:
     """The model's configuration in Triton's schema (what perf_analyzer and tritonclient read)."""
     config = mc.ModelConfig(
@@ -224,7 +233,7 @@ def model_config(spec: ModelSpec) -> pb.ModelConfigResponse:
         backend="onnxruntime",
         max_batch_size=spec.max_batch_size,
         input=[mc.ModelInput(name=t.name, data_type=_CONFIG_TYPE[t.datatype], dims=t.dims) for t in spec.inputs],
-        output=[mc.ModelOutput(name=t.name, data_type=_CONFIG_TYPE[t.datatype], dims=t.dims) for t in spec.outputs],
+        output=[_model_output(spec, t) for t in spec.outputs],
         version_policy=mc.ModelVersionPolicy(all=mc.ModelVersionPolicy.All()),
         instance_group=[mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)],
     )
