@@ -130,10 +130,10 @@ class ModelManager:
         ]
         known = {entry.name for entry in entries}
         if self._repository.is_dir():
-            # Models on disk that were never loaded (unloaded, or not yet polled) are listed without a state.
+            # Models on disk that are not loaded (unloaded, or not yet polled) are listed as Triton lists them.
             for path in self._repository.iterdir():
                 if path.is_dir() and path.name not in known and not path.name.startswith("."):
-                    entries.append(IndexEntry(path.name, "", "", ""))
+                    entries.append(IndexEntry(path.name, "", VersionState.UNAVAILABLE.value, "unloaded"))
         return sorted(entries, key=lambda e: (e.name, int(e.version) if e.version.isdigit() else -1))
 
     def _model_status(self, name: str) -> _Status | None:
