@@ -1,7 +1,9 @@
 """The dynamic batcher: one per loaded model version.
 
 Requests queue; whenever the executor is free the batcher takes everything queued, up to ``max_batch_size`` rows,
-runs one model call off the event loop and hands each caller its own rows back. Requests are validated before they
+runs one model call and hands each caller its own rows back. The call runs off the event loop, on the batcher's
+executor thread, unless the batch is expected to compute faster than a thread round trip costs (``inline_compute_us``):
+then it runs on the loop thread, which is both faster and cheaper for small models. Requests are validated before they
 get here, so a bad request can never fail its neighbours. The queue is bounded (RESOURCE_EXHAUSTED at once when full)
 and requests whose deadline passed while queued are dropped before compute.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
@@ -53,6 +55,31 @@ class _Pending:
     deadline_ns: int | None
 
 
+class _CostModel:
+    """Expected compute time by batch size: an exponentially weighted mean per power-of-two bucket of rows.
+
+    Seeded from warm-up timings (a straight line through them), then updated by every execution.
+    """
+
+    WEIGHT = 0.1
+
+    def __init__(self, max_rows: int, seed: Mapping[int, int]) -> None:
+        self._ns = [0.0] * (max_rows.bit_length() + 1)
+        if seed:
+            (small, small_ns), (large, large_ns) = min(seed.items()), max(seed.items())
+            slope = (large_ns - small_ns) / (large - small) if large > small else 0.0
+            for bucket in range(len(self._ns)):
+                rows = min(1 << bucket, max_rows)
+                self._ns[bucket] = small_ns + slope * (rows - small)
+
+    def expected_ns(self, rows: int) -> float:
+        return self._ns[min(rows.bit_length(), len(self._ns) - 1)]
+
+    def observe(self, rows: int, ns: int) -> None:
+        bucket = min(rows.bit_length(), len(self._ns) - 1)
+        self._ns[bucket] += self.WEIGHT * (ns - self._ns[bucket])
+
+
 @dataclass(slots=True)
 class _Executed:
     per_request: list[list[np.ndarray]]
@@ -77,6 +104,8 @@ class DynamicBatcher:
         max_queue_delay_us: int = 0,
         preferred_batch_sizes: Sequence[int] = (),
         observers: Sequence[BatchObserver] = (),
+        inline_compute_us: int = 0,
+        warm_up_ns: Mapping[int, int] | None = None,
         clock: Clock = time.perf_counter_ns,
     ) -> None:
         self._model = model
@@ -87,6 +116,8 @@ class DynamicBatcher:
         self._delay_ns = max_queue_delay_us * 1000
         self._preferred = sorted(preferred_batch_sizes)
         self._observers = tuple(observers)
+        self._inline_ns = inline_compute_us * 1000
+        self._costs = _CostModel(self._max_rows, warm_up_ns or {})
         self._clock = clock
         self.stats = stats
         self._queue: collections.deque[_Pending] = collections.deque()
@@ -117,6 +148,8 @@ class DynamicBatcher:
             raise ConduitError(ErrorCode.RESOURCE_EXHAUSTED, f"queue full ({self._max_queue} requests waiting)")
         future: asyncio.Future[list[np.ndarray]] = self._loop.create_future()
         signature = tuple(array.shape[1:] for array in inputs.values()) if self._batching else ()
+        # Always through the queue, even when idle: the turn of the loop it takes to wake the batcher task is what lets
+        # requests that arrived together execute together.
         self._queue.append(_Pending(inputs, rows, signature, future, arrival_ns, self._clock(), deadline_ns))
         self._wakeup.set()
         return future
@@ -185,22 +218,33 @@ class DynamicBatcher:
 
     async def _execute(self, batch: list[_Pending]) -> None:
         start = self._clock()
-        try:
-            done = await self._loop.run_in_executor(self._executor, self._run_batch, batch)
-        except Exception as exc:  # the model failed: every request of the batch fails with it
-            error = (
-                exc
-                if isinstance(exc, ConduitError)
-                else ConduitError(ErrorCode.INTERNAL, f"model execution failed: {type(exc).__name__}: {exc}")
-            )
-            now = self._clock()
-            for pending in batch:
-                if not pending.future.done():
-                    pending.future.set_exception(error)
-                self.stats.record_failure(now - pending.arrival_ns, error.code.name)
-            return
-        now = self._clock()
         rows = sum(p.rows for p in batch)
+        try:
+            if self._costs.expected_ns(rows) < self._inline_ns:
+                done = self._run_batch(batch)
+            else:
+                done = await self._loop.run_in_executor(self._executor, self._run_batch, batch)
+        except Exception as exc:
+            self._fail(batch, exc)
+        else:
+            self._finish(batch, rows, start, done)
+
+    def _fail(self, batch: list[_Pending], exc: Exception) -> None:
+        """The model failed: every request of the batch fails with it."""
+        error = (
+            exc
+            if isinstance(exc, ConduitError)
+            else ConduitError(ErrorCode.INTERNAL, f"model execution failed: {type(exc).__name__}: {exc}")
+        )
+        now = self._clock()
+        for pending in batch:
+            if not pending.future.done():
+                pending.future.set_exception(error)
+            self.stats.record_failure(now - pending.arrival_ns, error.code.name)
+
+    def _finish(self, batch: list[_Pending], rows: int, start: int, done: _Executed) -> None:
+        now = self._clock()
+        self._costs.observe(rows, done.infer_ns)
         self.stats.record_execution(rows, len(batch), done.input_ns, done.infer_ns, done.output_ns)
         for pending, outputs in zip(batch, done.per_request, strict=True):
             if not pending.future.done():
@@ -208,7 +252,8 @@ class DynamicBatcher:
             self.stats.record_success(now - pending.arrival_ns, start - pending.enqueued_ns)
 
     def _run_batch(self, batch: list[_Pending]) -> _Executed:
-        """Executor thread: assemble, run, split. Only numpy and onnxruntime here, both release the GIL."""
+        """Assemble, run, split: on the executor thread (numpy and onnxruntime release the GIL) or, for batches
+        cheaper than a thread round trip, on the loop thread."""
         t0 = self._clock()
         if len(batch) == 1:
             feeds = dict(batch[0].inputs)

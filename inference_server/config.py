@@ -55,6 +55,10 @@ class ModelConfig(BaseModel):
     cores; 0 lets onnxruntime choose."""
     inter_op_threads: int = Field(default=1, ge=0)
     """onnxruntime threads across operators (parallel execution mode only when above 1)."""
+    inline_compute_us: int = Field(default=250, ge=0)
+    """Batches expected to compute in less than this many microseconds run on the event-loop thread instead of the
+    executor thread. A round trip to a worker thread costs about 130 µs on a small cloud VM (measured in
+    ``benchmarks/serving``), more than a small model takes to compute; 0 sends every batch to the executor."""
     inputs: list[TensorOverride] = Field(default_factory=list)
     """Overrides for graph inputs, by name."""
     outputs: list[TensorOverride] = Field(default_factory=list)

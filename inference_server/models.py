@@ -66,11 +66,10 @@ def _fingerprint(model_file: Path, config_file: Path) -> Fingerprint:
     )
 
 
-def _load(name: str, version: str, path: Path, config: ModelConfig) -> OnnxModel:
+def _load(name: str, version: str, path: Path, config: ModelConfig) -> tuple[OnnxModel, dict[int, int]]:
     """Load and warm up on a worker thread: onnxruntime session creation blocks for a while."""
     model = OnnxModel(name, version, path, config)
-    model.warm_up()
-    return model
+    return model, model.warm_up()
 
 
 class ModelManager:
@@ -211,7 +210,7 @@ class ModelManager:
             if served is None:
                 self._status[(name, version)] = _Status(VersionState.LOADING)
             try:
-                model = await asyncio.to_thread(_load, name, version, path, config)
+                model, warm_up_ns = await asyncio.to_thread(_load, name, version, path, config)
             except ConduitError as exc:
                 failures.append(f"version {version}: {exc.message}")
                 self._mark_failed(name, version, exc.message, fingerprint, serving=served is not None)
@@ -227,6 +226,8 @@ class ModelManager:
                     preferred_batch_sizes=config.preferred_batch_sizes,
                     stats=stats,
                     observers=self._observers,
+                    inline_compute_us=config.inline_compute_us,
+                    warm_up_ns=warm_up_ns,
                 ),
                 stats=stats,
                 fingerprint=fingerprint,

@@ -141,13 +141,14 @@ def decode_infer_request(message: pb.ModelInferRequest, timeout_s: float | None 
         else:
             data = _decode_typed(name, datatype, shape, count, tensor.contents)
         tensors.append(Tensor(name, datatype, data))
-    binary = message.parameters.get(BINARY_OUTPUT_PARAMETER)
+    # Parameters and requested outputs are usually absent: skip building them on the hot path.
+    binary = message.parameters.get(BINARY_OUTPUT_PARAMETER) if message.parameters else None
     return InferRequest(
         model=message.model_name,
         version=message.model_version,
         id=message.id,
         inputs=tensors,
-        outputs=[o.name for o in message.outputs] or None,
+        outputs=[o.name for o in message.outputs] if message.outputs else None,
         timeout_s=timeout_s,
         raw_output=True if binary is None else binary.bool_param,
     )
@@ -175,29 +176,16 @@ def _typed(tensor: Tensor) -> pb.InferTensorContents:
 def encode_infer_response(response: InferResponse) -> pb.ModelInferResponse:
     """Raw contents unless the request asked for typed ones (FP16, which has no typed field, forces raw)."""
     raw = response.raw_output or any(t.datatype not in _CONTENTS_FIELD for t in response.outputs)
-    outputs = []
-    buffers = []
-    for tensor in response.outputs:
-        if raw:
-            outputs.append(
-                pb.ModelInferResponse.InferOutputTensor(
-                    name=tensor.name, datatype=tensor.datatype, shape=tensor.data.shape
-                )
-            )
-            buffers.append(_raw_bytes(tensor))
-        else:
-            outputs.append(
-                pb.ModelInferResponse.InferOutputTensor(
-                    name=tensor.name, datatype=tensor.datatype, shape=tensor.data.shape, contents=_typed(tensor)
-                )
-            )
-    return pb.ModelInferResponse(
-        model_name=response.model,
-        model_version=response.version,
-        id=response.id,
-        outputs=outputs,
-        raw_output_contents=buffers,
-    )
+    message = pb.ModelInferResponse(model_name=response.model, model_version=response.version, id=response.id)
+    outputs = message.outputs
+    if raw:
+        for tensor in response.outputs:
+            outputs.add(name=tensor.name, datatype=tensor.datatype, shape=tensor.data.shape)
+        message.raw_output_contents.extend([_raw_bytes(tensor) for tensor in response.outputs])
+    else:
+        for tensor in response.outputs:
+            outputs.add(name=tensor.name, datatype=tensor.datatype, shape=tensor.data.shape, contents=_typed(tensor))
+    return message
 
 
 def _tensor_metadata(spec: ModelSpec, tensor: TensorSpec) -> pb.ModelMetadataResponse.TensorMetadata:

@@ -305,3 +305,70 @@ async def test_statistics_count_requests_rows_and_executions(clock: FakeClock) -
     assert stats.batch_stats[4].compute_infer.count == 2
     # Per-request compute counters count requests, per-batch ones count executions (Triton's convention).
     assert stats.compute_infer.count == 6
+
+
+class ThreadRecordingModel:
+    """Answers ``[x]`` and records which thread ran each execution, with a fixed compute time on the test's clock."""
+
+    def __init__(self, clock: FakeClock, compute_ns: int) -> None:
+        self.threads: list[int] = []
+        self.clock = clock
+        self.compute_ns = compute_ns
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        self.threads.append(threading.get_ident())
+        self.clock.advance(self.compute_ns)
+        return [feeds["x"]]
+
+
+async def test_batches_cheaper_than_a_thread_round_trip_run_on_the_loop_thread() -> None:
+    clock = FakeClock()
+    model = ThreadRecordingModel(clock, compute_ns=10_000)
+    batcher = DynamicBatcher(
+        model,
+        max_batch_size=4,
+        max_queue_size=8,
+        stats=ModelStats(),
+        inline_compute_us=250,
+        warm_up_ns={1: 10_000, 4: 20_000},
+        clock=clock,
+    )
+    answer = await asyncio.wait_for(batcher.submit(rows(1.0), 1, arrival_ns=clock()), WAIT)
+    np.testing.assert_array_equal(answer[0], rows(1.0)["x"])
+    await batcher.stop()
+    assert model.threads == [threading.get_ident()]
+
+
+async def test_batches_expected_to_be_slow_run_on_the_executor_thread_and_estimates_follow_measurements() -> None:
+    clock = FakeClock()
+    # Warm-up said 10 µs, but every execution really takes 2 ms: after a few, the estimate moves past the threshold.
+    model = ThreadRecordingModel(clock, compute_ns=2_000_000)
+    batcher = DynamicBatcher(
+        model,
+        max_batch_size=4,
+        max_queue_size=8,
+        stats=ModelStats(),
+        inline_compute_us=250,
+        warm_up_ns={1: 10_000, 4: 10_000},
+        clock=clock,
+    )
+    for value in range(12):
+        await asyncio.wait_for(batcher.submit(rows(float(value)), 1, arrival_ns=clock()), WAIT)
+    await batcher.stop()
+    loop_thread = threading.get_ident()
+    assert model.threads[0] == loop_thread
+    assert model.threads[-1] != loop_thread
+    # Once on the executor, it stays there: the estimate only grows while executions keep taking 2 ms.
+    first_off_loop = next(i for i, ident in enumerate(model.threads) if ident != loop_thread)
+    assert all(ident != loop_thread for ident in model.threads[first_off_loop:])
+
+
+async def test_inline_threshold_zero_always_uses_the_executor_thread() -> None:
+    clock = FakeClock()
+    model = ThreadRecordingModel(clock, compute_ns=1_000)
+    batcher = DynamicBatcher(
+        model, max_batch_size=4, max_queue_size=8, stats=ModelStats(), warm_up_ns={1: 1_000}, clock=clock
+    )
+    await asyncio.wait_for(batcher.submit(rows(1.0), 1, arrival_ns=clock()), WAIT)
+    await batcher.stop()
+    assert model.threads and model.threads[0] != threading.get_ident()
