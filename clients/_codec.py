@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from clients._result import InferResult, ParameterValue
-from inference_server.datatypes import datatype_of, numpy_dtype
+from inference_server.datatypes import CONTENTS_FIELD, datatype_of, numpy_dtype
 from inference_server.errors import ConduitError, ErrorCode
 from inference_server.protocol import grpc_service_pb2 as pb
 
@@ -27,21 +27,6 @@ __all__ = [
     "encode_infer_request",
 ]
 
-# Which typed-contents field carries each datatype. FP16 has none: it can only travel raw.
-_CONTENTS_FIELD = {
-    "BOOL": "bool_contents",
-    "INT8": "int_contents",
-    "INT16": "int_contents",
-    "INT32": "int_contents",
-    "INT64": "int64_contents",
-    "UINT8": "uint_contents",
-    "UINT16": "uint_contents",
-    "UINT32": "uint_contents",
-    "UINT64": "uint64_contents",
-    "FP32": "fp32_contents",
-    "FP64": "fp64_contents",
-    "BYTES": "bytes_contents",
-}
 _LENGTH = struct.Struct("<I")
 _INT64 = range(-(2**63), 2**63)
 _UINT64 = range(2**64)
@@ -102,7 +87,7 @@ def _raw_contents(name: str, datatype: str, array: NDArray[Any]) -> bytes:
 def _typed_contents(name: str, datatype: str, array: NDArray[Any]) -> pb.InferTensorContents:
     values: list[Any] = _bytes_elements(name, array) if datatype == "BYTES" else array.reshape(-1).tolist()
     contents = pb.InferTensorContents()
-    getattr(contents, _CONTENTS_FIELD[datatype]).extend(values)
+    getattr(contents, CONTENTS_FIELD[datatype]).extend(values)
     return contents
 
 
@@ -145,7 +130,7 @@ def encode_infer_request(
             bytes, or a parameter value that is not bool, int, float or str.
     """
     prepared = [(name, *_prepare(name, value)) for name, value in inputs.items()]
-    use_raw = raw or any(datatype not in _CONTENTS_FIELD for _, datatype, _ in prepared)
+    use_raw = raw or any(datatype not in CONTENTS_FIELD for _, datatype, _ in prepared)
     tensors = []
     buffers = []
     for name, datatype, array in prepared:
@@ -203,7 +188,7 @@ def _from_raw(name: str, datatype: str, dtype: np.dtype[Any], count: int, buffer
 def _from_typed(
     name: str, datatype: str, dtype: np.dtype[Any], count: int, contents: pb.InferTensorContents
 ) -> NDArray[Any]:
-    field = _CONTENTS_FIELD.get(datatype)
+    field = CONTENTS_FIELD.get(datatype)
     if field is None:
         raise _malformed(name, f"{datatype} has no typed contents field, it must come as raw contents")
     values = getattr(contents, field)

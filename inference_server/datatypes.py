@@ -7,6 +7,7 @@ import numpy as np
 from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = [
+    "CONTENTS_FIELD",
     "DATATYPES",
     "datatype_of",
     "element_size",
@@ -33,6 +34,22 @@ _TO_NUMPY: dict[str, np.dtype] = {
 _FROM_NUMPY: dict[np.dtype, str] = {dtype: name for name, dtype in _TO_NUMPY.items()}
 
 DATATYPES: tuple[str, ...] = tuple(_TO_NUMPY)
+
+# Which typed-contents field of InferTensorContents carries each datatype. FP16 has none: it travels raw only.
+CONTENTS_FIELD: dict[str, str] = {
+    "BOOL": "bool_contents",
+    "INT8": "int_contents",
+    "INT16": "int_contents",
+    "INT32": "int_contents",
+    "INT64": "int64_contents",
+    "UINT8": "uint_contents",
+    "UINT16": "uint_contents",
+    "UINT32": "uint_contents",
+    "UINT64": "uint64_contents",
+    "FP32": "fp32_contents",
+    "FP64": "fp64_contents",
+    "BYTES": "bytes_contents",
+}
 
 _ONNX_TO_DATATYPE = {
     "tensor(bool)": "BOOL",

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from inference_server.datatypes import numpy_dtype
+from inference_server.datatypes import CONTENTS_FIELD, numpy_dtype
 from inference_server.errors import ConduitError, ErrorCode
 from inference_server.kernels import cast_checked, decode_bytes, encode_bytes
 from inference_server.protocol import grpc_service_pb2 as pb
@@ -26,21 +26,6 @@ __all__ = [
     "repository_index",
 ]
 
-# Which typed-contents field carries each datatype (FP16 has none: it travels raw only).
-_CONTENTS_FIELD = {
-    "BOOL": "bool_contents",
-    "INT8": "int_contents",
-    "INT16": "int_contents",
-    "INT32": "int_contents",
-    "INT64": "int64_contents",
-    "UINT8": "uint_contents",
-    "UINT16": "uint_contents",
-    "UINT32": "uint_contents",
-    "UINT64": "uint64_contents",
-    "FP32": "fp32_contents",
-    "FP64": "fp64_contents",
-    "BYTES": "bytes_contents",
-}
 # Typed fields wider than the datatype: values are range-checked when narrowed.
 _NARROWED = {"INT8", "INT16", "UINT8", "UINT16"}
 _CONFIG_TYPE: dict[str, mc.DataType] = {
@@ -88,7 +73,7 @@ def _decode_raw(name: str, datatype: str, shape: tuple[int, ...], count: int, bu
 def _decode_typed(
     name: str, datatype: str, shape: tuple[int, ...], count: int, contents: pb.InferTensorContents
 ) -> np.ndarray:
-    field = _CONTENTS_FIELD.get(datatype)
+    field = CONTENTS_FIELD.get(datatype)
     if field is None:
         numpy_dtype(datatype)  # unknown datatypes get their own message
         raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"input {name!r}: {datatype} must be sent in raw contents")
@@ -162,7 +147,7 @@ def _raw_bytes(tensor: Tensor) -> bytes:
 
 
 def _typed(tensor: Tensor) -> pb.InferTensorContents:
-    field = _CONTENTS_FIELD[tensor.datatype]
+    field = CONTENTS_FIELD[tensor.datatype]
     flat = tensor.data.reshape(-1)
     if tensor.datatype == "BYTES":
         values: list[Any] = [v if isinstance(v, bytes) else str(v).encode() for v in flat]
@@ -175,7 +160,7 @@ def _typed(tensor: Tensor) -> pb.InferTensorContents:
 
 def encode_infer_response(response: InferResponse) -> pb.ModelInferResponse:
     """Raw contents unless the request asked for typed ones (FP16, which has no typed field, forces raw)."""
-    raw = response.raw_output or any(t.datatype not in _CONTENTS_FIELD for t in response.outputs)
+    raw = response.raw_output or any(t.datatype not in CONTENTS_FIELD for t in response.outputs)
     message = pb.ModelInferResponse(model_name=response.model, model_version=response.version, id=response.id)
     outputs = message.outputs
     if raw:
