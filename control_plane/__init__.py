@@ -1,0 +1,3 @@
+"""Conduit's control plane: model registry, deployments and monitoring (not built yet)."""
+
+__all__: list[str] = []

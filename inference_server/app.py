@@ -26,6 +26,7 @@ from opentelemetry.sdk.resources import Resource
 
 from inference_server import kernels
 from inference_server.dataplane import DataPlane
+from inference_server.errors import ConduitError, ErrorCode
 from inference_server.models import ModelManager
 from inference_server.protocol import grpc_service_pb2 as pb
 from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
@@ -89,7 +90,10 @@ class InferenceServer:
         # worker that has no models yet.
         await self._models.load_all()
         address = f"{self.settings.host}:{self.settings.grpc_port}"
-        self.port = self._server.add_insecure_port(address)
+        try:
+            self.port = self._server.add_insecure_port(address)
+        except RuntimeError:
+            raise ConduitError(ErrorCode.UNAVAILABLE, f"cannot listen on {address} (is the port in use?)") from None
         await self._server.start()
         self._background.append(asyncio.create_task(self._telemetry.run_flusher(self.settings.metrics_flush_interval)))
         if self.settings.poll_interval:
@@ -132,7 +136,13 @@ def _meter_provider(settings: ServerSettings, worker: int) -> SdkMeterProvider:
 
         registry = CollectorRegistry()
         readers.append(PrometheusMetricReader(registry=registry))
-        start_http_server(settings.metrics_port + worker, addr=settings.host, registry=registry)
+        port = settings.metrics_port + worker
+        try:
+            start_http_server(port, addr=settings.host, registry=registry)
+        except OSError as exc:
+            raise ConduitError(
+                ErrorCode.UNAVAILABLE, f"cannot serve metrics on {settings.host}:{port}: {exc.strerror}"
+            ) from None
     if settings.otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
@@ -162,22 +172,30 @@ async def _serve(settings: ServerSettings, worker: int, reuse_port: bool) -> Non
     log.info("stopped")
 
 
-def _worker(settings: ServerSettings, worker: int, reuse_port: bool) -> None:
+def _worker(settings: ServerSettings, worker: int, reuse_port: bool) -> int:
     logging.basicConfig(level=settings.log_level, format=f"%(asctime)s %(levelname)s [w{worker}] %(name)s: %(message)s")
-    asyncio.run(_serve(settings, worker, reuse_port))
+    try:
+        asyncio.run(_serve(settings, worker, reuse_port))
+    except ConduitError as exc:
+        print(f"conduit serve: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _worker_process(settings: ServerSettings, worker: int) -> None:
+    sys.exit(_worker(settings, worker, reuse_port=True))
 
 
 def run(settings: ServerSettings) -> int:
     """Run ``conduit serve`` until SIGTERM or SIGINT; returns the process exit code."""
     if settings.workers == 1:
-        _worker(settings, 0, reuse_port=False)
-        return 0
+        return _worker(settings, 0, reuse_port=False)
     if settings.grpc_port == 0:
         print("conduit serve: --workers above 1 needs a fixed --grpc-port", file=sys.stderr)
         return 2
     context = multiprocessing.get_context("spawn")
     processes = [
-        context.Process(target=_worker, args=(settings, i, True), name=f"conduit-worker-{i}")
+        context.Process(target=_worker_process, args=(settings, i), name=f"conduit-worker-{i}")
         for i in range(settings.workers)
     ]
     for process in processes:

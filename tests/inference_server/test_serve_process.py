@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -184,6 +185,24 @@ def test_missing_repository_exits_non_zero_with_a_clear_message(tmp_path: Path) 
 
     assert done.returncode != 0
     assert str(missing) in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("busy", ["--grpc-port", "--metrics-port"])
+def test_a_busy_port_exits_non_zero_with_a_clear_message(busy: str, tmp_path: Path) -> None:
+    repo = tmp_path / "models"
+    repo.mkdir()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ports = {"--grpc-port": "0", "--metrics-port": "0", busy: str(port)}
+        command = [CONDUIT, "serve", "--model-repository", str(repo)]
+        command += [arg for flag, value in ports.items() for arg in (flag, value)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+    assert done.returncode != 0
+    assert f"127.0.0.1:{port}" in done.stderr
     assert "Traceback" not in done.stderr
 
 
