@@ -137,23 +137,16 @@ class DataPlane:
 
 def _validate(spec: ModelSpec, tensors: list[Tensor]) -> tuple[dict[str, np.ndarray], int]:
     """Check names, datatypes and shapes against the model; return the feeds and the number of rows."""
-    by_name: dict[str, Tensor] = {}
-    for tensor in tensors:
-        if tensor.name in by_name:
-            raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"input {tensor.name!r} given twice")
-        by_name[tensor.name] = tensor
-    expected = {s.name for s in spec.inputs}
-    unknown = sorted(set(by_name) - expected)
-    if unknown:
-        raise ConduitError(
-            ErrorCode.INVALID_ARGUMENT,
-            f"unexpected input {', '.join(map(repr, unknown))} for model {spec.name!r}; it takes {sorted(expected)}",
-        )
+    by_name = {tensor.name: tensor for tensor in tensors}
+    # Almost every request names exactly the model's inputs: only otherwise find out what is wrong.
+    if len(tensors) != len(by_name) or len(by_name) != len(spec.inputs):
+        _check_names(spec, tensors, by_name)
     feeds: dict[str, np.ndarray] = {}
     rows = 1
     for position, input_spec in enumerate(spec.inputs):
         found = by_name.get(input_spec.name)
         if found is None:
+            _check_names(spec, tensors, by_name)  # a misnamed input is reported as unexpected, not just missing
             raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"missing input {input_spec.name!r} for model {spec.name!r}")
         if found.datatype != input_spec.datatype:
             raise ConduitError(
@@ -208,6 +201,22 @@ def _as_text(tensor: Tensor) -> np.ndarray:
                 "the model's string inputs hold text",
             ) from None
     return text.reshape(tensor.data.shape)
+
+
+def _check_names(spec: ModelSpec, tensors: list[Tensor], by_name: dict[str, Tensor]) -> None:
+    """Raise the precise error for duplicate or unexpected inputs (missing ones are reported by ``_validate``)."""
+    seen: set[str] = set()
+    for tensor in tensors:
+        if tensor.name in seen:
+            raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"input {tensor.name!r} given twice")
+        seen.add(tensor.name)
+    expected = {s.name for s in spec.inputs}
+    unknown = sorted(set(by_name) - expected)
+    if unknown:
+        raise ConduitError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"unexpected input {', '.join(map(repr, unknown))} for model {spec.name!r}; it takes {sorted(expected)}",
+        )
 
 
 def _select_outputs(spec: ModelSpec, requested: list[str] | None) -> list[int]:

@@ -13,9 +13,9 @@ __all__ = ["BatchStats", "Duration", "ModelStats", "StatsSink"]
 class StatsSink(Protocol):
     """Where measurements go besides the counters (the OpenTelemetry recorder of the version)."""
 
-    def request(self, status: str, seconds: float) -> None: ...
+    def succeeded(self, seconds: float, queued_seconds: float) -> None: ...
 
-    def queued(self, seconds: float) -> None: ...
+    def failed(self, status: str, seconds: float) -> None: ...
 
     def executed(self, rows: int, seconds: float) -> None: ...
 
@@ -86,11 +86,10 @@ class ModelStats:
         self.success.add(total_ns)
         self.queue.add(queue_ns)
         if self.sink is not None:
-            self.sink.request("OK", total_ns / 1e9)
-            self.sink.queued(queue_ns / 1e9)
+            self.sink.succeeded(total_ns / 1e9, queue_ns / 1e9)
 
     def record_failure(self, total_ns: int, status: str) -> None:
         """A request that failed; ``status`` names its error code."""
         self.fail.add(total_ns)
         if self.sink is not None:
-            self.sink.request(status, total_ns / 1e9)
+            self.sink.failed(status, total_ns / 1e9)

@@ -37,23 +37,24 @@ class VersionRecorder:
     telemetry: Telemetry
     model: str
     version: str
-    latencies: list[tuple[str, float]] = field(default_factory=list)
-    queue_times: list[float] = field(default_factory=list)
-    compute_times: list[float] = field(default_factory=list)
-    batch_sizes: list[int] = field(default_factory=list)
+    successes: list[tuple[float, float]] = field(default_factory=list)
+    failures: list[tuple[str, float]] = field(default_factory=list)
+    executions: list[tuple[int, float]] = field(default_factory=list)
 
-    def request(self, status: str, seconds: float) -> None:
-        """A finished request: ``status`` is ``OK`` or the error code's name."""
-        self.latencies.append((status, seconds))
-        if len(self.latencies) > MAX_BUFFERED:
+    def succeeded(self, seconds: float, queued_seconds: float) -> None:
+        """A request answered: its end-to-end and queue times."""
+        self.successes.append((seconds, queued_seconds))
+        if len(self.successes) > MAX_BUFFERED:
             self.telemetry.flush()
 
-    def queued(self, seconds: float) -> None:
-        self.queue_times.append(seconds)
+    def failed(self, status: str, seconds: float) -> None:
+        """A request refused or failed; ``status`` is its error code's name."""
+        self.failures.append((status, seconds))
+        if len(self.failures) > MAX_BUFFERED:
+            self.telemetry.flush()
 
     def executed(self, rows: int, seconds: float) -> None:
-        self.batch_sizes.append(rows)
-        self.compute_times.append(seconds)
+        self.executions.append((rows, seconds))
 
 
 class Telemetry:
@@ -109,21 +110,23 @@ class Telemetry:
         """Record everything buffered since the last flush into the instruments."""
         for recorder in list(self._recorders.values()):
             attributes = {"model": recorder.model, "version": recorder.version}
-            latencies, recorder.latencies = recorder.latencies, []
-            queue_times, recorder.queue_times = recorder.queue_times, []
-            compute_times, recorder.compute_times = recorder.compute_times, []
-            batch_sizes, recorder.batch_sizes = recorder.batch_sizes, []
+            successes, recorder.successes = recorder.successes, []
+            failures, recorder.failures = recorder.failures, []
+            executions, recorder.executions = recorder.executions, []
+            if successes:
+                ok = {**attributes, "status": "OK"}
+                self._requests.add(len(successes), ok)
+                for seconds, queued_seconds in successes:
+                    self._duration.record(seconds, ok)
+                    self._queue.record(queued_seconds, attributes)
             by_status: dict[str, dict[str, str]] = {}
-            for status, count in Counter(status for status, _ in latencies).items():
+            for status, count in Counter(status for status, _ in failures).items():
                 by_status[status] = {**attributes, "status": status}
                 self._requests.add(count, by_status[status])
-            for status, seconds in latencies:
+            for status, seconds in failures:
                 self._duration.record(seconds, by_status[status])
-            for seconds in queue_times:
-                self._queue.record(seconds, attributes)
-            for seconds in compute_times:
+            for rows, seconds in executions:
                 self._compute.record(seconds, attributes)
-            for rows in batch_sizes:
                 self._batch.record(rows, attributes)
 
     async def run_flusher(self, interval_s: float) -> None:
