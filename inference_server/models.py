@@ -86,6 +86,8 @@ class ModelManager:
         self._stats_factory = stats_factory
         self._observers = observers
         self._served: dict[str, dict[str, ServedVersion]] = {}
+        self._newest: dict[str, ServedVersion] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self._status: dict[tuple[str, str], _Status] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._draining: set[asyncio.Task[None]] = set()
@@ -101,7 +103,7 @@ class ModelManager:
         versions = self._served.get(name)
         if versions:
             if not version:
-                return versions[max(versions, key=int)]
+                return self._newest[name]
             served = versions.get(version)
             if served is not None:
                 return served
@@ -157,7 +159,10 @@ class ModelManager:
                 await self.load(name, force=force)
             except ConduitError as exc:
                 log.warning("model %s: %s", name, exc.message)
-        for name in sorted(set(self._served) - on_disk):
+            except Exception:  # one unreadable model directory must not keep the others from loading
+                log.exception("model %s: unexpected error while loading", name)
+        known = set(self._served) | {name for name, _ in self._status}
+        for name in sorted(known - on_disk):
             await self.unload(name)
 
     async def load(self, name: str, *, force: bool = True) -> None:
@@ -174,23 +179,39 @@ class ModelManager:
         model_dir = self._repository / name
         if not name or "/" in name or name.startswith(".") or not model_dir.is_dir():
             raise ConduitError(ErrorCode.NOT_FOUND, f"no model {name!r} in the repository")
+        # The load runs as its own task: a caller that gives up (deadline, cancelled RPC) must not leave a version
+        # half-loaded and stuck in LOADING.
+        task = asyncio.get_running_loop().create_task(self._load_serialized(name, model_dir, force))
+        self._background.add(task)
+        task.add_done_callback(self._forget)
+        await asyncio.shield(task)
+
+    async def _load_serialized(self, name: str, model_dir: Path, force: bool) -> None:
         async with self._locks.setdefault(name, asyncio.Lock()):
             await self._load_locked(name, model_dir, force)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled():
+            # Mark the outcome retrieved: a caller that went away has nobody to tell, and the index shows the reason.
+            task.exception()
 
     async def _load_locked(self, name: str, model_dir: Path, force: bool) -> None:
         config_file = model_dir / CONFIG_FILE
         on_disk = {
             p.name: p / MODEL_FILE
             for p in model_dir.iterdir()
-            if p.is_dir() and p.name.isdigit() and (p / MODEL_FILE).is_file()
+            # isdecimal and isascii: "²" is a digit to isdigit() but not an int() can read.
+            if p.name.isascii() and p.name.isdecimal() and p.is_dir() and (p / MODEL_FILE).is_file()
         }
         # Versions are integers; "007" and "7" would be the same version, so keep the canonical spelling only.
         on_disk = {str(int(v)): path for v, path in on_disk.items() if str(int(v)) == v}
         try:
             config = read_model_config(config_file)
         except ConduitError as exc:
+            serving = self._served.get(name, {})
             for version in on_disk or [""]:
-                self._mark_failed(name, version, exc.message, None)
+                self._mark_failed(name, version, exc.message, None, serving=version in serving)
             raise
         current = dict(self._served.get(name, {}))
         failures: list[str] = []
@@ -233,7 +254,7 @@ class ModelManager:
                 fingerprint=fingerprint,
             )
             # Publish before draining the old one: from here on new requests go to the new session.
-            self._served[name] = dict(current)
+            self._publish(name, current)
             self._status[(name, version)] = _Status(VersionState.READY)
             if served is not None:
                 self._drain(served)
@@ -241,11 +262,9 @@ class ModelManager:
         for version in set(current) - set(on_disk):
             self._drain(current.pop(version))
             self._status.pop((name, version), None)
-            self._served[name] = dict(current)
+            self._publish(name, current)
         for key in [k for k in self._status if k[0] == name and k[1] not in on_disk]:
             del self._status[key]
-        if not current:
-            self._served.pop(name, None)
         if failures and not current:
             raise ConduitError(ErrorCode.FAILED_PRECONDITION, f"model {name!r} failed to load: {'; '.join(failures)}")
         if failures and force:
@@ -257,6 +276,15 @@ class ModelManager:
         if not on_disk:
             self._mark_failed(name, "", f"no version directory with {MODEL_FILE}", None)
             raise ConduitError(ErrorCode.FAILED_PRECONDITION, f"model {name!r} has no version with a {MODEL_FILE}")
+
+    def _publish(self, name: str, versions: dict[str, ServedVersion]) -> None:
+        """Make ``versions`` the served set of ``name`` (none: not served), newest first in line for requests."""
+        if versions:
+            self._served[name] = dict(versions)
+            self._newest[name] = versions[max(versions, key=int)]
+        else:
+            self._served.pop(name, None)
+            self._newest.pop(name, None)
 
     def _mark_failed(
         self, name: str, version: str, reason: str, fingerprint: Fingerprint | None, *, serving: bool = False
@@ -273,14 +301,14 @@ class ModelManager:
         Raises:
             ConduitError: NOT_FOUND when ``name`` is neither served nor known.
         """
+        if name not in self._served and not any(key[0] == name for key in self._status):
+            raise ConduitError(ErrorCode.NOT_FOUND, f"unknown model {name!r}")
         async with self._locks.setdefault(name, asyncio.Lock()):
-            versions = self._served.pop(name, None)
-            known = [key for key in self._status if key[0] == name]
-            if versions is None and not known:
-                raise ConduitError(ErrorCode.NOT_FOUND, f"unknown model {name!r}")
-            for key in known:
+            versions = self._served.get(name, {})
+            self._publish(name, {})
+            for key in [key for key in self._status if key[0] == name]:
                 del self._status[key]
-            for served in (versions or {}).values():
+            for served in versions.values():
                 self._drain(served)
 
     def _drain(self, served: ServedVersion) -> None:
@@ -290,8 +318,12 @@ class ModelManager:
 
     async def close(self) -> None:
         """Drain every version: each queued request is answered before this returns."""
+        for task in list(self._background):
+            task.cancel()
         for name in list(self._served):
-            for served in self._served.pop(name).values():
+            versions = self._served[name]
+            self._publish(name, {})
+            for served in versions.values():
                 self._drain(served)
         while self._draining:
             await asyncio.gather(*list(self._draining))

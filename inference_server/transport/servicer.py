@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
@@ -76,7 +77,11 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         return converters.model_statistics(entries)
 
     async def RepositoryIndex(self, request: pb.RepositoryIndexRequest, context: Context) -> pb.RepositoryIndexResponse:
-        return converters.repository_index(self._dataplane.repository_index(request.ready))
+        try:
+            entries = self._dataplane.repository_index(request.ready)
+        except Exception as exc:
+            await _abort(context, exc)
+        return converters.repository_index(entries)
 
     async def RepositoryModelLoad(
         self, request: pb.RepositoryModelLoadRequest, context: Context
@@ -112,22 +117,39 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
         A failed request is answered with ``error_message`` and the stream goes on.
         """
-        answers: asyncio.Queue[asyncio.Task[pb.ModelStreamInferResponse] | None] = asyncio.Queue(STREAM_READ_AHEAD)
+        pending: collections.deque[asyncio.Task[pb.ModelStreamInferResponse]] = collections.deque()
+        window = asyncio.Semaphore(STREAM_READ_AHEAD)
+        progress = asyncio.Event()  # a request was read, or reading ended
+        reading = True
 
         async def read() -> None:
+            nonlocal reading
             try:
                 async for request in request_iterator:
-                    await answers.put(asyncio.ensure_future(self._stream_one(request, context)))
+                    await window.acquire()
+                    pending.append(asyncio.ensure_future(self._stream_one(request, context)))
+                    progress.set()
             finally:
-                await answers.put(None)
+                reading = False
+                progress.set()
 
         reader = asyncio.ensure_future(read())
         try:
-            while (task := await answers.get()) is not None:
-                yield await task
-            await reader  # re-raise a failed read (the client went away)
+            while pending or reading:
+                if not pending:
+                    progress.clear()
+                    await progress.wait()
+                    continue
+                response = await pending.popleft()
+                window.release()
+                yield response
+            if reader.done() and not reader.cancelled() and (failure := reader.exception()) is not None:
+                await _abort(context, failure if isinstance(failure, Exception) else RuntimeError(str(failure)))
         finally:
+            # The client went away or the stream failed: requests read but not answered must not go on computing.
             reader.cancel()
+            for task in pending:
+                task.cancel()
 
     async def _stream_one(self, request: pb.ModelInferRequest, context: Context) -> pb.ModelStreamInferResponse:
         try:
