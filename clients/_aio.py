@@ -186,10 +186,10 @@ class AsyncInferenceClient:
 
         An async generator: use ``async for``. Request ``i`` of ``requests`` is sent with id ``str(i)``, so
         ``InferResult.id`` says which request a result answers. A request the server rejects does not end the
-        stream: it is yielded as a ``ConduitError`` (INVALID_ARGUMENT, as the stream carries no status code; INTERNAL
-        for an answer that cannot be decoded). ``requests`` is read lazily, while answers come back; a plain
-        iterable is read on the event loop, so it must not block. ``timeout`` bounds the whole stream; the other
-        arguments apply to every request.
+        stream: it is yielded as a ``ConduitError`` (with the code a Conduit server writes into the message,
+        INVALID_ARGUMENT from other servers; INTERNAL for an answer that cannot be decoded). ``requests`` is read
+        lazily, while answers come back; a plain iterable is read on the event loop, so it must not block.
+        ``timeout`` bounds the whole stream; the other arguments apply to every request.
 
         Raises:
             ConduitError: when the stream itself fails (deadline, connection, server error), or what encoding a

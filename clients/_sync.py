@@ -178,7 +178,8 @@ class InferenceClient:
 
         Request ``i`` of ``requests`` is sent with id ``str(i)``, so ``InferResult.id`` says which request a result
         answers. A request the server rejects does not end the stream: it is yielded as a ``ConduitError``
-        (INVALID_ARGUMENT, as the stream carries no status code; INTERNAL for an answer that cannot be decoded).
+        (with the code a Conduit server writes into the message, INVALID_ARGUMENT from other servers; INTERNAL for an
+        answer that cannot be decoded).
         ``requests`` is read lazily, while answers come back; the stream starts on the first ``next()``.
         ``timeout`` bounds the whole stream; the other arguments apply to every request.
 

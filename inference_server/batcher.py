@@ -35,7 +35,7 @@ class Executable(Protocol):
 
 
 class BatchObserver(Protocol):
-    """Sees every executed batch, on the executor thread, after the model ran.
+    """Sees every executed batch, on the thread that ran it (executor or event loop), after the model ran.
 
     This is where per-feature data sketches for drift monitoring attach: they get the exact rows the model saw.
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from inference_server.types import IndexEntry, InferRequest, InferResponse, Tens
 
 __all__ = ["DataPlane", "ModelMetadata", "ServerMetadata"]
 
-EXTENSIONS = ("model_repository", "statistics", "model_configuration", "schedule_policy")
+EXTENSIONS = ("model_repository", "statistics", "model_configuration")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +123,14 @@ class DataPlane:
             except ConduitError as exc:
                 stats.record_failure(self._clock() - arrival, exc.code.name)
                 raise
-            outputs = await future
+            try:
+                outputs = await future
+            except asyncio.CancelledError:
+                # The caller gave up (its deadline passed or it cancelled) while the request waited or ran.
+                now = self._clock()
+                expired = deadline is not None and now >= deadline
+                stats.record_failure(now - arrival, "DEADLINE_EXCEEDED" if expired else "CANCELLED")
+                raise
         finally:
             stats.in_flight -= 1
         spec_outputs = served.spec.outputs
@@ -189,17 +197,22 @@ def _validate(spec: ModelSpec, tensors: list[Tensor]) -> tuple[dict[str, np.ndar
 
 def _as_text(tensor: Tensor) -> np.ndarray:
     """ONNX string tensors hold UTF-8 text: decode here, so invalid bytes fail this request and not its batch."""
-    flat = tensor.data.reshape(-1)
-    text = np.empty(flat.shape, dtype=object)
-    for i, value in enumerate(flat):
-        try:
-            text[i] = value.decode("utf-8") if isinstance(value, bytes) else str(value)
-        except UnicodeDecodeError as exc:
-            raise ConduitError(
-                ErrorCode.INVALID_ARGUMENT,
-                f"input {tensor.name!r} element {i} is not valid UTF-8 ({exc.reason} at byte {exc.start}); "
-                "the model's string inputs hold text",
-            ) from None
+    values = tensor.data.reshape(-1).tolist()
+    text = np.empty(len(values), dtype=object)
+    try:
+        text[:] = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
+    except UnicodeDecodeError:
+        # Find the culprit only on failure, so the common path stays one comprehension.
+        for i, value in enumerate(values):
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ConduitError(
+                    ErrorCode.INVALID_ARGUMENT,
+                    f"input {tensor.name!r} element {i} is not valid UTF-8 ({exc.reason} at byte {exc.start}); "
+                    "the model's string inputs hold text",
+                ) from None
+        raise
     return text.reshape(tensor.data.shape)
 
 
@@ -223,7 +236,7 @@ def _select_outputs(spec: ModelSpec, requested: list[str] | None) -> list[int]:
     """Indices into ``spec.outputs`` of the outputs to answer with, in the order they were asked for."""
     if not requested:
         return list(range(len(spec.outputs)))
-    index = {s.name: i for i, s in enumerate(spec.outputs)}
+    index = spec.output_index
     wanted = []
     for name in requested:
         position = index.get(name)

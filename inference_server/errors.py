@@ -1,6 +1,6 @@
 """The one error family of Conduit: every failure a caller can see is a ``ConduitError`` with an ``ErrorCode``.
 
-Transports map codes to their own status (``inference_server.grpc.status`` holds the gRPC table); the core never
+Transports map codes to their own status (``inference_server.transport.status`` holds the gRPC table); the core never
 imports a transport.
 """
 

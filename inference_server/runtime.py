@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ class TensorSpec:
         return numpy_dtype(self.datatype)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no slots: cached_property needs an instance dictionary
 class ModelSpec:
     """What a loaded model version accepts and answers."""
 
@@ -49,6 +50,11 @@ class ModelSpec:
     @property
     def batched(self) -> bool:
         return self.max_batch_size > 0
+
+    @functools.cached_property
+    def output_index(self) -> dict[str, int]:
+        """Position of each output in ``outputs``, by name."""
+        return {spec.name: i for i, spec in enumerate(self.outputs)}
 
     def shape_of(self, spec: TensorSpec) -> tuple[int, ...]:
         """Full shape announced in metadata: with a leading -1 when batched."""
@@ -96,7 +102,8 @@ def _apply(
 class OnnxModel:
     """An onnxruntime session for one model version, with its spec.
 
-    ``run`` is called from the batcher's executor thread; onnxruntime releases the GIL while it computes.
+    ``run`` is called by the batcher, on its executor thread or, for batches cheaper than a thread round trip, on the
+    event-loop thread; onnxruntime releases the GIL while it computes.
     """
 
     def __init__(self, name: str, version: str, path: Path, config: ModelConfig) -> None:

@@ -1,8 +1,8 @@
 """Range-checked narrowing of typed protobuf contents to the tensor's datatype.
 
 The Open Inference Protocol carries INT8/INT16 in ``int_contents`` (int32 on the wire, int64 once in numpy when a
-caller builds the array without a dtype), UINT8/UINT16 in ``uint_contents`` (uint32/uint64), and FP16 in
-``fp32_contents``: a value that does not fit the declared integer type is the caller's error, not a wrap-around.
+caller builds the array without a dtype) and UINT8/UINT16 in ``uint_contents`` (uint32/uint64): a value that does not
+fit the declared integer type is the caller's error, not a wrap-around. (FP16 has no typed field; it travels raw.)
 """
 
 from __future__ import annotations
