@@ -32,23 +32,9 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
+    from inference_server.app import main as serve
 
-    from inference_server.app import run
-    from inference_server.settings import ServerSettings
-
-    values = {k: v for k, v in vars(args).items() if k not in ("command", "handler")}
-    try:
-        settings = ServerSettings(**values)
-    except ValidationError as exc:
-        for error in exc.errors():
-            field = "--" + "-".join(str(part) for part in error["loc"]).replace("_", "-")
-            print(f"conduit serve: {field}: {error['msg']}", file=sys.stderr)
-        return 2
-    if not settings.model_repository.is_dir():
-        print(f"conduit serve: --model-repository {settings.model_repository}: not a directory", file=sys.stderr)
-        return 2
-    return run(settings)
+    return serve({k: v for k, v in vars(args).items() if k != "command"})
 
 
 def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -9,10 +9,12 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import sys
 from importlib import metadata
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -23,6 +25,7 @@ from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter
 from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
+from pydantic import ValidationError
 
 from inference_server import kernels
 from inference_server.dataplane import DataPlane
@@ -35,7 +38,7 @@ from inference_server.stats import ModelStats
 from inference_server.telemetry import Telemetry
 from inference_server.transport.servicer import InferenceServicer
 
-__all__ = ["InferenceServer", "run"]
+__all__ = ["InferenceServer", "main", "run"]
 
 log = logging.getLogger("conduit.serve")
 
@@ -186,6 +189,22 @@ def _worker_process(settings: ServerSettings, worker: int) -> None:
     sys.exit(_worker(settings, worker, reuse_port=True))
 
 
+def main(overrides: dict[str, Any]) -> int:
+    """``conduit serve``: settings from ``CONDUIT_*`` variables overridden by flags, then ``run``.
+
+    Returns:
+        The process exit code: 2 for invalid settings, 1 when the server failed, 0 after a clean stop.
+    """
+    try:
+        settings = ServerSettings(**overrides)
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = "--" + "-".join(str(part) for part in error["loc"]).replace("_", "-")
+            print(f"conduit serve: {field}: {error['msg']}", file=sys.stderr)
+        return 2
+    return run(settings)
+
+
 def run(settings: ServerSettings) -> int:
     """Run ``conduit serve`` until SIGTERM or SIGINT; returns the process exit code."""
     if settings.workers == 1:
@@ -209,6 +228,20 @@ def run(settings: ServerSettings) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    for process in processes:
-        process.join()
-    return max((p.exitcode or 0) for p in processes)
+    # Supervise: when one worker fails, stop the others and fail the whole server rather than run at partial
+    # capacity unnoticed.
+    code = 0
+    running = list(processes)
+    while running:
+        ready = multiprocessing.connection.wait([p.sentinel for p in running])
+        for process in [p for p in running if p.sentinel in ready]:
+            process.join()
+            running.remove(process)
+            if process.exitcode != 0 and code == 0:
+                code = 1
+                print(f"conduit serve: {process.name} exited with code {process.exitcode}", file=sys.stderr)
+                for other in running:
+                    if other.pid is not None:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(other.pid, signal.SIGTERM)
+    return code

@@ -85,7 +85,7 @@ class DataPlane:
             self._models.get(name)  # NOT_FOUND / UNAVAILABLE for a model that is not served
             served = [self._models.get(name, v) for v in self._models.versions(name)]
         else:
-            served = self._models.served()
+            served = list(self._models.served())
         return [(s.spec, s.stats) for s in served]
 
     def repository_index(self, ready_only: bool = False) -> list[IndexEntry]:

@@ -87,6 +87,7 @@ class ModelManager:
         self._observers = observers
         self._served: dict[str, dict[str, ServedVersion]] = {}
         self._newest: dict[str, ServedVersion] = {}
+        self._snapshot: tuple[ServedVersion, ...] = ()
         self._background: set[asyncio.Task[None]] = set()
         self._status: dict[tuple[str, str], _Status] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -120,8 +121,9 @@ class ModelManager:
         """Ready versions of ``name``, oldest first."""
         return sorted(self._served.get(name, {}), key=int)
 
-    def served(self) -> list[ServedVersion]:
-        return [v for versions in self._served.values() for v in versions.values()]
+    def served(self) -> tuple[ServedVersion, ...]:
+        """Every version taking traffic. A snapshot, safe to read from metric-reader threads."""
+        return self._snapshot
 
     def index(self) -> list[IndexEntry]:
         """Every model version known, ready or not, with the reason of its last failure."""
@@ -178,6 +180,8 @@ class ModelManager:
         """
         model_dir = self._repository / name
         if not name or "/" in name or name.startswith(".") or not model_dir.is_dir():
+            if name in self._served or any(key[0] == name for key in self._status):
+                await self.unload(name)  # gone from disk: what was loaded from it goes too
             raise ConduitError(ErrorCode.NOT_FOUND, f"no model {name!r} in the repository")
         # The load runs as its own task: a caller that gives up (deadline, cancelled RPC) must not leave a version
         # half-loaded and stuck in LOADING.
@@ -223,6 +227,8 @@ class ModelManager:
                 continue
             served = current.get(version)
             if served is not None and served.fingerprint == fingerprint:
+                # The files are the ones serving: whatever failed since has been put back, nothing to explain.
+                self._status[(name, version)] = _Status(VersionState.READY)
                 continue
             status = self._status.get((name, version))
             if not force and status is not None and status.failed_fingerprint == fingerprint:
@@ -285,6 +291,8 @@ class ModelManager:
         else:
             self._served.pop(name, None)
             self._newest.pop(name, None)
+        # Rebuilt, never mutated: metric readers on other threads iterate it while the loop publishes.
+        self._snapshot = tuple(v for served in self._served.values() for v in served.values())
 
     def _mark_failed(
         self, name: str, version: str, reason: str, fingerprint: Fingerprint | None, *, serving: bool = False

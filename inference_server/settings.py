@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ServerSettings"]
@@ -22,6 +22,7 @@ class ServerSettings(BaseSettings):
 
     model_repository: Path
     """Directory laid out as ``<model>/<version>/model.onnx`` with an optional ``<model>/config.json``."""
+
     host: str = "127.0.0.1"
     """Address to listen on; 0.0.0.0 for every interface."""
     grpc_port: int = Field(default=8001, ge=0, le=65535)
@@ -46,3 +47,10 @@ class ServerSettings(BaseSettings):
     """Python logging level name."""
     server_name: str = "conduit"
     """Name answered by ServerMetadata."""
+
+    @field_validator("model_repository")
+    @classmethod
+    def _is_directory(cls, value: Path) -> Path:
+        if not value.is_dir():
+            raise ValueError(f"{value}: not a directory")
+        return value
