@@ -6,6 +6,7 @@ process on free loopback ports, and the client.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import subprocess
@@ -53,8 +54,8 @@ def _wait_ready(client: InferenceClient, server: subprocess.Popen[bytes], timeou
 
 def run_demo(*, requests: int = 2000, workdir: Path | None = None) -> int:
     """Run the demo end to end; returns the process exit code."""
-    with tempfile.TemporaryDirectory(prefix="conduit-demo-") as tmp:
-        root = workdir or Path(tmp)
+    with contextlib.ExitStack() as stack:
+        root = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="conduit-demo-")))
         repository = root / "models"
         data = load_breast_cancer()
         x_train, x_test, y_train, y_test = train_test_split(
