@@ -1,17 +1,23 @@
 """Fixtures of the inference-server tests: in-process servers on free ports, with an in-memory metric reader.
 
 Each server is an ``InferenceServer`` started and stopped through its public ``start``/``stop``; its OpenTelemetry
-``MeterProvider`` reads into an ``InMemoryMetricReader`` instead of any global state.
+``MeterProvider`` reads into an ``InMemoryMetricReader`` instead of any global state. ``slow_identity`` builds models
+that take a set time per run, for tests that need a request or a load to outlast a deadline.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import grpc
+import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
+from onnx import TensorProto, helper
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
@@ -82,3 +88,65 @@ async def connect() -> AsyncIterator[Connect]:
 def stub(server: Running, connect: Connect) -> pb_grpc.GRPCInferenceServiceStub:
     """An inference stub connected to ``server``."""
     return connect(server.port)
+
+
+SlowModel = Callable[[float], bytes]
+# Side of the square matrices a slow model multiplies: big enough that one product takes a measurable time.
+SLOW_SIDE = 512
+
+
+def _slow_graph(products: int) -> bytes:
+    """``y = x`` over FP32 ``[batch, 3]``, after ``products`` products of a 512x512 matrix made from ``x``.
+
+    The matrix is derived from the input (all zeros), so onnxruntime cannot fold the work away at load time.
+    """
+    nodes = [
+        helper.make_node("ReduceSum", ["x"], ["sum"], keepdims=0),
+        helper.make_node("Mul", ["sum", "zero"], ["nothing"]),
+        helper.make_node("Expand", ["nothing", "square"], ["m0"]),
+    ]
+    nodes += [helper.make_node("MatMul", [f"m{i}", f"m{i}"], [f"m{i + 1}"]) for i in range(products)]
+    nodes += [
+        helper.make_node("ReduceSum", [f"m{products}"], ["zeros"], keepdims=0),
+        helper.make_node("Add", ["x", "zeros"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "slow_identity",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])],
+        initializer=[
+            helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+            helper.make_tensor("square", TensorProto.INT64, [2], [SLOW_SIDE, SLOW_SIDE]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+@pytest.fixture(scope="session")
+def slow_identity() -> SlowModel:
+    """``slow_identity(seconds)``: an identity model over FP32 ``[batch, 3]`` whose every run takes about ``seconds``.
+
+    Calibrated on this machine (one onnxruntime thread, as the server runs models by default), so tests that need a
+    model slower than their client deadline hold on fast and slow machines alike.
+    """
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    probe_products = 8
+    session = ort.InferenceSession(_slow_graph(probe_products), options, providers=["CPUExecutionProvider"])
+    feeds = {"x": np.zeros((1, 3), dtype=np.float32)}
+    session.run(None, feeds)
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        session.run(None, feeds)
+        best = min(best, time.perf_counter() - start)
+    per_product = best / probe_products
+
+    def build(seconds: float) -> bytes:
+        return _slow_graph(max(1, round(seconds / per_product)))
+
+    return build

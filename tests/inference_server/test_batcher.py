@@ -192,6 +192,8 @@ async def test_a_full_queue_refuses_at_once_with_resource_exhausted(clock: FakeC
     assert all(not isinstance(a, BaseException) for a in answers)
     # The refused request never reached the model and is not counted as a failure of the batcher.
     assert sum(model.batches) == 3
+    assert batcher.stats.fail.count == 0
+    assert batcher.stats.success.count == 3
 
 
 async def test_an_expired_deadline_is_dropped_before_compute(clock: FakeClock) -> None:

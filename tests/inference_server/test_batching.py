@@ -41,15 +41,19 @@ async def statistics(stub: Stub, model: str) -> pb.ModelStatistics:
 
 @pytest.fixture
 def repository(repository: Path) -> Path:
-    """Adds ``identity_delay``: identity_fp32 allowed to hold a request 200 ms for a fuller batch."""
+    """Adds ``identity_delay``: identity_fp32 allowed to hold a request 200 ms for a fuller batch, and
+    ``identity_executor``: identity_fp32 that never holds a request but runs every batch on the executor thread."""
     identity = (repository / "identity_fp32" / "1" / "model.onnx").read_bytes()
     write_model_version(
         repository, "identity_delay", 1, identity, {"max_batch_size": 16, "max_queue_delay_us": 200_000}
     )
+    # Batches of a model this small would otherwise run inline on the loop thread, where no request can arrive
+    # during an execution; on the executor thread, requests queue while one batch computes and join the next.
+    write_model_version(repository, "identity_executor", 1, identity, {"inline_compute_us": 0})
     return repository
 
 
-@pytest.mark.parametrize("model", ["identity_fp32", "identity_delay"])
+@pytest.mark.parametrize("model", ["identity_executor", "identity_delay"])
 async def test_concurrent_callers_are_batched_and_each_gets_its_own_rows(stub: Stub, model: str) -> None:
     sent = [marked_rows(caller) for caller in range(1, CALLERS + 1)]
     answers = await asyncio.gather(*(infer(stub, model, x) for x in sent))
@@ -61,7 +65,7 @@ async def test_concurrent_callers_are_batched_and_each_gets_its_own_rows(stub: S
     assert stats.inference_stats.success.count == CALLERS
     assert stats.inference_stats.fail.count == 0
     assert stats.inference_count == rows
-    assert stats.execution_count < CALLERS
+    assert stats.execution_count < CALLERS < stats.inference_count
     assert sum(b.batch_size * b.compute_infer.count for b in stats.batch_stats) == rows
     assert sum(b.compute_infer.count for b in stats.batch_stats) == stats.execution_count
     assert max(b.batch_size for b in stats.batch_stats) > 2

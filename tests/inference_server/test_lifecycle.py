@@ -1,4 +1,5 @@
-"""Model lifecycle through the gRPC API: hot swap under load, polling, failed loads, unload and load."""
+"""Model lifecycle through the gRPC API: hot swap under load, polling, failed loads and their cleanup, unload and load,
+loads whose caller gives up, and repository directories with odd names."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ LOAD_TASKS = 8
 # Bound on waits for the repository poller (which runs every POLL seconds).
 POLL = 0.05
 POLL_BOUND = 15.0
+# "late" runs about this long, and its loader gives up after LATE_DEADLINE_S, well before its warm-up ends.
+LATE_RUN_S = 0.15
+LATE_DEADLINE_S = 0.2
 
 
 def replace_model(repository: Path, name: str, version: int, payload: bytes) -> None:
@@ -68,6 +72,26 @@ async def index_entry(stub: Stub, name: str, version: str) -> pb.RepositoryIndex
 
 async def load(stub: Stub, name: str) -> None:
     await stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name=name))
+
+
+async def index_names(stub: Stub) -> set[str]:
+    return {m.name for m in (await stub.RepositoryIndex(pb.RepositoryIndexRequest())).models}
+
+
+async def has_entry(stub: Stub, name: str) -> bool:
+    return name in await index_names(stub)
+
+
+async def infer_code(stub: Stub, model: str) -> grpc.StatusCode:
+    """The status of one FP32 ``[1, 3]`` request to ``model``."""
+    request = pb.ModelInferRequest(model_name=model)
+    request.inputs.add(name="x", datatype="FP32", shape=[1, 3])
+    request.raw_input_contents.append(np.zeros((1, 3), dtype=np.float32).tobytes())
+    try:
+        await stub.ModelInfer(request)
+    except grpc.aio.AioRpcError as error:
+        return error.code()
+    return grpc.StatusCode.OK
 
 
 class Models:
@@ -176,10 +200,9 @@ async def test_broken_file_over_a_serving_version_keeps_the_old_one(
     server, stub: Stub, repository: Path, models: Models
 ) -> None:
     replace_model(repository, "swap", 1, b"not a model at all")
-    try:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:  # an explicit load that did not take says so
         await load(stub, "swap")
-    except grpc.aio.AioRpcError as refused:  # reporting the failed reload to its caller is allowed too
-        assert refused.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
     _, answer = await probabilities(stub, "swap", models.probe)
     assert models.answered_by(answer) is models.linear
@@ -200,10 +223,9 @@ async def test_broken_new_version_leaves_the_previous_one_serving(
     server, stub: Stub, repository: Path, models: Models
 ) -> None:
     write_model_version(repository, "swap", 2, b"not a model at all")
-    try:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
         await load(stub, "swap")
-    except grpc.aio.AioRpcError as refused:
-        assert refused.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
     version, answer = await probabilities(stub, "swap", models.probe)
     assert version == "1"
@@ -265,3 +287,121 @@ async def test_unload_answers_requests_already_queued(server, stub: Stub, reposi
     await stub.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name="held"))
     response = await asyncio.wait_for(queued, 10)
     np.testing.assert_array_equal(np.frombuffer(response.raw_output_contents[0], dtype=np.float32), [1, 2, 3])
+
+
+async def test_a_load_whose_caller_gave_up_still_ends_ready(
+    server, stub: Stub, repository: Path, slow_identity
+) -> None:
+    # Warm-up runs the graph six times, so this load takes about a second: far past the caller's deadline.
+    write_model_version(repository, "late", 1, slow_identity(LATE_RUN_S), {"max_batch_size": 1})
+    with pytest.raises(grpc.aio.AioRpcError) as gave_up:
+        await stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="late"), timeout=LATE_DEADLINE_S)
+    assert gave_up.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+    # No further call: the load that was under way finishes on its own.
+    await eventually(lambda: is_ready(stub, "late", "1"), "the abandoned load finishing")
+    entry = await index_entry(stub, "late", "1")
+    assert (entry.state, entry.reason) == ("READY", "")
+    request = pb.ModelInferRequest(model_name="late")
+    request.inputs.add(name="x", datatype="FP32", shape=[1, 3])
+    request.raw_input_contents.append(np.array([[1, 2, 3]], dtype=np.float32).tobytes())
+    response = await stub.ModelInfer(request)
+    np.testing.assert_array_equal(np.frombuffer(response.raw_output_contents[0], dtype=np.float32), [1, 2, 3])
+    # Nothing of the abandoned load is left holding the model: the next load goes through.
+    await asyncio.wait_for(load(stub, "late"), POLL_BOUND)
+
+
+@pytest.mark.parametrize("config", ["{not json", '{"max_batch_size": -1}', '{"no_such_setting": 1}'])
+async def test_bad_config_over_a_serving_model_keeps_it_serving_and_says_why(
+    server, stub: Stub, repository: Path, models: Models, config: str
+) -> None:
+    (repository / "swap" / "config.json").write_text(config)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await load(stub, "swap")
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+    _, answer = await probabilities(stub, "swap", models.probe)
+    assert models.answered_by(answer) is models.linear
+    assert await is_ready(stub, "swap", "1")
+    entry = await index_entry(stub, "swap", "1")
+    assert entry.state == "READY"
+    assert entry.reason
+
+    # A valid config.json is taken by the next load, and the reason goes away.
+    (repository / "swap" / "config.json").write_text('{"max_queue_size": 100}')
+    await load(stub, "swap")
+    entry = await index_entry(stub, "swap", "1")
+    assert (entry.state, entry.reason) == ("READY", "")
+
+
+async def test_a_failed_model_removed_from_disk_leaves_the_index_when_polled(
+    start_server, repository: Path, connect
+) -> None:
+    write_model_version(repository, "broken", 1, b"not a model at all")
+    _, port, _ = await start_server(repository, poll_interval=POLL)
+    stub = connect(port)
+    assert (await index_entry(stub, "broken", "1")).state == "UNAVAILABLE"
+    assert await infer_code(stub, "broken") == grpc.StatusCode.UNAVAILABLE
+
+    shutil.rmtree(repository / "broken")
+    await eventually(lambda: is_not(has_entry(stub, "broken")), "the removed model leaving the index")
+    assert await infer_code(stub, "broken") == grpc.StatusCode.NOT_FOUND
+    assert await is_ready(stub, "swap")  # the poll left the other models alone
+
+
+async def test_a_failed_model_removed_from_disk_is_not_found_by_the_next_load(
+    server, stub: Stub, repository: Path
+) -> None:
+    write_model_version(repository, "broken", 1, b"not a model at all")
+    with pytest.raises(grpc.aio.AioRpcError) as failed:
+        await load(stub, "broken")
+    assert failed.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert (await index_entry(stub, "broken", "1")).state == "UNAVAILABLE"
+
+    shutil.rmtree(repository / "broken")
+    with pytest.raises(grpc.aio.AioRpcError) as gone:
+        await load(stub, "broken")
+    assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "broken" not in await index_names(stub)
+    assert await infer_code(stub, "broken") == grpc.StatusCode.NOT_FOUND
+
+
+async def test_directory_names_that_are_not_ascii_numbers_do_not_stop_the_server(
+    start_server, repository: Path, connect, models: Models
+) -> None:
+    identity = (repository / "identity_fp32" / "1" / "model.onnx").read_bytes()
+    # "²" and "1²" are digits to str.isdigit() but not numbers int() can read.
+    for odd in ("²", "1²"):
+        (repository / "identity_fp32" / odd).mkdir()
+        (repository / "identity_fp32" / odd / "model.onnx").write_bytes(identity)
+    write_model_version(repository, "²x", 1, identity)
+    (repository / "²x" / "²").mkdir()
+    (repository / "²x" / "²" / "model.onnx").write_bytes(identity)
+
+    _, port, _ = await start_server(repository, poll_interval=POLL)
+    stub = connect(port)
+    assert await infer_code(stub, "identity_fp32") == grpc.StatusCode.OK
+    _, answer = await probabilities(stub, "swap", models.probe)
+    assert models.answered_by(answer) is models.linear
+    metadata = await stub.ModelMetadata(pb.ModelMetadataRequest(name="identity_fp32"))
+    assert list(metadata.versions) == ["1"]
+    assert {"identity_fp32", "swap", "classifier"} <= await index_names(stub)
+    await load(stub, "identity_fp32")
+    # The repository poller survives the odd names too: it still picks up a new model.
+    write_model_version(repository, "after", 1, identity)
+    await eventually(lambda: is_ready(stub, "after"), "the poller loading a new model")
+
+
+async def test_putting_back_the_serving_files_clears_the_failure_reason(
+    server, stub: Stub, repository: Path, models: Models
+) -> None:
+    (repository / "swap" / "config.json").write_text("{not json")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await load(stub, "swap")
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+    # The files on disk are again exactly the ones serving: the load succeeds, so the index has nothing to explain.
+    (repository / "swap" / "config.json").unlink()
+    await load(stub, "swap")
+    entry = await index_entry(stub, "swap", "1")
+    assert (entry.state, entry.reason) == ("READY", "")

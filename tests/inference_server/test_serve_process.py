@@ -1,10 +1,13 @@
-"""`conduit serve` as a real process: graceful SIGTERM under load, several workers on one port, start-up errors, and
-the Prometheus scrape endpoint."""
+"""`conduit serve` as a real process: graceful SIGTERM under load, several workers on one port, start-up errors (of
+the whole command and of one worker), and the Prometheus scrape endpoint."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -229,3 +232,60 @@ async def test_prometheus_scrape_shows_requests_and_duration_histogram(start_ser
     infinite = [float(v) for labels, v in buckets if 'model="identity_fp32"' in labels and 'le="+Inf"' in labels]
     assert infinite == [5.0]
     assert served.terminate() == 0
+
+
+def ports_with_the_next_one_taken() -> tuple[int, socket.socket]:
+    """A free port P and a listening socket on P + 1 (closed by the caller)."""
+    for _ in range(50):
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1] - 1
+        try:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", port))
+        except OSError:
+            taken.close()
+            continue
+        return port, taken
+    raise RuntimeError("no free port below a free port")
+
+
+def free_grpc_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_a_worker_that_cannot_start_stops_the_whole_command(repository: Path, tmp_path: Path) -> None:
+    metrics_port, taken = ports_with_the_next_one_taken()
+    log = tmp_path / "serve.log"
+    command = [CONDUIT, "serve", "--model-repository", str(repository), "--workers", "2"]
+    command += ["--grpc-port", str(free_grpc_port()), "--metrics-port", str(metrics_port)]
+    with taken, log.open("wb") as out:
+        # A session of its own, so that whatever is left of it can be killed, workers included.
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            exit_code = process.wait(BOUND * 2)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+            pytest.fail(f"conduit serve still running {BOUND * 2:g}s after worker 1 failed:\n{log.read_text()}")
+
+    assert exit_code != 0, log.read_text()
+    assert f"127.0.0.1:{metrics_port + 1}" in log.read_text()
+    assert "Traceback" not in log.read_text()
+
+    def session_gone() -> bool:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    try:
+        poll(session_gone, "every worker exiting")  # worker 0 must not keep serving on its own
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)

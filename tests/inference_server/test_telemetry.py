@@ -28,6 +28,11 @@ COMPUTE = "conduit.inference.compute.duration"
 BATCH = "conduit.inference.batch.size"
 IN_FLIGHT = "conduit.inference.in_flight"
 HELD_BATCH = 4
+# "queued" holds a request up to QUEUED_DELAY_S for a fuller batch; its caller gives up after CALLER_TIMEOUT_S.
+QUEUED_DELAY_S = 2.0
+CALLER_TIMEOUT_S = 0.2
+# Bound on polls of the server's statistics.
+BOUND = 10.0
 
 
 def points(reader: InMemoryMetricReader, name: str) -> list[Any]:
@@ -60,10 +65,14 @@ def request(model: str, x: np.ndarray) -> pb.ModelInferRequest:
 
 @pytest.fixture
 def repository(repository: Path) -> Path:
-    """Adds ``held``: identity_fp32 that holds requests for up to a minute until 4 rows make a full batch."""
+    """Adds ``held``: identity_fp32 that holds requests for up to a minute until 4 rows make a full batch, and
+    ``queued``: one that holds them QUEUED_DELAY_S hoping for 8 rows."""
     identity = (repository / "identity_fp32" / "1" / "model.onnx").read_bytes()
     write_model_version(
         repository, "held", 1, identity, {"max_batch_size": HELD_BATCH, "max_queue_delay_us": 60_000_000}
+    )
+    write_model_version(
+        repository, "queued", 1, identity, {"max_batch_size": 8, "max_queue_delay_us": int(QUEUED_DELAY_S * 1e6)}
     )
     return repository
 
@@ -128,3 +137,28 @@ async def test_rejected_and_unknown_requests(server, stub: Stub) -> None:
     assert key("identity_fp32", "OK") not in requests
     # A model that does not exist gets no series of its own: callers cannot grow the metric cardinality.
     assert all(dict(k)["model"] != "no_such_model" for k in requests)
+
+
+async def test_a_request_whose_deadline_passes_in_the_queue_is_counted_as_failed(server, stub: Stub) -> None:
+    running, _, reader = server
+    with pytest.raises(grpc.aio.AioRpcError) as late:
+        await stub.ModelInfer(request("queued", np.ones((1, 3), dtype=np.float32)), timeout=CALLER_TIMEOUT_S)
+    assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+    # The server learns of the deadline on its own schedule: poll its statistics, with a bound.
+    deadline = time.monotonic() + BOUND
+    while (stats := await queued_stats(stub)).inference_stats.fail.count == 0:
+        assert time.monotonic() < deadline, "the expired request was never counted"
+        await asyncio.sleep(0.01)
+    assert stats.inference_stats.fail.count == 1
+    assert stats.inference_stats.success.count == 0
+
+    await running.stop()
+    requests = by_attributes(reader, REQUESTS)
+    counted = {dict(k)["status"]: p.value for k, p in requests.items() if dict(k)["model"] == "queued"}
+    assert counted in ({"DEADLINE_EXCEEDED": 1}, {"CANCELLED": 1})
+
+
+async def queued_stats(stub: Stub) -> pb.ModelStatistics:
+    (stats,) = (await stub.ModelStatistics(pb.ModelStatisticsRequest(name="queued", version="1"))).model_stats
+    return stats
