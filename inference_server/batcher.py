@@ -124,6 +124,7 @@ class DynamicBatcher:
         self._loop = asyncio.get_running_loop()
         self._wakeup = asyncio.Event()
         self._closing = False
+        self._idle = False
         # One thread: the batcher runs one execution at a time; more parallelism comes from onnxruntime's
         # intra-op threads and from worker processes.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conduit-exec")
@@ -148,9 +149,20 @@ class DynamicBatcher:
             raise ConduitError(ErrorCode.RESOURCE_EXHAUSTED, f"queue full ({self._max_queue} requests waiting)")
         future: asyncio.Future[list[np.ndarray]] = self._loop.create_future()
         signature = tuple(array.shape[1:] for array in inputs.values()) if self._batching else ()
-        # Always through the queue, even when idle: the turn of the loop it takes to wake the batcher task is what lets
-        # requests that arrived together execute together.
-        self._queue.append(_Pending(inputs, rows, signature, future, arrival_ns, self._clock(), deadline_ns))
+        pending = _Pending(inputs, rows, signature, future, arrival_ns, self._clock(), deadline_ns)
+        if (
+            self._idle
+            and self.stats.in_flight <= 1
+            and not self._queue
+            and not self._delay_ns
+            and self._costs.expected_ns(rows) < self._inline_ns
+        ):
+            # The only request in flight, nothing running, cheap enough for the loop thread: it would be a batch of
+            # one anyway, so run it now instead of spending two turns of the loop waking the batcher task and then the
+            # caller. With other requests in flight (a burst), it queues so that they can batch together.
+            self._execute_inline([pending], rows, pending.enqueued_ns)
+            return future
+        self._queue.append(pending)
         self._wakeup.set()
         return future
 
@@ -167,7 +179,11 @@ class DynamicBatcher:
                 if self._closing:
                     return
                 self._wakeup.clear()
-                await self._wakeup.wait()
+                self._idle = True
+                try:
+                    await self._wakeup.wait()
+                finally:
+                    self._idle = False
                 continue
             if self._delay_ns and not self._closing:
                 await self._wait_for_fuller_batch()
@@ -219,11 +235,19 @@ class DynamicBatcher:
     async def _execute(self, batch: list[_Pending]) -> None:
         start = self._clock()
         rows = sum(p.rows for p in batch)
+        if self._costs.expected_ns(rows) < self._inline_ns:
+            self._execute_inline(batch, rows, start)
+            return
         try:
-            if self._costs.expected_ns(rows) < self._inline_ns:
-                done = self._run_batch(batch)
-            else:
-                done = await self._loop.run_in_executor(self._executor, self._run_batch, batch)
+            done = await self._loop.run_in_executor(self._executor, self._run_batch, batch)
+        except Exception as exc:
+            self._fail(batch, exc)
+        else:
+            self._finish(batch, rows, start, done)
+
+    def _execute_inline(self, batch: list[_Pending], rows: int, start: int) -> None:
+        try:
+            done = self._run_batch(batch)
         except Exception as exc:
             self._fail(batch, exc)
         else:

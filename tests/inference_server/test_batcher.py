@@ -374,3 +374,40 @@ async def test_inline_threshold_zero_always_uses_the_executor_thread() -> None:
     await asyncio.wait_for(batcher.submit(rows(1.0), 1, arrival_ns=clock()), WAIT)
     await batcher.stop()
     assert model.threads and model.threads[0] != threading.get_ident()
+
+
+async def _idle_inline_batcher(clock: FakeClock) -> tuple[DynamicBatcher, ThreadRecordingModel, ModelStats]:
+    model = ThreadRecordingModel(clock, compute_ns=1_000)
+    stats = ModelStats()
+    batcher = DynamicBatcher(
+        model,
+        max_batch_size=8,
+        max_queue_size=16,
+        stats=stats,
+        inline_compute_us=250,
+        warm_up_ns={1: 1_000, 8: 2_000},
+        clock=clock,
+    )
+    await asyncio.sleep(0)  # let the batcher task reach its idle wait
+    return batcher, model, stats
+
+
+async def test_a_lone_request_on_an_idle_batcher_runs_at_once() -> None:
+    clock = FakeClock()
+    batcher, model, stats = await _idle_inline_batcher(clock)
+    stats.in_flight = 1  # the data plane counts the request before submitting it
+    future = batcher.submit(rows(1.0), 1, arrival_ns=clock())
+    assert future.done() and model.threads == [threading.get_ident()]
+    await batcher.stop()
+
+
+async def test_requests_of_a_burst_queue_and_batch_together() -> None:
+    clock = FakeClock()
+    batcher, _model, stats = await _idle_inline_batcher(clock)
+    stats.in_flight = 4
+    futures = [batcher.submit(rows(float(i)), 1, arrival_ns=clock()) for i in range(4)]
+    assert not any(f.done() for f in futures)
+    answers = await asyncio.wait_for(asyncio.gather(*futures), WAIT)
+    assert [a[0][0, 0] for a in answers] == [0.0, 1.0, 2.0, 3.0]
+    assert stats.execution_count == 1 and stats.inference_count == 4
+    await batcher.stop()
