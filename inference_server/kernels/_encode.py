@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+import numba
 import numpy as np
 from numba import types
 
@@ -27,6 +28,15 @@ _FIXED_ROWS = types.Array(types.uint8, 2, "C", readonly=True)
 _UCS4_ROWS = types.Array(types.uint32, 2, "C", readonly=True)
 
 
+@numba.njit(inline="always")  # inlined into the cached kernels that call it
+def _write_length(out: Any, end: int, length: int) -> None:
+    """The protocol's 4-byte little-endian length prefix of one BYTES element, at ``out[end:end + 4]``."""
+    out[end] = length & 0xFF
+    out[end + 1] = (length >> 8) & 0xFF
+    out[end + 2] = (length >> 16) & 0xFF
+    out[end + 3] = (length >> 24) & 0xFF
+
+
 @kernel((_PAYLOAD, _LENGTHS))
 def _frame(payload: Any, lengths: Any) -> tuple[Any, int]:
     """Interleave length prefixes with the concatenated elements; ``(framed, -1)`` or ``(empty, index)`` of the first
@@ -40,10 +50,7 @@ def _frame(payload: Any, lengths: Any) -> tuple[Any, int]:
     end = 0
     for index in range(count):
         length = lengths[index]
-        out[end] = length & 0xFF
-        out[end + 1] = (length >> 8) & 0xFF
-        out[end + 2] = (length >> 16) & 0xFF
-        out[end + 3] = (length >> 24) & 0xFF
+        _write_length(out, end, length)
         end += 4
         # Copy through sub-views indexed from 0: LLVM vectorises this loop, not a slice assignment (which copies
         # the source first in case the two overlap) nor a loop over offset indices.
@@ -72,10 +79,7 @@ def _encode_fixed(rows: Any) -> Any:
     end = 0
     for row in range(count):
         length = lengths[row]
-        out[end] = length & 0xFF
-        out[end + 1] = (length >> 8) & 0xFF
-        out[end + 2] = (length >> 16) & 0xFF
-        out[end + 3] = (length >> 24) & 0xFF
+        _write_length(out, end, length)
         end += 4
         target = out[end : end + length]  # sub-views, as in _frame
         source = rows[row, :length]
@@ -122,10 +126,7 @@ def _encode_ucs4(rows: Any) -> tuple[Any, int]:
     end = 0
     for row in range(count):
         length = lengths[row]
-        out[end] = length & 0xFF
-        out[end + 1] = (length >> 8) & 0xFF
-        out[end + 2] = (length >> 16) & 0xFF
-        out[end + 3] = (length >> 24) & 0xFF
+        _write_length(out, end, length)
         end += 4
         for at in range(chars[row]):
             point = rows[row, at]
