@@ -44,8 +44,12 @@ class ServedVersion:
 
     spec: ModelSpec
     batcher: DynamicBatcher
-    stats: ModelStats
     fingerprint: Fingerprint
+
+    @property
+    def stats(self) -> ModelStats:
+        """The version's counters (kept by its batcher, carried over to the batcher of a reload)."""
+        return self.batcher.stats
 
 
 @dataclass(slots=True)
@@ -256,7 +260,6 @@ class ModelManager:
                     inline_compute_us=config.inline_compute_us,
                     warm_up_ns=warm_up_ns,
                 ),
-                stats=stats,
                 fingerprint=fingerprint,
             )
             # Publish before draining the old one: from here on new requests go to the new session.
