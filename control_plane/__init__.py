@@ -1,3 +1,6 @@
-"""Conduit's control plane: model registry, deployments and monitoring (not built yet)."""
+"""Conduit's control plane (`conduit control-plane`): model registry, artifact store, deployments, users, audit.
+
+The server is built in ``control_plane.app``; this package stays light so clients can import its generated stubs.
+"""
 
 __all__: list[str] = []

@@ -1,0 +1,225 @@
+"""What the registry holds, as plain immutable values.
+
+Stores return these, never ORM rows: an entity is complete when the session that read it closes, so nothing outside
+the store can trigger a lazy load or write through a stale row.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+__all__ = [
+    "AliasChange",
+    "ArtifactRef",
+    "Assignment",
+    "AuditEntry",
+    "Deployment",
+    "DeploymentSpec",
+    "Lineage",
+    "LoadedModel",
+    "Model",
+    "ModelVersion",
+    "NewVersion",
+    "Page",
+    "PoolAssignments",
+    "Role",
+    "ServerRecord",
+    "TensorSignature",
+    "User",
+]
+
+T = TypeVar("T")
+
+
+class Role(enum.Enum):
+    """What a user may do. Admin includes every other role; maintainer includes viewer."""
+
+    VIEWER = "viewer"
+    MAINTAINER = "maintainer"
+    SERVER = "server"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a listing; ``next_token`` is empty on the last page."""
+
+    items: list[T]
+    next_token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    name: str
+    description: str
+    archived: bool
+    created_at: datetime
+    created_by: str
+    latest_version: int
+    """0 while the model has no version."""
+    aliases: Mapping[str, int] = field(default_factory=dict)
+    """alias -> version"""
+
+
+@dataclass(frozen=True, slots=True)
+class TensorSignature:
+    """One input or output of an ONNX graph, in Open Inference Protocol terms (-1: variable dimension)."""
+
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """Where a version came from."""
+
+    dataset: str = ""
+    dataset_version: str = ""
+    training_spec: str = ""
+    code_version: str = ""
+    parent_version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    """A version to register; its artifact is already stored under ``sha256``."""
+
+    model: str
+    sha256: str
+    size_bytes: int
+    inputs: tuple[TensorSignature, ...]
+    outputs: tuple[TensorSignature, ...]
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    lineage: Lineage = field(default_factory=Lineage)
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    model: str
+    version: int
+    sha256: str
+    size_bytes: int
+    inputs: tuple[TensorSignature, ...]
+    outputs: tuple[TensorSignature, ...]
+    metrics: Mapping[str, float]
+    params: Mapping[str, str]
+    tags: Mapping[str, str]
+    lineage: Lineage
+    description: str
+    created_at: datetime
+    created_by: str
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AliasChange:
+    model: str
+    alias: str
+    version: int
+    previous_version: int | None
+    """None: the alias is new."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentSpec:
+    """What to put on a pool: exactly one of ``alias`` (followed as it moves) and ``version`` (pinned)."""
+
+    pool: str
+    model: str
+    alias: str | None = None
+    version: int | None = None
+    canary_version: int | None = None
+    canary_percent: float = 0.0
+    undeploy: bool = False
+    """Remove the model from the pool instead; alias, version and canary are then unset."""
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    id: int
+    pool: str
+    model: str
+    alias: str | None
+    version: int | None
+    canary_version: int | None
+    canary_percent: float
+    active: bool
+    created_at: datetime
+    created_by: str
+    resolved_version: int | None
+    """The version served now: the pinned version, or where the alias points (None: the alias is gone)."""
+    undeployed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedModel:
+    """A model version as an inference server reports it."""
+
+    model: str
+    version: int
+    state: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerRecord:
+    id: str
+    pool: str
+    address: str
+    name: str
+    registered_at: datetime
+    last_heartbeat: datetime | None
+    models: tuple[LoadedModel, ...]
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRef:
+    version: int
+    sha256: str
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """What a pool serves for one model: the primary version and an optional canary taking a share of traffic."""
+
+    model: str
+    primary: ArtifactRef
+    canary: ArtifactRef | None = None
+    canary_percent: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PoolAssignments:
+    pool: str
+    generation: int
+    """Grows with every change of what the pool serves."""
+    models: tuple[Assignment, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    role: Role
+    disabled: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    before: Mapping[str, Any] | None
+    after: Mapping[str, Any] | None

@@ -1,0 +1,184 @@
+"""The registry's storage contract. ``SqlStore`` implements it; the service layer only knows this class.
+
+Every mutating method takes the acting user's name and writes its audit entry (before/after) in the same
+transaction as the change, so the audit log can never disagree with the registry.
+Errors are ``ConduitError``: NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, INVALID_ARGUMENT.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from control_plane.entities import (
+    AliasChange,
+    AuditEntry,
+    Deployment,
+    DeploymentSpec,
+    LoadedModel,
+    Model,
+    ModelVersion,
+    NewVersion,
+    Page,
+    PoolAssignments,
+    Role,
+    ServerRecord,
+    User,
+)
+
+__all__ = ["AbstractStore"]
+
+
+class AbstractStore(abc.ABC):
+    """Models, versions, aliases, deployments, servers, users and the audit log."""
+
+    # -- models -------------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_model(self, name: str, description: str, *, actor: str) -> Model:
+        """Raises ALREADY_EXISTS when the name is taken, INVALID_ARGUMENT for a malformed name."""
+
+    @abc.abstractmethod
+    def get_model(self, name: str) -> Model:
+        """Raises NOT_FOUND."""
+
+    @abc.abstractmethod
+    def list_models(self, *, include_archived: bool, page_size: int, page_token: str) -> Page[Model]:
+        """Models by name."""
+
+    @abc.abstractmethod
+    def archive_model(self, name: str, *, actor: str) -> Model:
+        """Raises NOT_FOUND; FAILED_PRECONDITION while a pool still serves it."""
+
+    # -- versions -----------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_version(
+        self, new: NewVersion, *, actor: str, create_model: bool = False, aliases: Sequence[str] = ()
+    ) -> ModelVersion:
+        """Register ``new`` as the model's next version number and point ``aliases`` at it, atomically.
+
+        Concurrent calls for one model get distinct consecutive numbers. The artifact must already be stored.
+
+        Raises:
+            ConduitError: NOT_FOUND for an unknown model (unless ``create_model``), FAILED_PRECONDITION for an
+                archived one.
+        """
+
+    @abc.abstractmethod
+    def get_version(self, model: str, *, version: int | None = None, alias: str | None = None) -> ModelVersion:
+        """The version by number, by alias, or (neither) the latest. Raises NOT_FOUND."""
+
+    @abc.abstractmethod
+    def list_versions(
+        self, model: str, *, tags: Mapping[str, str], alias: str | None, page_size: int, page_token: str
+    ) -> Page[ModelVersion]:
+        """Newest first. Raises NOT_FOUND for an unknown model."""
+
+    @abc.abstractmethod
+    def artifact_digests(self) -> set[str]:
+        """Every sha256 a version refers to (what artifact garbage collection must keep)."""
+
+    # -- aliases ------------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def set_alias(self, model: str, alias: str, version: int, *, actor: str) -> AliasChange:
+        """Create or move an alias. Raises NOT_FOUND for an unknown model or version."""
+
+    @abc.abstractmethod
+    def delete_alias(self, model: str, alias: str, *, actor: str) -> int:
+        """Returns the version it pointed at. Raises NOT_FOUND; FAILED_PRECONDITION while a deployment follows it."""
+
+    # -- deployments --------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def deploy(self, spec: DeploymentSpec, *, actor: str) -> Deployment:
+        """Make ``spec`` the pool's active deployment of the model; the previous one stays in the history.
+
+        Raises:
+            ConduitError: NOT_FOUND for an unknown model, alias or version; FAILED_PRECONDITION for an archived
+                model; INVALID_ARGUMENT for a spec naming both or neither of alias and version, or a canary percent
+                outside 0..100.
+        """
+
+    @abc.abstractmethod
+    def rollback(self, pool: str, model: str, *, actor: str) -> Deployment:
+        """Re-activate the deployment that preceded the active one (as a new history entry).
+
+        Raises NOT_FOUND when the model has no deployment on the pool, FAILED_PRECONDITION when there is none before.
+        """
+
+    @abc.abstractmethod
+    def list_deployments(
+        self, *, pool: str | None, model: str | None, history: bool, page_size: int, page_token: str
+    ) -> Page[Deployment]:
+        """Active deployments (or, with ``history``, every one), newest first."""
+
+    @abc.abstractmethod
+    def assignments(self, pool: str) -> PoolAssignments:
+        """What the pool's servers must serve now (models whose alias resolves to nothing are left out)."""
+
+    @abc.abstractmethod
+    def generation(self, pool: str) -> int:
+        """The pool's assignments generation: grows whenever ``assignments(pool)`` may have changed; 0: never."""
+
+    # -- servers ------------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def register_server(self, pool: str, address: str, name: str, *, actor: str) -> ServerRecord:
+        """Register a server; the same ``name`` registered again keeps its id and takes the new pool and address."""
+
+    @abc.abstractmethod
+    def heartbeat(self, server_id: str, models: Sequence[LoadedModel], generation: int, *, at: datetime) -> int:
+        """Record a server's state (not audited: it is a report, sent every few seconds). Returns the pool's
+        generation. Raises NOT_FOUND for an unknown server id."""
+
+    @abc.abstractmethod
+    def list_servers(self, pool: str | None) -> list[ServerRecord]:
+        """Servers by pool and name."""
+
+    # -- users --------------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_user(self, name: str, role: Role, token_hash: str, *, actor: str) -> User:
+        """Raises ALREADY_EXISTS, INVALID_ARGUMENT for a malformed name."""
+
+    @abc.abstractmethod
+    def add_token(self, user: str, token_hash: str, *, actor: str) -> None:
+        """Raises NOT_FOUND."""
+
+    @abc.abstractmethod
+    def disable_user(self, name: str, *, actor: str) -> User:
+        """A disabled user's tokens stop working. Raises NOT_FOUND."""
+
+    @abc.abstractmethod
+    def list_users(self) -> list[User]:
+        """Users by name."""
+
+    @abc.abstractmethod
+    def user_for_token(self, token_hash: str) -> User | None:
+        """The enabled user holding a token with this hash, if any."""
+
+    @abc.abstractmethod
+    def bootstrap_admin(self, name: str, token_hash: str) -> bool:
+        """Create the first admin when there are no users at all; returns whether it did. Safe to race."""
+
+    # -- audit --------------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def list_audit(
+        self,
+        *,
+        since: datetime | None,
+        actor: str | None,
+        action: str | None,
+        target_prefix: str | None,
+        page_size: int,
+        page_token: str,
+    ) -> Page[AuditEntry]:
+        """Newest first."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the connection pool."""
