@@ -14,12 +14,23 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     # Flags default to SUPPRESS so that unset flags fall back to CONDUIT_* variables, then to the defaults.
     p = sub.add_parser(
         "serve",
-        help="serve a model repository over the Open Inference Protocol (gRPC)",
-        description="Serve DIR/<model>/<version>/model.onnx over gRPC (KServe v2 / Triton protocol). "
-        "Every flag can also be set as a CONDUIT_<FLAG> environment variable.",
+        help="serve a model repository, or what the control plane assigns, over the Open Inference Protocol (gRPC)",
+        description="Serve DIR/<model>/<version>/model.onnx over gRPC (KServe v2 / Triton protocol), or follow a "
+        "control plane: serve the models assigned to a pool, from a verified local cache that keeps serving while "
+        "the control plane is away. Every flag can also be set as a CONDUIT_<FLAG> environment variable.",
         argument_default=argparse.SUPPRESS,
     )
-    p.add_argument("--model-repository", type=Path, metavar="DIR", help="model repository directory (required)")
+    source = p.add_argument_group("model source (exactly one)")
+    source.add_argument("--model-repository", type=Path, metavar="DIR", help="serve this model repository directory")
+    source.add_argument("--control-plane", metavar="ADDR", help="follow the control plane at host:port")
+    follow = p.add_argument_group("following a control plane")
+    follow.add_argument("--pool", help="server pool whose assignments to serve (default 'default')")
+    follow.add_argument("--token", help="token of a user with the server role (or CONDUIT_TOKEN)")
+    follow.add_argument("--control-plane-ca", type=Path, metavar="FILE", help="PEM CA of the control plane: use TLS")
+    follow.add_argument("--cache-dir", type=Path, metavar="DIR", help="artifact cache (default HOME/serve-cache/POOL)")
+    follow.add_argument("--advertise", metavar="HOST:PORT", help="address registered for callers (default host:port)")
+    follow.add_argument("--instance-name", metavar="NAME", help="name registered (default hostname-pid)")
+    follow.add_argument("--heartbeat-interval", type=float, metavar="S", help="seconds between heartbeats (default 5)")
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--grpc-port", type=int, help="gRPC port (default 8001)")
     p.add_argument("--metrics-port", type=int, help="Prometheus port, worker i uses port+i; 0 disables (default 8002)")

@@ -12,6 +12,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import socket
 import sys
 from importlib import metadata
 from typing import Any
@@ -30,6 +31,7 @@ from pydantic import ValidationError
 from inference_server import kernels
 from inference_server.dataplane import DataPlane
 from inference_server.errors import ConduitError, ErrorCode
+from inference_server.follower import ArtifactCache, ControlPlaneClient, Follower
 from inference_server.models import ModelManager
 from inference_server.protocol import grpc_service_pb2 as pb
 from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
@@ -53,11 +55,26 @@ def _version() -> str:
 
 
 class InferenceServer:
-    """One gRPC inference server process: start it, then stop it to drain."""
+    """One gRPC inference server process: start it, then stop it to drain.
 
-    def __init__(self, settings: ServerSettings, meter_provider: MeterProvider, *, reuse_port: bool = False) -> None:
+    It serves ``settings.model_repository``, or follows the control plane at ``settings.control_plane`` from a local
+    artifact cache (each worker of several materialises its own repository from the shared, verified artifacts).
+    """
+
+    def __init__(
+        self, settings: ServerSettings, meter_provider: MeterProvider, *, reuse_port: bool = False, worker: int = 0
+    ) -> None:
         self.settings = settings
-        self._models = ModelManager(settings.model_repository, stats_factory=self._new_stats)
+        self._cache: ArtifactCache | None = None
+        if settings.model_repository is not None:
+            repository = settings.model_repository
+        else:
+            root = settings.follower_cache_dir()
+            self._cache = ArtifactCache(root, root / ("repository" if worker == 0 else f"repository-{worker}"))
+            repository = self._cache.repository
+        self._worker = worker
+        self._models = ModelManager(repository, stats_factory=self._new_stats)
+        self.follower: Follower | None = None
         self._telemetry = Telemetry(
             meter_provider,
             in_flight=lambda: [(v.spec.name, v.spec.version, v.stats.in_flight) for v in self._models.served()],
@@ -81,17 +98,49 @@ class InferenceServer:
         )
         self.port = 0
         self._background: list[asyncio.Task[None]] = []
+        self._follower_task: asyncio.Task[None] | None = None
+
+    @property
+    def models(self) -> ModelManager:
+        """The versions this server serves, their states and where requests without a version go."""
+        return self._models
 
     def _new_stats(self, model: str, version: str) -> ModelStats:
         return ModelStats(sink=self._telemetry.recorder(model, version))
+
+    def _new_follower(self, cache: ArtifactCache) -> Follower:
+        settings = self.settings
+        name = settings.instance_name or f"{socket.gethostname()}-{os.getpid()}"
+        return Follower(
+            self._models,
+            cache,
+            None,
+            pool=settings.pool,
+            address="",
+            name=name if self._worker == 0 or settings.instance_name is None else f"{name}-w{self._worker}",
+            heartbeat_interval=settings.heartbeat_interval,
+            backoff_initial=settings.reconnect_backoff_initial,
+            backoff_max=settings.reconnect_backoff_max,
+        )
+
+    def _new_client(self) -> ControlPlaneClient:
+        settings = self.settings
+        assert settings.control_plane is not None and settings.token is not None  # checked by the settings
+        ca = settings.control_plane_ca.read_bytes() if settings.control_plane_ca is not None else None
+        return ControlPlaneClient(settings.control_plane, token=settings.token, root_certificates=ca)
 
     async def start(self) -> int:
         """Load the repository, listen, then report ready. Returns the bound gRPC port."""
         # Compile (or load from cache) the numba kernels before the first request can need them.
         await asyncio.to_thread(kernels.warm_up)
         # Load before listening: with several workers on one port, the kernel would otherwise hand connections to a
-        # worker that has no models yet.
-        await self._models.load_all()
+        # worker that has no models yet. A follower loads what it served last, from its cache, without the control
+        # plane: start-up never waits for it.
+        if self._cache is not None:
+            self.follower = self._new_follower(self._cache)
+            await self.follower.restore()
+        else:
+            await self._models.load_all()
         address = f"{self.settings.host}:{self.settings.grpc_port}"
         try:
             self.port = self._server.add_insecure_port(address)
@@ -101,13 +150,25 @@ class InferenceServer:
         self._background.append(asyncio.create_task(self._telemetry.run_flusher(self.settings.metrics_flush_interval)))
         if self.settings.poll_interval:
             self._background.append(asyncio.create_task(self._poll(self.settings.poll_interval)))
+        if self.follower is not None:
+            self.follower.client = self._new_client()
+            self.follower.address = self.settings.advertise or f"{_advertised_host(self.settings.host)}:{self.port}"
+            self._follower_task = asyncio.create_task(self.follower.run())
         self.dataplane.set_ready(True)
         await self._set_serving(True)
         log.info("serving on %s:%d", self.settings.host, self.port)
         return self.port
 
     async def stop(self, grace: float | None = None) -> None:
-        """Refuse new calls, answer every accepted one (up to ``grace`` seconds), drain the batchers."""
+        """Stop following the control plane, refuse new calls, answer every accepted one (up to ``grace`` seconds),
+        drain the batchers."""
+        if self._follower_task is not None:
+            self._follower_task.cancel()
+            await asyncio.gather(self._follower_task, return_exceptions=True)
+            self._follower_task = None
+        if self.follower is not None and self.follower.client is not None:
+            await self.follower.client.close()
+            self.follower.client = None
         self.dataplane.set_ready(False)
         await self._set_serving(False)
         for task in self._background:
@@ -129,6 +190,11 @@ class InferenceServer:
                 await self._models.sync()
             except Exception:  # a poll must never kill the server; the next one retries
                 log.exception("repository poll failed")
+
+
+def _advertised_host(host: str) -> str:
+    # Listening on every interface says nothing about where callers reach this machine: its host name does.
+    return socket.gethostname() if host in ("0.0.0.0", "::", "") else host
 
 
 def _meter_provider(settings: ServerSettings, worker: int) -> SdkMeterProvider:
@@ -162,7 +228,7 @@ def _meter_provider(settings: ServerSettings, worker: int) -> SdkMeterProvider:
 
 async def _serve(settings: ServerSettings, worker: int, reuse_port: bool) -> None:
     meter_provider = _meter_provider(settings, worker)
-    server = InferenceServer(settings, meter_provider, reuse_port=reuse_port)
+    server = InferenceServer(settings, meter_provider, reuse_port=reuse_port, worker=worker)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -199,8 +265,11 @@ def main(overrides: dict[str, Any]) -> int:
         settings = ServerSettings(**overrides)
     except ValidationError as exc:
         for error in exc.errors():
-            field = "--" + "-".join(str(part) for part in error["loc"]).replace("_", "-")
-            print(f"conduit serve: {field}: {error['msg']}", file=sys.stderr)
+            if error["loc"]:
+                field = "--" + "-".join(str(part) for part in error["loc"]).replace("_", "-")
+                print(f"conduit serve: {field}: {error['msg']}", file=sys.stderr)
+            else:  # a rule over several settings: its message names the flags
+                print(f"conduit serve: {error['msg'].removeprefix('Value error, ')}", file=sys.stderr)
         return 2
     return run(settings)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,8 +77,21 @@ def _load(name: str, version: str, path: Path, config: ModelConfig) -> tuple[Onn
     return model, model.warm_up()
 
 
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """Where requests without a version go, as the control plane assigned it."""
+
+    primary: str
+    canary: str
+    canary_fraction: float
+
+
 class ModelManager:
-    """The model versions a server serves, and their states."""
+    """The model versions a server serves, and their states.
+
+    Requests that name no version go to the newest ready version, unless ``set_routing`` assigned the model a primary
+    version (and optionally a canary taking a share of those requests).
+    """
 
     def __init__(
         self,
@@ -85,12 +99,18 @@ class ModelManager:
         *,
         stats_factory: StatsFactory,
         observers: Sequence[BatchObserver] = (),
+        draw: Callable[[], float] = random.random,
     ) -> None:
         self._repository = repository
         self._stats_factory = stats_factory
         self._observers = observers
+        self._draw = draw
         self._served: dict[str, dict[str, ServedVersion]] = {}
-        self._newest: dict[str, ServedVersion] = {}
+        # What a request without a version gets: the routed primary when it is ready, else the newest ready version.
+        self._default: dict[str, ServedVersion] = {}
+        # Only models with a ready canary are here, so a request to any other model costs one lookup of an empty dict.
+        self._canary: dict[str, tuple[ServedVersion, float]] = {}
+        self._routes: dict[str, _Route] = {}
         self._snapshot: tuple[ServedVersion, ...] = ()
         self._background: set[asyncio.Task[None]] = set()
         self._status: dict[tuple[str, str], _Status] = {}
@@ -100,7 +120,10 @@ class ModelManager:
     # -- queries (called on every request: plain dictionary lookups) ------------------------------------------------
 
     def get(self, name: str, version: str = "") -> ServedVersion:
-        """The version that serves ``name``/``version``; empty ``version`` means the newest ready one.
+        """The version that serves ``name``/``version``.
+
+        An empty ``version`` means the routed primary (or, with the canary's probability, the canary) when
+        ``set_routing`` assigned one and it is ready, otherwise the newest ready version.
 
         Raises:
             ConduitError: NOT_FOUND for an unknown model or version, UNAVAILABLE for one that is not ready.
@@ -108,7 +131,11 @@ class ModelManager:
         versions = self._served.get(name)
         if versions:
             if not version:
-                return self._newest[name]
+                if self._canary:
+                    canary = self._canary.get(name)
+                    if canary is not None and self._draw() < canary[1]:
+                        return canary[0]
+                return self._default[name]
             served = versions.get(version)
             if served is not None:
                 return served
@@ -142,6 +169,32 @@ class ModelManager:
                 if path.is_dir() and path.name not in known and not path.name.startswith("."):
                     entries.append(IndexEntry(path.name, "", VersionState.UNAVAILABLE.value, "unloaded"))
         return sorted(entries, key=lambda e: (e.name, int(e.version) if e.version.isdigit() else -1))
+
+    def routing(self, name: str) -> tuple[str, str, float] | None:
+        """``(primary, canary, canary_percent)`` set for ``name``, or ``None`` when it routes to the newest version."""
+        route = self._routes.get(name)
+        return None if route is None else (route.primary, route.canary, route.canary_fraction * 100.0)
+
+    def set_routing(self, name: str, primary: str, canary: str = "", canary_percent: float = 0.0) -> None:
+        """Route requests to ``name`` without a version to ``primary``, and ``canary_percent`` % of them to ``canary``.
+
+        Takes effect at once for versions that are ready; a routed version that is not ready (yet) falls back to the
+        newest ready one. Requests naming a version explicitly are not affected.
+
+        Raises:
+            ConduitError: INVALID_ARGUMENT for a percent outside 0..100 or a canary equal to the primary.
+        """
+        if not 0.0 <= canary_percent <= 100.0:
+            raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"canary percent {canary_percent} is not within 0..100")
+        if canary and canary == primary:
+            raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"model {name!r}: canary {canary} is the primary")
+        self._routes[name] = _Route(primary, canary, canary_percent / 100.0 if canary else 0.0)
+        self._publish(name, self._served.get(name, {}))
+
+    def clear_routing(self, name: str) -> None:
+        """Route requests to ``name`` without a version to its newest ready version again."""
+        if self._routes.pop(name, None) is not None:
+            self._publish(name, self._served.get(name, {}))
 
     def _model_status(self, name: str) -> _Status | None:
         statuses = [s for (n, _), s in self._status.items() if n == name]
@@ -287,13 +340,21 @@ class ModelManager:
             raise ConduitError(ErrorCode.FAILED_PRECONDITION, f"model {name!r} has no version with a {MODEL_FILE}")
 
     def _publish(self, name: str, versions: dict[str, ServedVersion]) -> None:
-        """Make ``versions`` the served set of ``name`` (none: not served), newest first in line for requests."""
+        """Make ``versions`` the served set of ``name`` (none: not served) and resolve where unversioned requests go."""
+        route = self._routes.get(name)
         if versions:
             self._served[name] = dict(versions)
-            self._newest[name] = versions[max(versions, key=int)]
+            primary = versions.get(route.primary) if route is not None else None
+            self._default[name] = primary if primary is not None else versions[max(versions, key=int)]
+            canary = versions.get(route.canary) if route is not None and route.canary_fraction > 0 else None
+            if canary is not None and route is not None:
+                self._canary[name] = (canary, route.canary_fraction)
+            else:
+                self._canary.pop(name, None)
         else:
             self._served.pop(name, None)
-            self._newest.pop(name, None)
+            self._default.pop(name, None)
+            self._canary.pop(name, None)
         # Rebuilt, never mutated: metric readers on other threads iterate it while the loop publishes.
         self._snapshot = tuple(v for served in self._served.values() for v in served.values())
 
@@ -316,6 +377,7 @@ class ModelManager:
             raise ConduitError(ErrorCode.NOT_FOUND, f"unknown model {name!r}")
         async with self._locks.setdefault(name, asyncio.Lock()):
             versions = self._served.get(name, {})
+            self._routes.pop(name, None)
             self._publish(name, {})
             for key in [key for key in self._status if key[0] == name]:
                 del self._status[key]

@@ -6,8 +6,9 @@ Parsed only in the composition root (``inference_server.app``); nothing else rea
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ServerSettings"]
@@ -20,8 +21,31 @@ class ServerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CONDUIT_", extra="forbid")
 
-    model_repository: Path
-    """Directory laid out as ``<model>/<version>/model.onnx`` with an optional ``<model>/config.json``."""
+    model_repository: Path | None = None
+    """Directory laid out as ``<model>/<version>/model.onnx`` with an optional ``<model>/config.json``. Exactly one of
+    this and ``control_plane`` is set."""
+    control_plane: str | None = None
+    """Control plane address (host:port) to follow: serve what it assigns to ``pool``."""
+    pool: str = Field(default="default", pattern=r"^[^/\\.][^/\\]*$")
+    """Server pool whose assignments this server follows."""
+    token: str | None = None
+    """Bearer token of a user with the ``server`` role (CONDUIT_TOKEN); required with ``control_plane``."""
+    control_plane_ca: Path | None = None
+    """PEM file of the CA that signed the control plane's certificate; unset: plaintext connection."""
+    home: Path = Path("~/.conduit")
+    """Where Conduit keeps its local files (CONDUIT_HOME); the default cache lives under it."""
+    cache_dir: Path | None = None
+    """Artifact cache of a following server; default ``<home>/serve-cache/<pool>``."""
+    advertise: str | None = None
+    """host:port under which callers reach this server, as registered with the control plane; default host:port."""
+    instance_name: str | None = None
+    """Name registered with the control plane (the same name reuses its server id); default hostname-pid."""
+    heartbeat_interval: float = Field(default=5.0, gt=0)
+    """Seconds between heartbeats to the control plane."""
+    reconnect_backoff_initial: float = Field(default=0.2, gt=0)
+    """Seconds before the first reconnection attempt after the control plane went away; doubles on every failure."""
+    reconnect_backoff_max: float = Field(default=5.0, gt=0)
+    """Longest wait between reconnection attempts, in seconds."""
 
     host: str = "127.0.0.1"
     """Address to listen on; 0.0.0.0 for every interface."""
@@ -50,7 +74,33 @@ class ServerSettings(BaseSettings):
 
     @field_validator("model_repository")
     @classmethod
-    def _is_directory(cls, value: Path) -> Path:
-        if not value.is_dir():
+    def _is_directory(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
             raise ValueError(f"{value}: not a directory")
         return value
+
+    @field_validator("control_plane_ca")
+    @classmethod
+    def _is_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value}: not a file")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.model_repository is None) == (self.control_plane is None):
+            raise ValueError("set exactly one of --model-repository and --control-plane")
+        if self.control_plane is not None:
+            if not self.token:
+                raise ValueError("--control-plane needs --token (or CONDUIT_TOKEN)")
+            if self.poll_interval is not None:
+                raise ValueError("--poll-interval only applies to --model-repository")
+        if self.reconnect_backoff_initial > self.reconnect_backoff_max:
+            raise ValueError("--reconnect-backoff-initial exceeds --reconnect-backoff-max")
+        return self
+
+    def follower_cache_dir(self) -> Path:
+        """The artifact cache directory of a server following the control plane."""
+        if self.cache_dir is not None:
+            return self.cache_dir.expanduser()
+        return self.home.expanduser() / "serve-cache" / self.pool

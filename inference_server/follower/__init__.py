@@ -1,0 +1,16 @@
+"""Following the control plane: a server that serves what its pool is assigned, from a verified local cache."""
+
+from inference_server.follower._cache import ArtifactCache
+from inference_server.follower._client import ControlPlaneClient
+from inference_server.follower._follower import Follower
+from inference_server.follower._types import ArtifactRef, Assignment, AssignmentSet, ModelReport
+
+__all__ = [
+    "ArtifactCache",
+    "ArtifactRef",
+    "Assignment",
+    "AssignmentSet",
+    "ControlPlaneClient",
+    "Follower",
+    "ModelReport",
+]

@@ -1,0 +1,209 @@
+"""The local cache of a following server: verified artifacts, the model repository made of them, the last assignments.
+
+Layout under the cache directory::
+
+    artifacts/<sha256>                      every artifact downloaded, named by its verified content hash
+    repository/<model>/<version>/model.onnx hard links to artifacts: the model repository the ModelManager loads
+    assignments.json                        the assignments last applied (pool, generation, versions, canary split)
+
+Every file appears by an atomic rename of a complete, fsynced temporary file, so a crash never leaves a partial
+artifact or state file where a restart would read it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import IO
+
+from inference_server.errors import ConduitError, ErrorCode
+from inference_server.follower._client import ArtifactHeader
+from inference_server.follower._types import ArtifactRef, AssignmentSet
+
+__all__ = ["ArtifactCache"]
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.onnx"
+STATE_FILE = "assignments.json"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _check_name(model: str) -> None:
+    # Model names become directory names: refuse anything that could leave the repository or hide in it.
+    if not model or "/" in model or "\\" in model or model.startswith(".") or "\0" in model:
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"model name {model!r} cannot be a repository directory")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _finish(file: IO[bytes]) -> None:
+    file.flush()
+    os.fsync(file.fileno())
+    file.close()
+
+
+class ArtifactCache:
+    """Artifacts by sha256, the repository built from them, and the last applied assignments.
+
+    Args:
+        root: The cache directory; created when missing.
+        repository: Where the model repository is materialised; default ``root/repository``.
+    """
+
+    def __init__(self, root: Path, repository: Path | None = None) -> None:
+        self.root = root
+        self.artifacts = root / "artifacts"
+        self.repository = repository if repository is not None else root / "repository"
+        self._state_file = root / STATE_FILE
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        self.repository.mkdir(parents=True, exist_ok=True)
+
+    # -- artifacts ---
+
+    def artifact(self, ref: ArtifactRef) -> Path:
+        """Where the artifact of ``ref`` is (or will be) kept.
+
+        Raises:
+            ConduitError: INVALID_ARGUMENT when ``ref.sha256`` is not a lowercase hex sha256.
+        """
+        if not _SHA256.match(ref.sha256):
+            raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"{ref.sha256!r} is not a sha256 in hex")
+        return self.artifacts / ref.sha256
+
+    def has(self, ref: ArtifactRef) -> bool:
+        """Whether the artifact is cached (it was verified before it got its name)."""
+        path = self.artifact(ref)
+        return path.is_file() and path.stat().st_size == ref.size_bytes
+
+    async def store(self, ref: ArtifactRef, chunks: AsyncIterator[ArtifactHeader | bytes]) -> Path:
+        """Write a download to the cache once its sha256 and size match ``ref``; returns the artifact's path.
+
+        Raises:
+            ConduitError: INTERNAL when the bytes do not match ``ref`` (nothing is kept), or whatever the download
+                raised.
+        """
+        target = self.artifact(ref)
+        fd, name = tempfile.mkstemp(prefix=f".{ref.sha256[:16]}-", suffix=".partial", dir=self.artifacts)
+        partial = Path(name)
+        file = os.fdopen(fd, "wb")
+        try:
+            digest = hashlib.sha256()
+            size = 0
+            async for chunk in chunks:
+                if isinstance(chunk, ArtifactHeader):
+                    if (chunk.sha256, chunk.size_bytes) != (ref.sha256, ref.size_bytes):
+                        raise ConduitError(
+                            ErrorCode.INTERNAL,
+                            f"artifact of version {ref.version} announced sha256 {chunk.sha256} size "
+                            f"{chunk.size_bytes}, assigned {ref.sha256} size {ref.size_bytes}",
+                        )
+                    continue
+                size += len(chunk)
+                if size > ref.size_bytes:
+                    raise ConduitError(
+                        ErrorCode.INTERNAL, f"artifact {ref.sha256} is larger than its {ref.size_bytes} bytes"
+                    )
+                digest.update(chunk)
+                await asyncio.to_thread(file.write, chunk)
+            if (digest.hexdigest(), size) != (ref.sha256, ref.size_bytes):
+                raise ConduitError(
+                    ErrorCode.INTERNAL,
+                    f"artifact of version {ref.version} has sha256 {digest.hexdigest()} size {size}, "
+                    f"expected {ref.sha256} size {ref.size_bytes}: refused",
+                )
+            await asyncio.to_thread(_finish, file)
+            os.replace(partial, target)
+            await asyncio.to_thread(_fsync_dir, self.artifacts)
+        except BaseException:
+            file.close()
+            partial.unlink(missing_ok=True)
+            raise
+        return target
+
+    def prune(self, keep: set[str]) -> None:
+        """Delete cached artifacts whose sha256 is not in ``keep``.
+
+        Versions in the repository stay loadable: they are hard links (or copies), not the cache's names.
+        """
+        for path in self.artifacts.iterdir():
+            # Dot files are downloads in progress, maybe another worker's; a crash leaves at most one per artifact.
+            if not path.name.startswith(".") and path.name not in keep:
+                path.unlink(missing_ok=True)
+
+    # -- the model repository ---
+
+    def install(self, model: str, ref: ArtifactRef) -> None:
+        """Make the cached artifact of ``ref`` the ``model.onnx`` of ``model`` version ``ref.version``."""
+        _check_name(model)
+        source = self.artifact(ref)
+        target = self.repository / model / str(ref.version) / MODEL_FILE
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.samefile(source, target):
+                return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{MODEL_FILE}.partial")
+        partial.unlink(missing_ok=True)
+        try:
+            os.link(source, partial)
+        except OSError:  # a file system without hard links: a copy costs disk space, nothing else
+            shutil.copyfile(source, partial)
+        os.replace(partial, target)
+
+    def models(self) -> set[str]:
+        """Models with a directory in the repository."""
+        return {p.name for p in self.repository.iterdir() if p.is_dir() and not p.name.startswith(".")}
+
+    def installed(self, model: str) -> set[int]:
+        """Versions of ``model`` in the repository."""
+        _check_name(model)
+        directory = self.repository / model
+        if not directory.is_dir():
+            return set()
+        return {int(p.name) for p in directory.iterdir() if p.name.isascii() and p.name.isdecimal()}
+
+    def remove(self, model: str, version: int | None = None) -> None:
+        """Take one version of ``model`` (``None``: the whole model) out of the repository."""
+        _check_name(model)
+        path = self.repository / model if version is None else self.repository / model / str(version)
+        shutil.rmtree(path, ignore_errors=True)
+
+    # -- the last applied assignments ---
+
+    def load_state(self) -> AssignmentSet | None:
+        """The assignments saved by ``save_state``; ``None`` when there are none or they cannot be read."""
+        try:
+            return AssignmentSet.from_json(json.loads(self._state_file.read_text()))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring unreadable %s: %s", self._state_file, exc)
+            return None
+
+    def save_state(self, state: AssignmentSet) -> None:
+        """Persist ``state`` atomically."""
+        fd, name = tempfile.mkstemp(prefix=f".{STATE_FILE}-", dir=self.root)
+        try:
+            with os.fdopen(fd, "w") as file:
+                json.dump(state.to_json(), file, indent=1)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(name, self._state_file)
+        except BaseException:
+            Path(name).unlink(missing_ok=True)
+            raise

@@ -1,0 +1,135 @@
+"""The control plane calls a following server makes, over one grpc.aio channel with the server's bearer token.
+
+The only module of the follower that imports grpc: it converts messages to ``_types`` values and failures to
+``ConduitError`` through the one status table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from control_plane.protocol import control_plane_pb2 as cp
+from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
+from inference_server.errors import ConduitError
+from inference_server.follower._types import ArtifactRef, Assignment, AssignmentSet, ModelReport
+from inference_server.transport.status import error_from_status
+
+__all__ = ["ArtifactHeader", "ControlPlaneClient"]
+
+# The generated stub has no type hints.
+_Stub: Any = cp_grpc.ControlPlaneStub
+
+# Unary calls are small; a control plane that does not answer one within this many seconds counts as down.
+CALL_TIMEOUT_S = 10.0
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactHeader:
+    """What the first chunk of a download announces."""
+
+    version: int
+    sha256: str
+    size_bytes: int
+
+
+def _error(method: str, error: grpc.RpcError) -> ConduitError:
+    code = getattr(error, "code", None)
+    status = code() if callable(code) else grpc.StatusCode.UNKNOWN
+    details = getattr(error, "details", None)
+    message = (details() if callable(details) else None) or str(error)
+    return error_from_status(status, f"control plane {method}: {status.name}: {message}")
+
+
+def _ref(message: Any) -> ArtifactRef:
+    return ArtifactRef(int(message.version), str(message.sha256), int(message.size_bytes))
+
+
+def _assignments(message: Any) -> AssignmentSet:
+    models: dict[str, Assignment] = {}
+    for item in message.models:
+        canary = _ref(item.canary) if item.HasField("canary") and item.canary.version else None
+        models[item.model] = Assignment(item.model, _ref(item.primary), canary, float(item.canary_percent))
+    return AssignmentSet(str(message.pool), int(message.generation), models)
+
+
+class ControlPlaneClient:
+    """The follower's calls to the control plane. Create it on the running event loop; ``close`` it when done.
+
+    Args:
+        target: Control plane address (host:port).
+        token: Bearer token of a ``server``-role user.
+        root_certificates: PEM of the CA of the control plane's certificate; ``None``: plaintext.
+    """
+
+    def __init__(self, target: str, *, token: str, root_certificates: bytes | None = None) -> None:
+        options = [
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ]
+        if root_certificates is None:
+            self._channel = grpc.aio.insecure_channel(target, options=options)
+        else:
+            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+            self._channel = grpc.aio.secure_channel(target, credentials, options=options)
+        self._stub = _Stub(self._channel)
+        self._metadata = (("authorization", f"Bearer {token}"),)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def register(self, pool: str, address: str, name: str) -> str:
+        """Register this server in ``pool``; returns its server id (the same name gets the same id back)."""
+        request = cp.RegisterServerRequest(pool=pool, address=address, name=name)
+        try:
+            server = await self._stub.RegisterServer(request, metadata=self._metadata, timeout=CALL_TIMEOUT_S)
+        except grpc.RpcError as exc:
+            raise _error("RegisterServer", exc) from None
+        return str(server.id)
+
+    async def heartbeat(self, server_id: str, models: Sequence[ModelReport], generation: int) -> int:
+        """Report the loaded models and the applied generation; returns the pool's current generation."""
+        request = cp.HeartbeatRequest(
+            server_id=server_id,
+            generation=generation,
+            models=[cp.LoadedModel(model=m.model, version=m.version, state=m.state, reason=m.reason) for m in models],
+        )
+        try:
+            answer = await self._stub.Heartbeat(request, metadata=self._metadata, timeout=CALL_TIMEOUT_S)
+        except grpc.RpcError as exc:
+            raise _error("Heartbeat", exc) from None
+        return int(answer.generation)
+
+    async def watch(self, pool: str, server_id: str) -> AsyncIterator[AssignmentSet]:
+        """The pool's assignments now, then again on every change, until the stream breaks (raised)."""
+        call = self._stub.WatchAssignments(
+            cp.WatchAssignmentsRequest(pool=pool, server_id=server_id), metadata=self._metadata
+        )
+        try:
+            async for message in call:
+                yield _assignments(message)
+        except grpc.RpcError as exc:
+            raise _error("WatchAssignments", exc) from None
+        finally:
+            call.cancel()
+
+    async def download(self, model: str, version: int) -> AsyncIterator[ArtifactHeader | bytes]:
+        """The artifact of ``model`` version ``version``: an ``ArtifactHeader``, then its bytes in chunks."""
+        request = cp.DownloadArtifactRequest(ref=cp.VersionRef(model=model, version=version))
+        call = self._stub.DownloadArtifact(request, metadata=self._metadata)
+        first = True
+        try:
+            async for chunk in call:
+                if first:
+                    first = False
+                    yield ArtifactHeader(int(chunk.version), str(chunk.sha256), int(chunk.size_bytes))
+                if chunk.data:
+                    yield bytes(chunk.data)
+        except grpc.RpcError as exc:
+            raise _error("DownloadArtifact", exc) from None
+        finally:
+            call.cancel()

@@ -1,0 +1,340 @@
+"""The follower: keeps a server's models in line with the assignments of its pool on the control plane.
+
+Applying an assignment reuses the repository lifecycle: the artifacts are downloaded into the cache, linked into the
+cache's model repository, and ``ModelManager.load`` loads, warms up and publishes them. Only once the assigned
+primary is ready does routing switch to it, and only then are versions no longer assigned removed and drained, so a
+switch fails no request. While the control plane is away the server keeps serving what it has, and a restart
+serves the last applied assignments from the cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+
+from inference_server.errors import ConduitError, ErrorCode
+from inference_server.follower._cache import ArtifactCache
+from inference_server.follower._client import ControlPlaneClient
+from inference_server.follower._types import ArtifactRef, Assignment, AssignmentSet, ModelReport
+from inference_server.models import ModelManager
+
+__all__ = ["Follower"]
+
+log = logging.getLogger("conduit.follower")
+
+
+class _Failed(Exception):
+    """One model's assignment could not be applied (its previous versions keep serving)."""
+
+    def __init__(self, version: int, reason: str) -> None:
+        super().__init__(reason)
+        self.version = version
+        self.reason = reason
+
+
+class Follower:
+    """Follows the assignments of ``pool``: ``restore`` before the server listens, then ``run`` as a task.
+
+    Args:
+        models: The server's models; its repository must be ``cache.repository``.
+        cache: The artifact cache.
+        client: The control plane connection; ``None`` until ``run`` (``restore`` needs none).
+        pool: Pool whose assignments are followed.
+        address: host:port registered for callers.
+        name: Stable name registered with the control plane.
+        heartbeat_interval: Seconds between heartbeats.
+        backoff_initial: Seconds before the first reconnection; doubles on every failed attempt.
+        backoff_max: Longest wait between attempts.
+        jitter: Draws in [0, 1) that spread reconnections of many servers apart.
+    """
+
+    def __init__(
+        self,
+        models: ModelManager,
+        cache: ArtifactCache,
+        client: ControlPlaneClient | None,
+        *,
+        pool: str,
+        address: str,
+        name: str,
+        heartbeat_interval: float = 5.0,
+        backoff_initial: float = 0.2,
+        backoff_max: float = 5.0,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._models = models
+        self._cache = cache
+        self.client = client
+        self._pool = pool
+        self.address = address
+        self._name = name
+        self._heartbeat_interval = heartbeat_interval
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._jitter = jitter
+        self._applied = AssignmentSet(pool, 0)
+        self._generation = 0
+        self._wanted: AssignmentSet | None = None
+        self._failures: dict[str, _Failed] = {}
+        self._server_id: str | None = None
+        self._apply_lock = asyncio.Lock()
+        self._report_now = asyncio.Event()
+        self._retry: asyncio.Task[None] | None = None
+        self.applied_event = asyncio.Event()
+
+    @property
+    def generation(self) -> int:
+        """The assignments generation fully applied (0: none yet)."""
+        return self._generation
+
+    @property
+    def server_id(self) -> str | None:
+        """The id the control plane gave this server; ``None`` until registered."""
+        return self._server_id
+
+    def failures(self) -> dict[str, str]:
+        """Models whose assignment is not (fully) applied, with the reason."""
+        return {name: failure.reason for name, failure in self._failures.items()}
+
+    # -- start-up from the cache ---
+
+    async def restore(self) -> None:
+        """Serve the assignments applied before the last stop, from the cache: no control plane needed."""
+        state = self._cache.load_state()
+        if state is not None and state.pool != self._pool:
+            log.warning("cache holds assignments of pool %r, not %r: starting empty", state.pool, self._pool)
+            state = None
+        assigned = state.models if state is not None else {}
+        for name in self._cache.models() - set(assigned):
+            self._cache.remove(name)  # left over by an apply that did not finish
+        for name, assignment in assigned.items():
+            wanted = {ref.version for ref in assignment.artifacts()}
+            for version in self._cache.installed(name) - wanted:
+                self._cache.remove(name, version)
+            for ref in assignment.artifacts():
+                if self._cache.has(ref):
+                    self._cache.install(name, ref)
+            self._route(assignment, {str(ref.version) for ref in assignment.artifacts()})
+        await self._models.load_all()
+        if state is not None:
+            self._applied = state
+            self._generation = state.generation
+            log.info(
+                "restored generation %d of pool %s from the cache: %s",
+                state.generation,
+                self._pool,
+                ", ".join(f"{a.model} v{a.primary.version}" for a in assigned.values()) or "no models",
+            )
+
+    # -- applying assignments ---
+
+    async def apply(self, wanted: AssignmentSet) -> None:
+        """Bring the served models in line with ``wanted``; one model failing leaves the others (and itself) serving.
+
+        Raises:
+            ConduitError: UNAVAILABLE when an artifact must be downloaded and there is no control plane client.
+        """
+        async with self._apply_lock:
+            self._wanted = wanted
+            applied = dict(self._applied.models)
+            failures: dict[str, _Failed] = {}
+            for name, assignment in sorted(wanted.models.items()):
+                if applied.get(name) == assignment and name not in self._failures:
+                    continue
+                try:
+                    warning = await self._apply_model(assignment)
+                except _Failed as failure:
+                    failures[name] = failure
+                    log.warning("model %s: keeps serving its previous versions: %s", name, failure.reason)
+                    continue
+                except Exception as exc:  # one model's surprise must not stop the others
+                    log.exception("model %s: unexpected error while applying its assignment", name)
+                    failures[name] = _Failed(assignment.primary.version, f"unexpected error: {exc}")
+                    continue
+                applied[name] = assignment
+                if warning is not None:
+                    failures[name] = warning
+                log.info(
+                    "model %s: serving version %d%s",
+                    name,
+                    assignment.primary.version,
+                    f", canary {assignment.canary.version} at {assignment.canary_percent:g}%"
+                    if assignment.canary is not None and warning is None
+                    else "",
+                )
+            for name in sorted((set(applied) | self._cache.models()) - set(wanted.models)):
+                await self._remove_model(name)
+                applied.pop(name, None)
+            self._failures = failures
+            if not failures:
+                self._generation = wanted.generation
+            self._applied = AssignmentSet(wanted.pool, self._generation, applied)
+            self._cache.save_state(self._applied)
+            keep = {ref.sha256 for a in [*applied.values(), *wanted.models.values()] for ref in a.artifacts()}
+            self._cache.prune(keep)
+            self.applied_event.set()
+            self._report_now.set()
+            if failures:
+                self._schedule_retry()
+
+    async def _apply_model(self, assignment: Assignment) -> _Failed | None:
+        """Download, install, load, switch routing, then drop what is no longer assigned.
+
+        Returns:
+            A failure of the canary alone (the primary serves every request), or ``None``.
+
+        Raises:
+            _Failed: the primary could not be made ready; nothing changed for callers.
+        """
+        name = assignment.model
+        for ref in assignment.artifacts():
+            if not self._cache.has(ref):
+                await self._download(name, ref)
+            self._cache.install(name, ref)
+        load_error = ""
+        try:
+            await self._models.load(name, force=True)
+        except ConduitError as exc:
+            load_error = exc.message  # a version failed; which one matters, and is read from what is ready below
+        ready = set(self._models.versions(name))
+        primary = assignment.primary.version
+        if str(primary) not in ready:
+            raise _Failed(primary, f"version {primary} did not load: {load_error or 'not ready'}")
+        self._route(assignment, ready)
+        # The switch is done: versions no longer assigned leave the repository, and the reload drains them.
+        wanted = {ref.version for ref in assignment.artifacts()}
+        stale = self._cache.installed(name) - wanted
+        for version in stale:
+            self._cache.remove(name, version)
+        if stale:
+            with contextlib.suppress(ConduitError):  # a canary that failed again is reported below
+                await self._models.load(name, force=False)
+        canary = assignment.canary
+        if canary is not None and str(canary.version) not in ready:
+            return _Failed(canary.version, f"canary version {canary.version} did not load: {load_error}")
+        return None
+
+    def _route(self, assignment: Assignment, ready: set[str]) -> None:
+        canary = assignment.canary
+        if canary is not None and str(canary.version) in ready:
+            self._models.set_routing(
+                assignment.model, str(assignment.primary.version), str(canary.version), assignment.canary_percent
+            )
+        else:
+            self._models.set_routing(assignment.model, str(assignment.primary.version))
+
+    async def _download(self, name: str, ref: ArtifactRef) -> None:
+        if self.client is None:
+            raise _Failed(ref.version, "artifact not cached and no control plane to download it from")
+        log.info(
+            "model %s: downloading version %d (%d bytes, sha256 %s)", name, ref.version, ref.size_bytes, ref.sha256
+        )
+        try:
+            await self._cache.store(ref, self.client.download(name, ref.version))
+        except ConduitError as exc:
+            raise _Failed(ref.version, f"download of version {ref.version} failed: {exc.message}") from None
+
+    async def _remove_model(self, name: str) -> None:
+        log.info("model %s: no longer assigned to pool %s, unloading", name, self._pool)
+        with contextlib.suppress(ConduitError):  # NOT_FOUND: it never loaded
+            await self._models.unload(name)
+        self._cache.remove(name)
+
+    def _schedule_retry(self) -> None:
+        if self._retry is None or self._retry.done():
+            self._retry = asyncio.get_running_loop().create_task(self._retry_failed())
+
+    async def _retry_failed(self) -> None:
+        # A failed download or load is retried on the heartbeat's rhythm until it takes or the assignment changes.
+        await asyncio.sleep(self._heartbeat_interval)
+        if self._failures and self._wanted is not None:
+            await self.apply(self._wanted)
+
+    # -- following the control plane ---
+
+    async def run(self) -> None:
+        """Register, watch the pool's assignments and apply them, heartbeat; reconnect whenever the link breaks.
+
+        Runs until cancelled. The server keeps serving whatever it has while the control plane is unreachable.
+        """
+        heartbeats = asyncio.get_running_loop().create_task(self._heartbeats())
+        try:
+            await self._follow()
+        finally:
+            for task in (heartbeats, self._retry):
+                if task is not None:
+                    task.cancel()
+            await asyncio.gather(heartbeats, *([self._retry] if self._retry else []), return_exceptions=True)
+
+    async def _registered(self, client: ControlPlaneClient) -> str:
+        if self._server_id is None:
+            self._server_id = await client.register(self._pool, self.address, self._name)
+            log.info("registered with the control plane as server %s (pool %s)", self._server_id, self._pool)
+        return self._server_id
+
+    async def _follow(self) -> None:
+        client = self.client
+        if client is None:
+            raise ConduitError(ErrorCode.FAILED_PRECONDITION, "the follower runs only with a control plane client")
+        delay = self._backoff_initial
+        connected = True  # until the first failure says otherwise: the first one is worth a warning
+        while True:
+            try:
+                server_id = await self._registered(client)
+                async for assignments in client.watch(self._pool, server_id):
+                    if not connected:
+                        log.info("control plane reachable again")
+                    connected = True
+                    delay = self._backoff_initial
+                    log.info("pool %s: assignments generation %d", assignments.pool, assignments.generation)
+                    await self.apply(assignments)
+                reason = "the assignment stream ended"
+            except ConduitError as exc:
+                if exc.code is ErrorCode.NOT_FOUND:
+                    self._server_id = None  # the control plane forgot this server: register again
+                reason = exc.message
+            except Exception as exc:  # the follower must outlive anything one attempt throws
+                log.exception("follower attempt failed")
+                reason = str(exc)
+            wait = delay * (0.5 + self._jitter())
+            if connected:
+                log.warning("lost the control plane (%s); serving the last known models, retrying", reason)
+            else:
+                log.info("control plane still unreachable (%s); next attempt in %.1fs", reason, wait)
+            connected = False
+            await asyncio.sleep(wait)
+            delay = min(delay * 2, self._backoff_max)
+
+    def reports(self) -> list[ModelReport]:
+        """The model versions this server knows, with their states, as a heartbeat carries them."""
+        reports = [
+            ModelReport(entry.name, int(entry.version) if entry.version else 0, entry.state, entry.reason)
+            for entry in self._models.index()
+        ]
+        known = {(report.model, report.version) for report in reports}
+        for name, failure in self._failures.items():
+            if (name, failure.version) not in known:
+                reports.append(ModelReport(name, failure.version, "UNAVAILABLE", failure.reason))
+        return reports
+
+    async def _heartbeats(self) -> None:
+        client = self.client
+        assert client is not None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._heartbeat_interval):
+                    await self._report_now.wait()
+            self._report_now.clear()
+            if self._server_id is None:
+                continue
+            try:
+                await client.heartbeat(self._server_id, self.reports(), self._generation)
+            except ConduitError as exc:
+                if exc.code is ErrorCode.NOT_FOUND:
+                    self._server_id = None
+                    with contextlib.suppress(ConduitError):
+                        await self._registered(client)
+                log.debug("heartbeat failed: %s", exc.message)
