@@ -1,0 +1,162 @@
+"""ORM rows to entities, called while the session is open so that nothing is loaded lazily afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from control_plane.entities import (
+    AuditEntry,
+    Deployment,
+    Lineage,
+    LoadedModel,
+    Model,
+    ModelVersion,
+    Role,
+    ServerRecord,
+    TensorSignature,
+    User,
+)
+from control_plane.store._schema import AuditRow, DeploymentRow, ModelRow, ServerRow, UserRow, VersionRow
+
+__all__ = [
+    "audit_entry",
+    "deployment",
+    "deployment_state",
+    "model",
+    "model_state",
+    "server",
+    "signatures_json",
+    "user",
+    "user_state",
+    "version",
+    "version_state",
+]
+
+
+def signatures_json(signatures: tuple[TensorSignature, ...]) -> list[Any]:
+    return [{"name": s.name, "datatype": s.datatype, "shape": list(s.shape)} for s in signatures]
+
+
+def _signatures(data: list[Any]) -> tuple[TensorSignature, ...]:
+    return tuple(TensorSignature(d["name"], d["datatype"], tuple(d["shape"])) for d in data)
+
+
+def model(row: ModelRow) -> Model:
+    return Model(
+        name=row.name,
+        description=row.description,
+        archived=row.archived,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        latest_version=row.latest_version,
+        aliases={alias.name: alias.version.version for alias in row.aliases},
+    )
+
+
+def model_state(row: ModelRow) -> dict[str, Any]:
+    """What the audit log records of a model."""
+    return {"name": row.name, "description": row.description, "archived": row.archived}
+
+
+def version(row: VersionRow) -> ModelVersion:
+    return ModelVersion(
+        model=row.model.name,
+        version=row.version,
+        sha256=row.sha256,
+        size_bytes=row.size_bytes,
+        inputs=_signatures(row.inputs),
+        outputs=_signatures(row.outputs),
+        metrics=dict(row.metrics),
+        params=dict(row.params),
+        tags={tag.key: tag.value for tag in row.tags},
+        lineage=Lineage(**row.lineage),
+        description=row.description,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        aliases=tuple(alias.name for alias in row.aliases),
+    )
+
+
+def version_state(row: VersionRow, tags: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "model": row.model.name,
+        "version": row.version,
+        "sha256": row.sha256,
+        "size_bytes": row.size_bytes,
+        "metrics": dict(row.metrics),
+        "params": dict(row.params),
+        "tags": dict(tags),
+        "lineage": dict(row.lineage),
+        "description": row.description,
+    }
+
+
+def deployment(row: DeploymentRow, aliases: Mapping[tuple[int, str], int]) -> Deployment:
+    """``aliases`` maps (model id, alias) to the version the alias points at now."""
+    if row.undeploy:
+        resolved = None
+    elif row.version is not None:
+        resolved = row.version
+    else:
+        resolved = aliases.get((row.model_id, row.alias or ""))
+    return Deployment(
+        id=row.id,
+        pool=row.pool.name,
+        model=row.model.name,
+        alias=row.alias,
+        version=row.version,
+        canary_version=row.canary_version,
+        canary_percent=row.canary_percent,
+        active=row.active,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        resolved_version=resolved,
+        undeployed=row.undeploy,
+    )
+
+
+def deployment_state(row: DeploymentRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "pool": row.pool.name,
+        "model": row.model.name,
+        "alias": row.alias,
+        "version": row.version,
+        "canary_version": row.canary_version,
+        "canary_percent": row.canary_percent,
+        "undeploy": row.undeploy,
+    }
+
+
+def server(row: ServerRow) -> ServerRecord:
+    return ServerRecord(
+        id=row.id,
+        pool=row.pool.name,
+        address=row.address,
+        name=row.name,
+        registered_at=row.registered_at,
+        last_heartbeat=row.last_heartbeat,
+        models=tuple(LoadedModel(m["model"], m["version"], m["state"], m["reason"]) for m in row.models),
+        generation=row.generation,
+    )
+
+
+def user(row: UserRow) -> User:
+    return User(name=row.name, role=Role(row.role), disabled=row.disabled, created_at=row.created_at)
+
+
+def user_state(row: UserRow) -> dict[str, Any]:
+    return {"name": row.name, "role": row.role, "disabled": row.disabled}
+
+
+def audit_entry(row: AuditRow) -> AuditEntry:
+    return AuditEntry(
+        id=row.id,
+        at=row.at,
+        actor=row.actor,
+        action=row.action,
+        target=row.target,
+        before=row.before,
+        after=row.after,
+    )

@@ -1,0 +1,65 @@
+"""Schema migrations, run programmatically: the scripts ship inside the package, so no alembic.ini is needed."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+
+from control_plane.store._engine import Database
+from inference_server.errors import ConduitError, ErrorCode
+
+__all__ = ["alembic_config", "ensure_current", "migrate", "schema_is_current"]
+
+SCRIPT_LOCATION = "control_plane:migrations"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic config for the packaged migrations; ``env.py`` runs them on ``connection``."""
+    config = Config()
+    config.set_main_option("script_location", SCRIPT_LOCATION)
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def migrate(url: str) -> None:
+    """Upgrade the database at ``url`` to the newest schema; a no-op when it is already there.
+
+    Raises:
+        ConduitError: INVALID_ARGUMENT for a URL that is neither SQLite nor PostgreSQL.
+    """
+    database = Database(url)
+    try:
+        # env.py opens the transaction itself; the connection must be handed over outside one.
+        with database.write_connection() as connection:
+            command.upgrade(alembic_config(connection), "head")
+    finally:
+        database.dispose()
+
+
+def _is_current(database: Database) -> bool:
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    with database.engine.connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    return current == heads
+
+
+def schema_is_current(url: str) -> bool:
+    """Whether the database at ``url`` has every migration applied."""
+    database = Database(url)
+    try:
+        return _is_current(database)
+    finally:
+        database.dispose()
+
+
+def ensure_current(database: Database) -> None:
+    """Raises FAILED_PRECONDITION unless the schema is at the newest migration: a store never creates tables."""
+    if not _is_current(database):
+        raise ConduitError(
+            ErrorCode.FAILED_PRECONDITION,
+            "the registry database schema is missing or out of date: run `conduit control-plane migrate`",
+        )

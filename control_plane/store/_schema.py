@@ -1,0 +1,237 @@
+"""The registry's tables as SQLAlchemy 2.0 typed ORM classes; Alembic migrations create them, never this module.
+
+Every constraint and index is named (``NAMING``) so a later migration can drop or alter it by name on both SQLite and
+PostgreSQL. Timestamps are stored timezone-aware and always come back in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "NAMING",
+    "AliasRow",
+    "AuditRow",
+    "Base",
+    "DeploymentRow",
+    "ModelRow",
+    "PoolRow",
+    "ServerRow",
+    "TagRow",
+    "TokenRow",
+    "UserRow",
+    "UtcDateTime",
+    "VersionRow",
+    "utcnow",
+]
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+NAME = 128
+DIGEST = 64
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware timestamp. SQLite keeps no zone, so values are normalised to UTC on the way in and tagged UTC
+    on the way out; PostgreSQL's ``timestamptz`` comes back in the session's zone and is converted likewise."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the registry; pass a timezone-aware one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class ModelRow(Base):
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME), unique=True)
+    description: Mapped[str] = mapped_column(Text)
+    archived: Mapped[bool]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(NAME))
+    latest_version: Mapped[int] = mapped_column(Integer)
+    """The version counter: bumped under the row's lock, so concurrent registrations get consecutive numbers."""
+
+    aliases: Mapped[list[AliasRow]] = relationship(lazy="selectin", order_by="AliasRow.name", viewonly=True)
+
+
+class VersionRow(Base):
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(DIGEST), index=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    inputs: Mapped[list[Any]]
+    outputs: Mapped[list[Any]]
+    metrics: Mapped[dict[str, Any]]
+    params: Mapped[dict[str, Any]]
+    lineage: Mapped[dict[str, Any]]
+    description: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(NAME))
+
+    model: Mapped[ModelRow] = relationship(lazy="joined", innerjoin=True)
+    tags: Mapped[list[TagRow]] = relationship(lazy="selectin", order_by="TagRow.key")
+    aliases: Mapped[list[AliasRow]] = relationship(lazy="selectin", order_by="AliasRow.name", viewonly=True)
+
+
+class TagRow(Base):
+    """Tags get their own table (not JSON) so that filtering by tag is the same indexed lookup on every backend."""
+
+    __tablename__ = "version_tags"
+
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class AliasRow(Base):
+    __tablename__ = "aliases"
+    __table_args__ = (UniqueConstraint("model_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    name: Mapped[str] = mapped_column(String(NAME))
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+
+    version: Mapped[VersionRow] = relationship(lazy="joined", innerjoin=True, overlaps="aliases")
+
+
+class PoolRow(Base):
+    """A pool of inference servers; created on first use. ``generation`` grows with every change of its assignments."""
+
+    __tablename__ = "pools"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME), unique=True)
+    generation: Mapped[int] = mapped_column(BigInteger)
+
+
+class DeploymentRow(Base):
+    """One entry of a pool's deployment history; rows are only ever added, and ``active`` moves between them."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (
+        # At most one active entry per (pool, model): the database enforces what the store's locking ensures.
+        Index(
+            "uq_deployments_active",
+            "pool_id",
+            "model_id",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+        Index(None, "pool_id", "model_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id"))
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    alias: Mapped[str | None] = mapped_column(String(NAME))
+    version: Mapped[int | None] = mapped_column(Integer)
+    canary_version: Mapped[int | None] = mapped_column(Integer)
+    canary_percent: Mapped[float]
+    undeploy: Mapped[bool]
+    active: Mapped[bool]
+    replaced_id: Mapped[int | None] = mapped_column(ForeignKey("deployments.id"))
+    """The entry that was active when this one was made: what a rollback returns to."""
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(NAME))
+
+    pool: Mapped[PoolRow] = relationship(lazy="joined", innerjoin=True)
+    model: Mapped[ModelRow] = relationship(lazy="joined", innerjoin=True)
+
+
+class ServerRow(Base):
+    __tablename__ = "servers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id"), index=True)
+    address: Mapped[str] = mapped_column(String(255))
+    registered_at: Mapped[datetime]
+    last_heartbeat: Mapped[datetime | None]
+    models: Mapped[list[Any]]
+    generation: Mapped[int] = mapped_column(BigInteger)
+
+    pool: Mapped[PoolRow] = relationship(lazy="joined", innerjoin=True)
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    disabled: Mapped[bool]
+    created_at: Mapped[datetime]
+
+
+class TokenRow(Base):
+    """Only the sha256 of a token is stored: a leaked database grants no access."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(DIGEST), unique=True)
+    created_at: Mapped[datetime]
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(NAME))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(512), index=True)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))

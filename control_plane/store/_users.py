@@ -1,0 +1,106 @@
+"""Users and their tokens; the store sees only token hashes and never writes one to the audit log."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from control_plane.entities import Role, User
+from control_plane.store import _convert
+from control_plane.store._audit import record
+from control_plane.store._schema import TokenRow, UserRow, utcnow
+from control_plane.store._validate import check_name, check_token_hash
+from inference_server.errors import ConduitError, ErrorCode
+
+__all__ = [
+    "BOOTSTRAP_ACTOR",
+    "add_token",
+    "bootstrap_admin",
+    "create_user",
+    "disable_user",
+    "list_users",
+    "user_for_token",
+]
+
+BOOTSTRAP_ACTOR = "system"
+"""The actor of the audit entry that records the first admin: nobody is signed in yet."""
+
+# Any fixed number, distinct from the migrations' lock.
+_BOOTSTRAP_LOCK = 0x436F6E65
+
+
+def _find(session: Session, name: str) -> UserRow:
+    row = session.scalar(select(UserRow).where(UserRow.name == name))
+    if row is None:
+        raise ConduitError(ErrorCode.NOT_FOUND, f"user {name!r} not found")
+    return row
+
+
+def _insert_user(session: Session, name: str, role: Role, token_hash: str) -> UserRow:
+    row = UserRow(name=name, role=role.value, disabled=False, created_at=utcnow())
+    session.add(row)
+    session.flush()
+    session.add(TokenRow(user_id=row.id, token_hash=token_hash, created_at=utcnow()))
+    session.flush()
+    return row
+
+
+def create_user(session: Session, name: str, role: Role, token_hash: str, *, actor: str) -> User:
+    check_name("user", name)
+    check_token_hash(token_hash)
+    if session.scalar(select(UserRow.id).where(UserRow.name == name)) is not None:
+        raise ConduitError(ErrorCode.ALREADY_EXISTS, f"user {name!r} already exists")
+    try:
+        row = _insert_user(session, name, role, token_hash)
+    except IntegrityError:
+        raise ConduitError(ErrorCode.ALREADY_EXISTS, f"user {name!r} or that token already exists") from None
+    record(session, actor, "CreateUser", f"user/{name}", before=None, after=_convert.user_state(row))
+    return _convert.user(row)
+
+
+def add_token(session: Session, user: str, token_hash: str, *, actor: str) -> None:
+    check_token_hash(token_hash)
+    row = _find(session, user)
+    session.add(TokenRow(user_id=row.id, token_hash=token_hash, created_at=utcnow()))
+    try:
+        session.flush()
+    except IntegrityError:
+        raise ConduitError(ErrorCode.ALREADY_EXISTS, "that token already exists") from None
+    record(session, actor, "CreateToken", f"user/{user}", before=None, after={"user": user})
+
+
+def disable_user(session: Session, name: str, *, actor: str) -> User:
+    row = _find(session, name)
+    before = _convert.user_state(row)
+    row.disabled = True
+    record(session, actor, "DisableUser", f"user/{name}", before=before, after=_convert.user_state(row))
+    return _convert.user(row)
+
+
+def list_users(session: Session) -> list[User]:
+    return [_convert.user(row) for row in session.scalars(select(UserRow).order_by(UserRow.name))]
+
+
+def user_for_token(session: Session, token_hash: str) -> User | None:
+    row = session.scalar(
+        select(UserRow)
+        .join(TokenRow, TokenRow.user_id == UserRow.id)
+        .where(TokenRow.token_hash == token_hash, ~UserRow.disabled)
+    )
+    return None if row is None else _convert.user(row)
+
+
+def bootstrap_admin(session: Session, name: str, token_hash: str) -> bool:
+    """Raises IntegrityError when a concurrent bootstrap inserted the same name first: the caller reports False."""
+    check_name("user", name)
+    check_token_hash(token_hash)
+    if session.get_bind().dialect.name == "postgresql":
+        # Two control planes configured with different admin names would otherwise both see no users and both
+        # insert; SQLite's write lock already makes them take turns.
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BOOTSTRAP_LOCK})
+    if session.scalar(select(UserRow.id).limit(1)) is not None:
+        return False
+    row = _insert_user(session, name, Role.ADMIN, token_hash)
+    record(session, BOOTSTRAP_ACTOR, "BootstrapAdmin", f"user/{name}", before=None, after=_convert.user_state(row))
+    return True

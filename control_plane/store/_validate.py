@@ -1,0 +1,44 @@
+"""Checks on names and hashes that arrive from callers, before any of them reaches a query or a path."""
+
+from __future__ import annotations
+
+import re
+
+from inference_server.errors import ConduitError, ErrorCode
+
+__all__ = ["check_alias", "check_name", "check_token_hash", "check_version_number"]
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def check_name(kind: str, name: str) -> str:
+    """A model, alias, pool or user name: it appears in URLs, paths and audit targets, so its alphabet is closed."""
+    if not _NAME.fullmatch(name):
+        raise ConduitError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"{kind} name {name!r} must be 1-128 characters of letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit",
+        )
+    return name
+
+
+def check_alias(alias: str) -> str:
+    """An alias name; all digits is refused because a reference like ``fraud:3`` must never be ambiguous."""
+    check_name("alias", alias)
+    if alias.isdigit():
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"alias name {alias!r} must not be all digits")
+    return alias
+
+
+def check_version_number(version: int) -> int:
+    if version < 1:
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"version must be 1 or more, not {version}")
+    return version
+
+
+def check_token_hash(token_hash: str) -> str:
+    """The store keeps only sha256 hex digests of tokens; anything else is a caller passing the token itself."""
+    if not _HEX64.fullmatch(token_hash):
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, "a token hash must be 64 lowercase hex digits")
+    return token_hash
