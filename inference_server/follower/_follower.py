@@ -80,6 +80,7 @@ class Follower:
         self._wanted: AssignmentSet | None = None
         self._failures: dict[str, _Failed] = {}
         self._server_id: str | None = None
+        self._connected = False
         self._apply_lock = asyncio.Lock()
         self._report_now = asyncio.Event()
         self._retry: asyncio.Task[None] | None = None
@@ -89,6 +90,11 @@ class Follower:
     def generation(self) -> int:
         """The assignments generation fully applied (0: none yet)."""
         return self._generation
+
+    @property
+    def connected(self) -> bool:
+        """Whether the assignment stream is open (it answered at least once since the last failure)."""
+        return self._connected
 
     @property
     def server_id(self) -> str | None:
@@ -150,6 +156,10 @@ class Follower:
                     failures[name] = failure
                     log.warning("model %s: keeps serving its previous versions: %s", name, failure.reason)
                     continue
+                except ConduitError as exc:  # e.g. a model name that cannot be a directory
+                    failures[name] = _Failed(assignment.primary.version, exc.message)
+                    log.warning("model %s: cannot be applied: %s", name, exc.message)
+                    continue
                 except Exception as exc:  # one model's surprise must not stop the others
                     log.exception("model %s: unexpected error while applying its assignment", name)
                     failures[name] = _Failed(assignment.primary.version, f"unexpected error: {exc}")
@@ -171,9 +181,14 @@ class Follower:
             self._failures = failures
             if not failures:
                 self._generation = wanted.generation
-            self._applied = AssignmentSet(wanted.pool, self._generation, applied)
+            previous, self._applied = self._applied, AssignmentSet(wanted.pool, self._generation, applied)
             self._cache.save_state(self._applied)
-            keep = {ref.sha256 for a in [*applied.values(), *wanted.models.values()] for ref in a.artifacts()}
+            # The artifacts of the previous assignments stay: a rollback then needs no download.
+            keep = {
+                ref.sha256
+                for a in [*previous.models.values(), *applied.values(), *wanted.models.values()]
+                for ref in a.artifacts()
+            }
             self._cache.prune(keep)
             self.applied_event.set()
             self._report_now.set()
@@ -280,14 +295,15 @@ class Follower:
         if client is None:
             raise ConduitError(ErrorCode.FAILED_PRECONDITION, "the follower runs only with a control plane client")
         delay = self._backoff_initial
-        connected = True  # until the first failure says otherwise: the first one is worth a warning
+        warned = False  # one warning per outage; the attempts during it are logged at info
         while True:
             try:
                 server_id = await self._registered(client)
                 async for assignments in client.watch(self._pool, server_id):
-                    if not connected:
+                    if warned:
                         log.info("control plane reachable again")
-                    connected = True
+                    warned = False
+                    self._connected = True
                     delay = self._backoff_initial
                     log.info("pool %s: assignments generation %d", assignments.pool, assignments.generation)
                     await self.apply(assignments)
@@ -299,12 +315,13 @@ class Follower:
             except Exception as exc:  # the follower must outlive anything one attempt throws
                 log.exception("follower attempt failed")
                 reason = str(exc)
+            self._connected = False
             wait = delay * (0.5 + self._jitter())
-            if connected:
-                log.warning("lost the control plane (%s); serving the last known models, retrying", reason)
+            if not warned:
+                log.warning("no control plane (%s); serving the last known models, retrying", reason)
+                warned = True
             else:
                 log.info("control plane still unreachable (%s); next attempt in %.1fs", reason, wait)
-            connected = False
             await asyncio.sleep(wait)
             delay = min(delay * 2, self._backoff_max)
 

@@ -43,15 +43,18 @@ Connect = Callable[[int], pb_grpc.GRPCInferenceServiceStub]
 
 @pytest.fixture
 async def start_server() -> AsyncIterator[StartServer]:
-    """Start in-process servers: ``await start_server(repo, **settings)``; every one is stopped at teardown."""
+    """Start in-process servers: ``await start_server(repo, **settings)``; every one is stopped at teardown.
+
+    ``repo`` ``None`` starts a server without a repository (one that follows a control plane, given in settings).
+    """
     started: list[tuple[InferenceServer, MeterProvider]] = []
 
-    async def start(repo: Path, **settings: Any) -> Running:
+    async def start(repo: Path | None, **settings: Any) -> Running:
         reader = InMemoryMetricReader()
         provider = MeterProvider(metric_readers=[reader])
-        server = InferenceServer(
-            ServerSettings(model_repository=repo, grpc_port=0, metrics_port=0, **settings), provider
-        )
+        if repo is not None:
+            settings["model_repository"] = repo
+        server = InferenceServer(ServerSettings(grpc_port=0, metrics_port=0, **settings), provider)
         started.append((server, provider))
         port = await server.start()
         return Running(server, port, reader)

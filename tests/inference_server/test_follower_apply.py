@@ -1,0 +1,105 @@
+"""Applying assignments with a real cache and ModelManager, artifacts already cached: switch, rollback, canary, a
+version that fails to load (the previous one keeps serving and the failure is reported), removal, restore."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from inference_server.follower import ArtifactCache, ArtifactRef, Assignment, AssignmentSet, Follower
+from inference_server.follower._client import ArtifactHeader
+from inference_server.models import ModelManager
+from inference_server.stats import ModelStats
+from tests.conftest import TrainedModel, identity_model
+
+BROKEN = b"this is not an ONNX graph"
+
+
+async def cached(cache: ArtifactCache, payload: bytes, version: int) -> ArtifactRef:
+    ref = ArtifactRef(version, hashlib.sha256(payload).hexdigest(), len(payload))
+
+    async def chunks() -> AsyncIterator[ArtifactHeader | bytes]:
+        yield payload
+
+    await cache.store(ref, chunks())
+    return ref
+
+
+def new_follower(cache: ArtifactCache) -> tuple[Follower, ModelManager]:
+    models = ModelManager(cache.repository, stats_factory=lambda _n, _v: ModelStats())
+    return Follower(models, cache, None, pool="default", address="127.0.0.1:1", name="test"), models
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> ArtifactCache:
+    return ArtifactCache(tmp_path / "cache")
+
+
+async def test_switch_rollback_canary_failure_and_removal(cache: ArtifactCache, classifier: TrainedModel) -> None:
+    # Artifacts are cached right before the apply that needs them: an apply prunes what no assignment refers to.
+    v1 = await cached(cache, classifier.onnx, 1)
+    other = await cached(cache, identity_model("INT64"), 1)
+    follower, models = new_follower(cache)
+    try:
+        await follower.apply(AssignmentSet("default", 1, {"m": Assignment("m", v1), "o": Assignment("o", other)}))
+        assert (models.versions("m"), models.get("m").spec.version, follower.generation) == (["1"], "1", 1)
+
+        v2 = await cached(cache, identity_model("FP32"), 2)
+        await follower.apply(AssignmentSet("default", 2, {"m": Assignment("m", v2), "o": Assignment("o", other)}))
+        assert models.versions("m") == ["2"] and cache.installed("m") == {2}
+
+        await follower.apply(AssignmentSet("default", 3, {"m": Assignment("m", v1, v2, 25.0)}))
+        assert models.versions("m") == ["1", "2"] and models.routing("m") == ("1", "2", 25.0)
+        assert models.versions("o") == [] and cache.models() == {"m"}
+
+        # A primary that fails to load: the served versions and their routing stay, the failure is reported.
+        v3 = await cached(cache, BROKEN, 3)
+        await follower.apply(AssignmentSet("default", 4, {"m": Assignment("m", v3)}))
+        assert models.versions("m") == ["1", "2"] and models.routing("m") == ("1", "2", 25.0)
+        assert set(follower.failures()) == {"m"} and follower.generation == 3
+        failed = [r for r in follower.reports() if r.version == 3]
+        assert [(r.state, bool(r.reason)) for r in failed] == [("UNAVAILABLE", True)]
+        assert cache.load_state() == AssignmentSet("default", 3, {"m": Assignment("m", v1, v2, 25.0)})
+
+        await follower.apply(AssignmentSet("default", 5, {"m": Assignment("m", v2)}))
+        assert models.versions("m") == ["2"] and follower.failures() == {} and follower.generation == 5
+        assert cache.installed("m") == {2}
+    finally:
+        await models.close()
+
+    # A restart restores the last applied assignments from the cache alone.
+    restarted, models = new_follower(cache)
+    try:
+        await restarted.restore()
+        assert models.versions("m") == ["2"] and models.routing("m") == ("2", "", 0.0)
+        assert restarted.generation == 5
+    finally:
+        await models.close()
+
+
+async def test_failed_canary_leaves_the_primary_serving_everything(
+    cache: ArtifactCache, classifier: TrainedModel
+) -> None:
+    v1 = await cached(cache, classifier.onnx, 1)
+    broken = await cached(cache, BROKEN, 2)
+    follower, models = new_follower(cache)
+    try:
+        await follower.apply(AssignmentSet("default", 1, {"m": Assignment("m", v1, broken, 50.0)}))
+        assert models.versions("m") == ["1"] and models.routing("m") == ("1", "", 0.0)
+        assert "canary version 2" in follower.failures()["m"]
+        assert all(models.get("m").spec.version == "1" for _ in range(50))
+    finally:
+        await models.close()
+
+
+async def test_missing_artifact_without_control_plane_is_a_reported_failure(cache: ArtifactCache) -> None:
+    follower, models = new_follower(cache)
+    try:
+        await follower.apply(AssignmentSet("default", 1, {"m": Assignment("m", ArtifactRef(1, "0" * 64, 10))}))
+        assert models.versions("m") == []
+        assert [(r.model, r.version, r.state) for r in follower.reports()] == [("m", 1, "UNAVAILABLE")]
+    finally:
+        await models.close()
