@@ -1,0 +1,248 @@
+"""Composition root of ``conduit control-plane``: settings -> schema -> store and artifacts -> core -> servicer -> gRPC.
+
+The only module of the control plane that reads settings, prints to the console and installs signal handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from control_plane.artifacts import open_artifact_store
+from control_plane.auth import Authenticator
+from control_plane.protocol import control_plane_pb2 as cp
+from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
+from control_plane.service import (
+    Changes,
+    Clock,
+    DeploymentService,
+    RegistryService,
+    ServerService,
+    Services,
+    UploadService,
+    UserService,
+    WatchService,
+    utc_now,
+)
+from control_plane.settings import ControlPlaneSettings
+from control_plane.store import AbstractStore, SqlStore, migrate, schema_is_current
+from control_plane.transport.servicer import ControlPlaneServicer
+from inference_server.errors import ConduitError, ErrorCode
+
+__all__ = ["ControlPlaneServer", "main", "migrate_main"]
+
+log = logging.getLogger("conduit.control_plane")
+
+SERVICE_NAME = cp.DESCRIPTOR.services_by_name["ControlPlane"].full_name
+PROGRAM = "conduit control-plane"
+
+
+def _redacted(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is reported by the store itself; never echo what might be a secret
+        return "<database URL>"
+
+
+def _first_line(exc: BaseException) -> str:
+    # Database drivers answer with multi-line messages and SQL; the first line says what went wrong.
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+class ControlPlaneServer:
+    """The control plane's gRPC server: ``start`` it, then ``stop`` it.
+
+    Args:
+        settings: Parsed settings.
+        clock: The current time (aware), for server liveness; tests inject one.
+    """
+
+    def __init__(self, settings: ControlPlaneSettings, *, clock: Clock = utc_now) -> None:
+        self.settings = settings
+        self._clock = clock
+        self.port = 0
+        self.admin_token: str | None = None
+        """The admin token generated at start (when the registry had no user and none was configured); shown once."""
+        self._store: AbstractStore | None = None
+        self._changes = Changes()
+        self._server: grpc.aio.Server | None = None
+        self._health: health_aio.HealthServicer | None = None
+
+    @property
+    def target(self) -> str:
+        """host:port a client on this machine connects to."""
+        host = self.settings.host
+        return f"{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{self.port}"
+
+    async def start(self) -> int:
+        """Migrate the schema, open the stores, create the first admin if needed, listen. Returns the bound port.
+
+        Raises:
+            ConduitError: UNAVAILABLE when the port cannot be bound; INVALID_ARGUMENT or FAILED_PRECONDITION for a
+                database or artifact store that cannot be used.
+        """
+        settings = self.settings
+        url = settings.db_url()
+        if settings.db is None:
+            settings.home_dir().mkdir(parents=True, exist_ok=True)
+        # Every replica runs this; the migrations serialise themselves, and a current schema makes it a no-op.
+        await asyncio.to_thread(migrate, url)
+        store = self._store = await asyncio.to_thread(SqlStore, url)
+        artifacts = open_artifact_store(settings.artifacts_url(), s3_endpoint_url=settings.s3_endpoint_url)
+        services = Services(
+            registry=RegistryService(store, artifacts, self._changes),
+            uploads=UploadService(
+                store,
+                artifacts,
+                self._changes,
+                spool_dir=settings.spool_dir(),
+                max_upload_bytes=settings.max_upload_bytes,
+            ),
+            deployments=DeploymentService(store, self._changes),
+            servers=ServerService(store, server_timeout=settings.server_timeout, clock=self._clock),
+            watch=WatchService(store, self._changes, poll_interval=settings.watch_poll_interval),
+            users=UserService(store),
+        )
+        removed = await asyncio.to_thread(services.uploads.clear_spool)
+        if removed:
+            log.info("removed %d unfinished upload(s) left by a previous run", removed)
+        self.admin_token = await services.users.bootstrap_admin(settings.admin_token)
+
+        options = [
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            # A second control plane on a busy port must fail, not share it.
+            ("grpc.so_reuseport", 0),
+        ]
+        server = self._server = grpc.aio.server(options=options)
+        cp_grpc.add_ControlPlaneServicer_to_server(  # type: ignore[no-untyped-call]
+            ControlPlaneServicer(services, Authenticator(store)), server
+        )
+        self._health = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            server,
+        )
+        address = f"{settings.host}:{settings.grpc_port}"
+        try:
+            if settings.tls_cert is not None and settings.tls_key is not None:
+                credentials = grpc.ssl_server_credentials(
+                    [(settings.tls_key.expanduser().read_bytes(), settings.tls_cert.expanduser().read_bytes())]
+                )
+                self.port = server.add_secure_port(address, credentials)
+            else:
+                self.port = server.add_insecure_port(address)
+        except RuntimeError:
+            raise ConduitError(ErrorCode.UNAVAILABLE, f"cannot listen on {address} (is the port in use?)") from None
+        await server.start()
+        for service in ("", SERVICE_NAME):
+            await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        log.info("control plane on %s (registry %s, artifacts %s)", address, _redacted(url), artifacts.describe())
+        return self.port
+
+    async def stop(self, grace: float | None = 5.0) -> None:
+        """End the watches, refuse new calls, let running ones finish for up to ``grace`` seconds, close the store."""
+        self._changes.close()
+        if self._health is not None:
+            for service in ("", SERVICE_NAME):
+                await self._health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None
+        if self._store is not None:
+            await asyncio.to_thread(self._store.close)
+            self._store = None
+
+
+def _settings(overrides: dict[str, Any]) -> ControlPlaneSettings | None:
+    try:
+        return ControlPlaneSettings(**overrides)
+    except ValidationError as exc:
+        for error in exc.errors():
+            if error["loc"]:
+                field = "--" + "-".join(str(part) for part in error["loc"]).replace("_", "-")
+                print(f"{PROGRAM}: {field}: {error['msg']}", file=sys.stderr)
+            else:  # a rule over several settings: its message names the flags
+                print(f"{PROGRAM}: {error['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        return None
+
+
+async def _serve(settings: ControlPlaneSettings) -> None:
+    server = ControlPlaneServer(settings)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    try:
+        await server.start()
+        if server.admin_token is not None:
+            print(f"{PROGRAM}: admin token (shown once): {server.admin_token}", file=sys.stderr, flush=True)
+        print(f"{PROGRAM}: listening on {settings.host}:{server.port}", flush=True)
+        await stopping.wait()
+        log.info("stopping")
+    finally:
+        await server.stop()
+    log.info("stopped")
+
+
+def main(overrides: dict[str, Any]) -> int:
+    """``conduit control-plane``: settings from ``CONDUIT_CP_*`` variables overridden by flags; run until SIGTERM
+    or SIGINT.
+
+    Returns:
+        The process exit code: 2 for invalid settings, 1 when the server failed, 0 after a clean stop.
+    """
+    settings = _settings(overrides)
+    if settings is None:
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(_serve(settings))
+    except ConduitError as exc:
+        print(f"{PROGRAM}: {exc.message}", file=sys.stderr)
+        return 1
+    except (SQLAlchemyError, OSError) as exc:
+        print(f"{PROGRAM}: {_first_line(exc)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def migrate_main(overrides: dict[str, Any]) -> int:
+    """``conduit control-plane migrate``: bring the registry's schema to the newest version and exit.
+
+    Returns:
+        The process exit code: 2 for invalid settings, 1 when the migration failed, 0 otherwise.
+    """
+    settings = _settings(overrides)
+    if settings is None:
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    url = settings.db_url()
+    try:
+        if settings.db is None:
+            settings.home_dir().mkdir(parents=True, exist_ok=True)
+        if schema_is_current(url):
+            print(f"{PROGRAM}: {_redacted(url)} is already at the newest schema")
+            return 0
+        migrate(url)
+    except ConduitError as exc:
+        print(f"{PROGRAM}: {exc.message}", file=sys.stderr)
+        return 1
+    except (SQLAlchemyError, OSError) as exc:
+        print(f"{PROGRAM}: {_first_line(exc)}", file=sys.stderr)
+        return 1
+    print(f"{PROGRAM}: migrated {_redacted(url)} to the newest schema")
+    return 0

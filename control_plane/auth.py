@@ -1,0 +1,110 @@
+"""Bearer tokens and the one table of which role may make which call.
+
+Tokens are ``cdt_`` + 43 URL-safe characters (256 random bits); the registry keeps only their sha256, so a leaked
+database does not leak working tokens. No grpc here: the transport hands in the call's metadata as pairs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+
+from control_plane.entities import Role, User
+from control_plane.store import AbstractStore
+from inference_server.errors import ConduitError, ErrorCode
+
+__all__ = ["PERMISSIONS", "TOKEN_PREFIX", "Authenticator", "authorize", "hash_token", "new_token"]
+
+TOKEN_PREFIX = "cdt_"
+
+_READ = frozenset(
+    {
+        "ListModels",
+        "GetModel",
+        "ListVersions",
+        "GetVersion",
+        "ListDeployments",
+        "ListServers",
+        "ListAudit",
+        "WhoAmI",
+    }
+)
+_MAINTAIN = frozenset(
+    {
+        "CreateModel",
+        "ArchiveModel",
+        "RegisterVersion",
+        "SetAlias",
+        "DeleteAlias",
+        "Deploy",
+        "Rollback",
+        "DownloadArtifact",
+    }
+)
+_SERVE = frozenset({"WatchAssignments", "DownloadArtifact", "RegisterServer", "Heartbeat", "WhoAmI"})
+_ADMINISTER = frozenset({"CreateUser", "ListUsers", "CreateToken", "DisableUser"})
+
+_CALLS_OF: dict[Role, frozenset[str]] = {
+    Role.VIEWER: _READ,
+    Role.MAINTAINER: _READ | _MAINTAIN,
+    Role.SERVER: _SERVE,
+    Role.ADMIN: _READ | _MAINTAIN | _SERVE | _ADMINISTER,
+}
+
+PERMISSIONS: Mapping[str, frozenset[Role]] = MappingProxyType(
+    {call: frozenset(role for role, calls in _CALLS_OF.items() if call in calls) for call in _CALLS_OF[Role.ADMIN]}
+)
+"""RPC name -> the roles allowed to make it. A call missing from the table is refused to everyone."""
+
+
+def new_token() -> str:
+    """A fresh random token, to be shown once and stored only as ``hash_token(token)``."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """The sha256 hex digest under which a token is stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _bearer(metadata: Iterable[tuple[str, str | bytes]]) -> str:
+    for key, value in metadata:
+        if key.lower() != "authorization":
+            continue
+        text = value.decode(errors="replace") if isinstance(value, bytes) else value
+        scheme, _, token = text.strip().partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+        break
+    raise ConduitError(ErrorCode.UNAUTHENTICATED, "missing token: send the metadata `authorization: Bearer <token>`")
+
+
+def authorize(user: User, call: str) -> None:
+    """Raises PERMISSION_DENIED unless ``user``'s role may make ``call``."""
+    if user.role not in PERMISSIONS.get(call, frozenset()):
+        raise ConduitError(
+            ErrorCode.PERMISSION_DENIED, f"{call} is not allowed to user {user.name!r} with role {user.role.value}"
+        )
+
+
+class Authenticator:
+    """Finds the user behind a call's bearer token."""
+
+    def __init__(self, store: AbstractStore) -> None:
+        self._store = store
+
+    async def authenticate(self, metadata: Iterable[tuple[str, str | bytes]]) -> User:
+        """The enabled user holding the call's token.
+
+        Raises:
+            ConduitError: UNAUTHENTICATED for a missing, unknown or disabled user's token.
+        """
+        token = _bearer(metadata)
+        # Looked up on every call, not cached: disabling a user must stop its tokens at once, on every replica.
+        user = await asyncio.to_thread(self._store.user_for_token, hash_token(token))
+        if user is None or user.disabled:
+            raise ConduitError(ErrorCode.UNAUTHENTICATED, "invalid token")
+        return user

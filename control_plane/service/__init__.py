@@ -1,0 +1,47 @@
+"""The control plane's core: what each API call does, with no transport in sight (no grpc import here).
+
+Calls are async; the store is synchronous and runs in worker threads (``asyncio.to_thread``), so a slow query never
+stalls the event loop that streams uploads, downloads and watches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from control_plane.service.changes import Changes
+from control_plane.service.deployments import DeploymentService
+from control_plane.service.registry import Download, RegistryService, VersionRef
+from control_plane.service.servers import Clock, ServerService, ServerStatus, utc_now
+from control_plane.service.uploads import UploadHeader, UploadService
+from control_plane.service.users import ADMIN_USER, UserService
+from control_plane.service.watch import WatchService
+
+__all__ = [
+    "ADMIN_USER",
+    "Changes",
+    "Clock",
+    "DeploymentService",
+    "Download",
+    "RegistryService",
+    "ServerService",
+    "ServerStatus",
+    "Services",
+    "UploadHeader",
+    "UploadService",
+    "UserService",
+    "VersionRef",
+    "WatchService",
+    "utc_now",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Every part of the core, as the transport needs them."""
+
+    registry: RegistryService
+    uploads: UploadService
+    deployments: DeploymentService
+    servers: ServerService
+    watch: WatchService
+    users: UserService

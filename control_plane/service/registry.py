@@ -1,0 +1,101 @@
+"""Models, versions, aliases and artifact downloads: the registry calls other than the upload."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
+
+from control_plane.artifacts import CHUNK_BYTES, ArtifactStore
+from control_plane.entities import AliasChange, Model, ModelVersion, Page
+from control_plane.service.changes import Changes
+from control_plane.store import AbstractStore
+
+__all__ = ["Download", "RegistryService", "VersionRef"]
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRef:
+    """A version by number, by alias, or (neither) the model's latest."""
+
+    model: str
+    version: int | None = None
+    alias: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """An artifact on its way out: the version it belongs to, then its bytes."""
+
+    version: ModelVersion
+    chunks: AsyncIterator[bytes]
+
+
+async def _chunks(first: bytes, rest: Iterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        yield first
+        while (chunk := await asyncio.to_thread(next, rest, b"")) != b"":
+            yield chunk
+    finally:
+        # A download the caller abandons must not keep its file or object stream open until garbage collection.
+        # (ValueError: the reader is still busy in its thread after a cancellation; it closes when collected.)
+        close = getattr(rest, "close", None)
+        if close is not None:
+            with contextlib.suppress(ValueError):
+                close()
+
+
+class RegistryService:
+    """Reads and small writes of the registry; every write names its actor, and the store audits it."""
+
+    def __init__(self, store: AbstractStore, artifacts: ArtifactStore, changes: Changes) -> None:
+        self._store = store
+        self._artifacts = artifacts
+        self._changes = changes
+
+    async def create_model(self, name: str, description: str, *, actor: str) -> Model:
+        return await asyncio.to_thread(self._store.create_model, name, description, actor=actor)
+
+    async def list_models(self, *, include_archived: bool, page_size: int, page_token: str) -> Page[Model]:
+        return await asyncio.to_thread(
+            self._store.list_models, include_archived=include_archived, page_size=page_size, page_token=page_token
+        )
+
+    async def get_model(self, name: str) -> Model:
+        return await asyncio.to_thread(self._store.get_model, name)
+
+    async def archive_model(self, name: str, *, actor: str) -> Model:
+        model = await asyncio.to_thread(self._store.archive_model, name, actor=actor)
+        self._changes.notify()
+        return model
+
+    async def get_version(self, ref: VersionRef) -> ModelVersion:
+        return await asyncio.to_thread(self._store.get_version, ref.model, version=ref.version, alias=ref.alias)
+
+    async def list_versions(
+        self, model: str, *, tags: Mapping[str, str], alias: str | None, page_size: int, page_token: str
+    ) -> Page[ModelVersion]:
+        return await asyncio.to_thread(
+            self._store.list_versions, model, tags=tags, alias=alias, page_size=page_size, page_token=page_token
+        )
+
+    async def set_alias(self, model: str, alias: str, version: int, *, actor: str) -> AliasChange:
+        change = await asyncio.to_thread(self._store.set_alias, model, alias, version, actor=actor)
+        self._changes.notify()
+        return change
+
+    async def delete_alias(self, model: str, alias: str, *, actor: str) -> int:
+        version = await asyncio.to_thread(self._store.delete_alias, model, alias, actor=actor)
+        self._changes.notify()
+        return version
+
+    async def download(self, ref: VersionRef, chunk_bytes: int = CHUNK_BYTES) -> Download:
+        """The version ``ref`` names and its artifact's bytes.
+
+        The first chunk is read here, so a missing artifact raises NOT_FOUND before anything is sent.
+        """
+        version = await self.get_version(ref)
+        reader = await asyncio.to_thread(self._artifacts.read, version.sha256, chunk_bytes)
+        first = await asyncio.to_thread(next, reader, b"")
+        return Download(version, _chunks(first, reader))

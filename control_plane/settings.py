@@ -1,0 +1,84 @@
+"""Settings of ``conduit control-plane``: ``CONDUIT_CP_*`` environment variables, overridden by command-line flags.
+
+The prefix keeps them apart from ``conduit serve``'s ``CONDUIT_*`` flags; ``CONDUIT_HOME`` and ``CONDUIT_ADMIN_TOKEN``
+are shared names and read as such. Parsed only in the composition root (``control_plane.app``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ControlPlaneSettings"]
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+
+class ControlPlaneSettings(BaseSettings):
+    """How the control plane runs."""
+
+    # Fields are set by name from flags and by alias (or prefixed name) from the environment.
+    model_config = SettingsConfigDict(
+        env_prefix="CONDUIT_CP_", extra="forbid", validate_by_name=True, validate_by_alias=True
+    )
+
+    home: Path = Field(default=Path("~/.conduit"), validation_alias="CONDUIT_HOME")
+    """Where Conduit keeps its local files (CONDUIT_HOME): the default database, artifacts and upload spool."""
+    db: str | None = None
+    """SQLAlchemy URL of the registry: ``sqlite:///FILE`` or ``postgresql+psycopg://…``; default
+    ``sqlite:///<home>/registry.db``."""
+    artifacts: str | None = None
+    """Artifact store: a directory or ``s3://bucket/prefix``; default ``<home>/artifacts``."""
+    s3_endpoint_url: str | None = None
+    """Endpoint of an S3-compatible object store (MinIO, Ceph…); unset: AWS."""
+    admin_token: str | None = Field(default=None, validation_alias="CONDUIT_ADMIN_TOKEN", repr=False)
+    """Token of the first admin, created when the registry has no user (CONDUIT_ADMIN_TOKEN); unset: one is
+    generated and printed once."""
+    host: str = "127.0.0.1"
+    """Address to listen on; 0.0.0.0 for every interface."""
+    grpc_port: int = Field(default=8100, ge=0, le=65535)
+    """Port of the gRPC API (control plane, health, reflection); 0 picks a free port."""
+    tls_cert: Path | None = None
+    """PEM certificate chain to serve TLS with (together with ``tls_key``); unset: plaintext."""
+    tls_key: Path | None = None
+    """PEM private key of ``tls_cert``."""
+    max_upload_bytes: int = Field(default=2 * GIB, ge=1)
+    """Largest model artifact accepted by RegisterVersion."""
+    server_timeout: float = Field(default=15.0, gt=0)
+    """Seconds without a heartbeat after which an inference server no longer counts as alive."""
+    watch_poll_interval: float = Field(default=0.5, gt=0)
+    """Seconds between checks of a pool's assignments generation by each watch: this is how changes made through
+    another control-plane replica reach the servers watching this one."""
+    max_message_bytes: int = Field(default=16 * MIB, ge=2 * MIB)
+    """Largest gRPC message received or sent (uploads and downloads travel in 1 MiB chunks)."""
+    log_level: str = "INFO"
+    """Python logging level name."""
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Self:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("set both --tls-cert and --tls-key, or neither")
+        for path in (self.tls_cert, self.tls_key):
+            if path is not None and not path.expanduser().is_file():
+                raise ValueError(f"{path}: not a file")
+        return self
+
+    def home_dir(self) -> Path:
+        """``home`` with ``~`` expanded."""
+        return self.home.expanduser()
+
+    def db_url(self) -> str:
+        """The registry's SQLAlchemy URL."""
+        return self.db or f"sqlite:///{self.home_dir() / 'registry.db'}"
+
+    def artifacts_url(self) -> str:
+        """Where artifacts are stored: a directory or an ``s3://`` URL."""
+        return self.artifacts or str(self.home_dir() / "artifacts")
+
+    def spool_dir(self) -> Path:
+        """Where uploads are spooled while they arrive and are verified."""
+        return self.home_dir() / "tmp"

@@ -1,0 +1,272 @@
+"""One converter per message: protobuf <-> control-plane entities. No logic beyond the wire format lives here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from control_plane.entities import (
+    AliasChange,
+    ArtifactRef,
+    AuditEntry,
+    Deployment,
+    DeploymentSpec,
+    Lineage,
+    LoadedModel,
+    Model,
+    ModelVersion,
+    PoolAssignments,
+    Role,
+    ServerRecord,
+    TensorSignature,
+    User,
+)
+from control_plane.protocol import control_plane_pb2 as cp
+from control_plane.service import ServerStatus, UploadHeader, VersionRef
+from inference_server.errors import ConduitError, ErrorCode
+
+__all__ = [
+    "alias",
+    "artifact_chunk",
+    "artifact_ref",
+    "assignments",
+    "audit_entry",
+    "datetime_of",
+    "deployment",
+    "deployment_spec",
+    "lineage",
+    "lineage_of",
+    "loaded_model_of",
+    "model",
+    "model_version",
+    "role",
+    "role_of",
+    "server",
+    "tensor_spec",
+    "timestamp",
+    "upload_header",
+    "user",
+    "version_ref",
+]
+
+_ROLES: dict[Role, cp.Role] = {
+    Role.VIEWER: cp.ROLE_VIEWER,
+    Role.MAINTAINER: cp.ROLE_MAINTAINER,
+    Role.SERVER: cp.ROLE_SERVER,
+    Role.ADMIN: cp.ROLE_ADMIN,
+}
+_ROLE_OF = {value: role for role, value in _ROLES.items()}
+
+
+def timestamp(value: datetime) -> Timestamp:
+    """A datetime as a Timestamp (naive datetimes are UTC, as the store writes them)."""
+    result = Timestamp()
+    result.FromDatetime(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
+    return result
+
+
+def datetime_of(message: Any, field: str) -> datetime | None:
+    """The Timestamp ``field`` of ``message`` as an aware UTC datetime; ``None`` when unset."""
+    if not message.HasField(field):
+        return None
+    value: Timestamp = getattr(message, field)
+    return value.ToDatetime(tzinfo=UTC)
+
+
+def role(value: Role) -> cp.Role:
+    return _ROLES[value]
+
+
+def role_of(value: cp.Role) -> Role:
+    try:
+        return _ROLE_OF[value]
+    except KeyError:
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, "role must be viewer, maintainer, server or admin") from None
+
+
+def model(value: Model) -> cp.Model:
+    return cp.Model(
+        name=value.name,
+        description=value.description,
+        archived=value.archived,
+        created_at=timestamp(value.created_at),
+        created_by=value.created_by,
+        latest_version=value.latest_version,
+        aliases=dict(value.aliases),
+    )
+
+
+def tensor_spec(value: TensorSignature) -> cp.TensorSpec:
+    return cp.TensorSpec(name=value.name, datatype=value.datatype, shape=list(value.shape))
+
+
+def lineage(value: Lineage) -> cp.Lineage:
+    return cp.Lineage(
+        dataset=value.dataset,
+        dataset_version=value.dataset_version,
+        training_spec=value.training_spec,
+        code_version=value.code_version,
+        parent_version=value.parent_version,
+    )
+
+
+def lineage_of(message: cp.Lineage) -> Lineage:
+    return Lineage(
+        dataset=message.dataset,
+        dataset_version=message.dataset_version,
+        training_spec=message.training_spec,
+        code_version=message.code_version,
+        parent_version=message.parent_version,
+    )
+
+
+def model_version(value: ModelVersion) -> cp.ModelVersion:
+    return cp.ModelVersion(
+        model=value.model,
+        version=value.version,
+        sha256=value.sha256,
+        size_bytes=value.size_bytes,
+        inputs=[tensor_spec(t) for t in value.inputs],
+        outputs=[tensor_spec(t) for t in value.outputs],
+        metrics=dict(value.metrics),
+        params=dict(value.params),
+        tags=dict(value.tags),
+        lineage=lineage(value.lineage),
+        description=value.description,
+        created_at=timestamp(value.created_at),
+        created_by=value.created_by,
+        aliases=list(value.aliases),
+    )
+
+
+def version_ref(message: cp.VersionRef) -> VersionRef:
+    selector = message.WhichOneof("selector")
+    if selector == "version":
+        return VersionRef(message.model, version=message.version)
+    if selector == "alias":
+        return VersionRef(message.model, alias=message.alias)
+    return VersionRef(message.model)
+
+
+def upload_header(message: cp.RegisterVersionHeader) -> UploadHeader:
+    return UploadHeader(
+        model=message.model,
+        sha256=message.sha256.lower(),
+        size_bytes=message.size_bytes,
+        create_model=message.create_model,
+        metrics=dict(message.metrics),
+        params=dict(message.params),
+        tags=dict(message.tags),
+        lineage=lineage_of(message.lineage),
+        description=message.description,
+        aliases=tuple(message.aliases),
+    )
+
+
+def alias(value: AliasChange) -> cp.Alias:
+    return cp.Alias(
+        model=value.model, alias=value.alias, version=value.version, previous_version=value.previous_version or 0
+    )
+
+
+def deployment_spec(message: cp.DeployRequest) -> DeploymentSpec:
+    ref = version_ref(message.target)
+    return DeploymentSpec(
+        pool=message.pool,
+        model=ref.model,
+        alias=ref.alias,
+        version=ref.version,
+        canary_version=message.canary_version or None,
+        canary_percent=message.canary_percent,
+        undeploy=message.undeploy,
+    )
+
+
+def deployment(value: Deployment) -> cp.Deployment:
+    return cp.Deployment(
+        id=value.id,
+        pool=value.pool,
+        model=value.model,
+        alias=value.alias or "",
+        version=value.version or 0,
+        canary_version=value.canary_version or 0,
+        canary_percent=value.canary_percent,
+        active=value.active,
+        created_at=timestamp(value.created_at),
+        created_by=value.created_by,
+        resolved_version=value.resolved_version or 0,
+        undeployed=value.undeployed,
+    )
+
+
+def loaded_model_of(message: cp.LoadedModel) -> LoadedModel:
+    return LoadedModel(model=message.model, version=message.version, state=message.state, reason=message.reason)
+
+
+def _loaded_model(value: LoadedModel) -> cp.LoadedModel:
+    return cp.LoadedModel(model=value.model, version=value.version, state=value.state, reason=value.reason)
+
+
+def server(value: ServerRecord | ServerStatus) -> cp.Server:
+    """A server; ``alive`` is only known from a ``ServerStatus`` (a bare record has just registered: alive)."""
+    record, alive = (value.record, value.alive) if isinstance(value, ServerStatus) else (value, True)
+    message = cp.Server(
+        id=record.id,
+        pool=record.pool,
+        address=record.address,
+        name=record.name,
+        registered_at=timestamp(record.registered_at),
+        alive=alive,
+        models=[_loaded_model(m) for m in record.models],
+        generation=record.generation,
+    )
+    if record.last_heartbeat is not None:
+        message.last_heartbeat.CopyFrom(timestamp(record.last_heartbeat))
+    return message
+
+
+def artifact_chunk(data: bytes, version: ModelVersion | None = None) -> cp.ArtifactChunk:
+    """A download chunk; the first one (``version`` given) also announces the artifact's sha256, size and version."""
+    if version is None:
+        return cp.ArtifactChunk(data=data)
+    return cp.ArtifactChunk(data=data, sha256=version.sha256, size_bytes=version.size_bytes, version=version.version)
+
+
+def artifact_ref(value: ArtifactRef) -> cp.ArtifactRef:
+    return cp.ArtifactRef(version=value.version, sha256=value.sha256, size_bytes=value.size_bytes)
+
+
+def assignments(value: PoolAssignments) -> cp.Assignments:
+    message = cp.Assignments(pool=value.pool, generation=value.generation)
+    for item in value.models:
+        entry = message.models.add(model=item.model, canary_percent=item.canary_percent)
+        entry.primary.CopyFrom(artifact_ref(item.primary))
+        if item.canary is not None:
+            entry.canary.CopyFrom(artifact_ref(item.canary))
+    return message
+
+
+def user(value: User) -> cp.User:
+    return cp.User(
+        name=value.name, role=role(value.role), disabled=value.disabled, created_at=timestamp(value.created_at)
+    )
+
+
+def _json(state: Mapping[str, Any] | None) -> str:
+    return "" if state is None else json.dumps(state, sort_keys=True, default=str)
+
+
+def audit_entry(value: AuditEntry) -> cp.AuditEntry:
+    return cp.AuditEntry(
+        id=value.id,
+        at=timestamp(value.at),
+        actor=value.actor,
+        action=value.action,
+        target=value.target,
+        before_json=_json(value.before),
+        after_json=_json(value.after),
+    )

@@ -1,0 +1,225 @@
+"""The ControlPlane servicer: authenticate and authorize, convert, call the core, convert back. Nothing else."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from control_plane.auth import Authenticator, authorize
+from control_plane.entities import User
+from control_plane.protocol import control_plane_pb2 as cp
+from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
+from control_plane.service import Services
+from control_plane.transport import converters
+from inference_server.errors import ConduitError, ErrorCode
+from inference_server.transport.status import status_of
+
+__all__ = ["ControlPlaneServicer"]
+
+log = logging.getLogger(__name__)
+
+INTERNAL_MESSAGE = "internal error; the control plane's log has the details"
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+async def _upload_chunks(messages: AsyncIterator[cp.RegisterVersionRequest]) -> AsyncIterator[bytes]:
+    async for message in messages:
+        part = message.WhichOneof("part")
+        if part == "header":
+            raise ConduitError(ErrorCode.INVALID_ARGUMENT, "only the first message of an upload may carry a header")
+        if part == "chunk":
+            yield message.chunk
+
+
+class ControlPlaneServicer(cp_grpc.ControlPlaneServicer):
+    """``conduit.control.v1.ControlPlane`` over gRPC."""
+
+    def __init__(self, services: Services, authenticator: Authenticator) -> None:
+        self._s = services
+        self._auth = authenticator
+
+    @contextlib.asynccontextmanager
+    async def _call(self, name: str, context: Context) -> AsyncIterator[User]:
+        """Every call runs inside this: it yields the authorized caller and answers any failure with its status."""
+        try:
+            user = await self._auth.authenticate(context.invocation_metadata() or ())
+            authorize(user, name)
+            yield user
+        except ConduitError as exc:
+            await context.abort(status_of(exc.code), exc.message)
+        except grpc.aio.AbortError:
+            raise
+        except Exception:
+            log.exception("%s failed", name)
+            await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
+
+    # -- models -------------------------------------------------------------------------------------------------
+
+    async def CreateModel(self, request: cp.CreateModelRequest, context: Context) -> cp.Model:
+        async with self._call("CreateModel", context) as user:
+            created = await self._s.registry.create_model(request.name, request.description, actor=user.name)
+            return converters.model(created)
+
+    async def ListModels(self, request: cp.ListModelsRequest, context: Context) -> cp.ListModelsResponse:
+        async with self._call("ListModels", context):
+            page = await self._s.registry.list_models(
+                include_archived=request.include_archived, page_size=request.page_size, page_token=request.page_token
+            )
+            return cp.ListModelsResponse(
+                models=[converters.model(m) for m in page.items], next_page_token=page.next_token
+            )
+
+    async def GetModel(self, request: cp.GetModelRequest, context: Context) -> cp.Model:
+        async with self._call("GetModel", context):
+            return converters.model(await self._s.registry.get_model(request.name))
+
+    async def ArchiveModel(self, request: cp.ArchiveModelRequest, context: Context) -> cp.Model:
+        async with self._call("ArchiveModel", context) as user:
+            return converters.model(await self._s.registry.archive_model(request.name, actor=user.name))
+
+    # -- versions -----------------------------------------------------------------------------------------------
+
+    async def RegisterVersion(
+        self, request_iterator: AsyncIterator[cp.RegisterVersionRequest], context: Context
+    ) -> cp.ModelVersion:
+        async with self._call("RegisterVersion", context) as user:
+            first = await anext(aiter(request_iterator), None)
+            if first is None or first.WhichOneof("part") != "header":
+                raise ConduitError(ErrorCode.INVALID_ARGUMENT, "the first message of an upload must carry its header")
+            header = converters.upload_header(first.header)
+            version = await self._s.uploads.register(header, _upload_chunks(request_iterator), actor=user.name)
+            return converters.model_version(version)
+
+    async def ListVersions(self, request: cp.ListVersionsRequest, context: Context) -> cp.ListVersionsResponse:
+        async with self._call("ListVersions", context):
+            page = await self._s.registry.list_versions(
+                request.model,
+                tags=dict(request.tags),
+                alias=request.alias or None,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+            return cp.ListVersionsResponse(
+                versions=[converters.model_version(v) for v in page.items], next_page_token=page.next_token
+            )
+
+    async def GetVersion(self, request: cp.GetVersionRequest, context: Context) -> cp.ModelVersion:
+        async with self._call("GetVersion", context):
+            return converters.model_version(await self._s.registry.get_version(converters.version_ref(request.ref)))
+
+    async def DownloadArtifact(
+        self, request: cp.DownloadArtifactRequest, context: Context
+    ) -> AsyncIterator[cp.ArtifactChunk]:
+        async with self._call("DownloadArtifact", context):
+            download = await self._s.registry.download(converters.version_ref(request.ref))
+            first: bool = True
+            async for data in download.chunks:
+                yield converters.artifact_chunk(data, download.version if first else None)
+                first = False
+
+    # -- aliases ------------------------------------------------------------------------------------------------
+
+    async def SetAlias(self, request: cp.SetAliasRequest, context: Context) -> cp.Alias:
+        async with self._call("SetAlias", context) as user:
+            change = await self._s.registry.set_alias(request.model, request.alias, request.version, actor=user.name)
+            return converters.alias(change)
+
+    async def DeleteAlias(self, request: cp.DeleteAliasRequest, context: Context) -> cp.DeleteAliasResponse:
+        async with self._call("DeleteAlias", context) as user:
+            version = await self._s.registry.delete_alias(request.model, request.alias, actor=user.name)
+            return cp.DeleteAliasResponse(version=version)
+
+    # -- deployments --------------------------------------------------------------------------------------------
+
+    async def Deploy(self, request: cp.DeployRequest, context: Context) -> cp.Deployment:
+        async with self._call("Deploy", context) as user:
+            deployed = await self._s.deployments.deploy(converters.deployment_spec(request), actor=user.name)
+            return converters.deployment(deployed)
+
+    async def Rollback(self, request: cp.RollbackRequest, context: Context) -> cp.Deployment:
+        async with self._call("Rollback", context) as user:
+            restored = await self._s.deployments.rollback(request.pool, request.model, actor=user.name)
+            return converters.deployment(restored)
+
+    async def ListDeployments(self, request: cp.ListDeploymentsRequest, context: Context) -> cp.ListDeploymentsResponse:
+        async with self._call("ListDeployments", context):
+            page = await self._s.deployments.list_deployments(
+                pool=request.pool or None,
+                model=request.model or None,
+                history=request.history,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+            return cp.ListDeploymentsResponse(
+                deployments=[converters.deployment(d) for d in page.items], next_page_token=page.next_token
+            )
+
+    # -- servers ------------------------------------------------------------------------------------------------
+
+    async def RegisterServer(self, request: cp.RegisterServerRequest, context: Context) -> cp.Server:
+        async with self._call("RegisterServer", context) as user:
+            record = await self._s.servers.register(request.pool, request.address, request.name, actor=user.name)
+            return converters.server(record)
+
+    async def Heartbeat(self, request: cp.HeartbeatRequest, context: Context) -> cp.HeartbeatResponse:
+        async with self._call("Heartbeat", context):
+            models = [converters.loaded_model_of(m) for m in request.models]
+            generation = await self._s.servers.heartbeat(request.server_id, models, request.generation)
+            return cp.HeartbeatResponse(generation=generation)
+
+    async def ListServers(self, request: cp.ListServersRequest, context: Context) -> cp.ListServersResponse:
+        async with self._call("ListServers", context):
+            servers = await self._s.servers.list_servers(request.pool or None)
+            return cp.ListServersResponse(servers=[converters.server(s) for s in servers])
+
+    async def WatchAssignments(
+        self, request: cp.WatchAssignmentsRequest, context: Context
+    ) -> AsyncIterator[cp.Assignments]:
+        async with self._call("WatchAssignments", context):
+            async for current in self._s.watch.watch(request.pool):
+                yield converters.assignments(current)
+
+    # -- users --------------------------------------------------------------------------------------------------
+
+    async def CreateUser(self, request: cp.CreateUserRequest, context: Context) -> cp.CreateUserResponse:
+        async with self._call("CreateUser", context) as user:
+            role = converters.role_of(request.role)
+            created, token = await self._s.users.create_user(request.name, role, actor=user.name)
+            return cp.CreateUserResponse(user=converters.user(created), token=token)
+
+    async def ListUsers(self, request: cp.ListUsersRequest, context: Context) -> cp.ListUsersResponse:
+        async with self._call("ListUsers", context):
+            return cp.ListUsersResponse(users=[converters.user(u) for u in await self._s.users.list_users()])
+
+    async def CreateToken(self, request: cp.CreateTokenRequest, context: Context) -> cp.CreateTokenResponse:
+        async with self._call("CreateToken", context) as user:
+            return cp.CreateTokenResponse(token=await self._s.users.create_token(request.user, actor=user.name))
+
+    async def DisableUser(self, request: cp.DisableUserRequest, context: Context) -> cp.User:
+        async with self._call("DisableUser", context) as user:
+            return converters.user(await self._s.users.disable_user(request.name, actor=user.name))
+
+    async def WhoAmI(self, request: cp.WhoAmIRequest, context: Context) -> cp.User:
+        async with self._call("WhoAmI", context) as user:
+            return converters.user(user)
+
+    # -- audit --------------------------------------------------------------------------------------------------
+
+    async def ListAudit(self, request: cp.ListAuditRequest, context: Context) -> cp.ListAuditResponse:
+        async with self._call("ListAudit", context):
+            page = await self._s.users.list_audit(
+                since=converters.datetime_of(request, "since"),
+                actor=request.actor or None,
+                action=request.action or None,
+                target_prefix=request.target_prefix or None,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+            return cp.ListAuditResponse(
+                entries=[converters.audit_entry(e) for e in page.items], next_page_token=page.next_token
+            )
