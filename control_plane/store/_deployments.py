@@ -139,8 +139,13 @@ def rollback(session: Session, pool: str, model: str, *, actor: str) -> Deployme
         raise ConduitError(ErrorCode.FAILED_PRECONDITION, f"no earlier deployment of {model!r} on pool {pool!r}")
     previous = session.get_one(DeploymentRow, active.replaced_id)
     if not previous.undeploy:
-        # What was deployable then may not be now: the model archived or the alias deleted since.
-        _check_targets(session, model_row, previous.alias, previous.version, previous.canary_version)
+        try:
+            _check_targets(session, model_row, previous.alias, previous.version, previous.canary_version)
+        except ConduitError as error:
+            # What was deployable then may not be now: the model archived or the alias deleted since.
+            raise ConduitError(
+                ErrorCode.FAILED_PRECONDITION, f"cannot return to the earlier deployment: {error.message}"
+            ) from None
     row = DeploymentRow(
         pool=pool_row,
         model=model_row,
