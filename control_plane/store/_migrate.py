@@ -7,6 +7,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
+from sqlalchemy.exc import OperationalError
 
 from control_plane.store._engine import Database
 from inference_server.errors import ConduitError, ErrorCode
@@ -25,30 +26,42 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+def _unreachable(error: OperationalError) -> ConduitError:
+    # The driver's own message only: SQLAlchemy's rendering would add the statement and its parameters.
+    reason = str(error.orig).strip().splitlines()[0] if error.orig is not None else "connection failed"
+    return ConduitError(ErrorCode.UNAVAILABLE, f"cannot use the registry database: {reason}")
+
+
 def migrate(url: str) -> None:
     """Upgrade the database at ``url`` to the newest schema; a no-op when it is already there.
 
     Raises:
-        ConduitError: INVALID_ARGUMENT for a URL that is neither SQLite nor PostgreSQL.
+        ConduitError: INVALID_ARGUMENT for a URL that is neither SQLite nor PostgreSQL, UNAVAILABLE when the
+            database cannot be reached.
     """
     database = Database(url)
     try:
         # env.py opens the transaction itself; the connection must be handed over outside one.
         with database.write_connection() as connection:
             command.upgrade(alembic_config(connection), "head")
+    except OperationalError as error:
+        raise _unreachable(error) from error
     finally:
         database.dispose()
 
 
 def _is_current(database: Database) -> bool:
     heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
-    with database.engine.connect() as connection:
-        current = set(MigrationContext.configure(connection).get_current_heads())
+    try:
+        with database.engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+    except OperationalError as error:
+        raise _unreachable(error) from error
     return current == heads
 
 
 def schema_is_current(url: str) -> bool:
-    """Whether the database at ``url`` has every migration applied."""
+    """Whether the database at ``url`` has every migration applied. Raises UNAVAILABLE when it cannot be reached."""
     database = Database(url)
     try:
         return _is_current(database)

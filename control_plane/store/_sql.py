@@ -36,8 +36,8 @@ class SqlStore(AbstractStore):
     The schema must already be migrated (``migrate(url)``); the store never creates tables.
 
     Raises:
-        ConduitError: INVALID_ARGUMENT for an unsupported URL; FAILED_PRECONDITION when the schema is missing or
-            older than this code.
+        ConduitError: INVALID_ARGUMENT for an unsupported URL; UNAVAILABLE when the database cannot be reached;
+            FAILED_PRECONDITION when the schema is missing or older than this code.
     """
 
     def __init__(self, url: str) -> None:

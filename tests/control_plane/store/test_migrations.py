@@ -3,6 +3,7 @@ idempotent; a store refuses a database that is not migrated."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +80,17 @@ def test_unsupported_urls_are_invalid_arguments(url: str) -> None:
     with pytest.raises(ConduitError) as refused:
         migrate(url)
     assert refused.value.code is ErrorCode.INVALID_ARGUMENT
+
+
+def test_an_unreachable_database_is_unavailable(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"postgresql://postgres@127.0.0.1:{sock.getsockname()[1]}/registry"  # bound, never listening
+        for call in (lambda: migrate(closed), lambda: SqlStore(closed), lambda: schema_is_current(closed)):
+            with pytest.raises(ConduitError) as refused:
+                call()
+            assert refused.value.code is ErrorCode.UNAVAILABLE
+    (tmp_path / "registry.db").mkdir()  # a directory where the SQLite file should be
+    with pytest.raises(ConduitError) as refused:
+        migrate(f"sqlite:///{tmp_path}/registry.db")
+    assert refused.value.code is ErrorCode.UNAVAILABLE
