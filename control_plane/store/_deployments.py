@@ -75,6 +75,16 @@ def _convert_all(session: Session, rows: Sequence[DeploymentRow]) -> list[Deploy
     return [_convert.deployment(row, aliases) for row in rows]
 
 
+def _alias_moved_since(session: Session, model: ModelRow, active: DeploymentRow) -> int | None:
+    """The version the followed alias left after ``active`` was deployed; None when it has not moved since."""
+    if active.alias is None or active.undeploy:
+        return None
+    row = session.scalar(select(AliasRow).where(AliasRow.model_id == model.id, AliasRow.name == active.alias))
+    if row is None or row.previous_version is None or row.moved_at <= active.created_at:
+        return None
+    return row.previous_version.version
+
+
 def _replace_active(
     session: Session, pool: PoolRow, model: ModelRow, spec: DeploymentRow, *, action: str, actor: str
 ) -> Deployment:
@@ -135,6 +145,24 @@ def rollback(session: Session, pool: str, model: str, *, actor: str) -> Deployme
     active = active_deployment(session, pool_row.id, model_row.id)
     if active is None:
         raise ConduitError(ErrorCode.NOT_FOUND, f"model {model!r} has no deployment on pool {pool!r}")
+    moved = _alias_moved_since(session, model_row, active)
+    if moved is not None:
+        # The pool follows an alias that moved after this deployment: what it served before is the version the
+        # alias pointed at, so pin that version here. Other pools following the alias are left alone, and so is
+        # the alias itself; rolling back again returns to following it.
+        row = DeploymentRow(
+            pool=pool_row,
+            model=model_row,
+            alias=None,
+            version=moved,
+            canary_version=None,
+            canary_percent=0.0,
+            undeploy=False,
+            active=True,
+            created_at=utcnow(),
+            created_by=actor,
+        )
+        return _replace_active(session, pool_row, model_row, row, action="Rollback", actor=actor)
     if active.replaced_id is None:
         raise ConduitError(ErrorCode.FAILED_PRECONDITION, f"no earlier deployment of {model!r} on pool {pool!r}")
     previous = session.get_one(DeploymentRow, active.replaced_id)

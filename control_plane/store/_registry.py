@@ -189,9 +189,11 @@ def _move_alias(session: Session, model: ModelRow, alias: str, target: VersionRo
     row = session.scalar(select(AliasRow).where(AliasRow.model_id == model.id, AliasRow.name == alias))
     previous = None if row is None else row.version.version
     if row is None:
-        session.add(AliasRow(model_id=model.id, name=alias, version=target))
-    else:
+        session.add(AliasRow(model_id=model.id, name=alias, version=target, moved_at=utcnow()))
+    elif row.version_id != target.id:
+        row.previous_version_id = row.version_id
         row.version = target
+        row.moved_at = utcnow()
     before = None if previous is None else {"version": previous}
     record(session, actor, "SetAlias", f"model/{model.name}@{alias}", before=before, after={"version": target.version})
     if previous != target.version:

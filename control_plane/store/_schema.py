@@ -119,7 +119,9 @@ class VersionRow(Base):
 
     model: Mapped[ModelRow] = relationship(lazy="joined", innerjoin=True)
     tags: Mapped[list[TagRow]] = relationship(lazy="selectin", order_by="TagRow.key")
-    aliases: Mapped[list[AliasRow]] = relationship(lazy="selectin", order_by="AliasRow.name", viewonly=True)
+    aliases: Mapped[list[AliasRow]] = relationship(
+        lazy="selectin", order_by="AliasRow.name", viewonly=True, foreign_keys="AliasRow.version_id"
+    )
 
 
 class TagRow(Base):
@@ -140,8 +142,15 @@ class AliasRow(Base):
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
     name: Mapped[str] = mapped_column(String(NAME))
     version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    # Where the alias pointed before its last move, and when it moved: what a rollback of a pool following the alias
+    # returns to.
+    previous_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    moved_at: Mapped[datetime]
 
-    version: Mapped[VersionRow] = relationship(lazy="joined", innerjoin=True, overlaps="aliases")
+    version: Mapped[VersionRow] = relationship(
+        lazy="joined", innerjoin=True, overlaps="aliases", foreign_keys=[version_id]
+    )
+    previous_version: Mapped[VersionRow | None] = relationship(foreign_keys=[previous_version_id])
 
 
 class PoolRow(Base):

@@ -71,9 +71,16 @@ def upgrade() -> None:
         sa.Column("model_id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=128), nullable=False),
         sa.Column("version_id", sa.Integer(), nullable=False),
+        sa.Column("previous_version_id", sa.Integer(), nullable=True),
+        _timestamp("moved_at"),
         sa.ForeignKeyConstraint(["model_id"], ["models.id"], name=op.f("fk_aliases_model_id_models")),
         sa.ForeignKeyConstraint(
             ["version_id"], ["model_versions.id"], name=op.f("fk_aliases_version_id_model_versions")
+        ),
+        sa.ForeignKeyConstraint(
+            ["previous_version_id"],
+            ["model_versions.id"],
+            name=op.f("fk_aliases_previous_version_id_model_versions"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_aliases")),
         sa.UniqueConstraint("model_id", "name", name=op.f("uq_aliases_model_id_name")),

@@ -201,3 +201,29 @@ def test_page_size_defaults_and_caps(store: SqlStore, register: Register, page_s
     store.deploy(DeploymentSpec("default", "fraud", version=1), actor="x")
     page = store.list_deployments(pool=None, model=None, history=True, page_size=page_size, page_token="")
     assert len(page.items) == 1 and page.next_token == ""
+
+
+def test_rollback_of_a_pool_following_a_moved_alias_pins_the_version_it_left(
+    store: SqlStore, register: Register, error_code: ErrorOf
+) -> None:
+    register("fraud", aliases=("production",))
+    register("fraud")
+    store.deploy(DeploymentSpec("default", "fraud", alias="production"), actor="a")
+    store.deploy(DeploymentSpec("staging", "fraud", alias="production"), actor="a")
+    # Nothing moved and nothing came before: there is nothing to return to.
+    assert error_code(lambda: store.rollback("default", "fraud", actor="a")) is ErrorCode.FAILED_PRECONDITION
+
+    store.set_alias("fraud", "production", 2, actor="a")
+    assert store.assignments("default").models[0].primary.version == 2
+    back = store.rollback("default", "fraud", actor="a")
+    assert (back.alias, back.version, back.resolved_version) == (None, 1, 1)
+    assert store.assignments("default").models[0].primary.version == 1
+    # Only this pool went back; the alias and the other pool following it did not move.
+    assert store.get_version("fraud", alias="production").version == 2
+    assert store.assignments("staging").models[0].primary.version == 2
+
+    forth = store.rollback("default", "fraud", actor="a")
+    assert (forth.alias, forth.resolved_version) == ("production", 2)
+    # Setting the alias to where it already points is not a move.
+    store.set_alias("fraud", "production", 2, actor="a")
+    assert store.rollback("default", "fraud", actor="a").version == 1
