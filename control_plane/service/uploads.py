@@ -19,6 +19,10 @@ from control_plane.entities import Lineage, ModelVersion, NewVersion
 from control_plane.service.changes import Changes
 from control_plane.signature import read_signature
 from control_plane.store import AbstractStore
+
+# The store's own name rules, applied before the transfer: a name it would refuse at commit time must not cost an
+# upload and leave an artifact that no version refers to.
+from control_plane.store._validate import check_alias, check_name
 from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["SPOOL_PREFIX", "UploadHeader", "UploadService"]
@@ -90,8 +94,9 @@ class UploadService:
         return removed
 
     async def _check_header(self, header: UploadHeader) -> None:
-        if not header.model:
-            raise _invalid("the upload header names no model")
+        check_name("model", header.model)
+        for alias in header.aliases:
+            check_alias(alias)
         if not _SHA256.fullmatch(header.sha256):
             raise _invalid("the upload header's sha256 must be 64 lowercase hex digits")
         if header.size_bytes < 1:

@@ -1,0 +1,173 @@
+"""Who may call what: every role against every call, through the real server."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any
+
+import grpc
+import pytest
+
+from control_plane.auth import PERMISSIONS, TOKEN_PREFIX, hash_token, new_token
+from control_plane.entities import Role
+from control_plane.protocol import control_plane_pb2 as cp
+
+from .conftest import Api, Metadata, bearer
+
+SERVICE = cp.DESCRIPTOR.services_by_name["ControlPlane"]
+
+# The contract as the proto states it, written out here rather than read from the table under test.
+READ = {
+    "ListModels",
+    "GetModel",
+    "ListVersions",
+    "GetVersion",
+    "ListDeployments",
+    "ListServers",
+    "ListAudit",
+    "WhoAmI",
+}
+MAINTAIN = READ | {
+    "CreateModel",
+    "ArchiveModel",
+    "RegisterVersion",
+    "SetAlias",
+    "DeleteAlias",
+    "Deploy",
+    "Rollback",
+    "DownloadArtifact",
+}
+SERVE = {"WatchAssignments", "DownloadArtifact", "RegisterServer", "Heartbeat", "WhoAmI"}
+EVERYTHING = {method.name for method in SERVICE.methods}
+ALLOWED = {
+    cp.ROLE_VIEWER: READ,
+    cp.ROLE_MAINTAINER: MAINTAIN,
+    cp.ROLE_SERVER: SERVE,
+    cp.ROLE_ADMIN: EVERYTHING,
+}
+AUTH_FAILURES = {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED}
+
+_PAYLOAD = b"\x00" * 16
+UNARY_REQUESTS: dict[str, Any] = {
+    "CreateModel": cp.CreateModelRequest(name="created"),
+    "ListModels": cp.ListModelsRequest(),
+    "GetModel": cp.GetModelRequest(name="ghost"),
+    "ArchiveModel": cp.ArchiveModelRequest(name="ghost"),
+    "ListVersions": cp.ListVersionsRequest(model="ghost"),
+    "GetVersion": cp.GetVersionRequest(ref=cp.VersionRef(model="ghost")),
+    "SetAlias": cp.SetAliasRequest(model="ghost", alias="production", version=1),
+    "DeleteAlias": cp.DeleteAliasRequest(model="ghost", alias="production"),
+    "Deploy": cp.DeployRequest(pool="default", target=cp.VersionRef(model="ghost", alias="production")),
+    "Rollback": cp.RollbackRequest(pool="default", model="ghost"),
+    "ListDeployments": cp.ListDeploymentsRequest(),
+    "RegisterServer": cp.RegisterServerRequest(pool="default", address="127.0.0.1:1", name="pod"),
+    "Heartbeat": cp.HeartbeatRequest(server_id="ghost"),
+    "ListServers": cp.ListServersRequest(),
+    "CreateUser": cp.CreateUserRequest(name="created", role=cp.ROLE_VIEWER),
+    "ListUsers": cp.ListUsersRequest(),
+    "CreateToken": cp.CreateTokenRequest(user="ghost"),
+    "DisableUser": cp.DisableUserRequest(name="ghost"),
+    "WhoAmI": cp.WhoAmIRequest(),
+    "ListAudit": cp.ListAuditRequest(),
+}
+
+
+async def _status(stub: Any, call: str, metadata: Metadata) -> grpc.StatusCode:
+    """The status ``call`` ends with (OK, or the first message of a watch)."""
+    try:
+        if call == "RegisterVersion":
+            header = cp.RegisterVersionHeader(
+                model="ghost", sha256=hashlib.sha256(_PAYLOAD).hexdigest(), size_bytes=len(_PAYLOAD)
+            )
+            requests = [cp.RegisterVersionRequest(header=header), cp.RegisterVersionRequest(chunk=_PAYLOAD)]
+            await stub.RegisterVersion(iter(requests), metadata=metadata, timeout=10)
+        elif call == "DownloadArtifact":
+            request = cp.DownloadArtifactRequest(ref=cp.VersionRef(model="ghost"))
+            async for _ in stub.DownloadArtifact(request, metadata=metadata, timeout=10):
+                pass
+        elif call == "WatchAssignments":
+            watch = stub.WatchAssignments(cp.WatchAssignmentsRequest(pool="default"), metadata=metadata, timeout=10)
+            await watch.read()
+            watch.cancel()
+            return grpc.StatusCode.OK
+        else:
+            await getattr(stub, call)(UNARY_REQUESTS[call], metadata=metadata, timeout=10)
+    except grpc.aio.AioRpcError as error:
+        return error.code()
+    return grpc.StatusCode.OK
+
+
+def test_the_table_covers_every_call_of_the_service() -> None:
+    assert set(PERMISSIONS) == EVERYTHING
+    assert set(UNARY_REQUESTS) | {"RegisterVersion", "DownloadArtifact", "WatchAssignments"} == EVERYTHING
+    entities = {cp.ROLE_VIEWER: Role.VIEWER, cp.ROLE_MAINTAINER: Role.MAINTAINER}
+    entities |= {cp.ROLE_SERVER: Role.SERVER, cp.ROLE_ADMIN: Role.ADMIN}
+    for role, calls in ALLOWED.items():
+        assert {call for call, roles in PERMISSIONS.items() if entities[role] in roles} == calls
+
+
+@pytest.mark.parametrize("role", [cp.ROLE_VIEWER, cp.ROLE_MAINTAINER, cp.ROLE_SERVER, cp.ROLE_ADMIN])
+async def test_each_role_may_make_exactly_its_calls(api: Api, role: int) -> None:
+    metadata = await api.user("caller", role)
+    for call in sorted(EVERYTHING):
+        status = await _status(api.stub, call, metadata)
+        if call in ALLOWED[role]:
+            assert status not in AUTH_FAILURES, (call, status)
+        else:
+            assert status == grpc.StatusCode.PERMISSION_DENIED, (call, status)
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        (),
+        bearer("cdt_not-a-token-anyone-was-given"),
+        (("authorization", "Basic YWRtaW46YWRtaW4="),),
+        (("authorization", "Bearer"),),
+    ],
+    ids=["none", "unknown", "basic", "empty"],
+)
+async def test_no_valid_token_is_unauthenticated_for_every_call(api: Api, metadata: Metadata) -> None:
+    statuses = await asyncio.gather(*(_status(api.stub, call, metadata) for call in sorted(EVERYTHING)))
+    assert set(statuses) == {grpc.StatusCode.UNAUTHENTICATED}
+
+
+async def test_disabled_user_and_extra_tokens(api: Api) -> None:
+    viewer = await api.user("ana", cp.ROLE_VIEWER)
+    extra = await api.stub.CreateToken(cp.CreateTokenRequest(user="ana"), metadata=api.admin)
+    assert extra.token.startswith(TOKEN_PREFIX) and extra.token != api.tokens["ana"]
+    for metadata in (viewer, bearer(extra.token)):
+        me = await api.stub.WhoAmI(cp.WhoAmIRequest(), metadata=metadata)
+        assert (me.name, me.role) == ("ana", cp.ROLE_VIEWER)
+
+    disabled = await api.stub.DisableUser(cp.DisableUserRequest(name="ana"), metadata=api.admin)
+    assert disabled.disabled
+    for metadata in (viewer, bearer(extra.token)):
+        assert await _status(api.stub, "WhoAmI", metadata) == grpc.StatusCode.UNAUTHENTICATED
+    users = await api.stub.ListUsers(cp.ListUsersRequest(), metadata=api.admin)
+    assert [(u.name, u.role, u.disabled) for u in users.users] == [
+        ("admin", cp.ROLE_ADMIN, False),
+        ("ana", cp.ROLE_VIEWER, True),
+    ]
+
+
+async def test_user_requests_are_checked(api: Api) -> None:
+    for request, status in [
+        (cp.CreateUserRequest(name="bob"), grpc.StatusCode.INVALID_ARGUMENT),
+        (cp.CreateUserRequest(name="admin", role=cp.ROLE_VIEWER), grpc.StatusCode.ALREADY_EXISTS),
+        (cp.CreateUserRequest(name="no/slash", role=cp.ROLE_VIEWER), grpc.StatusCode.INVALID_ARGUMENT),
+    ]:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await api.stub.CreateUser(request, metadata=api.admin)
+        assert refused.value.code() == status
+    with pytest.raises(grpc.aio.AioRpcError) as itself:
+        await api.stub.DisableUser(cp.DisableUserRequest(name="admin"), metadata=api.admin)
+    assert itself.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_tokens_are_random_and_stored_as_sha256() -> None:
+    token = new_token()
+    assert token.startswith("cdt_") and len(token) == len("cdt_") + 43
+    assert token != new_token()
+    assert hash_token(token) == hashlib.sha256(token.encode()).hexdigest()
