@@ -60,15 +60,53 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(requests=args.requests, workdir=args.workdir)
 
 
+def _control_plane_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "control-plane",
+        help="run the control plane (model registry, deployments, users), or migrate its database",
+        description="Run the control plane's gRPC API (conduit.control.v1.ControlPlane), migrating its schema "
+        "first; `conduit control-plane migrate` only migrates. Every flag can also be set as a CONDUIT_CP_<FLAG> "
+        "environment variable; CONDUIT_HOME moves the default database and artifact directory, "
+        "CONDUIT_ADMIN_TOKEN gives the first admin's token.",
+        argument_default=argparse.SUPPRESS,
+    )
+    p.add_argument("action", nargs="?", default=None, choices=["migrate"], help="migrate the database schema and exit")
+    p.add_argument("--db", metavar="URL", help="sqlite:///FILE or postgresql+psycopg://… (default: SQLite in HOME)")
+    p.add_argument("--artifacts", metavar="URL", help="directory or s3://bucket/prefix (default: HOME/artifacts)")
+    p.add_argument("--s3-endpoint-url", metavar="URL", help="S3-compatible endpoint (default: AWS)")
+    p.add_argument("--home", type=Path, metavar="DIR", help="where the defaults live (default ~/.conduit)")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--grpc-port", type=int, help="gRPC port (default 8100)")
+    p.add_argument("--tls-cert", type=Path, metavar="FILE", help="PEM certificate: serve TLS (with --tls-key)")
+    p.add_argument("--tls-key", type=Path, metavar="FILE", help="PEM private key of --tls-cert")
+    p.add_argument("--max-upload-bytes", type=int, help="largest model artifact accepted (default 2 GiB)")
+    p.add_argument("--log-level", help="logging level (default INFO)")
+
+
+def _control_plane(args: argparse.Namespace) -> int:
+    from control_plane.app import main as run_control_plane
+    from control_plane.app import migrate_main
+
+    overrides = {k: v for k, v in vars(args).items() if k not in ("command", "action")}
+    code: int = migrate_main(overrides) if getattr(args, "action", None) == "migrate" else run_control_plane(overrides)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``conduit`` command."""
+    from clients._cli_control import add_control_commands, normalize_argv, run_control_command
+
     parser = argparse.ArgumentParser(prog="conduit", description="Conduit: serve, watch and ship ML models.")
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
+    _control_plane_parser(sub)
+    add_control_commands(sub)
     _demo_parser(sub)
-    args = parser.parse_args(argv)
-    handlers = {"serve": _serve, "demo": _demo}
-    return handlers[args.command](args)
+    args = parser.parse_args(normalize_argv(list(sys.argv[1:] if argv is None else argv)))
+    handlers = {"serve": _serve, "control-plane": _control_plane, "demo": _demo}
+    if args.command in handlers:
+        return handlers[args.command](args)
+    return run_control_command(args)
 
 
 if __name__ == "__main__":

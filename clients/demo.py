@@ -1,21 +1,28 @@
-"""`conduit demo`: train a model, serve it with `conduit serve`, predict through the Python client, report latency.
+"""`conduit demo`: train a model, register it in the control plane, deploy it, serve it, predict, report latency.
 
-Runs on the embedded defaults with nothing but the installed package: a temporary model repository, one server
-process on free loopback ports, and the client.
+Runs on the embedded defaults with nothing but the installed package: a control plane on a temporary SQLite file
+and artifact directory, one `conduit serve --control-plane` process following it, and the Python clients, all on
+free loopback ports.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import grpc
 import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hdrh.histogram import HdrHistogram
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
@@ -24,11 +31,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from clients import ConduitError, InferenceClient
-from trainers.onnx_export import export_sklearn, write_model_version
+from clients.control_plane import ControlPlaneClient
+from control_plane.protocol import control_plane_pb2 as cp
+from trainers.onnx_export import export_sklearn
 
 __all__ = ["run_demo"]
 
 MODEL = "breast-cancer"
+POOL = "default"
 
 
 def _free_port() -> int:
@@ -38,43 +48,88 @@ def _free_port() -> int:
         return port
 
 
-def _wait_ready(client: InferenceClient, server: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+def _wait_healthy(port: int, process: subprocess.Popen[bytes], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub: Any = health_pb2_grpc.HealthStub(channel)  # typed without its methods
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{what} exited with code {process.returncode}")
+            with contextlib.suppress(grpc.RpcError):
+                answer = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+                if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            time.sleep(0.1)
+    raise TimeoutError(f"{what} did not become ready")
+
+
+def _wait_model(client: InferenceClient, server: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise RuntimeError(f"conduit serve exited with code {server.returncode}")
-        try:
-            if client.server_ready(timeout=1.0) and client.model_ready(MODEL, timeout=1.0):
+        with contextlib.suppress(ConduitError):
+            if client.model_ready(MODEL, timeout=1.0):
                 return
-        except ConduitError:
-            pass
         time.sleep(0.1)
-    raise TimeoutError("the server did not become ready")
+    raise TimeoutError(f"the server did not load {MODEL}")
+
+
+@contextlib.contextmanager
+def _process(command: list[str], what: str, port: int, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(command, env=env)
+    try:
+        _wait_healthy(port, process, what)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            code = process.wait(60)
+            print(f"{what} stopped (exit code {code})")
 
 
 def run_demo(*, requests: int = 2000, workdir: Path | None = None) -> int:
     """Run the demo end to end; returns the process exit code."""
     with contextlib.ExitStack() as stack:
         root = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="conduit-demo-")))
-        repository = root / "models"
         data = load_breast_cancer()
         x_train, x_test, y_train, y_test = train_test_split(
             data.data.astype(np.float32), data.target, test_size=0.25, random_state=0, stratify=data.target
         )
         model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(x_train, y_train)
-        print(f"trained {MODEL}: logistic regression, test accuracy {model.score(x_test, y_test):.3f}")
-        write_model_version(repository, MODEL, 1, export_sklearn(model, x_test))
-        print(f"exported to ONNX (parity checked) in {repository}")
+        accuracy = float(model.score(x_test, y_test))
+        print(f"trained {MODEL}: logistic regression, test accuracy {accuracy:.3f}")
+        onnx_file = root / f"{MODEL}.onnx"
+        onnx_file.write_bytes(export_sklearn(model, x_test))
+        print(f"exported to ONNX (parity checked): {onnx_file}")
 
-        port = _free_port()
-        command = [sys.executable, "-m", "clients.cli", "serve", "--model-repository", str(repository)]
-        command += ["--grpc-port", str(port), "--metrics-port", "0", "--log-level", "WARNING"]
-        server = subprocess.Popen(command)
-        try:
-            with InferenceClient(f"127.0.0.1:{port}", timeout=10.0) as client:
-                _wait_ready(client, server)
-                print(f"serving on 127.0.0.1:{port}")
+        admin_token = "cdt_" + secrets.token_urlsafe(32)
+        env = {**os.environ, "CONDUIT_ADMIN_TOKEN": admin_token}
+        cp_port, serve_port = _free_port(), _free_port()
+        control_plane = [sys.executable, "-m", "clients.cli", "control-plane", "--home", str(root / "home")]
+        control_plane += ["--grpc-port", str(cp_port), "--log-level", "WARNING"]
+        stack.enter_context(_process(control_plane, "control plane", cp_port, env))
+        address = f"127.0.0.1:{cp_port}"
+        print(f"control plane on {address} (SQLite registry and artifacts in {root / 'home'})")
+
+        with ControlPlaneClient(address, token=admin_token) as registry:
+            version = registry.register_version(
+                MODEL, onnx_file, metrics={"accuracy": accuracy}, params={"C": "1.0"}, aliases=["production"]
+            )
+            print(f"registered {MODEL} version {version.version} (sha256 {version.sha256[:12]}…) as production")
+            deployment = registry.deploy(POOL, MODEL, alias="production")
+            print(f"deployed {MODEL}@production to pool {deployment.pool}")
+            server_token = registry.create_user("demo-server", cp.ROLE_SERVER).token
+
+            serve = [sys.executable, "-m", "clients.cli", "serve", "--control-plane", address, "--pool", POOL]
+            serve += ["--token", server_token, "--cache-dir", str(root / "serve-cache")]
+            serve += ["--grpc-port", str(serve_port), "--metrics-port", "0", "--log-level", "WARNING"]
+            server = stack.enter_context(_process(serve, "inference server", serve_port, env))
+            with InferenceClient(f"127.0.0.1:{serve_port}", timeout=10.0) as client:
+                _wait_model(client, server)
+                print(f"serving on 127.0.0.1:{serve_port}, following the control plane")
                 batch = client.infer(MODEL, {"input": x_test[:8]})
+                print(f"version      {batch.model_version}")
                 print("labels       ", batch.as_numpy("label").tolist())
                 print("truth        ", y_test[:8].tolist())
                 print("P(benign)    ", [round(float(p), 3) for p in batch.as_numpy("probabilities")[:, 1]])
@@ -89,8 +144,7 @@ def run_demo(*, requests: int = 2000, workdir: Path | None = None) -> int:
                 for q in (50, 90, 99, 99.9):
                     print(f"  p{q:<5} {histogram.get_value_at_percentile(q):>8}")
                 print(f"  max    {histogram.get_max_value():>8}")
-        finally:
-            server.send_signal(signal.SIGTERM)
-            code = server.wait(60)
-        print(f"server stopped (exit code {code})")
-        return 0 if code == 0 else 1
+            for record in registry.list_servers(pool=POOL):
+                models = ", ".join(f"{m.model}:{m.version} {m.state}" for m in record.models) or "nothing yet"
+                print(f"server {record.name} ({'alive' if record.alive else 'silent'}): {models}")
+    return 0

@@ -1,0 +1,335 @@
+"""Blocking client of Conduit's control plane (``conduit.control.v1.ControlPlane``).
+
+Example:
+    >>> from clients.control_plane import ControlPlaneClient
+    >>> with ControlPlaneClient("localhost:8100", token=os.environ["CONDUIT_TOKEN"]) as cp:
+    ...     version = cp.register_version("fraud", Path("model.onnx"), metrics={"auc": 0.93}, aliases=["staging"])
+    ...     cp.deploy("default", "fraud", alias="production")
+
+Calls answer protobuf messages of ``control_plane.protocol.control_plane_pb2``; failures raise ``ConduitError``
+with the code of the gRPC status.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import grpc
+
+from clients._channel import channel_options, error_from_rpc
+from control_plane.protocol import control_plane_pb2 as cp
+from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
+from inference_server.errors import ConduitError, ErrorCode
+
+__all__ = ["ControlPlaneClient", "parse_ref"]
+
+# The generated stub has no type hints (see clients._channel).
+Stub: Any = cp_grpc.ControlPlaneStub
+
+CHUNK_BYTES = 1024 * 1024
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+_REF = re.compile(r"^(?P<model>[^@:]+)(?:@(?P<alias>[^@:]+)|:(?P<version>\d+))?$")
+
+
+def parse_ref(text: str) -> cp.VersionRef:
+    """``NAME`` (latest version), ``NAME@ALIAS`` or ``NAME:VERSION`` as a ``VersionRef``.
+
+    Raises:
+        ConduitError: INVALID_ARGUMENT for anything else.
+    """
+    match = _REF.match(text)
+    if match is None:
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"{text!r}: expected NAME, NAME@ALIAS or NAME:VERSION")
+    if match["alias"]:
+        return cp.VersionRef(model=match["model"], alias=match["alias"])
+    if match["version"]:
+        return cp.VersionRef(model=match["model"], version=int(match["version"]))
+    return cp.VersionRef(model=match["model"])
+
+
+def _sha256(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as file:
+        while chunk := file.read(CHUNK_BYTES):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+class ControlPlaneClient:
+    """Every call of the control plane API, blocking. Safe to share between threads.
+
+    Args:
+        target: Control plane address, e.g. ``"localhost:8100"``.
+        token: Bearer token sent with every call.
+        timeout: Deadline of unary calls in seconds (uploads and downloads get no deadline).
+        root_certificates: PEM of the CA that signed the control plane's certificate; ``None``: plaintext.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        token: str,
+        timeout: float | None = 30.0,
+        root_certificates: bytes | None = None,
+    ) -> None:
+        options = channel_options(MAX_MESSAGE_BYTES, ())
+        if root_certificates is None:
+            self._channel = grpc.insecure_channel(target, options=options)
+        else:
+            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+            self._channel = grpc.secure_channel(target, credentials, options=options)
+        self._stub = Stub(self._channel)
+        self._timeout = timeout
+        self._metadata = (("authorization", f"Bearer {token}"),)
+
+    def __enter__(self) -> ControlPlaneClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._channel.close()
+
+    def _call(self, method: str, request: Any) -> Any:
+        try:
+            return getattr(self._stub, method)(request, timeout=self._timeout, metadata=self._metadata)
+        except grpc.RpcError as error:
+            raise error_from_rpc(method, error) from error
+
+    def _pages(self, method: str, request: Any, field: str, limit: int | None = None) -> Iterator[Any]:
+        """Every item of a paginated listing, fetching pages as they are consumed."""
+        seen = 0
+        while True:
+            response = self._call(method, request)
+            for item in getattr(response, field):
+                yield item
+                seen += 1
+                if limit is not None and seen >= limit:
+                    return
+            if not response.next_page_token:
+                return
+            request.page_token = response.next_page_token
+
+    # -- models -------------------------------------------------------------------------------------------------
+
+    def create_model(self, name: str, description: str = "") -> cp.Model:
+        """Create an empty model."""
+        result: cp.Model = self._call("CreateModel", cp.CreateModelRequest(name=name, description=description))
+        return result
+
+    def list_models(self, *, include_archived: bool = False) -> list[cp.Model]:
+        """Every model, by name."""
+        request = cp.ListModelsRequest(include_archived=include_archived, page_size=500)
+        return list(self._pages("ListModels", request, "models"))
+
+    def get_model(self, name: str) -> cp.Model:
+        """One model with its aliases."""
+        result: cp.Model = self._call("GetModel", cp.GetModelRequest(name=name))
+        return result
+
+    def archive_model(self, name: str) -> cp.Model:
+        """Archive a model: it keeps its versions and takes no new ones."""
+        result: cp.Model = self._call("ArchiveModel", cp.ArchiveModelRequest(name=name))
+        return result
+
+    # -- versions -----------------------------------------------------------------------------------------------
+
+    def register_version(
+        self,
+        model: str,
+        path: Path,
+        *,
+        metrics: Mapping[str, float] | None = None,
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        lineage: cp.Lineage | None = None,
+        description: str = "",
+        aliases: Sequence[str] = (),
+        create_model: bool = True,
+    ) -> cp.ModelVersion:
+        """Upload ``path`` (an ONNX file) as the model's next version; its sha256 is checked by the server.
+
+        Raises:
+            ConduitError: INVALID_ARGUMENT for a file that is not ONNX, NOT_FOUND for an unknown model when
+                ``create_model`` is false, RESOURCE_EXHAUSTED for a file above the server's upload limit.
+        """
+        try:
+            sha256, size = _sha256(path)
+        except OSError as exc:
+            raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"cannot read {path}: {exc.strerror}") from None
+        header = cp.RegisterVersionHeader(
+            model=model,
+            create_model=create_model,
+            sha256=sha256,
+            size_bytes=size,
+            metrics=dict(metrics or {}),
+            params=dict(params or {}),
+            tags=dict(tags or {}),
+            lineage=lineage,
+            description=description,
+            aliases=list(aliases),
+        )
+
+        def requests() -> Iterator[cp.RegisterVersionRequest]:
+            yield cp.RegisterVersionRequest(header=header)
+            with path.open("rb") as file:
+                while chunk := file.read(CHUNK_BYTES):
+                    yield cp.RegisterVersionRequest(chunk=chunk)
+
+        try:
+            result: cp.ModelVersion = self._stub.RegisterVersion(requests(), metadata=self._metadata)
+        except grpc.RpcError as error:
+            raise error_from_rpc("RegisterVersion", error) from error
+        return result
+
+    def list_versions(
+        self, model: str, *, tags: Mapping[str, str] | None = None, alias: str = "", limit: int | None = None
+    ) -> list[cp.ModelVersion]:
+        """Versions of ``model``, newest first, optionally only those with all ``tags``."""
+        request = cp.ListVersionsRequest(model=model, tags=dict(tags or {}), alias=alias, page_size=500)
+        return list(self._pages("ListVersions", request, "versions", limit))
+
+    def get_version(self, ref: cp.VersionRef) -> cp.ModelVersion:
+        """The version a reference names (see ``parse_ref``)."""
+        result: cp.ModelVersion = self._call("GetVersion", cp.GetVersionRequest(ref=ref))
+        return result
+
+    def download(self, ref: cp.VersionRef, destination: Path) -> cp.ArtifactChunk:
+        """Write the version's ONNX artifact to ``destination`` (atomically, sha256 verified).
+
+        Returns:
+            The first chunk's header fields (sha256, size, resolved version); its data is cleared.
+        """
+        partial = destination.with_name(destination.name + ".partial")
+        digest = hashlib.sha256()
+        first: cp.ArtifactChunk | None = None
+        try:
+            with partial.open("wb") as file:
+                for chunk in self._stub.DownloadArtifact(cp.DownloadArtifactRequest(ref=ref), metadata=self._metadata):
+                    if first is None:
+                        first = cp.ArtifactChunk(
+                            sha256=chunk.sha256, size_bytes=chunk.size_bytes, version=chunk.version
+                        )
+                    digest.update(chunk.data)
+                    file.write(chunk.data)
+            if first is None or digest.hexdigest() != first.sha256:
+                raise ConduitError(ErrorCode.INTERNAL, "downloaded artifact does not match its sha256")
+            partial.replace(destination)
+        except grpc.RpcError as error:
+            raise error_from_rpc("DownloadArtifact", error) from error
+        finally:
+            partial.unlink(missing_ok=True)
+        return first
+
+    # -- aliases ------------------------------------------------------------------------------------------------
+
+    def set_alias(self, model: str, alias: str, version: int) -> cp.Alias:
+        """Point ``alias`` at ``version`` (creating or moving it)."""
+        result: cp.Alias = self._call("SetAlias", cp.SetAliasRequest(model=model, alias=alias, version=version))
+        return result
+
+    def delete_alias(self, model: str, alias: str) -> int:
+        """Delete ``alias``; returns the version it pointed at."""
+        response: cp.DeleteAliasResponse = self._call("DeleteAlias", cp.DeleteAliasRequest(model=model, alias=alias))
+        return response.version
+
+    # -- deployments --------------------------------------------------------------------------------------------
+
+    def deploy(
+        self,
+        pool: str,
+        model: str,
+        *,
+        alias: str = "",
+        version: int = 0,
+        canary_version: int = 0,
+        canary_percent: float = 0.0,
+    ) -> cp.Deployment:
+        """Serve ``model`` on ``pool``: following ``alias`` or pinned to ``version``, optionally with a canary."""
+        target = cp.VersionRef(model=model, alias=alias) if alias else cp.VersionRef(model=model, version=version)
+        request = cp.DeployRequest(
+            pool=pool, target=target, canary_version=canary_version, canary_percent=canary_percent
+        )
+        result: cp.Deployment = self._call("Deploy", request)
+        return result
+
+    def undeploy(self, pool: str, model: str) -> cp.Deployment:
+        """Stop serving ``model`` on ``pool``."""
+        request = cp.DeployRequest(pool=pool, target=cp.VersionRef(model=model), undeploy=True)
+        result: cp.Deployment = self._call("Deploy", request)
+        return result
+
+    def rollback(self, pool: str, model: str) -> cp.Deployment:
+        """Bring back the deployment of ``model`` on ``pool`` that preceded the current one."""
+        result: cp.Deployment = self._call("Rollback", cp.RollbackRequest(pool=pool, model=model))
+        return result
+
+    def list_deployments(
+        self, *, pool: str = "", model: str = "", history: bool = False, limit: int | None = None
+    ) -> list[cp.Deployment]:
+        """Active deployments, or with ``history`` every one, newest first."""
+        request = cp.ListDeploymentsRequest(pool=pool, model=model, history=history, page_size=500)
+        return list(self._pages("ListDeployments", request, "deployments", limit))
+
+    def list_servers(self, *, pool: str = "") -> list[cp.Server]:
+        """Inference servers with their loaded models."""
+        response: cp.ListServersResponse = self._call("ListServers", cp.ListServersRequest(pool=pool))
+        return list(response.servers)
+
+    # -- users --------------------------------------------------------------------------------------------------
+
+    def create_user(self, name: str, role: int) -> cp.CreateUserResponse:
+        """Create a user; the response holds its token, which is never shown again."""
+        request = cp.CreateUserRequest(name=name, role=role)  # type: ignore[arg-type]
+        result: cp.CreateUserResponse = self._call("CreateUser", request)
+        return result
+
+    def list_users(self) -> list[cp.User]:
+        """Every user."""
+        response: cp.ListUsersResponse = self._call("ListUsers", cp.ListUsersRequest())
+        return list(response.users)
+
+    def create_token(self, user: str) -> str:
+        """A new token for ``user`` (shown once)."""
+        response: cp.CreateTokenResponse = self._call("CreateToken", cp.CreateTokenRequest(user=user))
+        return response.token
+
+    def disable_user(self, name: str) -> cp.User:
+        """Disable a user: its tokens stop working."""
+        result: cp.User = self._call("DisableUser", cp.DisableUserRequest(name=name))
+        return result
+
+    def whoami(self) -> cp.User:
+        """The user the token belongs to."""
+        result: cp.User = self._call("WhoAmI", cp.WhoAmIRequest())
+        return result
+
+    # -- audit --------------------------------------------------------------------------------------------------
+
+    def list_audit(
+        self,
+        *,
+        since: datetime | None = None,
+        actor: str = "",
+        action: str = "",
+        target_prefix: str = "",
+        limit: int | None = 100,
+    ) -> list[cp.AuditEntry]:
+        """Audit entries, newest first."""
+        request = cp.ListAuditRequest(actor=actor, action=action, target_prefix=target_prefix, page_size=500)
+        if since is not None:
+            request.since.FromDatetime(since)
+        return list(self._pages("ListAudit", request, "entries", limit))
