@@ -49,9 +49,16 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("demo", help="train a small model, serve it, predict through the client, report latency")
+    p = sub.add_parser(
+        "demo", help="train a model, register and deploy it in a control plane, serve it, predict, report latency"
+    )
     p.add_argument("--requests", type=int, default=2000, help="single-row requests to time (default 2000)")
-    p.add_argument("--workdir", type=Path, default=None, help="keep the model repository here (default: temporary)")
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="keep the control plane home and server cache here (default: temporary)",
+    )
 
 
 def _demo(args: argparse.Namespace) -> int:
