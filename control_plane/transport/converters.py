@@ -26,7 +26,7 @@ from control_plane.entities import (
     User,
 )
 from control_plane.protocol import control_plane_pb2 as cp
-from control_plane.service import ServerStatus, UploadHeader, VersionRef
+from control_plane.service import UploadHeader, VersionRef
 from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = [
@@ -211,9 +211,7 @@ def _loaded_model(value: LoadedModel) -> cp.LoadedModel:
     return cp.LoadedModel(model=value.model, version=value.version, state=value.state, reason=value.reason)
 
 
-def server(value: ServerRecord | ServerStatus) -> cp.Server:
-    """A server; ``alive`` is only known from a ``ServerStatus`` (a bare record has just registered: alive)."""
-    record, alive = (value.record, value.alive) if isinstance(value, ServerStatus) else (value, True)
+def server(record: ServerRecord, *, alive: bool) -> cp.Server:
     message = cp.Server(
         id=record.id,
         pool=record.pool,

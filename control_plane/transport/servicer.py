@@ -164,7 +164,8 @@ class ControlPlaneServicer(cp_grpc.ControlPlaneServicer):
     async def RegisterServer(self, request: cp.RegisterServerRequest, context: Context) -> cp.Server:
         async with self._call("RegisterServer", context) as user:
             record = await self._s.servers.register(request.pool, request.address, request.name, actor=user.name)
-            return converters.server(record)
+            # It has just spoken to us.
+            return converters.server(record, alive=True)
 
     async def Heartbeat(self, request: cp.HeartbeatRequest, context: Context) -> cp.HeartbeatResponse:
         async with self._call("Heartbeat", context):
@@ -175,7 +176,7 @@ class ControlPlaneServicer(cp_grpc.ControlPlaneServicer):
     async def ListServers(self, request: cp.ListServersRequest, context: Context) -> cp.ListServersResponse:
         async with self._call("ListServers", context):
             servers = await self._s.servers.list_servers(request.pool or None)
-            return cp.ListServersResponse(servers=[converters.server(s) for s in servers])
+            return cp.ListServersResponse(servers=[converters.server(s.record, alive=s.alive) for s in servers])
 
     async def WatchAssignments(
         self, request: cp.WatchAssignmentsRequest, context: Context

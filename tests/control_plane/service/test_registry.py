@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sqlite3
 
 import grpc
+import numpy as np
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
 from control_plane.protocol import control_plane_pb2 as cp
 
@@ -126,3 +129,41 @@ async def test_concurrent_registrations_get_consecutive_versions(any_api: Api, m
     listing = await any_api.stub.ListVersions(cp.ListVersionsRequest(model="fraud"), metadata=any_api.admin)
     assert [v.version for v in listing.versions] == list(range(8, 0, -1))
     assert any_api.spool.exists() and not any(any_api.spool.iterdir())
+
+
+def _large_model(megabytes: int) -> bytes:
+    """A valid graph of about ``megabytes`` MiB: ``y = x + weights``."""
+    count = megabytes * 1024 * 1024 // 4
+    weights = numpy_helper.from_array(np.arange(count, dtype=np.float32), "weights")
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "weights"], ["y"])],
+        "large",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [count])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [count])],
+        initializer=[weights],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+async def test_large_artifact_travels_in_1_mib_chunks(api: Api) -> None:
+    payload = _large_model(3)
+    registered = await api.register("large", payload)
+    assert [(t.name, t.datatype) for t in registered.inputs] == [("x", "FP32")]
+    chunks = await read_all(
+        api.stub.DownloadArtifact(cp.DownloadArtifactRequest(ref=cp.VersionRef(model="large")), metadata=api.admin)
+    )
+    assert [len(c.data) for c in chunks[:-1]] == [1024 * 1024] * (len(chunks) - 1)
+    assert len(chunks) == 4
+    assert [c.sha256 for c in chunks[1:]] == [""] * 3
+    assert b"".join(c.data for c in chunks) == payload
+
+
+async def test_unexpected_failure_is_internal_without_details(api: Api, sqlite_url: str) -> None:
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as connection:
+        connection.execute("ALTER TABLE models RENAME TO models_elsewhere")
+    with pytest.raises(grpc.aio.AioRpcError) as failed:
+        await api.stub.ListModels(cp.ListModelsRequest(), metadata=api.admin)
+    assert failed.value.code() == grpc.StatusCode.INTERNAL
+    assert failed.value.details() == "internal error; the control plane's log has the details"
