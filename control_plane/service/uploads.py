@@ -18,11 +18,7 @@ from control_plane.artifacts import ArtifactStore
 from control_plane.entities import Lineage, ModelVersion, NewVersion
 from control_plane.service.changes import Changes
 from control_plane.signature import read_signature
-from control_plane.store import AbstractStore
-
-# The store's own name rules, applied before the transfer: a name it would refuse at commit time must not cost an
-# upload and leave an artifact that no version refers to.
-from control_plane.store._validate import check_alias, check_name
+from control_plane.store import AbstractStore, check_alias, check_name
 from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["SPOOL_PREFIX", "UploadHeader", "UploadService"]
@@ -94,6 +90,8 @@ class UploadService:
         return removed
 
     async def _check_header(self, header: UploadHeader) -> None:
+        # The store's own name rules, applied before the transfer: a name it would refuse at commit time must not
+        # cost an upload and leave an artifact that no version refers to.
         check_name("model", header.model)
         for alias in header.aliases:
             check_alias(alias)

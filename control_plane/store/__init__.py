@@ -3,5 +3,6 @@
 from control_plane.store._abstract import AbstractStore
 from control_plane.store._migrate import migrate, schema_is_current
 from control_plane.store._sql import SqlStore
+from control_plane.store._validate import check_alias, check_name
 
-__all__ = ["AbstractStore", "SqlStore", "migrate", "schema_is_current"]
+__all__ = ["AbstractStore", "SqlStore", "check_alias", "check_name", "migrate", "schema_is_current"]

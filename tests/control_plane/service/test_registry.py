@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
+from typing import Any
 
 import grpc
 import numpy as np
@@ -13,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from control_plane.protocol import control_plane_pb2 as cp
 
-from .conftest import Api, read_all
+from .conftest import Api, StartApi, files, read_all, upload_requests
 
 
 async def test_register_get_list_download(any_api: Api, model_bytes: bytes) -> None:
@@ -167,3 +168,26 @@ async def test_unexpected_failure_is_internal_without_details(api: Api, sqlite_u
         await api.stub.ListModels(cp.ListModelsRequest(), metadata=api.admin)
     assert failed.value.code() == grpc.StatusCode.INTERNAL
     assert failed.value.details() == "internal error; the control plane's log has the details"
+
+
+async def test_artifacts_in_s3_compatible_storage(
+    start_api: StartApi, sqlite_url: str, s3_endpoint: str, s3_bucket: str, s3_client: Any, model_bytes: bytes
+) -> None:
+    api = await start_api(sqlite_url, artifacts=f"s3://{s3_bucket}/conduit", s3_endpoint_url=s3_endpoint)
+    registered = await api.register("fraud", model_bytes)
+    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket).get("Contents", [])]
+    assert keys == [f"conduit/sha256/{registered.sha256}"]
+    assert files(api.artifacts) == []  # nothing landed in the local default
+
+    chunks = await read_all(
+        api.stub.DownloadArtifact(cp.DownloadArtifactRequest(ref=cp.VersionRef(model="fraud")), metadata=api.admin)
+    )
+    assert b"".join(c.data for c in chunks) == model_bytes
+    # A refused upload leaves the bucket as it was.
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await api.stub.RegisterVersion(
+            iter(upload_requests("fraud", model_bytes[:-1] + b"\x00")[:1] + upload_requests("fraud", model_bytes)[1:]),
+            metadata=api.admin,
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert len(s3_client.list_objects_v2(Bucket=s3_bucket).get("Contents", [])) == 1
