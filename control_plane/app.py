@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from control_plane.artifacts import open_artifact_store
+from control_plane.artifacts import LocalArtifactStore, open_artifact_store
 from control_plane.auth import Authenticator
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
@@ -118,6 +118,12 @@ class ControlPlaneServer:
         removed = await asyncio.to_thread(services.uploads.clear_spool)
         if removed:
             log.info("removed %d unfinished upload(s) left by a previous run", removed)
+        if isinstance(artifacts, LocalArtifactStore):
+            # Copies into the store cut short by a crash. A copy in progress in another replica sharing the directory
+            # keeps touching its file, so a minute without a write tells the two apart.
+            partial = await asyncio.to_thread(artifacts.clean_temporary, 60.0)
+            if partial:
+                log.info("removed %d partial artifact file(s) left by a previous run", partial)
         self.admin_token = await services.users.bootstrap_admin(settings.admin_token)
 
         options = [

@@ -18,7 +18,7 @@ from control_plane.artifacts import ArtifactStore
 from control_plane.entities import Lineage, ModelVersion, NewVersion
 from control_plane.service.changes import Changes
 from control_plane.signature import read_signature
-from control_plane.store import AbstractStore, check_alias, check_name
+from control_plane.store import AbstractStore, check_alias, check_name, check_version_metadata
 from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["SPOOL_PREFIX", "UploadHeader", "UploadService"]
@@ -95,6 +95,7 @@ class UploadService:
         check_name("model", header.model)
         for alias in header.aliases:
             check_alias(alias)
+        check_version_metadata(header.metrics, header.params, header.tags, header.description)
         if not _SHA256.fullmatch(header.sha256):
             raise _invalid("the upload header's sha256 must be 64 lowercase hex digits")
         if header.size_bytes < 1:

@@ -3,6 +3,14 @@
 from control_plane.store._abstract import AbstractStore
 from control_plane.store._migrate import migrate, schema_is_current
 from control_plane.store._sql import SqlStore
-from control_plane.store._validate import check_alias, check_name
+from control_plane.store._validate import check_alias, check_name, check_version_metadata
 
-__all__ = ["AbstractStore", "SqlStore", "check_alias", "check_name", "migrate", "schema_is_current"]
+__all__ = [
+    "AbstractStore",
+    "SqlStore",
+    "check_alias",
+    "check_name",
+    "check_version_metadata",
+    "migrate",
+    "schema_is_current",
+]

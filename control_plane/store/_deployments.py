@@ -46,6 +46,8 @@ def _check_spec(spec: DeploymentSpec) -> None:
         raise ConduitError(ErrorCode.INVALID_ARGUMENT, "canary_percent needs a canary_version")
     if spec.canary_version is not None:
         check_version_number(spec.canary_version)
+        if spec.canary_version == spec.version:
+            raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"the canary is version {spec.version} itself")
 
 
 def _check_targets(
@@ -225,7 +227,10 @@ def assignments(session: Session, pool: str) -> PoolAssignments:
     for row in rows:
         primary = row.version if row.version is not None else aliases.get((row.model_id, row.alias or ""))
         if primary is not None:
-            wanted.append((row, primary, row.canary_version))
+            # Moving the followed alias onto the canary is how a canary gets promoted: from then on it is the
+            # primary, and all of the traffic goes to it.
+            canary = row.canary_version if row.canary_version != primary else None
+            wanted.append((row, primary, canary))
     pairs = {(row.model_id, number) for row, primary, canary in wanted for number in (primary, canary) if number}
     refs: dict[tuple[int, int], ArtifactRef] = {}
     if pairs:

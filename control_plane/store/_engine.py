@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session
 
 from inference_server.errors import ConduitError, ErrorCode
@@ -69,6 +69,21 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
+def unreachable(error: OperationalError) -> ConduitError:
+    """The registry database is down, unreachable or locked: a condition to retry, never a caller's mistake."""
+    # The driver's own message only: SQLAlchemy's rendering would add the statement and its parameters.
+    reason = str(error.orig).strip().splitlines()[0] if error.orig is not None else "connection failed"
+    return ConduitError(ErrorCode.UNAVAILABLE, f"cannot use the registry database: {reason}")
+
+
+@contextmanager
+def _outage_is_unavailable() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as error:
+        raise unreachable(error) from error
+
+
 class Database:
     """One engine, with sessions that commit on success and roll back on any exception."""
 
@@ -84,13 +99,13 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A transaction for reads; convert rows to entities before leaving the block."""
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+        with _outage_is_unavailable(), Session(self.engine, expire_on_commit=False) as session, session.begin():
             yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A transaction that may write: it holds SQLite's write lock from its first statement."""
-        with Session(self._writer, expire_on_commit=False) as session, session.begin():
+        with _outage_is_unavailable(), Session(self._writer, expire_on_commit=False) as session, session.begin():
             yield session
 
     def write_connection(self) -> Connection:

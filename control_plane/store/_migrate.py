@@ -9,7 +9,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
-from control_plane.store._engine import Database
+from control_plane.store._engine import Database, unreachable
 from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["alembic_config", "ensure_current", "migrate", "schema_is_current"]
@@ -26,12 +26,6 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-def _unreachable(error: OperationalError) -> ConduitError:
-    # The driver's own message only: SQLAlchemy's rendering would add the statement and its parameters.
-    reason = str(error.orig).strip().splitlines()[0] if error.orig is not None else "connection failed"
-    return ConduitError(ErrorCode.UNAVAILABLE, f"cannot use the registry database: {reason}")
-
-
 def migrate(url: str) -> None:
     """Upgrade the database at ``url`` to the newest schema; a no-op when it is already there.
 
@@ -45,7 +39,7 @@ def migrate(url: str) -> None:
         with database.write_connection() as connection:
             command.upgrade(alembic_config(connection), "head")
     except OperationalError as error:
-        raise _unreachable(error) from error
+        raise unreachable(error) from error
     finally:
         database.dispose()
 
@@ -56,7 +50,7 @@ def _is_current(database: Database) -> bool:
         with database.engine.connect() as connection:
             current = set(MigrationContext.configure(connection).get_current_heads())
     except OperationalError as error:
-        raise _unreachable(error) from error
+        raise unreachable(error) from error
     return current == heads
 
 

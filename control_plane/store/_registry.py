@@ -23,7 +23,7 @@ from control_plane.store._rows import (
     pools_serving,
 )
 from control_plane.store._schema import AliasRow, ModelRow, TagRow, VersionRow, utcnow
-from control_plane.store._validate import check_alias, check_name, check_version_number
+from control_plane.store._validate import check_alias, check_name, check_version_metadata, check_version_number
 from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = [
@@ -104,8 +104,7 @@ def _check_new_version(new: NewVersion, aliases: Sequence[str]) -> None:
         raise ConduitError(ErrorCode.INVALID_ARGUMENT, "sha256 must be 64 lowercase hex digits")
     if new.size_bytes < 0:
         raise ConduitError(ErrorCode.INVALID_ARGUMENT, "size_bytes must not be negative")
-    if any(not key or len(key) > 255 for key in new.tags):
-        raise ConduitError(ErrorCode.INVALID_ARGUMENT, "tag keys must be 1-255 characters")
+    check_version_metadata(new.metrics, new.params, new.tags, new.description)
 
 
 def create_version(

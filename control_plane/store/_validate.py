@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Mapping
 
 from inference_server.errors import ConduitError, ErrorCode
 
-__all__ = ["check_alias", "check_name", "check_token_hash", "check_version_number"]
+__all__ = [
+    "check_alias",
+    "check_name",
+    "check_token_hash",
+    "check_version_metadata",
+    "check_version_number",
+]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+MAX_KEY = 255
+MAX_VALUE = 4096
+MAX_DESCRIPTION = 65536
+MAX_ENTRIES = 1024
 
 
 def check_name(kind: str, name: str) -> str:
@@ -42,3 +54,30 @@ def check_token_hash(token_hash: str) -> str:
     if not _HEX64.fullmatch(token_hash):
         raise ConduitError(ErrorCode.INVALID_ARGUMENT, "a token hash must be 64 lowercase hex digits")
     return token_hash
+
+
+def check_version_metadata(
+    metrics: Mapping[str, float], params: Mapping[str, str], tags: Mapping[str, str], description: str
+) -> None:
+    """What a version carries besides its artifact: bounded, and metrics finite (JSON and PostgreSQL have no NaN).
+
+    Checked before an upload's bytes are received as well as at commit, so a refusal never leaves an artifact
+    behind.
+    """
+    for kind, values in (("metric", metrics), ("param", params), ("tag", tags)):
+        if len(values) > MAX_ENTRIES:
+            raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"at most {MAX_ENTRIES} {kind}s per version")
+        for key in values:
+            if not key or len(key) > MAX_KEY:
+                raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"{kind} names must be 1-{MAX_KEY} characters")
+    for key, value in metrics.items():
+        if not math.isfinite(value):
+            raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"metric {key!r} must be a finite number, not {value}")
+    for kind, texts in (("param", params), ("tag", tags)):
+        for key, text in texts.items():
+            if len(text) > MAX_VALUE:
+                raise ConduitError(
+                    ErrorCode.INVALID_ARGUMENT, f"{kind} {key!r} is {len(text)} characters; at most {MAX_VALUE}"
+                )
+    if len(description) > MAX_DESCRIPTION:
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"the description is longer than {MAX_DESCRIPTION} characters")

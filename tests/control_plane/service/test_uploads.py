@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import time
 from collections.abc import AsyncIterator
 
 import grpc
+import onnx
 import pytest
 
 from control_plane.protocol import control_plane_pb2 as cp
@@ -151,5 +154,34 @@ async def test_stale_spool_files_are_cleared_at_start(start_api: StartApi, sqlit
     home = api.home
     await api.server.stop(grace=1.0)
     (home / "tmp" / "upload-left-by-a-crash.onnx").write_bytes(b"partial")
+    # A copy into the artifact store cut short an hour ago, and one another replica is writing right now.
+    shard = home / "artifacts" / "sha256" / "ab"
+    shard.mkdir(parents=True)
+    stale, fresh = shard / ".partial-crashed", shard / ".partial-in-progress"
+    stale.write_bytes(b"partial")
+    fresh.write_bytes(b"partial")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
     restarted = await start_api(sqlite_url, home=home)
     assert files(restarted.spool) == []
+    assert files(restarted.artifacts) == [fresh]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"metrics": {"auc": float("nan")}},
+        {"metrics": {"auc": float("inf")}},
+        {"tags": {"": "x"}},
+        {"params": {"C": "1" * 5000}},
+        {"description": "d" * 70000},
+    ],
+    ids=["nan-metric", "inf-metric", "empty-tag-key", "long-param", "long-description"],
+)
+async def test_bad_metadata_is_refused_before_anything_is_stored(
+    registered: Api, model_bytes: bytes, fields: dict[str, object]
+) -> None:
+    # A graph never stored before, so a stray artifact would show in the snapshot.
+    graph = onnx.load_from_string(model_bytes)
+    graph.doc_string = "another version"
+    requests = upload_requests("fraud", graph.SerializeToString(), **fields)
+    assert await _refused(registered, requests) == grpc.StatusCode.INVALID_ARGUMENT

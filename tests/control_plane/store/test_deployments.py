@@ -133,6 +133,7 @@ def test_deploy_errors(store: SqlStore, register: Register, error_code: ErrorOf)
     assert deploy() is ErrorCode.INVALID_ARGUMENT
     assert deploy(alias="production", version=1) is ErrorCode.INVALID_ARGUMENT
     assert deploy(version=1, canary_version=1, canary_percent=100.5) is ErrorCode.INVALID_ARGUMENT
+    assert deploy(version=1, canary_version=1, canary_percent=10) is ErrorCode.INVALID_ARGUMENT
     assert deploy(version=1, canary_version=1, canary_percent=-1) is ErrorCode.INVALID_ARGUMENT
     assert deploy(version=1, canary_percent=10) is ErrorCode.INVALID_ARGUMENT
     assert deploy(undeploy=True, version=1) is ErrorCode.INVALID_ARGUMENT
@@ -167,12 +168,13 @@ def test_deployed_models_and_followed_aliases_are_protected(
 
 
 def test_list_deployments_filters_and_pages(store: SqlStore, register: Register, error_code: ErrorOf) -> None:
-    register("fraud")
-    register("churn")
+    for model in ["fraud", "churn"]:
+        register(model)
+        register(model)
     for pool in ["a", "b", "c"]:
         for model in ["fraud", "churn"]:
             store.deploy(DeploymentSpec(pool, model, version=1), actor="x")
-            store.deploy(DeploymentSpec(pool, model, version=1, canary_version=1, canary_percent=1), actor="x")
+            store.deploy(DeploymentSpec(pool, model, version=1, canary_version=2, canary_percent=1), actor="x")
 
     def everything(**filters: object) -> list[int]:
         ids, token = [], ""
@@ -227,3 +229,18 @@ def test_rollback_of_a_pool_following_a_moved_alias_pins_the_version_it_left(
     # Setting the alias to where it already points is not a move.
     store.set_alias("fraud", "production", 2, actor="a")
     assert store.rollback("default", "fraud", actor="a").version == 1
+
+
+def test_promoting_the_canary_by_moving_the_alias_ends_the_split(
+    store: SqlStore, register: Register, error_code: ErrorOf
+) -> None:
+    register("fraud", aliases=("production",))
+    register("fraud")
+    store.deploy(DeploymentSpec("default", "fraud", alias="production", canary_version=2, canary_percent=10), actor="a")
+    [split] = store.assignments("default").models
+    assert (split.primary.version, split.canary and split.canary.version, split.canary_percent) == (1, 2, 10)
+    store.set_alias("fraud", "production", 2, actor="a")
+    [promoted] = store.assignments("default").models
+    assert (promoted.primary.version, promoted.canary, promoted.canary_percent) == (2, None, 0.0)
+    pinned_onto_itself = DeploymentSpec("default", "fraud", version=2, canary_version=2, canary_percent=5)
+    assert error_code(lambda: store.deploy(pinned_onto_itself, actor="a")) is ErrorCode.INVALID_ARGUMENT

@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -94,3 +95,21 @@ def test_an_unreachable_database_is_unavailable(tmp_path: Path) -> None:
     with pytest.raises(ConduitError) as refused:
         migrate(f"sqlite:///{tmp_path}/registry.db")
     assert refused.value.code is ErrorCode.UNAVAILABLE
+
+
+def test_database_lost_while_running_is_unavailable(postgres_server: Any) -> None:
+    url = postgres_server.create_database(migrated=True)
+    store = SqlStore(url)
+    try:
+        store.create_model("fraud", "", actor="a")
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(host="127.0.0.1", port=postgres_server.port, user="postgres", dbname="postgres") as conn:
+            conn.autocommit = True
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)'.encode())
+        for call in (lambda: store.get_model("fraud"), lambda: store.create_model("churn", "", actor="a")):
+            with pytest.raises(ConduitError) as lost:
+                call()
+            assert lost.value.code is ErrorCode.UNAVAILABLE
+            assert "SELECT" not in lost.value.message and "INSERT" not in lost.value.message
+    finally:
+        store.close()
