@@ -418,6 +418,7 @@ def _deploy_parsers(sub: SubParsers) -> None:
     )
     dsub = deploy.add_subparsers(dest="action", required=True)
     p = _command(dsub, "to", _deploy_apply, "deploy NAME@ALIAS (followed as the alias moves) or NAME:VERSION (pinned)")
+    p.usage = "conduit deploy NAME@ALIAS|NAME:VERSION [--pool POOL] [--canary VERSION --percent P] [--json]"
     p.add_argument("target", metavar="NAME@ALIAS|NAME:VERSION")
     p.add_argument("--pool", default="default", help="server pool (default: default)")
     p.add_argument("--canary", type=int, metavar="VERSION", help="send a share of traffic to this version")

@@ -112,13 +112,13 @@ class ControlPlaneClient:
     def _pages(self, method: str, request: Any, field: str, limit: int | None = None) -> Iterator[Any]:
         """Every item of a paginated listing, fetching pages as they are consumed."""
         seen = 0
-        while True:
+        while limit is None or seen < limit:
             response = self._call(method, request)
             for item in getattr(response, field):
-                yield item
-                seen += 1
                 if limit is not None and seen >= limit:
                     return
+                yield item
+                seen += 1
             if not response.next_page_token:
                 return
             request.page_token = response.next_page_token

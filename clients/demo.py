@@ -122,9 +122,11 @@ def run_demo(*, requests: int = 2000, workdir: Path | None = None) -> int:
             server_token = registry.create_user("demo-server", cp.ROLE_SERVER).token
 
             serve = [sys.executable, "-m", "clients.cli", "serve", "--control-plane", address, "--pool", POOL]
-            serve += ["--token", server_token, "--cache-dir", str(root / "serve-cache")]
+            serve += ["--cache-dir", str(root / "serve-cache")]
             serve += ["--grpc-port", str(serve_port), "--metrics-port", "0", "--log-level", "WARNING"]
-            server = stack.enter_context(_process(serve, "inference server", serve_port, env))
+            # In the environment, not in argv, where any user's `ps` would show it.
+            serve_env = {**os.environ, "CONDUIT_TOKEN": server_token}
+            server = stack.enter_context(_process(serve, "inference server", serve_port, serve_env))
             with InferenceClient(f"127.0.0.1:{serve_port}", timeout=10.0) as client:
                 _wait_model(client, server)
                 print(f"serving on 127.0.0.1:{serve_port}, following the control plane")

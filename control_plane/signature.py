@@ -50,7 +50,8 @@ def read_signature(path: Path) -> Signature:
         model = onnx.load_model(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises protobuf, checker and OS errors alike for a bad file
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise _invalid(first_line) from None
+        # The caller knows its file by its own name; where this process spooled it is none of its business.
+        raise _invalid(first_line.replace(str(path), "the file")) from None
     graph = model.graph
     initializers = {init.name for init in graph.initializer}
     inputs = tuple(_tensor(value) for value in graph.input if value.name not in initializers)

@@ -54,6 +54,10 @@ async def test_unknown_model_is_refused_before_the_bytes_arrive(registered: Api,
 async def test_malformed_onnx(registered: Api) -> None:
     garbage = b"this is not an ONNX model" * 100
     assert await _refused(registered, upload_requests("fraud", garbage)) == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await registered.stub.RegisterVersion(iter(upload_requests("fraud", garbage)), metadata=registered.admin)
+    # The message names the problem, not where the control plane spooled the upload.
+    assert str(registered.spool) not in (refused.value.details() or "")
 
 
 async def test_hash_mismatch(registered: Api, model_bytes: bytes) -> None:
