@@ -131,6 +131,11 @@ class ControlPlaneServer:
             ("grpc.max_send_message_length", settings.max_message_bytes),
             # A second control plane on a busy port must fail, not share it.
             ("grpc.so_reuseport", 0),
+            # Following servers ping every 10 s, even between calls, to notice a partition; refusing those pings
+            # (gRPC's default: one per 5 min) would make the control plane close their connections.
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+            ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
         ]
         server = self._server = grpc.aio.server(options=options)
         cp_grpc.add_ControlPlaneServicer_to_server(  # type: ignore[no-untyped-call]

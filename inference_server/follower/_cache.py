@@ -8,6 +8,9 @@ Layout under the cache directory::
 
 Every file appears by an atomic rename of a complete, fsynced temporary file, so a crash never leaves a partial
 artifact or state file where a restart would read it.
+
+Apart from ``store``, the methods block on the file system (fsync, copies, tree removal): a caller on a serving event
+loop runs them with ``asyncio.to_thread``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
@@ -36,6 +40,8 @@ log = logging.getLogger(__name__)
 MODEL_FILE = "model.onnx"
 STATE_FILE = "assignments.json"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# Seconds an artifact is safe from pruning after it was written; see ``ArtifactCache.prune``.
+PRUNE_GRACE_S = 600.0
 
 
 def _check_name(model: str) -> None:
@@ -52,6 +58,11 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _append(file: IO[bytes], digest: hashlib._Hash, chunk: bytes) -> None:
+    digest.update(chunk)
+    file.write(chunk)
+
+
 def _finish(file: IO[bytes]) -> None:
     file.flush()
     os.fsync(file.fileno())
@@ -64,10 +75,12 @@ class ArtifactCache:
     Args:
         root: The cache directory; created when missing.
         repository: Where the model repository is materialised; default ``root/repository``.
+        prune_grace: Seconds after its download during which ``prune`` leaves an artifact alone.
     """
 
-    def __init__(self, root: Path, repository: Path | None = None) -> None:
+    def __init__(self, root: Path, repository: Path | None = None, *, prune_grace: float = PRUNE_GRACE_S) -> None:
         self.root = root
+        self._prune_grace = prune_grace
         self.artifacts = root / "artifacts"
         self.repository = repository if repository is not None else root / "repository"
         self._state_file = root / STATE_FILE
@@ -119,8 +132,8 @@ class ArtifactCache:
                     raise ConduitError(
                         ErrorCode.INTERNAL, f"artifact {ref.sha256} is larger than its {ref.size_bytes} bytes"
                     )
-                digest.update(chunk)
-                await asyncio.to_thread(file.write, chunk)
+                # Hashing a chunk costs about as much as writing it: both off the loop, in one hop.
+                await asyncio.to_thread(_append, file, digest, chunk)
             if (digest.hexdigest(), size) != (ref.sha256, ref.size_bytes):
                 raise ConduitError(
                     ErrorCode.INTERNAL,
@@ -137,19 +150,31 @@ class ArtifactCache:
         return target
 
     def prune(self, keep: set[str]) -> None:
-        """Delete cached artifacts whose sha256 is not in ``keep``.
+        """Delete cached artifacts whose sha256 is not in ``keep`` and that were downloaded over ``prune_grace`` ago.
 
         Versions in the repository stay loadable: they are hard links (or copies), not the cache's names.
         """
+        # Workers of one server share ``artifacts/`` but each knows only its own assignments: a worker still on the
+        # previous generation would delete what another just downloaded for the next one, before it is linked. Every
+        # worker gets the same assignments within seconds, so an artifact younger than the grace is left to the next
+        # prune; an older one another worker still needs is downloaded again by that worker's retry.
+        oldest = time.time() - self._prune_grace
         for path in self.artifacts.iterdir():
             # Dot files are downloads in progress, maybe another worker's; a crash leaves at most one per artifact.
-            if not path.name.startswith(".") and path.name not in keep:
-                path.unlink(missing_ok=True)
+            if path.name.startswith(".") or path.name in keep:
+                continue
+            with contextlib.suppress(FileNotFoundError):  # another worker pruned it first
+                if path.stat().st_mtime < oldest:
+                    path.unlink()
 
     # -- the model repository ---
 
     def install(self, model: str, ref: ArtifactRef) -> None:
-        """Make the cached artifact of ``ref`` the ``model.onnx`` of ``model`` version ``ref.version``."""
+        """Make the cached artifact of ``ref`` the ``model.onnx`` of ``model`` version ``ref.version``.
+
+        Raises:
+            ConduitError: NOT_FOUND when the artifact is not (or no longer) cached.
+        """
         _check_name(model)
         source = self.artifact(ref)
         target = self.repository / model / str(ref.version) / MODEL_FILE
@@ -161,6 +186,8 @@ class ArtifactCache:
         partial.unlink(missing_ok=True)
         try:
             os.link(source, partial)
+        except FileNotFoundError:  # pruned by another worker since it was found in the cache
+            raise ConduitError(ErrorCode.NOT_FOUND, f"artifact {ref.sha256} is no longer cached") from None
         except OSError:  # a file system without hard links: a copy costs disk space, nothing else
             shutil.copyfile(source, partial)
         os.replace(partial, target)

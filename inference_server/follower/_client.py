@@ -6,7 +6,7 @@ The only module of the follower that imports grpc: it converts messages to ``_ty
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,16 @@ _Stub: Any = cp_grpc.ControlPlaneStub
 # Unary calls are small; a control plane that does not answer one within this many seconds counts as down.
 CALL_TIMEOUT_S = 10.0
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# The watch and downloads have no deadline: a control plane that vanishes without closing the connection (partition,
+# paused VM) is noticed by HTTP/2 pings instead, which fail the open calls after about 15 s. Pings go out even when
+# no call is open, so a partition is noticed before the next call has to time out. The control plane allows pings
+# this often (its server options).
+KEEPALIVE_OPTIONS = [
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +80,7 @@ class ControlPlaneClient:
         options = [
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            *KEEPALIVE_OPTIONS,
         ]
         if root_certificates is None:
             self._channel = grpc.aio.insecure_channel(target, options=options)
@@ -104,7 +115,7 @@ class ControlPlaneClient:
             raise _error("Heartbeat", exc) from None
         return int(answer.generation)
 
-    async def watch(self, pool: str, server_id: str) -> AsyncIterator[AssignmentSet]:
+    async def watch(self, pool: str, server_id: str) -> AsyncGenerator[AssignmentSet, None]:
         """The pool's assignments now, then again on every change, until the stream breaks (raised)."""
         call = self._stub.WatchAssignments(
             cp.WatchAssignmentsRequest(pool=pool, server_id=server_id), metadata=self._metadata

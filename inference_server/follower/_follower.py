@@ -4,7 +4,8 @@ Applying an assignment reuses the repository lifecycle: the artifacts are downlo
 cache's model repository, and ``ModelManager.load`` loads, warms up and publishes them. Only once the assigned
 primary is ready does routing switch to it, and only then are versions no longer assigned removed and drained, so a
 switch fails no request. While the control plane is away the server keeps serving what it has, and a restart
-serves the last applied assignments from the cache.
+serves the last applied assignments from the cache. A model that could not be applied is tried again every heartbeat
+interval until it takes or its assignment changes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from inference_server.errors import ConduitError, ErrorCode
 from inference_server.follower._cache import ArtifactCache
@@ -25,6 +26,10 @@ __all__ = ["Follower"]
 
 log = logging.getLogger("conduit.follower")
 
+# Heartbeats in a row that must find the pool's generation ahead of what the watch delivered before the watch counts
+# as stuck: one can overlap with a change on its way down the stream.
+STUCK_HEARTBEATS = 2
+
 
 class _Failed(Exception):
     """One model's assignment could not be applied (its previous versions keep serving)."""
@@ -33,6 +38,20 @@ class _Failed(Exception):
         super().__init__(reason)
         self.version = version
         self.reason = reason
+
+
+class _WatchStuck(Exception):
+    """The heartbeats saw the pool's generation move while the assignment stream delivered nothing."""
+
+
+def _effective(wanted: AssignmentSet) -> AssignmentSet:
+    """``wanted`` with a canary equal to its primary dropped: promoting a canary assigns both the same version for
+    a while, and that is simply the primary serving everything."""
+    models = {
+        name: Assignment(name, a.primary) if a.canary is not None and a.canary.version == a.primary.version else a
+        for name, a in wanted.models.items()
+    }
+    return AssignmentSet(wanted.pool, wanted.generation, models)
 
 
 class Follower:
@@ -84,6 +103,10 @@ class Follower:
         self._apply_lock = asyncio.Lock()
         self._report_now = asyncio.Event()
         self._retry: asyncio.Task[None] | None = None
+        # The generation the assignment stream delivered last, and how many heartbeats in a row found the pool ahead.
+        self._received = 0
+        self._behind = 0
+        self._watch_stuck = asyncio.Event()
         self.applied_event = asyncio.Event()
 
     @property
@@ -108,25 +131,45 @@ class Follower:
     # -- start-up from the cache ---
 
     async def restore(self) -> None:
-        """Serve the assignments applied before the last stop, from the cache: no control plane needed."""
-        state = self._cache.load_state()
+        """Serve the assignments applied before the last stop, from the cache: no control plane needed.
+
+        A version that is not ready afterwards (artifact gone, load failed) is reported as a failure, and applied
+        again once ``run`` follows the control plane.
+        """
+        state = await asyncio.to_thread(self._cache.load_state)
         if state is not None and state.pool != self._pool:
             log.warning("cache holds assignments of pool %r, not %r: starting empty", state.pool, self._pool)
             state = None
+        if state is not None:
+            state = _effective(state)  # saved by a version that kept a canary equal to the primary
         assigned = state.models if state is not None else {}
         for name in self._cache.models() - set(assigned):
-            self._cache.remove(name)  # left over by an apply that did not finish
+            await asyncio.to_thread(self._cache.remove, name)  # left over by an apply that did not finish
         for name, assignment in assigned.items():
-            wanted = {ref.version for ref in assignment.artifacts()}
-            for version in self._cache.installed(name) - wanted:
-                self._cache.remove(name, version)
-            for ref in assignment.artifacts():
-                if self._cache.has(ref):
-                    self._cache.install(name, ref)
-            self._route(assignment, {str(ref.version) for ref in assignment.artifacts()})
+            with contextlib.suppress(ConduitError):  # a name that cannot be a directory is reported below
+                wanted = {ref.version for ref in assignment.artifacts()}
+                for version in self._cache.installed(name) - wanted:
+                    await asyncio.to_thread(self._cache.remove, name, version)
+                for ref in assignment.artifacts():
+                    if self._cache.has(ref):
+                        await asyncio.to_thread(self._cache.install, name, ref)
         await self._models.load_all()
+        reasons = {(entry.name, entry.version): entry.reason for entry in self._models.index()}
+        for name, assignment in assigned.items():
+            ready = set(self._models.versions(name))
+            self._route(assignment, ready)
+            for ref in assignment.artifacts():
+                if str(ref.version) not in ready:
+                    reason = reasons.get((name, str(ref.version))) or "its artifact is not in the cache"
+                    # The primary's failure is the one to report: without it the model does not serve as assigned.
+                    self._failures.setdefault(
+                        name, _Failed(ref.version, f"version {ref.version} not restored: {reason}")
+                    )
         if state is not None:
+            # Applied, so an unchanged assignment costs nothing once the control plane is back; the failures above
+            # are applied again all the same.
             self._applied = state
+            self._wanted = state
             self._generation = state.generation
             log.info(
                 "restored generation %d of pool %s from the cache: %s",
@@ -143,6 +186,7 @@ class Follower:
         Raises:
             ConduitError: UNAVAILABLE when an artifact must be downloaded and there is no control plane client.
         """
+        wanted = _effective(wanted)
         async with self._apply_lock:
             self._wanted = wanted
             applied = dict(self._applied.models)
@@ -182,14 +226,14 @@ class Follower:
             if not failures:
                 self._generation = wanted.generation
             previous, self._applied = self._applied, AssignmentSet(wanted.pool, self._generation, applied)
-            self._cache.save_state(self._applied)
+            await asyncio.to_thread(self._cache.save_state, self._applied)
             # The artifacts of the previous assignments stay: a rollback then needs no download.
             keep = {
                 ref.sha256
                 for a in [*previous.models.values(), *applied.values(), *wanted.models.values()]
                 for ref in a.artifacts()
             }
-            self._cache.prune(keep)
+            await asyncio.to_thread(self._cache.prune, keep)
             self.applied_event.set()
             self._report_now.set()
             if failures:
@@ -208,7 +252,7 @@ class Follower:
         for ref in assignment.artifacts():
             if not self._cache.has(ref):
                 await self._download(name, ref)
-            self._cache.install(name, ref)
+            await asyncio.to_thread(self._cache.install, name, ref)
         load_error = ""
         try:
             await self._models.load(name, force=True)
@@ -223,7 +267,7 @@ class Follower:
         wanted = {ref.version for ref in assignment.artifacts()}
         stale = self._cache.installed(name) - wanted
         for version in stale:
-            self._cache.remove(name, version)
+            await asyncio.to_thread(self._cache.remove, name, version)
         if stale:
             with contextlib.suppress(ConduitError):  # a canary that failed again is reported below
                 await self._models.load(name, force=False)
@@ -256,17 +300,25 @@ class Follower:
         log.info("model %s: no longer assigned to pool %s, unloading", name, self._pool)
         with contextlib.suppress(ConduitError):  # NOT_FOUND: it never loaded
             await self._models.unload(name)
-        self._cache.remove(name)
+        await asyncio.to_thread(self._cache.remove, name)
 
     def _schedule_retry(self) -> None:
+        # One retry loop at a time. It keeps going while anything fails, so an apply that fails inside it (and finds
+        # it running) needs no new one.
         if self._retry is None or self._retry.done():
             self._retry = asyncio.get_running_loop().create_task(self._retry_failed())
 
     async def _retry_failed(self) -> None:
-        # A failed download or load is retried on the heartbeat's rhythm until it takes or the assignment changes.
-        await asyncio.sleep(self._heartbeat_interval)
-        if self._failures and self._wanted is not None:
-            await self.apply(self._wanted)
+        # A failed download or load is retried on the heartbeat's rhythm until it takes or the assignment changes
+        # (the latest wanted assignments are the ones retried).
+        while True:
+            await asyncio.sleep(self._heartbeat_interval)
+            if not self._failures or self._wanted is None:
+                return
+            try:
+                await self.apply(self._wanted)
+            except Exception:  # e.g. the state file cannot be written: try again next time
+                log.exception("retrying failed models")
 
     # -- following the control plane ---
 
@@ -276,6 +328,8 @@ class Follower:
         Runs until cancelled. The server keeps serving whatever it has while the control plane is unreachable.
         """
         heartbeats = asyncio.get_running_loop().create_task(self._heartbeats())
+        if self._failures:  # left by restore: the control plane may stay away, the retries need not wait for it
+            self._schedule_retry()
         try:
             await self._follow()
         finally:
@@ -299,15 +353,24 @@ class Follower:
         while True:
             try:
                 server_id = await self._registered(client)
-                async for assignments in client.watch(self._pool, server_id):
-                    if warned:
-                        log.info("control plane reachable again")
-                    warned = False
-                    self._connected = True
-                    delay = self._backoff_initial
-                    log.info("pool %s: assignments generation %d", assignments.pool, assignments.generation)
-                    await self.apply(assignments)
+                self._watch_stuck.clear()
+                self._behind = 0
+                stream = client.watch(self._pool, server_id)
+                try:
+                    while (assignments := await self._next(stream)) is not None:
+                        if warned:
+                            log.info("control plane reachable again")
+                        warned = False
+                        self._connected = True
+                        delay = self._backoff_initial
+                        self._received = assignments.generation
+                        log.info("pool %s: assignments generation %d", assignments.pool, assignments.generation)
+                        await self.apply(assignments)
+                finally:
+                    await stream.aclose()
                 reason = "the assignment stream ended"
+            except _WatchStuck:
+                reason = "the assignment stream delivered no change while the heartbeats saw one"
             except ConduitError as exc:
                 if exc.code is ErrorCode.NOT_FOUND:
                     self._server_id = None  # the control plane forgot this server: register again
@@ -324,6 +387,48 @@ class Follower:
                 log.info("control plane still unreachable (%s); next attempt in %.1fs", reason, wait)
             await asyncio.sleep(wait)
             delay = min(delay * 2, self._backoff_max)
+
+    async def _next(self, stream: AsyncIterator[AssignmentSet]) -> AssignmentSet | None:
+        """The next assignments from ``stream``; ``None`` once it ended.
+
+        Raises:
+            _WatchStuck: the heartbeats found the stream stuck. Only the wait for the stream is abandoned, never an
+                apply in progress.
+        """
+
+        async def receive() -> AssignmentSet | None:
+            return await anext(stream, None)
+
+        received = asyncio.get_running_loop().create_task(receive())
+        stuck = asyncio.get_running_loop().create_task(self._watch_stuck.wait())
+        try:
+            await asyncio.wait({received, stuck}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stuck.cancel()
+            if not received.done():
+                received.cancel()
+                await asyncio.gather(received, return_exceptions=True)
+        if received.cancelled():
+            raise _WatchStuck
+        return received.result()
+
+    def _check_watch(self, pool_generation: int) -> None:
+        # gRPC keepalive notices a control plane that went silent; this notices a stream that stays open and quiet
+        # while the pool changes (a change notification lost on the way). While an apply runs the stream is not
+        # read, so a lag then is expected.
+        if pool_generation > self._received and not self._apply_lock.locked():
+            self._behind += 1
+        else:
+            self._behind = 0
+        if self._behind >= STUCK_HEARTBEATS:
+            log.warning(
+                "pool %s is at generation %d but the assignment stream stopped at %d: reopening it",
+                self._pool,
+                pool_generation,
+                self._received,
+            )
+            self._behind = 0
+            self._watch_stuck.set()
 
     def reports(self) -> list[ModelReport]:
         """The model versions this server knows, with their states, as a heartbeat carries them."""
@@ -348,10 +453,12 @@ class Follower:
             if self._server_id is None:
                 continue
             try:
-                await client.heartbeat(self._server_id, self.reports(), self._generation)
+                pool_generation = await client.heartbeat(self._server_id, self.reports(), self._generation)
             except ConduitError as exc:
                 if exc.code is ErrorCode.NOT_FOUND:
                     self._server_id = None
                     with contextlib.suppress(ConduitError):
                         await self._registered(client)
                 log.debug("heartbeat failed: %s", exc.message)
+            else:
+                self._check_watch(pool_generation)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import signal
 import subprocess
@@ -68,6 +69,7 @@ class ControlPlane:
     home: Path
     port: int
     tls: tuple[Path, Path] | None = None
+    watch_poll_interval: float = 0.5
     server: ControlPlaneServer | None = None
     channel: grpc.aio.Channel | None = None
     stub: Any = None
@@ -79,7 +81,13 @@ class ControlPlane:
     async def start(self) -> None:
         cert, key = self.tls if self.tls is not None else (None, None)
         settings = ControlPlaneSettings(
-            home=self.home, host="127.0.0.1", grpc_port=self.port, admin_token=ADMIN_TOKEN, tls_cert=cert, tls_key=key
+            home=self.home,
+            host="127.0.0.1",
+            grpc_port=self.port,
+            admin_token=ADMIN_TOKEN,
+            tls_cert=cert,
+            tls_key=key,
+            watch_poll_interval=self.watch_poll_interval,
         )
         self.server = ControlPlaneServer(settings)
         self.port = await self.server.start()
@@ -122,6 +130,11 @@ class ControlPlane:
 
     async def set_production(self, version: int) -> None:
         await self.call("SetAlias", cp.SetAliasRequest(model=MODEL, alias="production", version=version))
+
+    def stored_artifact(self, payload: bytes) -> Path:
+        """Where the control plane's local artifact store keeps ``payload``."""
+        digest = hashlib.sha256(payload).hexdigest()
+        return self.home / "artifacts" / "sha256" / digest[:2] / digest
 
 
 async def _run_control_plane(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
@@ -322,6 +335,73 @@ async def test_control_plane_down_under_load_then_back(
     finally:
         await load.finish()
     assert load.failures == []
+
+
+async def test_artifact_unavailable_is_retried_until_it_is_served(
+    control_plane: ControlPlane,
+    start_server: StartServer,
+    tmp_path: Path,
+    classifier: TrainedModel,
+    other_classifier: TrainedModel,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    token = await control_plane.server_token("server-retry")
+    v1 = await control_plane.register(classifier.onnx)
+    v2 = await control_plane.register(other_classifier.onnx)
+    await control_plane.set_production(v1)
+    target = cp.VersionRef(model=MODEL, alias="production")
+    await control_plane.call("Deploy", cp.DeployRequest(pool=POOL, target=target))
+    server = await start_following(start_server, control_plane, token, tmp_path / "cache")
+    await eventually(lambda: _is(served_versions(server), [str(v1)]), "v1 served")
+
+    # v2's artifact goes missing from the control plane's store: every download of it fails until it is back.
+    stored = control_plane.stored_artifact(other_classifier.onnx)
+    hidden = tmp_path / "hidden-artifact"
+    stored.rename(hidden)
+    caplog.set_level(logging.WARNING, logger="conduit.follower")
+    await control_plane.set_production(v2)
+
+    def failed_downloads() -> int:
+        return sum(f"download of version {v2} failed" in r.getMessage() for r in caplog.records)
+
+    # The watch's apply, then at least two retries: more than a single retry is what is checked.
+    await eventually(lambda: _true(failed_downloads() >= 3), "three failed downloads")
+    assert await served_versions(server) == [str(v1)] and MODEL in follower(server).failures()
+    hidden.rename(stored)
+    await eventually(lambda: _is(served_versions(server), [str(v2)]), "v2 served once its artifact is back")
+    assert follower(server).failures() == {}
+
+
+@pytest.fixture
+async def replicas(tmp_path: Path) -> AsyncIterator[tuple[ControlPlane, ControlPlane]]:
+    """Two control plane replicas on one database; the first checks the database for changes once an hour only."""
+    home = tmp_path / "control-plane"
+    async for quiet in _run_control_plane(ControlPlane(home, free_port(), watch_poll_interval=3600.0)):
+        async for other in _run_control_plane(ControlPlane(home, free_port())):
+            yield quiet, other
+
+
+async def test_watch_that_misses_a_change_is_reopened_by_the_heartbeat_check(
+    replicas: tuple[ControlPlane, ControlPlane],
+    start_server: StartServer,
+    tmp_path: Path,
+    classifier: TrainedModel,
+    other_classifier: TrainedModel,
+) -> None:
+    # The follower watches the quiet replica: a change made through the other one reaches the stream only after an
+    # hour, as if its notification were lost. The quiet replica's heartbeat answers read the database, so they show
+    # the pool moving while the stream stays silent.
+    quiet, other = replicas
+    token = await quiet.server_token("server-stuck")
+    v1 = await quiet.register(classifier.onnx)
+    v2 = await quiet.register(other_classifier.onnx)
+    await quiet.call("Deploy", cp.DeployRequest(pool=POOL, target=cp.VersionRef(model=MODEL, version=v1)))
+    server = await start_following(start_server, quiet, token, tmp_path / "cache")
+    await eventually(lambda: _is(served_versions(server), [str(v1)]), "v1 served")
+    await eventually(lambda: _true(follower(server).connected), "following")
+
+    await other.call("Deploy", cp.DeployRequest(pool=POOL, target=cp.VersionRef(model=MODEL, version=v2)))
+    await eventually(lambda: _is(served_versions(server), [str(v2)]), "v2 served through a reopened watch")
 
 
 async def test_restart_without_control_plane_serves_the_cache(

@@ -1,9 +1,11 @@
 """Applying assignments with a real cache and ModelManager, artifacts already cached: switch, rollback, canary, a
-version that fails to load (the previous one keeps serving and the failure is reported), removal, restore."""
+version that fails to load (the previous one keeps serving and the failure is reported), removal, restore, and a
+restore that finds a version missing."""
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -101,5 +103,48 @@ async def test_missing_artifact_without_control_plane_is_a_reported_failure(cach
         await follower.apply(AssignmentSet("default", 1, {"m": Assignment("m", ArtifactRef(1, "0" * 64, 10))}))
         assert models.versions("m") == []
         assert [(r.model, r.version, r.state) for r in follower.reports()] == [("m", 1, "UNAVAILABLE")]
+    finally:
+        await models.close()
+
+
+async def test_canary_equal_to_the_primary_is_no_canary(cache: ArtifactCache, classifier: TrainedModel) -> None:
+    # Promotion: a 10% canary of version 2, then the alias moves to 2 while the canary is still 2.
+    v1 = await cached(cache, classifier.onnx, 1)
+    v2 = await cached(cache, identity_model("FP32"), 2)
+    follower, models = new_follower(cache)
+    try:
+        await follower.apply(AssignmentSet("default", 1, {"m": Assignment("m", v1, v2, 10.0)}))
+        assert models.routing("m") == ("1", "2", 10.0)
+        await follower.apply(AssignmentSet("default", 2, {"m": Assignment("m", v2, v2, 10.0)}))
+        assert models.routing("m") == ("2", "", 0.0) and models.versions("m") == ["2"]
+        assert follower.failures() == {} and follower.generation == 2
+        assert all(models.get("m").spec.version == "2" for _ in range(50))
+    finally:
+        await models.close()
+
+
+async def test_restore_reports_a_missing_version_and_the_next_apply_repairs_it(
+    cache: ArtifactCache, classifier: TrainedModel
+) -> None:
+    v1 = await cached(cache, classifier.onnx, 1)
+    follower, models = new_follower(cache)
+    try:
+        await follower.apply(AssignmentSet("default", 1, {"m": Assignment("m", v1)}))
+        assert models.versions("m") == ["1"]
+    finally:
+        await models.close()
+    # Lost while the server was down (a disk cleaned up by hand): the saved state still says version 1 is applied.
+    shutil.rmtree(cache.repository / "m")
+    cache.artifact(v1).unlink()
+
+    restarted, models = new_follower(cache)
+    try:
+        await restarted.restore()
+        assert models.versions("m") == [] and set(restarted.failures()) == {"m"}
+        assert [(r.model, r.version, r.state) for r in restarted.reports()] == [("m", 1, "UNAVAILABLE")]
+        # The control plane, once back, sends the same assignments: they are applied again, not skipped.
+        await cached(cache, classifier.onnx, 1)
+        await restarted.apply(AssignmentSet("default", 1, {"m": Assignment("m", v1)}))
+        assert models.versions("m") == ["1"] and restarted.failures() == {}
     finally:
         await models.close()

@@ -4,6 +4,8 @@ when they do not; the repository links to verified artifacts; the last assignmen
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 from inference_server.errors import ConduitError, ErrorCode
 from inference_server.follower import ArtifactCache, ArtifactRef, Assignment, AssignmentSet
+from inference_server.follower._cache import PRUNE_GRACE_S
 from inference_server.follower._client import ArtifactHeader
 from tests.conftest import identity_model
 
@@ -47,7 +50,28 @@ async def test_verified_artifact_is_kept_and_linked(tmp_path: Path) -> None:
     assert installed.samefile(path) and cache.installed("m") == {1}
     # Pruning the artifact keeps the installed version loadable: it is a link of its own.
     cache.prune(set())
+    assert files(cache.artifacts) == [ref.sha256], "a fresh download outlives prunes during its grace period"
+    downloaded_long_ago(path)
+    cache.prune(set())
     assert files(cache.artifacts) == [] and installed.read_bytes() == PAYLOAD
+
+
+async def test_prune_spares_recent_downloads_of_other_workers(tmp_path: Path) -> None:
+    # Two workers share the artifacts; worker 1 has just downloaded what worker 0 does not know about yet.
+    worker0 = ArtifactCache(tmp_path / "cache", tmp_path / "cache" / "repository")
+    worker1 = ArtifactCache(tmp_path / "cache", tmp_path / "cache" / "repository-1")
+    old, new = ref_of(b"old artifact"), ref_of(PAYLOAD, 2)
+    downloaded_long_ago(await worker0.store(old, download(b"old artifact")))
+    await worker1.store(new, download(PAYLOAD))
+    worker0.prune({"0" * 64})
+    assert files(worker0.artifacts) == [new.sha256]
+    worker1.install("m", new)
+    assert worker1.installed("m") == {2}
+
+
+def downloaded_long_ago(path: Path) -> None:
+    past = time.time() - PRUNE_GRACE_S - 60
+    os.utime(path, (past, past))
 
 
 @pytest.mark.parametrize(
