@@ -161,11 +161,13 @@ async def test_large_artifact_travels_in_1_mib_chunks(api: Api) -> None:
     assert b"".join(c.data for c in chunks) == payload
 
 
-async def test_unexpected_failure_is_internal_without_details(api: Api, sqlite_url: str) -> None:
+async def test_unexpected_failure_is_internal_without_details(api: Api, sqlite_url: str, model_bytes: bytes) -> None:
+    await api.register("fraud", model_bytes)
+    # A row no code path writes: reading it fails in a way no caller could have caused or fix.
     with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as connection:
-        connection.execute("ALTER TABLE models RENAME TO models_elsewhere")
+        connection.execute("UPDATE model_versions SET metrics = 'not json'")
     with pytest.raises(grpc.aio.AioRpcError) as failed:
-        await api.stub.ListModels(cp.ListModelsRequest(), metadata=api.admin)
+        await api.stub.GetVersion(cp.GetVersionRequest(ref=cp.VersionRef(model="fraud")), metadata=api.admin)
     assert failed.value.code() == grpc.StatusCode.INTERNAL
     assert failed.value.details() == "internal error; the control plane's log has the details"
 
