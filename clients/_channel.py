@@ -5,11 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import grpc
-
-from inference_server.errors import ConduitError
 from inference_server.protocol import grpc_service_pb2_grpc
-from inference_server.transport.status import error_from_status
+from inference_server.transport.status import error_from_rpc
 
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "Stub", "channel_options", "error_from_rpc"]
 
@@ -28,13 +25,3 @@ def channel_options(max_message_bytes: int, options: Sequence[tuple[str, Any]]) 
     }
     merged.update(options)
     return list(merged.items())
-
-
-def error_from_rpc(method: str, error: grpc.RpcError) -> ConduitError:
-    """The ``ConduitError`` for a failed call, keeping the server's message next to the status name."""
-    # Every error a call raises (sync or aio) carries code() and details(); the bare RpcError base does not.
-    code = getattr(error, "code", None)
-    status = code() if callable(code) else grpc.StatusCode.UNKNOWN
-    details = getattr(error, "details", None)
-    message = (details() if callable(details) else None) or str(error)
-    return error_from_status(status, f"{method} failed with {status.name}: {message}")

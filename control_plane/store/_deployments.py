@@ -88,9 +88,32 @@ def _alias_moved_since(session: Session, model: ModelRow, active: DeploymentRow)
 
 
 def _replace_active(
-    session: Session, pool: PoolRow, model: ModelRow, spec: DeploymentRow, *, action: str, actor: str
+    session: Session,
+    pool: PoolRow,
+    model: ModelRow,
+    *,
+    action: str,
+    actor: str,
+    alias: str | None = None,
+    version: int | None = None,
+    canary_version: int | None = None,
+    canary_percent: float = 0.0,
+    undeploy: bool = False,
 ) -> Deployment:
-    """Make ``spec`` (a new row) the active entry, keeping the replaced one as its rollback target."""
+    """Add a history entry with these targets and make it the active one, keeping the replaced one as its rollback
+    target."""
+    spec = DeploymentRow(
+        pool=pool,
+        model=model,
+        alias=alias,
+        version=version,
+        canary_version=canary_version,
+        canary_percent=canary_percent,
+        undeploy=undeploy,
+        active=True,
+        created_at=utcnow(),
+        created_by=actor,
+    )
     active = active_deployment(session, pool.id, model.id)
     before = None
     if active is not None:
@@ -124,19 +147,18 @@ def deploy(session: Session, spec: DeploymentSpec, *, actor: str) -> Deployment:
     else:
         _check_targets(session, model, spec.alias, spec.version, spec.canary_version)
     pool = pool_for_update(session, spec.pool)
-    row = DeploymentRow(
-        pool=pool,
-        model=model,
+    return _replace_active(
+        session,
+        pool,
+        model,
+        action="Deploy",
+        actor=actor,
         alias=spec.alias,
         version=spec.version,
         canary_version=spec.canary_version,
         canary_percent=float(spec.canary_percent) if spec.canary_version is not None else 0.0,
         undeploy=spec.undeploy,
-        active=True,
-        created_at=utcnow(),
-        created_by=actor,
     )
-    return _replace_active(session, pool, model, row, action="Deploy", actor=actor)
 
 
 def rollback(session: Session, pool: str, model: str, *, actor: str) -> Deployment:
@@ -152,19 +174,7 @@ def rollback(session: Session, pool: str, model: str, *, actor: str) -> Deployme
         # The pool follows an alias that moved after this deployment: what it served before is the version the
         # alias pointed at, so pin that version here. Other pools following the alias are left alone, and so is
         # the alias itself; rolling back again returns to following it.
-        row = DeploymentRow(
-            pool=pool_row,
-            model=model_row,
-            alias=None,
-            version=moved,
-            canary_version=None,
-            canary_percent=0.0,
-            undeploy=False,
-            active=True,
-            created_at=utcnow(),
-            created_by=actor,
-        )
-        return _replace_active(session, pool_row, model_row, row, action="Rollback", actor=actor)
+        return _replace_active(session, pool_row, model_row, action="Rollback", actor=actor, version=moved)
     if active.replaced_id is None:
         raise ConduitError(ErrorCode.FAILED_PRECONDITION, f"no earlier deployment of {model!r} on pool {pool!r}")
     previous = session.get_one(DeploymentRow, active.replaced_id)
@@ -176,19 +186,18 @@ def rollback(session: Session, pool: str, model: str, *, actor: str) -> Deployme
             raise ConduitError(
                 ErrorCode.FAILED_PRECONDITION, f"cannot return to the earlier deployment: {error.message}"
             ) from None
-    row = DeploymentRow(
-        pool=pool_row,
-        model=model_row,
+    return _replace_active(
+        session,
+        pool_row,
+        model_row,
+        action="Rollback",
+        actor=actor,
         alias=previous.alias,
         version=previous.version,
         canary_version=previous.canary_version,
         canary_percent=previous.canary_percent,
         undeploy=previous.undeploy,
-        active=True,
-        created_at=utcnow(),
-        created_by=actor,
     )
-    return _replace_active(session, pool_row, model_row, row, action="Rollback", actor=actor)
 
 
 def list_deployments(

@@ -14,9 +14,8 @@ import grpc
 
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
-from inference_server.errors import ConduitError
 from inference_server.follower._types import ArtifactRef, Assignment, AssignmentSet, ModelReport
-from inference_server.transport.status import error_from_status
+from inference_server.transport.status import error_from_rpc
 
 __all__ = ["ArtifactHeader", "ControlPlaneClient"]
 
@@ -45,14 +44,6 @@ class ArtifactHeader:
     version: int
     sha256: str
     size_bytes: int
-
-
-def _error(method: str, error: grpc.RpcError) -> ConduitError:
-    code = getattr(error, "code", None)
-    status = code() if callable(code) else grpc.StatusCode.UNKNOWN
-    details = getattr(error, "details", None)
-    message = (details() if callable(details) else None) or str(error)
-    return error_from_status(status, f"control plane {method}: {status.name}: {message}")
 
 
 def _ref(message: Any) -> ArtifactRef:
@@ -99,7 +90,7 @@ class ControlPlaneClient:
         try:
             server = await self._stub.RegisterServer(request, metadata=self._metadata, timeout=CALL_TIMEOUT_S)
         except grpc.RpcError as exc:
-            raise _error("RegisterServer", exc) from None
+            raise error_from_rpc("control plane RegisterServer", exc) from None
         return str(server.id)
 
     async def heartbeat(self, server_id: str, models: Sequence[ModelReport], generation: int) -> int:
@@ -112,7 +103,7 @@ class ControlPlaneClient:
         try:
             answer = await self._stub.Heartbeat(request, metadata=self._metadata, timeout=CALL_TIMEOUT_S)
         except grpc.RpcError as exc:
-            raise _error("Heartbeat", exc) from None
+            raise error_from_rpc("control plane Heartbeat", exc) from None
         return int(answer.generation)
 
     async def watch(self, pool: str, server_id: str) -> AsyncGenerator[AssignmentSet, None]:
@@ -124,7 +115,7 @@ class ControlPlaneClient:
             async for message in call:
                 yield _assignments(message)
         except grpc.RpcError as exc:
-            raise _error("WatchAssignments", exc) from None
+            raise error_from_rpc("control plane WatchAssignments", exc) from None
         finally:
             call.cancel()
 
@@ -141,6 +132,6 @@ class ControlPlaneClient:
                 if chunk.data:
                     yield bytes(chunk.data)
         except grpc.RpcError as exc:
-            raise _error("DownloadArtifact", exc) from None
+            raise error_from_rpc("control plane DownloadArtifact", exc) from None
         finally:
             call.cancel()

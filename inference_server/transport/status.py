@@ -6,7 +6,7 @@ import grpc
 
 from inference_server.errors import ConduitError, ErrorCode
 
-__all__ = ["STATUS_OF", "error_from_status", "status_of"]
+__all__ = ["STATUS_OF", "error_from_rpc", "error_from_status", "status_of"]
 
 STATUS_OF: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
@@ -33,3 +33,13 @@ def status_of(code: ErrorCode) -> grpc.StatusCode:
 def error_from_status(status: grpc.StatusCode, message: str) -> ConduitError:
     """Turn a gRPC status received by a client back into a ``ConduitError`` (unknown statuses become INTERNAL)."""
     return ConduitError(_CODE_OF.get(status, ErrorCode.INTERNAL), message)
+
+
+def error_from_rpc(method: str, error: grpc.RpcError) -> ConduitError:
+    """The ``ConduitError`` for a failed call, keeping the server's message next to the status name."""
+    # Every error a call raises (sync or aio) carries code() and details(); the bare RpcError base does not.
+    code = getattr(error, "code", None)
+    status = code() if callable(code) else grpc.StatusCode.UNKNOWN
+    details = getattr(error, "details", None)
+    message = (details() if callable(details) else None) or str(error)
+    return error_from_status(status, f"{method} failed with {status.name}: {message}")
