@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck generated unit interop perf-analyzer bench proto
+.PHONY: install demo test lint typecheck generated unit interop perf-analyzer bench proto toolchains stubs compat
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -13,6 +13,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Debian's protoc, gRPC plugins and libraries, Go, Java, and the npm packages of proto/ and clients/node: what the
+# non-Python clients and the proto checks need. Installs only what is missing (a no-op takes a fraction of a second).
+toolchains:
+	clients/toolchains.sh
 
 # The installer's own stamp decides whether there is work to do (a no-op takes milliseconds).
 perf-analyzer:
@@ -28,21 +33,30 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-generated: install
-	$(PY) proto/generate.py --check
+# Committed stubs (Python, Go, TypeScript) against a fresh generation; C++ and Java must generate.
+generated: install toolchains
+	$(PY) proto/generate.py --check --lang all
 
 proto: install
 	$(PY) proto/generate.py
 
+# Stubs of every language into clients/<language>/ (Python's in place), from the one script.
+stubs: install toolchains
+	$(PY) proto/generate.py --lang all
+
+# proto/ against its previous committed version: `buf breaking` with the wire and JSON rules (proto/buf.yaml).
+compat: install toolchains
+	$(PY) proto/compat.py
+
 # Two pytest processes: the interop tests load tritonclient, whose generated modules define the same protobuf
 # package as Conduit's, and protobuf refuses to load both into one process.
-unit: install
+unit: install toolchains
 	$(PY) -m pytest tests --ignore=tests/interop -q
 
 interop: install perf-analyzer
 	$(PY) -m pytest tests/interop -q
 
-test: lint typecheck generated unit interop
+test: lint typecheck generated compat unit interop
 
 bench: install perf-analyzer
 	$(PY) benchmarks/serving/run.py
