@@ -1,0 +1,166 @@
+// Sends one batch of FP32 rows to a Conduit inference server and prints the outputs as JSON.
+//
+//   clients/java/run.sh --target 127.0.0.1:8001 --model credit --rows rows.csv
+//   clients/java/run.sh --target 127.0.0.1:8001 --model credit --rows rows.csv \
+//       --control-plane 127.0.0.1:8100 --token "$CONDUIT_TOKEN" --alias production
+//
+// Rows are CSV, one row per line (`-` reads stdin). With --alias, the version to call is looked up in the control
+// plane first. The input travels as raw little-endian FP32 bytes (raw_input_contents), which costs the server no
+// per-value decoding; outputs come back the same way in raw_output_contents. A failed call prints its gRPC status
+// on stderr and exits 1.
+package ai.conduit.example;
+
+import ai.conduit.control.v1.ControlPlaneGrpc;
+import ai.conduit.control.v1.GetVersionRequest;
+import ai.conduit.control.v1.VersionRef;
+import ai.conduit.inference.GRPCInferenceServiceGrpc;
+import ai.conduit.inference.ModelInferRequest;
+import ai.conduit.inference.ModelInferResponse;
+import com.google.protobuf.ByteString;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.Metadata;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.MetadataUtils;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.StringJoiner;
+import java.util.concurrent.TimeUnit;
+
+public final class Example {
+  private Example() {}
+
+  public static void main(String[] args) throws Exception {
+    Map<String, String> options = new HashMap<>();
+    options.put("--target", "127.0.0.1:8001");
+    options.put("--version", "");
+    options.put("--input", "input");
+    options.put("--rows", "-");
+    options.put("--token", System.getenv().getOrDefault("CONDUIT_TOKEN", ""));
+    for (int i = 0; i < args.length; i += 2) {
+      if (!List.of("--target", "--model", "--version", "--input", "--rows", "--control-plane", "--token", "--alias")
+              .contains(args[i]) || i + 1 >= args.length) {
+        fail("error: unknown or incomplete option " + args[i]);
+      }
+      options.put(args[i], args[i + 1]);
+    }
+    String model = options.get("--model");
+    if (model == null) {
+      fail("error: --model is required");
+    }
+    try {
+      String version = options.get("--version");
+      if (options.containsKey("--alias")) {
+        version = Long.toString(resolveAlias(options, model));
+        System.err.println(model + "@" + options.get("--alias") + " is version " + version);
+      }
+      System.out.println(infer(options, model, version, readRows(options.get("--rows"))));
+    } catch (StatusRuntimeException e) {
+      fail("rpc error: " + e.getStatus().getCode() + ": " + e.getStatus().getDescription());
+    }
+  }
+
+  private static void fail(String message) {
+    System.err.println(message);
+    System.exit(1);
+  }
+
+  private static long resolveAlias(Map<String, String> options, String model) throws InterruptedException {
+    ManagedChannel channel = ManagedChannelBuilder.forTarget(options.get("--control-plane")).usePlaintext().build();
+    try {
+      Metadata metadata = new Metadata();
+      metadata.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + options.get("--token"));
+      VersionRef ref = VersionRef.newBuilder().setModel(model).setAlias(options.get("--alias")).build();
+      return ControlPlaneGrpc.newBlockingStub(channel)
+          .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(metadata))
+          .withDeadlineAfter(10, TimeUnit.SECONDS)
+          .getVersion(GetVersionRequest.newBuilder().setRef(ref).build())
+          .getVersion();
+    } finally {
+      channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    }
+  }
+
+  private static List<float[]> readRows(String path) throws IOException {
+    BufferedReader reader = path.equals("-")
+        ? new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))
+        : Files.newBufferedReader(Paths.get(path));
+    List<float[]> rows = new ArrayList<>();
+    for (String line = reader.readLine(); line != null; line = reader.readLine()) {
+      if (line.isBlank()) {
+        continue;
+      }
+      String[] cells = line.split(",");
+      float[] row = new float[cells.length];
+      for (int i = 0; i < cells.length; i++) {
+        row[i] = Float.parseFloat(cells[i].trim());
+      }
+      rows.add(row);
+    }
+    return rows;
+  }
+
+  private static String infer(Map<String, String> options, String model, String version, List<float[]> rows)
+      throws InterruptedException {
+    int features = rows.isEmpty() ? 0 : rows.get(0).length;
+    // Little-endian FP32, the byte order the protocol prescribes for raw contents.
+    ByteBuffer raw = ByteBuffer.allocate(rows.size() * features * 4).order(ByteOrder.LITTLE_ENDIAN);
+    for (float[] row : rows) {
+      for (float value : row) {
+        raw.putFloat(value);
+      }
+    }
+    raw.flip();
+    ModelInferRequest request = ModelInferRequest.newBuilder()
+        .setModelName(model)
+        .setModelVersion(version)
+        .addInputs(ModelInferRequest.InferInputTensor.newBuilder()
+            .setName(options.get("--input")).setDatatype("FP32").addShape(rows.size()).addShape(features))
+        .addRawInputContents(ByteString.copyFrom(raw))
+        .build();
+    ManagedChannel channel = ManagedChannelBuilder.forTarget(options.get("--target")).usePlaintext().build();
+    try {
+      ModelInferResponse response = GRPCInferenceServiceGrpc.newBlockingStub(channel)
+          .withDeadlineAfter(10, TimeUnit.SECONDS)
+          .modelInfer(request);
+      StringJoiner outputs = new StringJoiner(",", "[", "]");
+      for (int i = 0; i < response.getOutputsCount(); i++) {
+        ModelInferResponse.InferOutputTensor output = response.getOutputs(i);
+        StringJoiner shape = new StringJoiner(",", "[", "]");
+        output.getShapeList().forEach(d -> shape.add(Long.toString(d)));
+        outputs.add("{\"name\":\"" + output.getName() + "\",\"datatype\":\"" + output.getDatatype()
+            + "\",\"shape\":" + shape + ",\"data\":"
+            + decode(output.getDatatype(), response.getRawOutputContents(i)) + "}");
+      }
+      return "{\"model_name\":\"" + response.getModelName() + "\",\"model_version\":\""
+          + response.getModelVersion() + "\",\"outputs\":" + outputs + "}";
+    } finally {
+      channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    }
+  }
+
+  private static String decode(String datatype, ByteString raw) {
+    ByteBuffer buffer = raw.asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+    StringJoiner values = new StringJoiner(",", "[", "]");
+    while (buffer.hasRemaining()) {
+      switch (datatype) {
+        case "FP32": values.add(Float.toString(buffer.getFloat())); break;
+        case "FP64": values.add(Double.toString(buffer.getDouble())); break;
+        case "INT32": values.add(Integer.toString(buffer.getInt())); break;
+        case "INT64": values.add(Long.toString(buffer.getLong())); break;
+        default: throw new IllegalArgumentException("this example does not decode " + datatype);
+      }
+    }
+    return values.toString();
+  }
+}
