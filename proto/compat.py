@@ -73,7 +73,7 @@ def export(ref: str, into: Path) -> Path | None:
 def breaking(proto: Path, against: Path) -> int:
     """Run `buf breaking`; its findings go to stdout, one per line, naming file, message and field."""
     if not BUF.exists():
-        print(f"{BUF.relative_to(ROOT)} missing; run `make toolchains` (npm ci in proto/)", file=sys.stderr)
+        print(f"{BUF.relative_to(ROOT)} missing; `make toolchains` installs it", file=sys.stderr)
         return 2
     args = [str(BUF), "breaking", str(proto), "--against", str(against), "--config", str(CONFIG)]
     done = subprocess.run([*args, "--error-format", "text"], capture_output=True, text=True, check=False)

@@ -121,7 +121,7 @@ def _java(out: Path) -> None:
 def _ts(out: Path) -> None:
     _pinned("protoc")
     if not TS_PROTO.exists():
-        raise GenerationError(f"{TS_PROTO.relative_to(ROOT)} missing; run `make toolchains` (npm ci in proto/)")
+        raise GenerationError(f"{TS_PROTO.relative_to(ROOT)} missing; `make toolchains` installs it")
     _protoc([f"--plugin=protoc-gen-ts_proto={TS_PROTO}", f"--ts_proto_out={out}", f"--ts_proto_opt={TS_PROTO_OPTIONS}"])
 
 
