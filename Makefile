@@ -58,5 +58,6 @@ interop: install perf-analyzer
 
 test: lint typecheck generated compat unit interop
 
+# Conduit side by side with MLServer and the floors (benchmarks/serving/results.md); about ten minutes.
 bench: install perf-analyzer
-	$(PY) benchmarks/serving/run.py
+	benchmarks/compare

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import onnxruntime as ort
 from sklearn.datasets import make_classification
@@ -18,7 +19,8 @@ from trainers.onnx_export import export_sklearn, write_model_version
 
 FEATURES = 32
 INPUT_NAME = "input"
-MAX_BATCH_SIZE = 64
+# Large enough for the batch-size curve (requests of up to 256 rows); dynamic batching never waits for a full batch.
+MAX_BATCH_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,11 @@ class Measurement:
     p99_us: float
 
 
-def build_repository(repository: Path, *, seed: int = 0) -> np.ndarray:
+def build_repository(repository: Path, *, seed: int = 0, joblib_dir: Path | None = None) -> np.ndarray:
     """Train both models, write ``repository/<model>/1/model.onnx`` and ``config.json``, return held-out rows.
+
+    With ``joblib_dir``, the fitted estimators are also saved there as ``<model>.joblib``, for servers that load
+    scikit-learn models natively.
 
     Returns:
         FP32 rows (``n x FEATURES``) the models never saw in training, to send as requests.
@@ -53,6 +58,9 @@ def build_repository(repository: Path, *, seed: int = 0) -> np.ndarray:
         # "label" INT64 and "probabilities" FP32), and a parity check against the native model.
         payload = export_sklearn(estimator, rows[held_out][:200], input_name=INPUT_NAME)
         write_model_version(repository, name, 1, payload, {"max_batch_size": MAX_BATCH_SIZE})
+        if joblib_dir is not None:
+            joblib_dir.mkdir(parents=True, exist_ok=True)
+            joblib.dump(estimator, joblib_dir / f"{name}.joblib")
     held: np.ndarray = rows[held_out]
     return held
 
@@ -80,11 +88,15 @@ def session(model_path: Path) -> ort.InferenceSession:
     return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
 
 
-def in_process_floor(model: str, model_path: Path, rows: np.ndarray, duration_s: float) -> Measurement:
-    """Time single-threaded ``session.run`` calls on batch-1 rows for ``duration_s``: the cost no server can avoid."""
+def in_process_floor(
+    model: str, model_path: Path, rows: np.ndarray, duration_s: float, *, batch: int = 1
+) -> Measurement:
+    """Time single-threaded ``session.run`` calls on ``batch``-row inputs for ``duration_s``: the cost no server can
+    avoid. Throughput counts rows (inferences) per second."""
     sess = session(model_path)
     # Rows are cut in advance so that the loop times onnxruntime, not numpy slicing.
-    requests = [np.ascontiguousarray(rows[i : i + 1]) for i in range(len(rows))]
+    count = max(1, len(rows) // batch)
+    requests = [np.ascontiguousarray(rows[i * batch : (i + 1) * batch]) for i in range(count)]
     for request in requests[:200]:
         sess.run(None, {INPUT_NAME: request})
     latencies_ns: list[int] = []
@@ -101,4 +113,5 @@ def in_process_floor(model: str, model_path: Path, rows: np.ndarray, duration_s:
         if after >= deadline:
             break
     p50, p99 = (float(v) for v in np.percentile(np.asarray(latencies_ns, dtype=np.float64) / 1e3, [50, 99]))
-    return Measurement("onnxruntime in-process", model, 1, len(latencies_ns) / ((after - start) / 1e9), p50, p99)
+    throughput = batch * len(latencies_ns) / ((after - start) / 1e9)
+    return Measurement("onnxruntime in-process", model, 1, throughput, p50, p99)
