@@ -16,28 +16,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from clients._channel import Stub
+from clients._codec import encode_infer_request
+from inference_server.datatypes import DATATYPES, numpy_dtype
+from inference_server.errors import ConduitError
 from inference_server.protocol import grpc_service_pb2 as pb
 
 __all__ = ["InputError", "TensorSpec", "build_requests", "fetch_inputs", "with_id"]
 
 # Distinct requests prepared per run; the load cycles through them.
 DISTINCT_REQUESTS = 256
-
-_DTYPES: dict[str, np.dtype[Any]] = {
-    "BOOL": np.dtype(np.bool_),
-    "UINT8": np.dtype(np.uint8),
-    "UINT16": np.dtype(np.uint16),
-    "UINT32": np.dtype(np.uint32),
-    "UINT64": np.dtype(np.uint64),
-    "INT8": np.dtype(np.int8),
-    "INT16": np.dtype(np.int16),
-    "INT32": np.dtype(np.int32),
-    "INT64": np.dtype(np.int64),
-    "FP16": np.dtype(np.float16),
-    "FP32": np.dtype(np.float32),
-    "FP64": np.dtype(np.float64),
-    "BYTES": np.dtype(np.object_),
-}
 
 
 class InputError(ValueError):
@@ -73,7 +60,7 @@ async def fetch_inputs(
     )
     specs = [TensorSpec(t.name, t.datatype, tuple(int(d) for d in t.shape)) for t in answer.inputs]
     for spec in specs:
-        if spec.datatype not in _DTYPES:
+        if spec.datatype not in DATATYPES:
             raise InputError(f"input {spec.name!r} has datatype {spec.datatype}, which this client cannot generate")
     if not specs:
         raise InputError(f"model {model!r} declares no inputs")
@@ -99,7 +86,7 @@ def _row_shape(spec: TensorSpec, shapes: dict[str, tuple[int, ...]], batch: int)
 
 
 def _random(spec: TensorSpec, shape: tuple[int, ...], rng: np.random.Generator) -> NDArray[Any]:
-    dtype = _DTYPES[spec.datatype]
+    dtype = numpy_dtype(spec.datatype)
     if spec.datatype == "BYTES":
         letters = rng.integers(ord("a"), ord("z") + 1, size=(*shape, 8), dtype=np.uint8)
         return np.array([bytes(word) for word in letters.reshape(-1, 8)], dtype=object).reshape(shape)
@@ -153,17 +140,6 @@ def _read_json(path: Path, specs: list[TensorSpec]) -> dict[str, list[NDArray[An
     return rows
 
 
-def _raw(array: NDArray[Any], datatype: str) -> bytes:
-    """Raw contents as the protocol lays them out: little-endian values, BYTES as 4-byte length + bytes."""
-    if datatype == "BYTES":
-        parts = []
-        for item in array.reshape(-1):
-            data = item if isinstance(item, bytes) else str(item).encode()
-            parts += [len(data).to_bytes(4, "little"), data]
-        return b"".join(parts)
-    return np.ascontiguousarray(array, dtype=_DTYPES[datatype].newbyteorder("<")).tobytes()
-
-
 def build_requests(
     model: str,
     version: str,
@@ -187,7 +163,7 @@ def build_requests(
     )
     requests: list[bytes] = []
     for number in range(count):
-        request = pb.ModelInferRequest(model_name=model, model_version=version)
+        arrays: dict[str, NDArray[Any]] = {}
         for spec in specs:
             shape = row_shapes[spec.name]
             full = (batch, *shape) if spec.batched else shape
@@ -200,8 +176,11 @@ def build_requests(
                     array = np.stack(picked).reshape(full) if spec.batched else picked[0].reshape(full)
                 except ValueError as exc:
                     raise InputError(f"rows for {spec.name!r} do not fit shape {list(full)}: {exc}") from exc
-            request.inputs.add(name=spec.name, datatype=spec.datatype, shape=full)
-            request.raw_input_contents.append(_raw(array, spec.datatype))
+            arrays[spec.name] = array.astype(numpy_dtype(spec.datatype), copy=False)
+        try:
+            request = encode_infer_request(model, arrays, version=version)
+        except ConduitError as exc:  # e.g. a file's values that are no BYTES element
+            raise InputError(exc.message) from exc
         requests.append(request.SerializeToString())
     return requests
 
