@@ -93,9 +93,10 @@ def main() -> int:
             against: Path | None = options.against
             what = f"{options.proto} against {options.against}"
         else:
-            ref, what = previous_version() if options.against_ref is None else (options.against_ref, "")
             if options.against_ref is not None:
-                what = f"proto/ against {_describe(options.against_ref)}"
+                ref, what = options.against_ref, f"proto/ against {_describe(options.against_ref)}"
+            else:
+                ref, what = previous_version()
             against = export(ref, Path(tmp)) if ref is not None else None
             if ref is not None and against is None:
                 if options.against_ref is not None:

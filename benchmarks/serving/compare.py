@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlserver
+import numpy as np
 import onnxruntime as ort
 from harness import Point, ServerFailed, free_port, perf_analyzer, running
 from measure import CONDUIT, client_cpu_per_request, conduit_bench
@@ -84,6 +85,8 @@ class Run:
 
     args: argparse.Namespace
     workdir: Path
+    rows: np.ndarray
+    """Held-out rows the models never saw: the requests, and the in-process floor's inputs."""
     input_data: Path
     perf_analyzer_ok: bool = True
     floors: list[Measurement] = field(default_factory=list)
@@ -147,9 +150,9 @@ class Run:
             )
 
 
-def _measure_floors(run: Run, repository: Path, rows: object) -> None:
+def _measure_floors(run: Run, repository: Path) -> None:
     for model in model_names(repository):
-        m = in_process_floor(model, repository / model / "1" / "model.onnx", rows, run.args.duration_s)  # type: ignore[arg-type]
+        m = in_process_floor(model, repository / model / "1" / "model.onnx", run.rows, run.args.duration_s)
         run.floors.append(m)
         print(f"{m.system:26} {model:8} {m.throughput:9,.0f} infer/s  p50 {m.p50_us:8.1f} µs", flush=True)
 
@@ -188,7 +191,6 @@ def _measure_servers(run: Run, repository: Path) -> None:
 
 
 def _measure_curve(run: Run, repository: Path, port: int) -> None:
-    rows = run.args.rows
     for model in model_names(repository):
         for batch in BATCHES:
             out = run.workdir / f"curve-{model}-{batch}.json"
@@ -209,7 +211,7 @@ def _measure_curve(run: Run, repository: Path, port: int) -> None:
                 continue
             if errors:
                 run.notice(f"batch curve, {model}, {batch} rows: errors {errors}")
-            alone = in_process_floor(model, repository / model / "1" / "model.onnx", rows, 0.5, batch=batch)
+            alone = in_process_floor(model, repository / model / "1" / "model.onnx", run.rows, 0.5, batch=batch)
             run.curve.append(CurvePoint(model, batch, served, alone))
             print(
                 f"  batch {batch:3} {model:7} {1e6 / served.throughput:8.2f} µs/row served, "
@@ -363,12 +365,12 @@ def main() -> int:
         workdir.mkdir(parents=True, exist_ok=True)
         repository, joblib_dir = workdir / "models", workdir / "joblib"
         print(f"training and exporting models into {repository}", flush=True)
-        args.rows = build_repository(repository, joblib_dir=joblib_dir)
-        run = Run(args, workdir, write_input_data(args.rows, workdir / "input_data.json"))
+        rows = build_repository(repository, joblib_dir=joblib_dir)
+        run = Run(args, workdir, rows, write_input_data(rows, workdir / "input_data.json"))
         if not args.perf_analyzer.exists():
             run.perf_analyzer_ok = False
             run.notice(f"perf_analyzer not found at {args.perf_analyzer} (`make perf-analyzer` installs it)")
-        _measure_floors(run, repository, args.rows)
+        _measure_floors(run, repository)
         _measure_servers(run, repository)
         _measure_client(run)
         if not args.skip_mlserver:
