@@ -24,7 +24,7 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter
 from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 from pydantic import ValidationError
 
@@ -37,7 +37,7 @@ from inference_server.protocol import grpc_service_pb2 as pb
 from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
 from inference_server.settings import ServerSettings
 from inference_server.stats import ModelStats
-from inference_server.telemetry import Telemetry
+from inference_server.telemetry import HistogramSet, PeriodicReader, PrometheusReader, Telemetry, histogram_set
 from inference_server.transport.servicer import InferenceServicer
 
 __all__ = ["InferenceServer", "main", "run"]
@@ -62,7 +62,13 @@ class InferenceServer:
     """
 
     def __init__(
-        self, settings: ServerSettings, meter_provider: MeterProvider, *, reuse_port: bool = False, worker: int = 0
+        self,
+        settings: ServerSettings,
+        meter_provider: MeterProvider,
+        histograms: HistogramSet,
+        *,
+        reuse_port: bool = False,
+        worker: int = 0,
     ) -> None:
         self.settings = settings
         self._cache: ArtifactCache | None = None
@@ -77,6 +83,7 @@ class InferenceServer:
         self.follower: Follower | None = None
         self._telemetry = Telemetry(
             meter_provider,
+            histograms,
             in_flight=lambda: [(v.spec.name, v.spec.version, v.stats.in_flight) for v in self._models.served()],
         )
         self.dataplane = DataPlane(self._models, server_name=settings.server_name, server_version=_version())
@@ -197,14 +204,14 @@ def _advertised_host(host: str) -> str:
     return socket.gethostname() if host in ("0.0.0.0", "::", "") else host
 
 
-def _meter_provider(settings: ServerSettings, worker: int) -> SdkMeterProvider:
+def _meter_provider(settings: ServerSettings, worker: int) -> tuple[SdkMeterProvider, HistogramSet]:
+    histograms = histogram_set()
     readers: list[MetricReader] = []
     if settings.metrics_port:
-        from opentelemetry.exporter.prometheus import PrometheusMetricReader
         from prometheus_client import CollectorRegistry, start_http_server
 
         registry = CollectorRegistry()
-        readers.append(PrometheusMetricReader(registry=registry))
+        readers.append(PrometheusReader(histograms, registry=registry))
         port = settings.metrics_port + worker
         try:
             start_http_server(port, addr=settings.host, registry=registry)
@@ -218,17 +225,18 @@ def _meter_provider(settings: ServerSettings, worker: int) -> SdkMeterProvider:
         exporter = OTLPMetricExporter(
             endpoint=settings.otlp_endpoint, insecure=settings.otlp_endpoint.startswith("http:")
         )
-        readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=settings.otlp_interval * 1000))
+        readers.append(PeriodicReader(histograms, exporter, export_interval_millis=settings.otlp_interval * 1000))
     resource = Resource.create(
         {"service.name": "conduit-inference-server", "service.instance.id": f"{os.uname().nodename}-{os.getpid()}"}
     )
     # Exemplars need traces, which this server does not record; turning them off halves the cost of a measurement.
-    return SdkMeterProvider(metric_readers=readers, resource=resource, exemplar_filter=AlwaysOffExemplarFilter())
+    provider = SdkMeterProvider(metric_readers=readers, resource=resource, exemplar_filter=AlwaysOffExemplarFilter())
+    return provider, histograms
 
 
 async def _serve(settings: ServerSettings, worker: int, reuse_port: bool) -> None:
-    meter_provider = _meter_provider(settings, worker)
-    server = InferenceServer(settings, meter_provider, reuse_port=reuse_port, worker=worker)
+    meter_provider, histograms = _meter_provider(settings, worker)
+    server = InferenceServer(settings, meter_provider, histograms, reuse_port=reuse_port, worker=worker)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

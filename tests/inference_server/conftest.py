@@ -1,7 +1,7 @@
 """Fixtures of the inference-server tests: in-process servers on free ports, with an in-memory metric reader.
 
 Each server is an ``InferenceServer`` started and stopped through its public ``start``/``stop``; its OpenTelemetry
-``MeterProvider`` reads into an ``InMemoryMetricReader`` instead of any global state. ``slow_identity`` builds models
+``MeterProvider`` reads into an ``InMemoryReader`` instead of any global state. ``slow_identity`` builds models
 that take a set time per run, for tests that need a request or a load to outlast a deadline.
 """
 
@@ -19,11 +19,11 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from inference_server.app import InferenceServer
 from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
 from inference_server.settings import ServerSettings
+from inference_server.telemetry import InMemoryReader, histogram_set
 
 # Seconds a stopping test server waits for in-flight calls; tests never leave calls running, so it is only a bound.
 STOP_GRACE = 5.0
@@ -34,7 +34,7 @@ class Running(NamedTuple):
 
     server: InferenceServer
     port: int
-    reader: InMemoryMetricReader
+    reader: InMemoryReader
 
 
 StartServer = Callable[..., Awaitable[Running]]
@@ -50,11 +50,12 @@ async def start_server() -> AsyncIterator[StartServer]:
     started: list[tuple[InferenceServer, MeterProvider]] = []
 
     async def start(repo: Path | None, **settings: Any) -> Running:
-        reader = InMemoryMetricReader()
+        histograms = histogram_set()
+        reader = InMemoryReader(histograms)
         provider = MeterProvider(metric_readers=[reader])
         if repo is not None:
             settings["model_repository"] = repo
-        server = InferenceServer(ServerSettings(grpc_port=0, metrics_port=0, **settings), provider)
+        server = InferenceServer(ServerSettings(grpc_port=0, metrics_port=0, **settings), provider, histograms)
         started.append((server, provider))
         port = await server.start()
         return Running(server, port, reader)

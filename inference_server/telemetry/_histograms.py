@@ -1,0 +1,178 @@
+"""Explicit-bucket histograms fed in bulk and exported beside the SDK's own instruments.
+
+The OpenTelemetry SDK spends 10-30 µs in every ``Histogram.record``. A server answering thousands of requests a
+second would give a tenth of a core to it, and hold its event loop for milliseconds at every flush. These histograms
+take one flush's measurements of a series as a numpy array instead: one ``searchsorted`` and one ``bincount``, a few
+microseconds for a thousand values. Readers from ``_readers`` add their points to every collection of the SDK's
+metrics, so exporters see one stream of ordinary OpenTelemetry histograms.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    MetricsData,
+    ResourceMetrics,
+    ScopeMetrics,
+)
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+__all__ = ["HistogramSet", "HistogramView"]
+
+Attributes = tuple[tuple[str, str], ...]
+Clock = Callable[[], int]
+
+
+@dataclass(frozen=True, slots=True)
+class _Instrument:
+    name: str
+    unit: str
+    description: str
+    bounds: np.ndarray
+
+
+@dataclass(slots=True)
+class _Series:
+    """Counts per bucket (one more than bounds: the last holds values above the highest bound), sum, min, max."""
+
+    counts: np.ndarray
+    total: float
+    count: int
+    low: float
+    high: float
+    start_ns: int
+
+    def copy(self) -> _Series:
+        return _Series(self.counts.copy(), self.total, self.count, self.low, self.high, self.start_ns)
+
+    def add(self, counts: np.ndarray, total: float, count: int, low: float, high: float) -> None:
+        self.counts += counts
+        self.total += total
+        self.count += count
+        self.low = min(self.low, low)
+        self.high = max(self.high, high)
+
+
+class HistogramView:
+    """What one reader sees: every measurement since the start (cumulative) or since its last collection (delta)."""
+
+    def __init__(self, owner: HistogramSet, temporality: AggregationTemporality) -> None:
+        self._owner = owner
+        self.temporality = temporality
+        self._series: dict[tuple[str, Attributes], _Series] = {}
+        self._since_ns = owner.clock()
+
+    def _add(self, key: tuple[str, Attributes], counts: np.ndarray, values: np.ndarray, now_ns: int) -> None:
+        total, low, high = float(values.sum()), float(values.min()), float(values.max())
+        series = self._series.get(key)
+        if series is None:
+            start_ns = self._since_ns if self.temporality is AggregationTemporality.DELTA else now_ns
+            self._series[key] = _Series(counts.copy(), total, int(values.size), low, high, start_ns)
+        else:
+            series.add(counts, total, int(values.size), low, high)
+
+    def merge(self, data: MetricsData) -> MetricsData:
+        """``data`` with this view's histograms added to the set's instrumentation scope (of its first resource)."""
+        metrics = self._owner.collect(self)
+        if not metrics or not data.resource_metrics:
+            return data
+        first, *rest = data.resource_metrics
+        scopes = list(first.scope_metrics)
+        for index, scope_metrics in enumerate(scopes):
+            if scope_metrics.scope.name == self._owner.scope.name:
+                scopes[index] = ScopeMetrics(
+                    scope_metrics.scope, [*scope_metrics.metrics, *metrics], scope_metrics.schema_url
+                )
+                break
+        else:
+            scopes.append(ScopeMetrics(self._owner.scope, metrics, ""))
+        return MetricsData([ResourceMetrics(first.resource, scopes, first.schema_url), *rest])
+
+    def _take(self, now_ns: int) -> dict[tuple[str, Attributes], _Series]:
+        """The series to export: a copy (cumulative), or everything since the last collection, which it ends (delta)."""
+        if self.temporality is AggregationTemporality.DELTA:
+            taken, self._series, self._since_ns = self._series, {}, now_ns
+            return taken
+        return {key: s.copy() for key, s in self._series.items()}
+
+
+class HistogramSet:
+    """Histograms of one instrumentation scope, shared by every reader that exports them.
+
+    ``record`` is called from the event loop, collections come from exporter threads; one lock guards the counts.
+    """
+
+    def __init__(self, scope: str, clock: Clock = time.time_ns) -> None:
+        self.scope = InstrumentationScope(scope)
+        self.clock = clock
+        self._instruments: dict[str, _Instrument] = {}
+        self._views: list[HistogramView] = []
+        self._lock = threading.Lock()
+
+    def define(self, name: str, *, unit: str, description: str, bounds: tuple[float, ...]) -> str:
+        """Declare a histogram with explicit bucket ``bounds``; returns its name, to pass to ``record``."""
+        if list(bounds) != sorted(set(bounds)):
+            raise ValueError(f"bucket bounds of {name} must be strictly increasing")
+        self._instruments[name] = _Instrument(name, unit, description, np.asarray(bounds, dtype=np.float64))
+        return name
+
+    def view(self, temporality: AggregationTemporality = AggregationTemporality.CUMULATIVE) -> HistogramView:
+        """A new reader's view; measurements recorded from now on reach it."""
+        with self._lock:
+            view = HistogramView(self, temporality)
+            self._views.append(view)
+        return view
+
+    def record(self, name: str, values: np.ndarray, attributes: Mapping[str, str]) -> None:
+        """Add every value of ``values`` (one series: one attribute set) to histogram ``name``."""
+        if values.size == 0:
+            return
+        bounds = self._instruments[name].bounds
+        # OpenTelemetry's buckets are (bounds[i-1], bounds[i]]: a value equal to a bound belongs to the lower bucket.
+        counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=bounds.size + 1)
+        key = (name, tuple(sorted(attributes.items())))
+        with self._lock:
+            now_ns = self.clock()
+            for view in self._views:
+                view._add(key, counts, values, now_ns)
+
+    def collect(self, view: HistogramView) -> list[Metric]:
+        """The data points of ``view`` as OpenTelemetry metrics, one per histogram with measurements."""
+        with self._lock:
+            now_ns = self.clock()
+            series = view._take(now_ns)
+        points: dict[str, list[HistogramDataPoint]] = {}
+        for (name, attributes), s in series.items():
+            bounds = self._instruments[name].bounds
+            points.setdefault(name, []).append(
+                HistogramDataPoint(
+                    attributes=dict(attributes),
+                    start_time_unix_nano=s.start_ns,
+                    time_unix_nano=now_ns,
+                    count=s.count,
+                    sum=s.total,
+                    bucket_counts=[int(c) for c in s.counts],
+                    explicit_bounds=[float(b) for b in bounds],
+                    min=s.low,
+                    max=s.high,
+                    exemplars=[],
+                )
+            )
+        return [
+            Metric(
+                name=name,
+                description=self._instruments[name].description,
+                unit=self._instruments[name].unit,
+                data=Histogram(data_points=found, aggregation_temporality=view.temporality),
+            )
+            for name, found in points.items()
+        ]
