@@ -1,3 +1,29 @@
-"""Conduit's trainers: scikit-learn models exported to ONNX with a parity check (``trainers.onnx_export``)."""
+"""Conduit's trainers: from a file or SQL table to an evaluated, tuned, parity-checked ONNX model.
 
-__all__: list[str] = []
+``trainers.datasets`` reads, versions and profiles data; ``trainers.spec`` parses training specs; ``train`` runs one;
+``trainers.bundled`` ships offline data sets; ``trainers.onnx_export`` converts and checks models.
+"""
+
+from trainers._errors import DatasetError, SpecError, TrainingError
+from trainers._lineage import Lineage
+from trainers._parity import ParityError, ParityReport
+from trainers._train import PARITY_TOLERANCE, TrainingResult, train
+from trainers.onnx_export import TensorSpec
+from trainers.spec import TrainingSpec, describe_estimators, load_spec, parse_spec
+
+__all__ = [
+    "PARITY_TOLERANCE",
+    "DatasetError",
+    "Lineage",
+    "ParityError",
+    "ParityReport",
+    "SpecError",
+    "TensorSpec",
+    "TrainingError",
+    "TrainingResult",
+    "TrainingSpec",
+    "describe_estimators",
+    "load_spec",
+    "parse_spec",
+    "train",
+]

@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from skl2onnx import to_onnx
-from skl2onnx.common.data_types import FloatTensorType
+from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
-__all__ = ["ParityError", "export_sklearn", "write_model_version"]
+from inference_server.datatypes import onnx_type_to_datatype
+from trainers._parity import ParityError, ParityReport, compare_outputs
 
+__all__ = [
+    "OPSETS",
+    "ParityError",
+    "ParityReport",
+    "TensorSpec",
+    "export_pipeline",
+    "export_sklearn",
+    "onnx_signature",
+    "run_onnx",
+    "write_model_version",
+]
 
-class ParityError(ValueError):
-    """The exported graph does not answer like the native model."""
+# ai.onnx.ml 3 is the newest the tree converters (skl2onnx and onnxmltools) write.
+OPSETS = {"": 17, "ai.onnx.ml": 3}
 
 
 def export_sklearn(model: Any, sample: np.ndarray, *, input_name: str = "input", atol: float = 1e-5) -> bytes:
@@ -26,8 +40,6 @@ def export_sklearn(model: Any, sample: np.ndarray, *, input_name: str = "input",
     Raises:
         ParityError: labels differ, or probabilities/predictions differ by more than ``atol``.
     """
-    import onnxruntime as ort
-
     features = sample.shape[1]
     onnx_model = to_onnx(
         model,
@@ -36,18 +48,78 @@ def export_sklearn(model: Any, sample: np.ndarray, *, input_name: str = "input",
         target_opset=17,
     )
     payload: bytes = onnx_model.SerializeToString()
-    session = ort.InferenceSession(payload, providers=["CPUExecutionProvider"])
     rows = sample.astype(np.float32)
-    outputs = session.run(None, {input_name: rows})
+    outputs = run_onnx(payload, {input_name: rows})
     if hasattr(model, "predict_proba"):
-        if not np.array_equal(outputs[0], model.predict(rows)):
-            raise ParityError("ONNX labels differ from the native model's")
-        gap = float(np.max(np.abs(outputs[1] - model.predict_proba(rows))))
+        probabilities = model.predict_proba(rows)
+        columns = [str(c) for c in model.classes_]
+        report = compare_outputs(
+            probabilities,
+            outputs[1],
+            columns=columns,
+            tolerance=atol,
+            native_labels=model.predict(rows),
+            served_labels=outputs[0],
+        )
     else:
-        gap = float(np.max(np.abs(outputs[0].reshape(-1) - model.predict(rows).reshape(-1))))
-    if gap > atol:
-        raise ParityError(f"ONNX outputs differ from the native model's by {gap:.3g} (tolerance {atol:g})")
+        report = compare_outputs(model.predict(rows), outputs[0], columns=["variable"], tolerance=atol)
+    if not report.passed:
+        raise ParityError(report.describe(), report)
     return payload
+
+
+def export_pipeline(pipeline: Any, inputs: Mapping[str, np.ndarray]) -> bytes:
+    """Convert a fitted pipeline whose inputs are one ``[rows, 1]`` column each (float32 or strings), by name.
+
+    Classifiers answer ``label`` (INT64) and ``probabilities`` (FP32, no ZipMap); regressors ``variable`` (FP32).
+    LightGBM and XGBoost models convert through onnxmltools.
+    """
+    from trainers._converters import register_converters
+
+    register_converters()
+    initial_types = [
+        (name, StringTensorType([None, 1]) if values.dtype == object else FloatTensorType([None, 1]))
+        for name, values in inputs.items()
+    ]
+    options = {id(pipeline): {"zipmap": False}} if hasattr(pipeline, "predict_proba") else None
+    onnx_model = to_onnx(pipeline, initial_types=initial_types, options=options, target_opset=OPSETS)
+    payload: bytes = onnx_model.SerializeToString()
+    return payload
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A graph input or output as the Open Inference Protocol names it: datatype ("FP32", "INT64", "BYTES") and
+    shape, -1 for a dynamic dimension."""
+
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+
+
+def run_onnx(payload: bytes, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """Run a graph once with onnxruntime on the CPU; outputs in the graph's order."""
+    outputs: list[np.ndarray] = _session(payload).run(None, dict(inputs))
+    return outputs
+
+
+def onnx_signature(payload: bytes) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """The graph's inputs and outputs."""
+    session = _session(payload)
+
+    def specs(args: Any) -> tuple[TensorSpec, ...]:
+        return tuple(
+            TensorSpec(a.name, onnx_type_to_datatype(a.type), tuple(d if isinstance(d, int) else -1 for d in a.shape))
+            for a in args
+        )
+
+    return specs(session.get_inputs()), specs(session.get_outputs())
+
+
+def _session(payload: bytes) -> Any:
+    import onnxruntime as ort
+
+    return ort.InferenceSession(payload, providers=["CPUExecutionProvider"])
 
 
 def write_model_version(
