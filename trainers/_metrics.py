@@ -108,43 +108,30 @@ def ks_statistic(positive: np.ndarray, scores: np.ndarray) -> float:
 
 
 def classification_curves(truth: np.ndarray, probabilities: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
-    """ROC, precision-recall and KS curves, ≤ 500 points each: the positive class for binary, one per class else."""
+    """ROC, precision-recall and KS curves, ≤ 500 points each: the positive class for binary, one per class else.
+
+    The KS curve is TPR - FPR against the ROC thresholds; its ``statistic`` is the largest gap, at ``at_threshold``.
+    """
     curves: dict[str, list[dict[str, Any]]] = {"roc": [], "pr": [], "ks": []}
     for c in _scored_classes(truth, len(classes)):
         positive, scores = truth == c, probabilities[:, c]
-        fpr, tpr, roc_thresholds = skm.roc_curve(positive, scores)
-        keep = downsample(len(fpr))
-        curves["roc"].append(
-            {
-                "class": classes[c],
-                "fpr": finite(fpr[keep]),
-                "tpr": finite(tpr[keep]),
-                "thresholds": finite(roc_thresholds[keep]),
-            }
-        )
-        precision, recall, pr_thresholds = skm.precision_recall_curve(positive, scores)
-        keep_pr = downsample(len(pr_thresholds))
-        curves["pr"].append(
-            {
-                "class": classes[c],
-                "precision": finite(precision[keep_pr]),
-                "recall": finite(recall[keep_pr]),
-                "thresholds": finite(pr_thresholds[keep_pr]),
-            }
-        )
+        fpr, tpr, thresholds = skm.roc_curve(positive, scores)
         gap = tpr - fpr
         best = int(np.argmax(np.abs(gap)))
-        curves["ks"].append(
-            {
-                "class": classes[c],
-                "thresholds": finite(roc_thresholds[keep]),
-                "tpr": finite(tpr[keep]),
-                "fpr": finite(fpr[keep]),
-                "statistic": float(abs(gap[best])),
-                "at_threshold": finite(roc_thresholds[best : best + 1])[0],
-            }
-        )
+        precision, recall, pr_thresholds = skm.precision_recall_curve(positive, scores)
+        # precision and recall have one point more than their thresholds (recall 0 at precision 1): dropped.
+        curves["roc"].append(_curve(classes[c], fpr=fpr, tpr=tpr, thresholds=thresholds))
+        curves["pr"].append(_curve(classes[c], precision=precision[:-1], recall=recall[:-1], thresholds=pr_thresholds))
+        ks = _curve(classes[c], thresholds=thresholds, gap=gap)
+        ks.update(statistic=float(abs(gap[best])), at_threshold=finite(thresholds[best : best + 1])[0])
+        curves["ks"].append(ks)
     return curves
+
+
+def _curve(label: str, **series: np.ndarray) -> dict[str, Any]:
+    """Equally long arrays, downsampled together to at most 500 points, as JSON-safe lists."""
+    keep = downsample(len(next(iter(series.values()))))
+    return {"class": label, **{name: finite(values[keep]) for name, values in series.items()}}
 
 
 def downsample(length: int, points: int = MAX_CURVE_POINTS) -> np.ndarray:
