@@ -357,17 +357,21 @@ def _describe(error: ValidationError) -> str:
     for item in error.errors():
         # Union members' tags ("range", "choice") are pydantic's bookkeeping, not keys of the spec.
         loc = tuple(str(part) for part in item["loc"] if part not in ("range", "choice"))
-        section = f"[{loc[0]}]" if len(loc) > 1 else "spec"
-        if item["type"] == "extra_forbidden":
-            allowed = _allowed_keys(loc[:-1])
+        if item["type"] in ("extra_forbidden", "missing"):
+            *parents, key = loc
+            section = f"[{parents[0]}]" if parents else "spec"
+            key = ".".join([*parents[1:], key])
+            if item["type"] == "missing":
+                problems.append(f"{section} missing key {key!r}")
+                continue
+            allowed = _allowed_keys(tuple(parents))
             hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
-            problems.append(f"{section} unknown key {'.'.join(loc[1:]) or loc[0]!r}{hint}")
-        elif item["type"] == "missing":
-            problems.append(f"{section} missing key {'.'.join(loc[1:]) or loc[0]!r}")
-        else:
-            message = str(item["msg"]).removeprefix("Value error, ")
-            path = ".".join(loc[1:]) or loc[0] if loc else ""
-            problems.append(f"{section} {path}: {message}" if path else f"{section}: {message}")
+            problems.append(f"{section} unknown key {key!r}{hint}")
+            continue
+        section = f"[{loc[0]}]" if loc else "spec"
+        path = ".".join(loc[1:])
+        message = str(item["msg"]).removeprefix("Value error, ")
+        problems.append(f"{section} {path}: {message}" if path else f"{section} {message}")
     return "; ".join(problems)
 
 
