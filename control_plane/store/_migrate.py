@@ -12,9 +12,12 @@ from sqlalchemy.exc import OperationalError
 from control_plane.store._engine import Database, unreachable
 from inference_server.errors import ConduitError, ErrorCode
 
-__all__ = ["alembic_config", "ensure_current", "migrate", "schema_is_current"]
+__all__ = ["VERSION_TABLE", "alembic_config", "ensure_current", "migrate", "schema_is_current"]
 
 SCRIPT_LOCATION = "control_plane:migrations"
+# Where Alembic keeps the schema's revision. Not its default, ``alembic_version``: Optuna, whose studies the trainers
+# keep in the same database, has its own Alembic revision there.
+VERSION_TABLE = "conduit_alembic_version"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -48,7 +51,8 @@ def _is_current(database: Database) -> bool:
     heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
     try:
         with database.engine.connect() as connection:
-            current = set(MigrationContext.configure(connection).get_current_heads())
+            context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+            current = set(context.get_current_heads())
     except OperationalError as error:
         raise unreachable(error) from error
     return current == heads

@@ -1,23 +1,46 @@
 """The Alembic migrations build exactly the schema the ORM describes, on both backends, and running them is
-idempotent; a store refuses a database that is not migrated."""
+idempotent; a store refuses a database that is not migrated; a registry from before the version table moved is
+carried over; Optuna's tables and Alembic table live beside ours."""
 
 from __future__ import annotations
 
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
+from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect, make_url, text
 
 from control_plane.store import SqlStore, migrate, schema_is_current
 
-# The ORM metadata is internal; comparing it with the migrated schema is the point of this test.
+# The packaged migrations and the ORM metadata are internal; comparing them with a database is the point here.
+from control_plane.store._migrate import VERSION_TABLE, alembic_config
 from control_plane.store._schema import Base
 from inference_server.errors import ConduitError, ErrorCode
+
+HEAD = "0001"
+# Optuna's tables (optuna/storages/_rdb/models.py) and its Alembic table: none may be one of ours.
+OPTUNA_TABLES = {
+    "studies",
+    "study_directions",
+    "study_user_attributes",
+    "study_system_attributes",
+    "trials",
+    "trial_user_attributes",
+    "trial_system_attributes",
+    "trial_params",
+    "trial_values",
+    "trial_intermediate_values",
+    "trial_heartbeats",
+    "version_info",
+    "alembic_version",
+}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -29,11 +52,26 @@ def blank_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+@pytest.fixture
+def empty_url(blank_url: str) -> str:
+    """``blank_url`` with its SQLite file's directory made: for databases set up here by hand, not by migrate."""
+    url = make_url(blank_url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        Path(url.database).parent.mkdir(parents=True)
+    return blank_url
+
+
+def _ours(name: str | None, type_: str, parent_names: Any) -> bool:
+    return type_ != "table" or name in Base.metadata.tables
+
+
 def _schema_diff(url: str) -> list[Any]:
+    """What differs between the ORM and Conduit's tables in the database (other tables are not compared)."""
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            opts = {"compare_type": True, "version_table": VERSION_TABLE, "include_name": _ours}
+            context = MigrationContext.configure(connection, opts=opts)
             return list(compare_metadata(context, Base.metadata))
     finally:
         engine.dispose()
@@ -47,13 +85,44 @@ def _tables(url: str) -> set[str]:
         engine.dispose()
 
 
+def _rows(url: str, query: str) -> list[tuple[Any, ...]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(query))]
+    finally:
+        engine.dispose()
+
+
+def _at_0001_in_alembic_version(url: str) -> None:
+    """The registry as earlier Conduit left it: the tables of 0001 with a model, and the revision in Alembic's default
+    table, ``alembic_version``."""
+    script = ScriptDirectory.from_config(alembic_config())
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            context = MigrationContext.configure(connection)
+            with Operations.context(context):
+                script.get_revision("0001").module.upgrade()
+            context.stamp(script, "0001")
+            connection.execute(
+                text(
+                    "INSERT INTO models (name, description, archived, created_at, created_by, latest_version) "
+                    "VALUES ('fraud', 'kept', false, :at, 'alice', 0)"
+                ),
+                {"at": datetime(2026, 1, 2, tzinfo=UTC)},
+            )
+    finally:
+        engine.dispose()
+
+
 def test_a_blank_database_is_refused_until_migrated(blank_url: str) -> None:
     assert not schema_is_current(blank_url)
     with pytest.raises(ConduitError) as refused:
         SqlStore(blank_url)
     assert refused.value.code is ErrorCode.FAILED_PRECONDITION
     # The refusal created nothing: tables come only from the migrations.
-    assert _tables(blank_url) <= {"alembic_version"}
+    assert _tables(blank_url) == set()
 
     migrate(blank_url)
     assert schema_is_current(blank_url)
@@ -64,7 +133,9 @@ def test_migrated_schema_matches_the_orm_and_migrating_again_changes_nothing(bla
     migrate(blank_url)
     assert _schema_diff(blank_url) == []
     tables = _tables(blank_url)
-    assert {"models", "model_versions", "deployments", "audit_log", "alembic_version"} <= tables
+    assert {"models", "model_versions", "deployments", "audit_log", VERSION_TABLE} <= tables
+    assert "alembic_version" not in tables
+    assert _rows(blank_url, f"SELECT version_num FROM {VERSION_TABLE}") == [(HEAD,)]
 
     store = SqlStore(blank_url)
     store.create_model("fraud", "", actor="a")
@@ -74,6 +145,74 @@ def test_migrated_schema_matches_the_orm_and_migrating_again_changes_nothing(bla
     store = SqlStore(blank_url)
     assert store.get_model("fraud").name == "fraud"
     store.close()
+
+
+def test_no_table_of_ours_is_one_of_optunas() -> None:
+    assert not ({*Base.metadata.tables, VERSION_TABLE} & OPTUNA_TABLES)
+
+
+def test_a_registry_at_0001_with_the_old_version_table_is_carried_over(empty_url: str) -> None:
+    _at_0001_in_alembic_version(empty_url)
+    assert not schema_is_current(empty_url)
+    with pytest.raises(ConduitError) as refused:
+        SqlStore(empty_url)
+    assert refused.value.code is ErrorCode.FAILED_PRECONDITION
+
+    migrate(empty_url)
+    assert schema_is_current(empty_url)
+    assert "alembic_version" not in _tables(empty_url)
+    assert _rows(empty_url, f"SELECT version_num FROM {VERSION_TABLE}") == [(HEAD,)]
+    assert _schema_diff(empty_url) == []
+    store = SqlStore(empty_url)
+    try:
+        assert store.get_model("fraud").description == "kept"
+    finally:
+        store.close()
+
+
+def test_another_applications_alembic_version_is_left_alone(empty_url: str) -> None:
+    # Optuna's revision names look like this; its table is there before ours, or after.
+    engine = create_engine(empty_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)"))
+            connection.execute(text("INSERT INTO alembic_version VALUES ('v3.2.0.a')"))
+    finally:
+        engine.dispose()
+    migrate(empty_url)
+    assert schema_is_current(empty_url)
+    assert _rows(empty_url, "SELECT version_num FROM alembic_version") == [("v3.2.0.a",)]
+    assert _rows(empty_url, f"SELECT version_num FROM {VERSION_TABLE}") == [(HEAD,)]
+    assert _schema_diff(empty_url) == []
+
+
+@pytest.mark.parametrize("optuna_first", [True, False], ids=["optuna-first", "conduit-first"])
+def test_optuna_storage_shares_the_registry_database(empty_url: str, optuna_first: bool) -> None:
+    # The trainers keep their hyper-parameter studies in the registry's database.
+    optuna = pytest.importorskip("optuna")
+
+    def study_with_trials() -> int:
+        storage = optuna.storages.RDBStorage(empty_url)
+        try:
+            study = optuna.create_study(storage=storage, study_name="search", load_if_exists=True)
+            study.optimize(lambda trial: trial.suggest_float("x", 0.0, 1.0), n_trials=2)
+            return len(optuna.load_study(study_name="search", storage=storage).trials)
+        finally:
+            storage.engine.dispose()
+
+    if optuna_first:
+        assert study_with_trials() == 2
+    migrate(empty_url)
+    assert study_with_trials() == (4 if optuna_first else 2)
+    assert schema_is_current(empty_url)
+    assert _tables(empty_url) >= OPTUNA_TABLES
+    migrate(empty_url)
+    assert _schema_diff(empty_url) == []
+    store = SqlStore(empty_url)
+    try:
+        store.create_model("fraud", "", actor="a")
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("url", ["mysql://h/db", "not a url", "sqlite://", "sqlite:///:memory:"])
