@@ -16,13 +16,19 @@ __all__ = [
     "AliasChange",
     "ArtifactRef",
     "Assignment",
+    "Attachment",
     "AuditEntry",
+    "CategoryCount",
+    "ColumnProfile",
+    "DatasetProfile",
+    "DatasetVersion",
     "Deployment",
     "DeploymentSpec",
     "Lineage",
     "LoadedModel",
     "Model",
     "ModelVersion",
+    "NewDatasetVersion",
     "NewVersion",
     "Page",
     "PoolAssignments",
@@ -86,8 +92,18 @@ class Lineage:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A document stored with a version (evaluation data, training spec, log); its content is an artifact."""
+
+    name: str
+    media_type: str
+    sha256: str
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class NewVersion:
-    """A version to register; its artifact is already stored under ``sha256``."""
+    """A version to register; its artifact (and its attachments' contents) are already stored under their digests."""
 
     model: str
     sha256: str
@@ -99,6 +115,7 @@ class NewVersion:
     tags: Mapping[str, str] = field(default_factory=dict)
     lineage: Lineage = field(default_factory=Lineage)
     description: str = ""
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +134,8 @@ class ModelVersion:
     created_at: datetime
     created_by: str
     aliases: tuple[str, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    """By name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +145,76 @@ class AliasChange:
     version: int
     previous_version: int | None
     """None: the alias is new."""
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryCount:
+    value: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnProfile:
+    """One column of a data set as the trainers profiled it: the drift baseline of its feature.
+
+    Numeric columns fill the bins and moments; categorical and boolean ones the categories. Float statistics may be
+    NaN (a column with no value) and bin edges infinite (open outer bins).
+    """
+
+    name: str
+    dtype: str
+    """polars dtype as text, e.g. ``Float64``."""
+    kind: str
+    """``numeric``, ``categorical``, ``boolean``, ``datetime`` or ``other``."""
+    missing: int
+    missing_rate: float
+    bin_edges: tuple[float, ...] = ()
+    """Non-decreasing; one more than ``bin_counts``."""
+    bin_counts: tuple[int, ...] = ()
+    min: float = 0.0
+    max: float = 0.0
+    mean: float = 0.0
+    std: float = 0.0
+    distinct: int = 0
+    top_categories: tuple[CategoryCount, ...] = ()
+    """Most frequent first."""
+    other_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetProfile:
+    rows: int = 0
+    columns: tuple[ColumnProfile, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NewDatasetVersion:
+    """A data set version to record; its Parquet file is already stored under ``sha256``."""
+
+    name: str
+    version: str
+    """Content hash computed by the client: 16-64 lowercase hex digits."""
+    sha256: str
+    size_bytes: int
+    profile: DatasetProfile = field(default_factory=DatasetProfile)
+    source: str = ""
+    """Where the data came from, e.g. ``file:credit.csv``; never a password."""
+    target: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetVersion:
+    name: str
+    version: str
+    sha256: str
+    size_bytes: int
+    profile: DatasetProfile
+    source: str
+    target: str
+    description: str
+    created_at: datetime
+    created_by: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,11 +14,13 @@ from datetime import datetime
 from control_plane.entities import (
     AliasChange,
     AuditEntry,
+    DatasetVersion,
     Deployment,
     DeploymentSpec,
     LoadedModel,
     Model,
     ModelVersion,
+    NewDatasetVersion,
     NewVersion,
     Page,
     PoolAssignments,
@@ -31,7 +33,7 @@ __all__ = ["AbstractStore"]
 
 
 class AbstractStore(abc.ABC):
-    """Models, versions, aliases, deployments, servers, users and the audit log."""
+    """Models, versions, aliases, data sets, deployments, servers, users and the audit log."""
 
     # -- models -------------------------------------------------------------------------------------------------
 
@@ -57,13 +59,15 @@ class AbstractStore(abc.ABC):
     def create_version(
         self, new: NewVersion, *, actor: str, create_model: bool = False, aliases: Sequence[str] = ()
     ) -> ModelVersion:
-        """Register ``new`` as the model's next version number and point ``aliases`` at it, atomically.
+        """Register ``new`` as the model's next version number, with its attachments, and point ``aliases`` at it,
+        atomically.
 
-        Concurrent calls for one model get distinct consecutive numbers. The artifact must already be stored.
+        Concurrent calls for one model get distinct consecutive numbers. The artifact and the attachments' contents
+        must already be stored.
 
         Raises:
             ConduitError: NOT_FOUND for an unknown model (unless ``create_model``), FAILED_PRECONDITION for an
-                archived one.
+                archived one, INVALID_ARGUMENT for malformed metadata or attachment names given twice.
         """
 
     @abc.abstractmethod
@@ -78,7 +82,34 @@ class AbstractStore(abc.ABC):
 
     @abc.abstractmethod
     def artifact_digests(self) -> set[str]:
-        """Every sha256 a version refers to (what artifact garbage collection must keep)."""
+        """Every sha256 a model version, an attachment or a data set version refers to (what artifact garbage
+        collection must keep)."""
+
+    # -- data sets ----------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_dataset_version(self, new: NewDatasetVersion, *, actor: str) -> tuple[DatasetVersion, bool]:
+        """Record ``new`` (creating the data set on its first version); its Parquet file must already be stored.
+
+        Returns:
+            The version as stored, and whether this call created it: an existing (name, version) is returned
+            unchanged, also when concurrent calls create it at once.
+
+        Raises:
+            ConduitError: INVALID_ARGUMENT for a malformed name, version, digest or profile.
+        """
+
+    @abc.abstractmethod
+    def get_dataset(self, name: str, version: str | None = None) -> DatasetVersion:
+        """The version, or (None) the newest. Raises NOT_FOUND."""
+
+    @abc.abstractmethod
+    def list_datasets(self, *, page_size: int, page_token: str) -> Page[DatasetVersion]:
+        """The newest version of each data set, by name."""
+
+    @abc.abstractmethod
+    def list_dataset_versions(self, name: str, *, page_size: int, page_token: str) -> Page[DatasetVersion]:
+        """Newest first. Raises NOT_FOUND for an unknown data set."""
 
     # -- aliases ------------------------------------------------------------------------------------------------
 

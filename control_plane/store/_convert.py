@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any
 
 from control_plane.entities import (
+    Attachment,
     AuditEntry,
+    DatasetVersion,
     Deployment,
     Lineage,
     LoadedModel,
@@ -17,10 +20,23 @@ from control_plane.entities import (
     TensorSignature,
     User,
 )
-from control_plane.store._schema import AuditRow, DeploymentRow, ModelRow, ServerRow, UserRow, VersionRow
+from control_plane.store._profile import profile_of
+from control_plane.store._schema import (
+    AttachmentRow,
+    AuditRow,
+    DatasetVersionRow,
+    DeploymentRow,
+    ModelRow,
+    ServerRow,
+    UserRow,
+    VersionRow,
+)
 
 __all__ = [
+    "attachment",
     "audit_entry",
+    "dataset_state",
+    "dataset_version",
     "deployment",
     "deployment_state",
     "model",
@@ -75,7 +91,12 @@ def version(row: VersionRow) -> ModelVersion:
         created_at=row.created_at,
         created_by=row.created_by,
         aliases=tuple(alias.name for alias in row.aliases),
+        attachments=tuple(attachment(a) for a in row.attachments),
     )
+
+
+def attachment(row: AttachmentRow) -> Attachment:
+    return Attachment(name=row.name, media_type=row.media_type, sha256=row.sha256, size_bytes=row.size_bytes)
 
 
 def version_state(row: VersionRow, tags: Mapping[str, str]) -> dict[str, Any]:
@@ -88,6 +109,37 @@ def version_state(row: VersionRow, tags: Mapping[str, str]) -> dict[str, Any]:
         "params": dict(row.params),
         "tags": dict(tags),
         "lineage": dict(row.lineage),
+        "description": row.description,
+        "attachments": [asdict(attachment(a)) for a in sorted(row.attachments, key=lambda a: a.name)],
+    }
+
+
+def dataset_version(row: DatasetVersionRow) -> DatasetVersion:
+    return DatasetVersion(
+        name=row.dataset.name,
+        version=row.version,
+        sha256=row.sha256,
+        size_bytes=row.size_bytes,
+        profile=profile_of(row.profile),
+        source=row.source,
+        target=row.target,
+        description=row.description,
+        created_at=row.created_at,
+        created_by=row.created_by,
+    )
+
+
+def dataset_state(row: DatasetVersionRow) -> dict[str, Any]:
+    """What the audit log records of an imported data set version (its profile is in the registry itself)."""
+    return {
+        "name": row.dataset.name,
+        "version": row.version,
+        "sha256": row.sha256,
+        "size_bytes": row.size_bytes,
+        "columns": len(row.profile["columns"]),
+        "rows": row.profile["rows"],
+        "source": row.source,
+        "target": row.target,
         "description": row.description,
     }
 

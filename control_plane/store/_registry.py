@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,8 +22,22 @@ from control_plane.store._rows import (
     insert_missing,
     pools_serving,
 )
-from control_plane.store._schema import AliasRow, ModelRow, TagRow, VersionRow, utcnow
-from control_plane.store._validate import check_alias, check_name, check_version_metadata, check_version_number
+from control_plane.store._schema import (
+    AliasRow,
+    AttachmentRow,
+    DatasetVersionRow,
+    ModelRow,
+    TagRow,
+    VersionRow,
+    utcnow,
+)
+from control_plane.store._validate import (
+    check_alias,
+    check_attachments,
+    check_name,
+    check_version_metadata,
+    check_version_number,
+)
 from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = [
@@ -50,7 +64,7 @@ def _reload_model(session: Session, row: ModelRow) -> Model:
 
 def _reload_version(session: Session, row: VersionRow) -> ModelVersion:
     session.flush()
-    session.expire(row, ["aliases", "tags"])
+    session.expire(row, ["aliases", "tags", "attachments"])
     return _convert.version(row)
 
 
@@ -100,11 +114,13 @@ def _check_new_version(new: NewVersion, aliases: Sequence[str]) -> None:
     check_name("model", new.model)
     for alias in aliases:
         check_alias(alias)
-    if not _SHA256.fullmatch(new.sha256):
-        raise ConduitError(ErrorCode.INVALID_ARGUMENT, "sha256 must be 64 lowercase hex digits")
-    if new.size_bytes < 0:
-        raise ConduitError(ErrorCode.INVALID_ARGUMENT, "size_bytes must not be negative")
+    for digest, size in ((new.sha256, new.size_bytes), *((a.sha256, a.size_bytes) for a in new.attachments)):
+        if not _SHA256.fullmatch(digest):
+            raise ConduitError(ErrorCode.INVALID_ARGUMENT, "sha256 must be 64 lowercase hex digits")
+        if size < 0:
+            raise ConduitError(ErrorCode.INVALID_ARGUMENT, "size_bytes must not be negative")
     check_version_metadata(new.metrics, new.params, new.tags, new.description)
+    check_attachments((a.name, a.media_type) for a in new.attachments)
 
 
 def create_version(
@@ -136,6 +152,10 @@ def create_version(
         created_at=utcnow(),
         created_by=actor,
         tags=[TagRow(key=key, value=value) for key, value in new.tags.items()],
+        attachments=[
+            AttachmentRow(name=a.name, media_type=a.media_type, sha256=a.sha256, size_bytes=a.size_bytes)
+            for a in new.attachments
+        ],
     )
     session.add(row)
     session.flush()
@@ -180,7 +200,8 @@ def list_versions(
 
 
 def artifact_digests(session: Session) -> set[str]:
-    return set(session.scalars(select(VersionRow.sha256).distinct()).all())
+    referenced = union(select(VersionRow.sha256), select(AttachmentRow.sha256), select(DatasetVersionRow.sha256))
+    return set(session.scalars(referenced).all())
 
 
 def _move_alias(session: Session, model: ModelRow, alias: str, target: VersionRow, *, actor: str) -> int | None:

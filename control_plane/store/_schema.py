@@ -29,8 +29,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 __all__ = [
     "NAMING",
     "AliasRow",
+    "AttachmentRow",
     "AuditRow",
     "Base",
+    "DatasetRow",
+    "DatasetVersionRow",
     "DeploymentRow",
     "ModelRow",
     "PoolRow",
@@ -122,6 +125,7 @@ class VersionRow(Base):
     aliases: Mapped[list[AliasRow]] = relationship(
         lazy="selectin", order_by="AliasRow.name", viewonly=True, foreign_keys="AliasRow.version_id"
     )
+    attachments: Mapped[list[AttachmentRow]] = relationship(lazy="selectin", order_by="AttachmentRow.name")
 
 
 class TagRow(Base):
@@ -132,6 +136,18 @@ class TagRow(Base):
     version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class AttachmentRow(Base):
+    """A document stored with a version; its content is an artifact, named by ``sha256``."""
+
+    __tablename__ = "version_attachments"
+
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(DIGEST), index=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
 
 
 class AliasRow(Base):
@@ -151,6 +167,38 @@ class AliasRow(Base):
         lazy="joined", innerjoin=True, overlaps="aliases", foreign_keys=[version_id]
     )
     previous_version: Mapped[VersionRow | None] = relationship(foreign_keys=[previous_version_id])
+
+
+class DatasetRow(Base):
+    """A data set name; created with its first version."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME), unique=True)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(NAME))
+
+
+class DatasetVersionRow(Base):
+    """One version of a data set, named by the client's content hash; the newest has the highest id."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (UniqueConstraint("dataset_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    version: Mapped[str] = mapped_column(String(DIGEST))
+    sha256: Mapped[str] = mapped_column(String(DIGEST), index=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    profile: Mapped[dict[str, Any]]
+    source: Mapped[str] = mapped_column(Text)
+    target: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(NAME))
+
+    dataset: Mapped[DatasetRow] = relationship(lazy="joined", innerjoin=True)
 
 
 class PoolRow(Base):

@@ -10,11 +10,13 @@ from sqlalchemy.exc import IntegrityError
 from control_plane.entities import (
     AliasChange,
     AuditEntry,
+    DatasetVersion,
     Deployment,
     DeploymentSpec,
     LoadedModel,
     Model,
     ModelVersion,
+    NewDatasetVersion,
     NewVersion,
     Page,
     PoolAssignments,
@@ -22,7 +24,7 @@ from control_plane.entities import (
     ServerRecord,
     User,
 )
-from control_plane.store import _audit, _deployments, _registry, _servers, _users
+from control_plane.store import _audit, _datasets, _deployments, _registry, _servers, _users
 from control_plane.store._abstract import AbstractStore
 from control_plane.store._engine import Database
 from control_plane.store._migrate import ensure_current
@@ -96,6 +98,24 @@ class SqlStore(AbstractStore):
     def artifact_digests(self) -> set[str]:
         with self._db.read() as session:
             return _registry.artifact_digests(session)
+
+    # -- data sets ----------------------------------------------------------------------------------------------
+
+    def create_dataset_version(self, new: NewDatasetVersion, *, actor: str) -> tuple[DatasetVersion, bool]:
+        with self._db.write() as session:
+            return _datasets.create_dataset_version(session, new, actor=actor)
+
+    def get_dataset(self, name: str, version: str | None = None) -> DatasetVersion:
+        with self._db.read() as session:
+            return _datasets.get_dataset(session, name, version)
+
+    def list_datasets(self, *, page_size: int, page_token: str) -> Page[DatasetVersion]:
+        with self._db.read() as session:
+            return _datasets.list_datasets(session, page_size=page_size, page_token=page_token)
+
+    def list_dataset_versions(self, name: str, *, page_size: int, page_token: str) -> Page[DatasetVersion]:
+        with self._db.read() as session:
+            return _datasets.list_dataset_versions(session, name, page_size=page_size, page_token=page_token)
 
     # -- aliases ------------------------------------------------------------------------------------------------
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = [
     "check_alias",
+    "check_attachments",
+    "check_dataset_metadata",
+    "check_dataset_version",
     "check_name",
     "check_token_hash",
     "check_version_metadata",
@@ -18,6 +21,10 @@ __all__ = [
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_DATASET_VERSION = re.compile(r"[0-9a-f]{16,64}")
+_MEDIA_TYPE = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,254}")
+# user:password@ in a URL: a data set's source is shown to every viewer and kept in the audit log.
+_PASSWORD_IN_URL = re.compile(r"://[^/@\s]*:[^/@\s]*@")
 MAX_KEY = 255
 MAX_VALUE = 4096
 MAX_DESCRIPTION = 65536
@@ -81,3 +88,40 @@ def check_version_metadata(
                 )
     if len(description) > MAX_DESCRIPTION:
         raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"the description is longer than {MAX_DESCRIPTION} characters")
+
+
+def check_dataset_version(version: str) -> str:
+    """A data set version: the content hash the client computed, as 16-64 lowercase hex digits."""
+    if not _DATASET_VERSION.fullmatch(version):
+        raise ConduitError(
+            ErrorCode.INVALID_ARGUMENT, f"data set version {version!r} must be 16-64 lowercase hex digits"
+        )
+    return version
+
+
+def check_dataset_metadata(source: str, target: str, description: str) -> None:
+    """What a data set version says about itself besides its profile: bounded, and no credentials in its source."""
+    for kind, text in (("source", source), ("target", target)):
+        if len(text) > MAX_VALUE:
+            raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"the {kind} is longer than {MAX_VALUE} characters")
+    if _PASSWORD_IN_URL.search(source):
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, "the source must not contain a password; remove it from the URL")
+    if len(description) > MAX_DESCRIPTION:
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"the description is longer than {MAX_DESCRIPTION} characters")
+
+
+def check_attachments(attachments: Iterable[tuple[str, str]]) -> None:
+    """The (name, media type) of each document attached to a version: names as safe as a model's, and unique."""
+    names: set[str] = set()
+    for name, media_type in attachments:
+        check_name("attachment", name)
+        if name in names:
+            raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"attachment {name!r} is given twice")
+        names.add(name)
+        if not _MEDIA_TYPE.fullmatch(media_type):
+            raise ConduitError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"attachment {name!r}: the media type must be 1-255 printable ASCII characters, e.g. application/json",
+            )
+    if len(names) > MAX_ENTRIES:
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"at most {MAX_ENTRIES} attachments per version")

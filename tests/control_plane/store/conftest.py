@@ -1,5 +1,5 @@
-"""Helpers of the store tests: ``new_version`` and ``register`` make versions with distinct digests, ``error_code``
-runs a call that must fail and returns its ``ErrorCode``."""
+"""Helpers of the store tests: ``new_version`` and ``register`` make versions with distinct digests, ``new_dataset``
+data set versions with a full profile, ``error_code`` runs a call that must fail and returns its ``ErrorCode``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 
-from control_plane.entities import ModelVersion, NewVersion, TensorSignature
+from control_plane.entities import (
+    CategoryCount,
+    ColumnProfile,
+    DatasetProfile,
+    ModelVersion,
+    NewDatasetVersion,
+    NewVersion,
+    TensorSignature,
+)
 from control_plane.store import SqlStore
 from inference_server.errors import ConduitError, ErrorCode
 
@@ -36,6 +44,59 @@ def _new_version(model: str, **fields: Any) -> NewVersion:
 def new_version() -> Callable[..., NewVersion]:
     """``new_version("fraud", **fields)``: a ``NewVersion`` with a digest no other test version has."""
     return _new_version
+
+
+PROFILE = DatasetProfile(
+    rows=1000,
+    columns=(
+        ColumnProfile(
+            name="amount",
+            dtype="Float64",
+            kind="numeric",
+            missing=12,
+            missing_rate=0.012,
+            # Open outer bins and equal inner edges (a value heavily tied) are both valid.
+            bin_edges=(float("-inf"), 0.0, 10.5, 10.5, float("inf")),
+            bin_counts=(100, 400, 0, 488),
+            min=-3.5,
+            max=1e9,
+            mean=42.25,
+            std=7.5,
+        ),
+        ColumnProfile(
+            name="country",
+            dtype="String",
+            kind="categorical",
+            missing=0,
+            missing_rate=0.0,
+            distinct=40,
+            top_categories=(CategoryCount("FR", 500), CategoryCount("DE", 300)),
+            other_count=200,
+        ),
+        ColumnProfile(name="fraud", dtype="Boolean", kind="boolean", missing=0, missing_rate=0.0, distinct=2),
+    ),
+)
+
+
+def _new_dataset(name: str, **fields: Any) -> NewDatasetVersion:
+    n = next(_counter)
+    values: dict[str, Any] = {
+        "name": name,
+        "version": hashlib.sha256(f"data-{n}".encode()).hexdigest()[:16],
+        "sha256": hashlib.sha256(f"parquet-{n}".encode()).hexdigest(),
+        "size_bytes": 4321,
+        "profile": PROFILE,
+        "source": "file:credit.csv",
+        "target": "fraud",
+        "description": "card transactions",
+    }
+    return NewDatasetVersion(**{**values, **fields})
+
+
+@pytest.fixture
+def new_dataset() -> Callable[..., NewDatasetVersion]:
+    """``new_dataset("credit", **fields)``: a data set version with a version and digest no other test has."""
+    return _new_dataset
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from control_plane.store._migrate import VERSION_TABLE, alembic_config
 from control_plane.store._schema import Base
 from inference_server.errors import ConduitError, ErrorCode
 
-HEAD = "0001"
+HEAD = "0002"
 # Optuna's tables (optuna/storages/_rdb/models.py) and its Alembic table: none may be one of ours.
 OPTUNA_TABLES = {
     "studies",
@@ -133,7 +133,7 @@ def test_migrated_schema_matches_the_orm_and_migrating_again_changes_nothing(bla
     migrate(blank_url)
     assert _schema_diff(blank_url) == []
     tables = _tables(blank_url)
-    assert {"models", "model_versions", "deployments", "audit_log", VERSION_TABLE} <= tables
+    assert {"models", "model_versions", "datasets", "version_attachments", "audit_log", VERSION_TABLE} <= tables
     assert "alembic_version" not in tables
     assert _rows(blank_url, f"SELECT version_num FROM {VERSION_TABLE}") == [(HEAD,)]
 
@@ -166,6 +166,7 @@ def test_a_registry_at_0001_with_the_old_version_table_is_carried_over(empty_url
     store = SqlStore(empty_url)
     try:
         assert store.get_model("fraud").description == "kept"
+        assert store.list_datasets(page_size=0, page_token="").items == []
     finally:
         store.close()
 

@@ -1,0 +1,91 @@
+"""Data set profiles in the registry: what a valid one is, and its JSON form in ``dataset_versions.profile``.
+
+A profile is the drift baseline of every feature trained on the data set, so its shape is checked where it arrives:
+bins that do not line up with their edges would make every later drift computation wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from itertools import pairwise
+from typing import Any
+
+from control_plane.entities import CategoryCount, ColumnProfile, DatasetProfile
+from control_plane.store._validate import MAX_VALUE
+from inference_server.errors import ConduitError, ErrorCode
+
+__all__ = ["KINDS", "check_profile", "profile_json", "profile_of"]
+
+KINDS = frozenset({"numeric", "categorical", "boolean", "datetime", "other"})
+MAX_COLUMNS = 10_000
+MAX_BINS = 1000
+MAX_CATEGORIES = 1000
+_FLOATS = ("missing_rate", "min", "max", "mean", "std")
+
+
+def _invalid(message: str) -> ConduitError:
+    return ConduitError(ErrorCode.INVALID_ARGUMENT, message)
+
+
+def _check_column(column: ColumnProfile) -> None:
+    where = f"profile column {column.name[:64]!r}"
+    if len(column.name) > MAX_VALUE or len(column.dtype) > MAX_VALUE:
+        raise _invalid(f"{where}: names and dtypes are at most {MAX_VALUE} characters")
+    if column.kind not in KINDS:
+        raise _invalid(f"{where}: kind {column.kind!r} is not one of {', '.join(sorted(KINDS))}")
+    counts = (column.missing, column.distinct, column.other_count, *column.bin_counts)
+    if min(counts) < 0 or any(category.count < 0 for category in column.top_categories):
+        raise _invalid(f"{where}: counts must not be negative")
+    if not 0.0 <= column.missing_rate <= 1.0:
+        raise _invalid(f"{where}: missing_rate must be between 0 and 1, not {column.missing_rate}")
+    if len(column.bin_counts) > MAX_BINS or len(column.top_categories) > MAX_CATEGORIES:
+        raise _invalid(f"{where}: at most {MAX_BINS} bins and {MAX_CATEGORIES} categories")
+    edges, bins = len(column.bin_edges), len(column.bin_counts)
+    if (edges or bins) and (bins == 0 or edges != bins + 1):
+        raise _invalid(
+            f"{where}: {edges} bin edges for {bins} bins; bins need one edge more than there are bins, and one bin"
+        )
+    if any(math.isnan(edge) for edge in column.bin_edges) or any(b < a for a, b in pairwise(column.bin_edges)):
+        raise _invalid(f"{where}: bin edges must be numbers in non-decreasing order")
+    if any(len(category.value) > MAX_VALUE for category in column.top_categories):
+        raise _invalid(f"{where}: category values are at most {MAX_VALUE} characters")
+
+
+def check_profile(profile: DatasetProfile) -> None:
+    """Raises INVALID_ARGUMENT for a profile no drift computation could use."""
+    if profile.rows < 0:
+        raise _invalid("the profile's row count must not be negative")
+    if len(profile.columns) > MAX_COLUMNS:
+        raise _invalid(f"a profile has at most {MAX_COLUMNS} columns")
+    names: set[str] = set()
+    for column in profile.columns:
+        _check_column(column)
+        if column.name in names:
+            raise _invalid(f"profile column {column.name[:64]!r} is given twice")
+        names.add(column.name)
+
+
+def _number(value: float) -> float | str:
+    # JSON, and PostgreSQL's json type, have no NaN or infinity: those are kept as the text float() reads back.
+    return value if math.isfinite(value) else str(value)
+
+
+def profile_json(profile: DatasetProfile) -> dict[str, Any]:
+    data = asdict(profile)
+    for column in data["columns"]:
+        for key in _FLOATS:
+            column[key] = _number(column[key])
+        column["bin_edges"] = [_number(edge) for edge in column["bin_edges"]]
+    return data
+
+
+def profile_of(data: dict[str, Any]) -> DatasetProfile:
+    columns = []
+    for stored in data["columns"]:
+        column = {**stored, **{key: float(stored[key]) for key in _FLOATS}}
+        column["bin_edges"] = tuple(float(edge) for edge in stored["bin_edges"])
+        column["bin_counts"] = tuple(stored["bin_counts"])
+        column["top_categories"] = tuple(CategoryCount(**category) for category in stored["top_categories"])
+        columns.append(ColumnProfile(**column))
+    return DatasetProfile(rows=data["rows"], columns=tuple(columns))
