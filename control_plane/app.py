@@ -26,10 +26,12 @@ from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
 from control_plane.service import (
     Changes,
     Clock,
+    DatasetService,
     DeploymentService,
     RegistryService,
     ServerService,
     Services,
+    Spool,
     UploadService,
     UserService,
     WatchService,
@@ -101,21 +103,19 @@ class ControlPlaneServer:
         await asyncio.to_thread(migrate, url)
         store = self._store = await asyncio.to_thread(SqlStore, url)
         artifacts = open_artifact_store(settings.artifacts_url(), s3_endpoint_url=settings.s3_endpoint_url)
+        spool = Spool(settings.spool_dir(), max_bytes=settings.max_upload_bytes)
         services = Services(
             registry=RegistryService(store, artifacts, self._changes),
             uploads=UploadService(
-                store,
-                artifacts,
-                self._changes,
-                spool_dir=settings.spool_dir(),
-                max_upload_bytes=settings.max_upload_bytes,
+                store, artifacts, self._changes, spool=spool, max_attachment_bytes=settings.max_attachment_bytes
             ),
+            datasets=DatasetService(store, artifacts, spool=spool),
             deployments=DeploymentService(store, self._changes),
             servers=ServerService(store, server_timeout=settings.server_timeout, clock=self._clock),
             watch=WatchService(store, self._changes, poll_interval=settings.watch_poll_interval),
             users=UserService(store),
         )
-        removed = await asyncio.to_thread(services.uploads.clear_spool)
+        removed = await asyncio.to_thread(spool.clear)
         if removed:
             log.info("removed %d unfinished upload(s) left by a previous run", removed)
         if isinstance(artifacts, LocalArtifactStore):

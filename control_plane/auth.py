@@ -26,6 +26,10 @@ _READ = frozenset(
         "GetModel",
         "ListVersions",
         "GetVersion",
+        "GetAttachment",
+        "ListDatasets",
+        "ListDatasetVersions",
+        "GetDataset",
         "ListDeployments",
         "ListServers",
         "ListAudit",
@@ -42,6 +46,9 @@ _MAINTAIN = frozenset(
         "Deploy",
         "Rollback",
         "DownloadArtifact",
+        "ImportDataset",
+        # Profiles are for every viewer (the dashboard); the rows themselves only for those who train on them.
+        "DownloadDataset",
     }
 )
 _SERVE = frozenset({"WatchAssignments", "DownloadArtifact", "RegisterServer", "Heartbeat", "WhoAmI"})

@@ -47,7 +47,10 @@ class ControlPlaneSettings(BaseSettings):
     tls_key: Path | None = None
     """PEM private key of ``tls_cert``."""
     max_upload_bytes: int = Field(default=2 * GIB, ge=1)
-    """Largest model artifact accepted by RegisterVersion."""
+    """Largest model artifact accepted by RegisterVersion, and largest data set file accepted by ImportDataset."""
+    max_attachment_bytes: int = Field(default=8 * MIB, ge=0)
+    """Largest total size of the documents attached to one model version (evaluation data, spec, log); they travel
+    in RegisterVersion's first message, so keep it below ``max_message_bytes``."""
     server_timeout: float = Field(default=15.0, gt=0)
     """Seconds without a heartbeat after which an inference server no longer counts as alive."""
     watch_poll_interval: float = Field(default=0.5, gt=0)

@@ -74,6 +74,36 @@ class ControlPlaneStub:
                 request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.DownloadArtifactRequest.SerializeToString,
                 response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ArtifactChunk.FromString,
                 _registered_method=True)
+        self.GetAttachment = channel.unary_unary(
+                '/conduit.control.v1.ControlPlane/GetAttachment',
+                request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.GetAttachmentRequest.SerializeToString,
+                response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.AttachmentContent.FromString,
+                _registered_method=True)
+        self.ImportDataset = channel.stream_unary(
+                '/conduit.control.v1.ControlPlane/ImportDataset',
+                request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ImportDatasetRequest.SerializeToString,
+                response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ImportDatasetResponse.FromString,
+                _registered_method=True)
+        self.ListDatasets = channel.unary_unary(
+                '/conduit.control.v1.ControlPlane/ListDatasets',
+                request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ListDatasetsRequest.SerializeToString,
+                response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ListDatasetsResponse.FromString,
+                _registered_method=True)
+        self.ListDatasetVersions = channel.unary_unary(
+                '/conduit.control.v1.ControlPlane/ListDatasetVersions',
+                request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ListDatasetVersionsRequest.SerializeToString,
+                response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ListDatasetVersionsResponse.FromString,
+                _registered_method=True)
+        self.GetDataset = channel.unary_unary(
+                '/conduit.control.v1.ControlPlane/GetDataset',
+                request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.GetDatasetRequest.SerializeToString,
+                response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.DatasetVersion.FromString,
+                _registered_method=True)
+        self.DownloadDataset = channel.unary_stream(
+                '/conduit.control.v1.ControlPlane/DownloadDataset',
+                request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.GetDatasetRequest.SerializeToString,
+                response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ArtifactChunk.FromString,
+                _registered_method=True)
         self.SetAlias = channel.unary_unary(
                 '/conduit.control.v1.ControlPlane/SetAlias',
                 request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.SetAliasRequest.SerializeToString,
@@ -201,6 +231,46 @@ class ControlPlaneServicer:
 
     def DownloadArtifact(self, request, context):
         """The artifact of one version, in chunks; the first message carries its sha256 and size.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAttachment(self, request, context):
+        """One document stored with a version at registration (evaluation data, training spec, log), with its content.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportDataset(self, request_iterator, context):
+        """Data sets: versions named by a content hash the client computes, each a Parquet file with its profile.
+        The first message of an import carries the header, the following ones the Parquet bytes in order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDatasets(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDatasetVersions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDataset(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DownloadDataset(self, request, context):
+        """The Parquet file of one data set version, in chunks; the first message carries its sha256 and size.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -343,6 +413,36 @@ def add_ControlPlaneServicer_to_server(servicer, server):
             'DownloadArtifact': grpc.unary_stream_rpc_method_handler(
                     servicer.DownloadArtifact,
                     request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.DownloadArtifactRequest.FromString,
+                    response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ArtifactChunk.SerializeToString,
+            ),
+            'GetAttachment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAttachment,
+                    request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.GetAttachmentRequest.FromString,
+                    response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.AttachmentContent.SerializeToString,
+            ),
+            'ImportDataset': grpc.stream_unary_rpc_method_handler(
+                    servicer.ImportDataset,
+                    request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ImportDatasetRequest.FromString,
+                    response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ImportDatasetResponse.SerializeToString,
+            ),
+            'ListDatasets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDatasets,
+                    request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ListDatasetsRequest.FromString,
+                    response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ListDatasetsResponse.SerializeToString,
+            ),
+            'ListDatasetVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDatasetVersions,
+                    request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ListDatasetVersionsRequest.FromString,
+                    response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ListDatasetVersionsResponse.SerializeToString,
+            ),
+            'GetDataset': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDataset,
+                    request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.GetDatasetRequest.FromString,
+                    response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.DatasetVersion.SerializeToString,
+            ),
+            'DownloadDataset': grpc.unary_stream_rpc_method_handler(
+                    servicer.DownloadDataset,
+                    request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.GetDatasetRequest.FromString,
                     response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ArtifactChunk.SerializeToString,
             ),
             'SetAlias': grpc.unary_unary_rpc_method_handler(
@@ -636,6 +736,168 @@ class ControlPlane:
             target,
             '/conduit.control.v1.ControlPlane/DownloadArtifact',
             control__plane_dot_protocol_dot_control__plane__pb2.DownloadArtifactRequest.SerializeToString,
+            control__plane_dot_protocol_dot_control__plane__pb2.ArtifactChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAttachment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conduit.control.v1.ControlPlane/GetAttachment',
+            control__plane_dot_protocol_dot_control__plane__pb2.GetAttachmentRequest.SerializeToString,
+            control__plane_dot_protocol_dot_control__plane__pb2.AttachmentContent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportDataset(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/conduit.control.v1.ControlPlane/ImportDataset',
+            control__plane_dot_protocol_dot_control__plane__pb2.ImportDatasetRequest.SerializeToString,
+            control__plane_dot_protocol_dot_control__plane__pb2.ImportDatasetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDatasets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conduit.control.v1.ControlPlane/ListDatasets',
+            control__plane_dot_protocol_dot_control__plane__pb2.ListDatasetsRequest.SerializeToString,
+            control__plane_dot_protocol_dot_control__plane__pb2.ListDatasetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDatasetVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conduit.control.v1.ControlPlane/ListDatasetVersions',
+            control__plane_dot_protocol_dot_control__plane__pb2.ListDatasetVersionsRequest.SerializeToString,
+            control__plane_dot_protocol_dot_control__plane__pb2.ListDatasetVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDataset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conduit.control.v1.ControlPlane/GetDataset',
+            control__plane_dot_protocol_dot_control__plane__pb2.GetDatasetRequest.SerializeToString,
+            control__plane_dot_protocol_dot_control__plane__pb2.DatasetVersion.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadDataset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/conduit.control.v1.ControlPlane/DownloadDataset',
+            control__plane_dot_protocol_dot_control__plane__pb2.GetDatasetRequest.SerializeToString,
             control__plane_dot_protocol_dot_control__plane__pb2.ArtifactChunk.FromString,
             options,
             channel_credentials,

@@ -9,23 +9,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from control_plane.service.changes import Changes
+from control_plane.service.datasets import DatasetDownload, DatasetService
 from control_plane.service.deployments import DeploymentService
-from control_plane.service.registry import Download, RegistryService, VersionRef
+from control_plane.service.registry import AttachmentContent, Download, RegistryService, VersionRef
 from control_plane.service.servers import Clock, ServerService, ServerStatus, utc_now
-from control_plane.service.uploads import UploadHeader, UploadService
+from control_plane.service.spool import Spool
+from control_plane.service.uploads import AttachmentUpload, UploadHeader, UploadService
 from control_plane.service.users import ADMIN_USER, UserService
 from control_plane.service.watch import WatchService
 
 __all__ = [
     "ADMIN_USER",
+    "AttachmentContent",
+    "AttachmentUpload",
     "Changes",
     "Clock",
+    "DatasetDownload",
+    "DatasetService",
     "DeploymentService",
     "Download",
     "RegistryService",
     "ServerService",
     "ServerStatus",
     "Services",
+    "Spool",
     "UploadHeader",
     "UploadService",
     "UserService",
@@ -41,6 +48,7 @@ class Services:
 
     registry: RegistryService
     uploads: UploadService
+    datasets: DatasetService
     deployments: DeploymentService
     servers: ServerService
     watch: WatchService

@@ -1,18 +1,19 @@
-"""Models, versions, aliases and artifact downloads: the registry calls other than the upload."""
+"""Models, versions, aliases, artifact downloads and attachments: the registry calls other than the upload."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from control_plane.artifacts import CHUNK_BYTES, ArtifactStore
-from control_plane.entities import AliasChange, Model, ModelVersion, Page
+from control_plane.entities import AliasChange, Attachment, Model, ModelVersion, Page
+from control_plane.service import _reads
 from control_plane.service.changes import Changes
 from control_plane.store import AbstractStore
+from inference_server.errors import ConduitError, ErrorCode
 
-__all__ = ["Download", "RegistryService", "VersionRef"]
+__all__ = ["AttachmentContent", "Download", "RegistryService", "VersionRef"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,18 +33,13 @@ class Download:
     chunks: AsyncIterator[bytes]
 
 
-async def _chunks(first: bytes, rest: Iterator[bytes]) -> AsyncIterator[bytes]:
-    try:
-        yield first
-        while (chunk := await asyncio.to_thread(next, rest, b"")) != b"":
-            yield chunk
-    finally:
-        # A download the caller abandons must not keep its file or object stream open until garbage collection.
-        # (ValueError: the reader is still busy in its thread after a cancellation; it closes when collected.)
-        close = getattr(rest, "close", None)
-        if close is not None:
-            with contextlib.suppress(ValueError):
-                close()
+@dataclass(frozen=True, slots=True)
+class AttachmentContent:
+    """One attachment of a version, with its content."""
+
+    version: ModelVersion
+    attachment: Attachment
+    content: bytes
 
 
 class RegistryService:
@@ -96,6 +92,14 @@ class RegistryService:
         The first chunk is read here, so a missing artifact raises NOT_FOUND before anything is sent.
         """
         version = await self.get_version(ref)
-        reader = await asyncio.to_thread(self._artifacts.read, version.sha256, chunk_bytes)
-        first = await asyncio.to_thread(next, reader, b"")
-        return Download(version, _chunks(first, reader))
+        return Download(version, await _reads.stream(self._artifacts, version.sha256, chunk_bytes))
+
+    async def get_attachment(self, ref: VersionRef, name: str) -> AttachmentContent:
+        """The attachment ``name`` of the version ``ref`` names. Raises NOT_FOUND."""
+        version = await self.get_version(ref)
+        found = next((a for a in version.attachments if a.name == name), None)
+        if found is None:
+            raise ConduitError(
+                ErrorCode.NOT_FOUND, f"model {version.model!r} version {version.version} has no attachment {name!r}"
+            )
+        return AttachmentContent(version, found, await _reads.read_whole(self._artifacts, found.sha256))

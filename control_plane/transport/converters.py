@@ -12,13 +12,19 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from control_plane.entities import (
     AliasChange,
     ArtifactRef,
+    Attachment,
     AuditEntry,
+    CategoryCount,
+    ColumnProfile,
+    DatasetProfile,
+    DatasetVersion,
     Deployment,
     DeploymentSpec,
     Lineage,
     LoadedModel,
     Model,
     ModelVersion,
+    NewDatasetVersion,
     PoolAssignments,
     Role,
     ServerRecord,
@@ -26,7 +32,7 @@ from control_plane.entities import (
     User,
 )
 from control_plane.protocol import control_plane_pb2 as cp
-from control_plane.service import UploadHeader, VersionRef
+from control_plane.service import AttachmentContent, AttachmentUpload, UploadHeader, VersionRef
 from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = [
@@ -34,7 +40,12 @@ __all__ = [
     "artifact_chunk",
     "artifact_ref",
     "assignments",
+    "attachment",
+    "attachment_content",
     "audit_entry",
+    "dataset_profile",
+    "dataset_profile_of",
+    "dataset_version",
     "datetime_of",
     "deployment",
     "deployment_spec",
@@ -43,6 +54,7 @@ __all__ = [
     "loaded_model_of",
     "model",
     "model_version",
+    "new_dataset_version",
     "role",
     "role_of",
     "server",
@@ -140,6 +152,17 @@ def model_version(value: ModelVersion) -> cp.ModelVersion:
         created_at=timestamp(value.created_at),
         created_by=value.created_by,
         aliases=list(value.aliases),
+        attachments=[attachment(a) for a in value.attachments],
+    )
+
+
+def attachment(value: Attachment) -> cp.Attachment:
+    return cp.Attachment(name=value.name, media_type=value.media_type, sha256=value.sha256, size_bytes=value.size_bytes)
+
+
+def attachment_content(value: AttachmentContent) -> cp.AttachmentContent:
+    return cp.AttachmentContent(
+        attachment=attachment(value.attachment), content=value.content, version=value.version.version
     )
 
 
@@ -164,6 +187,7 @@ def upload_header(message: cp.RegisterVersionHeader) -> UploadHeader:
         lineage=lineage_of(message.lineage),
         description=message.description,
         aliases=tuple(message.aliases),
+        attachments=tuple(AttachmentUpload(a.name, a.media_type, a.content) for a in message.attachments),
     )
 
 
@@ -227,11 +251,13 @@ def server(record: ServerRecord, *, alive: bool) -> cp.Server:
     return message
 
 
-def artifact_chunk(data: bytes, version: ModelVersion | None = None) -> cp.ArtifactChunk:
-    """A download chunk; the first one (``version`` given) also announces the artifact's sha256, size and version."""
-    if version is None:
+def artifact_chunk(data: bytes, head: ModelVersion | DatasetVersion | None = None) -> cp.ArtifactChunk:
+    """A download chunk; the first one (``head`` given) also announces the file's sha256, size and model version
+    (0 for a data set, whose version is not a number)."""
+    if head is None:
         return cp.ArtifactChunk(data=data)
-    return cp.ArtifactChunk(data=data, sha256=version.sha256, size_bytes=version.size_bytes, version=version.version)
+    version = head.version if isinstance(head, ModelVersion) else 0
+    return cp.ArtifactChunk(data=data, sha256=head.sha256, size_bytes=head.size_bytes, version=version)
 
 
 def artifact_ref(value: ArtifactRef) -> cp.ArtifactRef:
@@ -267,4 +293,78 @@ def audit_entry(value: AuditEntry) -> cp.AuditEntry:
         target=value.target,
         before_json=_json(value.before),
         after_json=_json(value.after),
+    )
+
+
+def _column_profile(value: ColumnProfile) -> cp.ColumnProfile:
+    return cp.ColumnProfile(
+        name=value.name,
+        dtype=value.dtype,
+        kind=value.kind,
+        missing=value.missing,
+        missing_rate=value.missing_rate,
+        bin_edges=list(value.bin_edges),
+        bin_counts=list(value.bin_counts),
+        min=value.min,
+        max=value.max,
+        mean=value.mean,
+        std=value.std,
+        distinct=value.distinct,
+        top_categories=[cp.CategoryCount(value=c.value, count=c.count) for c in value.top_categories],
+        other_count=value.other_count,
+    )
+
+
+def _column_profile_of(message: cp.ColumnProfile) -> ColumnProfile:
+    return ColumnProfile(
+        name=message.name,
+        dtype=message.dtype,
+        kind=message.kind,
+        missing=message.missing,
+        missing_rate=message.missing_rate,
+        bin_edges=tuple(message.bin_edges),
+        bin_counts=tuple(message.bin_counts),
+        min=message.min,
+        max=message.max,
+        mean=message.mean,
+        std=message.std,
+        distinct=message.distinct,
+        top_categories=tuple(CategoryCount(c.value, c.count) for c in message.top_categories),
+        other_count=message.other_count,
+    )
+
+
+def dataset_profile(value: DatasetProfile) -> cp.DatasetProfile:
+    return cp.DatasetProfile(rows=value.rows, columns=[_column_profile(c) for c in value.columns])
+
+
+def dataset_profile_of(message: cp.DatasetProfile) -> DatasetProfile:
+    return DatasetProfile(rows=message.rows, columns=tuple(_column_profile_of(c) for c in message.columns))
+
+
+def dataset_version(value: DatasetVersion) -> cp.DatasetVersion:
+    return cp.DatasetVersion(
+        name=value.name,
+        version=value.version,
+        sha256=value.sha256,
+        size_bytes=value.size_bytes,
+        profile=dataset_profile(value.profile),
+        source=value.source,
+        target=value.target,
+        description=value.description,
+        created_at=timestamp(value.created_at),
+        created_by=value.created_by,
+    )
+
+
+def new_dataset_version(message: cp.ImportDatasetHeader) -> NewDatasetVersion:
+    return NewDatasetVersion(
+        name=message.name,
+        version=message.version,
+        sha256=message.sha256.lower(),
+        size_bytes=message.size_bytes,
+        profile=dataset_profile_of(message.profile),
+        source=message.source,
+        target=message.target,
+        description=message.description,
     )

@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
 from control_plane.auth import Authenticator, authorize
-from control_plane.entities import User
+from control_plane.entities import DatasetVersion, ModelVersion, User
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
 from control_plane.service import Services
@@ -25,15 +25,33 @@ log = logging.getLogger(__name__)
 INTERNAL_MESSAGE = "internal error; the control plane's log has the details"
 
 Context = grpc.aio.ServicerContext[Any, Any]
+UploadRequest = TypeVar("UploadRequest", cp.RegisterVersionRequest, cp.ImportDatasetRequest)
 
 
-async def _upload_chunks(messages: AsyncIterator[cp.RegisterVersionRequest]) -> AsyncIterator[bytes]:
+async def _upload_chunks(messages: AsyncIterator[UploadRequest]) -> AsyncIterator[bytes]:
     async for message in messages:
         part = message.WhichOneof("part")
         if part == "header":
             raise ConduitError(ErrorCode.INVALID_ARGUMENT, "only the first message of an upload may carry a header")
         if part == "chunk":
             yield message.chunk
+
+
+async def _upload_header(messages: AsyncIterator[UploadRequest]) -> UploadRequest:
+    """The first message of an upload, which must carry its header."""
+    first = await anext(aiter(messages), None)
+    if first is None or first.WhichOneof("part") != "header":
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, "the first message of an upload must carry its header")
+    return first
+
+
+async def _download_chunks(
+    chunks: AsyncIterator[bytes], head: ModelVersion | DatasetVersion
+) -> AsyncIterator[cp.ArtifactChunk]:
+    first = True
+    async for data in chunks:
+        yield converters.artifact_chunk(data, head if first else None)
+        first = False
 
 
 class ControlPlaneServicer(cp_grpc.ControlPlaneServicer):
@@ -88,10 +106,7 @@ class ControlPlaneServicer(cp_grpc.ControlPlaneServicer):
         self, request_iterator: AsyncIterator[cp.RegisterVersionRequest], context: Context
     ) -> cp.ModelVersion:
         async with self._call("RegisterVersion", context) as user:
-            first = await anext(aiter(request_iterator), None)
-            if first is None or first.WhichOneof("part") != "header":
-                raise ConduitError(ErrorCode.INVALID_ARGUMENT, "the first message of an upload must carry its header")
-            header = converters.upload_header(first.header)
+            header = converters.upload_header((await _upload_header(request_iterator)).header)
             version = await self._s.uploads.register(header, _upload_chunks(request_iterator), actor=user.name)
             return converters.model_version(version)
 
@@ -117,10 +132,53 @@ class ControlPlaneServicer(cp_grpc.ControlPlaneServicer):
     ) -> AsyncIterator[cp.ArtifactChunk]:
         async with self._call("DownloadArtifact", context):
             download = await self._s.registry.download(converters.version_ref(request.ref))
-            first: bool = True
-            async for data in download.chunks:
-                yield converters.artifact_chunk(data, download.version if first else None)
-                first = False
+            async for chunk in _download_chunks(download.chunks, download.version):
+                yield chunk
+
+    async def GetAttachment(self, request: cp.GetAttachmentRequest, context: Context) -> cp.AttachmentContent:
+        async with self._call("GetAttachment", context):
+            found = await self._s.registry.get_attachment(converters.version_ref(request.ref), request.name)
+            return converters.attachment_content(found)
+
+    # -- data sets ----------------------------------------------------------------------------------------------
+
+    async def ImportDataset(
+        self, request_iterator: AsyncIterator[cp.ImportDatasetRequest], context: Context
+    ) -> cp.ImportDatasetResponse:
+        async with self._call("ImportDataset", context) as user:
+            new = converters.new_dataset_version((await _upload_header(request_iterator)).header)
+            dataset, created = await self._s.datasets.import_dataset(
+                new, _upload_chunks(request_iterator), actor=user.name
+            )
+            return cp.ImportDatasetResponse(dataset=converters.dataset_version(dataset), created=created)
+
+    async def ListDatasets(self, request: cp.ListDatasetsRequest, context: Context) -> cp.ListDatasetsResponse:
+        async with self._call("ListDatasets", context):
+            page = await self._s.datasets.list_datasets(page_size=request.page_size, page_token=request.page_token)
+            return cp.ListDatasetsResponse(
+                datasets=[converters.dataset_version(d) for d in page.items], next_page_token=page.next_token
+            )
+
+    async def ListDatasetVersions(
+        self, request: cp.ListDatasetVersionsRequest, context: Context
+    ) -> cp.ListDatasetVersionsResponse:
+        async with self._call("ListDatasetVersions", context):
+            page = await self._s.datasets.list_versions(
+                request.name, page_size=request.page_size, page_token=request.page_token
+            )
+            return cp.ListDatasetVersionsResponse(
+                versions=[converters.dataset_version(d) for d in page.items], next_page_token=page.next_token
+            )
+
+    async def GetDataset(self, request: cp.GetDatasetRequest, context: Context) -> cp.DatasetVersion:
+        async with self._call("GetDataset", context):
+            return converters.dataset_version(await self._s.datasets.get(request.name, request.version or None))
+
+    async def DownloadDataset(self, request: cp.GetDatasetRequest, context: Context) -> AsyncIterator[cp.ArtifactChunk]:
+        async with self._call("DownloadDataset", context):
+            download = await self._s.datasets.download(request.name, request.version or None)
+            async for chunk in _download_chunks(download.chunks, download.dataset):
+                yield chunk
 
     # -- aliases ------------------------------------------------------------------------------------------------
 

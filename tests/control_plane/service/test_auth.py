@@ -23,6 +23,10 @@ READ = {
     "GetModel",
     "ListVersions",
     "GetVersion",
+    "GetAttachment",
+    "ListDatasets",
+    "ListDatasetVersions",
+    "GetDataset",
     "ListDeployments",
     "ListServers",
     "ListAudit",
@@ -37,6 +41,8 @@ MAINTAIN = READ | {
     "Deploy",
     "Rollback",
     "DownloadArtifact",
+    "ImportDataset",
+    "DownloadDataset",
 }
 SERVE = {"WatchAssignments", "DownloadArtifact", "RegisterServer", "Heartbeat", "WhoAmI"}
 EVERYTHING = {method.name for method in SERVICE.methods}
@@ -56,6 +62,10 @@ UNARY_REQUESTS: dict[str, Any] = {
     "ArchiveModel": cp.ArchiveModelRequest(name="ghost"),
     "ListVersions": cp.ListVersionsRequest(model="ghost"),
     "GetVersion": cp.GetVersionRequest(ref=cp.VersionRef(model="ghost")),
+    "GetAttachment": cp.GetAttachmentRequest(ref=cp.VersionRef(model="ghost"), name="evaluation.json"),
+    "ListDatasets": cp.ListDatasetsRequest(),
+    "ListDatasetVersions": cp.ListDatasetVersionsRequest(name="ghost"),
+    "GetDataset": cp.GetDatasetRequest(name="ghost"),
     "SetAlias": cp.SetAliasRequest(model="ghost", alias="production", version=1),
     "DeleteAlias": cp.DeleteAliasRequest(model="ghost", alias="production"),
     "Deploy": cp.DeployRequest(pool="default", target=cp.VersionRef(model="ghost", alias="production")),
@@ -72,6 +82,11 @@ UNARY_REQUESTS: dict[str, Any] = {
     "ListAudit": cp.ListAuditRequest(),
 }
 
+DOWNLOADS: dict[str, Any] = {
+    "DownloadArtifact": cp.DownloadArtifactRequest(ref=cp.VersionRef(model="ghost")),
+    "DownloadDataset": cp.GetDatasetRequest(name="ghost"),
+}
+
 
 async def _status(stub: Any, call: str, metadata: Metadata) -> grpc.StatusCode:
     """The status ``call`` ends with (OK, or the first message of a watch)."""
@@ -82,9 +97,17 @@ async def _status(stub: Any, call: str, metadata: Metadata) -> grpc.StatusCode:
             )
             requests = [cp.RegisterVersionRequest(header=header), cp.RegisterVersionRequest(chunk=_PAYLOAD)]
             await stub.RegisterVersion(iter(requests), metadata=metadata, timeout=10)
-        elif call == "DownloadArtifact":
-            request = cp.DownloadArtifactRequest(ref=cp.VersionRef(model="ghost"))
-            async for _ in stub.DownloadArtifact(request, metadata=metadata, timeout=10):
+        elif call == "ImportDataset":
+            header = cp.ImportDatasetHeader(
+                name="ghost",
+                version="0123456789abcdef",
+                sha256=hashlib.sha256(_PAYLOAD).hexdigest(),
+                size_bytes=len(_PAYLOAD),
+            )
+            requests = [cp.ImportDatasetRequest(header=header), cp.ImportDatasetRequest(chunk=_PAYLOAD)]
+            await stub.ImportDataset(iter(requests), metadata=metadata, timeout=10)
+        elif call in DOWNLOADS:
+            async for _ in getattr(stub, call)(DOWNLOADS[call], metadata=metadata, timeout=10):
                 pass
         elif call == "WatchAssignments":
             watch = stub.WatchAssignments(cp.WatchAssignmentsRequest(pool="default"), metadata=metadata, timeout=10)
@@ -100,7 +123,7 @@ async def _status(stub: Any, call: str, metadata: Metadata) -> grpc.StatusCode:
 
 def test_the_table_covers_every_call_of_the_service() -> None:
     assert set(PERMISSIONS) == EVERYTHING
-    assert set(UNARY_REQUESTS) | {"RegisterVersion", "DownloadArtifact", "WatchAssignments"} == EVERYTHING
+    assert set(UNARY_REQUESTS) | set(DOWNLOADS) | {"RegisterVersion", "ImportDataset", "WatchAssignments"} == EVERYTHING
     entities = {cp.ROLE_VIEWER: Role.VIEWER, cp.ROLE_MAINTAINER: Role.MAINTAINER}
     entities |= {cp.ROLE_SERVER: Role.SERVER, cp.ROLE_ADMIN: Role.ADMIN}
     for role, calls in ALLOWED.items():

@@ -29,6 +29,16 @@ type ControlPlaneClient interface {
 	GetVersion(ctx context.Context, in *GetVersionRequest, opts ...grpc.CallOption) (*ModelVersion, error)
 	// The artifact of one version, in chunks; the first message carries its sha256 and size.
 	DownloadArtifact(ctx context.Context, in *DownloadArtifactRequest, opts ...grpc.CallOption) (ControlPlane_DownloadArtifactClient, error)
+	// One document stored with a version at registration (evaluation data, training spec, log), with its content.
+	GetAttachment(ctx context.Context, in *GetAttachmentRequest, opts ...grpc.CallOption) (*AttachmentContent, error)
+	// Data sets: versions named by a content hash the client computes, each a Parquet file with its profile.
+	// The first message of an import carries the header, the following ones the Parquet bytes in order.
+	ImportDataset(ctx context.Context, opts ...grpc.CallOption) (ControlPlane_ImportDatasetClient, error)
+	ListDatasets(ctx context.Context, in *ListDatasetsRequest, opts ...grpc.CallOption) (*ListDatasetsResponse, error)
+	ListDatasetVersions(ctx context.Context, in *ListDatasetVersionsRequest, opts ...grpc.CallOption) (*ListDatasetVersionsResponse, error)
+	GetDataset(ctx context.Context, in *GetDatasetRequest, opts ...grpc.CallOption) (*DatasetVersion, error)
+	// The Parquet file of one data set version, in chunks; the first message carries its sha256 and size.
+	DownloadDataset(ctx context.Context, in *GetDatasetRequest, opts ...grpc.CallOption) (ControlPlane_DownloadDatasetClient, error)
 	// Aliases: set creates or moves an alias.
 	SetAlias(ctx context.Context, in *SetAliasRequest, opts ...grpc.CallOption) (*Alias, error)
 	DeleteAlias(ctx context.Context, in *DeleteAliasRequest, opts ...grpc.CallOption) (*DeleteAliasResponse, error)
@@ -180,6 +190,108 @@ func (x *controlPlaneDownloadArtifactClient) Recv() (*ArtifactChunk, error) {
 	return m, nil
 }
 
+func (c *controlPlaneClient) GetAttachment(ctx context.Context, in *GetAttachmentRequest, opts ...grpc.CallOption) (*AttachmentContent, error) {
+	out := new(AttachmentContent)
+	err := c.cc.Invoke(ctx, "/conduit.control.v1.ControlPlane/GetAttachment", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) ImportDataset(ctx context.Context, opts ...grpc.CallOption) (ControlPlane_ImportDatasetClient, error) {
+	stream, err := c.cc.NewStream(ctx, &_ControlPlane_serviceDesc.Streams[2], "/conduit.control.v1.ControlPlane/ImportDataset", opts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &controlPlaneImportDatasetClient{stream}
+	return x, nil
+}
+
+type ControlPlane_ImportDatasetClient interface {
+	Send(*ImportDatasetRequest) error
+	CloseAndRecv() (*ImportDatasetResponse, error)
+	grpc.ClientStream
+}
+
+type controlPlaneImportDatasetClient struct {
+	grpc.ClientStream
+}
+
+func (x *controlPlaneImportDatasetClient) Send(m *ImportDatasetRequest) error {
+	return x.ClientStream.SendMsg(m)
+}
+
+func (x *controlPlaneImportDatasetClient) CloseAndRecv() (*ImportDatasetResponse, error) {
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	m := new(ImportDatasetResponse)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (c *controlPlaneClient) ListDatasets(ctx context.Context, in *ListDatasetsRequest, opts ...grpc.CallOption) (*ListDatasetsResponse, error) {
+	out := new(ListDatasetsResponse)
+	err := c.cc.Invoke(ctx, "/conduit.control.v1.ControlPlane/ListDatasets", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) ListDatasetVersions(ctx context.Context, in *ListDatasetVersionsRequest, opts ...grpc.CallOption) (*ListDatasetVersionsResponse, error) {
+	out := new(ListDatasetVersionsResponse)
+	err := c.cc.Invoke(ctx, "/conduit.control.v1.ControlPlane/ListDatasetVersions", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) GetDataset(ctx context.Context, in *GetDatasetRequest, opts ...grpc.CallOption) (*DatasetVersion, error) {
+	out := new(DatasetVersion)
+	err := c.cc.Invoke(ctx, "/conduit.control.v1.ControlPlane/GetDataset", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) DownloadDataset(ctx context.Context, in *GetDatasetRequest, opts ...grpc.CallOption) (ControlPlane_DownloadDatasetClient, error) {
+	stream, err := c.cc.NewStream(ctx, &_ControlPlane_serviceDesc.Streams[3], "/conduit.control.v1.ControlPlane/DownloadDataset", opts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &controlPlaneDownloadDatasetClient{stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+type ControlPlane_DownloadDatasetClient interface {
+	Recv() (*ArtifactChunk, error)
+	grpc.ClientStream
+}
+
+type controlPlaneDownloadDatasetClient struct {
+	grpc.ClientStream
+}
+
+func (x *controlPlaneDownloadDatasetClient) Recv() (*ArtifactChunk, error) {
+	m := new(ArtifactChunk)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 func (c *controlPlaneClient) SetAlias(ctx context.Context, in *SetAliasRequest, opts ...grpc.CallOption) (*Alias, error) {
 	out := new(Alias)
 	err := c.cc.Invoke(ctx, "/conduit.control.v1.ControlPlane/SetAlias", in, out, opts...)
@@ -253,7 +365,7 @@ func (c *controlPlaneClient) ListServers(ctx context.Context, in *ListServersReq
 }
 
 func (c *controlPlaneClient) WatchAssignments(ctx context.Context, in *WatchAssignmentsRequest, opts ...grpc.CallOption) (ControlPlane_WatchAssignmentsClient, error) {
-	stream, err := c.cc.NewStream(ctx, &_ControlPlane_serviceDesc.Streams[2], "/conduit.control.v1.ControlPlane/WatchAssignments", opts...)
+	stream, err := c.cc.NewStream(ctx, &_ControlPlane_serviceDesc.Streams[4], "/conduit.control.v1.ControlPlane/WatchAssignments", opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -354,6 +466,16 @@ type ControlPlaneServer interface {
 	GetVersion(context.Context, *GetVersionRequest) (*ModelVersion, error)
 	// The artifact of one version, in chunks; the first message carries its sha256 and size.
 	DownloadArtifact(*DownloadArtifactRequest, ControlPlane_DownloadArtifactServer) error
+	// One document stored with a version at registration (evaluation data, training spec, log), with its content.
+	GetAttachment(context.Context, *GetAttachmentRequest) (*AttachmentContent, error)
+	// Data sets: versions named by a content hash the client computes, each a Parquet file with its profile.
+	// The first message of an import carries the header, the following ones the Parquet bytes in order.
+	ImportDataset(ControlPlane_ImportDatasetServer) error
+	ListDatasets(context.Context, *ListDatasetsRequest) (*ListDatasetsResponse, error)
+	ListDatasetVersions(context.Context, *ListDatasetVersionsRequest) (*ListDatasetVersionsResponse, error)
+	GetDataset(context.Context, *GetDatasetRequest) (*DatasetVersion, error)
+	// The Parquet file of one data set version, in chunks; the first message carries its sha256 and size.
+	DownloadDataset(*GetDatasetRequest, ControlPlane_DownloadDatasetServer) error
 	// Aliases: set creates or moves an alias.
 	SetAlias(context.Context, *SetAliasRequest) (*Alias, error)
 	DeleteAlias(context.Context, *DeleteAliasRequest) (*DeleteAliasResponse, error)
@@ -405,6 +527,24 @@ func (UnimplementedControlPlaneServer) GetVersion(context.Context, *GetVersionRe
 }
 func (UnimplementedControlPlaneServer) DownloadArtifact(*DownloadArtifactRequest, ControlPlane_DownloadArtifactServer) error {
 	return status.Errorf(codes.Unimplemented, "method DownloadArtifact not implemented")
+}
+func (UnimplementedControlPlaneServer) GetAttachment(context.Context, *GetAttachmentRequest) (*AttachmentContent, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetAttachment not implemented")
+}
+func (UnimplementedControlPlaneServer) ImportDataset(ControlPlane_ImportDatasetServer) error {
+	return status.Errorf(codes.Unimplemented, "method ImportDataset not implemented")
+}
+func (UnimplementedControlPlaneServer) ListDatasets(context.Context, *ListDatasetsRequest) (*ListDatasetsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListDatasets not implemented")
+}
+func (UnimplementedControlPlaneServer) ListDatasetVersions(context.Context, *ListDatasetVersionsRequest) (*ListDatasetVersionsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListDatasetVersions not implemented")
+}
+func (UnimplementedControlPlaneServer) GetDataset(context.Context, *GetDatasetRequest) (*DatasetVersion, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetDataset not implemented")
+}
+func (UnimplementedControlPlaneServer) DownloadDataset(*GetDatasetRequest, ControlPlane_DownloadDatasetServer) error {
+	return status.Errorf(codes.Unimplemented, "method DownloadDataset not implemented")
 }
 func (UnimplementedControlPlaneServer) SetAlias(context.Context, *SetAliasRequest) (*Alias, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method SetAlias not implemented")
@@ -616,6 +756,125 @@ type controlPlaneDownloadArtifactServer struct {
 }
 
 func (x *controlPlaneDownloadArtifactServer) Send(m *ArtifactChunk) error {
+	return x.ServerStream.SendMsg(m)
+}
+
+func _ControlPlane_GetAttachment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAttachmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).GetAttachment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/conduit.control.v1.ControlPlane/GetAttachment",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).GetAttachment(ctx, req.(*GetAttachmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_ImportDataset_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ControlPlaneServer).ImportDataset(&controlPlaneImportDatasetServer{stream})
+}
+
+type ControlPlane_ImportDatasetServer interface {
+	SendAndClose(*ImportDatasetResponse) error
+	Recv() (*ImportDatasetRequest, error)
+	grpc.ServerStream
+}
+
+type controlPlaneImportDatasetServer struct {
+	grpc.ServerStream
+}
+
+func (x *controlPlaneImportDatasetServer) SendAndClose(m *ImportDatasetResponse) error {
+	return x.ServerStream.SendMsg(m)
+}
+
+func (x *controlPlaneImportDatasetServer) Recv() (*ImportDatasetRequest, error) {
+	m := new(ImportDatasetRequest)
+	if err := x.ServerStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func _ControlPlane_ListDatasets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDatasetsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).ListDatasets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/conduit.control.v1.ControlPlane/ListDatasets",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).ListDatasets(ctx, req.(*ListDatasetsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_ListDatasetVersions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDatasetVersionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).ListDatasetVersions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/conduit.control.v1.ControlPlane/ListDatasetVersions",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).ListDatasetVersions(ctx, req.(*ListDatasetVersionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_GetDataset_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetDatasetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).GetDataset(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/conduit.control.v1.ControlPlane/GetDataset",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).GetDataset(ctx, req.(*GetDatasetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_DownloadDataset_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(GetDatasetRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ControlPlaneServer).DownloadDataset(m, &controlPlaneDownloadDatasetServer{stream})
+}
+
+type ControlPlane_DownloadDatasetServer interface {
+	Send(*ArtifactChunk) error
+	grpc.ServerStream
+}
+
+type controlPlaneDownloadDatasetServer struct {
+	grpc.ServerStream
+}
+
+func (x *controlPlaneDownloadDatasetServer) Send(m *ArtifactChunk) error {
 	return x.ServerStream.SendMsg(m)
 }
 
@@ -921,6 +1180,22 @@ var _ControlPlane_serviceDesc = grpc.ServiceDesc{
 			Handler:    _ControlPlane_GetVersion_Handler,
 		},
 		{
+			MethodName: "GetAttachment",
+			Handler:    _ControlPlane_GetAttachment_Handler,
+		},
+		{
+			MethodName: "ListDatasets",
+			Handler:    _ControlPlane_ListDatasets_Handler,
+		},
+		{
+			MethodName: "ListDatasetVersions",
+			Handler:    _ControlPlane_ListDatasetVersions_Handler,
+		},
+		{
+			MethodName: "GetDataset",
+			Handler:    _ControlPlane_GetDataset_Handler,
+		},
+		{
 			MethodName: "SetAlias",
 			Handler:    _ControlPlane_SetAlias_Handler,
 		},
@@ -986,6 +1261,16 @@ var _ControlPlane_serviceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "DownloadArtifact",
 			Handler:       _ControlPlane_DownloadArtifact_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ImportDataset",
+			Handler:       _ControlPlane_ImportDataset_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "DownloadDataset",
+			Handler:       _ControlPlane_DownloadDataset_Handler,
 			ServerStreams: true,
 		},
 		{

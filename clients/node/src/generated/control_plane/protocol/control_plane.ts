@@ -29,10 +29,12 @@ export const protobufPackage = "conduit.control.v1";
 export const protobufFileName = "control_plane/protocol/control_plane.proto";
 
 /**
- * Conduit's control plane API: the model registry, artifacts, deployments, inference servers, users and audit log.
+ * Conduit's control plane API: the model registry, artifacts, data sets, deployments, inference servers, users and
+ * audit log.
  *
  * Every call needs a token sent as gRPC metadata `authorization: Bearer <token>`. Roles: viewer (read), maintainer
- * (viewer + register, alias, deploy, download), server (watch, download, report), admin (everything, users).
+ * (viewer + register, import data sets, alias, deploy, download), server (watch, download, report), admin
+ * (everything, users).
  * Errors are gRPC statuses: INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, RESOURCE_EXHAUSTED,
  * UNAUTHENTICATED, PERMISSION_DENIED. See proto/README.md for how this file may change.
  */
@@ -126,6 +128,8 @@ export interface ModelVersion {
   createdAt?: Date | undefined;
   createdBy: string;
   aliases: string[];
+  /** by name */
+  attachments: Attachment[];
 }
 
 export interface ModelVersion_MetricsEntry {
@@ -141,6 +145,17 @@ export interface ModelVersion_ParamsEntry {
 export interface ModelVersion_TagsEntry {
   key: string;
   value: string;
+}
+
+/** A document stored with a version; its content is fetched with GetAttachment. */
+export interface Attachment {
+  /** e.g. evaluation.json, spec.toml, training.log */
+  name: string;
+  /** e.g. application/json */
+  mediaType: string;
+  /** of the content, hex */
+  sha256: string;
+  sizeBytes: number;
 }
 
 /** Names a version: by number, by alias, or (neither) the latest version. */
@@ -165,6 +180,11 @@ export interface RegisterVersionHeader {
   description: string;
   /** aliases set to the new version once it is registered */
   aliases: string[];
+  /**
+   * Documents stored with the version: names unique, 1-128 letters, digits, '.', '_' or '-'; their total size is
+   * bounded by the server's limit (RESOURCE_EXHAUSTED beyond it).
+   */
+  attachments: AttachmentUpload[];
 }
 
 export interface RegisterVersionHeader_MetricsEntry {
@@ -180,6 +200,12 @@ export interface RegisterVersionHeader_ParamsEntry {
 export interface RegisterVersionHeader_TagsEntry {
   key: string;
   value: string;
+}
+
+export interface AttachmentUpload {
+  name: string;
+  mediaType: string;
+  content: Buffer;
 }
 
 export interface RegisterVersionRequest {
@@ -223,8 +249,135 @@ export interface ArtifactChunk {
   sha256: string;
   /** first message only */
   sizeBytes: number;
-  /** first message only: the version resolved from the reference */
+  /** first message only: the version resolved from the reference (0 for a data set) */
   version: number;
+}
+
+export interface GetAttachmentRequest {
+  ref?: VersionRef | undefined;
+  name: string;
+}
+
+export interface AttachmentContent {
+  attachment?: Attachment | undefined;
+  content: Buffer;
+  /** the version resolved from the reference */
+  version: number;
+}
+
+export interface CategoryCount {
+  value: string;
+  count: number;
+}
+
+/** One column of a data set as profiled by the trainers: the drift baseline of its feature. */
+export interface ColumnProfile {
+  name: string;
+  /** polars dtype as text, e.g. "Float64", "String" */
+  dtype: string;
+  /** "numeric" | "categorical" | "boolean" | "datetime" | "other" */
+  kind: string;
+  /** nulls (and NaN for floats) */
+  missing: number;
+  /** missing / rows, 0..1 */
+  missingRate: number;
+  /**
+   * numeric: quantile bin edges (non-decreasing, len = len(bin_counts) + 1; the outer ones may be -inf/+inf) and
+   * the counts of non-missing values per bin
+   */
+  binEdges: number[];
+  binCounts: number[];
+  min: number;
+  max: number;
+  mean: number;
+  std: number;
+  /** categorical/boolean: distinct count, most frequent values with counts (descending), and the count of the rest */
+  distinct: number;
+  topCategories: CategoryCount[];
+  otherCount: number;
+}
+
+export interface DatasetProfile {
+  rows: number;
+  columns: ColumnProfile[];
+}
+
+export interface DatasetVersion {
+  name: string;
+  /** content hash computed by the client: 16-64 lowercase hex digits */
+  version: string;
+  /** of the Parquet file, hex */
+  sha256: string;
+  sizeBytes: number;
+  profile?:
+    | DatasetProfile
+    | undefined;
+  /** where the data came from, e.g. "file:credit.csv" or "sql:postgresql://host/db" (no password) */
+  source: string;
+  /** the label column, if any */
+  target: string;
+  description: string;
+  createdAt?: Date | undefined;
+  createdBy: string;
+}
+
+export interface ImportDatasetHeader {
+  name: string;
+  version: string;
+  /** expected sha256 of the Parquet file; the import is refused when it differs */
+  sha256: string;
+  /** expected size; refused when it differs or exceeds the server's upload limit */
+  sizeBytes: number;
+  profile?: DatasetProfile | undefined;
+  source: string;
+  target: string;
+  description: string;
+}
+
+export interface ImportDatasetRequest {
+  header?: ImportDatasetHeader | undefined;
+  chunk?: Buffer | undefined;
+}
+
+export interface ImportDatasetResponse {
+  dataset?:
+    | DatasetVersion
+    | undefined;
+  /**
+   * false: that version already existed and is returned as stored; the upload was not kept (the server may answer
+   * before the client has sent every chunk)
+   */
+  created: boolean;
+}
+
+export interface ListDatasetsRequest {
+  /** 0: the server's default (100); at most 1000 */
+  pageSize: number;
+  pageToken: string;
+}
+
+export interface ListDatasetsResponse {
+  /** the newest version of each data set, by name */
+  datasets: DatasetVersion[];
+  nextPageToken: string;
+}
+
+export interface ListDatasetVersionsRequest {
+  name: string;
+  pageSize: number;
+  pageToken: string;
+}
+
+export interface ListDatasetVersionsResponse {
+  /** newest first */
+  versions: DatasetVersion[];
+  nextPageToken: string;
+}
+
+export interface GetDatasetRequest {
+  name: string;
+  /** empty: the newest */
+  version: string;
 }
 
 export interface Alias {
@@ -1203,6 +1356,7 @@ function createBaseModelVersion(): ModelVersion {
     createdAt: undefined,
     createdBy: "",
     aliases: [],
+    attachments: [],
   };
 }
 
@@ -1249,6 +1403,9 @@ export const ModelVersion: MessageFns<ModelVersion> = {
     }
     for (const v of message.aliases) {
       writer.uint32(114).string(v!);
+    }
+    for (const v of message.attachments) {
+      Attachment.encode(v!, writer.uint32(122).fork()).join();
     }
     return writer;
   },
@@ -1387,6 +1544,14 @@ export const ModelVersion: MessageFns<ModelVersion> = {
             message.aliases.push(reader.string());
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.attachments.push(Attachment.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1444,6 +1609,7 @@ export const ModelVersion: MessageFns<ModelVersion> = {
     message.createdAt = object.createdAt ?? undefined;
     message.createdBy = object.createdBy ?? "";
     message.aliases = object.aliases?.map((e) => e) || [];
+    message.attachments = object.attachments?.map((e) => Attachment.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1649,6 +1815,97 @@ export const ModelVersion_TagsEntry: MessageFns<ModelVersion_TagsEntry> = {
   },
 };
 
+function createBaseAttachment(): Attachment {
+  return { name: "", mediaType: "", sha256: "", sizeBytes: 0 };
+}
+
+export const Attachment: MessageFns<Attachment> = {
+  encode(message: Attachment, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.mediaType !== "") {
+      writer.uint32(18).string(message.mediaType);
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(26).string(message.sha256);
+    }
+    if (message.sizeBytes !== 0) {
+      writer.uint32(32).int64(message.sizeBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Attachment {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAttachment();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.mediaType = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.sizeBytes = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<Attachment>, I>>(base?: I): Attachment {
+    return Attachment.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Attachment>, I>>(object: I): Attachment {
+    const message = createBaseAttachment();
+    message.name = object.name ?? "";
+    message.mediaType = object.mediaType ?? "";
+    message.sha256 = object.sha256 ?? "";
+    message.sizeBytes = object.sizeBytes ?? 0;
+    return message;
+  },
+};
+
 function createBaseVersionRef(): VersionRef {
   return { model: "", version: undefined, alias: undefined };
 }
@@ -1740,6 +1997,7 @@ function createBaseRegisterVersionHeader(): RegisterVersionHeader {
     lineage: undefined,
     description: "",
     aliases: [],
+    attachments: [],
   };
 }
 
@@ -1774,6 +2032,9 @@ export const RegisterVersionHeader: MessageFns<RegisterVersionHeader> = {
     }
     for (const v of message.aliases) {
       writer.uint32(82).string(v!);
+    }
+    for (const v of message.attachments) {
+      AttachmentUpload.encode(v!, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -1880,6 +2141,14 @@ export const RegisterVersionHeader: MessageFns<RegisterVersionHeader> = {
             message.aliases.push(reader.string());
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.attachments.push(AttachmentUpload.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1933,6 +2202,7 @@ export const RegisterVersionHeader: MessageFns<RegisterVersionHeader> = {
       : undefined;
     message.description = object.description ?? "";
     message.aliases = object.aliases?.map((e) => e) || [];
+    message.attachments = object.attachments?.map((e) => AttachmentUpload.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2144,6 +2414,85 @@ export const RegisterVersionHeader_TagsEntry: MessageFns<RegisterVersionHeader_T
     const message = createBaseRegisterVersionHeader_TagsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseAttachmentUpload(): AttachmentUpload {
+  return { name: "", mediaType: "", content: Buffer.alloc(0) };
+}
+
+export const AttachmentUpload: MessageFns<AttachmentUpload> = {
+  encode(message: AttachmentUpload, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.mediaType !== "") {
+      writer.uint32(18).string(message.mediaType);
+    }
+    if (message.content.length !== 0) {
+      writer.uint32(26).bytes(message.content);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AttachmentUpload {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAttachmentUpload();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.mediaType = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.content = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<AttachmentUpload>, I>>(base?: I): AttachmentUpload {
+    return AttachmentUpload.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AttachmentUpload>, I>>(object: I): AttachmentUpload {
+    const message = createBaseAttachmentUpload();
+    message.name = object.name ?? "";
+    message.mediaType = object.mediaType ?? "";
+    message.content = object.content ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -2664,6 +3013,1353 @@ export const ArtifactChunk: MessageFns<ArtifactChunk> = {
     message.sha256 = object.sha256 ?? "";
     message.sizeBytes = object.sizeBytes ?? 0;
     message.version = object.version ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetAttachmentRequest(): GetAttachmentRequest {
+  return { ref: undefined, name: "" };
+}
+
+export const GetAttachmentRequest: MessageFns<GetAttachmentRequest> = {
+  encode(message: GetAttachmentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ref !== undefined) {
+      VersionRef.encode(message.ref, writer.uint32(10).fork()).join();
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetAttachmentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetAttachmentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ref = VersionRef.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<GetAttachmentRequest>, I>>(base?: I): GetAttachmentRequest {
+    return GetAttachmentRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetAttachmentRequest>, I>>(object: I): GetAttachmentRequest {
+    const message = createBaseGetAttachmentRequest();
+    message.ref = (object.ref !== undefined && object.ref !== null) ? VersionRef.fromPartial(object.ref) : undefined;
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseAttachmentContent(): AttachmentContent {
+  return { attachment: undefined, content: Buffer.alloc(0), version: 0 };
+}
+
+export const AttachmentContent: MessageFns<AttachmentContent> = {
+  encode(message: AttachmentContent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.attachment !== undefined) {
+      Attachment.encode(message.attachment, writer.uint32(10).fork()).join();
+    }
+    if (message.content.length !== 0) {
+      writer.uint32(18).bytes(message.content);
+    }
+    if (message.version !== 0) {
+      writer.uint32(24).int64(message.version);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AttachmentContent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAttachmentContent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.attachment = Attachment.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.content = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.version = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<AttachmentContent>, I>>(base?: I): AttachmentContent {
+    return AttachmentContent.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AttachmentContent>, I>>(object: I): AttachmentContent {
+    const message = createBaseAttachmentContent();
+    message.attachment = (object.attachment !== undefined && object.attachment !== null)
+      ? Attachment.fromPartial(object.attachment)
+      : undefined;
+    message.content = object.content ?? Buffer.alloc(0);
+    message.version = object.version ?? 0;
+    return message;
+  },
+};
+
+function createBaseCategoryCount(): CategoryCount {
+  return { value: "", count: 0 };
+}
+
+export const CategoryCount: MessageFns<CategoryCount> = {
+  encode(message: CategoryCount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.value !== "") {
+      writer.uint32(10).string(message.value);
+    }
+    if (message.count !== 0) {
+      writer.uint32(16).int64(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CategoryCount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCategoryCount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.count = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<CategoryCount>, I>>(base?: I): CategoryCount {
+    return CategoryCount.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CategoryCount>, I>>(object: I): CategoryCount {
+    const message = createBaseCategoryCount();
+    message.value = object.value ?? "";
+    message.count = object.count ?? 0;
+    return message;
+  },
+};
+
+function createBaseColumnProfile(): ColumnProfile {
+  return {
+    name: "",
+    dtype: "",
+    kind: "",
+    missing: 0,
+    missingRate: 0,
+    binEdges: [],
+    binCounts: [],
+    min: 0,
+    max: 0,
+    mean: 0,
+    std: 0,
+    distinct: 0,
+    topCategories: [],
+    otherCount: 0,
+  };
+}
+
+export const ColumnProfile: MessageFns<ColumnProfile> = {
+  encode(message: ColumnProfile, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.dtype !== "") {
+      writer.uint32(18).string(message.dtype);
+    }
+    if (message.kind !== "") {
+      writer.uint32(26).string(message.kind);
+    }
+    if (message.missing !== 0) {
+      writer.uint32(32).int64(message.missing);
+    }
+    if (message.missingRate !== 0) {
+      writer.uint32(41).double(message.missingRate);
+    }
+    if (message.binEdges.length !== 0) {
+      writer.uint32(50).fork();
+      for (const v of message.binEdges) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    if (message.binCounts.length !== 0) {
+      writer.uint32(58).fork();
+      for (const v of message.binCounts) {
+        writer.int64(v);
+      }
+      writer.join();
+    }
+    if (message.min !== 0) {
+      writer.uint32(65).double(message.min);
+    }
+    if (message.max !== 0) {
+      writer.uint32(73).double(message.max);
+    }
+    if (message.mean !== 0) {
+      writer.uint32(81).double(message.mean);
+    }
+    if (message.std !== 0) {
+      writer.uint32(89).double(message.std);
+    }
+    if (message.distinct !== 0) {
+      writer.uint32(96).int64(message.distinct);
+    }
+    for (const v of message.topCategories) {
+      CategoryCount.encode(v!, writer.uint32(106).fork()).join();
+    }
+    if (message.otherCount !== 0) {
+      writer.uint32(112).int64(message.otherCount);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ColumnProfile {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseColumnProfile();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.dtype = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.missing = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.missingRate = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag === 49) {
+              message.binEdges.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 50) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.binEdges.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 7: {
+            if (tag === 56) {
+              message.binCounts.push(longToNumber(reader.int64()));
+
+              continue;
+            }
+
+            if (tag === 58) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.binCounts.push(longToNumber(reader.int64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 8: {
+            if (tag !== 65) {
+              break;
+            }
+
+            message.min = reader.double();
+            continue;
+          }
+          case 9: {
+            if (tag !== 73) {
+              break;
+            }
+
+            message.max = reader.double();
+            continue;
+          }
+          case 10: {
+            if (tag !== 81) {
+              break;
+            }
+
+            message.mean = reader.double();
+            continue;
+          }
+          case 11: {
+            if (tag !== 89) {
+              break;
+            }
+
+            message.std = reader.double();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.distinct = longToNumber(reader.int64());
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.topCategories.push(CategoryCount.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.otherCount = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ColumnProfile>, I>>(base?: I): ColumnProfile {
+    return ColumnProfile.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ColumnProfile>, I>>(object: I): ColumnProfile {
+    const message = createBaseColumnProfile();
+    message.name = object.name ?? "";
+    message.dtype = object.dtype ?? "";
+    message.kind = object.kind ?? "";
+    message.missing = object.missing ?? 0;
+    message.missingRate = object.missingRate ?? 0;
+    message.binEdges = object.binEdges?.map((e) => e) || [];
+    message.binCounts = object.binCounts?.map((e) => e) || [];
+    message.min = object.min ?? 0;
+    message.max = object.max ?? 0;
+    message.mean = object.mean ?? 0;
+    message.std = object.std ?? 0;
+    message.distinct = object.distinct ?? 0;
+    message.topCategories = object.topCategories?.map((e) => CategoryCount.fromPartial(e)) || [];
+    message.otherCount = object.otherCount ?? 0;
+    return message;
+  },
+};
+
+function createBaseDatasetProfile(): DatasetProfile {
+  return { rows: 0, columns: [] };
+}
+
+export const DatasetProfile: MessageFns<DatasetProfile> = {
+  encode(message: DatasetProfile, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rows !== 0) {
+      writer.uint32(8).int64(message.rows);
+    }
+    for (const v of message.columns) {
+      ColumnProfile.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DatasetProfile {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDatasetProfile();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.rows = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.columns.push(ColumnProfile.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<DatasetProfile>, I>>(base?: I): DatasetProfile {
+    return DatasetProfile.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DatasetProfile>, I>>(object: I): DatasetProfile {
+    const message = createBaseDatasetProfile();
+    message.rows = object.rows ?? 0;
+    message.columns = object.columns?.map((e) => ColumnProfile.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseDatasetVersion(): DatasetVersion {
+  return {
+    name: "",
+    version: "",
+    sha256: "",
+    sizeBytes: 0,
+    profile: undefined,
+    source: "",
+    target: "",
+    description: "",
+    createdAt: undefined,
+    createdBy: "",
+  };
+}
+
+export const DatasetVersion: MessageFns<DatasetVersion> = {
+  encode(message: DatasetVersion, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.version !== "") {
+      writer.uint32(18).string(message.version);
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(26).string(message.sha256);
+    }
+    if (message.sizeBytes !== 0) {
+      writer.uint32(32).int64(message.sizeBytes);
+    }
+    if (message.profile !== undefined) {
+      DatasetProfile.encode(message.profile, writer.uint32(42).fork()).join();
+    }
+    if (message.source !== "") {
+      writer.uint32(50).string(message.source);
+    }
+    if (message.target !== "") {
+      writer.uint32(58).string(message.target);
+    }
+    if (message.description !== "") {
+      writer.uint32(66).string(message.description);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(74).fork()).join();
+    }
+    if (message.createdBy !== "") {
+      writer.uint32(82).string(message.createdBy);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DatasetVersion {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDatasetVersion();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.sizeBytes = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.profile = DatasetProfile.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.target = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.description = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.createdBy = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<DatasetVersion>, I>>(base?: I): DatasetVersion {
+    return DatasetVersion.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DatasetVersion>, I>>(object: I): DatasetVersion {
+    const message = createBaseDatasetVersion();
+    message.name = object.name ?? "";
+    message.version = object.version ?? "";
+    message.sha256 = object.sha256 ?? "";
+    message.sizeBytes = object.sizeBytes ?? 0;
+    message.profile = (object.profile !== undefined && object.profile !== null)
+      ? DatasetProfile.fromPartial(object.profile)
+      : undefined;
+    message.source = object.source ?? "";
+    message.target = object.target ?? "";
+    message.description = object.description ?? "";
+    message.createdAt = object.createdAt ?? undefined;
+    message.createdBy = object.createdBy ?? "";
+    return message;
+  },
+};
+
+function createBaseImportDatasetHeader(): ImportDatasetHeader {
+  return {
+    name: "",
+    version: "",
+    sha256: "",
+    sizeBytes: 0,
+    profile: undefined,
+    source: "",
+    target: "",
+    description: "",
+  };
+}
+
+export const ImportDatasetHeader: MessageFns<ImportDatasetHeader> = {
+  encode(message: ImportDatasetHeader, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.version !== "") {
+      writer.uint32(18).string(message.version);
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(26).string(message.sha256);
+    }
+    if (message.sizeBytes !== 0) {
+      writer.uint32(32).int64(message.sizeBytes);
+    }
+    if (message.profile !== undefined) {
+      DatasetProfile.encode(message.profile, writer.uint32(42).fork()).join();
+    }
+    if (message.source !== "") {
+      writer.uint32(50).string(message.source);
+    }
+    if (message.target !== "") {
+      writer.uint32(58).string(message.target);
+    }
+    if (message.description !== "") {
+      writer.uint32(66).string(message.description);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportDatasetHeader {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportDatasetHeader();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.sizeBytes = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.profile = DatasetProfile.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.target = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.description = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ImportDatasetHeader>, I>>(base?: I): ImportDatasetHeader {
+    return ImportDatasetHeader.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImportDatasetHeader>, I>>(object: I): ImportDatasetHeader {
+    const message = createBaseImportDatasetHeader();
+    message.name = object.name ?? "";
+    message.version = object.version ?? "";
+    message.sha256 = object.sha256 ?? "";
+    message.sizeBytes = object.sizeBytes ?? 0;
+    message.profile = (object.profile !== undefined && object.profile !== null)
+      ? DatasetProfile.fromPartial(object.profile)
+      : undefined;
+    message.source = object.source ?? "";
+    message.target = object.target ?? "";
+    message.description = object.description ?? "";
+    return message;
+  },
+};
+
+function createBaseImportDatasetRequest(): ImportDatasetRequest {
+  return { header: undefined, chunk: undefined };
+}
+
+export const ImportDatasetRequest: MessageFns<ImportDatasetRequest> = {
+  encode(message: ImportDatasetRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ImportDatasetHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    if (message.chunk !== undefined) {
+      writer.uint32(18).bytes(message.chunk);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportDatasetRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportDatasetRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ImportDatasetHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.chunk = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ImportDatasetRequest>, I>>(base?: I): ImportDatasetRequest {
+    return ImportDatasetRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImportDatasetRequest>, I>>(object: I): ImportDatasetRequest {
+    const message = createBaseImportDatasetRequest();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ImportDatasetHeader.fromPartial(object.header)
+      : undefined;
+    message.chunk = object.chunk ?? undefined;
+    return message;
+  },
+};
+
+function createBaseImportDatasetResponse(): ImportDatasetResponse {
+  return { dataset: undefined, created: false };
+}
+
+export const ImportDatasetResponse: MessageFns<ImportDatasetResponse> = {
+  encode(message: ImportDatasetResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.dataset !== undefined) {
+      DatasetVersion.encode(message.dataset, writer.uint32(10).fork()).join();
+    }
+    if (message.created !== false) {
+      writer.uint32(16).bool(message.created);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportDatasetResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportDatasetResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.dataset = DatasetVersion.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.created = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ImportDatasetResponse>, I>>(base?: I): ImportDatasetResponse {
+    return ImportDatasetResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImportDatasetResponse>, I>>(object: I): ImportDatasetResponse {
+    const message = createBaseImportDatasetResponse();
+    message.dataset = (object.dataset !== undefined && object.dataset !== null)
+      ? DatasetVersion.fromPartial(object.dataset)
+      : undefined;
+    message.created = object.created ?? false;
+    return message;
+  },
+};
+
+function createBaseListDatasetsRequest(): ListDatasetsRequest {
+  return { pageSize: 0, pageToken: "" };
+}
+
+export const ListDatasetsRequest: MessageFns<ListDatasetsRequest> = {
+  encode(message: ListDatasetsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pageSize !== 0) {
+      writer.uint32(8).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(18).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListDatasetsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListDatasetsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ListDatasetsRequest>, I>>(base?: I): ListDatasetsRequest {
+    return ListDatasetsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListDatasetsRequest>, I>>(object: I): ListDatasetsRequest {
+    const message = createBaseListDatasetsRequest();
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseListDatasetsResponse(): ListDatasetsResponse {
+  return { datasets: [], nextPageToken: "" };
+}
+
+export const ListDatasetsResponse: MessageFns<ListDatasetsResponse> = {
+  encode(message: ListDatasetsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.datasets) {
+      DatasetVersion.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListDatasetsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListDatasetsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.datasets.push(DatasetVersion.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ListDatasetsResponse>, I>>(base?: I): ListDatasetsResponse {
+    return ListDatasetsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListDatasetsResponse>, I>>(object: I): ListDatasetsResponse {
+    const message = createBaseListDatasetsResponse();
+    message.datasets = object.datasets?.map((e) => DatasetVersion.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseListDatasetVersionsRequest(): ListDatasetVersionsRequest {
+  return { name: "", pageSize: 0, pageToken: "" };
+}
+
+export const ListDatasetVersionsRequest: MessageFns<ListDatasetVersionsRequest> = {
+  encode(message: ListDatasetVersionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(16).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(26).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListDatasetVersionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListDatasetVersionsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ListDatasetVersionsRequest>, I>>(base?: I): ListDatasetVersionsRequest {
+    return ListDatasetVersionsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListDatasetVersionsRequest>, I>>(object: I): ListDatasetVersionsRequest {
+    const message = createBaseListDatasetVersionsRequest();
+    message.name = object.name ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseListDatasetVersionsResponse(): ListDatasetVersionsResponse {
+  return { versions: [], nextPageToken: "" };
+}
+
+export const ListDatasetVersionsResponse: MessageFns<ListDatasetVersionsResponse> = {
+  encode(message: ListDatasetVersionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.versions) {
+      DatasetVersion.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListDatasetVersionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListDatasetVersionsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.versions.push(DatasetVersion.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ListDatasetVersionsResponse>, I>>(base?: I): ListDatasetVersionsResponse {
+    return ListDatasetVersionsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListDatasetVersionsResponse>, I>>(object: I): ListDatasetVersionsResponse {
+    const message = createBaseListDatasetVersionsResponse();
+    message.versions = object.versions?.map((e) => DatasetVersion.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseGetDatasetRequest(): GetDatasetRequest {
+  return { name: "", version: "" };
+}
+
+export const GetDatasetRequest: MessageFns<GetDatasetRequest> = {
+  encode(message: GetDatasetRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.version !== "") {
+      writer.uint32(18).string(message.version);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetDatasetRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetDatasetRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<GetDatasetRequest>, I>>(base?: I): GetDatasetRequest {
+    return GetDatasetRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetDatasetRequest>, I>>(object: I): GetDatasetRequest {
+    const message = createBaseGetDatasetRequest();
+    message.name = object.name ?? "";
+    message.version = object.version ?? "";
     return message;
   },
 };
@@ -5318,6 +7014,70 @@ export const ControlPlaneService = {
     responseSerialize: (value: ArtifactChunk): Buffer => Buffer.from(ArtifactChunk.encode(value).finish()),
     responseDeserialize: (value: Buffer): ArtifactChunk => ArtifactChunk.decode(value),
   },
+  /** One document stored with a version at registration (evaluation data, training spec, log), with its content. */
+  getAttachment: {
+    path: "/conduit.control.v1.ControlPlane/GetAttachment" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetAttachmentRequest): Buffer => Buffer.from(GetAttachmentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetAttachmentRequest => GetAttachmentRequest.decode(value),
+    responseSerialize: (value: AttachmentContent): Buffer => Buffer.from(AttachmentContent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AttachmentContent => AttachmentContent.decode(value),
+  },
+  /**
+   * Data sets: versions named by a content hash the client computes, each a Parquet file with its profile.
+   * The first message of an import carries the header, the following ones the Parquet bytes in order.
+   */
+  importDataset: {
+    path: "/conduit.control.v1.ControlPlane/ImportDataset" as const,
+    requestStream: true as const,
+    responseStream: false as const,
+    requestSerialize: (value: ImportDatasetRequest): Buffer => Buffer.from(ImportDatasetRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ImportDatasetRequest => ImportDatasetRequest.decode(value),
+    responseSerialize: (value: ImportDatasetResponse): Buffer =>
+      Buffer.from(ImportDatasetResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ImportDatasetResponse => ImportDatasetResponse.decode(value),
+  },
+  listDatasets: {
+    path: "/conduit.control.v1.ControlPlane/ListDatasets" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListDatasetsRequest): Buffer => Buffer.from(ListDatasetsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListDatasetsRequest => ListDatasetsRequest.decode(value),
+    responseSerialize: (value: ListDatasetsResponse): Buffer =>
+      Buffer.from(ListDatasetsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListDatasetsResponse => ListDatasetsResponse.decode(value),
+  },
+  listDatasetVersions: {
+    path: "/conduit.control.v1.ControlPlane/ListDatasetVersions" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListDatasetVersionsRequest): Buffer =>
+      Buffer.from(ListDatasetVersionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListDatasetVersionsRequest => ListDatasetVersionsRequest.decode(value),
+    responseSerialize: (value: ListDatasetVersionsResponse): Buffer =>
+      Buffer.from(ListDatasetVersionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListDatasetVersionsResponse => ListDatasetVersionsResponse.decode(value),
+  },
+  getDataset: {
+    path: "/conduit.control.v1.ControlPlane/GetDataset" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetDatasetRequest): Buffer => Buffer.from(GetDatasetRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetDatasetRequest => GetDatasetRequest.decode(value),
+    responseSerialize: (value: DatasetVersion): Buffer => Buffer.from(DatasetVersion.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DatasetVersion => DatasetVersion.decode(value),
+  },
+  /** The Parquet file of one data set version, in chunks; the first message carries its sha256 and size. */
+  downloadDataset: {
+    path: "/conduit.control.v1.ControlPlane/DownloadDataset" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: GetDatasetRequest): Buffer => Buffer.from(GetDatasetRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetDatasetRequest => GetDatasetRequest.decode(value),
+    responseSerialize: (value: ArtifactChunk): Buffer => Buffer.from(ArtifactChunk.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ArtifactChunk => ArtifactChunk.decode(value),
+  },
   /** Aliases: set creates or moves an alias. */
   setAlias: {
     path: "/conduit.control.v1.ControlPlane/SetAlias" as const,
@@ -5478,6 +7238,18 @@ export interface ControlPlaneServer extends UntypedServiceImplementation {
   getVersion: handleUnaryCall<GetVersionRequest, ModelVersion>;
   /** The artifact of one version, in chunks; the first message carries its sha256 and size. */
   downloadArtifact: handleServerStreamingCall<DownloadArtifactRequest, ArtifactChunk>;
+  /** One document stored with a version at registration (evaluation data, training spec, log), with its content. */
+  getAttachment: handleUnaryCall<GetAttachmentRequest, AttachmentContent>;
+  /**
+   * Data sets: versions named by a content hash the client computes, each a Parquet file with its profile.
+   * The first message of an import carries the header, the following ones the Parquet bytes in order.
+   */
+  importDataset: handleClientStreamingCall<ImportDatasetRequest, ImportDatasetResponse>;
+  listDatasets: handleUnaryCall<ListDatasetsRequest, ListDatasetsResponse>;
+  listDatasetVersions: handleUnaryCall<ListDatasetVersionsRequest, ListDatasetVersionsResponse>;
+  getDataset: handleUnaryCall<GetDatasetRequest, DatasetVersion>;
+  /** The Parquet file of one data set version, in chunks; the first message carries its sha256 and size. */
+  downloadDataset: handleServerStreamingCall<GetDatasetRequest, ArtifactChunk>;
   /** Aliases: set creates or moves an alias. */
   setAlias: handleUnaryCall<SetAliasRequest, Alias>;
   deleteAlias: handleUnaryCall<DeleteAliasRequest, DeleteAliasResponse>;
@@ -5615,6 +7387,94 @@ export interface ControlPlaneClient extends Client {
   ): ClientReadableStream<ArtifactChunk>;
   downloadArtifact(
     request: DownloadArtifactRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ArtifactChunk>;
+  /** One document stored with a version at registration (evaluation data, training spec, log), with its content. */
+  getAttachment(
+    request: GetAttachmentRequest,
+    callback: (error: ServiceError | null, response: AttachmentContent) => void,
+  ): ClientUnaryCall;
+  getAttachment(
+    request: GetAttachmentRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AttachmentContent) => void,
+  ): ClientUnaryCall;
+  getAttachment(
+    request: GetAttachmentRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AttachmentContent) => void,
+  ): ClientUnaryCall;
+  /**
+   * Data sets: versions named by a content hash the client computes, each a Parquet file with its profile.
+   * The first message of an import carries the header, the following ones the Parquet bytes in order.
+   */
+  importDataset(
+    callback: (error: ServiceError | null, response: ImportDatasetResponse) => void,
+  ): ClientWritableStream<ImportDatasetRequest>;
+  importDataset(
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ImportDatasetResponse) => void,
+  ): ClientWritableStream<ImportDatasetRequest>;
+  importDataset(
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ImportDatasetResponse) => void,
+  ): ClientWritableStream<ImportDatasetRequest>;
+  importDataset(
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ImportDatasetResponse) => void,
+  ): ClientWritableStream<ImportDatasetRequest>;
+  listDatasets(
+    request: ListDatasetsRequest,
+    callback: (error: ServiceError | null, response: ListDatasetsResponse) => void,
+  ): ClientUnaryCall;
+  listDatasets(
+    request: ListDatasetsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListDatasetsResponse) => void,
+  ): ClientUnaryCall;
+  listDatasets(
+    request: ListDatasetsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListDatasetsResponse) => void,
+  ): ClientUnaryCall;
+  listDatasetVersions(
+    request: ListDatasetVersionsRequest,
+    callback: (error: ServiceError | null, response: ListDatasetVersionsResponse) => void,
+  ): ClientUnaryCall;
+  listDatasetVersions(
+    request: ListDatasetVersionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListDatasetVersionsResponse) => void,
+  ): ClientUnaryCall;
+  listDatasetVersions(
+    request: ListDatasetVersionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListDatasetVersionsResponse) => void,
+  ): ClientUnaryCall;
+  getDataset(
+    request: GetDatasetRequest,
+    callback: (error: ServiceError | null, response: DatasetVersion) => void,
+  ): ClientUnaryCall;
+  getDataset(
+    request: GetDatasetRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DatasetVersion) => void,
+  ): ClientUnaryCall;
+  getDataset(
+    request: GetDatasetRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DatasetVersion) => void,
+  ): ClientUnaryCall;
+  /** The Parquet file of one data set version, in chunks; the first message carries its sha256 and size. */
+  downloadDataset(request: GetDatasetRequest, options?: Partial<CallOptions>): ClientReadableStream<ArtifactChunk>;
+  downloadDataset(
+    request: GetDatasetRequest,
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<ArtifactChunk>;

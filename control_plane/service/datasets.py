@@ -1,0 +1,99 @@
+"""Data sets: imports (spooled, verified and stored like model artifacts, then recorded), listings and downloads."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from control_plane.artifacts import CHUNK_BYTES, ArtifactStore
+from control_plane.entities import DatasetVersion, NewDatasetVersion, Page
+from control_plane.service import _reads
+from control_plane.service.spool import Spool
+from control_plane.store import AbstractStore, check_new_dataset
+from inference_server.errors import ConduitError, ErrorCode
+
+__all__ = ["DatasetDownload", "DatasetService"]
+
+log = logging.getLogger(__name__)
+
+_PARQUET_MAGIC = b"PAR1"
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetDownload:
+    """A data set's Parquet file on its way out: the version it belongs to, then its bytes."""
+
+    dataset: DatasetVersion
+    chunks: AsyncIterator[bytes]
+
+
+def _is_parquet(path: Path) -> bool:
+    # A Parquet file begins and ends with its magic number; a file without both is one no trainer could read back.
+    magic = len(_PARQUET_MAGIC)
+    with path.open("rb") as file:
+        if os.fstat(file.fileno()).st_size < 2 * magic:
+            return False
+        head = file.read(magic)
+        file.seek(-magic, os.SEEK_END)
+        return head == file.read(magic) == _PARQUET_MAGIC
+
+
+class DatasetService:
+    """Data set versions are immutable and named by their content hash, so importing one twice is harmless."""
+
+    def __init__(self, store: AbstractStore, artifacts: ArtifactStore, *, spool: Spool) -> None:
+        self._store = store
+        self._artifacts = artifacts
+        self._spool = spool
+
+    async def import_dataset(
+        self, new: NewDatasetVersion, chunks: AsyncIterator[bytes], *, actor: str
+    ) -> tuple[DatasetVersion, bool]:
+        """Receive ``chunks``, verify them against ``new``, store the Parquet file, record the version.
+
+        Returns:
+            The version and whether this call created it. A version already recorded is returned at once, before
+            any byte is received: the client computed its name from the data, so the data is already here.
+
+        Raises:
+            ConduitError: INVALID_ARGUMENT for a malformed header or profile, a size or sha256 that does not match,
+                or bytes that are not a Parquet file; RESOURCE_EXHAUSTED above the upload limit.
+        """
+        check_new_dataset(new)
+        self._spool.check_announced("data set", new.sha256, new.size_bytes)
+        try:
+            return await asyncio.to_thread(self._store.get_dataset, new.name, new.version), False
+        except ConduitError as exc:
+            if exc.code is not ErrorCode.NOT_FOUND:
+                raise
+        async with self._spool.receive("data set", new.sha256, new.size_bytes, chunks, suffix=".parquet") as spool:
+            if not await asyncio.to_thread(_is_parquet, spool):
+                raise ConduitError(ErrorCode.INVALID_ARGUMENT, "the data set is not a Parquet file")
+            await asyncio.to_thread(self._artifacts.put, new.sha256, spool)
+        # The file is complete; the row commits whole or not at all. A concurrent import of the same version may
+        # have committed first: the store then returns that one, and created is false.
+        dataset, created = await asyncio.to_thread(self._store.create_dataset_version, new, actor=actor)
+        if created:
+            log.info("imported data set %s version %s (%s) by %s", new.name, new.version, new.sha256[:12], actor)
+        return dataset, created
+
+    async def list_datasets(self, *, page_size: int, page_token: str) -> Page[DatasetVersion]:
+        return await asyncio.to_thread(self._store.list_datasets, page_size=page_size, page_token=page_token)
+
+    async def list_versions(self, name: str, *, page_size: int, page_token: str) -> Page[DatasetVersion]:
+        return await asyncio.to_thread(
+            self._store.list_dataset_versions, name, page_size=page_size, page_token=page_token
+        )
+
+    async def get(self, name: str, version: str | None) -> DatasetVersion:
+        """The version, or (None) the newest. Raises NOT_FOUND."""
+        return await asyncio.to_thread(self._store.get_dataset, name, version)
+
+    async def download(self, name: str, version: str | None, chunk_bytes: int = CHUNK_BYTES) -> DatasetDownload:
+        """The version and its Parquet file's bytes; a missing file raises NOT_FOUND before anything is sent."""
+        dataset = await self.get(name, version)
+        return DatasetDownload(dataset, await _reads.stream(self._artifacts, dataset.sha256, chunk_bytes))
