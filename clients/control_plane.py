@@ -3,7 +3,13 @@
 Example:
     >>> from clients.control_plane import ControlPlaneClient
     >>> with ControlPlaneClient("localhost:8100", token=os.environ["CONDUIT_TOKEN"]) as cp:
-    ...     version = cp.register_version("fraud", Path("model.onnx"), metrics={"auc": 0.93}, aliases=["staging"])
+    ...     version = cp.register_version(
+    ...         "fraud",
+    ...         Path("model.onnx"),
+    ...         metrics={"auc": 0.93},
+    ...         aliases=["staging"],
+    ...         attachments={"evaluation.json": ("application/json", evaluation)},
+    ...     )
     ...     cp.deploy("default", "fraud", alias="production")
 
 Calls answer protobuf messages of ``control_plane.protocol.control_plane_pb2``; failures raise ``ConduitError``
@@ -56,11 +62,20 @@ def parse_ref(text: str) -> cp.VersionRef:
 def _sha256(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
+    try:
+        with path.open("rb") as file:
+            while chunk := file.read(CHUNK_BYTES):
+                digest.update(chunk)
+                size += len(chunk)
+    except OSError as exc:
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"cannot read {path}: {exc.strerror}") from None
+    return digest.hexdigest(), size
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
     with path.open("rb") as file:
         while chunk := file.read(CHUNK_BYTES):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
+            yield chunk
 
 
 class ControlPlaneClient:
@@ -108,6 +123,44 @@ class ControlPlaneClient:
             return getattr(self._stub, method)(request, timeout=self._timeout, metadata=self._metadata)
         except grpc.RpcError as error:
             raise error_from_rpc(method, error) from error
+
+    def _upload(self, method: str, header: Any, path: Path) -> Any:
+        """Send ``header`` (a request message holding the upload's header), then ``path``'s bytes in messages of the
+        same type. No deadline: an upload takes as long as its bytes take."""
+
+        def requests() -> Iterator[Any]:
+            yield header
+            for chunk in _chunks(path):
+                yield type(header)(chunk=chunk)
+
+        try:
+            return getattr(self._stub, method)(requests(), metadata=self._metadata)
+        except grpc.RpcError as error:
+            raise error_from_rpc(method, error) from error
+
+    def _download(self, method: str, request: Any, destination: Path) -> cp.ArtifactChunk:
+        """Write a server-streamed file to ``destination`` (atomically, sha256 verified); returns the first chunk's
+        header fields, its data cleared."""
+        partial = destination.with_name(destination.name + ".partial")
+        digest = hashlib.sha256()
+        first: cp.ArtifactChunk | None = None
+        try:
+            with partial.open("wb") as file:
+                for chunk in getattr(self._stub, method)(request, metadata=self._metadata):
+                    if first is None:
+                        first = cp.ArtifactChunk(
+                            sha256=chunk.sha256, size_bytes=chunk.size_bytes, version=chunk.version
+                        )
+                    digest.update(chunk.data)
+                    file.write(chunk.data)
+            if first is None or digest.hexdigest() != first.sha256:
+                raise ConduitError(ErrorCode.INTERNAL, "downloaded file does not match its sha256")
+            partial.replace(destination)
+        except grpc.RpcError as error:
+            raise error_from_rpc(method, error) from error
+        finally:
+            partial.unlink(missing_ok=True)
+        return first
 
     def _pages(self, method: str, request: Any, field: str, limit: int | None = None) -> Iterator[Any]:
         """Every item of a paginated listing, fetching pages as they are consumed."""
@@ -159,17 +212,20 @@ class ControlPlaneClient:
         description: str = "",
         aliases: Sequence[str] = (),
         create_model: bool = True,
+        attachments: Mapping[str, tuple[str, bytes]] | None = None,
     ) -> cp.ModelVersion:
         """Upload ``path`` (an ONNX file) as the model's next version; its sha256 is checked by the server.
 
+        Args:
+            attachments: Documents stored with the version, name -> (media type, content), e.g.
+                ``{"evaluation.json": ("application/json", data)}``; read back with ``get_attachment``.
+
         Raises:
-            ConduitError: INVALID_ARGUMENT for a file that is not ONNX, NOT_FOUND for an unknown model when
-                ``create_model`` is false, RESOURCE_EXHAUSTED for a file above the server's upload limit.
+            ConduitError: INVALID_ARGUMENT for a file that is not ONNX or a malformed attachment name, NOT_FOUND for
+                an unknown model when ``create_model`` is false, RESOURCE_EXHAUSTED for a file above the server's
+                upload limit or attachments above its attachment limit.
         """
-        try:
-            sha256, size = _sha256(path)
-        except OSError as exc:
-            raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"cannot read {path}: {exc.strerror}") from None
+        sha256, size = _sha256(path)
         header = cp.RegisterVersionHeader(
             model=model,
             create_model=create_model,
@@ -181,18 +237,12 @@ class ControlPlaneClient:
             lineage=lineage,
             description=description,
             aliases=list(aliases),
+            attachments=[
+                cp.AttachmentUpload(name=name, media_type=media_type, content=content)
+                for name, (media_type, content) in (attachments or {}).items()
+            ],
         )
-
-        def requests() -> Iterator[cp.RegisterVersionRequest]:
-            yield cp.RegisterVersionRequest(header=header)
-            with path.open("rb") as file:
-                while chunk := file.read(CHUNK_BYTES):
-                    yield cp.RegisterVersionRequest(chunk=chunk)
-
-        try:
-            result: cp.ModelVersion = self._stub.RegisterVersion(requests(), metadata=self._metadata)
-        except grpc.RpcError as error:
-            raise error_from_rpc("RegisterVersion", error) from error
+        result: cp.ModelVersion = self._upload("RegisterVersion", cp.RegisterVersionRequest(header=header), path)
         return result
 
     def list_versions(
@@ -213,26 +263,80 @@ class ControlPlaneClient:
         Returns:
             The first chunk's header fields (sha256, size, resolved version); its data is cleared.
         """
-        partial = destination.with_name(destination.name + ".partial")
-        digest = hashlib.sha256()
-        first: cp.ArtifactChunk | None = None
-        try:
-            with partial.open("wb") as file:
-                for chunk in self._stub.DownloadArtifact(cp.DownloadArtifactRequest(ref=ref), metadata=self._metadata):
-                    if first is None:
-                        first = cp.ArtifactChunk(
-                            sha256=chunk.sha256, size_bytes=chunk.size_bytes, version=chunk.version
-                        )
-                    digest.update(chunk.data)
-                    file.write(chunk.data)
-            if first is None or digest.hexdigest() != first.sha256:
-                raise ConduitError(ErrorCode.INTERNAL, "downloaded artifact does not match its sha256")
-            partial.replace(destination)
-        except grpc.RpcError as error:
-            raise error_from_rpc("DownloadArtifact", error) from error
-        finally:
-            partial.unlink(missing_ok=True)
-        return first
+        return self._download("DownloadArtifact", cp.DownloadArtifactRequest(ref=ref), destination)
+
+    def get_attachment(self, ref: cp.VersionRef, name: str) -> cp.AttachmentContent:
+        """A document stored with the version (e.g. ``evaluation.json``), with its content. Raises NOT_FOUND."""
+        result: cp.AttachmentContent = self._call("GetAttachment", cp.GetAttachmentRequest(ref=ref, name=name))
+        return result
+
+    # -- data sets ----------------------------------------------------------------------------------------------
+
+    def import_dataset(
+        self,
+        name: str,
+        path: Path,
+        *,
+        version: str,
+        profile: cp.DatasetProfile,
+        source: str,
+        target: str = "",
+        description: str = "",
+    ) -> tuple[cp.DatasetVersion, bool]:
+        """Upload ``path`` (a Parquet file) as version ``version`` of data set ``name``.
+
+        Args:
+            version: The data's content hash, 16-64 lowercase hex digits.
+            source: Where the data came from, e.g. ``file:credit.csv``; a URL must carry no password.
+
+        Returns:
+            The version as stored, and whether this call created it: a version already stored is returned as it is
+            (the server answers from the header, without waiting for the bytes).
+
+        Raises:
+            ConduitError: INVALID_ARGUMENT for a file that is not Parquet, a malformed name, version or profile;
+                RESOURCE_EXHAUSTED for a file above the server's upload limit.
+        """
+        sha256, size = _sha256(path)
+        header = cp.ImportDatasetHeader(
+            name=name,
+            version=version,
+            sha256=sha256,
+            size_bytes=size,
+            profile=profile,
+            source=source,
+            target=target,
+            description=description,
+        )
+        response: cp.ImportDatasetResponse = self._upload("ImportDataset", cp.ImportDatasetRequest(header=header), path)
+        return response.dataset, response.created
+
+    def list_datasets(self, limit: int | None = None) -> list[cp.DatasetVersion]:
+        """The newest version of each data set, by name."""
+        return list(self._pages("ListDatasets", cp.ListDatasetsRequest(page_size=500), "datasets", limit))
+
+    def list_dataset_versions(self, name: str, limit: int | None = None) -> list[cp.DatasetVersion]:
+        """Versions of data set ``name``, newest first."""
+        request = cp.ListDatasetVersionsRequest(name=name, page_size=500)
+        return list(self._pages("ListDatasetVersions", request, "versions", limit))
+
+    def get_dataset(self, name: str, version: str = "") -> cp.DatasetVersion:
+        """One version of a data set with its profile; ``version`` empty: the newest."""
+        result: cp.DatasetVersion = self._call("GetDataset", cp.GetDatasetRequest(name=name, version=version))
+        return result
+
+    def download_dataset(self, name: str, destination: Path, version: str = "") -> cp.DatasetVersion:
+        """Write a data set version's Parquet file to ``destination`` (atomically, sha256 verified).
+
+        Returns:
+            The version written (the newest when ``version`` is empty).
+        """
+        # Resolved first, so that the file written is the version returned even when a newer one arrives meanwhile.
+        dataset = self.get_dataset(name, version)
+        first = self._download("DownloadDataset", cp.GetDatasetRequest(name=name, version=dataset.version), destination)
+        if first.sha256 != dataset.sha256:
+            raise ConduitError(ErrorCode.INTERNAL, "downloaded data set does not match its sha256")
+        return dataset
 
     # -- aliases ------------------------------------------------------------------------------------------------
 
