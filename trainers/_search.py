@@ -111,10 +111,19 @@ def _storage(url: str | None) -> Any:
     if url is None:
         return None
     import optuna
+    from sqlalchemy.exc import DatabaseError
 
     # Several workers write to one SQLite file: wait for each other's locks instead of failing at once.
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    for attempt in range(3):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except DatabaseError:
+            # Workers starting together on a new database race to create Optuna's tables ("table studies already
+            # exists", a duplicate alembic_version row); the loser finds them made on its next attempt.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _run_trials(
