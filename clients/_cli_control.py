@@ -24,7 +24,16 @@ from clients.control_plane import ControlPlaneClient, parse_ref
 from control_plane.protocol import control_plane_pb2 as cp
 from inference_server.errors import ConduitError, ErrorCode
 
-__all__ = ["add_control_commands", "run_control_command"]
+__all__ = [
+    "SubParsers",
+    "add_control_commands",
+    "command_parser",
+    "emit",
+    "normalize_argv",
+    "run_control_command",
+    "table",
+    "when",
+]
 
 DEFAULT_ADDRESS = "127.0.0.1:8100"
 ROLES = {"viewer": cp.ROLE_VIEWER, "maintainer": cp.ROLE_MAINTAINER, "server": cp.ROLE_SERVER, "admin": cp.ROLE_ADMIN}
@@ -85,14 +94,14 @@ def _as_dict(message: Message) -> dict[str, Any]:
     return MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
 
-def _when(message: Message, field: str) -> str:
+def when(message: Message, field: str) -> str:
     if not message.HasField(field):
         return "-"
     moment: datetime = getattr(message, field).ToDatetime(tzinfo=UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     cells = [list(headers)] + [[str(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     return "\n".join(
@@ -104,7 +113,7 @@ def _mapping(values: Mapping[str, object]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(values.items())) or "-"
 
 
-def _emit(args: argparse.Namespace, data: Message | Sequence[Message], text: Callable[[], str]) -> None:
+def emit(args: argparse.Namespace, data: Message | Sequence[Message], text: Callable[[], str]) -> None:
     if args.json:
         payload: Any = [_as_dict(m) for m in data] if isinstance(data, Sequence) else _as_dict(data)
         print(json.dumps(payload, indent=2, sort_keys=True))
@@ -119,7 +128,7 @@ def _version_text(version: cp.ModelVersion) -> str:
         f"aliases      {', '.join(version.aliases) or '-'}",
         f"sha256       {version.sha256}",
         f"size         {version.size_bytes} bytes",
-        f"created      {_when(version, 'created_at')} by {version.created_by}",
+        f"created      {when(version, 'created_at')} by {version.created_by}",
         f"metrics      {_mapping(version.metrics)}",
         f"params       {_mapping(version.params)}",
         f"tags         {_mapping(version.tags)}",
@@ -151,7 +160,7 @@ def _deployment_row(d: cp.Deployment) -> list[object]:
         serving,
         canary,
         "yes" if d.active else "",
-        _when(d, "created_at"),
+        when(d, "created_at"),
         d.created_by,
     ]
 
@@ -177,30 +186,30 @@ def _models_register(client: ControlPlaneClient, args: argparse.Namespace) -> No
         description=args.description or "",
         aliases=args.alias or [],
     )
-    _emit(args, version, lambda: str(version.version))
+    emit(args, version, lambda: str(version.version))
 
 
 def _models_list(client: ControlPlaneClient, args: argparse.Namespace) -> None:
     models = client.list_models(include_archived=args.all)
     rows = [
-        [m.name, m.latest_version or "-", _mapping(m.aliases), "archived" if m.archived else "", _when(m, "created_at")]
+        [m.name, m.latest_version or "-", _mapping(m.aliases), "archived" if m.archived else "", when(m, "created_at")]
         for m in models
     ]
-    _emit(args, models, lambda: _table(["MODEL", "LATEST", "ALIASES", "", "CREATED"], rows))
+    emit(args, models, lambda: table(["MODEL", "LATEST", "ALIASES", "", "CREATED"], rows))
 
 
 def _models_show(client: ControlPlaneClient, args: argparse.Namespace) -> None:
     version = client.get_version(parse_ref(args.ref))
-    _emit(args, version, lambda: _version_text(version))
+    emit(args, version, lambda: _version_text(version))
 
 
 def _models_versions(client: ControlPlaneClient, args: argparse.Namespace) -> None:
     versions = client.list_versions(args.name, tags=_pairs(args.tag, "tag"), limit=args.limit)
     rows = [
-        [v.version, ", ".join(v.aliases) or "-", _mapping(v.metrics), _mapping(v.tags), _when(v, "created_at")]
+        [v.version, ", ".join(v.aliases) or "-", _mapping(v.metrics), _mapping(v.tags), when(v, "created_at")]
         for v in versions
     ]
-    _emit(args, versions, lambda: _table(["VERSION", "ALIASES", "METRICS", "TAGS", "CREATED"], rows))
+    emit(args, versions, lambda: table(["VERSION", "ALIASES", "METRICS", "TAGS", "CREATED"], rows))
 
 
 def _models_alias(client: ControlPlaneClient, args: argparse.Namespace) -> None:
@@ -214,17 +223,17 @@ def _models_alias(client: ControlPlaneClient, args: argparse.Namespace) -> None:
         raise ConduitError(ErrorCode.INVALID_ARGUMENT, "missing VERSION (or --delete)")
     alias = client.set_alias(args.name, args.alias, args.version)
     moved = f" (was {alias.previous_version})" if alias.previous_version else ""
-    _emit(args, alias, lambda: f"{alias.model}@{alias.alias} -> {alias.version}{moved}")
+    emit(args, alias, lambda: f"{alias.model}@{alias.alias} -> {alias.version}{moved}")
 
 
 def _models_create(client: ControlPlaneClient, args: argparse.Namespace) -> None:
     model = client.create_model(args.name, args.description or "")
-    _emit(args, model, lambda: f"created model {model.name}")
+    emit(args, model, lambda: f"created model {model.name}")
 
 
 def _models_archive(client: ControlPlaneClient, args: argparse.Namespace) -> None:
     model = client.archive_model(args.name)
-    _emit(args, model, lambda: f"archived model {model.name}")
+    emit(args, model, lambda: f"archived model {model.name}")
 
 
 def _models_download(client: ControlPlaneClient, args: argparse.Namespace) -> None:
@@ -247,7 +256,7 @@ def _deploy_apply(client: ControlPlaneClient, args: argparse.Namespace) -> None:
         canary_percent=args.percent or 0.0,
     )
     canary = f", canary version {deployment.canary_version} at {deployment.canary_percent:g}%" if args.canary else ""
-    _emit(
+    emit(
         args,
         deployment,
         lambda: (
@@ -260,7 +269,7 @@ def _deploy_apply(client: ControlPlaneClient, args: argparse.Namespace) -> None:
 def _deploy_rollback(client: ControlPlaneClient, args: argparse.Namespace) -> None:
     deployment = client.rollback(args.pool, args.name)
     target = f"@{deployment.alias}" if deployment.alias else f":{deployment.version}"
-    _emit(
+    emit(
         args,
         deployment,
         lambda: (
@@ -272,13 +281,13 @@ def _deploy_rollback(client: ControlPlaneClient, args: argparse.Namespace) -> No
 
 def _deploy_remove(client: ControlPlaneClient, args: argparse.Namespace) -> None:
     deployment = client.undeploy(args.pool, args.name)
-    _emit(args, deployment, lambda: f"removed {args.name} from pool {deployment.pool}")
+    emit(args, deployment, lambda: f"removed {args.name} from pool {deployment.pool}")
 
 
 def _deploy_list(client: ControlPlaneClient, args: argparse.Namespace) -> None:
     deployments = client.list_deployments(pool=args.pool or "", model=args.model or "", history=args.history)
     headers = ["ID", "POOL", "MODEL", "TARGET", "SERVING", "CANARY", "ACTIVE", "CREATED", "BY"]
-    _emit(args, deployments, lambda: _table(headers, [_deployment_row(d) for d in deployments]))
+    emit(args, deployments, lambda: table(headers, [_deployment_row(d) for d in deployments]))
 
 
 def _servers_list(client: ControlPlaneClient, args: argparse.Namespace) -> None:
@@ -289,12 +298,12 @@ def _servers_list(client: ControlPlaneClient, args: argparse.Namespace) -> None:
             s.pool,
             s.address,
             "alive" if s.alive else "silent",
-            _when(s, "last_heartbeat"),
+            when(s, "last_heartbeat"),
             " ".join(f"{m.model}:{m.version}={m.state}" for m in s.models) or "-",
         ]
         for s in servers
     ]
-    _emit(args, servers, lambda: _table(["SERVER", "POOL", "ADDRESS", "STATE", "HEARTBEAT", "MODELS"], rows))
+    emit(args, servers, lambda: table(["SERVER", "POOL", "ADDRESS", "STATE", "HEARTBEAT", "MODELS"], rows))
 
 
 def _role_name(role: int) -> str:
@@ -303,15 +312,15 @@ def _role_name(role: int) -> str:
 
 def _users_create(client: ControlPlaneClient, args: argparse.Namespace) -> None:
     created = client.create_user(args.name, ROLES[args.role])
-    _emit(args, created, lambda: created.token)
+    emit(args, created, lambda: created.token)
     if not args.json:
         print(f"created {args.role} {args.name}; the token above is shown once", file=sys.stderr)
 
 
 def _users_list(client: ControlPlaneClient, args: argparse.Namespace) -> None:
     users = client.list_users()
-    rows = [[u.name, _role_name(u.role), "disabled" if u.disabled else "", _when(u, "created_at")] for u in users]
-    _emit(args, users, lambda: _table(["USER", "ROLE", "", "CREATED"], rows))
+    rows = [[u.name, _role_name(u.role), "disabled" if u.disabled else "", when(u, "created_at")] for u in users]
+    emit(args, users, lambda: table(["USER", "ROLE", "", "CREATED"], rows))
 
 
 def _users_token(client: ControlPlaneClient, args: argparse.Namespace) -> None:
@@ -320,12 +329,12 @@ def _users_token(client: ControlPlaneClient, args: argparse.Namespace) -> None:
 
 def _users_disable(client: ControlPlaneClient, args: argparse.Namespace) -> None:
     user = client.disable_user(args.name)
-    _emit(args, user, lambda: f"disabled {user.name}")
+    emit(args, user, lambda: f"disabled {user.name}")
 
 
 def _users_whoami(client: ControlPlaneClient, args: argparse.Namespace) -> None:
     user = client.whoami()
-    _emit(args, user, lambda: f"{user.name} ({_role_name(user.role)})")
+    emit(args, user, lambda: f"{user.name} ({_role_name(user.role)})")
 
 
 def _audit(client: ControlPlaneClient, args: argparse.Namespace) -> None:
@@ -340,8 +349,8 @@ def _audit(client: ControlPlaneClient, args: argparse.Namespace) -> None:
     def change(entry: cp.AuditEntry) -> str:
         return f"{entry.before_json or '-'} -> {entry.after_json or '-'}"
 
-    rows = [[_when(e, "at"), e.actor, e.action, e.target, change(e)] for e in entries]
-    _emit(args, entries, lambda: _table(["AT (UTC)", "ACTOR", "ACTION", "TARGET", "CHANGE"], rows))
+    rows = [[when(e, "at"), e.actor, e.action, e.target, change(e)] for e in entries]
+    emit(args, entries, lambda: table(["AT (UTC)", "ACTOR", "ACTION", "TARGET", "CHANGE"], rows))
 
 
 # -- parsers -----------------------------------------------------------------------------------------------------
@@ -359,10 +368,17 @@ def _connection(parser: argparse.ArgumentParser, *, listing: bool = False) -> No
     parser.add_argument("--json", action="store_true", help="print JSON for scripts" if listing else "print JSON")
 
 
-def _command(
-    sub: SubParsers, name: str, handler: Handler, help_text: str, *, listing: bool = False
+def command_parser(
+    sub: SubParsers, name: str, handler: Handler, help_text: str, *, listing: bool = False, epilog: str | None = None
 ) -> argparse.ArgumentParser:
-    parser = sub.add_parser(name, help=help_text, description=help_text)
+    """A command that calls the control plane: its connection flags, ``--json``, and ``handler`` to run it."""
+    parser = sub.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter if epilog else argparse.HelpFormatter,
+    )
     _connection(parser, listing=listing)
     parser.set_defaults(handler=handler)
     return parser
@@ -371,7 +387,7 @@ def _command(
 def _models_parsers(sub: SubParsers) -> None:
     models = sub.add_parser("models", help="the model registry: register, list, show, alias, archive")
     msub = models.add_subparsers(dest="action", required=True)
-    p = _command(msub, "register", _models_register, "upload an ONNX file as the model's next version; prints it")
+    p = command_parser(msub, "register", _models_register, "upload an ONNX file as the model's next version; prints it")
     p.add_argument("name", metavar="NAME")
     p.add_argument("file", type=Path, metavar="FILE.onnx")
     p.add_argument("--metric", action="append", metavar="K=V", help="a metric (number); repeatable")
@@ -384,25 +400,25 @@ def _models_parsers(sub: SubParsers) -> None:
     p.add_argument("--code-version", help="lineage: code revision")
     p.add_argument("--training-spec", type=Path, metavar="FILE", help="lineage: the training spec file")
     p.add_argument("--parent-version", type=int, help="lineage: the version this one derives from")
-    p = _command(msub, "list", _models_list, "list models with their latest version and aliases", listing=True)
+    p = command_parser(msub, "list", _models_list, "list models with their latest version and aliases", listing=True)
     p.add_argument("--all", action="store_true", help="include archived models")
-    p = _command(msub, "show", _models_show, "show a version: NAME (latest), NAME@ALIAS or NAME:VERSION")
+    p = command_parser(msub, "show", _models_show, "show a version: NAME (latest), NAME@ALIAS or NAME:VERSION")
     p.add_argument("ref", metavar="NAME[@ALIAS|:VERSION]")
-    p = _command(msub, "versions", _models_versions, "list a model's versions, newest first", listing=True)
+    p = command_parser(msub, "versions", _models_versions, "list a model's versions, newest first", listing=True)
     p.add_argument("name", metavar="NAME")
     p.add_argument("--tag", action="append", metavar="K=V", help="only versions with this tag; repeatable")
     p.add_argument("--limit", type=int, default=None)
-    p = _command(msub, "alias", _models_alias, "point ALIAS at VERSION, or delete it with --delete")
+    p = command_parser(msub, "alias", _models_alias, "point ALIAS at VERSION, or delete it with --delete")
     p.add_argument("name", metavar="NAME")
     p.add_argument("alias", metavar="ALIAS")
     p.add_argument("version", metavar="VERSION", type=int, nargs="?")
     p.add_argument("--delete", action="store_true")
-    p = _command(msub, "create", _models_create, "create an empty model")
+    p = command_parser(msub, "create", _models_create, "create an empty model")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--description")
-    p = _command(msub, "archive", _models_archive, "archive a model (keeps its versions, takes no new ones)")
+    p = command_parser(msub, "archive", _models_archive, "archive a model (keeps its versions, takes no new ones)")
     p.add_argument("name", metavar="NAME")
-    p = _command(msub, "download", _models_download, "download a version's ONNX artifact")
+    p = command_parser(msub, "download", _models_download, "download a version's ONNX artifact")
     p.add_argument("ref", metavar="NAME[@ALIAS|:VERSION]")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
 
@@ -417,19 +433,23 @@ def _deploy_parsers(sub: SubParsers) -> None:
         "       conduit deploy list [--pool POOL] [--history]",
     )
     dsub = deploy.add_subparsers(dest="action", required=True)
-    p = _command(dsub, "to", _deploy_apply, "deploy NAME@ALIAS (followed as the alias moves) or NAME:VERSION (pinned)")
+    p = command_parser(
+        dsub, "to", _deploy_apply, "deploy NAME@ALIAS (followed as the alias moves) or NAME:VERSION (pinned)"
+    )
     p.usage = "conduit deploy NAME@ALIAS|NAME:VERSION [--pool POOL] [--canary VERSION --percent P] [--json]"
     p.add_argument("target", metavar="NAME@ALIAS|NAME:VERSION")
     p.add_argument("--pool", default="default", help="server pool (default: default)")
     p.add_argument("--canary", type=int, metavar="VERSION", help="send a share of traffic to this version")
     p.add_argument("--percent", type=_percent, metavar="P", help="the canary's share, 0-100")
-    p = _command(dsub, "rollback", _deploy_rollback, "bring back the deployment before the current one")
+    p = command_parser(dsub, "rollback", _deploy_rollback, "bring back the deployment before the current one")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--pool", default="default")
-    p = _command(dsub, "remove", _deploy_remove, "stop serving a model on a pool")
+    p = command_parser(dsub, "remove", _deploy_remove, "stop serving a model on a pool")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--pool", default="default")
-    p = _command(dsub, "list", _deploy_list, "list active deployments (or every one with --history)", listing=True)
+    p = command_parser(
+        dsub, "list", _deploy_list, "list active deployments (or every one with --history)", listing=True
+    )
     p.add_argument("--pool")
     p.add_argument("--model")
     p.add_argument("--history", action="store_true")
@@ -438,22 +458,22 @@ def _deploy_parsers(sub: SubParsers) -> None:
 def _other_parsers(sub: SubParsers) -> None:
     servers = sub.add_parser("servers", help="inference servers following the control plane")
     ssub = servers.add_subparsers(dest="action", required=True)
-    p = _command(ssub, "list", _servers_list, "list servers with their loaded models", listing=True)
+    p = command_parser(ssub, "list", _servers_list, "list servers with their loaded models", listing=True)
     p.add_argument("--pool")
 
     users = sub.add_parser("users", help="users, roles and tokens (admin)")
     usub = users.add_subparsers(dest="action", required=True)
-    p = _command(usub, "create", _users_create, "create a user and print its token (shown once)")
+    p = command_parser(usub, "create", _users_create, "create a user and print its token (shown once)")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--role", required=True, choices=sorted(ROLES))
-    _command(usub, "list", _users_list, "list users", listing=True)
-    p = _command(usub, "token", _users_token, "issue another token for a user (shown once)")
+    command_parser(usub, "list", _users_list, "list users", listing=True)
+    p = command_parser(usub, "token", _users_token, "issue another token for a user (shown once)")
     p.add_argument("name", metavar="NAME")
-    p = _command(usub, "disable", _users_disable, "disable a user: its tokens stop working")
+    p = command_parser(usub, "disable", _users_disable, "disable a user: its tokens stop working")
     p.add_argument("name", metavar="NAME")
-    _command(usub, "whoami", _users_whoami, "the user the token belongs to")
+    command_parser(usub, "whoami", _users_whoami, "the user the token belongs to")
 
-    p = _command(sub, "audit", _audit, "the audit log of every mutating call, newest first", listing=True)
+    p = command_parser(sub, "audit", _audit, "the audit log of every mutating call, newest first", listing=True)
     p.add_argument("--since", type=_since, metavar="WHEN", help="15m, 2h, 7d, or an ISO 8601 time")
     p.add_argument("--actor")
     p.add_argument("--action")

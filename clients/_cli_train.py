@@ -1,0 +1,184 @@
+"""``conduit datasets|train``: data sets into the control plane, and training runs from spec files into its registry.
+
+Both use the control plane's connection flags (see ``_cli_control``); a data set is read and profiled on this
+machine and only its Parquet file and profile travel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from clients._cli_control import SubParsers, command_parser, emit, table, when
+from clients.control_plane import ControlPlaneClient
+from clients.training import BUNDLED_PREFIX, fetch_dataset, import_frame, read_source, register_result
+from control_plane.protocol import control_plane_pb2 as cp
+from trainers import ParityError, SpecError, describe_estimators, load_spec, train
+from trainers.bundled import BUNDLED
+
+__all__ = ["add_training_commands"]
+
+STUDY_DB_ENV = "CONDUIT_CP_DB"
+
+
+def _dataset_ref(text: str) -> tuple[str, str]:
+    """``NAME`` (newest version) or ``NAME:VERSION``."""
+    name, _, version = text.partition(":")
+    return name, version
+
+
+def _dataset_row(d: cp.DatasetVersion) -> list[object]:
+    return [d.name, d.version, d.profile.rows, len(d.profile.columns), d.target or "-", d.source, when(d, "created_at")]
+
+
+_DATASET_HEADERS = ("NAME", "VERSION", "ROWS", "COLUMNS", "TARGET", "SOURCE", "CREATED")
+
+
+def _profile_text(d: cp.DatasetVersion) -> str:
+    head = (
+        f"{d.name}:{d.version}  {d.profile.rows} rows  target {d.target or '-'}  source {d.source}\n"
+        f"created {when(d, 'created_at')} by {d.created_by or '-'}  sha256 {d.sha256[:16]}…  {d.size_bytes} bytes\n"
+    )
+    rows = []
+    for c in d.profile.columns:
+        if c.kind == "numeric":
+            summary = f"min {c.min:.4g}  mean {c.mean:.4g}  max {c.max:.4g}  {len(c.bin_counts)} bins"
+        else:
+            top = ", ".join(f"{t.value} ({t.count})" for t in c.top_categories[:3])
+            summary = f"{c.distinct} distinct: {top}{' …' if c.distinct > 3 else ''}"
+        rows.append([c.name, c.dtype, c.kind, f"{c.missing_rate:.1%}", summary])
+    return head + table(("COLUMN", "DTYPE", "KIND", "MISSING", "SUMMARY"), rows)
+
+
+def _import(client: ControlPlaneClient, args: argparse.Namespace) -> None:
+    frame, source = read_source(args.source, sql=args.sql, db=args.db)
+    stored, created = import_frame(
+        client, frame, args.name, source=source, target=args.target or "", description=args.description
+    )
+    emit(
+        args,
+        stored,
+        lambda: f"{'imported' if created else 'unchanged'} {stored.name}:{stored.version}  "
+        f"({stored.profile.rows} rows, {len(stored.profile.columns)} columns)",
+    )
+
+
+def _list(client: ControlPlaneClient, args: argparse.Namespace) -> None:
+    found = client.list_datasets(limit=args.limit)
+    emit(args, found, lambda: table(_DATASET_HEADERS, map(_dataset_row, found)))
+
+
+def _versions(client: ControlPlaneClient, args: argparse.Namespace) -> None:
+    found = client.list_dataset_versions(args.name, limit=args.limit)
+    emit(args, found, lambda: table(_DATASET_HEADERS, map(_dataset_row, found)))
+
+
+def _show(client: ControlPlaneClient, args: argparse.Namespace) -> None:
+    stored = client.get_dataset(*_dataset_ref(args.ref))
+    emit(args, stored, lambda: _profile_text(stored))
+
+
+def _download(client: ControlPlaneClient, args: argparse.Namespace) -> None:
+    name, version = _dataset_ref(args.ref)
+    stored = client.download_dataset(name, args.output, version)
+    emit(args, stored, lambda: f"wrote {args.output} ({stored.name}:{stored.version}, {stored.size_bytes} bytes)")
+
+
+def _train(client: ControlPlaneClient, args: argparse.Namespace) -> None:
+    spec = load_spec(args.spec)
+    lines: list[str] = []
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if not args.json:
+            print(line, file=sys.stderr, flush=True)
+
+    frame, stored = fetch_dataset(client, spec.dataset.name, spec.dataset.version or "")
+    log(f"data set {stored.name}:{stored.version}: {frame.height} rows")
+    study = args.study_db or os.environ.get(STUDY_DB_ENV) or None
+    if spec.search is not None and study is None:
+        log("search study kept in memory: pass --study-db URL (the control plane's database) to share it")
+    try:
+        result = train(spec, frame, dataset_version=stored.version, study_storage=study, log=log)
+    except ParityError as exc:
+        # Nothing is registered; the message says where the graph and the native model part ways.
+        raise ParityError(f"not registered: {exc.message}", exc.report) from None
+    registered = None
+    if args.register or args.alias:
+        name = args.model or (spec.registration.name if spec.registration else None)
+        if not name:
+            raise SpecError("--register needs a [register] name in the spec, or --model NAME")
+        alias = args.alias or (spec.registration.alias if spec.registration else None)
+        registered = register_result(
+            client,
+            result,
+            model=name,
+            aliases=[alias] if alias else [],
+            description=spec.registration.description if spec.registration else "",
+            log="\n".join(lines) + "\n",
+        )
+    if args.json:
+        payload = {
+            "dataset": {"name": stored.name, "version": stored.version},
+            "metrics": result.metrics,
+            "params": result.params,
+            "parity": result.parity.describe(),
+            "registered": None
+            if registered is None
+            else {"model": registered.model, "version": registered.version, "aliases": list(registered.aliases)},
+        }
+        print(json.dumps(payload, indent=2, sort_keys=True))
+        return
+    print(table(("METRIC", "VALUE"), [(k, f"{v:.6g}") for k, v in sorted(result.metrics.items())]))
+    if registered:
+        aliases = f" ({', '.join(registered.aliases)})" if registered.aliases else ""
+        print(f"registered {registered.model} version {registered.version}{aliases}")
+
+
+def add_training_commands(sub: SubParsers) -> None:
+    """Add ``datasets`` and ``train`` to the ``conduit`` parser."""
+    datasets = sub.add_parser("datasets", help="data sets: import from files or SQL, list, show profiles")
+    actions = datasets.add_subparsers(dest="action", required=True)
+    p = command_parser(actions, "import", _import, "import a file, a bundled data set or a SQL query as a version")
+    p.add_argument(
+        "source",
+        nargs="?",
+        help=f"a .csv, .parquet, .ndjson/.jsonl or .json file, or {BUNDLED_PREFIX}NAME "
+        f"({', '.join(sorted(BUNDLED))}); omit with --sql",
+    )
+    p.add_argument("--name", required=True, help="data set name")
+    p.add_argument("--target", help="the column models will predict")
+    p.add_argument("--sql", metavar="QUERY", help="read the result of this query instead of a file")
+    p.add_argument("--db", metavar="URL", help="SQLAlchemy URL of the database --sql reads (sqlite:///…, postgresql…)")
+    p.add_argument("--description", default="", help="free text stored with the version")
+    p = command_parser(actions, "list", _list, "the newest version of every data set", listing=True)
+    p.add_argument("--limit", type=int, help="at most this many")
+    p = command_parser(actions, "versions", _versions, "versions of one data set, newest first", listing=True)
+    p.add_argument("name")
+    p.add_argument("--limit", type=int, help="at most this many")
+    p = command_parser(actions, "show", _show, "one version with its profile (NAME or NAME:VERSION)")
+    p.add_argument("ref", metavar="NAME[:VERSION]")
+    p = command_parser(actions, "download", _download, "write a version's Parquet file")
+    p.add_argument("ref", metavar="NAME[:VERSION]")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+
+    p = command_parser(
+        sub,
+        "train",
+        _train,
+        "train, evaluate and export a model from a spec file; --register stores it in the registry",
+        epilog=describe_estimators(),
+    )
+    p.add_argument("spec", type=Path, metavar="SPEC.toml", help="training spec (see examples/)")
+    p.add_argument("--register", action="store_true", help="register the model when its ONNX export passes parity")
+    p.add_argument("--alias", help="register and point this alias at the new version (default: [register] alias)")
+    p.add_argument("--model", help="registered model name (default: [register] name)")
+    p.add_argument(
+        "--study-db",
+        metavar="URL",
+        help=f"database of the search study, shared by workers: the control plane's ({STUDY_DB_ENV}); "
+        "default: in memory",
+    )

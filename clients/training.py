@@ -1,0 +1,190 @@
+"""Data sets and training runs against the control plane: the trainers library on one side, the registry on the other.
+
+``import_frame`` versions, profiles and uploads a polars frame; ``fetch_dataset`` brings a version back;
+``register_result`` stores a training run as a model version with its metrics, lineage and attachments
+(``evaluation.json``, ``spec.toml``, ``training.log``, ``environment.json``). The ``conduit datasets``/``conduit train``
+commands and ``conduit demo`` are thin layers over these.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import polars as pl
+
+from clients.control_plane import ControlPlaneClient
+from control_plane.protocol import control_plane_pb2 as cp
+from trainers import TrainingResult, bundled
+from trainers import datasets as ds
+
+__all__ = [
+    "BUNDLED_PREFIX",
+    "fetch_dataset",
+    "import_frame",
+    "profile_from_proto",
+    "profile_to_proto",
+    "read_source",
+    "register_result",
+]
+
+BUNDLED_PREFIX = "bundled:"
+"""``bundled:NAME`` names a data set shipped with Conduit (``trainers.bundled``) as an import source."""
+
+
+def read_source(source: str | None, *, sql: str | None = None, db: str | None = None) -> tuple[pl.DataFrame, str]:
+    """Read a file, a bundled data set or a SQL query; returns the frame and how its source is recorded."""
+    if sql is not None:
+        if not db:
+            raise ds.DatasetError("--sql needs --db URL (an SQLAlchemy URL)")
+        return ds.read_sql(sql, db), f"sql:{ds.redact_url(db)}"
+    if not source:
+        raise ds.DatasetError("give a file, bundled:NAME, or --sql QUERY --db URL")
+    if source.startswith(BUNDLED_PREFIX):
+        name = source.removeprefix(BUNDLED_PREFIX)
+        if name not in bundled.BUNDLED:
+            raise ds.DatasetError(f"no bundled data set {name!r}; there are: {', '.join(sorted(bundled.BUNDLED))}")
+        return bundled.load(name), source
+    path = Path(source)
+    return ds.read_file(path), f"file:{path.name}"
+
+
+def profile_to_proto(profile: ds.DatasetProfile) -> cp.DatasetProfile:
+    return cp.DatasetProfile(
+        rows=profile.rows,
+        columns=[
+            cp.ColumnProfile(
+                name=c.name,
+                dtype=c.dtype,
+                kind=c.kind,
+                missing=c.missing,
+                missing_rate=c.missing_rate,
+                bin_edges=c.bin_edges,
+                bin_counts=c.bin_counts,
+                min=c.min,
+                max=c.max,
+                mean=c.mean,
+                std=c.std,
+                distinct=c.distinct,
+                top_categories=[cp.CategoryCount(value=t.value, count=t.count) for t in c.top_categories],
+                other_count=c.other_count,
+            )
+            for c in profile.columns
+        ],
+    )
+
+
+def profile_from_proto(message: cp.DatasetProfile) -> ds.DatasetProfile:
+    return ds.DatasetProfile(
+        rows=message.rows,
+        columns=tuple(
+            ds.ColumnProfile(
+                name=c.name,
+                dtype=c.dtype,
+                kind=c.kind,
+                missing=c.missing,
+                missing_rate=c.missing_rate,
+                bin_edges=tuple(c.bin_edges),
+                bin_counts=tuple(c.bin_counts),
+                min=c.min,
+                max=c.max,
+                mean=c.mean,
+                std=c.std,
+                distinct=c.distinct,
+                top_categories=tuple(ds.CategoryCount(t.value, t.count) for t in c.top_categories),
+                other_count=c.other_count,
+            )
+            for c in message.columns
+        ),
+    )
+
+
+def import_frame(
+    client: ControlPlaneClient,
+    frame: pl.DataFrame,
+    name: str,
+    *,
+    source: str,
+    target: str = "",
+    description: str = "",
+) -> tuple[cp.DatasetVersion, bool]:
+    """Version, profile and upload ``frame`` as data set ``name``; identical data gives the same version.
+
+    Returns the stored version and whether this call created it.
+
+    Raises:
+        DatasetError: empty data, or a ``target`` that is not a column.
+    """
+    if frame.height == 0:
+        raise ds.DatasetError(f"{source}: no rows to import")
+    if target and target not in frame.columns:
+        raise ds.DatasetError(f"target column {target!r} is not in the data (columns: {', '.join(frame.columns)})")
+    version = ds.content_version(frame)
+    with tempfile.TemporaryDirectory(prefix="conduit-dataset-") as folder:
+        path = Path(folder) / "data.parquet"
+        ds.write_parquet(frame, path)
+        return client.import_dataset(
+            name,
+            path,
+            version=version,
+            profile=profile_to_proto(ds.profile(frame)),
+            source=source,
+            target=target,
+            description=description,
+        )
+
+
+def fetch_dataset(client: ControlPlaneClient, name: str, version: str = "") -> tuple[pl.DataFrame, cp.DatasetVersion]:
+    """A data set version (the newest when ``version`` is empty) as a frame, with its record."""
+    with tempfile.TemporaryDirectory(prefix="conduit-dataset-") as folder:
+        path = Path(folder) / "data.parquet"
+        stored = client.download_dataset(name, path, version)
+        return ds.read_parquet(path), stored
+
+
+def register_result(
+    client: ControlPlaneClient,
+    result: TrainingResult,
+    *,
+    model: str,
+    aliases: Sequence[str] = (),
+    description: str = "",
+    log: str = "",
+) -> cp.ModelVersion:
+    """Register a training run as the next version of ``model``, with everything a report needs attached."""
+    lineage = result.lineage
+    environment = {
+        "packages": lineage.packages,
+        "classes": list(result.classes),
+        "inputs": [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in result.inputs],
+        "outputs": [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in result.outputs],
+    }
+    attachments = {
+        "evaluation.json": ("application/json", json.dumps(result.evaluation, allow_nan=False).encode()),
+        "spec.toml": ("application/toml", lineage.spec_text.encode()),
+        "environment.json": ("application/json", json.dumps(environment, indent=2).encode()),
+    }
+    if log:
+        attachments["training.log"] = ("text/plain", log.encode())
+    spec = result.spec
+    with tempfile.TemporaryDirectory(prefix="conduit-model-") as folder:
+        path = Path(folder) / "model.onnx"
+        path.write_bytes(result.onnx)
+        return client.register_version(
+            model,
+            path,
+            metrics=result.metrics,
+            params=result.params,
+            tags={"task": spec.model.task, "estimator": spec.model.estimator, "dataset": lineage.dataset_name},
+            lineage=cp.Lineage(
+                dataset=lineage.dataset_name,
+                dataset_version=lineage.dataset_version,
+                training_spec=lineage.spec_text,
+                code_version=lineage.code_version,
+            ),
+            description=description,
+            aliases=list(aliases),
+            attachments=attachments,
+        )
