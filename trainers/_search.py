@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -107,6 +108,9 @@ def run_search(
     return SearchOutcome(name, metric, direction, dict(best.params), float(best.value), trials)
 
 
+_STORAGE_ATTEMPTS = 10
+
+
 def _storage(url: str | None) -> Any:
     if url is None:
         return None
@@ -115,14 +119,16 @@ def _storage(url: str | None) -> Any:
 
     # Several workers write to one SQLite file: wait for each other's locks instead of failing at once.
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    for attempt in range(3):
+    for attempt in range(_STORAGE_ATTEMPTS):
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
         except DatabaseError:
             # Workers starting together on a new database race to create Optuna's tables ("table studies already
-            # exists", a duplicate alembic_version row); the loser finds them made on its next attempt.
-            if attempt == 2:
+            # exists", a duplicate alembic_version row). The creation is not one transaction, so the loser may
+            # collide table after table while the winner works: back off (with jitter) until the tables are made.
+            if attempt == _STORAGE_ATTEMPTS - 1:
                 raise
+            time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
     raise AssertionError("unreachable")
 
 
