@@ -61,8 +61,10 @@ def _import(client: ControlPlaneClient, args: argparse.Namespace) -> None:
     emit(
         args,
         stored,
-        lambda: f"{'imported' if created else 'unchanged'} {stored.name}:{stored.version}  "
-        f"({stored.profile.rows} rows, {len(stored.profile.columns)} columns)",
+        lambda: (
+            f"{'imported' if created else 'unchanged'} {stored.name}:{stored.version}  "
+            f"({stored.profile.rows} rows, {len(stored.profile.columns)} columns)"
+        ),
     )
 
 

@@ -50,7 +50,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
-        "demo", help="train a model, register and deploy it in a control plane, serve it, predict, report latency"
+        "demo",
+        help="import bundled data, train and tune a model, register, deploy and serve it, predict, report latency",
     )
     p.add_argument("--requests", type=int, default=2000, help="single-row requests to time (default 2000)")
     p.add_argument(

@@ -1,4 +1,4 @@
-"""`conduit demo`: train a model, register it in the control plane, deploy it, serve it, predict, report latency.
+"""`conduit demo`: import a data set, train and tune a model, register, deploy and serve it, predict, report latency.
 
 Runs on the embedded defaults with nothing but the installed package: a control plane on a temporary SQLite file
 and artifact directory, one `conduit serve --control-plane` process following it, and the Python clients, all on
@@ -24,20 +24,17 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hdrh.histogram import HdrHistogram
-from sklearn.datasets import load_breast_cancer
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from clients import ConduitError, InferenceClient
 from clients.control_plane import ControlPlaneClient
+from clients.training import fetch_dataset, import_frame, register_result
 from control_plane.protocol import control_plane_pb2 as cp
-from trainers.onnx_export import export_sklearn
+from trainers import bundled, load_spec, train
 
 __all__ = ["run_demo"]
 
-MODEL = "breast-cancer"
+MODEL = "credit-default"
+DATASET = "credit"
 POOL = "default"
 
 
@@ -88,34 +85,79 @@ def _process(command: list[str], what: str, port: int, env: dict[str, str]) -> I
             print(f"{what} stopped (exit code {code})")
 
 
+DEMO_SPEC = f"""
+# The demo's training run: credit default from the bundled credit table (string categories, gaps, a derived ratio),
+# a random forest tuned briefly by Optuna, registered as {MODEL}@production.
+[dataset]
+name = "{DATASET}"
+target = "default"
+
+[features]
+numeric = ["age", "income", "debt", "debt_ratio", "months_at_address"]
+categorical = ["city", "employment"]
+
+[cleaning]
+drop_duplicates = true
+clip = {{ debt_ratio = [0.0, 3.0] }}
+derived = {{ debt_ratio = "debt / income" }}
+
+[split]
+method = "stratified"
+test_size = 0.2
+seed = 7
+
+[model]
+task = "binary"
+estimator = "random_forest"
+params = {{ n_estimators = 60, min_samples_leaf = 5 }}
+
+[search]
+trials = 8
+metric = "roc_auc"
+study = "demo-credit"
+space = {{ n_estimators = [20, 80], max_depth = [3, 10] }}
+
+[register]
+name = "{MODEL}"
+alias = "production"
+"""
+
+
+def _rows(inputs: dict[str, np.ndarray], start: int, stop: int) -> dict[str, np.ndarray]:
+    return {name: values[start:stop] for name, values in inputs.items()}
+
+
 def run_demo(*, requests: int = 2000, workdir: Path | None = None) -> int:
     """Run the demo end to end; returns the process exit code."""
     with contextlib.ExitStack() as stack:
         root = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="conduit-demo-")))
-        data = load_breast_cancer()
-        x_train, x_test, y_train, y_test = train_test_split(
-            data.data.astype(np.float32), data.target, test_size=0.25, random_state=0, stratify=data.target
-        )
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(x_train, y_train)
-        accuracy = float(model.score(x_test, y_test))
-        print(f"trained {MODEL}: logistic regression, test accuracy {accuracy:.3f}")
-        onnx_file = root / f"{MODEL}.onnx"
-        onnx_file.write_bytes(export_sklearn(model, x_test))
-        print(f"exported to ONNX (parity checked): {onnx_file}")
-
+        home = root / "home"
         admin_token = "cdt_" + secrets.token_urlsafe(32)
         env = {**os.environ, "CONDUIT_ADMIN_TOKEN": admin_token}
         cp_port, serve_port = _free_port(), _free_port()
-        control_plane = [sys.executable, "-m", "clients.cli", "control-plane", "--home", str(root / "home")]
+        control_plane = [sys.executable, "-m", "clients.cli", "control-plane", "--home", str(home)]
         control_plane += ["--grpc-port", str(cp_port), "--log-level", "WARNING"]
         stack.enter_context(_process(control_plane, "control plane", cp_port, env))
         address = f"127.0.0.1:{cp_port}"
-        print(f"control plane on {address} (SQLite registry and artifacts in {root / 'home'})")
+        print(f"control plane on {address} (SQLite registry and artifacts in {home})")
 
         with ControlPlaneClient(address, token=admin_token) as registry:
-            version = registry.register_version(
-                MODEL, onnx_file, metrics={"accuracy": accuracy}, params={"C": "1.0"}, aliases=["production"]
+            dataset, _ = import_frame(
+                registry, bundled.load(DATASET), DATASET, source=f"bundled:{DATASET}", target="default"
             )
+            print(f"imported data set {DATASET}:{dataset.version} ({dataset.profile.rows} rows, profiled)")
+            spec_file = root / "credit.toml"
+            spec_file.write_text(DEMO_SPEC)
+            spec = load_spec(spec_file)
+            frame, stored = fetch_dataset(registry, DATASET, dataset.version)
+            # The study lives in the control plane's database, where other `conduit train` workers could join it.
+            study_db = f"sqlite:///{home / 'registry.db'}"
+            result = train(spec, frame, dataset_version=stored.version, study_storage=study_db, log=print)
+            print(
+                f"held-out: ROC-AUC {result.metrics['roc_auc']:.3f}, KS {result.metrics['ks']:.3f}, "
+                f"accuracy {result.metrics['accuracy']:.3f}"
+            )
+            version = register_result(registry, result, model=MODEL, aliases=["production"])
             print(f"registered {MODEL} version {version.version} (sha256 {version.sha256[:12]}…) as production")
             deployment = registry.deploy(POOL, MODEL, alias="production")
             print(f"deployed {MODEL}@production to pool {deployment.pool}")
@@ -127,22 +169,26 @@ def run_demo(*, requests: int = 2000, workdir: Path | None = None) -> int:
             # In the environment, not in argv, where any user's `ps` would show it.
             serve_env = {**os.environ, "CONDUIT_TOKEN": server_token}
             server = stack.enter_context(_process(serve, "inference server", serve_port, serve_env))
+            rows = result.test_inputs
+            count = len(result.test_target)
             with InferenceClient(f"127.0.0.1:{serve_port}", timeout=10.0) as client:
                 _wait_model(client, server)
                 print(f"serving on 127.0.0.1:{serve_port}, following the control plane")
-                batch = client.infer(MODEL, {"input": x_test[:8]})
+                batch = client.infer(MODEL, _rows(rows, 0, 8))
                 print(f"version      {batch.model_version}")
+                print("city         ", [str(c) for c in rows["city"][:8, 0]])
                 print("labels       ", batch.as_numpy("label").tolist())
-                print("truth        ", y_test[:8].tolist())
-                print("P(benign)    ", [round(float(p), 3) for p in batch.as_numpy("probabilities")[:, 1]])
+                print("native       ", result.native_labels[:8].tolist())
+                print("truth        ", result.test_target[:8].tolist())
+                print("P(default)   ", [round(float(p), 3) for p in batch.as_numpy("probabilities")[:, 1]])
 
                 histogram = HdrHistogram(1, 60_000_000, 3)  # microseconds
                 for i in range(requests):
-                    row = x_test[i % len(x_test) : i % len(x_test) + 1]
+                    row = _rows(rows, i % count, i % count + 1)
                     start = time.perf_counter_ns()
-                    client.infer(MODEL, {"input": row})
+                    client.infer(MODEL, row)
                     histogram.record_value(max(1, (time.perf_counter_ns() - start) // 1000))
-                print(f"{requests} single-row requests, one at a time, latency in µs:")
+                print(f"{requests} single-row requests ({len(rows)} inputs each), one at a time, latency in µs:")
                 for q in (50, 90, 99, 99.9):
                     print(f"  p{q:<5} {histogram.get_value_at_percentile(q):>8}")
                 print(f"  max    {histogram.get_max_value():>8}")
