@@ -60,7 +60,8 @@ def test_the_issue_example_parses() -> None:
 def test_every_example_parses(path: Path) -> None:
     spec = load_spec(path)
     assert spec.registration is not None
-    assert "conduit datasets import" in path.read_text().splitlines()[2]
+    header = path.read_text().split("\n[", 1)[0]
+    assert f"conduit datasets import bundled:{spec.dataset.name} --name {spec.dataset.name}" in header
 
 
 def test_search_space_forms() -> None:
