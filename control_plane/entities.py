@@ -24,6 +24,7 @@ __all__ = [
     "DatasetVersion",
     "Deployment",
     "DeploymentSpec",
+    "LatencyHistogram",
     "Lineage",
     "LoadedModel",
     "Model",
@@ -33,6 +34,7 @@ __all__ = [
     "Page",
     "PoolAssignments",
     "Role",
+    "Rollup",
     "ServerRecord",
     "TensorSignature",
     "User",
@@ -312,3 +314,39 @@ class AuditEntry:
     target: str
     before: Mapping[str, Any] | None
     after: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyHistogram:
+    """Request durations in seconds as OpenTelemetry exports them: ``counts[i]`` holds the values in
+    ``(bounds[i-1], bounds[i]]``, the last count those above ``bounds[-1]``."""
+
+    bounds: tuple[float, ...]
+    counts: tuple[int, ...]
+    """One more than ``bounds``."""
+    count: int
+    sum: float
+    min: float | None = None
+    """None when no exporter reported it."""
+    max: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    """What the inference servers reported about one model version during one minute (UTC), or what is added to it.
+
+    ``version`` is the text the servers send, so that a server outside the registry is recorded too.
+    """
+
+    model: str
+    version: str
+    minute: datetime
+    """The minute's first instant, timezone-aware."""
+    requests: int = 0
+    """Requests answered OK."""
+    errors: Mapping[str, int] = field(default_factory=dict)
+    """Failed requests by status name (``INVALID_ARGUMENT``…)."""
+    latency: LatencyHistogram | None = None
+    """Durations of the OK requests; None: none reported."""
+    sketches: Mapping[tuple[str, str], Mapping[str, int]] = field(default_factory=dict)
+    """(feature, ``numeric`` or ``categorical``) -> count per bin or category, as the servers send them."""
