@@ -37,7 +37,15 @@ from inference_server.protocol import grpc_service_pb2 as pb
 from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
 from inference_server.settings import ServerSettings
 from inference_server.stats import ModelStats
-from inference_server.telemetry import HistogramSet, PeriodicReader, PrometheusReader, Telemetry, histogram_set
+from inference_server.telemetry import (
+    HistogramSet,
+    PeriodicReader,
+    PrometheusReader,
+    SumSet,
+    Telemetry,
+    histogram_set,
+    sum_set,
+)
 from inference_server.transport.servicer import InferenceServicer
 
 __all__ = ["InferenceServer", "main", "run"]
@@ -67,6 +75,7 @@ class InferenceServer:
         meter_provider: MeterProvider,
         histograms: HistogramSet,
         *,
+        sums: SumSet | None = None,
         reuse_port: bool = False,
         worker: int = 0,
     ) -> None:
@@ -79,13 +88,14 @@ class InferenceServer:
             self._cache = ArtifactCache(root, root / ("repository" if worker == 0 else f"repository-{worker}"))
             repository = self._cache.repository
         self._worker = worker
-        self._models = ModelManager(repository, stats_factory=self._new_stats)
-        self.follower: Follower | None = None
         self._telemetry = Telemetry(
             meter_provider,
             histograms,
             in_flight=lambda: [(v.spec.name, v.spec.version, v.stats.in_flight) for v in self._models.served()],
+            sums=sums if settings.sketches else None,
         )
+        self._models = ModelManager(repository, stats_factory=self._new_stats, observers=self._telemetry.observers)
+        self.follower: Follower | None = None
         self.dataplane = DataPlane(self._models, server_name=settings.server_name, server_version=_version())
         options = [
             ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -204,14 +214,15 @@ def _advertised_host(host: str) -> str:
     return socket.gethostname() if host in ("0.0.0.0", "::", "") else host
 
 
-def _meter_provider(settings: ServerSettings, worker: int) -> tuple[SdkMeterProvider, HistogramSet]:
+def _meter_provider(settings: ServerSettings, worker: int) -> tuple[SdkMeterProvider, HistogramSet, SumSet]:
     histograms = histogram_set()
+    sums = sum_set()
     readers: list[MetricReader] = []
     if settings.metrics_port:
         from prometheus_client import CollectorRegistry, start_http_server
 
         registry = CollectorRegistry()
-        readers.append(PrometheusReader(histograms, registry=registry))
+        readers.append(PrometheusReader(histograms, sums, registry=registry))
         port = settings.metrics_port + worker
         try:
             start_http_server(port, addr=settings.host, registry=registry)
@@ -225,18 +236,18 @@ def _meter_provider(settings: ServerSettings, worker: int) -> tuple[SdkMeterProv
         exporter = OTLPMetricExporter(
             endpoint=settings.otlp_endpoint, insecure=settings.otlp_endpoint.startswith("http:")
         )
-        readers.append(PeriodicReader(histograms, exporter, export_interval_millis=settings.otlp_interval * 1000))
+        readers.append(PeriodicReader(histograms, exporter, sums, export_interval_millis=settings.otlp_interval * 1000))
     resource = Resource.create(
         {"service.name": "conduit-inference-server", "service.instance.id": f"{os.uname().nodename}-{os.getpid()}"}
     )
     # Exemplars need traces, which this server does not record; turning them off halves the cost of a measurement.
     provider = SdkMeterProvider(metric_readers=readers, resource=resource, exemplar_filter=AlwaysOffExemplarFilter())
-    return provider, histograms
+    return provider, histograms, sums
 
 
 async def _serve(settings: ServerSettings, worker: int, reuse_port: bool) -> None:
-    meter_provider, histograms = _meter_provider(settings, worker)
-    server = InferenceServer(settings, meter_provider, histograms, reuse_port=reuse_port, worker=worker)
+    meter_provider, histograms, sums = _meter_provider(settings, worker)
+    server = InferenceServer(settings, meter_provider, histograms, sums=sums, reuse_port=reuse_port, worker=worker)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

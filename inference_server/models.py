@@ -18,6 +18,7 @@ from pathlib import Path
 from inference_server.batcher import BatchObserver, DynamicBatcher
 from inference_server.config import ModelConfig, read_model_config
 from inference_server.errors import ConduitError, ErrorCode
+from inference_server.profile import DataProfile, find_profile, read_profile
 from inference_server.runtime import ModelSpec, OnnxModel
 from inference_server.stats import ModelStats
 from inference_server.types import IndexEntry
@@ -31,6 +32,8 @@ CONFIG_FILE = "config.json"
 
 Fingerprint = tuple[int, int, int, int]
 StatsFactory = Callable[[str, str], ModelStats]
+ObserverFactory = Callable[[ModelSpec, DataProfile | None], Sequence[BatchObserver]]
+"""The observers of a loaded version's batches, given its spec and its training data profile (if it has one)."""
 
 
 class VersionState(enum.Enum):
@@ -71,10 +74,24 @@ def _fingerprint(model_file: Path, config_file: Path) -> Fingerprint:
     )
 
 
-def _load(name: str, version: str, path: Path, config: ModelConfig) -> tuple[OnnxModel, dict[int, int]]:
+def _load(
+    name: str, version: str, path: Path, config: ModelConfig
+) -> tuple[OnnxModel, dict[int, int], DataProfile | None]:
     """Load and warm up on a worker thread: onnxruntime session creation blocks for a while."""
     model = OnnxModel(name, version, path, config)
-    return model, model.warm_up()
+    return model, model.warm_up(), _profile(name, version, path.parent)
+
+
+def _profile(name: str, version: str, version_dir: Path) -> DataProfile | None:
+    # Monitoring is no reason to refuse a model: a broken profile only costs the version its sketches.
+    found = find_profile(version_dir)
+    if found is None:
+        return None
+    try:
+        return read_profile(found)
+    except ConduitError as exc:
+        log.warning("model %s version %s serves without data sketches: %s", name, version, exc.message)
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +115,7 @@ class ModelManager:
         repository: Path,
         *,
         stats_factory: StatsFactory,
-        observers: Sequence[BatchObserver] = (),
+        observers: ObserverFactory | None = None,
         draw: Callable[[], float] = random.random,
     ) -> None:
         self._repository = repository
@@ -294,7 +311,7 @@ class ModelManager:
             if served is None:
                 self._status[(name, version)] = _Status(VersionState.LOADING)
             try:
-                model, warm_up_ns = await asyncio.to_thread(_load, name, version, path, config)
+                model, warm_up_ns, profile = await asyncio.to_thread(_load, name, version, path, config)
             except ConduitError as exc:
                 failures.append(f"version {version}: {exc.message}")
                 self._mark_failed(name, version, exc.message, fingerprint, serving=served is not None)
@@ -309,7 +326,7 @@ class ModelManager:
                     max_queue_delay_us=config.max_queue_delay_us,
                     preferred_batch_sizes=config.preferred_batch_sizes,
                     stats=stats,
-                    observers=self._observers,
+                    observers=self._observers(model.spec, profile) if self._observers is not None else (),
                     inline_compute_us=config.inline_compute_us,
                     warm_up_ns=warm_up_ns,
                 ),

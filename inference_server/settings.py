@@ -66,7 +66,11 @@ class ServerSettings(BaseSettings):
     otlp_interval: float = Field(default=10.0, gt=0)
     """Seconds between OTLP metric pushes."""
     metrics_flush_interval: float = Field(default=1.0, gt=0)
-    """Seconds between moves of buffered request measurements into the OpenTelemetry instruments."""
+    """Seconds between moves of buffered request measurements into the OpenTelemetry instruments (the data sketches
+    of the batches executed in between are counted then too)."""
+    sketches: bool = True
+    """Count served inputs and predictions against each model version's training data profile (drift monitoring:
+    conduit.sketch.bin and conduit.sketch.category); versions without a profile have none either way."""
     log_level: str = "INFO"
     """Python logging level name."""
     server_name: str = "conduit"

@@ -1,8 +1,9 @@
 """Per-feature histogram sketches against fixed bin edges: the streaming half of drift monitoring.
 
-The training profile supplies, per feature, quantile bin edges; the server adds every batch it serves into a counts
-table and ships the table off (merging tables is adding them). Not wired into the server yet: the drift issue will
-own the counts' lifetime and export.
+The training profile supplies, per feature, quantile bin edges; the server adds the batches it serves into a counts
+table and exports it (merging tables is adding them). The bins follow the profile's rule
+(``trainers.datasets._profile``): the first bin is closed on both sides, ``[e0, e1]``, every later one is
+``(e[i], e[i+1]]``, so a served value lands in the bin the training value equal to it was counted in.
 """
 
 from __future__ import annotations
@@ -50,16 +51,16 @@ def _histogram(values: Any, edges: Any, counts: Any) -> int:
             if bins <= _LINEAR_MAX_BINS:
                 slot = 0
                 for at in range(1, bins):
-                    slot += edges[feature, at] <= value
+                    slot += edges[feature, at] < value
             else:
                 slot = 0
                 high = bins
                 while high - slot > 1:
                     middle = (slot + high) >> 1
-                    right = edges[feature, middle] <= value
+                    right = edges[feature, middle] < value
                     slot = middle if right else slot
                     high = high if right else middle
-            # The top edge closes the last bin (as in np.histogram): the count above stops at bins - 1 for it.
+            # A value on an inner edge belongs to the bin that edge closes; e0 itself to the first bin.
             slot = bins + _BELOW if value < edges[feature, 0] else slot
             slot = bins + _ABOVE if value > edges[feature, bins] else slot
             slot = bins + _MISSING if np.isnan(value) else slot
@@ -71,9 +72,10 @@ def histogram_counts(values: np.ndarray, edges: np.ndarray | list[Any], counts: 
     """Add a batch to per-feature histogram counts, in place.
 
     For ``bins`` bins (``edges`` has ``bins + 1`` columns), row ``f`` of ``counts`` holds, in order: the count of
-    each bin, where bin ``b`` is ``[edges[f, b], edges[f, b + 1])`` and the last bin is closed on the right too (as
-    in ``np.histogram``); then values below range (``< edges[f, 0]``, -inf included); then above range
+    each bin, where bin 0 is ``[edges[f, 0], edges[f, 1]]`` and bin ``b > 0`` is ``(edges[f, b], edges[f, b + 1]]``
+    (the training profile's rule); then values below range (``< edges[f, 0]``, -inf included); then above range
     (``> edges[f, -1]``, +inf included); then missing values (NaN). Tables for the same edges merge by addition.
+    Features with fewer bins repeat their last edge: the padding bins stay empty.
 
     Args:
         values: rows × features, float32 or float64 (other numeric types are converted to float64).

@@ -21,10 +21,10 @@ from opentelemetry.sdk.metrics.export import (
     HistogramDataPoint,
     Metric,
     MetricsData,
-    ResourceMetrics,
-    ScopeMetrics,
 )
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from inference_server.telemetry._merge import merge_metrics
 
 __all__ = ["HistogramSet", "HistogramView"]
 
@@ -82,20 +82,7 @@ class HistogramView:
 
     def merge(self, data: MetricsData) -> MetricsData:
         """``data`` with this view's histograms added to the set's instrumentation scope (of its first resource)."""
-        metrics = self._owner.collect(self)
-        if not metrics or not data.resource_metrics:
-            return data
-        first, *rest = data.resource_metrics
-        scopes = list(first.scope_metrics)
-        for index, scope_metrics in enumerate(scopes):
-            if scope_metrics.scope.name == self._owner.scope.name:
-                scopes[index] = ScopeMetrics(
-                    scope_metrics.scope, [*scope_metrics.metrics, *metrics], scope_metrics.schema_url
-                )
-                break
-        else:
-            scopes.append(ScopeMetrics(self._owner.scope, metrics, ""))
-        return MetricsData([ResourceMetrics(first.resource, scopes, first.schema_url), *rest])
+        return merge_metrics(data, self._owner.scope, self._owner.collect(self))
 
     def _take(self, now_ns: int) -> dict[tuple[str, Attributes], _Series]:
         """The series to export: a copy (cumulative), or everything since the last collection, which it ends (delta)."""

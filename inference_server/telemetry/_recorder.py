@@ -2,22 +2,33 @@
 
 Requests append plain floats to per-version buffers; ``flush`` (run by the server every ``interval``) turns each
 buffer into one numpy array per series and adds it to the bulk histograms in one step, and adds the request counts to
-the SDK's counter once per series. In-flight requests are an observable gauge read at collection time.
+the SDK's counter once per series. In-flight requests are an observable gauge read at collection time. Executed
+batches are kept for the data sketches, which the same flush counts (``_sketches``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 
+from inference_server.profile import DataProfile
 from inference_server.telemetry._histograms import HistogramSet
+from inference_server.telemetry._sketches import BIN, CATEGORY, SketchObserver, SketchPlan, VersionSketches
+from inference_server.telemetry._sums import SumSet
 
-__all__ = ["SCOPE", "InFlightSource", "Telemetry", "VersionRecorder", "histogram_set"]
+if TYPE_CHECKING:
+    from inference_server.runtime import ModelSpec
+
+__all__ = ["SCOPE", "InFlightSource", "Telemetry", "VersionRecorder", "histogram_set", "sum_set"]
+
+log = logging.getLogger(__name__)
 
 SCOPE = "conduit.inference_server"
 InFlightSource = Callable[[], Iterable[tuple[str, str, int]]]
@@ -50,6 +61,14 @@ def histogram_set() -> HistogramSet:
     )
     histograms.define(BATCH, unit="{row}", description="Rows per model execution", bounds=BATCH_BUCKETS)
     return histograms
+
+
+def sum_set() -> SumSet:
+    """The server's data sketch counters; hand the same set to its metric readers and to ``Telemetry``."""
+    sums = SumSet(SCOPE)
+    sums.define(BIN, unit="{value}", description="Served values per feature and training-profile bin")
+    sums.define(CATEGORY, unit="{value}", description="Served values per feature and training-profile category")
+    return sums
 
 
 @dataclass(slots=True)
@@ -113,13 +132,21 @@ def _by_status(failures: list[tuple[str, float]]) -> dict[str, list[float]]:
 
 
 class Telemetry:
-    """The server's instruments: the bulk ``histograms`` and, from an injected ``MeterProvider``, the request counter
-    and the in-flight gauge. The provider's readers must read ``histograms`` too (see ``_readers``)."""
+    """The server's instruments: the bulk ``histograms``, the data sketch ``sums`` (``None``: no sketches) and,
+    from an injected ``MeterProvider``, the request counter and the in-flight gauge. The provider's readers must read
+    ``histograms`` and ``sums`` too (see ``_readers``)."""
 
     def __init__(
-        self, meter_provider: MeterProvider, histograms: HistogramSet, in_flight: InFlightSource = lambda: ()
+        self,
+        meter_provider: MeterProvider,
+        histograms: HistogramSet,
+        in_flight: InFlightSource = lambda: (),
+        *,
+        sums: SumSet | None = None,
     ) -> None:
         self._histograms = histograms
+        self._sums = sums
+        self._sketches: dict[tuple[str, str], VersionSketches] = {}
         self._in_flight = in_flight
         meter = meter_provider.get_meter(SCOPE)
         self._requests = meter.create_counter(
@@ -141,11 +168,30 @@ class Telemetry:
             recorder = self._recorders[key] = VersionRecorder(self, model, version)
         return recorder
 
+    def observers(self, spec: ModelSpec, profile: DataProfile | None) -> Sequence[SketchObserver]:
+        """What watches the batches of a newly loaded model version: its data sketches, when it has a profile that
+        matches some of its inputs or its prediction (and the server counts sketches)."""
+        if self._sums is None or profile is None:
+            return ()
+        plan = SketchPlan(spec, profile)
+        if plan.empty:
+            log.warning("model %s version %s: no input or output matches its profile", spec.name, spec.version)
+            return ()
+        key = (spec.name, spec.version)
+        sketches = self._sketches.get(key)
+        if sketches is None:
+            sketches = self._sketches[key] = VersionSketches(self._sums)
+        log.info("model %s version %s: data sketches of %s", spec.name, spec.version, ", ".join(plan.features))
+        return (SketchObserver(plan, sketches),)
+
     def flush(self) -> None:
-        """Record everything buffered since the last flush: a few numpy calls and counter adds per version."""
+        """Record everything buffered since the last flush: a few numpy calls and counter adds per version, and the
+        data sketches of the batches executed since."""
         for recorder in list(self._recorders.values()):
             for status, count in recorder.flush(self._histograms).items():
                 self._requests.add(count, {"model": recorder.model, "version": recorder.version, "status": status})
+        for sketches in list(self._sketches.values()):
+            sketches.flush()
 
     async def run_flusher(self, interval_s: float) -> None:
         """Flush every ``interval_s`` until cancelled (flushing once more on the way out)."""

@@ -2,13 +2,16 @@
 
 Each server is an ``InferenceServer`` started and stopped through its public ``start``/``stop``; its OpenTelemetry
 ``MeterProvider`` reads into an ``InMemoryReader`` instead of any global state. ``slow_identity`` builds models
-that take a set time per run, for tests that need a request or a load to outlast a deadline.
+that take a set time per run, for tests that need a request or a load to outlast a deadline; ``credit`` and
+``diabetes`` are models trained by the trainers library with their data sets' profiles.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -23,7 +26,10 @@ from opentelemetry.sdk.metrics import MeterProvider
 from inference_server.app import InferenceServer
 from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
 from inference_server.settings import ServerSettings
-from inference_server.telemetry import InMemoryReader, histogram_set
+from inference_server.telemetry import InMemoryReader, histogram_set, sum_set
+from trainers import TrainingResult, bundled, parse_spec, train
+from trainers.datasets import profile
+from trainers.onnx_export import write_model_version
 
 # Seconds a stopping test server waits for in-flight calls; tests never leave calls running, so it is only a bound.
 STOP_GRACE = 5.0
@@ -50,12 +56,14 @@ async def start_server() -> AsyncIterator[StartServer]:
     started: list[tuple[InferenceServer, MeterProvider]] = []
 
     async def start(repo: Path | None, **settings: Any) -> Running:
-        histograms = histogram_set()
-        reader = InMemoryReader(histograms)
+        histograms, sums = histogram_set(), sum_set()
+        reader = InMemoryReader(histograms, sums)
         provider = MeterProvider(metric_readers=[reader])
         if repo is not None:
             settings["model_repository"] = repo
-        server = InferenceServer(ServerSettings(grpc_port=0, metrics_port=0, **settings), provider, histograms)
+        server = InferenceServer(
+            ServerSettings(grpc_port=0, metrics_port=0, **settings), provider, histograms, sums=sums
+        )
         started.append((server, provider))
         port = await server.start()
         return Running(server, port, reader)
@@ -154,3 +162,75 @@ def slow_identity() -> SlowModel:
         return _slow_graph(max(1, round(seconds / per_product)))
 
     return build
+
+
+@dataclass(frozen=True)
+class ProfiledModel:
+    """A model trained by the trainers library on a bundled data set, with the data set's profile as a server reads
+    it (``profile.json``: the profile's JSON plus the target column)."""
+
+    result: TrainingResult
+    profile: dict[str, Any]
+
+    def write(self, repository: Path, name: str, *, beside: str = "model") -> None:
+        """Write version 1 of ``name`` and its ``profile.json`` beside ``config.json`` ("model") or in the version's
+        directory ("version")."""
+        write_model_version(repository, name, 1, self.result.onnx)
+        where = repository / name if beside == "model" else repository / name / "1"
+        (where / "profile.json").write_text(json.dumps(self.profile))
+
+
+def _trained(dataset: str, spec: str) -> ProfiledModel:
+    frame = bundled.load(dataset)
+    result = train(parse_spec(spec), frame, dataset_version="c" * 16)
+    return ProfiledModel(result, {**profile(frame).to_dict(), "target": bundled.BUNDLED[dataset].target})
+
+
+@pytest.fixture(scope="session")
+def credit() -> ProfiledModel:
+    """Logistic regression on the bundled credit data: FP32 numbers, a boolean as FP32, string categories."""
+    return _trained(
+        "credit",
+        """
+[dataset]
+name = "credit"
+target = "default"
+[features]
+numeric = ["age", "income", "debt", "months_at_address", "has_mortgage"]
+categorical = ["city", "employment"]
+[split]
+method = "stratified"
+test_size = 0.25
+seed = 3
+[model]
+task = "binary"
+estimator = "logistic_regression"
+params = { max_iter = 500 }
+[register]
+name = "credit"
+""",
+    )
+
+
+@pytest.fixture(scope="session")
+def diabetes() -> ProfiledModel:
+    """Ridge regression on the bundled diabetes data: its prediction is binned over the target's edges."""
+    return _trained(
+        "diabetes",
+        """
+[dataset]
+name = "diabetes"
+target = "progression"
+[features]
+numeric = ["age", "bmi", "bp", "s5"]
+[split]
+method = "random"
+test_size = 0.25
+seed = 3
+[model]
+task = "regression"
+estimator = "ridge"
+[register]
+name = "diabetes"
+""",
+    )

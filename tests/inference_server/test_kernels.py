@@ -313,7 +313,10 @@ def reference_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     for feature in range(edges.shape[0]):
         column = values[:, feature].astype(np.float64)
         finite = column[~np.isnan(column)]
-        counts[feature, :bins] = np.histogram(finite, bins=edges[feature])[0]
+        inside = finite[(finite >= edges[feature, 0]) & (finite <= edges[feature, -1])]
+        # The profile's rule: [e0, e1], then (e[i], e[i+1]].
+        slots = np.maximum(np.searchsorted(edges[feature], inside, side="left") - 1, 0)
+        counts[feature, :bins] = np.bincount(slots, minlength=bins)[:bins]
         counts[feature, bins] = np.count_nonzero(finite < edges[feature, 0])
         counts[feature, bins + 1] = np.count_nonzero(finite > edges[feature, -1])
         counts[feature, bins + 2] = np.count_nonzero(np.isnan(column))
@@ -336,7 +339,8 @@ def test_histogram_matches_numpy(dtype: type, rows: int, bins: int) -> None:
     edges = np.sort(rng.normal(size=(features, bins + 1)), axis=1)
     values = _batch(rng, rows, features, dtype)
     values[0, 0] = edges[0, 0]  # on the bottom edge: first bin
-    values[-1, -1] = edges[-1, -1]  # on the top edge: last bin, as np.histogram closes it
+    values[-1, -1] = edges[-1, -1]  # on the top edge: last bin
+    values[1 % rows, 1] = edges[1, 1]  # on an inner edge: the bin it closes
     counts = np.zeros((features, bins + 3), dtype=np.int64)
     kernels.histogram_counts(values, edges, counts)
     assert np.array_equal(counts, reference_counts(values, edges))
