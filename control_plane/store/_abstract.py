@@ -25,6 +25,7 @@ from control_plane.entities import (
     Page,
     PoolAssignments,
     Role,
+    Rollup,
     ServerRecord,
     User,
 )
@@ -33,7 +34,7 @@ __all__ = ["AbstractStore"]
 
 
 class AbstractStore(abc.ABC):
-    """Models, versions, aliases, data sets, deployments, servers, users and the audit log."""
+    """Models, versions, aliases, data sets, deployments, servers, users, the audit log and monitoring roll-ups."""
 
     # -- models -------------------------------------------------------------------------------------------------
 
@@ -209,6 +210,21 @@ class AbstractStore(abc.ABC):
         page_token: str,
     ) -> Page[AuditEntry]:
         """Newest first."""
+
+    # -- monitoring ---------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def add_rollups(self, rollups: Sequence[Rollup]) -> None:
+        """Add ``rollups`` to the stored ones of the same (model, version, minute), creating those missing, in one
+        transaction (not audited: these are measurements). Concurrent calls for the same minute all add up."""
+
+    @abc.abstractmethod
+    def list_rollups(self, model: str, version: str, since: datetime, until: datetime) -> list[Rollup]:
+        """The model version's roll-ups of the minutes in ``[since, until)``, oldest first."""
+
+    @abc.abstractmethod
+    def prune_rollups(self, before: datetime) -> int:
+        """Delete the roll-ups of every minute before ``before``; returns how many (model, version, minute) went."""
 
     @abc.abstractmethod
     def close(self) -> None:

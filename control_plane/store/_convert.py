@@ -11,11 +11,13 @@ from control_plane.entities import (
     AuditEntry,
     DatasetVersion,
     Deployment,
+    LatencyHistogram,
     Lineage,
     LoadedModel,
     Model,
     ModelVersion,
     Role,
+    Rollup,
     ServerRecord,
     TensorSignature,
     User,
@@ -27,6 +29,7 @@ from control_plane.store._schema import (
     DatasetVersionRow,
     DeploymentRow,
     ModelRow,
+    RollupRow,
     ServerRow,
     UserRow,
     VersionRow,
@@ -39,8 +42,10 @@ __all__ = [
     "dataset_version",
     "deployment",
     "deployment_state",
+    "latency",
     "model",
     "model_state",
+    "rollup",
     "server",
     "signatures_json",
     "user",
@@ -211,4 +216,30 @@ def audit_entry(row: AuditRow) -> AuditEntry:
         target=row.target,
         before=row.before,
         after=row.after,
+    )
+
+
+def latency(row: RollupRow) -> LatencyHistogram | None:
+    if row.latency_count == 0:
+        return None
+    return LatencyHistogram(
+        bounds=tuple(float(b) for b in row.latency_bounds),
+        counts=tuple(int(c) for c in row.latency_counts),
+        count=row.latency_count,
+        sum=row.latency_sum,
+        min=row.latency_min,
+        max=row.latency_max,
+    )
+
+
+def rollup(row: RollupRow) -> Rollup:
+    """A roll-up with its sketches (which the query must have loaded)."""
+    return Rollup(
+        model=row.model,
+        version=row.version,
+        minute=row.minute,
+        requests=row.requests,
+        errors=dict(row.errors),
+        latency=latency(row),
+        sketches={(sketch.feature, sketch.kind): dict(sketch.counts) for sketch in row.sketches},
     )

@@ -20,28 +20,27 @@ __all__ = [
     "find_model",
     "find_pool",
     "find_version",
+    "insert_ignoring",
     "insert_missing",
     "pool_for_update",
     "pools_serving",
 ]
 
 
-def insert_missing(session: Session, table: type[Base], values: dict[str, Any], unique: list[str]) -> bool:
-    """Insert a row unless one with the same ``unique`` columns exists; returns whether it inserted.
+def insert_ignoring(session: Session, table: type[Base], rows: list[dict[str, Any]], unique: list[str]) -> Any:
+    """``INSERT … ON CONFLICT (unique) DO NOTHING`` of ``rows``, in the session's dialect; the statement, to execute.
 
-    ``ON CONFLICT DO NOTHING`` rather than select-then-insert, so two transactions creating the same row at once
-    both succeed instead of one failing on the unique constraint.
+    Rather than select-then-insert, so that two transactions creating the same row at once both succeed instead of
+    one failing on the unique constraint.
     """
-    dialect = session.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    mapper = inspect(table)
+    module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return module.insert(inspect(table).local_table).values(rows).on_conflict_do_nothing(index_elements=unique)
+
+
+def insert_missing(session: Session, table: type[Base], values: dict[str, Any], unique: list[str]) -> bool:
+    """Insert a row unless one with the same ``unique`` columns exists; returns whether it inserted."""
     # RETURNING rather than the row count, which psycopg does not report for this statement.
-    statement = (
-        module.insert(mapper.local_table)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=unique)
-        .returning(*mapper.primary_key)
-    )
+    statement = insert_ignoring(session, table, [values], unique).returning(*inspect(table).primary_key)
     return session.execute(statement).first() is not None
 
 

@@ -37,7 +37,9 @@ __all__ = [
     "DeploymentRow",
     "ModelRow",
     "PoolRow",
+    "RollupRow",
     "ServerRow",
+    "SketchRow",
     "TagRow",
     "TokenRow",
     "UserRow",
@@ -292,3 +294,43 @@ class AuditRow(Base):
     target: Mapped[str] = mapped_column(String(512), index=True)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+
+
+class RollupRow(Base):
+    """What the inference servers reported about one model version during one minute (``control_plane.monitoring``).
+
+    Model and version are the names the servers send, not foreign keys: metrics of a model the registry does not hold
+    (a server on a model repository) are kept too, and a roll-up outlives nothing it would have to follow.
+    """
+
+    __tablename__ = "monitoring_rollups"
+    __table_args__ = (UniqueConstraint("model", "version", "minute"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(NAME))
+    version: Mapped[str] = mapped_column(String(64))
+    minute: Mapped[datetime] = mapped_column(index=True)
+    requests: Mapped[int] = mapped_column(BigInteger)
+    """Requests answered OK."""
+    errors: Mapped[dict[str, Any]]
+    """Failed requests by status name."""
+    # The latency histogram of the OK requests; no bounds and a zero count while none was reported.
+    latency_bounds: Mapped[list[Any]]
+    latency_counts: Mapped[list[Any]]
+    latency_count: Mapped[int] = mapped_column(BigInteger)
+    latency_sum: Mapped[float]
+    latency_min: Mapped[float | None]
+    latency_max: Mapped[float | None]
+
+    sketches: Mapped[list[SketchRow]] = relationship(order_by="(SketchRow.feature, SketchRow.kind)")
+
+
+class SketchRow(Base):
+    """A feature's counts per bin (``numeric``) or category (``categorical``) during the roll-up's minute."""
+
+    __tablename__ = "monitoring_sketches"
+
+    rollup_id: Mapped[int] = mapped_column(ForeignKey("monitoring_rollups.id"), primary_key=True)
+    feature: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    counts: Mapped[dict[str, Any]]

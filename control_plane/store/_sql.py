@@ -21,10 +21,11 @@ from control_plane.entities import (
     Page,
     PoolAssignments,
     Role,
+    Rollup,
     ServerRecord,
     User,
 )
-from control_plane.store import _audit, _datasets, _deployments, _registry, _servers, _users
+from control_plane.store import _audit, _datasets, _deployments, _monitoring, _registry, _servers, _users
 from control_plane.store._abstract import AbstractStore
 from control_plane.store._engine import Database
 from control_plane.store._migrate import ensure_current
@@ -219,6 +220,20 @@ class SqlStore(AbstractStore):
                 page_size=page_size,
                 page_token=page_token,
             )
+
+    # -- monitoring ---------------------------------------------------------------------------------------------
+
+    def add_rollups(self, rollups: Sequence[Rollup]) -> None:
+        with self._db.write() as session:
+            _monitoring.add_rollups(session, rollups)
+
+    def list_rollups(self, model: str, version: str, since: datetime, until: datetime) -> list[Rollup]:
+        with self._db.read() as session:
+            return _monitoring.list_rollups(session, model, version, since, until)
+
+    def prune_rollups(self, before: datetime) -> int:
+        with self._db.write() as session:
+            return _monitoring.prune_rollups(session, before)
 
     def close(self) -> None:
         self._db.dispose()
