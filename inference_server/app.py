@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import sys
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
@@ -22,9 +23,17 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.metrics import MeterProvider
-from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter
+from opentelemetry.sdk.metrics import (
+    AlwaysOffExemplarFilter,
+    Counter,
+    Histogram,
+    ObservableCounter,
+    ObservableGauge,
+    ObservableUpDownCounter,
+    UpDownCounter,
+)
 from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricReader
 from opentelemetry.sdk.resources import Resource
 from pydantic import ValidationError
 
@@ -214,6 +223,42 @@ def _advertised_host(host: str) -> str:
     return socket.gethostname() if host in ("0.0.0.0", "::", "") else host
 
 
+# OpenTelemetry's "delta" preference: counters and histograms report what happened since the previous export;
+# up-down counters (the in-flight gauge) and gauges stay cumulative, as a level has no meaningful delta.
+DELTA: dict[type, AggregationTemporality] = {
+    Counter: AggregationTemporality.DELTA,
+    Histogram: AggregationTemporality.DELTA,
+    ObservableCounter: AggregationTemporality.DELTA,
+    UpDownCounter: AggregationTemporality.CUMULATIVE,
+    ObservableUpDownCounter: AggregationTemporality.CUMULATIVE,
+    ObservableGauge: AggregationTemporality.CUMULATIVE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _OtlpTarget:
+    endpoint: str
+    insecure: bool
+    credentials: grpc.ChannelCredentials | None = None
+    headers: dict[str, str] | None = None
+
+
+def _otlp_target(settings: ServerSettings) -> _OtlpTarget | None:
+    """Where OTLP metrics go: ``otlp_endpoint`` as given, else the followed control plane (its token in the
+    ``authorization`` metadata and the follower's TLS settings), else nowhere."""
+    if not settings.otlp_push:
+        return None
+    if settings.otlp_endpoint:
+        return _OtlpTarget(settings.otlp_endpoint, insecure=settings.otlp_endpoint.startswith("http:"))
+    if settings.control_plane is None:
+        return None
+    headers = {"authorization": f"Bearer {settings.token}"}
+    if settings.control_plane_ca is None:
+        return _OtlpTarget(f"http://{settings.control_plane}", insecure=True, headers=headers)
+    credentials = grpc.ssl_channel_credentials(root_certificates=settings.control_plane_ca.read_bytes())
+    return _OtlpTarget(f"https://{settings.control_plane}", insecure=False, credentials=credentials, headers=headers)
+
+
 def _meter_provider(settings: ServerSettings, worker: int) -> tuple[SdkMeterProvider, HistogramSet, SumSet]:
     histograms = histogram_set()
     sums = sum_set()
@@ -230,11 +275,17 @@ def _meter_provider(settings: ServerSettings, worker: int) -> tuple[SdkMeterProv
             raise ConduitError(
                 ErrorCode.UNAVAILABLE, f"cannot serve metrics on {settings.host}:{port}: {exc.strerror}"
             ) from None
-    if settings.otlp_endpoint:
+    target = _otlp_target(settings)
+    if target is not None:
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
+        temporality = DELTA if settings.otlp_temporality == "delta" else None
         exporter = OTLPMetricExporter(
-            endpoint=settings.otlp_endpoint, insecure=settings.otlp_endpoint.startswith("http:")
+            endpoint=target.endpoint,
+            insecure=target.insecure,
+            credentials=target.credentials,
+            headers=target.headers,
+            preferred_temporality=temporality,
         )
         readers.append(PeriodicReader(histograms, exporter, sums, export_interval_millis=settings.otlp_interval * 1000))
     resource = Resource.create(

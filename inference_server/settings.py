@@ -6,7 +6,7 @@ Parsed only in the composition root (``inference_server.app``); nothing else rea
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,9 +62,20 @@ class ServerSettings(BaseSettings):
     drain_timeout: float = Field(default=30.0, gt=0)
     """Seconds a stopping server waits for in-flight requests."""
     otlp_endpoint: str | None = None
-    """OTLP/gRPC collector to push metrics to (for example http://127.0.0.1:4317); unset: no push."""
+    """OTLP/gRPC collector to push metrics (and sampled traces) to, for example http://127.0.0.1:4317 (https://
+    for TLS). Unset: a server following a control plane pushes its metrics there (with its token and the control
+    plane's TLS settings), a standalone server pushes nothing."""
+    otlp_push: bool = True
+    """Push metrics with OTLP at all; false leaves only the Prometheus scrape."""
     otlp_interval: float = Field(default=10.0, gt=0)
     """Seconds between OTLP metric pushes."""
+    otlp_temporality: Literal["delta", "cumulative"] = "delta"
+    """Temporality of pushed counters and histograms: delta (each push carries what happened since the previous
+    one, what the control plane's receiver stores) or cumulative. The Prometheus scrape is always cumulative."""
+    trace_sample_ratio: float = Field(default=0.01, ge=0.0, le=1.0)
+    """Share of inference requests traced (a span with queue and compute children), exported with OTLP to
+    ``otlp_endpoint``. Only with an ``otlp_endpoint``: the control plane keeps no traces, so a server pushing to it
+    alone records none. 0 turns tracing off."""
     metrics_flush_interval: float = Field(default=1.0, gt=0)
     """Seconds between moves of buffered request measurements into the OpenTelemetry instruments (the data sketches
     of the batches executed in between are counted then too)."""
