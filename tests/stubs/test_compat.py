@@ -97,7 +97,7 @@ def test_a_field_removed_with_its_number_and_name_reserved_passes(changed: tuple
 
 def test_new_fields_messages_and_rpcs_pass(changed: tuple[Path, Edit]) -> None:
     copy, edit = changed
-    edit(CONTROL_PLANE, "  repeated string aliases = 14;\n", "  repeated string aliases = 14;\n  string owner = 15;\n")
+    edit(CONTROL_PLANE, "  repeated string aliases = 14;\n", "  repeated string aliases = 14;\n  string owner = 99;\n")
     edit(
         CONTROL_PLANE,
         "  rpc WhoAmI(WhoAmIRequest) returns (User);\n",
