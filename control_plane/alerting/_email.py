@@ -1,0 +1,82 @@
+"""Email channel: a plain-text message over SMTP (smtplib), one attempt per call (the ``Notifier`` retries)."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from control_plane.alerting._delivery import DeliveryError
+from control_plane.alerting._payload import Notification
+from control_plane.alerting._settings import AlertingSettings
+
+__all__ = ["EmailSender"]
+
+
+def _smtp_error(exc: smtplib.SMTPException) -> DeliveryError:
+    # SMTP's own rule: 4xx replies are transient, 5xx permanent. A dropped or refused connection is transient too.
+    code = getattr(exc, "smtp_code", None)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        retryable = all(400 <= c < 500 for c in codes)
+        return DeliveryError(f"recipients refused: {exc.recipients}", retryable=retryable)
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return DeliveryError(f"SMTP server disconnected: {exc}", retryable=True)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        message = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        return DeliveryError(f"SMTP {exc.smtp_code} {message}", retryable=code is not None and 400 <= code < 500)
+    return DeliveryError(f"SMTP: {exc}", retryable=False)
+
+
+class EmailSender:
+    """Sends notifications through the SMTP server of ``settings`` (host, port, STARTTLS or TLS, login)."""
+
+    def __init__(self, settings: AlertingSettings, *, tls: ssl.SSLContext | None = None) -> None:
+        if settings.smtp_host is None:
+            raise ValueError("EmailSender needs settings.smtp_host")
+        self._settings = settings
+        self._host = settings.smtp_host
+        self._tls = tls or ssl.create_default_context()
+
+    def message(self, address: str, notification: Notification) -> EmailMessage:
+        """The message sent to ``address``."""
+        message = EmailMessage()
+        message["From"] = self._settings.smtp_from
+        message["To"] = address
+        message["Subject"] = f"[Conduit] {notification.summary}"
+        message["Date"] = formatdate(localtime=False)
+        message["Message-ID"] = make_msgid(domain="conduit")
+        message.set_content(notification.to_text())
+        return message
+
+    def send(self, address: str, notification: Notification) -> None:
+        """One SMTP conversation delivering the notification to ``address``.
+
+        Raises:
+            DeliveryError: retryable for connection failures and 4xx replies; final for 5xx and TLS/login failures.
+        """
+        settings = self._settings
+        message = self.message(address, notification)
+        try:
+            smtp: smtplib.SMTP
+            if settings.smtp_ssl:
+                smtp = smtplib.SMTP_SSL(
+                    self._host, settings.smtp_port, timeout=settings.smtp_timeout_s, context=self._tls
+                )
+            else:
+                smtp = smtplib.SMTP(self._host, settings.smtp_port, timeout=settings.smtp_timeout_s)
+            with smtp:
+                if settings.smtp_starttls:
+                    smtp.starttls(context=self._tls)
+                if settings.smtp_username is not None and settings.smtp_password is not None:
+                    smtp.login(settings.smtp_username, settings.smtp_password.get_secret_value())
+                smtp.send_message(message, from_addr=settings.smtp_from, to_addrs=[address])
+        except (smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError, ssl.SSLError) as exc:
+            raise DeliveryError(f"{type(exc).__name__}: {exc}", retryable=False) from exc
+        except smtplib.SMTPException as exc:
+            raise _smtp_error(exc) from exc
+        except OSError as exc:
+            raise DeliveryError(
+                f"cannot reach SMTP server {self._host}:{settings.smtp_port}: {exc}", retryable=True
+            ) from exc

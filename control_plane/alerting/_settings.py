@@ -1,0 +1,69 @@
+"""Settings of alerting and the scheduler: ``CONDUIT_ALERTS_*`` environment variables.
+
+Parsed only in the composition root, like ``ControlPlaneSettings``; this module reads nothing at import.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["AlertingSettings"]
+
+
+class AlertingSettings(BaseSettings):
+    """How alerts are evaluated and delivered, and how scheduled jobs run."""
+
+    model_config = SettingsConfigDict(env_prefix="CONDUIT_ALERTS_", extra="forbid")
+
+    smtp_host: str | None = None
+    """SMTP server that email notifications go through; unset: ``email:`` channels fail to deliver, and say why."""
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    """Its port: 25 (plain or STARTTLS), 587 (submission, with ``smtp_starttls``) or 465 (with ``smtp_ssl``)."""
+    smtp_from: str = "conduit@localhost"
+    """The sender address of notifications."""
+    smtp_starttls: bool = False
+    """Upgrade the connection with STARTTLS before anything else is sent."""
+    smtp_ssl: bool = False
+    """Connect over TLS from the start (SMTPS, usually port 465)."""
+    smtp_username: str | None = None
+    """Log in with this user (and ``smtp_password``) after the optional STARTTLS."""
+    smtp_password: SecretStr | None = None
+    """Password of ``smtp_username``."""
+    smtp_timeout_s: float = Field(default=10.0, gt=0)
+    """Seconds one SMTP conversation may take."""
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    """Seconds one webhook POST may take, connecting included."""
+    delivery_attempts: int = Field(default=5, ge=1, le=20)
+    """Tries per notification before it is recorded as failed (connection errors, HTTP 5xx and 429, SMTP 4xx)."""
+    retry_base_delay_s: float = Field(default=1.0, ge=0)
+    """Wait before the second try; doubled before each next one."""
+    retry_max_delay_s: float = Field(default=60.0, ge=0)
+    """The longest wait between two tries."""
+    repeat_s: float | None = Field(default=None, gt=0)
+    """Notify an unacknowledged firing alert again after this many seconds; unset: once per change only."""
+    lag_s: float = Field(default=120.0, ge=0)
+    """How late a monitoring window may arrive after it ends and still count as current."""
+    drift_window_s: float = Field(default=3600.0, gt=0)
+    """The period drift is measured over at each evaluation."""
+    misfire_grace_s: float = Field(default=300.0, gt=0)
+    """A scheduled tick missed by more than this (control plane down) is skipped, not run late."""
+    lease_ttl_s: float = Field(default=3600.0, gt=0)
+    """How long a replica holds a job's tick; a run still unfinished after this may be taken over by another
+    replica. Keep it above ``train_timeout_s``."""
+    train_timeout_s: float = Field(default=3000.0, gt=0)
+    """Seconds a training job may run before it is stopped and recorded as failed."""
+    max_log_bytes: int = Field(default=256 * 1024, ge=1024)
+    """Most bytes of a job's output kept with its run (its beginning and its end)."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.smtp_ssl and self.smtp_starttls:
+            raise ValueError("set smtp_ssl (TLS from the start) or smtp_starttls (upgrade), not both")
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError("set both smtp_username and smtp_password, or neither")
+        if self.train_timeout_s >= self.lease_ttl_s:
+            raise ValueError("train_timeout_s must be below lease_ttl_s, or a live run could be taken over")
+        return self

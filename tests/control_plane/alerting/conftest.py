@@ -1,0 +1,180 @@
+"""Fixtures of the alerting tests: a manual clock, roll-ups in memory, a webhook receiver and an SMTP server on
+loopback.
+
+- ``clock``: a ``ManualClock`` starting at 2026-03-02 10:00 UTC; ``clock.advance(seconds)`` moves it.
+- ``webhook``: an HTTP server on 127.0.0.1 recording each POST; ``webhook.statuses`` is the queue of statuses it
+  answers with (200 once empty).
+- ``smtp``: an aiosmtpd ``Controller`` on 127.0.0.1 whose ``messages`` list receives each mail.
+- ``Roll``: an in-memory ``MetricsSource`` of one version's per-minute windows (``minute(n)`` is START + n min).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import queue
+import socket
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from control_plane.alerting import DriftScores, LatencyHistogram, WindowStats
+
+START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+class ManualClock:
+    """A clock that moves only when told; safe to read from several threads."""
+
+    def __init__(self, start: datetime = START) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> datetime:
+        with self._lock:
+            self._now += timedelta(seconds=seconds)
+            return self._now
+
+    def set(self, at: datetime) -> None:
+        with self._lock:
+            self._now = at
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+BOUNDS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+def minute(n: float) -> datetime:
+    return START + timedelta(minutes=n)
+
+
+def histogram(latencies_s: Sequence[float]) -> LatencyHistogram:
+    counts = [0] * (len(BOUNDS) + 1)
+    for value in latencies_s:
+        counts[bisect.bisect_left(BOUNDS, value)] += 1
+    return LatencyHistogram(BOUNDS, tuple(counts))
+
+
+class Roll:
+    """Per-minute windows, drift scores and readiness of one model version, as the monitoring roll-ups keep them."""
+
+    def __init__(self) -> None:
+        self.windows: list[WindowStats] = []
+        self.scores: DriftScores | None = None
+        self.is_ready: bool | None = None
+
+    def add(self, n: int, latencies_s: Sequence[float], errors: int = 0) -> None:
+        self.windows.append(
+            WindowStats(
+                minute(n), minute(n + 1), len(latencies_s) + errors, {"INTERNAL": errors} if errors else {},
+                histogram(latencies_s) if latencies_s else None,
+            )
+        )  # fmt: skip
+
+    def window_stats(self, model: str, version: str, since: datetime, until: datetime) -> list[WindowStats]:
+        return [w for w in self.windows if since <= w.end <= until]
+
+    def drift(self, model: str, version: str, since: datetime, until: datetime) -> DriftScores | None:
+        return self.scores
+
+    def ready(self, model: str, version: str) -> bool | None:
+        return self.is_ready
+
+
+@dataclass
+class WebhookReceiver:
+    url: str
+    posts: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    statuses: queue.SimpleQueue[int] = field(default_factory=queue.SimpleQueue)
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookReceiver]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    receiver = WebhookReceiver(url=f"http://127.0.0.1:{server.server_address[1]}/hooks/alerts?token=secret")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            receiver.posts.append(json.loads(body))
+            receiver.headers.append(dict(self.headers))
+            try:
+                status = receiver.statuses.get_nowait()
+            except queue.Empty:
+                status = 200
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server.RequestHandlerClass = Handler
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@dataclass
+class SmtpServer:
+    host: str
+    port: int
+    messages: list[tuple[Envelope, EmailMessage]] = field(default_factory=list)
+    refuse_with: list[str] = field(default_factory=list)
+    """Replies to give to the next DATA commands instead of accepting them (e.g. ``451 try later``)."""
+
+
+class _Handler:
+    def __init__(self, server: SmtpServer) -> None:
+        self.server = server
+
+    async def handle_DATA(self, smtp: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.server.refuse_with:
+            return self.server.refuse_with.pop(0)
+        assert isinstance(envelope.content, bytes)
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.server.messages.append((envelope, message))
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    # The controller connects to its own port to check it is up, so it needs a real port number, not 0.
+    server = SmtpServer(host="127.0.0.1", port=_free_port())
+    controller = Controller(_Handler(server), hostname=server.host, port=server.port)
+    controller.start()
+    try:
+        yield server
+    finally:
+        controller.stop()

@@ -1,0 +1,138 @@
+"""Conditions evaluated against roll-ups: an in-memory ``MetricsSource`` holding per-minute windows."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from control_plane.alerting import (
+    AlertState,
+    DriftScores,
+    Evaluator,
+    LatencyHistogram,
+    Outcome,
+    Phase,
+    advance,
+    parse_condition,
+    quantile,
+)
+
+from .conftest import Roll, minute
+
+
+def test_quantiles_interpolate_inside_their_bucket() -> None:
+    flat = LatencyHistogram((0.1, 0.2), (0, 100, 0))
+    assert quantile(flat, 0.5) == pytest.approx(0.15)
+    assert quantile(flat, 0.99) == pytest.approx(0.199)
+    assert quantile(LatencyHistogram((0.1,), (10, 0)), 0.99) == pytest.approx(0.099)
+    assert quantile(LatencyHistogram((0.1, 0.2), (98, 0, 2)), 0.99) == math.inf
+    assert quantile(LatencyHistogram((0.1,), (0, 0)), 0.99) is None
+    with pytest.raises(ValueError, match="2 bounds need 3 counts"):
+        LatencyHistogram((0.1, 0.2), (1, 2))
+
+
+def test_p99_holds_since_the_first_slow_minute_of_the_run() -> None:
+    roll = Roll()
+    roll.add(0, [0.080] * 100)  # slow, but a fast minute follows and breaks the run
+    roll.add(1, [0.004] * 100)
+    for n in (2, 3, 4):
+        roll.add(n, [0.004] * 90 + [0.080] * 10)
+    evaluation = Evaluator(roll).evaluate(parse_condition("p99_ms > 50 for 2m"), "fraud", "1", minute(5.5))
+    assert evaluation.outcome is Outcome.HOLDS
+    assert (evaluation.since, evaluation.through) == (minute(2), minute(5))
+    assert evaluation.value is not None and 50 < evaluation.value <= 100
+    # The run is three minutes long, so the alert fires on its very first evaluation.
+    state, event = advance(AlertState(), evaluation, for_s=120)
+    assert event is not None and state.phase is Phase.FIRING
+
+
+def test_p99_is_clear_when_the_newest_minute_is_fast_and_unknown_without_requests() -> None:
+    roll = Roll()
+    roll.add(0, [0.080] * 100)
+    roll.add(1, [0.002] * 100)
+    evaluator = Evaluator(roll, lag_s=120)
+    evaluation = evaluator.evaluate(parse_condition("p99_ms > 50"), "fraud", "1", minute(2.5))
+    assert evaluation.outcome is Outcome.CLEAR and evaluation.value == pytest.approx(4.96)
+    # The newest window ended five minutes before: too old to say anything about now.
+    assert evaluator.evaluate(parse_condition("p99_ms > 50"), "fraud", "1", minute(7)).outcome is Outcome.NO_DATA
+    assert Evaluator(Roll()).evaluate(parse_condition("p99_ms > 50"), "m", "1", minute(1)).outcome is Outcome.NO_DATA
+
+
+def test_a_p99_above_the_histogram_range_holds_and_reports_no_number() -> None:
+    roll = Roll()
+    roll.add(0, [5.0] * 100)
+    evaluation = Evaluator(roll).evaluate(parse_condition("p99_ms > 2000"), "fraud", "1", minute(1))
+    assert evaluation.outcome is Outcome.HOLDS and evaluation.value is None
+    assert "above the histogram's last bound" in evaluation.detail
+
+
+def test_error_rate_counts_failed_over_all_requests() -> None:
+    roll = Roll()
+    roll.add(0, [0.001] * 99, errors=1)
+    roll.add(1, [0.001] * 95, errors=5)
+    evaluator = Evaluator(roll)
+    evaluation = evaluator.evaluate(parse_condition("error_rate > 1% for 1m"), "fraud", "1", minute(2))
+    assert evaluation.outcome is Outcome.HOLDS and evaluation.value == pytest.approx(0.05)
+    assert evaluation.since == minute(1)
+    assert evaluator.evaluate(parse_condition("error_rate > 5%"), "fraud", "1", minute(2)).outcome is Outcome.CLEAR
+
+
+def test_no_traffic_counts_from_the_last_busy_minute() -> None:
+    roll = Roll()
+    roll.add(0, [0.001] * 10)
+    evaluator = Evaluator(roll, lag_s=120)
+    condition = parse_condition("no_traffic for 5m")
+    assert evaluator.evaluate(condition, "fraud", "1", minute(2)).outcome is Outcome.CLEAR
+    quiet = evaluator.evaluate(condition, "fraud", "1", minute(4))
+    assert (quiet.outcome, quiet.since, quiet.value) == (Outcome.HOLDS, minute(1), 180.0)
+    state, event = advance(AlertState(), quiet, for_s=condition.for_s)
+    assert event is None and state.phase is Phase.PENDING
+    state, event = advance(state, evaluator.evaluate(condition, "fraud", "1", minute(6)), for_s=condition.for_s)
+    assert event is not None and event.phase is Phase.FIRING and event.started_at == minute(1)
+
+
+def test_no_traffic_on_a_silent_version_holds_for_the_whole_range_or_since_it_was_deployed() -> None:
+    evaluator = Evaluator(Roll(), lag_s=60)
+    condition = parse_condition("no_traffic for 5m")
+    assert evaluator.evaluate(condition, "fraud", "1", minute(60)).since == minute(54)
+    deployed = evaluator.evaluate(condition, "fraud", "1", minute(60), watched_since=minute(58))
+    assert deployed.since == minute(58) and deployed.value == 120.0
+
+
+def test_drift_on_any_or_all_features() -> None:
+    roll = Roll()
+    roll.scores = DriftScores(rows=500, psi={"amount": 0.31, "age": 0.05, "country": 0.22, "noise": math.nan})
+    evaluator = Evaluator(roll)
+    any_ = evaluator.evaluate(parse_condition("drift > 0.2"), "fraud", "1", minute(0))
+    assert (any_.outcome, any_.value) == (Outcome.HOLDS, 0.31)
+    assert any_.detail == "2 of 3 features above PSI 0.2: amount, country"
+    all_ = evaluator.evaluate(parse_condition("drift(all) > 0.2"), "fraud", "1", minute(0))
+    assert (all_.outcome, all_.value) == (Outcome.CLEAR, 0.05)
+    roll.scores = DriftScores(rows=0, psi={})
+    assert evaluator.evaluate(parse_condition("drift > 0.2"), "fraud", "1", minute(0)).outcome is Outcome.NO_DATA
+
+
+def test_readiness() -> None:
+    roll = Roll()
+    evaluator = Evaluator(roll)
+    condition = parse_condition("not_ready")
+    outcomes = []
+    for ready in (None, True, False):
+        roll.is_ready = ready
+        outcomes.append(evaluator.evaluate(condition, "fraud", "1", minute(0)).outcome)
+    assert outcomes == [Outcome.NO_DATA, Outcome.CLEAR, Outcome.HOLDS]
+
+
+def test_a_latency_incident_evaluated_every_minute_fires_once_and_resolves_once() -> None:
+    roll = Roll()
+    evaluator = Evaluator(roll, lag_s=120)
+    condition = parse_condition("p99_ms > 50 for 2m")
+    state, events = AlertState(), []
+    for n in range(20):
+        slow = 5 <= n < 12
+        roll.add(n, [0.004] * 95 + [0.200 if slow else 0.004] * 5)
+        # The window of minute n arrives at n+1 and is evaluated half a minute later.
+        state, event = advance(state, evaluator.evaluate(condition, "fraud", "1", minute(n + 1.5)), for_s=120)
+        events += [(event.phase, event.at, event.started_at)] if event else []
+    assert events == [(Phase.FIRING, minute(7.5), minute(5)), (Phase.RESOLVED, minute(13.5), minute(5))]
