@@ -1,12 +1,17 @@
-"""Alerting of the control plane, as a library with no transport and no clock of its own.
+"""Alerting and scheduled jobs of the control plane, as a library with no transport and no clock of its own.
 
 - Rules: ``AlertRule.parse`` reads ``conduit alerts add`` arguments; conditions (``parse_condition``) and channels
   (``parse_channel``) print back to their canonical text.
 - States: ``advance`` is the pure per-alert state machine (pending → firing → resolved, silence, acknowledge).
 - Evaluation: ``Evaluator`` reads the monitoring roll-ups through the ``MetricsSource`` protocol.
 - Notification: ``Notifier`` sends on webhook, email and log channels with retries, and reports each ``Delivery``.
+- Persistence: ``SqlLeaseStore`` on the table of ``_tables`` (``metadata``), which the registry's migrations
+  create.
+- Scheduling: ``Job.parse`` reads ``conduit jobs add`` arguments; ``Scheduler`` runs each tick once across replicas;
+  ``TrainRunner`` runs training specs.
 """
 
+from control_plane.alerting._cron import CronSchedule
 from control_plane.alerting._delivery import Delivery, DeliveryError, DeliveryOutcome, RetryPolicy
 from control_plane.alerting._email import EmailSender
 from control_plane.alerting._evaluate import (
@@ -34,9 +39,13 @@ from control_plane.alerting._expressions import (
     parse_condition,
     parse_duration,
 )
+from control_plane.alerting._jobs import Job, JobKind
+from control_plane.alerting._leases import SqlLeaseStore, TickRecord
 from control_plane.alerting._notify import LogSender, Notifier
 from control_plane.alerting._payload import Notification
 from control_plane.alerting._rules import AlertRule, parse_model_target
+from control_plane.alerting._runs import JobRun, RunOutcome, RunResult
+from control_plane.alerting._scheduler import LeaseStore, Runner, Scheduler
 from control_plane.alerting._settings import AlertingSettings
 from control_plane.alerting._state import (
     AlertEvent,
@@ -49,16 +58,21 @@ from control_plane.alerting._state import (
     advance,
     silence,
 )
+from control_plane.alerting._tables import create_tables, metadata, scheduler_runs
+from control_plane.alerting._train import DEFAULT_TRAIN_COMMAND, BoundedLog, TrainRunner
 from control_plane.alerting._webhook import WebhookSender
 
 __all__ = [
+    "DEFAULT_TRAIN_COMMAND",
     "AlertEvent",
     "AlertKey",
     "AlertRule",
     "AlertState",
     "AlertingSettings",
+    "BoundedLog",
     "Channel",
     "Condition",
+    "CronSchedule",
     "Delivery",
     "DeliveryError",
     "DeliveryOutcome",
@@ -70,7 +84,11 @@ __all__ = [
     "ErrorRateAbove",
     "Evaluation",
     "Evaluator",
+    "Job",
+    "JobKind",
+    "JobRun",
     "LatencyHistogram",
+    "LeaseStore",
     "Log",
     "LogSender",
     "MetricsSource",
@@ -82,16 +100,26 @@ __all__ = [
     "P99Above",
     "Phase",
     "RetryPolicy",
+    "RunOutcome",
+    "RunResult",
+    "Runner",
+    "Scheduler",
+    "SqlLeaseStore",
+    "TickRecord",
+    "TrainRunner",
     "Webhook",
     "WebhookSender",
     "WindowStats",
     "acknowledge",
     "advance",
+    "create_tables",
     "format_duration",
+    "metadata",
     "parse_channel",
     "parse_condition",
     "parse_duration",
     "parse_model_target",
     "quantile",
+    "scheduler_runs",
     "silence",
 ]

@@ -1,11 +1,12 @@
-"""Fixtures of the alerting tests: a manual clock, roll-ups in memory, a webhook receiver and an SMTP server on
-loopback.
+"""Fixtures of the alerting tests: a manual clock, a webhook receiver and an SMTP server on loopback, and empty
+databases holding the alerting tables.
 
 - ``clock``: a ``ManualClock`` starting at 2026-03-02 10:00 UTC; ``clock.advance(seconds)`` moves it.
 - ``webhook``: an HTTP server on 127.0.0.1 recording each POST; ``webhook.statuses`` is the queue of statuses it
   answers with (200 once empty).
 - ``smtp``: an aiosmtpd ``Controller`` on 127.0.0.1 whose ``messages`` list receives each mail.
 - ``Roll``: an in-memory ``MetricsSource`` of one version's per-minute windows (``minute(n)`` is START + n min).
+- ``alerting_engine``: parametrised over SQLite and PostgreSQL, an engine whose database has the alerting tables.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import Engine, create_engine
 
-from control_plane.alerting import DriftScores, LatencyHistogram, WindowStats
+from control_plane.alerting import DriftScores, LatencyHistogram, WindowStats, create_tables
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -178,3 +181,30 @@ def smtp() -> Iterator[SmtpServer]:
         yield server
     finally:
         controller.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def alerting_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database on each backend with the alerting tables (the registry's are not needed here)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'alerting.db'}"
+    else:
+        url = request.getfixturevalue("postgres_server").create_database()
+    engine = create_engine(url)
+    create_tables(engine)
+    engine.dispose()
+    return url
+
+
+def open_engine(url: str) -> Engine:
+    """An engine like the registry's: SQLite waits for the write lock instead of failing at once."""
+    if url.startswith("sqlite"):
+        return create_engine(url, connect_args={"timeout": 30.0})
+    return create_engine(url)
+
+
+@pytest.fixture
+def alerting_engine(alerting_url: str) -> Iterator[Engine]:
+    engine = open_engine(alerting_url)
+    yield engine
+    engine.dispose()
