@@ -5,8 +5,8 @@
 - States: ``advance`` is the pure per-alert state machine (pending → firing → resolved, silence, acknowledge).
 - Evaluation: ``Evaluator`` reads the monitoring roll-ups through the ``MetricsSource`` protocol.
 - Notification: ``Notifier`` sends on webhook, email and log channels with retries, and reports each ``Delivery``.
-- Persistence: ``SqlLeaseStore`` on the table of ``_tables`` (``metadata``), which the registry's migrations
-  create.
+- Persistence: ``SqlAlertStore`` and ``SqlLeaseStore`` on the tables of ``_tables`` (``metadata``), which the
+  registry's migrations create; ``AlertEngine`` ties a pass of a rule together.
 - Scheduling: ``Job.parse`` reads ``conduit jobs add`` arguments; ``Scheduler`` runs each tick once across replicas;
   ``TrainRunner`` runs training specs.
 """
@@ -14,6 +14,7 @@
 from control_plane.alerting._cron import CronSchedule
 from control_plane.alerting._delivery import Delivery, DeliveryError, DeliveryOutcome, RetryPolicy
 from control_plane.alerting._email import EmailSender
+from control_plane.alerting._engine import AlertEngine
 from control_plane.alerting._evaluate import (
     DriftScores,
     Evaluator,
@@ -39,6 +40,7 @@ from control_plane.alerting._expressions import (
     parse_condition,
     parse_duration,
 )
+from control_plane.alerting._history import SqlAlertStore, StoredEvent
 from control_plane.alerting._jobs import Job, JobKind
 from control_plane.alerting._leases import SqlLeaseStore, TickRecord
 from control_plane.alerting._notify import LogSender, Notifier
@@ -58,12 +60,13 @@ from control_plane.alerting._state import (
     advance,
     silence,
 )
-from control_plane.alerting._tables import create_tables, metadata, scheduler_runs
+from control_plane.alerting._tables import alert_events, alert_states, create_tables, metadata, scheduler_runs
 from control_plane.alerting._train import DEFAULT_TRAIN_COMMAND, BoundedLog, TrainRunner
 from control_plane.alerting._webhook import WebhookSender
 
 __all__ = [
     "DEFAULT_TRAIN_COMMAND",
+    "AlertEngine",
     "AlertEvent",
     "AlertKey",
     "AlertRule",
@@ -104,7 +107,9 @@ __all__ = [
     "RunResult",
     "Runner",
     "Scheduler",
+    "SqlAlertStore",
     "SqlLeaseStore",
+    "StoredEvent",
     "TickRecord",
     "TrainRunner",
     "Webhook",
@@ -112,6 +117,8 @@ __all__ = [
     "WindowStats",
     "acknowledge",
     "advance",
+    "alert_events",
+    "alert_states",
     "create_tables",
     "format_duration",
     "metadata",

@@ -1,6 +1,6 @@
-"""The table of job leases, in SQLAlchemy Core.
+"""The tables of leases, alert states and alert events, in SQLAlchemy Core.
 
-It lives here until the registry's Alembic migrations take it over: a migration creates it with exactly these
+They live here until the registry's Alembic migrations take them over: a migration creates them with exactly these
 columns and constraint names (the registry's naming convention and timestamp type are reused for that reason).
 ``create_tables`` exists for tests and for embedding the library elsewhere; the control plane never calls it.
 """
@@ -8,8 +8,13 @@ columns and constraint names (the registry's naming convention and timestamp typ
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
+    Boolean,
     Column,
     Engine,
+    Float,
+    Index,
+    Integer,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -19,9 +24,11 @@ from sqlalchemy import (
 
 from control_plane.store._schema import NAMING, UtcDateTime
 
-__all__ = ["create_tables", "metadata", "scheduler_runs"]
+__all__ = ["alert_events", "alert_states", "create_tables", "metadata", "scheduler_runs"]
 
 NAME = 128
+VERSION = 64
+CHANNEL = 2048
 
 metadata = MetaData(naming_convention=NAMING)
 
@@ -41,7 +48,46 @@ scheduler_runs = Table(
 )
 """One row per job tick that some replica took: who, until when, and how the run ended, with its log."""
 
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("rule", String(NAME), nullable=False),
+    Column("model", String(NAME), nullable=False),
+    Column("version", String(VERSION), nullable=False),
+    Column("phase", String(16), nullable=False),
+    Column("state", JSON(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("rule", "model", "version"),
+    Index(None, "phase"),
+)
+"""The current state of every alert (``AlertState.to_dict()``), its phase apart for listing firing alerts."""
+
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("rule", String(NAME), nullable=False),
+    Column("model", String(NAME), nullable=False),
+    Column("version", String(VERSION), nullable=False),
+    Column("phase", String(16), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("value", Float(), nullable=True),
+    Column("detail", Text(), nullable=False),
+    Column("notify", Boolean(), nullable=False),
+    Column("repeat", Boolean(), nullable=False),
+    Column("channel", String(CHANNEL), nullable=False),
+    Column("delivery", String(16), nullable=True),
+    Column("attempts", Integer(), nullable=False),
+    Column("error", Text(), nullable=False),
+    Column("delivered_at", UtcDateTime(), nullable=True),
+    Index(None, "rule", "model", "version", "at"),
+    Index(None, "delivery"),
+)
+"""Every firing and resolve, with how its notification went; ``delivery`` NULL is a notification not yet sent
+(an outbox: a crash between the state change and the send leaves it to be sent by the next evaluation)."""
+
 
 def create_tables(engine: Engine) -> None:
-    """Create the tables where they are missing (tests only; the registry uses its migrations)."""
+    """Create the three tables where they are missing (tests only; the registry uses its migrations)."""
     metadata.create_all(engine)

@@ -1,0 +1,134 @@
+"""Rules evaluated end to end: roll-ups → state machine → SQL states and history → a real webhook receiver."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine
+
+from control_plane.alerting import (
+    AlertEngine,
+    AlertKey,
+    AlertRule,
+    AlertState,
+    DeliveryOutcome,
+    Evaluator,
+    Notifier,
+    Phase,
+    RetryPolicy,
+    SqlAlertStore,
+    acknowledge,
+    advance,
+    silence,
+)
+from control_plane.alerting import Evaluation as Eval
+from control_plane.alerting import Outcome as Out
+
+from .conftest import ManualClock, Roll, WebhookReceiver, minute
+
+
+@pytest.fixture
+def roll() -> Roll:
+    return Roll()
+
+
+def engine_for(store: SqlAlertStore, roll: Roll, clock: ManualClock, sleeps: list[float] | None = None) -> AlertEngine:
+    retry = RetryPolicy(attempts=3, base_delay_s=0.25)
+    notifier = Notifier(retry=retry, sleep=(sleeps if sleeps is not None else []).append, clock=clock)
+    return AlertEngine(Evaluator(roll, lag_s=120), store, notifier, clock=clock)
+
+
+def test_an_incident_posts_once_when_it_fires_and_once_when_it_resolves(
+    alerting_engine: Engine, roll: Roll, webhook: WebhookReceiver, clock: ManualClock
+) -> None:
+    rule = AlertRule.parse("slow", model="fraud@production", when="p99_ms > 50 for 2m", notify=f"webhook:{webhook.url}")
+    store = SqlAlertStore(alerting_engine, clock=clock)
+    engine = engine_for(store, roll, clock)
+    for n in range(20):
+        slow = 5 <= n < 12
+        roll.add(n, [0.004] * 95 + [0.200 if slow else 0.004] * 5)
+        clock.set(minute(n + 1.5))
+        engine.evaluate(rule, ["3"])
+    assert [(post["state"], post["at"], post["started_at"]) for post in webhook.posts] == [
+        ("firing", minute(7.5).isoformat(), minute(5).isoformat()),
+        ("resolved", minute(13.5).isoformat(), minute(5).isoformat()),
+    ]
+    assert webhook.posts[0]["version"] == "3" and webhook.posts[0]["alias"] == "production"
+    history = store.history("slow")
+    assert [(e.event.phase, e.delivery and e.delivery.outcome) for e in history] == [
+        (Phase.RESOLVED, DeliveryOutcome.DELIVERED),
+        (Phase.FIRING, DeliveryOutcome.DELIVERED),
+    ]
+    assert "secret" not in history[0].channel
+    assert store.load(AlertKey("slow", "fraud", "3")).phase is Phase.RESOLVED
+    assert store.undelivered() == []
+
+
+def test_a_failed_delivery_is_recorded_with_its_attempts_and_error(
+    alerting_engine: Engine, roll: Roll, webhook: WebhookReceiver, clock: ManualClock
+) -> None:
+    rule = AlertRule.parse("down", model="fraud", when="not_ready", notify=f"webhook:{webhook.url}")
+    store = SqlAlertStore(alerting_engine, clock=clock)
+    sleeps: list[float] = []
+    for _ in range(3):
+        webhook.statuses.put(502)
+    roll.is_ready = False
+    [stored] = engine_for(store, roll, clock, sleeps).evaluate(rule, ["1"], at=minute(0))
+    assert stored.delivery is not None
+    assert (stored.delivery.outcome, stored.delivery.attempts) == (DeliveryOutcome.FAILED, 3)
+    assert stored.delivery.error.startswith("HTTP 502")
+    assert sleeps == [0.25, 0.5]
+    [recorded] = store.history("down")
+    assert recorded.delivery == stored.delivery
+
+
+def test_a_silenced_alert_is_recorded_as_suppressed_and_posts_nothing(
+    alerting_engine: Engine, roll: Roll, webhook: WebhookReceiver, clock: ManualClock
+) -> None:
+    rule = AlertRule.parse("down", model="fraud", when="not_ready", notify=f"webhook:{webhook.url}")
+    store = SqlAlertStore(alerting_engine, clock=clock)
+    key = AlertKey("down", "fraud", "1")
+    store.save(key, silence(store.load(key), until=minute(60)))
+    engine = engine_for(store, roll, clock)
+    roll.is_ready = False
+    engine.evaluate(rule, ["1"], at=minute(1))
+    roll.is_ready = True
+    engine.evaluate(rule, ["1"], at=minute(2))
+    assert webhook.posts == []
+    assert [e.delivery and e.delivery.outcome for e in store.history()] == [DeliveryOutcome.SUPPRESSED] * 2
+
+
+def test_a_notification_committed_but_never_sent_is_sent_by_the_next_pass(
+    alerting_engine: Engine, roll: Roll, webhook: WebhookReceiver, clock: ManualClock
+) -> None:
+    rule = AlertRule.parse("down", model="fraud", when="not_ready", notify=f"webhook:{webhook.url}")
+    store = SqlAlertStore(alerting_engine, clock=clock)
+    key = AlertKey("down", "fraud", "1")
+    # The state change and its event committed, then the process died before sending.
+    state, event = advance(AlertState(), Eval(Out.HOLDS, minute(0)), for_s=0)
+    store.save(key, state, event, channel="webhook:http://127.0.0.1/…")
+    assert [stored.key for stored in store.undelivered()] == [key]
+    engine = engine_for(store, roll, clock)
+    [sent] = engine.deliver_pending({"down": rule})
+    assert sent.delivery is not None and sent.delivery.outcome is DeliveryOutcome.DELIVERED
+    assert [post["state"] for post in webhook.posts] == ["firing"]
+    assert store.undelivered() == []
+    assert engine.deliver_pending({"down": rule}) == []
+
+
+def test_states_are_listed_by_rule_and_phase_and_forgotten_with_their_rule(
+    alerting_engine: Engine, clock: ManualClock
+) -> None:
+    store = SqlAlertStore(alerting_engine, clock=clock)
+    firing, _ = advance(AlertState(), Eval(Out.HOLDS, minute(0)), for_s=0)
+    firing = acknowledge(firing, by="ana", at=minute(1))
+    store.save(AlertKey("down", "fraud", "1"), firing)
+    store.save(AlertKey("down", "fraud", "2"), AlertState())
+    store.save(AlertKey("slow", "fraud", "1"), firing)
+    assert set(store.states(phase=Phase.FIRING)) == {AlertKey("down", "fraud", "1"), AlertKey("slow", "fraud", "1")}
+    assert store.states("down")[AlertKey("down", "fraud", "1")] == firing
+    # A save replaces the state rather than adding a row.
+    store.save(AlertKey("down", "fraud", "1"), AlertState(phase=Phase.RESOLVED, changed_at=minute(2)))
+    assert store.load(AlertKey("down", "fraud", "1")).phase is Phase.RESOLVED
+    store.forget_rule("down")
+    assert set(store.states()) == {AlertKey("slow", "fraud", "1")}
+    assert store.load(AlertKey("down", "fraud", "1")) == AlertState()
