@@ -15,14 +15,7 @@ from control_plane.alerting._cron import CronSchedule
 from control_plane.alerting._delivery import Delivery, DeliveryError, DeliveryOutcome, RetryPolicy
 from control_plane.alerting._email import EmailSender
 from control_plane.alerting._engine import AlertEngine
-from control_plane.alerting._evaluate import (
-    DriftScores,
-    Evaluator,
-    LatencyHistogram,
-    MetricsSource,
-    WindowStats,
-    quantile,
-)
+from control_plane.alerting._evaluate import DriftScores, Evaluator, MetricsSource
 from control_plane.alerting._expressions import (
     Channel,
     Condition,
@@ -90,7 +83,6 @@ __all__ = [
     "Job",
     "JobKind",
     "JobRun",
-    "LatencyHistogram",
     "LeaseStore",
     "Log",
     "LogSender",
@@ -114,7 +106,6 @@ __all__ = [
     "TrainRunner",
     "Webhook",
     "WebhookSender",
-    "WindowStats",
     "acknowledge",
     "advance",
     "alert_events",
@@ -126,7 +117,6 @@ __all__ = [
     "parse_condition",
     "parse_duration",
     "parse_model_target",
-    "quantile",
     "scheduler_runs",
     "silence",
 ]

@@ -1,27 +1,24 @@
 """Conditions evaluated against the monitoring roll-ups, read through the small ``MetricsSource`` protocol.
 
-What the roll-ups must provide (the contract with the monitoring receiver):
+What evaluation needs from monitoring (the contract with the roll-ups and drift):
 
-- ``window_stats``: one ``WindowStats`` per model version and **one-minute window** (``[start, end)``, aligned to
-  the minute, UTC) that ended within ``[since, until]``, oldest first. A window exists once any request of that
-  minute has been received; a minute with no window is a minute without requests (or without data). Each carries
-  ``requests`` (every answered request, failed ones included), ``errors`` (failed requests by status name, e.g.
-  ``RESOURCE_EXHAUSTED``: the ``status`` attribute of ``conduit.inference.requests`` other than ``OK``) and
-  ``latency``, the histogram of ``conduit.inference.duration`` for status ``OK`` with its **explicit bucket bounds
-  in seconds** and delta counts for the window (``len(bounds) + 1`` counts, the last one above the last bound, as
-  OpenTelemetry exports them).
+- ``list_rollups``: the per-minute ``Rollup`` entities of a model version whose minute starts in ``[since, until)``,
+  oldest first, as ``AbstractStore.list_rollups`` returns them: ``requests`` answered OK, ``errors`` by status name,
+  and ``latency``, the OK requests' duration histogram with its explicit bounds in seconds (min and max when the
+  servers sent them). A minute without a row is a minute without requests (or without data).
 - ``drift``: the population stability index of each input feature against the training baseline's bins, over the
   rows received in ``[since, until]``, and how many rows that was; None when nothing was received.
 - ``ready``: whether the servers report the version ready (None: no server reports it).
 
-Versions are strings, as the servers label their metrics.
+Versions are strings, as the servers label their metrics. Only minutes that have ended count: the current one is
+still filling.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -35,44 +32,12 @@ from control_plane.alerting._expressions import (
     P99Above,
 )
 from control_plane.alerting._state import Evaluation, Outcome
+from control_plane.entities import Rollup
+from control_plane.monitoring import quantile
 
-__all__ = ["DriftScores", "Evaluator", "LatencyHistogram", "MetricsSource", "WindowStats", "quantile"]
+__all__ = ["DriftScores", "Evaluator", "MetricsSource"]
 
-
-@dataclass(frozen=True, slots=True)
-class LatencyHistogram:
-    """Counts of latencies per bucket: ``counts[i]`` is in ``(bounds_s[i-1], bounds_s[i]]`` (the first from 0), and
-    ``counts[-1]`` above ``bounds_s[-1]``."""
-
-    bounds_s: tuple[float, ...]
-    counts: tuple[int, ...]
-
-    def __post_init__(self) -> None:
-        if len(self.counts) != len(self.bounds_s) + 1:
-            raise ValueError(
-                f"{len(self.bounds_s)} bounds need {len(self.bounds_s) + 1} counts, not {len(self.counts)}"
-            )
-        if any(b <= a for a, b in zip(self.bounds_s, self.bounds_s[1:], strict=False)):
-            raise ValueError("histogram bounds must increase")
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts)
-
-
-@dataclass(frozen=True, slots=True)
-class WindowStats:
-    """What one version did in one window (see the module's docstring for each field's source)."""
-
-    start: datetime
-    end: datetime
-    requests: int
-    errors: Mapping[str, int] = field(default_factory=dict)
-    latency: LatencyHistogram | None = None
-
-    @property
-    def error_count(self) -> int:
-        return sum(self.errors.values())
+MINUTE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +51,8 @@ class DriftScores:
 class MetricsSource(Protocol):
     """The monitoring roll-ups, as alert evaluation reads them."""
 
-    def window_stats(self, model: str, version: str, since: datetime, until: datetime) -> Sequence[WindowStats]:
-        """The one-minute windows of ``model``/``version`` that ended in ``[since, until]``, oldest first."""
+    def list_rollups(self, model: str, version: str, since: datetime, until: datetime) -> Sequence[Rollup]:
+        """The roll-ups of ``model``/``version`` whose minute starts in ``[since, until)``, oldest first."""
         ...
 
     def drift(self, model: str, version: str, since: datetime, until: datetime) -> DriftScores | None:
@@ -99,38 +64,24 @@ class MetricsSource(Protocol):
         ...
 
 
-def quantile(histogram: LatencyHistogram, q: float) -> float | None:
-    """The ``q`` quantile in seconds, interpolated linearly inside its bucket (as Prometheus' ``histogram_quantile``
-    does); ``inf`` when it falls above the last bound, None for an empty histogram."""
-    total = histogram.total
-    if total == 0:
+def _p99_ms(rollup: Rollup) -> float | None:
+    if rollup.latency is None:
         return None
-    rank = q * total
-    cumulative = 0
-    for index, count in enumerate(histogram.counts):
-        if count and cumulative + count >= rank:
-            if index == len(histogram.bounds_s):
-                return math.inf
-            lower = histogram.bounds_s[index - 1] if index else 0.0
-            upper = histogram.bounds_s[index]
-            return lower + (upper - lower) * (rank - cumulative) / count
-        cumulative += count
-    return math.inf
-
-
-def _p99_ms(window: WindowStats) -> float | None:
-    if window.latency is None:
-        return None
-    seconds = quantile(window.latency, 0.99)
+    seconds = quantile(rollup.latency, 0.99)
     return None if seconds is None else seconds * 1000
 
 
-def _error_rate(window: WindowStats) -> float | None:
-    return window.error_count / window.requests if window.requests else None
+def _answered(rollup: Rollup) -> int:
+    return rollup.requests + sum(rollup.errors.values())
 
 
-def _show_ms(ms: float) -> str:
-    return "above the histogram's last bound" if math.isinf(ms) else f"{ms:.4g} ms"
+def _error_rate(rollup: Rollup) -> float | None:
+    answered = _answered(rollup)
+    return sum(rollup.errors.values()) / answered if answered else None
+
+
+def _end(rollup: Rollup) -> datetime:
+    return rollup.minute + MINUTE
 
 
 class Evaluator:
@@ -165,38 +116,40 @@ class Evaluator:
             return self._drift(condition, model, version, at)
         return self._ready(condition, model, version, at)
 
-    def _windows(self, model: str, version: str, at: datetime, for_s: float) -> list[WindowStats]:
-        since = at - timedelta(seconds=for_s) - self._lag
-        return sorted(self._source.window_stats(model, version, since, at), key=lambda w: w.start)
+    def _windows(self, model: str, version: str, at: datetime, for_s: float) -> list[Rollup]:
+        """The minutes that ended in ``[at - for_s - lag, at]``, oldest first."""
+        since = at - timedelta(seconds=for_s) - self._lag - MINUTE
+        rollups = self._source.list_rollups(model, version, since, at)
+        return sorted((r for r in rollups if since + MINUTE <= _end(r) <= at), key=lambda r: r.minute)
 
     def _per_window(self, condition: P99Above | ErrorRateAbove, model: str, version: str, at: datetime) -> Evaluation:
         measure = _p99_ms if isinstance(condition, P99Above) else _error_rate
         threshold = condition.threshold
         # Windows without a value (no request) neither break nor extend a run: the condition is judged on data.
         measured = [(w, v) for w in self._windows(model, version, at, condition.for_s) if (v := measure(w)) is not None]
-        if not measured or measured[-1][0].end < at - self._lag:
+        if not measured or _end(measured[-1][0]) < at - self._lag:
             return Evaluation(Outcome.NO_DATA, at, detail="no request in the window")
         newest, value = measured[-1]
-        shown = _show_ms(value) if isinstance(condition, P99Above) else f"{value:.4%}"
+        shown = f"{value:.4g} ms" if isinstance(condition, P99Above) else f"{value:.4%}"
         if not value > threshold:
-            return Evaluation(Outcome.CLEAR, at, _finite(value), detail=f"{condition.metric} {shown}")
-        since = newest.start
+            return Evaluation(Outcome.CLEAR, at, value, detail=f"{condition.metric} {shown}")
+        since = newest.minute
         for window, earlier in reversed(measured[:-1]):
             if not earlier > threshold:
                 break
-            since = window.start
+            since = window.minute
         return Evaluation(
-            Outcome.HOLDS, at, _finite(value), since=since, through=newest.end, detail=f"{condition.metric} {shown}"
+            Outcome.HOLDS, at, value, since=since, through=_end(newest), detail=f"{condition.metric} {shown}"
         )
 
     def _no_traffic(
         self, condition: NoTraffic, model: str, version: str, at: datetime, watched_since: datetime | None
     ) -> Evaluation:
-        busy = [w for w in self._windows(model, version, at, condition.for_s) if w.requests > 0]
-        if busy and busy[-1].end >= at - self._lag:
+        busy = [r for r in self._windows(model, version, at, condition.for_s) if _answered(r) > 0]
+        if busy and _end(busy[-1]) >= at - self._lag:
             return Evaluation(Outcome.CLEAR, at, 0.0, detail="requests are arriving")
         # The last traffic we know of; with none in the whole range, the silence is at least that long.
-        quiet_since = busy[-1].end if busy else at - timedelta(seconds=condition.for_s) - self._lag
+        quiet_since = _end(busy[-1]) if busy else at - timedelta(seconds=condition.for_s) - self._lag
         if watched_since is not None:
             quiet_since = max(quiet_since, watched_since)
         quiet_s = (at - quiet_since).total_seconds()
@@ -224,8 +177,3 @@ class Evaluator:
         if ready:
             return Evaluation(Outcome.CLEAR, at, detail="ready")
         return Evaluation(Outcome.HOLDS, at, detail="not ready")
-
-
-def _finite(value: float) -> float | None:
-    # JSON has no infinity: a p99 above the histogram's range is reported in the detail instead.
-    return value if math.isfinite(value) else None

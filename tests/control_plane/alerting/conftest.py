@@ -30,7 +30,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import Engine, create_engine
 
-from control_plane.alerting import DriftScores, LatencyHistogram, WindowStats, create_tables
+from control_plane.alerting import DriftScores, create_tables
+from control_plane.entities import LatencyHistogram, Rollup
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -72,27 +73,30 @@ def histogram(latencies_s: Sequence[float]) -> LatencyHistogram:
     counts = [0] * (len(BOUNDS) + 1)
     for value in latencies_s:
         counts[bisect.bisect_left(BOUNDS, value)] += 1
-    return LatencyHistogram(BOUNDS, tuple(counts))
+    return LatencyHistogram(
+        BOUNDS, tuple(counts), len(latencies_s), sum(latencies_s), min(latencies_s), max(latencies_s)
+    )
 
 
 class Roll:
-    """Per-minute windows, drift scores and readiness of one model version, as the monitoring roll-ups keep them."""
+    """Per-minute roll-ups, drift scores and readiness of one model version, as monitoring keeps them."""
 
     def __init__(self) -> None:
-        self.windows: list[WindowStats] = []
+        self.rollups: list[Rollup] = []
         self.scores: DriftScores | None = None
         self.is_ready: bool | None = None
 
     def add(self, n: int, latencies_s: Sequence[float], errors: int = 0) -> None:
-        self.windows.append(
-            WindowStats(
-                minute(n), minute(n + 1), len(latencies_s) + errors, {"INTERNAL": errors} if errors else {},
+        """Minute ``n``: requests answered OK in ``latencies_s`` seconds, and ``errors`` failed ones."""
+        self.rollups.append(
+            Rollup(
+                "fraud", "1", minute(n), len(latencies_s), {"INTERNAL": errors} if errors else {},
                 histogram(latencies_s) if latencies_s else None,
             )
         )  # fmt: skip
 
-    def window_stats(self, model: str, version: str, since: datetime, until: datetime) -> list[WindowStats]:
-        return [w for w in self.windows if since <= w.end <= until]
+    def list_rollups(self, model: str, version: str, since: datetime, until: datetime) -> list[Rollup]:
+        return [r for r in self.rollups if since <= r.minute < until]
 
     def drift(self, model: str, version: str, since: datetime, until: datetime) -> DriftScores | None:
         return self.scores
