@@ -1,6 +1,7 @@
 """Composition root of ``conduit serve``: settings -> telemetry -> models -> data plane -> servicers -> gRPC server.
 
-This is the only module that reads settings, builds the MeterProvider, installs signal handlers and forks workers.
+This is the only module that reads settings, builds the MeterProvider and TracerProvider, installs signal handlers
+and forks workers.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from opentelemetry.sdk.metrics import (
 from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricReader
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+from opentelemetry.trace import TracerProvider
 from pydantic import ValidationError
 
 from inference_server import kernels
@@ -47,11 +50,13 @@ from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
 from inference_server.settings import ServerSettings
 from inference_server.stats import ModelStats
 from inference_server.telemetry import (
+    SCOPE,
     HistogramSet,
     PeriodicReader,
     PrometheusReader,
     SumSet,
     Telemetry,
+    Tracing,
     histogram_set,
     sum_set,
 )
@@ -85,6 +90,7 @@ class InferenceServer:
         histograms: HistogramSet,
         *,
         sums: SumSet | None = None,
+        tracer_provider: TracerProvider | None = None,
         reuse_port: bool = False,
         worker: int = 0,
     ) -> None:
@@ -102,6 +108,9 @@ class InferenceServer:
             histograms,
             in_flight=lambda: [(v.spec.name, v.spec.version, v.stats.in_flight) for v in self._models.served()],
             sums=sums if settings.sketches else None,
+            tracing=Tracing(tracer_provider, settings.trace_sample_ratio, scope=SCOPE)
+            if tracer_provider is not None and settings.trace_sample_ratio > 0
+            else None,
         )
         self._models = ModelManager(repository, stats_factory=self._new_stats, observers=self._telemetry.observers)
         self.follower: Follower | None = None
@@ -132,7 +141,7 @@ class InferenceServer:
         return self._models
 
     def _new_stats(self, model: str, version: str) -> ModelStats:
-        return ModelStats(sink=self._telemetry.recorder(model, version))
+        return ModelStats(sink=self._telemetry.recorder(model, version), tracer=self._telemetry.tracer(model, version))
 
     def _new_follower(self, cache: ArtifactCache) -> Follower:
         settings = self.settings
@@ -259,6 +268,28 @@ def _otlp_target(settings: ServerSettings) -> _OtlpTarget | None:
     return _OtlpTarget(f"https://{settings.control_plane}", insecure=False, credentials=credentials, headers=headers)
 
 
+def _resource() -> Resource:
+    return Resource.create(
+        {"service.name": "conduit-inference-server", "service.instance.id": f"{os.uname().nodename}-{os.getpid()}"}
+    )
+
+
+def _tracer_provider(settings: ServerSettings) -> SdkTracerProvider | None:
+    """Spans of sampled requests go to ``otlp_endpoint`` only: the control plane keeps metrics, not traces, so a
+    server pushing to it alone traces nothing."""
+    if not settings.otlp_push or not settings.otlp_endpoint or settings.trace_sample_ratio <= 0:
+        return None
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    target = _otlp_target(settings)
+    assert target is not None
+    provider = SdkTracerProvider(resource=_resource())
+    exporter = OTLPSpanExporter(endpoint=target.endpoint, insecure=target.insecure)
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider
+
+
 def _meter_provider(settings: ServerSettings, worker: int) -> tuple[SdkMeterProvider, HistogramSet, SumSet]:
     histograms = histogram_set()
     sums = sum_set()
@@ -288,9 +319,7 @@ def _meter_provider(settings: ServerSettings, worker: int) -> tuple[SdkMeterProv
             preferred_temporality=temporality,
         )
         readers.append(PeriodicReader(histograms, exporter, sums, export_interval_millis=settings.otlp_interval * 1000))
-    resource = Resource.create(
-        {"service.name": "conduit-inference-server", "service.instance.id": f"{os.uname().nodename}-{os.getpid()}"}
-    )
+    resource = _resource()
     # Exemplars need traces, which this server does not record; turning them off halves the cost of a measurement.
     provider = SdkMeterProvider(metric_readers=readers, resource=resource, exemplar_filter=AlwaysOffExemplarFilter())
     return provider, histograms, sums
@@ -298,7 +327,16 @@ def _meter_provider(settings: ServerSettings, worker: int) -> tuple[SdkMeterProv
 
 async def _serve(settings: ServerSettings, worker: int, reuse_port: bool) -> None:
     meter_provider, histograms, sums = _meter_provider(settings, worker)
-    server = InferenceServer(settings, meter_provider, histograms, sums=sums, reuse_port=reuse_port, worker=worker)
+    tracer_provider = _tracer_provider(settings)
+    server = InferenceServer(
+        settings,
+        meter_provider,
+        histograms,
+        sums=sums,
+        tracer_provider=tracer_provider,
+        reuse_port=reuse_port,
+        worker=worker,
+    )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -308,6 +346,8 @@ async def _serve(settings: ServerSettings, worker: int, reuse_port: bool) -> Non
     log.info("stopping: draining in-flight requests")
     await server.stop()
     meter_provider.shutdown()
+    if tracer_provider is not None:
+        tracer_provider.shutdown()
     log.info("stopped")
 
 

@@ -241,7 +241,7 @@ class DynamicBatcher:
         try:
             done = await self._loop.run_in_executor(self._executor, self._run_batch, batch)
         except Exception as exc:
-            self._fail(batch, exc)
+            self._fail(batch, exc, rows, start)
         else:
             self._finish(batch, rows, start, done)
 
@@ -249,11 +249,11 @@ class DynamicBatcher:
         try:
             done = self._run_batch(batch)
         except Exception as exc:
-            self._fail(batch, exc)
+            self._fail(batch, exc, rows, start)
         else:
             self._finish(batch, rows, start, done)
 
-    def _fail(self, batch: list[_Pending], exc: Exception) -> None:
+    def _fail(self, batch: list[_Pending], exc: Exception, rows: int, start: int) -> None:
         """The model failed: every request of the batch fails with it."""
         error = (
             exc
@@ -261,19 +261,25 @@ class DynamicBatcher:
             else ConduitError(ErrorCode.INTERNAL, f"model execution failed: {type(exc).__name__}: {exc}")
         )
         now = self._clock()
+        tracer = self.stats.tracer
         for pending in batch:
             if not pending.future.done():
                 pending.future.set_exception(error)
             self.stats.record_failure(now - pending.arrival_ns, error.code.name)
+            if tracer is not None and tracer.sampled():
+                tracer.record(pending.arrival_ns, pending.enqueued_ns, start, now, rows=rows, status=error.code.name)
 
     def _finish(self, batch: list[_Pending], rows: int, start: int, done: _Executed) -> None:
         now = self._clock()
         self._costs.observe(rows, done.infer_ns)
         self.stats.record_execution(rows, len(batch), done.input_ns, done.infer_ns, done.output_ns)
+        tracer = self.stats.tracer
         for pending, outputs in zip(batch, done.per_request, strict=True):
             if not pending.future.done():
                 pending.future.set_result(outputs)
             self.stats.record_success(now - pending.arrival_ns, start - pending.enqueued_ns)
+            if tracer is not None and tracer.sampled():
+                tracer.record(pending.arrival_ns, pending.enqueued_ns, start, now, rows=rows, status="OK")
 
     def _run_batch(self, batch: list[_Pending]) -> _Executed:
         """Assemble, run, split: on the executor thread (numpy and onnxruntime release the GIL) or, for batches

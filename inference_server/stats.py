@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["BatchStats", "Duration", "ModelStats", "StatsSink"]
+__all__ = ["BatchStats", "Duration", "ModelStats", "RequestTracer", "StatsSink"]
 
 
 class StatsSink(Protocol):
@@ -18,6 +18,16 @@ class StatsSink(Protocol):
     def failed(self, status: str, seconds: float) -> None: ...
 
     def executed(self, rows: int, seconds: float) -> None: ...
+
+
+class RequestTracer(Protocol):
+    """Traces a share of the requests of one version from the batcher's timestamps (``perf_counter_ns`` clock)."""
+
+    def sampled(self) -> bool: ...
+
+    def record(
+        self, arrival_ns: int, enqueued_ns: int, start_ns: int, end_ns: int, *, rows: int, status: str
+    ) -> None: ...
 
 
 @dataclass(slots=True)
@@ -51,6 +61,8 @@ class ModelStats:
     """
 
     sink: StatsSink | None = None
+    tracer: RequestTracer | None = None
+    """Traces sampled requests; ``None``: tracing is off."""
     wall_clock_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
     success: Duration = field(default_factory=Duration)
     fail: Duration = field(default_factory=Duration)

@@ -1,4 +1,4 @@
-"""OpenTelemetry metrics of the inference server: buffered on the request path, recorded in bulk, read by any reader."""
+"""OpenTelemetry metrics and traces of the inference server: buffered on the request path, recorded in bulk."""
 
 from inference_server.telemetry._histograms import HistogramSet, HistogramView
 from inference_server.telemetry._readers import InMemoryReader, PeriodicReader, PrometheusReader
@@ -12,6 +12,7 @@ from inference_server.telemetry._recorder import (
 )
 from inference_server.telemetry._sketches import BIN, CATEGORY, MISSING, OTHER, PREDICTION, SketchPlan
 from inference_server.telemetry._sums import SumSet, SumView
+from inference_server.telemetry._tracing import Tracing, VersionTracer
 
 __all__ = [
     "BIN",
@@ -30,7 +31,9 @@ __all__ = [
     "SumSet",
     "SumView",
     "Telemetry",
+    "Tracing",
     "VersionRecorder",
+    "VersionTracer",
     "histogram_set",
     "sum_set",
 ]

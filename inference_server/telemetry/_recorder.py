@@ -22,6 +22,7 @@ from inference_server.profile import DataProfile
 from inference_server.telemetry._histograms import HistogramSet
 from inference_server.telemetry._sketches import BIN, CATEGORY, SketchObserver, SketchPlan, VersionSketches
 from inference_server.telemetry._sums import SumSet
+from inference_server.telemetry._tracing import Tracing, VersionTracer
 
 if TYPE_CHECKING:
     from inference_server.runtime import ModelSpec
@@ -132,8 +133,9 @@ def _by_status(failures: list[tuple[str, float]]) -> dict[str, list[float]]:
 
 
 class Telemetry:
-    """The server's instruments: the bulk ``histograms``, the data sketch ``sums`` (``None``: no sketches) and,
-    from an injected ``MeterProvider``, the request counter and the in-flight gauge. The provider's readers must read
+    """The server's instruments: the bulk ``histograms``, the data sketch ``sums`` (``None``: no sketches), the
+    request ``tracing`` (``None``: none) and, from an injected ``MeterProvider``, the request counter and the
+    in-flight gauge. The provider's readers must read
     ``histograms`` and ``sums`` too (see ``_readers``)."""
 
     def __init__(
@@ -143,9 +145,11 @@ class Telemetry:
         in_flight: InFlightSource = lambda: (),
         *,
         sums: SumSet | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._histograms = histograms
         self._sums = sums
+        self._tracing = tracing
         self._sketches: dict[tuple[str, str], VersionSketches] = {}
         self._in_flight = in_flight
         meter = meter_provider.get_meter(SCOPE)
@@ -167,6 +171,10 @@ class Telemetry:
         if recorder is None:
             recorder = self._recorders[key] = VersionRecorder(self, model, version)
         return recorder
+
+    def tracer(self, model: str, version: str) -> VersionTracer | None:
+        """The request tracer of one model version; ``None`` when the server traces nothing."""
+        return self._tracing.version(model, version) if self._tracing is not None else None
 
     def observers(self, spec: ModelSpec, profile: DataProfile | None) -> Sequence[SketchObserver]:
         """What watches the batches of a newly loaded model version: its data sketches, when it has a profile that
@@ -192,6 +200,8 @@ class Telemetry:
                 self._requests.add(count, {"model": recorder.model, "version": recorder.version, "status": status})
         for sketches in list(self._sketches.values()):
             sketches.flush()
+        if self._tracing is not None:
+            self._tracing.flush()
 
     async def run_flusher(self, interval_s: float) -> None:
         """Flush every ``interval_s`` until cancelled (flushing once more on the way out)."""

@@ -22,6 +22,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.trace import TracerProvider
 
 from inference_server.app import InferenceServer
 from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
@@ -49,20 +50,25 @@ Connect = Callable[[int], pb_grpc.GRPCInferenceServiceStub]
 
 @pytest.fixture
 async def start_server() -> AsyncIterator[StartServer]:
-    """Start in-process servers: ``await start_server(repo, **settings)``; every one is stopped at teardown.
+    """Start in-process servers: ``await start_server(repo, tracer_provider=None, **settings)``; every one is stopped
+    at teardown.
 
     ``repo`` ``None`` starts a server without a repository (one that follows a control plane, given in settings).
     """
     started: list[tuple[InferenceServer, MeterProvider]] = []
 
-    async def start(repo: Path | None, **settings: Any) -> Running:
+    async def start(repo: Path | None, *, tracer_provider: TracerProvider | None = None, **settings: Any) -> Running:
         histograms, sums = histogram_set(), sum_set()
         reader = InMemoryReader(histograms, sums)
         provider = MeterProvider(metric_readers=[reader])
         if repo is not None:
             settings["model_repository"] = repo
         server = InferenceServer(
-            ServerSettings(grpc_port=0, metrics_port=0, **settings), provider, histograms, sums=sums
+            ServerSettings(grpc_port=0, metrics_port=0, **settings),
+            provider,
+            histograms,
+            sums=sums,
+            tracer_provider=tracer_provider,
         )
         started.append((server, provider))
         port = await server.start()
