@@ -4,6 +4,7 @@ Layout under the cache directory::
 
     artifacts/<sha256>                      every artifact downloaded, named by its verified content hash
     repository/<model>/<version>/model.onnx hard links to artifacts: the model repository the ModelManager loads
+    repository/<model>/<version>/profile.json the version's training data profile, when its lineage names one
     assignments.json                        the assignments last applied (pool, generation, versions, canary split)
 
 Every file appears by an atomic rename of a complete, fsynced temporary file, so a crash never leaves a partial
@@ -27,11 +28,12 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from inference_server.errors import ConduitError, ErrorCode
 from inference_server.follower._client import ArtifactHeader
 from inference_server.follower._types import ArtifactRef, AssignmentSet
+from inference_server.profile import PROFILE_FILE
 
 __all__ = ["ArtifactCache"]
 
@@ -191,6 +193,25 @@ class ArtifactCache:
         except OSError:  # a file system without hard links: a copy costs disk space, nothing else
             shutil.copyfile(source, partial)
         os.replace(partial, target)
+
+    def has_profile(self, model: str, version: int) -> bool:
+        """Whether ``model`` version ``version`` has its ``profile.json`` in the repository."""
+        _check_name(model)
+        return (self.repository / model / str(version) / PROFILE_FILE).is_file()
+
+    def install_profile(self, model: str, version: int, profile: dict[str, Any]) -> None:
+        """Write the training data profile of an installed version (atomically: a load never reads half of it)."""
+        _check_name(model)
+        directory = self.repository / model / str(version)
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{PROFILE_FILE}-", dir=directory)
+        try:
+            with os.fdopen(fd, "w") as file:
+                json.dump(profile, file)
+            os.replace(name, directory / PROFILE_FILE)
+        except BaseException:
+            Path(name).unlink(missing_ok=True)
+            raise
 
     def models(self) -> set[str]:
         """Models with a directory in the repository."""

@@ -58,6 +58,29 @@ def _assignments(message: Any) -> AssignmentSet:
     return AssignmentSet(str(message.pool), int(message.generation), models)
 
 
+def _profile(dataset: Any) -> dict[str, Any]:
+    columns = [
+        {
+            "name": column.name,
+            "dtype": column.dtype,
+            "kind": column.kind,
+            "missing": int(column.missing),
+            "missing_rate": column.missing_rate,
+            "bin_edges": list(column.bin_edges),
+            "bin_counts": [int(c) for c in column.bin_counts],
+            "min": column.min,
+            "max": column.max,
+            "mean": column.mean,
+            "std": column.std,
+            "distinct": int(column.distinct),
+            "top_categories": [{"value": c.value, "count": int(c.count)} for c in column.top_categories],
+            "other_count": int(column.other_count),
+        }
+        for column in dataset.profile.columns
+    ]
+    return {"rows": int(dataset.profile.rows), "columns": columns, "target": dataset.target}
+
+
 class ControlPlaneClient:
     """The follower's calls to the control plane. Create it on the running event loop; ``close`` it when done.
 
@@ -118,6 +141,26 @@ class ControlPlaneClient:
             raise error_from_rpc("control plane WatchAssignments", exc) from None
         finally:
             call.cancel()
+
+    async def training_profile(self, model: str, version: int) -> dict[str, Any] | None:
+        """The profile of the data set version that ``model`` version ``version`` was trained on, in the form of a
+        repository's ``profile.json`` (with its ``target``); ``None`` when the version's lineage names no data set."""
+        ref = cp.VersionRef(model=model, version=version)
+        try:
+            found = await self._stub.GetVersion(
+                cp.GetVersionRequest(ref=ref), metadata=self._metadata, timeout=CALL_TIMEOUT_S
+            )
+            lineage = found.lineage
+            if not lineage.dataset:
+                return None
+            dataset = await self._stub.GetDataset(
+                cp.GetDatasetRequest(name=lineage.dataset, version=lineage.dataset_version),
+                metadata=self._metadata,
+                timeout=CALL_TIMEOUT_S,
+            )
+        except grpc.RpcError as exc:
+            raise error_from_rpc("control plane GetVersion/GetDataset", exc) from None
+        return _profile(dataset)
 
     async def download(self, model: str, version: int) -> AsyncIterator[ArtifactHeader | bytes]:
         """The artifact of ``model`` version ``version``: an ``ArtifactHeader``, then its bytes in chunks."""

@@ -253,6 +253,8 @@ class Follower:
             if not self._cache.has(ref):
                 await self._download(name, ref)
             await asyncio.to_thread(self._cache.install, name, ref)
+            if not self._cache.has_profile(name, ref.version):
+                await self._fetch_profile(name, ref.version)
         load_error = ""
         try:
             await self._models.load(name, force=True)
@@ -275,6 +277,20 @@ class Follower:
         if canary is not None and str(canary.version) not in ready:
             return _Failed(canary.version, f"canary version {canary.version} did not load: {load_error}")
         return None
+
+    async def _fetch_profile(self, name: str, version: int) -> None:
+        """Put the version's training data profile beside it, for its data sketches. Without one (no lineage, or the
+        control plane would not say) the version serves all the same, without sketches; it is asked again at the
+        next apply of the model."""
+        if self.client is None:
+            return
+        try:
+            profile = await self.client.training_profile(name, version)
+        except ConduitError as exc:
+            log.warning("model %s version %d serves without data sketches: no profile (%s)", name, version, exc.message)
+            return
+        if profile is not None:
+            await asyncio.to_thread(self._cache.install_profile, name, version, profile)
 
     def _route(self, assignment: Assignment, ready: set[str]) -> None:
         canary = assignment.canary

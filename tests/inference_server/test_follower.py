@@ -111,15 +111,16 @@ class ControlPlane:
         answer = await self.call("CreateUser", cp.CreateUserRequest(name=name, role=cp.ROLE_SERVER))
         return str(answer.token)
 
-    async def register(self, payload: bytes) -> int:
-        """Register a new version of MODEL from ONNX bytes, streamed in chunks."""
+    async def register(self, payload: bytes, *, model: str = MODEL, lineage: cp.Lineage | None = None) -> int:
+        """Register a new version of ``model`` from ONNX bytes, streamed in chunks."""
 
         def messages() -> Iterator[cp.RegisterVersionRequest]:
             header = cp.RegisterVersionHeader(
-                model=MODEL,
+                model=model,
                 create_model=True,
                 sha256=hashlib.sha256(payload).hexdigest(),
                 size_bytes=len(payload),
+                lineage=lineage,
             )
             yield cp.RegisterVersionRequest(header=header)
             for start in range(0, len(payload), CHUNK):
