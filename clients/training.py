@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
+from google.protobuf import json_format
 
 from clients.control_plane import ControlPlaneClient
 from control_plane.protocol import control_plane_pb2 as cp
@@ -24,7 +25,6 @@ __all__ = [
     "BUNDLED_PREFIX",
     "fetch_dataset",
     "import_frame",
-    "profile_from_proto",
     "profile_to_proto",
     "read_source",
     "register_result",
@@ -52,53 +52,8 @@ def read_source(source: str | None, *, sql: str | None = None, db: str | None = 
 
 
 def profile_to_proto(profile: ds.DatasetProfile) -> cp.DatasetProfile:
-    return cp.DatasetProfile(
-        rows=profile.rows,
-        columns=[
-            cp.ColumnProfile(
-                name=c.name,
-                dtype=c.dtype,
-                kind=c.kind,
-                missing=c.missing,
-                missing_rate=c.missing_rate,
-                bin_edges=c.bin_edges,
-                bin_counts=c.bin_counts,
-                min=c.min,
-                max=c.max,
-                mean=c.mean,
-                std=c.std,
-                distinct=c.distinct,
-                top_categories=[cp.CategoryCount(value=t.value, count=t.count) for t in c.top_categories],
-                other_count=c.other_count,
-            )
-            for c in profile.columns
-        ],
-    )
-
-
-def profile_from_proto(message: cp.DatasetProfile) -> ds.DatasetProfile:
-    return ds.DatasetProfile(
-        rows=message.rows,
-        columns=tuple(
-            ds.ColumnProfile(
-                name=c.name,
-                dtype=c.dtype,
-                kind=c.kind,
-                missing=c.missing,
-                missing_rate=c.missing_rate,
-                bin_edges=tuple(c.bin_edges),
-                bin_counts=tuple(c.bin_counts),
-                min=c.min,
-                max=c.max,
-                mean=c.mean,
-                std=c.std,
-                distinct=c.distinct,
-                top_categories=tuple(ds.CategoryCount(t.value, t.count) for t in c.top_categories),
-                other_count=c.other_count,
-            )
-            for c in message.columns
-        ),
-    )
+    """The profile as the control plane stores it: the message's fields are the dataclasses' own names."""
+    return json_format.ParseDict(profile.to_dict(), cp.DatasetProfile())
 
 
 def import_frame(

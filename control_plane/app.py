@@ -1,4 +1,4 @@
-"""Composition root of ``conduit control-plane``: settings -> schema -> store and artifacts -> core -> servicer -> gRPC.
+"""Composition root of ``conduit control-plane``: settings -> schema -> store, artifacts -> core -> servicers -> gRPC.
 
 The only module of the control plane that reads settings, prints to the console and installs signal handlers.
 """
@@ -6,9 +6,11 @@ The only module of the control plane that reads settings, prints to the console 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
+from datetime import timedelta
 from typing import Any
 
 import grpc
@@ -28,6 +30,7 @@ from control_plane.service import (
     Clock,
     DatasetService,
     DeploymentService,
+    MonitoringService,
     RegistryService,
     ServerService,
     Services,
@@ -39,6 +42,7 @@ from control_plane.service import (
 )
 from control_plane.settings import ControlPlaneSettings
 from control_plane.store import AbstractStore, SqlStore, migrate, schema_is_current
+from control_plane.transport import metrics
 from control_plane.transport.servicer import ControlPlaneServicer
 from inference_server.errors import ConduitError, ErrorCode
 
@@ -47,6 +51,8 @@ __all__ = ["ControlPlaneServer", "main", "migrate_main"]
 log = logging.getLogger("conduit.control_plane")
 
 SERVICE_NAME = cp.DESCRIPTOR.services_by_name["ControlPlane"].full_name
+# Health answers for the server as a whole and for each service it offers.
+HEALTH_NAMES = ("", SERVICE_NAME, metrics.SERVICE_NAME)
 PROGRAM = "conduit control-plane"
 
 
@@ -81,6 +87,7 @@ class ControlPlaneServer:
         self._changes = Changes()
         self._server: grpc.aio.Server | None = None
         self._health: health_aio.HealthServicer | None = None
+        self._pruner: asyncio.Task[None] | None = None
 
     @property
     def target(self) -> str:
@@ -114,6 +121,9 @@ class ControlPlaneServer:
             servers=ServerService(store, server_timeout=settings.server_timeout, clock=self._clock),
             watch=WatchService(store, self._changes, poll_interval=settings.watch_poll_interval),
             users=UserService(store),
+            monitoring=MonitoringService(
+                store, retention=timedelta(days=settings.monitoring_retention), clock=self._clock
+            ),
         )
         removed = await asyncio.to_thread(spool.clear)
         if removed:
@@ -138,14 +148,16 @@ class ControlPlaneServer:
             ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
         ]
         server = self._server = grpc.aio.server(options=options)
+        authenticator = Authenticator(store)
         cp_grpc.add_ControlPlaneServicer_to_server(  # type: ignore[no-untyped-call]
-            ControlPlaneServicer(services, Authenticator(store)), server
+            ControlPlaneServicer(services, authenticator), server
         )
+        metrics.add_metrics_service(metrics.MetricsServicer(services.monitoring, authenticator), server)
         self._health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
         reflection.enable_server_reflection(
-            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
-            server,
+            (SERVICE_NAME, metrics.SERVICE_NAME, health_name, reflection.SERVICE_NAME), server
         )
         address = f"{settings.host}:{settings.grpc_port}"
         try:
@@ -159,16 +171,22 @@ class ControlPlaneServer:
         except RuntimeError:
             raise ConduitError(ErrorCode.UNAVAILABLE, f"cannot listen on {address} (is the port in use?)") from None
         await server.start()
-        for service in ("", SERVICE_NAME):
+        for service in HEALTH_NAMES:
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        self._pruner = asyncio.create_task(services.monitoring.run_pruner(settings.monitoring_prune_interval))
         log.info("control plane on %s (registry %s, artifacts %s)", address, _redacted(url), artifacts.describe())
         return self.port
 
     async def stop(self, grace: float | None = 5.0) -> None:
         """End the watches, refuse new calls, let running ones finish for up to ``grace`` seconds, close the store."""
         self._changes.close()
+        if self._pruner is not None:
+            self._pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruner
+            self._pruner = None
         if self._health is not None:
-            for service in ("", SERVICE_NAME):
+            for service in HEALTH_NAMES:
                 await self._health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
         if self._server is not None:
             await self._server.stop(grace)

@@ -51,7 +51,8 @@ _MAINTAIN = frozenset(
         "DownloadDataset",
     }
 )
-_SERVE = frozenset({"WatchAssignments", "DownloadArtifact", "RegisterServer", "Heartbeat", "WhoAmI"})
+# ExportMetrics: OpenTelemetry's MetricsService/Export, served beside the control plane's own calls.
+_SERVE = frozenset({"WatchAssignments", "DownloadArtifact", "RegisterServer", "Heartbeat", "WhoAmI", "ExportMetrics"})
 _ADMINISTER = frozenset({"CreateUser", "ListUsers", "CreateToken", "DisableUser"})
 
 _CALLS_OF: dict[Role, frozenset[str]] = {

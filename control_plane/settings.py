@@ -58,6 +58,10 @@ class ControlPlaneSettings(BaseSettings):
     another control-plane replica reach the servers watching this one."""
     max_message_bytes: int = Field(default=16 * MIB, ge=2 * MIB)
     """Largest gRPC message received or sent (uploads and downloads travel in 1 MiB chunks)."""
+    monitoring_retention: int = Field(default=30, ge=1)
+    """Days of monitoring roll-ups (per-minute traffic, latency and feature sketches) kept."""
+    monitoring_prune_interval: float = Field(default=3600.0, gt=0)
+    """Seconds between deletions of the roll-ups older than ``monitoring_retention``."""
     log_level: str = "INFO"
     """Python logging level name."""
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from control_plane.service.changes import Changes
 from control_plane.service.datasets import DatasetDownload, DatasetService
 from control_plane.service.deployments import DeploymentService
+from control_plane.service.monitoring import MonitoringService
 from control_plane.service.registry import AttachmentContent, Download, RegistryService, VersionRef
 from control_plane.service.servers import Clock, ServerService, ServerStatus, utc_now
 from control_plane.service.spool import Spool
@@ -28,6 +29,7 @@ __all__ = [
     "DatasetService",
     "DeploymentService",
     "Download",
+    "MonitoringService",
     "RegistryService",
     "ServerService",
     "ServerStatus",
@@ -53,3 +55,4 @@ class Services:
     servers: ServerService
     watch: WatchService
     users: UserService
+    monitoring: MonitoringService

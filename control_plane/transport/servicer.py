@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from contextlib import AbstractAsyncContextManager
+from typing import TypeVar
 
-import grpc
-
-from control_plane.auth import Authenticator, authorize
+from control_plane.auth import Authenticator
 from control_plane.entities import DatasetVersion, ModelVersion, User
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
 from control_plane.service import Services
 from control_plane.transport import converters
+from control_plane.transport._calls import Context, guarded
 from inference_server.errors import ConduitError, ErrorCode
-from inference_server.transport.status import status_of
 
 __all__ = ["ControlPlaneServicer"]
 
-log = logging.getLogger(__name__)
-
-INTERNAL_MESSAGE = "internal error; the control plane's log has the details"
-
-Context = grpc.aio.ServicerContext[Any, Any]
 UploadRequest = TypeVar("UploadRequest", cp.RegisterVersionRequest, cp.ImportDatasetRequest)
 
 
@@ -61,20 +53,9 @@ class ControlPlaneServicer(cp_grpc.ControlPlaneServicer):
         self._s = services
         self._auth = authenticator
 
-    @contextlib.asynccontextmanager
-    async def _call(self, name: str, context: Context) -> AsyncIterator[User]:
+    def _call(self, name: str, context: Context) -> AbstractAsyncContextManager[User]:
         """Every call runs inside this: it yields the authorized caller and answers any failure with its status."""
-        try:
-            user = await self._auth.authenticate(context.invocation_metadata() or ())
-            authorize(user, name)
-            yield user
-        except ConduitError as exc:
-            await context.abort(status_of(exc.code), exc.message)
-        except grpc.aio.AbortError:
-            raise
-        except Exception:
-            log.exception("%s failed", name)
-            await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
+        return guarded(name, context, self._auth)
 
     # -- models -------------------------------------------------------------------------------------------------
 

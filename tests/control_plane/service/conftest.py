@@ -6,6 +6,8 @@ generated stub over a real channel.
 - ``api``: one on a migrated SQLite file in ``tmp_path`` with a local artifact directory.
 - ``any_api``: the same, parametrised over SQLite and PostgreSQL (the shared ``store_url`` fixture).
 - ``model_bytes``: the ONNX export of the session's trained classifier (32 FP32 features -> label, probabilities).
+- ``Pusher``: OpenTelemetry's SDK instruments of the metric contract and its OTLP/gRPC exporter, pushing to a control
+  plane; ``push()`` exports what was recorded since the last push (or since the start, with CUMULATIVE).
 """
 
 from __future__ import annotations
@@ -13,13 +15,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
+from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
+from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader, MetricExportResult
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation
+from opentelemetry.sdk.resources import Resource
 
 from control_plane.app import ControlPlaneServer
 from control_plane.protocol import control_plane_pb2 as cp
@@ -78,6 +86,11 @@ class Api:
     @property
     def admin(self) -> Metadata:
         return bearer(ADMIN_TOKEN)
+
+    @property
+    def metrics(self) -> Any:
+        """A stub of the OTLP metrics receiver served on the same port."""
+        return metrics_service_pb2_grpc.MetricsServiceStub(self.channel)  # type: ignore[no-untyped-call]
 
     @property
     def spool(self) -> Path:
@@ -178,3 +191,65 @@ def model_bytes(classifier: TrainedModel) -> bytes:
 async def read_all(call: Iterable[Any] | Any) -> list[Any]:
     """Every message of a server stream."""
     return [message async for message in call]
+
+
+LATENCY_BOUNDS = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1)
+
+
+class Pusher:
+    """The instruments an inference server exports to the control plane, with its OTLP/gRPC exporter.
+
+    ``push()`` blocks (the exporter is synchronous): call it from a thread while the control plane runs on the loop.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        token: str,
+        *,
+        instance: str = "server-a",
+        temporality: AggregationTemporality = AggregationTemporality.DELTA,
+    ) -> None:
+        preferred = {Counter: temporality, Histogram: temporality}
+        self.reader = InMemoryMetricReader(
+            preferred_temporality=preferred,
+            preferred_aggregation={Histogram: ExplicitBucketHistogramAggregation(LATENCY_BOUNDS)},
+        )
+        self.exporter = OTLPMetricExporter(
+            endpoint=target,
+            insecure=True,
+            headers=(("authorization", f"Bearer {token}"),),
+            timeout=10,
+            preferred_temporality=preferred,
+        )
+        self.provider = MeterProvider(
+            metric_readers=[self.reader], resource=Resource.create({"service.instance.id": instance})
+        )
+        meter = self.provider.get_meter("conduit.inference_server")
+        self.requests = meter.create_counter("conduit.inference.requests")
+        self.duration = meter.create_histogram("conduit.inference.duration", unit="s")
+        self.bins = meter.create_counter("conduit.sketch.bin")
+        self.categories = meter.create_counter("conduit.sketch.category")
+
+    def push(self) -> MetricExportResult:
+        data = self.reader.get_metrics_data()
+        # A delta reader with nothing new has nothing to export, as the SDK's periodic reader would not.
+        return MetricExportResult.SUCCESS if data is None else self.exporter.export(data)
+
+    def close(self) -> None:
+        self.provider.shutdown()
+        self.exporter.shutdown()
+
+
+@pytest.fixture
+def pushers() -> Iterator[Callable[..., Pusher]]:
+    """``pushers(target, token, **options)``: a new ``Pusher``, shut down at teardown."""
+    made: list[Pusher] = []
+
+    def make(target: str, token: str, **options: Any) -> Pusher:
+        made.append(Pusher(target, token, **options))
+        return made[-1]
+
+    yield make
+    for pusher in made:
+        pusher.close()

@@ -8,6 +8,7 @@ from typing import Any
 
 import grpc
 import pytest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from control_plane.auth import PERMISSIONS, TOKEN_PREFIX, hash_token, new_token
 from control_plane.entities import Role
@@ -44,8 +45,9 @@ MAINTAIN = READ | {
     "ImportDataset",
     "DownloadDataset",
 }
-SERVE = {"WatchAssignments", "DownloadArtifact", "RegisterServer", "Heartbeat", "WhoAmI"}
-EVERYTHING = {method.name for method in SERVICE.methods}
+SERVE = {"WatchAssignments", "DownloadArtifact", "RegisterServer", "Heartbeat", "WhoAmI", "ExportMetrics"}
+# ExportMetrics: the OTLP receiver served beside the ControlPlane service (MetricsService/Export).
+EVERYTHING = {method.name for method in SERVICE.methods} | {"ExportMetrics"}
 ALLOWED = {
     cp.ROLE_VIEWER: READ,
     cp.ROLE_MAINTAINER: MAINTAIN,
@@ -88,10 +90,13 @@ DOWNLOADS: dict[str, Any] = {
 }
 
 
-async def _status(stub: Any, call: str, metadata: Metadata) -> grpc.StatusCode:
+async def _status(api: Api, call: str, metadata: Metadata) -> grpc.StatusCode:
     """The status ``call`` ends with (OK, or the first message of a watch)."""
+    stub = api.stub
     try:
-        if call == "RegisterVersion":
+        if call == "ExportMetrics":
+            await api.metrics.Export(ExportMetricsServiceRequest(), metadata=metadata, timeout=10)
+        elif call == "RegisterVersion":
             header = cp.RegisterVersionHeader(
                 model="ghost", sha256=hashlib.sha256(_PAYLOAD).hexdigest(), size_bytes=len(_PAYLOAD)
             )
@@ -123,7 +128,8 @@ async def _status(stub: Any, call: str, metadata: Metadata) -> grpc.StatusCode:
 
 def test_the_table_covers_every_call_of_the_service() -> None:
     assert set(PERMISSIONS) == EVERYTHING
-    assert set(UNARY_REQUESTS) | set(DOWNLOADS) | {"RegisterVersion", "ImportDataset", "WatchAssignments"} == EVERYTHING
+    streams = {"RegisterVersion", "ImportDataset", "WatchAssignments"}
+    assert set(UNARY_REQUESTS) | set(DOWNLOADS) | streams | {"ExportMetrics"} == EVERYTHING
     entities = {cp.ROLE_VIEWER: Role.VIEWER, cp.ROLE_MAINTAINER: Role.MAINTAINER}
     entities |= {cp.ROLE_SERVER: Role.SERVER, cp.ROLE_ADMIN: Role.ADMIN}
     for role, calls in ALLOWED.items():
@@ -134,7 +140,7 @@ def test_the_table_covers_every_call_of_the_service() -> None:
 async def test_each_role_may_make_exactly_its_calls(api: Api, role: int) -> None:
     metadata = await api.user("caller", role)
     for call in sorted(EVERYTHING):
-        status = await _status(api.stub, call, metadata)
+        status = await _status(api, call, metadata)
         if call in ALLOWED[role]:
             assert status not in AUTH_FAILURES, (call, status)
         else:
@@ -152,7 +158,7 @@ async def test_each_role_may_make_exactly_its_calls(api: Api, role: int) -> None
     ids=["none", "unknown", "basic", "empty"],
 )
 async def test_no_valid_token_is_unauthenticated_for_every_call(api: Api, metadata: Metadata) -> None:
-    statuses = await asyncio.gather(*(_status(api.stub, call, metadata) for call in sorted(EVERYTHING)))
+    statuses = await asyncio.gather(*(_status(api, call, metadata) for call in sorted(EVERYTHING)))
     assert set(statuses) == {grpc.StatusCode.UNAUTHENTICATED}
 
 
@@ -167,7 +173,7 @@ async def test_disabled_user_and_extra_tokens(api: Api) -> None:
     disabled = await api.stub.DisableUser(cp.DisableUserRequest(name="ana"), metadata=api.admin)
     assert disabled.disabled
     for metadata in (viewer, bearer(extra.token)):
-        assert await _status(api.stub, "WhoAmI", metadata) == grpc.StatusCode.UNAUTHENTICATED
+        assert await _status(api, "WhoAmI", metadata) == grpc.StatusCode.UNAUTHENTICATED
     users = await api.stub.ListUsers(cp.ListUsersRequest(), metadata=api.admin)
     assert [(u.name, u.role, u.disabled) for u in users.users] == [
         ("admin", cp.ROLE_ADMIN, False),
