@@ -1,0 +1,136 @@
+"""Monitoring reports: a model version's per-minute roll-ups grouped into windows, with latency quantiles and the
+drift of every sketched feature against the training profile.
+
+The baseline of ``@prediction`` is the profile of the data set's target column, without its missing values (a
+prediction is never missing, and training drops unlabelled rows): a regressor's predictions are binned over its
+bins; a classifier's class indices stand for the target's values in sorted order (the trainers' encoding), which the
+profile gives when the target is categorical or boolean and every class is among its top categories. A numeric
+class column's quantile bins do not separate its classes, so such a classifier's predictions have no baseline.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from control_plane.entities import CategoryCount, ColumnProfile, DatasetVersion, LatencyHistogram, Rollup
+from control_plane.monitoring import contract
+from control_plane.monitoring.drift import DriftRule, FeatureDrift, compare, dataset_verdict
+from control_plane.monitoring.histograms import quantile
+from control_plane.monitoring.rollups import merge_rollups
+
+__all__ = ["QUANTILES", "Baseline", "MonitoringReport", "Window", "build_report", "window_start"]
+
+QUANTILES = (0.5, 0.9, 0.99)
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """The data set version a model was trained on: the profile its features are compared with."""
+
+    dataset: str
+    version: str
+    columns: Mapping[str, ColumnProfile]
+    target: str = ""
+
+    @classmethod
+    def of(cls, dataset: DatasetVersion) -> Baseline:
+        columns = {column.name: column for column in dataset.profile.columns}
+        return cls(dataset.name, dataset.version, columns, dataset.target)
+
+    def column(self, feature: str, kind: str) -> ColumnProfile | None:
+        """The profile ``feature``'s sketch of ``kind`` is compared with, if any."""
+        if feature != contract.PREDICTION:
+            return self.columns.get(feature)
+        target = self.columns.get(self.target)
+        if target is None:
+            return None
+        if kind == contract.NUMERIC:
+            return replace(target, missing=0) if target.kind == contract.NUMERIC else None
+        if target.kind not in ("categorical", "boolean") or target.other_count or not target.top_categories:
+            return None
+        classes = sorted(target.top_categories, key=lambda category: category.value)
+        indexed = tuple(CategoryCount(str(index), category.count) for index, category in enumerate(classes))
+        return replace(target, kind=contract.CATEGORICAL, missing=0, top_categories=indexed)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """What one window of a model version's traffic held."""
+
+    start: datetime
+    end: datetime
+    """Exclusive."""
+    requests: int
+    errors: Mapping[str, int]
+    latency: LatencyHistogram | None
+    quantiles: tuple[float | None, ...]
+    """Latency at ``QUANTILES`` (p50, p90, p99) in seconds; None without OK requests."""
+    features: tuple[FeatureDrift, ...]
+    dataset_drift: bool
+    drifted_share: float
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoringReport:
+    model: str
+    version: int
+    baseline: Baseline | None
+    rule: DriftRule
+    windows: tuple[Window, ...]
+
+
+def window_start(moment: datetime, minutes: int) -> datetime:
+    """The start of the ``minutes``-long window holding ``moment``: windows start at multiples of their length since
+    the Unix epoch, so the same call made twice groups the same minutes."""
+    length = minutes * 60
+    return datetime.fromtimestamp(int(moment.timestamp()) // length * length, UTC)
+
+
+def _order(drift: FeatureDrift) -> tuple[bool, str]:
+    return drift.feature == contract.PREDICTION, drift.feature
+
+
+def _window(
+    start: datetime, minutes: int, rollups: Sequence[Rollup], baseline: Baseline | None, rule: DriftRule
+) -> Window:
+    merged = functools.reduce(merge_rollups, rollups)
+    features: list[FeatureDrift] = []
+    for (feature, kind), counts in merged.sketches.items():
+        column = baseline.column(feature, kind) if baseline is not None else None
+        drift = compare(feature, kind, column, counts, rule) if column is not None else None
+        if drift is not None:
+            features.append(drift)
+    features.sort(key=_order)
+    drifted, share = dataset_verdict(features, rule)
+    latency = merged.latency
+    return Window(
+        start=start,
+        end=start + timedelta(minutes=minutes),
+        requests=merged.requests,
+        errors=dict(sorted(merged.errors.items())),
+        latency=latency,
+        quantiles=tuple(quantile(latency, q) if latency is not None else None for q in QUANTILES),
+        features=tuple(features),
+        dataset_drift=drifted,
+        drifted_share=share,
+    )
+
+
+def build_report(
+    model: str,
+    version: int,
+    rollups: Sequence[Rollup],
+    *,
+    minutes: int,
+    baseline: Baseline | None,
+    rule: DriftRule,
+) -> MonitoringReport:
+    """Group ``rollups`` (one model version's) into windows of ``minutes``; windows without a roll-up are left out."""
+    groups: dict[datetime, list[Rollup]] = {}
+    for rollup in rollups:
+        groups.setdefault(window_start(rollup.minute, minutes), []).append(rollup)
+    windows = tuple(_window(start, minutes, groups[start], baseline, rule) for start in sorted(groups))
+    return MonitoringReport(model, version, baseline, rule, windows)

@@ -1,0 +1,261 @@
+"""Drift numbers against a straightforward computation on the raw samples: profiles and sketches built from samples
+with numpy (the trainers' and servers' binning rules), statistics from scipy. Exact to 1e-9 where the definitions
+are the same; the verdicts where they are not."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+
+from control_plane.entities import CategoryCount, ColumnProfile
+from control_plane.monitoring import DriftRule, FeatureDrift, compare, dataset_verdict
+from control_plane.monitoring.drift import EPSILON, chi_squared
+
+RULE = DriftRule()
+TOP = 5
+
+
+def numeric_profile(values: np.ndarray, bins: int = 10) -> ColumnProfile:
+    """As ``trainers.datasets`` profiles a numeric column: quantile edges, ``[e0, e1]`` then ``(e[i], e[i+1]]``."""
+    present = values[~np.isnan(values)]
+    edges = np.unique(np.quantile(present, np.linspace(0.0, 1.0, bins + 1)))
+    index = np.maximum(np.searchsorted(edges, present, side="left") - 1, 0)
+    counts = np.bincount(index, minlength=len(edges) - 1)
+    missing = int(np.isnan(values).sum())
+    return ColumnProfile(
+        name="x",
+        dtype="Float64",
+        kind="numeric",
+        missing=missing,
+        missing_rate=missing / len(values),
+        bin_edges=tuple(float(e) for e in edges),
+        bin_counts=tuple(int(c) for c in counts),
+    )
+
+
+def numeric_sketch(values: np.ndarray, edges: tuple[float, ...]) -> dict[str, int]:
+    """As the inference server sketches a numeric feature: bin index, below, above, missing."""
+    sketch: Counter[str] = Counter()
+    for value in values:
+        if math.isnan(value):
+            sketch["missing"] += 1
+        elif value < edges[0]:
+            sketch["below"] += 1
+        elif value > edges[-1]:
+            sketch["above"] += 1
+        else:
+            sketch[str(max(int(np.searchsorted(edges, value, side="left")) - 1, 0))] += 1
+    return dict(sketch)
+
+
+def categorical_profile(values: list[str | None]) -> ColumnProfile:
+    present = [v for v in values if v is not None]
+    ranked = sorted(Counter(present).items(), key=lambda item: (-item[1], item[0]))
+    top = tuple(CategoryCount(v, c) for v, c in ranked[:TOP])
+    return ColumnProfile(
+        name="city",
+        dtype="String",
+        kind="categorical",
+        missing=len(values) - len(present),
+        missing_rate=(len(values) - len(present)) / len(values),
+        distinct=len(ranked),
+        top_categories=top,
+        other_count=len(present) - sum(c.count for c in top),
+    )
+
+
+def categorical_sketch(values: list[str | None], profile: ColumnProfile) -> dict[str, int]:
+    top = {c.value for c in profile.top_categories}
+    return dict(Counter("missing" if v is None else v if v in top else "__other__" for v in values))
+
+
+# -- the straightforward computation -------------------------------------------------------------------------------
+
+
+def reference_psi(expected: np.ndarray, actual: np.ndarray) -> float:
+    p = np.maximum(expected / expected.sum(), EPSILON)
+    q = np.maximum(actual / actual.sum(), EPSILON)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def reference_chi2(expected: np.ndarray, observed: np.ndarray) -> tuple[float, float]:
+    f_exp = observed.sum() * expected / expected.sum()
+    keep = (observed > 0) | (f_exp > 0)
+    result = stats.chisquare(observed[keep], f_exp[keep])
+    return float(result.statistic), float(result.pvalue)
+
+
+def numeric_reference(train: np.ndarray, window: np.ndarray, edges: tuple[float, ...]) -> dict[str, float]:
+    """From the raw samples: numpy's bins (outer values clipped to the edges) and the ECDFs at the edges; scipy."""
+    train_present, window_present = train[~np.isnan(train)], window[~np.isnan(window)]
+    clipped = np.clip(window_present, edges[0], edges[-1])
+    bounds = np.asarray(edges)
+    expected = np.append(np.histogram(train_present, bounds)[0], np.isnan(train).sum()).astype(float)
+    observed = np.append(np.histogram(clipped, bounds)[0], np.isnan(window).sum()).astype(float)
+    # numpy's histogram bins are [a, b) (the last [a, b]); the profile's are (a, b] (the first [a, b]): recount.
+    for values, cells in ((train_present, expected), (clipped, observed)):
+        upto = np.array([(values <= e).sum() for e in bounds[1:]], dtype=float)
+        cells[:-1] = np.diff(np.concatenate([[0.0], upto]))
+    f_train = np.array([(train_present <= e).mean() for e in bounds[1:]])
+    f_window = np.array([(clipped <= e).mean() for e in bounds[1:]])
+    ks = float(np.max(np.abs(f_train - f_window)))
+    n, m = len(train_present), len(window_present)
+    chi2, chi2_p = reference_chi2(expected, observed)
+    return {
+        "psi": reference_psi(expected, observed),
+        "js": float(jensenshannon(expected, observed, base=2)),
+        "ks": ks,
+        "ks_p_value": float(np.clip(stats.kstwo.sf(ks, np.round(n * m / (n + m))), 0, 1)),
+        "chi2": chi2,
+        "chi2_p_value": chi2_p,
+    }
+
+
+def assert_matches(found: FeatureDrift | None, reference: dict[str, float]) -> None:
+    assert found is not None
+    for name, value in reference.items():
+        assert getattr(found, name) == pytest.approx(value, rel=1e-9, abs=1e-12), name
+
+
+# -- numeric -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize(("shift", "size"), [(0.0, 2000), (0.3, 500), (1.5, 300), (0.0, 40)])
+def test_numeric_drift_matches_scipy_on_the_samples(seed: int, shift: float, size: int) -> None:
+    rng = np.random.default_rng(seed)
+    train = rng.normal(10.0, 2.0, 5000)
+    train[rng.random(5000) < 0.02] = np.nan
+    window = rng.normal(10.0 + shift * 2.0, 2.0 * (1 + shift / 3), size)
+    window[rng.random(size) < 0.03] = np.nan
+    profile = numeric_profile(train)
+    found = compare("x", "numeric", profile, numeric_sketch(window, profile.bin_edges), RULE)
+    assert_matches(found, numeric_reference(train, window, profile.bin_edges))
+    assert found is not None and found.count == size
+
+
+def test_numeric_ks_equals_ks_2samp_when_values_sit_on_the_edges() -> None:
+    # Samples drawn from the upper edges: their ECDFs only step there, so binning hides nothing and the binned
+    # distance and p-value are scipy's own on the raw samples.
+    rng = np.random.default_rng(3)
+    edges = (0.0, 1.0, 2.0, 3.0, 5.0, 8.0)
+    train = rng.choice(edges[1:], 4000, p=[0.1, 0.2, 0.3, 0.3, 0.1])
+    window = rng.choice(edges[1:], 700, p=[0.15, 0.2, 0.25, 0.3, 0.1])
+    counts = np.array([(train == e).sum() for e in edges[1:]])
+    profile = ColumnProfile("x", "Float64", "numeric", 0, 0.0, edges, tuple(int(c) for c in counts))
+    found = compare("x", "numeric", profile, numeric_sketch(window, edges), RULE)
+    expected = stats.ks_2samp(train, window, method="asymp")
+    assert found is not None and found.ks is not None and found.ks_p_value is not None
+    assert found.ks == pytest.approx(expected.statistic, rel=1e-9)
+    assert found.ks_p_value == pytest.approx(expected.pvalue, rel=1e-9)
+
+
+# -- categorical ---------------------------------------------------------------------------------------------------
+
+
+CITIES = [f"city{i}" for i in range(12)]
+
+
+def city_sample(rng: np.random.Generator, size: int, weights: np.ndarray, missing: float) -> list[str | None]:
+    drawn = rng.choice(CITIES, size, p=weights / weights.sum())
+    return [None if rng.random() < missing else str(v) for v in drawn]
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize(("tilt", "size"), [(0.0, 3000), (0.5, 800), (2.0, 300), (0.0, 30)])
+def test_categorical_drift_matches_scipy_on_the_samples(seed: int, tilt: float, size: int) -> None:
+    rng = np.random.default_rng(seed)
+    base = np.linspace(3.0, 0.5, len(CITIES))
+    train = city_sample(rng, 6000, base, 0.01)
+    window = city_sample(rng, size, base * np.exp(tilt * np.linspace(-1, 1, len(CITIES))), 0.02)
+    profile = categorical_profile(train)
+    found = compare("city", "categorical", profile, categorical_sketch(window, profile), RULE)
+    cells = [c.value for c in profile.top_categories]
+    expected = np.array([*(c.count for c in profile.top_categories), profile.other_count, profile.missing], float)
+    window_counts = Counter(window)
+    top = set(cells)
+    observed = np.array(
+        [
+            *(window_counts[c] for c in cells),
+            sum(n for v, n in window_counts.items() if v is not None and v not in top),
+            window_counts[None],
+        ],
+        float,
+    )
+    chi2, chi2_p = reference_chi2(expected, observed)
+    reference = {
+        "psi": reference_psi(expected, observed),
+        "js": float(jensenshannon(expected, observed, base=2)),
+        "chi2": chi2,
+        "chi2_p_value": chi2_p,
+    }
+    assert_matches(found, reference)
+    assert found is not None and found.ks is None and found.ks_p_value is None
+
+
+def test_categories_the_profile_does_not_list_count_as_other() -> None:
+    profile = ColumnProfile(
+        "city", "String", "categorical", 10, 0.01, top_categories=(CategoryCount("a", 600), CategoryCount("b", 300)),
+        other_count=90,
+    )  # fmt: skip
+    folded = compare("city", "categorical", profile, {"a": 50, "__other__": 10, "missing": 1}, RULE)
+    unfolded = compare("city", "categorical", profile, {"a": 50, "zz": 4, "yy": 6, "missing": 1}, RULE)
+    assert folded == unfolded
+
+
+def test_an_unseen_cell_makes_chi_squared_infinite_like_scipy() -> None:
+    expected, observed = np.array([50.0, 50.0, 0.0]), np.array([40.0, 40.0, 20.0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reference = stats.chisquare(observed, observed.sum() * expected / expected.sum())
+    assert chi_squared(list(expected), list(observed)) == (math.inf, 0.0) == (reference.statistic, reference.pvalue)
+
+
+# -- verdicts ------------------------------------------------------------------------------------------------------
+
+
+def test_the_verdict_needs_a_large_and_significant_shift() -> None:
+    rng = np.random.default_rng(11)
+    train = rng.normal(0.0, 1.0, 20000)
+    profile = numeric_profile(train)
+
+    def drift(window: np.ndarray) -> FeatureDrift:
+        found = compare("x", "numeric", profile, numeric_sketch(window, profile.bin_edges), RULE)
+        assert found is not None
+        return found
+
+    same = drift(rng.normal(0.0, 1.0, 5000))
+    assert same.psi < 0.02 and not same.drifted
+    shifted = drift(rng.normal(1.0, 1.0, 2000))
+    assert shifted.psi >= RULE.psi_threshold and shifted.chi2_p_value < RULE.chi2_p_threshold and shifted.drifted
+    # A handful of values: PSI alone would cry drift, the test says it is noise.
+    few = drift(rng.normal(0.3, 1.0, 12))
+    assert few.psi >= RULE.psi_threshold and few.chi2_p_value >= RULE.chi2_p_threshold and not few.drifted
+    # Only empty values: the missing cell, where training had almost none.
+    empty = drift(np.full(300, np.nan))
+    assert empty.drifted and empty.ks is None
+
+
+def test_features_that_cannot_be_compared() -> None:
+    numeric = ColumnProfile("x", "Float64", "numeric", 0, 0.0, (0.0, 1.0), (10,))
+    assert compare("x", "categorical", numeric, {"a": 1}, RULE) is None
+    assert compare("x", "numeric", numeric, {}, RULE) is None
+    assert compare("x", "numeric", ColumnProfile("x", "Float64", "numeric", 5, 1.0), {"0": 1}, RULE) is None
+    dates = ColumnProfile("d", "Date", "datetime", 0, 0.0)
+    assert compare("d", "categorical", dates, {"x": 1}, RULE) is None
+
+
+def test_the_data_set_verdict_is_the_share_of_drifted_input_features() -> None:
+    def feature(name: str, drifted: bool) -> FeatureDrift:
+        return FeatureDrift(name, "numeric", 10, 0.5 if drifted else 0.0, 0.1, 1.0, 0.5, drifted)
+
+    features = [feature("a", True), feature("b", False), feature("c", True), feature("d", False)]
+    assert dataset_verdict(features, RULE) == (True, 0.5)
+    assert dataset_verdict(features, DriftRule(drift_share=0.75)) == (False, 0.5)
+    # The prediction is not an input feature.
+    assert dataset_verdict([feature("a", False), feature("@prediction", True)], RULE) == (False, 0.0)
+    assert dataset_verdict([], RULE) == (False, 0.0)
