@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from control_plane.artifacts import LocalArtifactStore, open_artifact_store
 from control_plane.auth import Authenticator
+from control_plane.monitoring import DriftRule
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
 from control_plane.service import (
@@ -122,7 +123,10 @@ class ControlPlaneServer:
             watch=WatchService(store, self._changes, poll_interval=settings.watch_poll_interval),
             users=UserService(store),
             monitoring=MonitoringService(
-                store, retention=timedelta(days=settings.monitoring_retention), clock=self._clock
+                store,
+                retention=timedelta(days=settings.monitoring_retention),
+                rule=DriftRule(settings.psi_threshold, settings.chi2_p_threshold, settings.drift_share),
+                clock=self._clock,
             ),
         )
         removed = await asyncio.to_thread(spool.clear)

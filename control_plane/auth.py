@@ -34,6 +34,7 @@ _READ = frozenset(
         "ListServers",
         "ListAudit",
         "WhoAmI",
+        "GetMonitoring",
     }
 )
 _MAINTAIN = frozenset(

@@ -62,6 +62,13 @@ class ControlPlaneSettings(BaseSettings):
     """Days of monitoring roll-ups (per-minute traffic, latency and feature sketches) kept."""
     monitoring_prune_interval: float = Field(default=3600.0, gt=0)
     """Seconds between deletions of the roll-ups older than ``monitoring_retention``."""
+    psi_threshold: float = Field(default=0.2, gt=0)
+    """Population stability index from which a feature's shift against its training profile is large enough to count
+    as drift (when ``chi2_p_threshold`` also says it is not noise)."""
+    chi2_p_threshold: float = Field(default=0.01, gt=0, le=1)
+    """A shift counts as drift only when the chi-squared test's p-value is below this."""
+    drift_share: float = Field(default=0.5, gt=0, le=1)
+    """Share of a model's input features that must drift for its data set to count as drifted."""
     log_level: str = "INFO"
     """Python logging level name."""
 

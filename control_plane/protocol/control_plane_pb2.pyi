@@ -794,3 +794,120 @@ class ListAuditResponse(_message.Message):
     entries: _containers.RepeatedCompositeFieldContainer[AuditEntry]
     next_page_token: str
     def __init__(self, entries: _Optional[_Iterable[_Union[AuditEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetMonitoringRequest(_message.Message):
+    __slots__ = ("ref", "since", "until", "window_minutes")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    ref: VersionRef
+    since: _timestamp_pb2.Timestamp
+    until: _timestamp_pb2.Timestamp
+    window_minutes: int
+    def __init__(self, ref: _Optional[_Union[VersionRef, _Mapping]] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_minutes: _Optional[int] = ...) -> None: ...
+
+class LatencyHistogram(_message.Message):
+    __slots__ = ("bounds", "counts", "count", "sum", "min", "max")
+    BOUNDS_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    SUM_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    bounds: _containers.RepeatedScalarFieldContainer[float]
+    counts: _containers.RepeatedScalarFieldContainer[int]
+    count: int
+    sum: float
+    min: float
+    max: float
+    def __init__(self, bounds: _Optional[_Iterable[float]] = ..., counts: _Optional[_Iterable[int]] = ..., count: _Optional[int] = ..., sum: _Optional[float] = ..., min: _Optional[float] = ..., max: _Optional[float] = ...) -> None: ...
+
+class FeatureDrift(_message.Message):
+    __slots__ = ("feature", "kind", "count", "psi", "js", "ks", "ks_p_value", "chi2", "chi2_p_value", "drifted")
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    PSI_FIELD_NUMBER: _ClassVar[int]
+    JS_FIELD_NUMBER: _ClassVar[int]
+    KS_FIELD_NUMBER: _ClassVar[int]
+    KS_P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    CHI2_FIELD_NUMBER: _ClassVar[int]
+    CHI2_P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    DRIFTED_FIELD_NUMBER: _ClassVar[int]
+    feature: str
+    kind: str
+    count: int
+    psi: float
+    js: float
+    ks: float
+    ks_p_value: float
+    chi2: float
+    chi2_p_value: float
+    drifted: bool
+    def __init__(self, feature: _Optional[str] = ..., kind: _Optional[str] = ..., count: _Optional[int] = ..., psi: _Optional[float] = ..., js: _Optional[float] = ..., ks: _Optional[float] = ..., ks_p_value: _Optional[float] = ..., chi2: _Optional[float] = ..., chi2_p_value: _Optional[float] = ..., drifted: _Optional[bool] = ...) -> None: ...
+
+class MonitoringWindow(_message.Message):
+    __slots__ = ("start", "end", "requests", "errors", "latency_p50", "latency_p90", "latency_p99", "latency", "features", "dataset_drift", "drifted_share")
+    class ErrorsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_P50_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_P90_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_P99_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    DATASET_DRIFT_FIELD_NUMBER: _ClassVar[int]
+    DRIFTED_SHARE_FIELD_NUMBER: _ClassVar[int]
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    requests: int
+    errors: _containers.ScalarMap[str, int]
+    latency_p50: float
+    latency_p90: float
+    latency_p99: float
+    latency: LatencyHistogram
+    features: _containers.RepeatedCompositeFieldContainer[FeatureDrift]
+    dataset_drift: bool
+    drifted_share: float
+    def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., requests: _Optional[int] = ..., errors: _Optional[_Mapping[str, int]] = ..., latency_p50: _Optional[float] = ..., latency_p90: _Optional[float] = ..., latency_p99: _Optional[float] = ..., latency: _Optional[_Union[LatencyHistogram, _Mapping]] = ..., features: _Optional[_Iterable[_Union[FeatureDrift, _Mapping]]] = ..., dataset_drift: _Optional[bool] = ..., drifted_share: _Optional[float] = ...) -> None: ...
+
+class DatasetRef(_message.Message):
+    __slots__ = ("name", "version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+
+class DriftThresholds(_message.Message):
+    __slots__ = ("psi_threshold", "chi2_p_threshold", "drift_share")
+    PSI_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    CHI2_P_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    DRIFT_SHARE_FIELD_NUMBER: _ClassVar[int]
+    psi_threshold: float
+    chi2_p_threshold: float
+    drift_share: float
+    def __init__(self, psi_threshold: _Optional[float] = ..., chi2_p_threshold: _Optional[float] = ..., drift_share: _Optional[float] = ...) -> None: ...
+
+class GetMonitoringResponse(_message.Message):
+    __slots__ = ("model", "version", "baseline", "thresholds", "windows")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    version: int
+    baseline: DatasetRef
+    thresholds: DriftThresholds
+    windows: _containers.RepeatedCompositeFieldContainer[MonitoringWindow]
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., baseline: _Optional[_Union[DatasetRef, _Mapping]] = ..., thresholds: _Optional[_Union[DriftThresholds, _Mapping]] = ..., windows: _Optional[_Iterable[_Union[MonitoringWindow, _Mapping]]] = ...) -> None: ...

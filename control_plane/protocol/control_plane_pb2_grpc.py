@@ -179,6 +179,11 @@ class ControlPlaneStub:
                 request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ListAuditRequest.SerializeToString,
                 response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ListAuditResponse.FromString,
                 _registered_method=True)
+        self.GetMonitoring = channel.unary_unary(
+                '/conduit.control.v1.ControlPlane/GetMonitoring',
+                request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.GetMonitoringRequest.SerializeToString,
+                response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.GetMonitoringResponse.FromString,
+                _registered_method=True)
 
 
 class ControlPlaneServicer:
@@ -372,6 +377,14 @@ class ControlPlaneServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetMonitoring(self, request, context):
+        """Monitoring of one model version, per time window: traffic, errors, latency, and the drift of its inputs and
+        predictions against the profile of the data set it was trained on (its lineage).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlPlaneServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -519,6 +532,11 @@ def add_ControlPlaneServicer_to_server(servicer, server):
                     servicer.ListAudit,
                     request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ListAuditRequest.FromString,
                     response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ListAuditResponse.SerializeToString,
+            ),
+            'GetMonitoring': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMonitoring,
+                    request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.GetMonitoringRequest.FromString,
+                    response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.GetMonitoringResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1304,6 +1322,33 @@ class ControlPlane:
             '/conduit.control.v1.ControlPlane/ListAudit',
             control__plane_dot_protocol_dot_control__plane__pb2.ListAuditRequest.SerializeToString,
             control__plane_dot_protocol_dot_control__plane__pb2.ListAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMonitoring(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conduit.control.v1.ControlPlane/GetMonitoring',
+            control__plane_dot_protocol_dot_control__plane__pb2.GetMonitoringRequest.SerializeToString,
+            control__plane_dot_protocol_dot_control__plane__pb2.GetMonitoringResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,20 +1,37 @@
-"""Monitoring: metrics pushed by inference servers added to the per-minute roll-ups, and roll-ups past their
-retention deleted."""
+"""Monitoring: metrics pushed by inference servers added to the per-minute roll-ups, roll-ups past their retention
+deleted, and reports of a model version's windows with drift against the data set it was trained on."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from control_plane.monitoring import CumulativeTracker, Point, Temporality, rollups_of
+from control_plane.entities import Lineage
+from control_plane.monitoring import (
+    Baseline,
+    CumulativeTracker,
+    DriftRule,
+    MonitoringReport,
+    Point,
+    Temporality,
+    build_report,
+    rollups_of,
+    window_start,
+)
+from control_plane.service.registry import VersionRef
 from control_plane.service.servers import Clock, utc_now
 from control_plane.store import AbstractStore
+from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["MonitoringService"]
 
 log = logging.getLogger(__name__)
+
+DEFAULT_SPAN = timedelta(minutes=15)
+MAX_WINDOWS = 1440
 
 
 def _ns(moment: datetime) -> int:
@@ -24,13 +41,17 @@ def _ns(moment: datetime) -> int:
 class MonitoringService:
     """Args:
     retention: How long roll-ups are kept; points older than that are not stored at all.
+    rule: The thresholds of the drift verdicts.
     clock: The current time, timezone-aware; cumulative series that started before the service count from their
         second point (see ``control_plane.monitoring.cumulative``).
     """
 
-    def __init__(self, store: AbstractStore, *, retention: timedelta, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, store: AbstractStore, *, retention: timedelta, rule: DriftRule | None = None, clock: Clock = utc_now
+    ) -> None:
         self._store = store
         self._retention = retention
+        self._rule = rule or DriftRule()
         self._clock = clock
         self._tracker = CumulativeTracker(started_ns=_ns(clock()))
         self._cumulative = asyncio.Lock()
@@ -73,3 +94,48 @@ class MonitoringService:
                 if removed:
                     log.info("deleted %d monitoring roll-up(s) older than %s", removed, self._retention)
             await asyncio.sleep(interval_s)
+
+    async def report(
+        self, ref: VersionRef, *, since: datetime | None, until: datetime | None, minutes: int
+    ) -> MonitoringReport:
+        """The version's windows of ``minutes`` (0: 1) from the one holding ``since`` (default: 15 minutes before
+        ``until``) to ``until`` (default: now), with drift against the data set its lineage names.
+
+        Raises:
+            ConduitError: NOT_FOUND for an unknown model or version; INVALID_ARGUMENT for a negative window, a
+                ``since`` not before ``until``, or more than ``MAX_WINDOWS`` windows.
+        """
+        minutes = minutes or 1
+        if minutes < 0:
+            raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"window_minutes must be 1 or more, not {minutes}")
+        until = until or self._clock()
+        since = since or until - DEFAULT_SPAN
+        if since >= until:
+            raise ConduitError(ErrorCode.INVALID_ARGUMENT, "since must be before until")
+        start = window_start(since, minutes)
+        windows = math.ceil((until - start) / timedelta(minutes=minutes))
+        if windows > MAX_WINDOWS:
+            raise ConduitError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"{windows} windows of {minutes} minute(s); at most {MAX_WINDOWS}: shorten the span or widen them",
+            )
+        version = await asyncio.to_thread(self._store.get_version, ref.model, version=ref.version, alias=ref.alias)
+        baseline = await self._baseline(version.lineage)
+        rollups = await asyncio.to_thread(self._store.list_rollups, version.model, str(version.version), start, until)
+        # Drift statistics are numpy and scipy work: off the event loop.
+        return await asyncio.to_thread(
+            build_report, version.model, version.version, rollups, minutes=minutes, baseline=baseline, rule=self._rule
+        )
+
+    async def _baseline(self, lineage: Lineage) -> Baseline | None:
+        """The profile of the data set version the lineage names; None when it names none the registry holds."""
+        if not lineage.dataset or not lineage.dataset_version:
+            return None
+        try:
+            dataset = await asyncio.to_thread(self._store.get_dataset, lineage.dataset, lineage.dataset_version)
+        except ConduitError as exc:
+            # Lineage is free text at registration: it may name a data set never imported, or not even a valid one.
+            if exc.code in (ErrorCode.NOT_FOUND, ErrorCode.INVALID_ARGUMENT):
+                return None
+            raise
+        return Baseline.of(dataset)

@@ -20,6 +20,7 @@ from control_plane.entities import (
     DatasetVersion,
     Deployment,
     DeploymentSpec,
+    LatencyHistogram,
     Lineage,
     LoadedModel,
     Model,
@@ -31,6 +32,7 @@ from control_plane.entities import (
     TensorSignature,
     User,
 )
+from control_plane.monitoring import FeatureDrift, MonitoringReport, Window
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.service import AttachmentContent, AttachmentUpload, UploadHeader, VersionRef
 from inference_server.errors import ConduitError, ErrorCode
@@ -49,11 +51,13 @@ __all__ = [
     "datetime_of",
     "deployment",
     "deployment_spec",
+    "latency_histogram",
     "lineage",
     "lineage_of",
     "loaded_model_of",
     "model",
     "model_version",
+    "monitoring_response",
     "new_dataset_version",
     "role",
     "role_of",
@@ -368,3 +372,63 @@ def new_dataset_version(message: cp.ImportDatasetHeader) -> NewDatasetVersion:
         target=message.target,
         description=message.description,
     )
+
+
+def latency_histogram(value: LatencyHistogram) -> cp.LatencyHistogram:
+    message = cp.LatencyHistogram(
+        bounds=list(value.bounds), counts=list(value.counts), count=value.count, sum=value.sum
+    )
+    if value.min is not None:
+        message.min = value.min
+    if value.max is not None:
+        message.max = value.max
+    return message
+
+
+def _feature_drift(value: FeatureDrift) -> cp.FeatureDrift:
+    message = cp.FeatureDrift(
+        feature=value.feature,
+        kind=value.kind,
+        count=value.count,
+        psi=value.psi,
+        js=value.js,
+        chi2=value.chi2,
+        chi2_p_value=value.chi2_p_value,
+        drifted=value.drifted,
+    )
+    if value.ks is not None and value.ks_p_value is not None:
+        message.ks, message.ks_p_value = value.ks, value.ks_p_value
+    return message
+
+
+def _monitoring_window(value: Window) -> cp.MonitoringWindow:
+    message = cp.MonitoringWindow(
+        start=timestamp(value.start),
+        end=timestamp(value.end),
+        requests=value.requests,
+        errors=dict(value.errors),
+        features=[_feature_drift(f) for f in value.features],
+        dataset_drift=value.dataset_drift,
+        drifted_share=value.drifted_share,
+    )
+    if value.latency is not None:
+        message.latency.CopyFrom(latency_histogram(value.latency))
+    for field, estimate in zip(("latency_p50", "latency_p90", "latency_p99"), value.quantiles, strict=True):
+        if estimate is not None:
+            setattr(message, field, estimate)
+    return message
+
+
+def monitoring_response(value: MonitoringReport) -> cp.GetMonitoringResponse:
+    rule = value.rule
+    message = cp.GetMonitoringResponse(
+        model=value.model,
+        version=value.version,
+        thresholds=cp.DriftThresholds(
+            psi_threshold=rule.psi_threshold, chi2_p_threshold=rule.chi2_p_threshold, drift_share=rule.drift_share
+        ),
+        windows=[_monitoring_window(w) for w in value.windows],
+    )
+    if value.baseline is not None:
+        message.baseline.CopyFrom(cp.DatasetRef(name=value.baseline.dataset, version=value.baseline.version))
+    return message

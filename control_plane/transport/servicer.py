@@ -263,3 +263,15 @@ class ControlPlaneServicer(cp_grpc.ControlPlaneServicer):
             return cp.ListAuditResponse(
                 entries=[converters.audit_entry(e) for e in page.items], next_page_token=page.next_token
             )
+
+    # -- monitoring ---------------------------------------------------------------------------------------------
+
+    async def GetMonitoring(self, request: cp.GetMonitoringRequest, context: Context) -> cp.GetMonitoringResponse:
+        async with self._call("GetMonitoring", context):
+            report = await self._s.monitoring.report(
+                converters.version_ref(request.ref),
+                since=converters.datetime_of(request, "since"),
+                until=converters.datetime_of(request, "until"),
+                minutes=request.window_minutes,
+            )
+            return converters.monitoring_response(report)

@@ -32,6 +32,7 @@ READ = {
     "ListServers",
     "ListAudit",
     "WhoAmI",
+    "GetMonitoring",
 }
 MAINTAIN = READ | {
     "CreateModel",
@@ -82,6 +83,7 @@ UNARY_REQUESTS: dict[str, Any] = {
     "DisableUser": cp.DisableUserRequest(name="ghost"),
     "WhoAmI": cp.WhoAmIRequest(),
     "ListAudit": cp.ListAuditRequest(),
+    "GetMonitoring": cp.GetMonitoringRequest(ref=cp.VersionRef(model="ghost")),
 }
 
 DOWNLOADS: dict[str, Any] = {

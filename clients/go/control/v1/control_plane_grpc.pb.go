@@ -60,6 +60,9 @@ type ControlPlaneClient interface {
 	WhoAmI(ctx context.Context, in *WhoAmIRequest, opts ...grpc.CallOption) (*User, error)
 	// Audit log of every mutating call.
 	ListAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (*ListAuditResponse, error)
+	// Monitoring of one model version, per time window: traffic, errors, latency, and the drift of its inputs and
+	// predictions against the profile of the data set it was trained on (its lineage).
+	GetMonitoring(ctx context.Context, in *GetMonitoringRequest, opts ...grpc.CallOption) (*GetMonitoringResponse, error)
 }
 
 type controlPlaneClient struct {
@@ -450,6 +453,15 @@ func (c *controlPlaneClient) ListAudit(ctx context.Context, in *ListAuditRequest
 	return out, nil
 }
 
+func (c *controlPlaneClient) GetMonitoring(ctx context.Context, in *GetMonitoringRequest, opts ...grpc.CallOption) (*GetMonitoringResponse, error) {
+	out := new(GetMonitoringResponse)
+	err := c.cc.Invoke(ctx, "/conduit.control.v1.ControlPlane/GetMonitoring", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlPlaneServer is the server API for ControlPlane service.
 // All implementations must embed UnimplementedControlPlaneServer
 // for forward compatibility
@@ -497,6 +509,9 @@ type ControlPlaneServer interface {
 	WhoAmI(context.Context, *WhoAmIRequest) (*User, error)
 	// Audit log of every mutating call.
 	ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error)
+	// Monitoring of one model version, per time window: traffic, errors, latency, and the drift of its inputs and
+	// predictions against the profile of the data set it was trained on (its lineage).
+	GetMonitoring(context.Context, *GetMonitoringRequest) (*GetMonitoringResponse, error)
 	mustEmbedUnimplementedControlPlaneServer()
 }
 
@@ -590,6 +605,9 @@ func (UnimplementedControlPlaneServer) WhoAmI(context.Context, *WhoAmIRequest) (
 }
 func (UnimplementedControlPlaneServer) ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListAudit not implemented")
+}
+func (UnimplementedControlPlaneServer) GetMonitoring(context.Context, *GetMonitoringRequest) (*GetMonitoringResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetMonitoring not implemented")
 }
 func (UnimplementedControlPlaneServer) mustEmbedUnimplementedControlPlaneServer() {}
 
@@ -1151,6 +1169,24 @@ func _ControlPlane_ListAudit_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControlPlane_GetMonitoring_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetMonitoringRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).GetMonitoring(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/conduit.control.v1.ControlPlane/GetMonitoring",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).GetMonitoring(ctx, req.(*GetMonitoringRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _ControlPlane_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "conduit.control.v1.ControlPlane",
 	HandlerType: (*ControlPlaneServer)(nil),
@@ -1250,6 +1286,10 @@ var _ControlPlane_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAudit",
 			Handler:    _ControlPlane_ListAudit_Handler,
+		},
+		{
+			MethodName: "GetMonitoring",
+			Handler:    _ControlPlane_GetMonitoring_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -33,8 +33,12 @@ export const protobufFileName = "control_plane/protocol/control_plane.proto";
  * audit log.
  *
  * Every call needs a token sent as gRPC metadata `authorization: Bearer <token>`. Roles: viewer (read), maintainer
- * (viewer + register, import data sets, alias, deploy, download), server (watch, download, report), admin
- * (everything, users).
+ * (viewer + register, import data sets, alias, deploy, download), server (watch, download, report, push metrics),
+ * admin (everything, users).
+ *
+ * The control plane's address also serves OpenTelemetry's metrics receiver
+ * (opentelemetry.proto.collector.metrics.v1.MetricsService/Export, OTLP/gRPC) with the same tokens (role server or
+ * admin): inference servers push their metrics there, and GetMonitoring reads the per-minute roll-ups kept of them.
  * Errors are gRPC statuses: INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, RESOURCE_EXHAUSTED,
  * UNAUTHENTICATED, PERMISSION_DENIED. See proto/README.md for how this file may change.
  */
@@ -606,6 +610,131 @@ export interface ListAuditResponse {
   /** newest first */
   entries: AuditEntry[];
   nextPageToken: string;
+}
+
+export interface GetMonitoringRequest {
+  /** by version, by alias, or (neither) the latest version */
+  ref?:
+    | VersionRef
+    | undefined;
+  /** unset: 15 minutes before `until` */
+  since?:
+    | Date
+    | undefined;
+  /** unset: now */
+  until?:
+    | Date
+    | undefined;
+  /**
+   * Minutes per window, 0: 1. Windows start at multiples of their length since the Unix epoch (UTC), so the first
+   * one may begin before `since`; at most 1440 windows per call.
+   */
+  windowMinutes: number;
+}
+
+/**
+ * Request durations as OpenTelemetry exports them: bucket i counts the values in (bounds[i-1], bounds[i]], the last
+ * bucket those above the highest bound.
+ */
+export interface LatencyHistogram {
+  /** seconds, increasing */
+  bounds: number[];
+  /** len(bounds) + 1 */
+  counts: number[];
+  count: number;
+  /** seconds */
+  sum: number;
+  /** unset: not reported (a difference of cumulative points) */
+  min?: number | undefined;
+  max?: number | undefined;
+}
+
+/** One feature (or "@prediction", the model's output) in one window against its training profile. */
+export interface FeatureDrift {
+  feature: string;
+  /** "numeric" | "categorical" */
+  kind: string;
+  /** values seen in the window, missing ones included */
+  count: number;
+  /** population stability index (empty cells floored at 1e-4) */
+  psi: number;
+  /** Jensen-Shannon distance, base 2 (0..1) */
+  js: number;
+  /** numeric: Kolmogorov-Smirnov distance of the binned distributions */
+  ks?:
+    | number
+    | undefined;
+  /** numeric: its asymptotic two-sample p-value */
+  ksPValue?:
+    | number
+    | undefined;
+  /** Pearson's chi-squared of the window's counts against the training proportions */
+  chi2: number;
+  chi2PValue: number;
+  /** psi >= psi_threshold and chi2_p_value < chi2_p_threshold */
+  drifted: boolean;
+}
+
+export interface MonitoringWindow {
+  start?:
+    | Date
+    | undefined;
+  /** exclusive */
+  end?:
+    | Date
+    | undefined;
+  /** answered OK */
+  requests: number;
+  /** failed requests by status name, e.g. INVALID_ARGUMENT */
+  errors: { [key: string]: number };
+  /**
+   * Latency quantiles of the OK requests in seconds, interpolated linearly inside the histogram's bucket that holds
+   * them (the outer buckets end at the observed min and max); unset without OK requests.
+   */
+  latencyP50?: number | undefined;
+  latencyP90?: number | undefined;
+  latencyP99?:
+    | number
+    | undefined;
+  /** unset without OK requests */
+  latency?:
+    | LatencyHistogram
+    | undefined;
+  /** by name; "@prediction" last */
+  features: FeatureDrift[];
+  /** at least drift_share of the input features drifted */
+  datasetDrift: boolean;
+  /** drifted input features / input features compared (0 when none were) */
+  driftedShare: number;
+}
+
+export interface MonitoringWindow_ErrorsEntry {
+  key: string;
+  value: number;
+}
+
+export interface DatasetRef {
+  name: string;
+  version: string;
+}
+
+export interface DriftThresholds {
+  psiThreshold: number;
+  chi2PThreshold: number;
+  driftShare: number;
+}
+
+export interface GetMonitoringResponse {
+  model: string;
+  /** the version resolved from the reference */
+  version: number;
+  /** the data set version whose profile drift is measured against; unset: none known */
+  baseline?: DatasetRef | undefined;
+  thresholds?:
+    | DriftThresholds
+    | undefined;
+  /** oldest first; windows without any data are left out */
+  windows: MonitoringWindow[];
 }
 
 function createBaseModel(): Model {
@@ -6933,6 +7062,934 @@ export const ListAuditResponse: MessageFns<ListAuditResponse> = {
   },
 };
 
+function createBaseGetMonitoringRequest(): GetMonitoringRequest {
+  return { ref: undefined, since: undefined, until: undefined, windowMinutes: 0 };
+}
+
+export const GetMonitoringRequest: MessageFns<GetMonitoringRequest> = {
+  encode(message: GetMonitoringRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ref !== undefined) {
+      VersionRef.encode(message.ref, writer.uint32(10).fork()).join();
+    }
+    if (message.since !== undefined) {
+      Timestamp.encode(toTimestamp(message.since), writer.uint32(18).fork()).join();
+    }
+    if (message.until !== undefined) {
+      Timestamp.encode(toTimestamp(message.until), writer.uint32(26).fork()).join();
+    }
+    if (message.windowMinutes !== 0) {
+      writer.uint32(32).int32(message.windowMinutes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetMonitoringRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetMonitoringRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ref = VersionRef.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.since = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.until = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.windowMinutes = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<GetMonitoringRequest>, I>>(base?: I): GetMonitoringRequest {
+    return GetMonitoringRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetMonitoringRequest>, I>>(object: I): GetMonitoringRequest {
+    const message = createBaseGetMonitoringRequest();
+    message.ref = (object.ref !== undefined && object.ref !== null) ? VersionRef.fromPartial(object.ref) : undefined;
+    message.since = object.since ?? undefined;
+    message.until = object.until ?? undefined;
+    message.windowMinutes = object.windowMinutes ?? 0;
+    return message;
+  },
+};
+
+function createBaseLatencyHistogram(): LatencyHistogram {
+  return { bounds: [], counts: [], count: 0, sum: 0, min: undefined, max: undefined };
+}
+
+export const LatencyHistogram: MessageFns<LatencyHistogram> = {
+  encode(message: LatencyHistogram, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.bounds.length !== 0) {
+      writer.uint32(10).fork();
+      for (const v of message.bounds) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    if (message.counts.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.counts) {
+        writer.int64(v);
+      }
+      writer.join();
+    }
+    if (message.count !== 0) {
+      writer.uint32(24).int64(message.count);
+    }
+    if (message.sum !== 0) {
+      writer.uint32(33).double(message.sum);
+    }
+    if (message.min !== undefined) {
+      writer.uint32(41).double(message.min);
+    }
+    if (message.max !== undefined) {
+      writer.uint32(49).double(message.max);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LatencyHistogram {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLatencyHistogram();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag === 9) {
+              message.bounds.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 10) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.bounds.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.counts.push(longToNumber(reader.int64()));
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.counts.push(longToNumber(reader.int64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.count = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.sum = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.min = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.max = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<LatencyHistogram>, I>>(base?: I): LatencyHistogram {
+    return LatencyHistogram.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LatencyHistogram>, I>>(object: I): LatencyHistogram {
+    const message = createBaseLatencyHistogram();
+    message.bounds = object.bounds?.map((e) => e) || [];
+    message.counts = object.counts?.map((e) => e) || [];
+    message.count = object.count ?? 0;
+    message.sum = object.sum ?? 0;
+    message.min = object.min ?? undefined;
+    message.max = object.max ?? undefined;
+    return message;
+  },
+};
+
+function createBaseFeatureDrift(): FeatureDrift {
+  return {
+    feature: "",
+    kind: "",
+    count: 0,
+    psi: 0,
+    js: 0,
+    ks: undefined,
+    ksPValue: undefined,
+    chi2: 0,
+    chi2PValue: 0,
+    drifted: false,
+  };
+}
+
+export const FeatureDrift: MessageFns<FeatureDrift> = {
+  encode(message: FeatureDrift, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.feature !== "") {
+      writer.uint32(10).string(message.feature);
+    }
+    if (message.kind !== "") {
+      writer.uint32(18).string(message.kind);
+    }
+    if (message.count !== 0) {
+      writer.uint32(24).int64(message.count);
+    }
+    if (message.psi !== 0) {
+      writer.uint32(33).double(message.psi);
+    }
+    if (message.js !== 0) {
+      writer.uint32(41).double(message.js);
+    }
+    if (message.ks !== undefined) {
+      writer.uint32(49).double(message.ks);
+    }
+    if (message.ksPValue !== undefined) {
+      writer.uint32(57).double(message.ksPValue);
+    }
+    if (message.chi2 !== 0) {
+      writer.uint32(65).double(message.chi2);
+    }
+    if (message.chi2PValue !== 0) {
+      writer.uint32(73).double(message.chi2PValue);
+    }
+    if (message.drifted !== false) {
+      writer.uint32(80).bool(message.drifted);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FeatureDrift {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFeatureDrift();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.feature = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.count = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.psi = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.js = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.ks = reader.double();
+            continue;
+          }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.ksPValue = reader.double();
+            continue;
+          }
+          case 8: {
+            if (tag !== 65) {
+              break;
+            }
+
+            message.chi2 = reader.double();
+            continue;
+          }
+          case 9: {
+            if (tag !== 73) {
+              break;
+            }
+
+            message.chi2PValue = reader.double();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.drifted = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<FeatureDrift>, I>>(base?: I): FeatureDrift {
+    return FeatureDrift.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FeatureDrift>, I>>(object: I): FeatureDrift {
+    const message = createBaseFeatureDrift();
+    message.feature = object.feature ?? "";
+    message.kind = object.kind ?? "";
+    message.count = object.count ?? 0;
+    message.psi = object.psi ?? 0;
+    message.js = object.js ?? 0;
+    message.ks = object.ks ?? undefined;
+    message.ksPValue = object.ksPValue ?? undefined;
+    message.chi2 = object.chi2 ?? 0;
+    message.chi2PValue = object.chi2PValue ?? 0;
+    message.drifted = object.drifted ?? false;
+    return message;
+  },
+};
+
+function createBaseMonitoringWindow(): MonitoringWindow {
+  return {
+    start: undefined,
+    end: undefined,
+    requests: 0,
+    errors: {},
+    latencyP50: undefined,
+    latencyP90: undefined,
+    latencyP99: undefined,
+    latency: undefined,
+    features: [],
+    datasetDrift: false,
+    driftedShare: 0,
+  };
+}
+
+export const MonitoringWindow: MessageFns<MonitoringWindow> = {
+  encode(message: MonitoringWindow, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.start !== undefined) {
+      Timestamp.encode(toTimestamp(message.start), writer.uint32(10).fork()).join();
+    }
+    if (message.end !== undefined) {
+      Timestamp.encode(toTimestamp(message.end), writer.uint32(18).fork()).join();
+    }
+    if (message.requests !== 0) {
+      writer.uint32(24).int64(message.requests);
+    }
+    globalThis.Object.entries(message.errors).forEach(([key, value]: [string, number]) => {
+      MonitoringWindow_ErrorsEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
+    });
+    if (message.latencyP50 !== undefined) {
+      writer.uint32(41).double(message.latencyP50);
+    }
+    if (message.latencyP90 !== undefined) {
+      writer.uint32(49).double(message.latencyP90);
+    }
+    if (message.latencyP99 !== undefined) {
+      writer.uint32(57).double(message.latencyP99);
+    }
+    if (message.latency !== undefined) {
+      LatencyHistogram.encode(message.latency, writer.uint32(66).fork()).join();
+    }
+    for (const v of message.features) {
+      FeatureDrift.encode(v!, writer.uint32(74).fork()).join();
+    }
+    if (message.datasetDrift !== false) {
+      writer.uint32(80).bool(message.datasetDrift);
+    }
+    if (message.driftedShare !== 0) {
+      writer.uint32(89).double(message.driftedShare);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MonitoringWindow {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMonitoringWindow();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.start = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.end = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.requests = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            const entry4 = MonitoringWindow_ErrorsEntry.decode(reader, reader.uint32());
+            if (entry4.value !== undefined) {
+              message.errors[entry4.key] = entry4.value;
+            }
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.latencyP50 = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.latencyP90 = reader.double();
+            continue;
+          }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.latencyP99 = reader.double();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.latency = LatencyHistogram.decode(reader, reader.uint32());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.features.push(FeatureDrift.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.datasetDrift = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 89) {
+              break;
+            }
+
+            message.driftedShare = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<MonitoringWindow>, I>>(base?: I): MonitoringWindow {
+    return MonitoringWindow.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MonitoringWindow>, I>>(object: I): MonitoringWindow {
+    const message = createBaseMonitoringWindow();
+    message.start = object.start ?? undefined;
+    message.end = object.end ?? undefined;
+    message.requests = object.requests ?? 0;
+    message.errors = (globalThis.Object.entries(object.errors ?? {}) as [string, number][]).reduce(
+      (acc: { [key: string]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.Number(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.latencyP50 = object.latencyP50 ?? undefined;
+    message.latencyP90 = object.latencyP90 ?? undefined;
+    message.latencyP99 = object.latencyP99 ?? undefined;
+    message.latency = (object.latency !== undefined && object.latency !== null)
+      ? LatencyHistogram.fromPartial(object.latency)
+      : undefined;
+    message.features = object.features?.map((e) => FeatureDrift.fromPartial(e)) || [];
+    message.datasetDrift = object.datasetDrift ?? false;
+    message.driftedShare = object.driftedShare ?? 0;
+    return message;
+  },
+};
+
+function createBaseMonitoringWindow_ErrorsEntry(): MonitoringWindow_ErrorsEntry {
+  return { key: "", value: 0 };
+}
+
+export const MonitoringWindow_ErrorsEntry: MessageFns<MonitoringWindow_ErrorsEntry> = {
+  encode(message: MonitoringWindow_ErrorsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(16).int64(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MonitoringWindow_ErrorsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMonitoringWindow_ErrorsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<MonitoringWindow_ErrorsEntry>, I>>(base?: I): MonitoringWindow_ErrorsEntry {
+    return MonitoringWindow_ErrorsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MonitoringWindow_ErrorsEntry>, I>>(object: I): MonitoringWindow_ErrorsEntry {
+    const message = createBaseMonitoringWindow_ErrorsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
+    return message;
+  },
+};
+
+function createBaseDatasetRef(): DatasetRef {
+  return { name: "", version: "" };
+}
+
+export const DatasetRef: MessageFns<DatasetRef> = {
+  encode(message: DatasetRef, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.version !== "") {
+      writer.uint32(18).string(message.version);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DatasetRef {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDatasetRef();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<DatasetRef>, I>>(base?: I): DatasetRef {
+    return DatasetRef.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DatasetRef>, I>>(object: I): DatasetRef {
+    const message = createBaseDatasetRef();
+    message.name = object.name ?? "";
+    message.version = object.version ?? "";
+    return message;
+  },
+};
+
+function createBaseDriftThresholds(): DriftThresholds {
+  return { psiThreshold: 0, chi2PThreshold: 0, driftShare: 0 };
+}
+
+export const DriftThresholds: MessageFns<DriftThresholds> = {
+  encode(message: DriftThresholds, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.psiThreshold !== 0) {
+      writer.uint32(9).double(message.psiThreshold);
+    }
+    if (message.chi2PThreshold !== 0) {
+      writer.uint32(17).double(message.chi2PThreshold);
+    }
+    if (message.driftShare !== 0) {
+      writer.uint32(25).double(message.driftShare);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DriftThresholds {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDriftThresholds();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 9) {
+              break;
+            }
+
+            message.psiThreshold = reader.double();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.chi2PThreshold = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.driftShare = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<DriftThresholds>, I>>(base?: I): DriftThresholds {
+    return DriftThresholds.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DriftThresholds>, I>>(object: I): DriftThresholds {
+    const message = createBaseDriftThresholds();
+    message.psiThreshold = object.psiThreshold ?? 0;
+    message.chi2PThreshold = object.chi2PThreshold ?? 0;
+    message.driftShare = object.driftShare ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetMonitoringResponse(): GetMonitoringResponse {
+  return { model: "", version: 0, baseline: undefined, thresholds: undefined, windows: [] };
+}
+
+export const GetMonitoringResponse: MessageFns<GetMonitoringResponse> = {
+  encode(message: GetMonitoringResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    if (message.version !== 0) {
+      writer.uint32(16).int64(message.version);
+    }
+    if (message.baseline !== undefined) {
+      DatasetRef.encode(message.baseline, writer.uint32(26).fork()).join();
+    }
+    if (message.thresholds !== undefined) {
+      DriftThresholds.encode(message.thresholds, writer.uint32(34).fork()).join();
+    }
+    for (const v of message.windows) {
+      MonitoringWindow.encode(v!, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetMonitoringResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetMonitoringResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.baseline = DatasetRef.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.thresholds = DriftThresholds.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.windows.push(MonitoringWindow.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<GetMonitoringResponse>, I>>(base?: I): GetMonitoringResponse {
+    return GetMonitoringResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetMonitoringResponse>, I>>(object: I): GetMonitoringResponse {
+    const message = createBaseGetMonitoringResponse();
+    message.model = object.model ?? "";
+    message.version = object.version ?? 0;
+    message.baseline = (object.baseline !== undefined && object.baseline !== null)
+      ? DatasetRef.fromPartial(object.baseline)
+      : undefined;
+    message.thresholds = (object.thresholds !== undefined && object.thresholds !== null)
+      ? DriftThresholds.fromPartial(object.thresholds)
+      : undefined;
+    message.windows = object.windows?.map((e) => MonitoringWindow.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 export type ControlPlaneService = typeof ControlPlaneService;
 export const ControlPlaneService = {
   /** Models. */
@@ -7223,6 +8280,20 @@ export const ControlPlaneService = {
     responseSerialize: (value: ListAuditResponse): Buffer => Buffer.from(ListAuditResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListAuditResponse => ListAuditResponse.decode(value),
   },
+  /**
+   * Monitoring of one model version, per time window: traffic, errors, latency, and the drift of its inputs and
+   * predictions against the profile of the data set it was trained on (its lineage).
+   */
+  getMonitoring: {
+    path: "/conduit.control.v1.ControlPlane/GetMonitoring" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetMonitoringRequest): Buffer => Buffer.from(GetMonitoringRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetMonitoringRequest => GetMonitoringRequest.decode(value),
+    responseSerialize: (value: GetMonitoringResponse): Buffer =>
+      Buffer.from(GetMonitoringResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetMonitoringResponse => GetMonitoringResponse.decode(value),
+  },
 } as const;
 
 export interface ControlPlaneServer extends UntypedServiceImplementation {
@@ -7271,6 +8342,11 @@ export interface ControlPlaneServer extends UntypedServiceImplementation {
   whoAmI: handleUnaryCall<WhoAmIRequest, User>;
   /** Audit log of every mutating call. */
   listAudit: handleUnaryCall<ListAuditRequest, ListAuditResponse>;
+  /**
+   * Monitoring of one model version, per time window: traffic, errors, latency, and the drift of its inputs and
+   * predictions against the profile of the data set it was trained on (its lineage).
+   */
+  getMonitoring: handleUnaryCall<GetMonitoringRequest, GetMonitoringResponse>;
 }
 
 export interface ControlPlaneClient extends Client {
@@ -7690,6 +8766,25 @@ export interface ControlPlaneClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListAuditResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Monitoring of one model version, per time window: traffic, errors, latency, and the drift of its inputs and
+   * predictions against the profile of the data set it was trained on (its lineage).
+   */
+  getMonitoring(
+    request: GetMonitoringRequest,
+    callback: (error: ServiceError | null, response: GetMonitoringResponse) => void,
+  ): ClientUnaryCall;
+  getMonitoring(
+    request: GetMonitoringRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetMonitoringResponse) => void,
+  ): ClientUnaryCall;
+  getMonitoring(
+    request: GetMonitoringRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetMonitoringResponse) => void,
   ): ClientUnaryCall;
 }
 
