@@ -437,3 +437,32 @@ class ControlPlaneClient:
         if since is not None:
             request.since.FromDatetime(since)
         return list(self._pages("ListAudit", request, "entries", limit))
+
+    # -- monitoring ---------------------------------------------------------------------------------------------
+
+    def get_monitoring(
+        self,
+        ref: cp.VersionRef,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        window_minutes: int = 1,
+    ) -> cp.GetMonitoringResponse:
+        """A version's traffic, errors, latency and drift per window of ``window_minutes``.
+
+        Args:
+            since: Start of the span (its window may begin earlier: windows start at multiples of their length);
+                default 15 minutes before ``until``.
+            until: End of the span; default now.
+
+        Raises:
+            ConduitError: NOT_FOUND for an unknown model or version; INVALID_ARGUMENT for a span of more than 1440
+                windows or one that ends before it starts.
+        """
+        request = cp.GetMonitoringRequest(ref=ref, window_minutes=window_minutes)
+        if since is not None:
+            request.since.FromDatetime(since)
+        if until is not None:
+            request.until.FromDatetime(until)
+        result: cp.GetMonitoringResponse = self._call("GetMonitoring", request)
+        return result

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,6 +230,12 @@ class Pusher:
         self.duration = meter.create_histogram("conduit.inference.duration", unit="s")
         self.bins = meter.create_counter("conduit.sketch.bin")
         self.categories = meter.create_counter("conduit.sketch.category")
+
+    def sketch(self, version: dict[str, str], feature: str, counts: Mapping[str, int], *, numeric: bool) -> None:
+        """Count a feature's values per bin (``numeric``) or category, as ``conduit.sketch.*`` points."""
+        counter, key = (self.bins, "bin") if numeric else (self.categories, "category")
+        for value, count in counts.items():
+            counter.add(count, {**version, "feature": feature, key: value})
 
     def push(self) -> MetricExportResult:
         data = self.reader.get_metrics_data()

@@ -72,13 +72,12 @@ async def populate(api: Api, pusher: Pusher, model: bytes, rng: np.random.Genera
         pusher.duration.record(float(seconds), ok)
     pusher.requests.add(3, {**VERSION, "status": "RESOURCE_EXHAUSTED"})
     (amount,) = (c for c in dataset.profile.columns if c.name == "amount")
-    for key, count in numeric_sketch(served.amounts, amount.bin_edges).items():
-        pusher.bins.add(count, {**VERSION, "feature": "amount", "bin": key})
+    pusher.sketch(VERSION, "amount", numeric_sketch(served.amounts, amount.bin_edges), numeric=True)
     (city,) = (c for c in dataset.profile.columns if c.name == "city")
-    for key, count in categorical_sketch(served.cities, {t.value for t in city.top_categories}).items():
-        pusher.categories.add(count, {**VERSION, "feature": "city", "category": key})
-    for key, count in categorical_sketch((str(c) for c in served.classes), {"0", "1"}).items():
-        pusher.categories.add(count, {**VERSION, "feature": "@prediction", "category": key})
+    top = {t.value for t in city.top_categories}
+    pusher.sketch(VERSION, "city", categorical_sketch(served.cities, top), numeric=False)
+    classes = categorical_sketch((str(c) for c in served.classes), {"0", "1"})
+    pusher.sketch(VERSION, "@prediction", classes, numeric=False)
     # One export: every point has the same time, so they share a minute.
     assert await asyncio.to_thread(pusher.push) == MetricExportResult.SUCCESS
     return served

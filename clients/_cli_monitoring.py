@@ -1,0 +1,131 @@
+"""``conduit monitoring show``: a model version's traffic, latency and drift per window, as the control plane keeps
+them from what its inference servers push.
+
+Uses the control plane's connection flags (see ``_cli_control``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from datetime import UTC
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from clients._cli_control import SubParsers, _since, command_parser, emit, table
+from clients.control_plane import ControlPlaneClient, parse_ref
+from control_plane.protocol import control_plane_pb2 as cp
+
+__all__ = ["add_monitoring_commands"]
+
+_WINDOW = re.compile(r"^(\d+)([mhd]?)$")
+_MINUTES = {"": 1, "m": 1, "h": 60, "d": 1440}
+_FEATURE_HEADERS = ("FEATURE", "KIND", "VALUES", "PSI", "JS", "KS", "P(KS)", "CHI2", "P(CHI2)", "DRIFTED")
+
+
+def _window(text: str) -> int:
+    """``1m``, ``5m``, ``1h``, ``1d`` (or a number of minutes) as whole minutes."""
+    match = _WINDOW.match(text)
+    minutes = int(match[1]) * _MINUTES[match[2]] if match else 0
+    if minutes < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected whole minutes, like 1m, 5m, 1h or 1d")
+    return minutes
+
+
+def _minute(value: Timestamp) -> str:
+    return value.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _ms(window: cp.MonitoringWindow, field: str) -> str:
+    return f"{getattr(window, field) * 1e3:.2f}" if window.HasField(field) else "-"
+
+
+def _number(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def _errors(window: cp.MonitoringWindow) -> str:
+    if not window.errors:
+        return "0"
+    detail = " ".join(f"{status}={count}" for status, count in sorted(window.errors.items()))
+    return f"{sum(window.errors.values())} {detail}"
+
+
+def _verdict(window: cp.MonitoringWindow) -> str:
+    inputs = [f for f in window.features if f.feature != "@prediction"]
+    if not inputs:
+        return "-"
+    drifted = sum(f.drifted for f in inputs)
+    return f"{'DRIFT' if window.dataset_drift else 'ok'} {drifted}/{len(inputs)}"
+
+
+def _feature_row(feature: cp.FeatureDrift) -> list[object]:
+    numeric = feature.HasField("ks")
+    return [
+        feature.feature,
+        feature.kind,
+        feature.count,
+        _number(feature.psi),
+        _number(feature.js),
+        _number(feature.ks) if numeric else "-",
+        _number(feature.ks_p_value) if numeric else "-",
+        _number(feature.chi2),
+        _number(feature.chi2_p_value),
+        "yes" if feature.drifted else "no",
+    ]
+
+
+def _text(answer: cp.GetMonitoringResponse) -> str:
+    baseline = (
+        f"drift against {answer.baseline.name}:{answer.baseline.version}"
+        if answer.HasField("baseline")
+        else "no drift baseline (the version's lineage names no data set version the control plane holds)"
+    )
+    lines = [f"{answer.model}:{answer.version}  {baseline}"]
+    if not answer.windows:
+        return "\n".join([*lines, "no traffic reported in this span"])
+    rows = [
+        [_minute(w.start), w.requests, _errors(w), _ms(w, "latency_p50"), _ms(w, "latency_p99"), _verdict(w)]
+        for w in answer.windows
+    ]
+    lines.append(table(("WINDOW (UTC)", "REQUESTS", "ERRORS", "P50 MS", "P99 MS", "DATA SET"), rows))
+    rule = answer.thresholds
+    for window in answer.windows:
+        if not window.features:
+            continue
+        verdict = "drift" if window.dataset_drift else "no drift"
+        lines += [
+            "",
+            f"{_minute(window.start)} to {_minute(window.end)}: {verdict}, {window.drifted_share:.0%} of the input "
+            f"features drifted (each: PSI >= {rule.psi_threshold:g} and p(chi2) < {rule.chi2_p_threshold:g}; "
+            f"the data set: at least {rule.drift_share:.0%})",
+            table(_FEATURE_HEADERS, [_feature_row(f) for f in window.features]),
+        ]
+    return "\n".join(lines)
+
+
+def _show(client: ControlPlaneClient, args: argparse.Namespace) -> None:
+    answer = client.get_monitoring(parse_ref(args.ref), since=args.since, window_minutes=args.window)
+    emit(args, answer, lambda: _text(answer))
+
+
+def add_monitoring_commands(sub: SubParsers) -> None:
+    """Add ``monitoring`` to the ``conduit`` parser."""
+    monitoring = sub.add_parser("monitoring", help="traffic, latency and drift of served model versions")
+    actions = monitoring.add_subparsers(dest="action", required=True)
+    p = command_parser(
+        actions,
+        "show",
+        _show,
+        "per window: requests, errors, p50 and p99 latency, and each feature's drift against the training data",
+        listing=True,
+    )
+    p.add_argument("ref", metavar="NAME[@ALIAS|:VERSION]", help="the version (NAME alone: the latest)")
+    p.add_argument(
+        "--since",
+        type=_since,
+        default=None,
+        metavar="WHEN",
+        help="15m, 2h, 7d ago, or an ISO 8601 time (default 15m)",
+    )
+    p.add_argument("--window", type=_window, default=1, metavar="LENGTH", help="1m, 5m, 1h or 1d (default 1m)")

@@ -1,0 +1,129 @@
+"""``conduit monitoring show`` and ``ControlPlaneClient.get_monitoring`` against a real control plane on loopback,
+fed a profiled data set, a version trained on it, and one OTLP push of served traffic.
+
+The CLI and the client block while the control plane runs on the test's event loop, so they run in threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from opentelemetry.sdk.metrics.export import MetricExportResult
+
+from clients._cli_monitoring import _window
+from clients.cli import main
+from clients.control_plane import ControlPlaneClient, parse_ref
+from clients.training import import_frame
+from control_plane.app import ControlPlaneServer
+from control_plane.protocol import control_plane_pb2 as cp
+from control_plane.settings import ControlPlaneSettings
+from tests.conftest import TrainedModel
+from tests.control_plane.monitoring.conftest import categorical_sketch, numeric_sketch
+from tests.control_plane.service.conftest import Pusher
+
+ADMIN_TOKEN = "cdt_cli-monitoring-admin-token-0123456789abcdefgh"
+CITIES = ["paris", "lyon", "lille"]
+VERSION = {"model": "fraud", "version": "1"}
+
+
+@pytest.fixture
+async def target(tmp_path: Path) -> AsyncIterator[str]:
+    settings = ControlPlaneSettings(home=tmp_path / "home", grpc_port=0, admin_token=ADMIN_TOKEN)
+    server = ControlPlaneServer(settings)
+    await server.start()
+    yield server.target
+    await server.stop(grace=1.0)
+
+
+def populate(target: str, model: Path, rng: np.random.Generator) -> None:
+    """Data set credit, fraud version 1 (alias production) trained on it, and a push of 120 requests whose amounts
+    drifted and whose cities did not."""
+    frame = pl.DataFrame({"amount": rng.normal(100.0, 20.0, 3000), "city": rng.choice(CITIES, 3000)})
+    with ControlPlaneClient(target, token=ADMIN_TOKEN) as client:
+        dataset, _ = import_frame(client, frame, "credit", source="test")
+        lineage = cp.Lineage(dataset="credit", dataset_version=dataset.version)
+        client.register_version("fraud", model, lineage=lineage, aliases=["production"])
+    (amount,) = (c for c in dataset.profile.columns if c.name == "amount")
+    pusher = Pusher(target, ADMIN_TOKEN)
+    try:
+        pusher.requests.add(120, {**VERSION, "status": "OK"})
+        for seconds in rng.lognormal(np.log(0.003), 0.5, 120):
+            pusher.duration.record(float(seconds), {**VERSION, "status": "OK"})
+        pusher.requests.add(2, {**VERSION, "status": "UNAVAILABLE"})
+        pusher.sketch(VERSION, "amount", numeric_sketch(rng.normal(150.0, 20.0, 120), amount.bin_edges), numeric=True)
+        cities = [str(c) for c in rng.choice(CITIES, 120)]
+        pusher.sketch(VERSION, "city", categorical_sketch(cities, set(CITIES)), numeric=False)
+        assert pusher.push() == MetricExportResult.SUCCESS
+    finally:
+        pusher.close()
+
+
+async def conduit(target: str, *args: str) -> int:
+    return await asyncio.to_thread(main, [*args, "--control-plane", target, "--token", ADMIN_TOKEN])
+
+
+async def test_show_prints_each_window_and_its_drift(
+    target: str, classifier: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "model.onnx"
+    model.write_bytes(classifier.onnx)
+    await asyncio.to_thread(populate, target, model, np.random.default_rng(2))
+    with ControlPlaneClient(target, token=ADMIN_TOKEN) as client:
+        answer = await asyncio.to_thread(client.get_monitoring, parse_ref("fraud@production"))
+    (window,) = answer.windows
+    assert window.requests == 120 and dict(window.errors) == {"UNAVAILABLE": 2}
+
+    assert await conduit(target, "monitoring", "show", "fraud@production", "--since", "15m") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"fraud:1  drift against credit:{answer.baseline.version}"
+    assert lines[1].split() == ["WINDOW", "(UTC)", "REQUESTS", "ERRORS", "P50", "MS", "P99", "MS", "DATA", "SET"]
+    start = window.start.ToDatetime().strftime("%Y-%m-%d %H:%M")
+    p50, p99 = f"{window.latency_p50 * 1e3:.2f}", f"{window.latency_p99 * 1e3:.2f}"
+    assert lines[2].split() == [*start.split(), "120", "2", "UNAVAILABLE=2", p50, p99, "DRIFT", "1/2"]
+    assert (
+        lines[4].startswith(f"{start} to ")
+        and ": drift, 50% of the input features drifted (each: PSI >= 0.2" in lines[4]
+    )
+    rows = {line.split()[0]: line.split() for line in lines[6:]}
+    assert rows["amount"][1] == "numeric" and rows["amount"][-1] == "yes"
+    assert rows["city"][1] == "categorical" and rows["city"][5] == "-" and rows["city"][-1] == "no"
+    (amount,) = (f for f in window.features if f.feature == "amount")
+    assert rows["amount"][3:5] == [f"{amount.psi:.3g}", f"{amount.js:.3g}"]
+
+    assert await conduit(target, "monitoring", "show", "fraud:1", "--window", "1h", "--json") == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["model"] == "fraud" and payload["windows"][0]["requests"] == "120"
+    assert {f["feature"]: f["drifted"] for f in payload["windows"][0]["features"]} == {"amount": True, "city": False}
+
+
+async def test_show_without_traffic_and_failures(
+    target: str, classifier: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "model.onnx"
+    model.write_bytes(classifier.onnx)
+    assert await conduit(target, "models", "register", "plain", str(model)) == 0
+    capsys.readouterr()
+    assert await conduit(target, "monitoring", "show", "plain") == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "plain:1  no drift baseline (the version's lineage names no data set version the control plane holds)",
+        "no traffic reported in this span",
+    ]
+    assert await conduit(target, "monitoring", "show", "ghost") == 1
+    assert "NOT_FOUND" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        await conduit(target, "monitoring", "show", "ghost", "--window", "90s")
+    assert "whole minutes" in capsys.readouterr().err
+
+
+def test_window_lengths() -> None:
+    assert [_window(text) for text in ("1m", "5m", "1h", "2d", "7")] == [1, 5, 60, 2880, 7]
+    for bad in ("0m", "1s", "m", "1.5h", "-1m"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _window(bad)
