@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from control_plane.entities import LatencyHistogram
 from control_plane.monitoring.points import Attributes, HistogramPoint, Point, SumPoint, Temporality
 
 __all__ = ["CumulativeTracker", "Pending"]
@@ -42,20 +43,16 @@ def _difference(current: Point, last: Point) -> Point:
         if current.value < last.value:
             return current
         return replace(current, start_ns=last.time_ns, value=current.value - last.value)
-    if isinstance(current, HistogramPoint) and isinstance(last, HistogramPoint) and current.bounds == last.bounds:
-        counts = tuple(now - before for now, before in zip(current.counts, last.counts, strict=True))
-        if min(counts, default=0) < 0 or current.count < last.count:
+    if isinstance(current, HistogramPoint) and isinstance(last, HistogramPoint):
+        now, before = current.histogram, last.histogram
+        if now.bounds != before.bounds:
+            return current
+        counts = tuple(a - b for a, b in zip(now.counts, before.counts, strict=True))
+        if min(counts, default=0) < 0 or now.count < before.count:
             return current
         # A running minimum or maximum says nothing about the values since the last point.
-        return replace(
-            current,
-            start_ns=last.time_ns,
-            counts=counts,
-            count=current.count - last.count,
-            sum=current.sum - last.sum,
-            min=None,
-            max=None,
-        )
+        difference = LatencyHistogram(now.bounds, counts, now.count - before.count, now.sum - before.sum)
+        return replace(current, start_ns=last.time_ns, histogram=difference)
     return current
 
 

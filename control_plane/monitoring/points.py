@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from control_plane.entities import LatencyHistogram
+
 __all__ = ["Attributes", "HistogramPoint", "Point", "SumPoint", "Temporality"]
 
 Attributes = tuple[tuple[str, str], ...]
@@ -43,11 +45,6 @@ class SumPoint(Point):
 
 @dataclass(frozen=True, slots=True)
 class HistogramPoint(Point):
-    """One point of an explicit-bucket histogram: ``counts`` has one more entry than ``bounds``."""
+    """One point of an explicit-bucket histogram."""
 
-    bounds: tuple[float, ...]
-    counts: tuple[int, ...]
-    count: int
-    sum: float
-    min: float | None = None
-    max: float | None = None
+    histogram: LatencyHistogram

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from control_plane.entities import LatencyHistogram, Rollup
+from control_plane.entities import Rollup
 from control_plane.monitoring import contract
 from control_plane.monitoring.histograms import merge_histograms
 from control_plane.monitoring.points import HistogramPoint, Point, SumPoint
@@ -64,10 +64,9 @@ def _rollup(point: Point) -> Rollup | None:
     if isinstance(point, HistogramPoint):
         if point.metric != contract.DURATION:
             raise _invalid(point, "must be a Sum, not a Histogram")
-        if _required(point, "status") != contract.OK or point.count == 0:
+        if _required(point, "status") != contract.OK or point.histogram.count == 0:
             return None
-        latency = LatencyHistogram(point.bounds, point.counts, point.count, point.sum, point.min, point.max)
-        return replace(base, latency=latency)
+        return replace(base, latency=point.histogram)
     assert isinstance(point, SumPoint)
     if point.value == 0:
         return None

@@ -15,6 +15,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 
+from control_plane.entities import LatencyHistogram
 from control_plane.monitoring import Attributes, HistogramPoint, Point, SumPoint, Temporality, contract
 from inference_server.errors import ConduitError, ErrorCode
 
@@ -82,18 +83,21 @@ def _temporality(metric: str, value: metrics_pb2.AggregationTemporality.ValueTyp
         raise _invalid(metric, "aggregation temporality must be DELTA or CUMULATIVE") from None
 
 
-def _histogram(metric: str, point: metrics_pb2.HistogramDataPoint) -> tuple[tuple[float, ...], tuple[int, ...]]:
+def _histogram(metric: str, point: metrics_pb2.HistogramDataPoint) -> LatencyHistogram:
     bounds, counts = tuple(point.explicit_bounds), tuple(point.bucket_counts)
+    total = point.sum if point.HasField("sum") else 0.0
+    low = point.min if point.HasField("min") else None
+    high = point.max if point.HasField("max") else None
     if not counts:
         # OTLP allows a histogram without buckets: its count is then one bucket holding every value.
-        return (), (point.count,)
+        return LatencyHistogram((), (point.count,), point.count, total, low, high)
     if len(counts) != len(bounds) + 1:
         raise _invalid(metric, f"{len(counts)} bucket counts for {len(bounds)} bounds; there must be one more")
     if any(not math.isfinite(b) for b in bounds) or any(b >= c for b, c in pairwise(bounds)):
         raise _invalid(metric, "bucket bounds must be finite and increasing")
     if sum(counts) != point.count:
         raise _invalid(metric, f"bucket counts add up to {sum(counts)}, not the point's count {point.count}")
-    return bounds, counts
+    return LatencyHistogram(bounds, counts, point.count, total, low, high)
 
 
 def _points(metric: metrics_pb2.Metric, instance: str) -> Iterable[Point]:
@@ -102,42 +106,19 @@ def _points(metric: metrics_pb2.Metric, instance: str) -> Iterable[Point]:
     if kind != _TYPES[name]:
         found = _TYPE_NAMES.get(kind or "", "metric without data")
         raise _invalid(name, f"must be a {_TYPE_NAMES[_TYPES[name]]}, not a {found}")
-    if kind == "sum":
-        if not metric.sum.is_monotonic:
-            raise _invalid(name, "must be a monotonic Sum")
-        temporality = _temporality(name, metric.sum.aggregation_temporality)
-        for number in metric.sum.data_points:
-            if number.flags & metrics_pb2.DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK:
-                continue
-            yield SumPoint(
-                name,
-                _attributes(number.attributes),
-                instance,
-                temporality,
-                number.start_time_unix_nano,
-                number.time_unix_nano,
-                _count(name, number),
-            )
-        return
-    temporality = _temporality(name, metric.histogram.aggregation_temporality)
-    for point in metric.histogram.data_points:
+    if kind == "sum" and not metric.sum.is_monotonic:
+        raise _invalid(name, "must be a monotonic Sum")
+    data = metric.sum if kind == "sum" else metric.histogram
+    temporality = _temporality(name, data.aggregation_temporality)
+    for point in data.data_points:
         if point.flags & metrics_pb2.DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK:
             continue
-        bounds, counts = _histogram(name, point)
-        yield HistogramPoint(
-            name,
-            _attributes(point.attributes),
-            instance,
-            temporality,
-            point.start_time_unix_nano,
-            point.time_unix_nano,
-            bounds,
-            counts,
-            point.count,
-            point.sum if point.HasField("sum") else 0.0,
-            point.min if point.HasField("min") else None,
-            point.max if point.HasField("max") else None,
-        )
+        start, end = point.start_time_unix_nano, point.time_unix_nano
+        attributes = _attributes(point.attributes)
+        if isinstance(point, metrics_pb2.NumberDataPoint):
+            yield SumPoint(name, attributes, instance, temporality, start, end, _count(name, point))
+        else:
+            yield HistogramPoint(name, attributes, instance, temporality, start, end, _histogram(name, point))
 
 
 def points(request: ExportMetricsServiceRequest) -> list[Point]:

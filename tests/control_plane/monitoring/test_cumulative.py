@@ -3,6 +3,7 @@ nothing remembered until committed, silent series forgotten."""
 
 from __future__ import annotations
 
+from control_plane.entities import LatencyHistogram
 from control_plane.monitoring import CumulativeTracker, HistogramPoint, Point, SumPoint, Temporality
 
 STARTED_NS = 1_000_000_000_000
@@ -58,26 +59,18 @@ def test_histogram_differences_drop_running_min_and_max() -> None:
     tracker = CumulativeTracker(started_ns=STARTED_NS)
 
     def point(counts: tuple[int, ...], total: float, at_s: int) -> HistogramPoint:
-        return HistogramPoint(
-            "conduit.inference.duration",
-            ATTRIBUTES,
-            "a",
-            Temporality.CUMULATIVE,
-            STARTED_NS + S,
-            STARTED_NS + at_s * S,
-            (0.1,),
-            counts,
-            sum(counts),
-            total,
-            0.01,
-            0.5,
-        )
+        histogram = LatencyHistogram((0.1,), counts, sum(counts), total, 0.01, 0.5)
+        at = STARTED_NS + at_s * S
+        metric = "conduit.inference.duration"
+        return HistogramPoint(metric, ATTRIBUTES, "a", Temporality.CUMULATIVE, STARTED_NS + S, at, histogram)
 
     (first,) = _track(tracker, point((2, 1), 0.6, 10))
-    assert isinstance(first, HistogramPoint) and (first.counts, first.min, first.max) == ((2, 1), 0.01, 0.5)
+    assert isinstance(first, HistogramPoint) and first.histogram == LatencyHistogram((0.1,), (2, 1), 3, 0.6, 0.01, 0.5)
     (second,) = _track(tracker, point((5, 1), 0.9, 20))
     assert isinstance(second, HistogramPoint)
-    assert (second.counts, second.count, round(second.sum, 9), second.min, second.max) == ((3, 0), 3, 0.3, None, None)
+    difference = second.histogram
+    assert (difference.counts, difference.count, round(difference.sum, 9)) == ((3, 0), 3, 0.3)
+    assert (difference.min, difference.max) == (None, None)
 
 
 def test_delta_points_pass_unchanged_and_silent_series_are_forgotten() -> None:

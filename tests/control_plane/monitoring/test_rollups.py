@@ -23,20 +23,8 @@ def _sum(metric: str, value: int, at_ns: int = T0_NS + 5, **attributes: str) -> 
 
 def _histogram(counts: tuple[int, ...], status: str = "OK", metric: str = "conduit.inference.duration") -> Point:
     pairs = tuple(sorted({**VERSION, "status": status}.items()))
-    return HistogramPoint(
-        metric,
-        pairs,
-        "server-1",
-        Temporality.DELTA,
-        T0_NS,
-        T0_NS + 1,
-        (0.01, 0.1),
-        counts,
-        sum(counts),
-        0.3,
-        0.002,
-        0.2,
-    )
+    histogram = LatencyHistogram((0.01, 0.1), counts, sum(counts), 0.3, 0.002, 0.2)
+    return HistogramPoint(metric, pairs, "server-1", Temporality.DELTA, T0_NS, T0_NS + 1, histogram)
 
 
 def _error(points: list[Point]) -> str:

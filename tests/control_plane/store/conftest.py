@@ -1,12 +1,16 @@
 """Helpers of the store tests: ``new_version`` and ``register`` make versions with distinct digests, ``new_dataset``
-data set versions with a full profile, ``error_code`` runs a call that must fail and returns its ``ErrorCode``."""
+data set versions with a full profile, ``error_code`` runs a call that must fail and returns its ``ErrorCode``;
+``stores`` opens one store per thread on one database (separate connection pools, as several control planes would
+have), and ``run_together`` runs work in threads that start at the same moment."""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Callable
-from typing import Any
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 
@@ -22,7 +26,9 @@ from control_plane.entities import (
 from control_plane.store import SqlStore
 from inference_server.errors import ConduitError, ErrorCode
 
+T = TypeVar("T")
 Register = Callable[..., ModelVersion]
+THREADS = 4
 ErrorOf = Callable[[Callable[[], object]], ErrorCode]
 
 _counter = itertools.count()
@@ -117,3 +123,24 @@ def error_code() -> ErrorOf:
         return failure.value.code
 
     return run
+
+
+@pytest.fixture
+def stores(store_url: str) -> Iterator[list[SqlStore]]:
+    """``THREADS`` stores on the same database."""
+    opened = [SqlStore(store_url) for _ in range(THREADS)]
+    yield opened
+    for opened_store in opened:
+        opened_store.close()
+
+
+def run_together(count: int, work: Callable[[int], T]) -> list[T]:
+    """``work(0)`` … ``work(count - 1)`` in threads; a barrier lines them up so that their transactions overlap."""
+    barrier = threading.Barrier(count)
+
+    def start(index: int) -> T:
+        barrier.wait()
+        return work(index)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(start, range(count)))

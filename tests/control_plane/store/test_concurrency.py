@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-
-import pytest
+from collections.abc import Callable
 
 from control_plane.entities import NewDatasetVersion, NewVersion
 from control_plane.store import SqlStore
 
-THREADS = 4
+from .conftest import THREADS, run_together
+
 PER_THREAD = 10
 
 
-@pytest.fixture
-def stores(store_url: str) -> Iterator[list[SqlStore]]:
-    """One store per thread on the same database."""
-    opened = [SqlStore(store_url) for _ in range(THREADS)]
-    yield opened
-    for store in opened:
-        store.close()
-
-
-def _run_together(count: int, work: Callable[[int], list[int]]) -> list[int]:
-    # The barrier lines the threads up so that their transactions really overlap.
-    barrier = threading.Barrier(count)
-
-    def start(index: int) -> list[int]:
-        barrier.wait()
-        return work(index)
-
-    with ThreadPoolExecutor(count) as pool:
-        return [item for result in pool.map(start, range(count)) for item in result]
+def _run_together(work: Callable[[int], list[int]]) -> list[int]:
+    return [item for result in run_together(THREADS, work) for item in result]
 
 
 def _audited(store: SqlStore, action: str) -> int:
@@ -51,7 +31,7 @@ def test_concurrent_registrations_get_consecutive_distinct_numbers(
             stores[index].create_version(new_version("fraud"), actor=f"t{index}").version for _ in range(PER_THREAD)
         ]
 
-    versions = _run_together(THREADS, register)
+    versions = _run_together(register)
     assert sorted(versions) == list(range(1, THREADS * PER_THREAD + 1))
     assert stores[0].get_model("fraud").latest_version == THREADS * PER_THREAD
 
@@ -62,7 +42,7 @@ def test_concurrent_first_registrations_create_the_model_once(
     def register(index: int) -> list[int]:
         return [stores[index].create_version(new_version("fresh"), actor="a", create_model=True).version]
 
-    assert sorted(_run_together(THREADS, register)) == list(range(1, THREADS + 1))
+    assert sorted(_run_together(register)) == list(range(1, THREADS + 1))
     assert _audited(stores[0], "CreateModel") == 1
 
 
@@ -77,7 +57,7 @@ def test_concurrent_imports_of_one_data_set_version_all_succeed_with_one_row(
         assert stored.version == new.version
         return [int(created)]
 
-    assert sum(_run_together(THREADS, import_)) == 1
+    assert sum(_run_together(import_)) == 1
     assert len(stores[0].list_dataset_versions("fresh", page_size=0, page_token="").items) == 1
     assert _audited(stores[0], "ImportDataset") == 1
 
@@ -87,5 +67,5 @@ def test_concurrent_bootstrap_creates_one_admin(stores: list[SqlStore]) -> None:
         # Different names: only a lock, not the unique name, can keep this to one admin.
         return [int(stores[index].bootstrap_admin(f"admin{index}", f"{index:064x}"))]
 
-    assert sum(_run_together(THREADS, bootstrap)) == 1
+    assert sum(_run_together(bootstrap)) == 1
     assert len(stores[0].list_users()) == 1

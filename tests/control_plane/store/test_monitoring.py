@@ -4,15 +4,12 @@ is pruned by age."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from control_plane.entities import LatencyHistogram, Rollup
 from control_plane.store import SqlStore
+
+from .conftest import THREADS, run_together
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 BOUNDS = (0.001, 0.01, 0.1)
@@ -86,26 +83,15 @@ def test_pruning_deletes_the_minutes_before_the_cutoff_with_their_sketches(store
     assert store.list_rollups("fraud", "1", T0, T0 + timedelta(minutes=1))[0].sketches == sketch
 
 
-THREADS = 4
 ROUNDS = 15
-
-
-@pytest.fixture
-def stores(store_url: str) -> Iterator[list[SqlStore]]:
-    opened = [SqlStore(store_url) for _ in range(THREADS)]
-    yield opened
-    for opened_store in opened:
-        opened_store.close()
 
 
 def test_concurrent_writers_to_the_same_minutes_all_add_up(stores: list[SqlStore]) -> None:
     # Every round adds to two minutes, one shared by all and one new to each writer (rows created at the same moment
     # by several transactions), in an order that differs between writers.
-    barrier = threading.Barrier(THREADS)
     latency = _histogram((1, 1, 0, 1), 0.5, 0.0001, 0.3)
 
     def write(index: int) -> None:
-        barrier.wait()
         for round_ in range(ROUNDS):
             minutes = [T0, T0 + timedelta(minutes=1 + round_)]
             if index % 2:
@@ -123,8 +109,7 @@ def test_concurrent_writers_to_the_same_minutes_all_add_up(stores: list[SqlStore
                 ]
             )
 
-    with ThreadPoolExecutor(THREADS) as pool:
-        list(pool.map(write, range(THREADS)))
+    run_together(THREADS, write)
     found = stores[0].list_rollups("fraud", "1", T0, T0 + timedelta(hours=1))
     assert len(found) == 1 + ROUNDS
     shared, *per_round = found
