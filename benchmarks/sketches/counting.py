@@ -61,7 +61,9 @@ def main() -> None:
         sums = sum_set()
         start = time.perf_counter_ns()
         for feeds, outputs in window:
-            the_plan.count([(feeds, outputs)], [t for t in [the_plan.gather(feeds, outputs)] if t is not None], sums)
+            one = the_plan.window()
+            the_plan.keep(one, feeds, outputs)
+            the_plan.count(one, sums)
         per_batch.append((time.perf_counter_ns() - start) / len(window) / 1e3)
         sketches = VersionSketches(sum_set())
         start = time.perf_counter_ns()

@@ -2,11 +2,12 @@
 
 Per model version, a ``SketchPlan`` matches the model's inputs to the profile's columns. The batcher hands every
 executed batch to a ``SketchObserver``, which joins the batch's binned values into one table and keeps it, with the
-batch's other arrays by reference; the server's flusher then counts everything kept since the last flush at once
+batch's other counted arrays by reference; the server's flusher then counts everything kept since the last flush at once
 (one numba kernel call over all numeric features, one C-level ``Counter`` per categorical feature) and adds the
 counts to a ``SumSet``. ``benchmarks/sketches/counting.py`` measured the choices on a 32-feature model: counting
-every batch as it executes costs about 1 ms a batch (adding hundreds of series to the sums dominates); keeping only
-references and joining every feature's arrays at flush time, 1 + 39 us; joining at keep time, a few us + a few us.
+every batch as it executes costs 0.6-1 ms a batch (adding hundreds of series to the sums dominates); keeping only
+references and joining every feature's arrays at flush time, 1 + 39 us; joining at keep time, about 12 + 9 us.
+Served at concurrency 16, sketches cost 3% of the server's CPU per inference (``benchmarks/sketches/results.md``).
 
 Metrics (the control plane's receiver ingests exactly these):
 
@@ -63,8 +64,6 @@ MAX_PENDING_ROWS = 1 << 16
 _NUMERIC = frozenset({"UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64"})
 _BOOLEAN_TEXT = {1.0: "true", 0.0: "false"}
 
-Batch = tuple[Mapping[str, np.ndarray], Sequence[np.ndarray]]
-
 
 @dataclass(frozen=True, slots=True)
 class _Source:
@@ -74,19 +73,6 @@ class _Source:
     output: int = -1
     flat: bool = False
     """Whether the tensor is ``[rows]`` rather than ``[rows, 1]``."""
-
-    def parts(self, batches: Sequence[Batch]) -> list[np.ndarray]:
-        """The array of each batch, as the model took or gave it."""
-        if self.output >= 0:
-            output = self.output
-            return [outputs[output] for _, outputs in batches]
-        name = self.name
-        return [feeds[name] for feeds, _ in batches]
-
-    def column(self, batches: Sequence[Batch]) -> np.ndarray:
-        """The values of every row of ``batches``, one after the other."""
-        parts = self.parts(batches)
-        return (parts[0] if len(parts) == 1 else np.concatenate(parts)).reshape(-1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +140,10 @@ class SketchPlan:
                 bins = len(target.bin_edges) - 1
                 binned.append((_Binned(PREDICTION, source, bins, variable.datatype), target.bin_edges))
         self._binned = [b for b, _ in binned]
+        # What is kept of a batch besides its binned table: the categorized inputs, then the predicted class.
+        self._kept = tuple(c.source for c in self._categorized) + (
+            (self._classes.source,) if self._classes is not None else ()
+        )
         self._sources = tuple(b.source for b in self._binned)
         plain = all(s.output < 0 and not s.flat for s in self._sources)
         self._inputs_only = tuple(s.name for s in self._sources) if plain else None
@@ -179,18 +169,31 @@ class SketchPlan:
             + ([PREDICTION] if self._classes is not None else [])
         )
 
-    def count(self, batches: Sequence[Batch], tables: list[np.ndarray], sums: SumSet) -> None:
-        """Count every row of ``batches`` (executed by this plan's model version), whose binned values ``gather``
-        made ``tables`` of, and add the counts to ``sums``."""
+    def count(self, window: Window, sums: SumSet) -> None:
+        """Count the batches kept in ``window`` (executed by this plan's model version) into ``sums``."""
         attributes = {"model": self.model, "version": self.version}
-        if tables:
-            self._count_bins(tables, sums, attributes)
-        for categorized in self._categorized:
-            labels, counts = _categories(categorized, categorized.source.column(batches))
+        if window.tables:
+            self._count_bins(window.tables, sums, attributes)
+        for categorized, parts in zip(self._categorized, window.columns, strict=False):
+            labels, counts = _categories(categorized, _joined(parts))
             sums.add(CATEGORY, {**attributes, "feature": categorized.feature}, "category", labels, counts)
         if self._classes is not None:
-            labels, counts = _classes(self._classes, self._classes.source.column(batches))
+            labels, counts = _classes(self._classes, _joined(window.columns[-1]))
             sums.add(CATEGORY, {**attributes, "feature": PREDICTION}, "category", labels, counts)
+
+    def window(self) -> Window:
+        """An empty window of batches for this plan."""
+        return Window(self, [], [[] for _ in self._kept])
+
+    def keep(self, window: Window, feeds: Mapping[str, np.ndarray], outputs: Sequence[np.ndarray]) -> None:
+        """Add one executed batch to ``window``: its binned values as one table, its other counted arrays by
+        reference. Only arrays are kept, no dict or list of the batch's: containers kept for a second get promoted
+        through the garbage collector's generations and make its full collections run more often."""
+        table = self.gather(feeds, outputs)
+        if table is not None:
+            window.tables.append(table)
+        for source, parts in zip(self._kept, window.columns, strict=True):
+            parts.append(outputs[source.output] if source.output >= 0 else feeds[source.name])
 
     def gather(self, feeds: Mapping[str, np.ndarray], outputs: Sequence[np.ndarray]) -> np.ndarray | None:
         """The binned values of one batch as one rows x features table (``None``: nothing is binned).
@@ -226,6 +229,19 @@ class SketchPlan:
                 _bin_labels(binned.bins, (BELOW, ABOVE, MISSING)),
                 np.concatenate([row[: binned.bins], row[widest:]]),
             )
+
+
+@dataclass(slots=True)
+class Window:
+    """The batches of one plan kept since the last flush: binned tables and, per kept source, its arrays."""
+
+    plan: SketchPlan
+    tables: list[np.ndarray]
+    columns: list[list[np.ndarray]]
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    return (parts[0] if len(parts) == 1 else np.concatenate(parts)).reshape(-1)
 
 
 @functools.cache
@@ -278,20 +294,22 @@ def _classes(classes: _Classes, labels: np.ndarray) -> tuple[tuple[str, ...], np
 
 
 class VersionSketches:
-    """The batches of one model version kept for the next flush, with the plan of the session that executed each."""
+    """The batches of one model version kept for the next flush, by the plan of the session that executed them."""
 
     def __init__(self, sums: SumSet) -> None:
         self._sums = sums
         self._lock = threading.Lock()
-        self._pending: list[tuple[SketchPlan, Batch, np.ndarray | None]] = []
+        self._windows: dict[int, Window] = {}
         self._rows = 0
 
     def keep(self, plan: SketchPlan, feeds: Mapping[str, np.ndarray], outputs: Sequence[np.ndarray]) -> None:
         """Keep one executed batch (its arrays by reference: neither the batcher nor the model changes them)."""
         rows = len(outputs[0]) if outputs else 0
-        table = plan.gather(feeds, outputs)
         with self._lock:
-            self._pending.append((plan, (feeds, outputs), table))
+            window = self._windows.get(id(plan))
+            if window is None:
+                window = self._windows[id(plan)] = plan.window()
+            plan.keep(window, feeds, outputs)
             self._rows += rows
             full = self._rows > MAX_PENDING_ROWS
         if full:
@@ -300,20 +318,14 @@ class VersionSketches:
     def flush(self) -> None:
         """Count every kept batch into the sums."""
         with self._lock:
-            pending, self._pending, self._rows = self._pending, [], 0
-        if not pending:
-            return
-        by_plan: dict[int, tuple[SketchPlan, list[Batch], list[np.ndarray]]] = {}
-        for plan, batch, table in pending:
-            _, batches, tables = by_plan.setdefault(id(plan), (plan, [], []))
-            batches.append(batch)
-            if table is not None:
-                tables.append(table)
-        for plan, batches, tables in by_plan.values():
+            windows, self._windows, self._rows = self._windows, {}, 0
+        for window in windows.values():
             try:
-                plan.count(batches, tables, self._sums)
+                window.plan.count(window, self._sums)
             except Exception:  # monitoring must never take serving down; the next window counts again
-                log.exception("model %s version %s: counting data sketches failed", plan.model, plan.version)
+                log.exception(
+                    "model %s version %s: counting data sketches failed", window.plan.model, window.plan.version
+                )
 
 
 class SketchObserver:
