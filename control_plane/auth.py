@@ -52,8 +52,21 @@ _MAINTAIN = frozenset(
         "DownloadDataset",
     }
 )
-# ExportMetrics: OpenTelemetry's MetricsService/Export, served beside the control plane's own calls.
-_SERVE = frozenset({"WatchAssignments", "DownloadArtifact", "RegisterServer", "Heartbeat", "WhoAmI", "ExportMetrics"})
+# ExportMetrics: OpenTelemetry's MetricsService/Export, served beside the control plane's own calls. GetVersion and
+# GetDataset: a server reads its versions' lineage and the training profile it sketches served values against (a
+# profile holds no rows; DownloadDataset stays with maintainers).
+_SERVE = frozenset(
+    {
+        "WatchAssignments",
+        "DownloadArtifact",
+        "RegisterServer",
+        "Heartbeat",
+        "WhoAmI",
+        "ExportMetrics",
+        "GetVersion",
+        "GetDataset",
+    }
+)
 _ADMINISTER = frozenset({"CreateUser", "ListUsers", "CreateToken", "DisableUser"})
 
 _CALLS_OF: dict[Role, frozenset[str]] = {

@@ -46,7 +46,16 @@ MAINTAIN = READ | {
     "ImportDataset",
     "DownloadDataset",
 }
-SERVE = {"WatchAssignments", "DownloadArtifact", "RegisterServer", "Heartbeat", "WhoAmI", "ExportMetrics"}
+SERVE = {
+    "WatchAssignments",
+    "DownloadArtifact",
+    "RegisterServer",
+    "Heartbeat",
+    "WhoAmI",
+    "ExportMetrics",
+    "GetVersion",
+    "GetDataset",
+}
 # ExportMetrics: the OTLP receiver served beside the ControlPlane service (MetricsService/Export).
 EVERYTHING = {method.name for method in SERVICE.methods} | {"ExportMetrics"}
 ALLOWED = {

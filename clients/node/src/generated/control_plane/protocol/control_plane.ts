@@ -33,8 +33,8 @@ export const protobufFileName = "control_plane/protocol/control_plane.proto";
  * audit log.
  *
  * Every call needs a token sent as gRPC metadata `authorization: Bearer <token>`. Roles: viewer (read), maintainer
- * (viewer + register, import data sets, alias, deploy, download), server (watch, download, report, push metrics),
- * admin (everything, users).
+ * (viewer + register, import data sets, alias, deploy, download), server (watch, download, report, push metrics,
+ * read versions and data set profiles), admin (everything, users).
  *
  * The control plane's address also serves OpenTelemetry's metrics receiver
  * (opentelemetry.proto.collector.metrics.v1.MetricsService/Export, OTLP/gRPC) with the same tokens (role server or
