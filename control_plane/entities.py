@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 __all__ = [
+    "AlertRuleRecord",
     "AliasChange",
     "ArtifactRef",
     "Assignment",
@@ -24,6 +25,7 @@ __all__ = [
     "DatasetVersion",
     "Deployment",
     "DeploymentSpec",
+    "JobRecord",
     "LatencyHistogram",
     "Lineage",
     "LoadedModel",
@@ -350,3 +352,31 @@ class Rollup:
     """Durations of the OK requests; None: none reported."""
     sketches: Mapping[tuple[str, str], Mapping[str, int]] = field(default_factory=dict)
     """(feature, ``numeric`` or ``categorical``) -> count per bin or category, as the servers send them."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRuleRecord:
+    """An alert rule as stored: condition and channel in their canonical text (``control_plane.alerting`` parses
+    them); ``alias`` None watches every version of the model."""
+
+    name: str
+    model: str
+    alias: str | None
+    condition: str
+    channel: str
+    created_at: datetime
+    created_by: str
+    silenced_until: datetime | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """A scheduled job as stored: ``kind`` is ``evaluate``, ``train`` or ``gc``; ``spec`` a train job's TOML text."""
+
+    name: str
+    cron: str
+    kind: str
+    spec: str | None
+    created_at: datetime
+    created_by: str

@@ -53,7 +53,7 @@ from control_plane.alerting._state import (
     advance,
     silence,
 )
-from control_plane.alerting._tables import alert_events, alert_states, create_tables, metadata, scheduler_runs
+from control_plane.alerting._tables import alert_events, alert_states, metadata, scheduler_runs
 from control_plane.alerting._train import DEFAULT_TRAIN_COMMAND, BoundedLog, TrainRunner
 from control_plane.alerting._webhook import WebhookSender
 
@@ -110,7 +110,6 @@ __all__ = [
     "advance",
     "alert_events",
     "alert_states",
-    "create_tables",
     "format_duration",
     "metadata",
     "parse_channel",

@@ -1,8 +1,7 @@
 """The tables of leases, alert states and alert events, in SQLAlchemy Core.
 
-They live here until the registry's Alembic migrations take them over: a migration creates them with exactly these
-columns and constraint names (the registry's naming convention and timestamp type are reused for that reason).
-``create_tables`` exists for tests and for embedding the library elsewhere; the control plane never calls it.
+The registry's migration 0004 creates them with exactly these columns and constraint names (the registry's naming
+convention and timestamp type are reused for that reason); the migration test compares the two.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    Engine,
     Float,
     Index,
     Integer,
@@ -24,7 +22,7 @@ from sqlalchemy import (
 
 from control_plane.store._schema import NAMING, UtcDateTime
 
-__all__ = ["alert_events", "alert_states", "create_tables", "metadata", "scheduler_runs"]
+__all__ = ["alert_events", "alert_states", "metadata", "scheduler_runs"]
 
 NAME = 128
 VERSION = 64
@@ -86,8 +84,3 @@ alert_events = Table(
 )
 """Every firing and resolve, with how its notification went; ``delivery`` NULL is a notification not yet sent
 (an outbox: a crash between the state change and the send leaves it to be sent by the next evaluation)."""
-
-
-def create_tables(engine: Engine) -> None:
-    """Create the three tables where they are missing (tests only; the registry uses its migrations)."""
-    metadata.create_all(engine)

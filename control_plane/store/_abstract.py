@@ -12,11 +12,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from control_plane.entities import (
+    AlertRuleRecord,
     AliasChange,
     AuditEntry,
     DatasetVersion,
     Deployment,
     DeploymentSpec,
+    JobRecord,
     LoadedModel,
     Model,
     ModelVersion,
@@ -229,3 +231,33 @@ class AbstractStore(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release the connection pool."""
+
+    # -- alert rules and jobs -----------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_alert_rule(self, rule: AlertRuleRecord, *, actor: str) -> AlertRuleRecord:
+        """Store a rule already validated by the caller (``created_*`` are set here); ALREADY_EXISTS."""
+
+    @abc.abstractmethod
+    def list_alert_rules(self) -> list[AlertRuleRecord]:
+        """Every rule, by name."""
+
+    @abc.abstractmethod
+    def delete_alert_rule(self, name: str, *, actor: str) -> AlertRuleRecord:
+        """Remove a rule; returns it. NOT_FOUND."""
+
+    @abc.abstractmethod
+    def silence_alert_rule(self, name: str, until: datetime | None, *, actor: str) -> AlertRuleRecord:
+        """Silence a rule's notifications until ``until`` (None: lift the silence). NOT_FOUND."""
+
+    @abc.abstractmethod
+    def create_job(self, job: JobRecord, *, actor: str) -> JobRecord:
+        """Store a job already validated by the caller; ALREADY_EXISTS."""
+
+    @abc.abstractmethod
+    def list_jobs(self) -> list[JobRecord]:
+        """Every job, by name."""
+
+    @abc.abstractmethod
+    def delete_job(self, name: str, *, actor: str) -> JobRecord:
+        """Remove a job; returns it. NOT_FOUND."""

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     ForeignKey,
@@ -28,6 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
     "NAMING",
+    "AlertRuleRow",
     "AliasRow",
     "AttachmentRow",
     "AuditRow",
@@ -35,6 +37,7 @@ __all__ = [
     "DatasetRow",
     "DatasetVersionRow",
     "DeploymentRow",
+    "JobRow",
     "ModelRow",
     "PoolRow",
     "RollupRow",
@@ -334,3 +337,34 @@ class SketchRow(Base):
     feature: Mapped[str] = mapped_column(String(255), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     counts: Mapped[dict[str, Any]]
+
+
+class AlertRuleRow(Base):
+    """An alert rule as ``conduit alerts add`` declared it; condition and channel in their canonical text."""
+
+    __tablename__ = "alert_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME), unique=True)
+    model: Mapped[str] = mapped_column(String(NAME))
+    alias: Mapped[str | None] = mapped_column(String(NAME))
+    condition: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(NAME))
+    silenced_until: Mapped[datetime | None]
+    enabled: Mapped[bool] = mapped_column(Boolean)
+
+
+class JobRow(Base):
+    """A scheduled job as ``conduit jobs add`` declared it; ``spec`` is a train job's TOML text."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME), unique=True)
+    cron: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    spec: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(NAME))

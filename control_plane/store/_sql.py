@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from control_plane.entities import (
+    AlertRuleRecord,
     AliasChange,
     AuditEntry,
     DatasetVersion,
     Deployment,
     DeploymentSpec,
+    JobRecord,
     LoadedModel,
     Model,
     ModelVersion,
@@ -25,10 +28,11 @@ from control_plane.entities import (
     ServerRecord,
     User,
 )
-from control_plane.store import _audit, _datasets, _deployments, _monitoring, _registry, _servers, _users
+from control_plane.store import _alerting, _audit, _datasets, _deployments, _monitoring, _registry, _servers, _users
 from control_plane.store._abstract import AbstractStore
 from control_plane.store._engine import Database
 from control_plane.store._migrate import ensure_current
+from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["SqlStore"]
 
@@ -55,6 +59,12 @@ class SqlStore(AbstractStore):
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""
         return self._db.dialect
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, for the alerting library's tables in the same database (``SqlAlertStore``,
+        ``SqlLeaseStore``)."""
+        return self._db.engine
 
     # -- models -------------------------------------------------------------------------------------------------
 
@@ -234,6 +244,42 @@ class SqlStore(AbstractStore):
     def prune_rollups(self, before: datetime) -> int:
         with self._db.write() as session:
             return _monitoring.prune_rollups(session, before)
+
+    # -- alert rules and jobs -----------------------------------------------------------------------------------
+
+    def create_alert_rule(self, rule: AlertRuleRecord, *, actor: str) -> AlertRuleRecord:
+        try:
+            with self._db.write() as session:
+                return _alerting.create_alert_rule(session, rule, actor=actor)
+        except IntegrityError:
+            raise ConduitError(ErrorCode.ALREADY_EXISTS, f"alert rule {rule.name!r} already exists") from None
+
+    def list_alert_rules(self) -> list[AlertRuleRecord]:
+        with self._db.read() as session:
+            return _alerting.list_alert_rules(session)
+
+    def delete_alert_rule(self, name: str, *, actor: str) -> AlertRuleRecord:
+        with self._db.write() as session:
+            return _alerting.delete_alert_rule(session, name, actor=actor)
+
+    def silence_alert_rule(self, name: str, until: datetime | None, *, actor: str) -> AlertRuleRecord:
+        with self._db.write() as session:
+            return _alerting.silence_alert_rule(session, name, until, actor=actor)
+
+    def create_job(self, job: JobRecord, *, actor: str) -> JobRecord:
+        try:
+            with self._db.write() as session:
+                return _alerting.create_job(session, job, actor=actor)
+        except IntegrityError:
+            raise ConduitError(ErrorCode.ALREADY_EXISTS, f"job {job.name!r} already exists") from None
+
+    def list_jobs(self) -> list[JobRecord]:
+        with self._db.read() as session:
+            return _alerting.list_jobs(session)
+
+    def delete_job(self, name: str, *, actor: str) -> JobRecord:
+        with self._db.write() as session:
+            return _alerting.delete_job(session, name, actor=actor)
 
     def close(self) -> None:
         self._db.dispose()

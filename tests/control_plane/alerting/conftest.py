@@ -30,8 +30,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import Engine, create_engine
 
-from control_plane.alerting import DriftScores, create_tables
+from control_plane.alerting import DriftScores
 from control_plane.entities import LatencyHistogram, Rollup
+from control_plane.store import migrate
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -189,14 +190,12 @@ def smtp() -> Iterator[SmtpServer]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def alerting_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database on each backend with the alerting tables (the registry's are not needed here)."""
+    """An empty database on each backend, migrated like the registry's (which creates the alerting tables)."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'alerting.db'}"
     else:
         url = request.getfixturevalue("postgres_server").create_database()
-    engine = create_engine(url)
-    create_tables(engine)
-    engine.dispose()
+    migrate(url)
     return url
 
 

@@ -17,6 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, make_url, text
 
+from control_plane import alerting
 from control_plane.store import SqlStore, migrate, schema_is_current
 
 # The packaged migrations and the ORM metadata are internal; comparing them with a database is the point here.
@@ -24,7 +25,7 @@ from control_plane.store._migrate import VERSION_TABLE, alembic_config
 from control_plane.store._schema import Base
 from inference_server.errors import ConduitError, ErrorCode
 
-HEAD = "0003"
+HEAD = "0004"
 # Optuna's tables (optuna/storages/_rdb/models.py) and its Alembic table: none may be one of ours.
 OPTUNA_TABLES = {
     "studies",
@@ -62,7 +63,7 @@ def empty_url(blank_url: str) -> str:
 
 
 def _ours(name: str | None, type_: str, parent_names: Any) -> bool:
-    return type_ != "table" or name in Base.metadata.tables
+    return type_ != "table" or name in Base.metadata.tables or name in alerting.metadata.tables
 
 
 def _schema_diff(url: str) -> list[Any]:
@@ -72,7 +73,8 @@ def _schema_diff(url: str) -> list[Any]:
         with engine.connect() as connection:
             opts = {"compare_type": True, "version_table": VERSION_TABLE, "include_name": _ours}
             context = MigrationContext.configure(connection, opts=opts)
-            return list(compare_metadata(context, Base.metadata))
+            # The alerting library's tables are declared apart (Core, no ORM) but migrated with the registry's.
+            return list(compare_metadata(context, [Base.metadata, alerting.metadata]))
     finally:
         engine.dispose()
 
