@@ -8,9 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 import sys
-from datetime import timedelta
+import threading
+from datetime import datetime, timedelta
 from typing import Any
 
 import grpc
@@ -21,16 +24,33 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from control_plane.artifacts import LocalArtifactStore, open_artifact_store
+from control_plane.alerting import (
+    AlertEngine,
+    AlertingSettings,
+    EmailSender,
+    Evaluator,
+    Job,
+    Notifier,
+    RetryPolicy,
+    Runner,
+    RunResult,
+    SqlAlertStore,
+    SqlLeaseStore,
+    TrainRunner,
+    WebhookSender,
+)
+from control_plane.artifacts import ArtifactStore, LocalArtifactStore, open_artifact_store
 from control_plane.auth import Authenticator
 from control_plane.monitoring import DriftRule
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
 from control_plane.service import (
+    AlertingService,
     Changes,
     Clock,
     DatasetService,
     DeploymentService,
+    JobRunners,
     MonitoringService,
     RegistryService,
     ServerService,
@@ -41,6 +61,7 @@ from control_plane.service import (
     WatchService,
     utc_now,
 )
+from control_plane.service._metrics_source import RegistryMetrics
 from control_plane.settings import ControlPlaneSettings
 from control_plane.store import AbstractStore, SqlStore, migrate, schema_is_current
 from control_plane.transport import metrics
@@ -75,11 +96,18 @@ class ControlPlaneServer:
 
     Args:
         settings: Parsed settings.
+        alerting: Parsed settings of alerting and scheduled jobs; default: all defaults.
         clock: The current time (aware), for server liveness; tests inject one.
     """
 
-    def __init__(self, settings: ControlPlaneSettings, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, settings: ControlPlaneSettings, *, alerting: AlertingSettings | None = None, clock: Clock = utc_now
+    ) -> None:
         self.settings = settings
+        self.alerting = alerting or AlertingSettings()
+        self._stop_jobs = threading.Event()
+        self._job_threads: list[threading.Thread] = []
+        self._train: Runner = TrainRunner()
         self._clock = clock
         self.port = 0
         self.admin_token: str | None = None
@@ -112,6 +140,8 @@ class ControlPlaneServer:
         store = self._store = await asyncio.to_thread(SqlStore, url)
         artifacts = open_artifact_store(settings.artifacts_url(), s3_endpoint_url=settings.s3_endpoint_url)
         spool = Spool(settings.spool_dir(), max_bytes=settings.max_upload_bytes)
+        drift_rule = DriftRule(settings.psi_threshold, settings.chi2_p_threshold, settings.drift_share)
+        runners = self._job_runners(store, artifacts, drift_rule)
         services = Services(
             registry=RegistryService(store, artifacts, self._changes),
             uploads=UploadService(
@@ -125,9 +155,10 @@ class ControlPlaneServer:
             monitoring=MonitoringService(
                 store,
                 retention=timedelta(days=settings.monitoring_retention),
-                rule=DriftRule(settings.psi_threshold, settings.chi2_p_threshold, settings.drift_share),
+                rule=drift_rule,
                 clock=self._clock,
             ),
+            alerting=AlertingService(store, runners.alerts, runners.leases, runners),
         )
         removed = await asyncio.to_thread(spool.clear)
         if removed:
@@ -178,11 +209,74 @@ class ControlPlaneServer:
         for service in HEALTH_NAMES:
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         self._pruner = asyncio.create_task(services.monitoring.run_pruner(settings.monitoring_prune_interval))
+        self._start_jobs(runners)
         log.info("control plane on %s (registry %s, artifacts %s)", address, _redacted(url), artifacts.describe())
         return self.port
 
+    def _job_runners(self, store: SqlStore, artifacts: ArtifactStore, drift_rule: DriftRule) -> JobRunners:
+        alerting = self.alerting
+        email = EmailSender(alerting) if alerting.smtp_host is not None else None
+        notifier = Notifier(
+            webhook=WebhookSender(timeout_s=alerting.webhook_timeout_s),
+            email=email,
+            retry=RetryPolicy(alerting.delivery_attempts, alerting.retry_base_delay_s, alerting.retry_max_delay_s),
+        )
+        evaluator = Evaluator(
+            RegistryMetrics(store, drift_rule), lag_s=alerting.lag_s, drift_window_s=alerting.drift_window_s
+        )
+        alerts = SqlAlertStore(store.engine)
+        leases = SqlLeaseStore(store.engine)
+        engine = AlertEngine(evaluator, alerts, notifier, repeat_s=alerting.repeat_s)
+        home = self.settings.home_dir()
+        return JobRunners(
+            store, artifacts, engine, alerts, leases, train=self._run_train,
+            spec_dir=home / "jobs", holder=f"{socket.gethostname()}:{os.getpid()}", gc_grace_s=alerting.gc_grace_s,
+            rollup_retention=timedelta(days=self.settings.monitoring_retention), lease_ttl_s=alerting.lease_ttl_s,
+            misfire_grace_s=alerting.misfire_grace_s,
+        )  # fmt: skip
+
+    def _run_train(self, job: Job, tick: datetime) -> RunResult:
+        return self._train(job, tick)
+
+    def _start_jobs(self, runners: JobRunners) -> None:
+        """The scheduler and the built-in evaluation, each on a thread of its own until ``stop``."""
+        alerting = self.alerting
+        # Known only now that the port is bound: the trainer registers its model here, as the first admin when the
+        # control plane knows that token.
+        env = {**os.environ, "CONDUIT_CONTROL_PLANE": self.target}
+        token = self.settings.admin_token or self.admin_token
+        if token is not None:
+            env["CONDUIT_TOKEN"] = token
+        self._train = TrainRunner(
+            timeout_s=alerting.train_timeout_s, max_log_bytes=alerting.max_log_bytes, env=env,
+            cwd=self.settings.home_dir() / "jobs",
+        )  # fmt: skip
+        interval = alerting.evaluate_interval_s
+        runners.reload()
+        self._stop_jobs.clear()
+        self._job_threads = [
+            threading.Thread(
+                target=runners.scheduler.run_forever, args=(self._stop_jobs,), kwargs={"poll_s": min(interval, 30.0)},
+                name="conduit-scheduler", daemon=True,
+            ),
+            threading.Thread(
+                target=runners.run_builtin_evaluation, args=(self._stop_jobs, interval), name="conduit-evaluate",
+                daemon=True,
+            ),
+        ]  # fmt: skip
+        for thread in self._job_threads:
+            thread.start()
+
+    async def _stop_job_threads(self) -> None:
+        self._stop_jobs.set()
+        for thread in self._job_threads:
+            # A running job is waited for: a train run is bounded by its timeout, an evaluation by its deliveries.
+            await asyncio.to_thread(thread.join)
+        self._job_threads = []
+
     async def stop(self, grace: float | None = 5.0) -> None:
-        """End the watches, refuse new calls, let running ones finish for up to ``grace`` seconds, close the store."""
+        """End the watches, refuse new calls, let running ones finish for up to ``grace`` seconds, stop the
+        scheduler, close the store."""
         self._changes.close()
         if self._pruner is not None:
             self._pruner.cancel()
@@ -195,6 +289,7 @@ class ControlPlaneServer:
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
+        await self._stop_job_threads()
         if self._store is not None:
             await asyncio.to_thread(self._store.close)
             self._store = None
@@ -204,17 +299,31 @@ def _settings(overrides: dict[str, Any]) -> ControlPlaneSettings | None:
     try:
         return ControlPlaneSettings(**overrides)
     except ValidationError as exc:
-        for error in exc.errors():
-            if error["loc"]:
-                field = "--" + "-".join(str(part) for part in error["loc"]).replace("_", "-")
-                print(f"{PROGRAM}: {field}: {error['msg']}", file=sys.stderr)
-            else:  # a rule over several settings: its message names the flags
-                print(f"{PROGRAM}: {error['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        _print_errors(exc, "--")
         return None
 
 
-async def _serve(settings: ControlPlaneSettings) -> None:
-    server = ControlPlaneServer(settings)
+def _alerting_settings() -> AlertingSettings | None:
+    try:
+        return AlertingSettings()
+    except ValidationError as exc:
+        _print_errors(exc, "CONDUIT_ALERTS_")
+        return None
+
+
+def _print_errors(exc: ValidationError, prefix: str) -> None:
+    """Each error on its own line, naming the setting as the user wrote it: ``--flag`` or ``CONDUIT_ALERTS_NAME``."""
+    for error in exc.errors():
+        if error["loc"]:
+            name = "_".join(str(part) for part in error["loc"])
+            field = "--" + name.replace("_", "-") if prefix == "--" else prefix + name.upper()
+            print(f"{PROGRAM}: {field}: {error['msg']}", file=sys.stderr)
+        else:  # a rule over several settings: its message names them
+            print(f"{PROGRAM}: {error['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+
+
+async def _serve(settings: ControlPlaneSettings, alerting: AlertingSettings) -> None:
+    server = ControlPlaneServer(settings, alerting=alerting)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -239,11 +348,12 @@ def main(overrides: dict[str, Any]) -> int:
         The process exit code: 2 for invalid settings, 1 when the server failed, 0 after a clean stop.
     """
     settings = _settings(overrides)
-    if settings is None:
+    alerting = _alerting_settings()
+    if settings is None or alerting is None:
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(_serve(settings))
+        asyncio.run(_serve(settings, alerting))
     except ConduitError as exc:
         print(f"{PROGRAM}: {exc.message}", file=sys.stderr)
         return 1

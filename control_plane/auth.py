@@ -35,6 +35,11 @@ _READ = frozenset(
         "ListAudit",
         "WhoAmI",
         "GetMonitoring",
+        "ListAlertRules",
+        "ListAlerts",
+        "ListAlertHistory",
+        "ListJobs",
+        "ListJobRuns",
     }
 )
 _MAINTAIN = frozenset(
@@ -50,6 +55,13 @@ _MAINTAIN = frozenset(
         "ImportDataset",
         # Profiles are for every viewer (the dashboard); the rows themselves only for those who train on them.
         "DownloadDataset",
+        "CreateAlertRule",
+        "DeleteAlertRule",
+        "SilenceAlert",
+        "AcknowledgeAlert",
+        "CreateJob",
+        "DeleteJob",
+        "RunJob",
     }
 )
 # ExportMetrics: OpenTelemetry's MetricsService/Export, served beside the control plane's own calls. GetVersion and

@@ -55,6 +55,12 @@ class AlertingSettings(BaseSettings):
     replica. Keep it above ``train_timeout_s``."""
     train_timeout_s: float = Field(default=3000.0, gt=0)
     """Seconds a training job may run before it is stopped and recorded as failed."""
+    evaluate_interval_s: float = Field(default=60.0, gt=0)
+    """Seconds between the built-in evaluations of every alert rule (run once across replicas), with or without an
+    ``--evaluate`` job."""
+    gc_grace_s: float = Field(default=3600.0, ge=0)
+    """An artifact no version refers to is deleted by a ``--gc`` job once it was seen unreferenced this long ago
+    (an upload in progress stores its artifact before its version)."""
     max_log_bytes: int = Field(default=256 * 1024, ge=1024)
     """Most bytes of a job's output kept with its run (its beginning and its end)."""
 

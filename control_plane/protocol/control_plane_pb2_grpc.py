@@ -184,6 +184,66 @@ class ControlPlaneStub:
                 request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.GetMonitoringRequest.SerializeToString,
                 response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.GetMonitoringResponse.FromString,
                 _registered_method=True)
+        self.CreateAlertRule = channel.unary_unary(
+                '/conduit.control.v1.ControlPlane/CreateAlertRule',
+                request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.CreateAlertRuleRequest.SerializeToString,
+                response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.AlertRule.FromString,
+                _registered_method=True)
+        self.ListAlertRules = channel.unary_unary(
+                '/conduit.control.v1.ControlPlane/ListAlertRules',
+                request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ListAlertRulesRequest.SerializeToString,
+                response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ListAlertRulesResponse.FromString,
+                _registered_method=True)
+        self.DeleteAlertRule = channel.unary_unary(
+                '/conduit.control.v1.ControlPlane/DeleteAlertRule',
+                request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.DeleteAlertRuleRequest.SerializeToString,
+                response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.AlertRule.FromString,
+                _registered_method=True)
+        self.ListAlerts = channel.unary_unary(
+                '/conduit.control.v1.ControlPlane/ListAlerts',
+                request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ListAlertsRequest.SerializeToString,
+                response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ListAlertsResponse.FromString,
+                _registered_method=True)
+        self.ListAlertHistory = channel.unary_unary(
+                '/conduit.control.v1.ControlPlane/ListAlertHistory',
+                request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ListAlertHistoryRequest.SerializeToString,
+                response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ListAlertHistoryResponse.FromString,
+                _registered_method=True)
+        self.SilenceAlert = channel.unary_unary(
+                '/conduit.control.v1.ControlPlane/SilenceAlert',
+                request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.SilenceAlertRequest.SerializeToString,
+                response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.AlertRule.FromString,
+                _registered_method=True)
+        self.AcknowledgeAlert = channel.unary_unary(
+                '/conduit.control.v1.ControlPlane/AcknowledgeAlert',
+                request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.AcknowledgeAlertRequest.SerializeToString,
+                response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.Alert.FromString,
+                _registered_method=True)
+        self.CreateJob = channel.unary_unary(
+                '/conduit.control.v1.ControlPlane/CreateJob',
+                request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.CreateJobRequest.SerializeToString,
+                response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.Job.FromString,
+                _registered_method=True)
+        self.ListJobs = channel.unary_unary(
+                '/conduit.control.v1.ControlPlane/ListJobs',
+                request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ListJobsRequest.SerializeToString,
+                response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ListJobsResponse.FromString,
+                _registered_method=True)
+        self.DeleteJob = channel.unary_unary(
+                '/conduit.control.v1.ControlPlane/DeleteJob',
+                request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.DeleteJobRequest.SerializeToString,
+                response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.Job.FromString,
+                _registered_method=True)
+        self.ListJobRuns = channel.unary_unary(
+                '/conduit.control.v1.ControlPlane/ListJobRuns',
+                request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ListJobRunsRequest.SerializeToString,
+                response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ListJobRunsResponse.FromString,
+                _registered_method=True)
+        self.RunJob = channel.unary_unary(
+                '/conduit.control.v1.ControlPlane/RunJob',
+                request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.RunJobRequest.SerializeToString,
+                response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.JobRun.FromString,
+                _registered_method=True)
 
 
 class ControlPlaneServicer:
@@ -385,6 +445,80 @@ class ControlPlaneServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateAlertRule(self, request, context):
+        """Alerting: rules on a model's monitoring, their current alerts and their history of notifications.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAlertRules(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteAlertRule(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAlerts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAlertHistory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SilenceAlert(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcknowledgeAlert(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateJob(self, request, context):
+        """Scheduled jobs: evaluate, train or gc on a cron schedule, run once across control-plane replicas.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListJobs(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteJob(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListJobRuns(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RunJob(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlPlaneServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -537,6 +671,66 @@ def add_ControlPlaneServicer_to_server(servicer, server):
                     servicer.GetMonitoring,
                     request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.GetMonitoringRequest.FromString,
                     response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.GetMonitoringResponse.SerializeToString,
+            ),
+            'CreateAlertRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAlertRule,
+                    request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.CreateAlertRuleRequest.FromString,
+                    response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.AlertRule.SerializeToString,
+            ),
+            'ListAlertRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlertRules,
+                    request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ListAlertRulesRequest.FromString,
+                    response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ListAlertRulesResponse.SerializeToString,
+            ),
+            'DeleteAlertRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAlertRule,
+                    request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.DeleteAlertRuleRequest.FromString,
+                    response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.AlertRule.SerializeToString,
+            ),
+            'ListAlerts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlerts,
+                    request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ListAlertsRequest.FromString,
+                    response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ListAlertsResponse.SerializeToString,
+            ),
+            'ListAlertHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlertHistory,
+                    request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ListAlertHistoryRequest.FromString,
+                    response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ListAlertHistoryResponse.SerializeToString,
+            ),
+            'SilenceAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.SilenceAlert,
+                    request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.SilenceAlertRequest.FromString,
+                    response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.AlertRule.SerializeToString,
+            ),
+            'AcknowledgeAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcknowledgeAlert,
+                    request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.AcknowledgeAlertRequest.FromString,
+                    response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.Alert.SerializeToString,
+            ),
+            'CreateJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateJob,
+                    request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.CreateJobRequest.FromString,
+                    response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.Job.SerializeToString,
+            ),
+            'ListJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJobs,
+                    request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ListJobsRequest.FromString,
+                    response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ListJobsResponse.SerializeToString,
+            ),
+            'DeleteJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteJob,
+                    request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.DeleteJobRequest.FromString,
+                    response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.Job.SerializeToString,
+            ),
+            'ListJobRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJobRuns,
+                    request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ListJobRunsRequest.FromString,
+                    response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ListJobRunsResponse.SerializeToString,
+            ),
+            'RunJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunJob,
+                    request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.RunJobRequest.FromString,
+                    response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.JobRun.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1349,6 +1543,330 @@ class ControlPlane:
             '/conduit.control.v1.ControlPlane/GetMonitoring',
             control__plane_dot_protocol_dot_control__plane__pb2.GetMonitoringRequest.SerializeToString,
             control__plane_dot_protocol_dot_control__plane__pb2.GetMonitoringResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAlertRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conduit.control.v1.ControlPlane/CreateAlertRule',
+            control__plane_dot_protocol_dot_control__plane__pb2.CreateAlertRuleRequest.SerializeToString,
+            control__plane_dot_protocol_dot_control__plane__pb2.AlertRule.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlertRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conduit.control.v1.ControlPlane/ListAlertRules',
+            control__plane_dot_protocol_dot_control__plane__pb2.ListAlertRulesRequest.SerializeToString,
+            control__plane_dot_protocol_dot_control__plane__pb2.ListAlertRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteAlertRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conduit.control.v1.ControlPlane/DeleteAlertRule',
+            control__plane_dot_protocol_dot_control__plane__pb2.DeleteAlertRuleRequest.SerializeToString,
+            control__plane_dot_protocol_dot_control__plane__pb2.AlertRule.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conduit.control.v1.ControlPlane/ListAlerts',
+            control__plane_dot_protocol_dot_control__plane__pb2.ListAlertsRequest.SerializeToString,
+            control__plane_dot_protocol_dot_control__plane__pb2.ListAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlertHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conduit.control.v1.ControlPlane/ListAlertHistory',
+            control__plane_dot_protocol_dot_control__plane__pb2.ListAlertHistoryRequest.SerializeToString,
+            control__plane_dot_protocol_dot_control__plane__pb2.ListAlertHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SilenceAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conduit.control.v1.ControlPlane/SilenceAlert',
+            control__plane_dot_protocol_dot_control__plane__pb2.SilenceAlertRequest.SerializeToString,
+            control__plane_dot_protocol_dot_control__plane__pb2.AlertRule.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcknowledgeAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conduit.control.v1.ControlPlane/AcknowledgeAlert',
+            control__plane_dot_protocol_dot_control__plane__pb2.AcknowledgeAlertRequest.SerializeToString,
+            control__plane_dot_protocol_dot_control__plane__pb2.Alert.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conduit.control.v1.ControlPlane/CreateJob',
+            control__plane_dot_protocol_dot_control__plane__pb2.CreateJobRequest.SerializeToString,
+            control__plane_dot_protocol_dot_control__plane__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conduit.control.v1.ControlPlane/ListJobs',
+            control__plane_dot_protocol_dot_control__plane__pb2.ListJobsRequest.SerializeToString,
+            control__plane_dot_protocol_dot_control__plane__pb2.ListJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conduit.control.v1.ControlPlane/DeleteJob',
+            control__plane_dot_protocol_dot_control__plane__pb2.DeleteJobRequest.SerializeToString,
+            control__plane_dot_protocol_dot_control__plane__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJobRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conduit.control.v1.ControlPlane/ListJobRuns',
+            control__plane_dot_protocol_dot_control__plane__pb2.ListJobRunsRequest.SerializeToString,
+            control__plane_dot_protocol_dot_control__plane__pb2.ListJobRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conduit.control.v1.ControlPlane/RunJob',
+            control__plane_dot_protocol_dot_control__plane__pb2.RunJobRequest.SerializeToString,
+            control__plane_dot_protocol_dot_control__plane__pb2.JobRun.FromString,
             options,
             channel_credentials,
             insecure,

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from control_plane.service.alerting import Alert, AlertingService
 from control_plane.service.changes import Changes
 from control_plane.service.datasets import DatasetDownload, DatasetService
 from control_plane.service.deployments import DeploymentService
+from control_plane.service.jobs import JobRunners
 from control_plane.service.monitoring import MonitoringService
 from control_plane.service.registry import AttachmentContent, Download, RegistryService, VersionRef
 from control_plane.service.servers import Clock, ServerService, ServerStatus, utc_now
@@ -21,6 +23,8 @@ from control_plane.service.watch import WatchService
 
 __all__ = [
     "ADMIN_USER",
+    "Alert",
+    "AlertingService",
     "AttachmentContent",
     "AttachmentUpload",
     "Changes",
@@ -29,6 +33,7 @@ __all__ = [
     "DatasetService",
     "DeploymentService",
     "Download",
+    "JobRunners",
     "MonitoringService",
     "RegistryService",
     "ServerService",
@@ -56,3 +61,4 @@ class Services:
     watch: WatchService
     users: UserService
     monitoring: MonitoringService
+    alerting: AlertingService

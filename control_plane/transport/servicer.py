@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
+from control_plane.alerting import TickRecord
 from control_plane.auth import Authenticator
 from control_plane.entities import DatasetVersion, ModelVersion, User
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
 from control_plane.service import Services
-from control_plane.transport import converters
+from control_plane.transport import alerting_converters, converters
 from control_plane.transport._calls import Context, guarded
 from inference_server.errors import ConduitError, ErrorCode
 
@@ -275,3 +276,75 @@ class ControlPlaneServicer(cp_grpc.ControlPlaneServicer):
                 minutes=request.window_minutes,
             )
             return converters.monitoring_response(report)
+
+    # -- alerting -----------------------------------------------------------------------------------------------
+
+    async def CreateAlertRule(self, request: cp.CreateAlertRuleRequest, context: Context) -> cp.AlertRule:
+        async with self._call("CreateAlertRule", context) as user:
+            created = await self._s.alerting.create_rule(
+                request.name, model=request.model, when=request.when, notify=request.notify, actor=user.name
+            )
+            return alerting_converters.alert_rule(created)
+
+    async def ListAlertRules(self, request: cp.ListAlertRulesRequest, context: Context) -> cp.ListAlertRulesResponse:
+        async with self._call("ListAlertRules", context):
+            rules = await self._s.alerting.list_rules()
+            return cp.ListAlertRulesResponse(rules=[alerting_converters.alert_rule(r) for r in rules])
+
+    async def DeleteAlertRule(self, request: cp.DeleteAlertRuleRequest, context: Context) -> cp.AlertRule:
+        async with self._call("DeleteAlertRule", context) as user:
+            return alerting_converters.alert_rule(await self._s.alerting.delete_rule(request.name, actor=user.name))
+
+    async def ListAlerts(self, request: cp.ListAlertsRequest, context: Context) -> cp.ListAlertsResponse:
+        async with self._call("ListAlerts", context):
+            alerts = await self._s.alerting.list_alerts(request.rule or None)
+            return cp.ListAlertsResponse(alerts=[alerting_converters.alert(a) for a in alerts])
+
+    async def ListAlertHistory(
+        self, request: cp.ListAlertHistoryRequest, context: Context
+    ) -> cp.ListAlertHistoryResponse:
+        async with self._call("ListAlertHistory", context):
+            events = await self._s.alerting.history(request.rule or None, limit=request.limit)
+            return cp.ListAlertHistoryResponse(events=[alerting_converters.alert_event(e) for e in events])
+
+    async def SilenceAlert(self, request: cp.SilenceAlertRequest, context: Context) -> cp.AlertRule:
+        async with self._call("SilenceAlert", context) as user:
+            until = converters.datetime_of(request, "until")
+            return alerting_converters.alert_rule(await self._s.alerting.silence(request.rule, until, actor=user.name))
+
+    async def AcknowledgeAlert(self, request: cp.AcknowledgeAlertRequest, context: Context) -> cp.Alert:
+        async with self._call("AcknowledgeAlert", context) as user:
+            alerts = await self._s.alerting.acknowledge(
+                request.rule, request.model, request.version or None, actor=user.name
+            )
+            return alerting_converters.alert(alerts[0])
+
+    # -- jobs ---------------------------------------------------------------------------------------------------
+
+    async def CreateJob(self, request: cp.CreateJobRequest, context: Context) -> cp.Job:
+        async with self._call("CreateJob", context) as user:
+            created = await self._s.alerting.create_job(
+                request.name, cron=request.cron, kind=request.kind, spec=request.spec, actor=user.name
+            )
+            return alerting_converters.job(created)
+
+    async def ListJobs(self, request: cp.ListJobsRequest, context: Context) -> cp.ListJobsResponse:
+        async with self._call("ListJobs", context):
+            return cp.ListJobsResponse(jobs=[alerting_converters.job(j) for j in await self._s.alerting.list_jobs()])
+
+    async def DeleteJob(self, request: cp.DeleteJobRequest, context: Context) -> cp.Job:
+        async with self._call("DeleteJob", context) as user:
+            return alerting_converters.job(await self._s.alerting.delete_job(request.name, actor=user.name))
+
+    async def ListJobRuns(self, request: cp.ListJobRunsRequest, context: Context) -> cp.ListJobRunsResponse:
+        async with self._call("ListJobRuns", context):
+            runs = await self._s.alerting.list_runs(request.job or None, limit=request.limit)
+            return cp.ListJobRunsResponse(runs=[alerting_converters.job_run(r) for r in runs])
+
+    async def RunJob(self, request: cp.RunJobRequest, context: Context) -> cp.JobRun:
+        async with self._call("RunJob", context):
+            run = await self._s.alerting.run_job(request.name)
+            return alerting_converters.job_run(
+                TickRecord(run.job, run.tick, run.holder, run.started_at, run.finished_at, run.finished_at,
+                           run.outcome, run.log)
+            )  # fmt: skip

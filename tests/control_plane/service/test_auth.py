@@ -33,6 +33,11 @@ READ = {
     "ListAudit",
     "WhoAmI",
     "GetMonitoring",
+    "ListAlertRules",
+    "ListAlerts",
+    "ListAlertHistory",
+    "ListJobs",
+    "ListJobRuns",
 }
 MAINTAIN = READ | {
     "CreateModel",
@@ -45,6 +50,13 @@ MAINTAIN = READ | {
     "DownloadArtifact",
     "ImportDataset",
     "DownloadDataset",
+    "CreateAlertRule",
+    "DeleteAlertRule",
+    "SilenceAlert",
+    "AcknowledgeAlert",
+    "CreateJob",
+    "DeleteJob",
+    "RunJob",
 }
 SERVE = {
     "WatchAssignments",
@@ -93,6 +105,18 @@ UNARY_REQUESTS: dict[str, Any] = {
     "WhoAmI": cp.WhoAmIRequest(),
     "ListAudit": cp.ListAuditRequest(),
     "GetMonitoring": cp.GetMonitoringRequest(ref=cp.VersionRef(model="ghost")),
+    "CreateAlertRule": cp.CreateAlertRuleRequest(name="ghost", model="ghost", when="drift > 0.2", notify="log"),
+    "ListAlertRules": cp.ListAlertRulesRequest(),
+    "DeleteAlertRule": cp.DeleteAlertRuleRequest(name="ghost"),
+    "ListAlerts": cp.ListAlertsRequest(),
+    "ListAlertHistory": cp.ListAlertHistoryRequest(),
+    "SilenceAlert": cp.SilenceAlertRequest(rule="ghost"),
+    "AcknowledgeAlert": cp.AcknowledgeAlertRequest(rule="ghost", model="ghost"),
+    "CreateJob": cp.CreateJobRequest(name="ghost", cron="0 3 * * *", kind="gc"),
+    "ListJobs": cp.ListJobsRequest(),
+    "DeleteJob": cp.DeleteJobRequest(name="ghost"),
+    "ListJobRuns": cp.ListJobRunsRequest(),
+    "RunJob": cp.RunJobRequest(name="ghost"),
 }
 
 DOWNLOADS: dict[str, Any] = {

@@ -63,6 +63,20 @@ type ControlPlaneClient interface {
 	// Monitoring of one model version, per time window: traffic, errors, latency, and the drift of its inputs and
 	// predictions against the profile of the data set it was trained on (its lineage).
 	GetMonitoring(ctx context.Context, in *GetMonitoringRequest, opts ...grpc.CallOption) (*GetMonitoringResponse, error)
+	// Alerting: rules on a model's monitoring, their current alerts and their history of notifications.
+	CreateAlertRule(ctx context.Context, in *CreateAlertRuleRequest, opts ...grpc.CallOption) (*AlertRule, error)
+	ListAlertRules(ctx context.Context, in *ListAlertRulesRequest, opts ...grpc.CallOption) (*ListAlertRulesResponse, error)
+	DeleteAlertRule(ctx context.Context, in *DeleteAlertRuleRequest, opts ...grpc.CallOption) (*AlertRule, error)
+	ListAlerts(ctx context.Context, in *ListAlertsRequest, opts ...grpc.CallOption) (*ListAlertsResponse, error)
+	ListAlertHistory(ctx context.Context, in *ListAlertHistoryRequest, opts ...grpc.CallOption) (*ListAlertHistoryResponse, error)
+	SilenceAlert(ctx context.Context, in *SilenceAlertRequest, opts ...grpc.CallOption) (*AlertRule, error)
+	AcknowledgeAlert(ctx context.Context, in *AcknowledgeAlertRequest, opts ...grpc.CallOption) (*Alert, error)
+	// Scheduled jobs: evaluate, train or gc on a cron schedule, run once across control-plane replicas.
+	CreateJob(ctx context.Context, in *CreateJobRequest, opts ...grpc.CallOption) (*Job, error)
+	ListJobs(ctx context.Context, in *ListJobsRequest, opts ...grpc.CallOption) (*ListJobsResponse, error)
+	DeleteJob(ctx context.Context, in *DeleteJobRequest, opts ...grpc.CallOption) (*Job, error)
+	ListJobRuns(ctx context.Context, in *ListJobRunsRequest, opts ...grpc.CallOption) (*ListJobRunsResponse, error)
+	RunJob(ctx context.Context, in *RunJobRequest, opts ...grpc.CallOption) (*JobRun, error)
 }
 
 type controlPlaneClient struct {
@@ -462,6 +476,114 @@ func (c *controlPlaneClient) GetMonitoring(ctx context.Context, in *GetMonitorin
 	return out, nil
 }
 
+func (c *controlPlaneClient) CreateAlertRule(ctx context.Context, in *CreateAlertRuleRequest, opts ...grpc.CallOption) (*AlertRule, error) {
+	out := new(AlertRule)
+	err := c.cc.Invoke(ctx, "/conduit.control.v1.ControlPlane/CreateAlertRule", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) ListAlertRules(ctx context.Context, in *ListAlertRulesRequest, opts ...grpc.CallOption) (*ListAlertRulesResponse, error) {
+	out := new(ListAlertRulesResponse)
+	err := c.cc.Invoke(ctx, "/conduit.control.v1.ControlPlane/ListAlertRules", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) DeleteAlertRule(ctx context.Context, in *DeleteAlertRuleRequest, opts ...grpc.CallOption) (*AlertRule, error) {
+	out := new(AlertRule)
+	err := c.cc.Invoke(ctx, "/conduit.control.v1.ControlPlane/DeleteAlertRule", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) ListAlerts(ctx context.Context, in *ListAlertsRequest, opts ...grpc.CallOption) (*ListAlertsResponse, error) {
+	out := new(ListAlertsResponse)
+	err := c.cc.Invoke(ctx, "/conduit.control.v1.ControlPlane/ListAlerts", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) ListAlertHistory(ctx context.Context, in *ListAlertHistoryRequest, opts ...grpc.CallOption) (*ListAlertHistoryResponse, error) {
+	out := new(ListAlertHistoryResponse)
+	err := c.cc.Invoke(ctx, "/conduit.control.v1.ControlPlane/ListAlertHistory", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) SilenceAlert(ctx context.Context, in *SilenceAlertRequest, opts ...grpc.CallOption) (*AlertRule, error) {
+	out := new(AlertRule)
+	err := c.cc.Invoke(ctx, "/conduit.control.v1.ControlPlane/SilenceAlert", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) AcknowledgeAlert(ctx context.Context, in *AcknowledgeAlertRequest, opts ...grpc.CallOption) (*Alert, error) {
+	out := new(Alert)
+	err := c.cc.Invoke(ctx, "/conduit.control.v1.ControlPlane/AcknowledgeAlert", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) CreateJob(ctx context.Context, in *CreateJobRequest, opts ...grpc.CallOption) (*Job, error) {
+	out := new(Job)
+	err := c.cc.Invoke(ctx, "/conduit.control.v1.ControlPlane/CreateJob", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) ListJobs(ctx context.Context, in *ListJobsRequest, opts ...grpc.CallOption) (*ListJobsResponse, error) {
+	out := new(ListJobsResponse)
+	err := c.cc.Invoke(ctx, "/conduit.control.v1.ControlPlane/ListJobs", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) DeleteJob(ctx context.Context, in *DeleteJobRequest, opts ...grpc.CallOption) (*Job, error) {
+	out := new(Job)
+	err := c.cc.Invoke(ctx, "/conduit.control.v1.ControlPlane/DeleteJob", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) ListJobRuns(ctx context.Context, in *ListJobRunsRequest, opts ...grpc.CallOption) (*ListJobRunsResponse, error) {
+	out := new(ListJobRunsResponse)
+	err := c.cc.Invoke(ctx, "/conduit.control.v1.ControlPlane/ListJobRuns", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) RunJob(ctx context.Context, in *RunJobRequest, opts ...grpc.CallOption) (*JobRun, error) {
+	out := new(JobRun)
+	err := c.cc.Invoke(ctx, "/conduit.control.v1.ControlPlane/RunJob", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlPlaneServer is the server API for ControlPlane service.
 // All implementations must embed UnimplementedControlPlaneServer
 // for forward compatibility
@@ -512,6 +634,20 @@ type ControlPlaneServer interface {
 	// Monitoring of one model version, per time window: traffic, errors, latency, and the drift of its inputs and
 	// predictions against the profile of the data set it was trained on (its lineage).
 	GetMonitoring(context.Context, *GetMonitoringRequest) (*GetMonitoringResponse, error)
+	// Alerting: rules on a model's monitoring, their current alerts and their history of notifications.
+	CreateAlertRule(context.Context, *CreateAlertRuleRequest) (*AlertRule, error)
+	ListAlertRules(context.Context, *ListAlertRulesRequest) (*ListAlertRulesResponse, error)
+	DeleteAlertRule(context.Context, *DeleteAlertRuleRequest) (*AlertRule, error)
+	ListAlerts(context.Context, *ListAlertsRequest) (*ListAlertsResponse, error)
+	ListAlertHistory(context.Context, *ListAlertHistoryRequest) (*ListAlertHistoryResponse, error)
+	SilenceAlert(context.Context, *SilenceAlertRequest) (*AlertRule, error)
+	AcknowledgeAlert(context.Context, *AcknowledgeAlertRequest) (*Alert, error)
+	// Scheduled jobs: evaluate, train or gc on a cron schedule, run once across control-plane replicas.
+	CreateJob(context.Context, *CreateJobRequest) (*Job, error)
+	ListJobs(context.Context, *ListJobsRequest) (*ListJobsResponse, error)
+	DeleteJob(context.Context, *DeleteJobRequest) (*Job, error)
+	ListJobRuns(context.Context, *ListJobRunsRequest) (*ListJobRunsResponse, error)
+	RunJob(context.Context, *RunJobRequest) (*JobRun, error)
 	mustEmbedUnimplementedControlPlaneServer()
 }
 
@@ -608,6 +744,42 @@ func (UnimplementedControlPlaneServer) ListAudit(context.Context, *ListAuditRequ
 }
 func (UnimplementedControlPlaneServer) GetMonitoring(context.Context, *GetMonitoringRequest) (*GetMonitoringResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetMonitoring not implemented")
+}
+func (UnimplementedControlPlaneServer) CreateAlertRule(context.Context, *CreateAlertRuleRequest) (*AlertRule, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CreateAlertRule not implemented")
+}
+func (UnimplementedControlPlaneServer) ListAlertRules(context.Context, *ListAlertRulesRequest) (*ListAlertRulesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListAlertRules not implemented")
+}
+func (UnimplementedControlPlaneServer) DeleteAlertRule(context.Context, *DeleteAlertRuleRequest) (*AlertRule, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DeleteAlertRule not implemented")
+}
+func (UnimplementedControlPlaneServer) ListAlerts(context.Context, *ListAlertsRequest) (*ListAlertsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListAlerts not implemented")
+}
+func (UnimplementedControlPlaneServer) ListAlertHistory(context.Context, *ListAlertHistoryRequest) (*ListAlertHistoryResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListAlertHistory not implemented")
+}
+func (UnimplementedControlPlaneServer) SilenceAlert(context.Context, *SilenceAlertRequest) (*AlertRule, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SilenceAlert not implemented")
+}
+func (UnimplementedControlPlaneServer) AcknowledgeAlert(context.Context, *AcknowledgeAlertRequest) (*Alert, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AcknowledgeAlert not implemented")
+}
+func (UnimplementedControlPlaneServer) CreateJob(context.Context, *CreateJobRequest) (*Job, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CreateJob not implemented")
+}
+func (UnimplementedControlPlaneServer) ListJobs(context.Context, *ListJobsRequest) (*ListJobsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListJobs not implemented")
+}
+func (UnimplementedControlPlaneServer) DeleteJob(context.Context, *DeleteJobRequest) (*Job, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DeleteJob not implemented")
+}
+func (UnimplementedControlPlaneServer) ListJobRuns(context.Context, *ListJobRunsRequest) (*ListJobRunsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListJobRuns not implemented")
+}
+func (UnimplementedControlPlaneServer) RunJob(context.Context, *RunJobRequest) (*JobRun, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RunJob not implemented")
 }
 func (UnimplementedControlPlaneServer) mustEmbedUnimplementedControlPlaneServer() {}
 
@@ -1187,6 +1359,222 @@ func _ControlPlane_GetMonitoring_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControlPlane_CreateAlertRule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateAlertRuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).CreateAlertRule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/conduit.control.v1.ControlPlane/CreateAlertRule",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).CreateAlertRule(ctx, req.(*CreateAlertRuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_ListAlertRules_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAlertRulesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).ListAlertRules(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/conduit.control.v1.ControlPlane/ListAlertRules",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).ListAlertRules(ctx, req.(*ListAlertRulesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_DeleteAlertRule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteAlertRuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).DeleteAlertRule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/conduit.control.v1.ControlPlane/DeleteAlertRule",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).DeleteAlertRule(ctx, req.(*DeleteAlertRuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_ListAlerts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAlertsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).ListAlerts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/conduit.control.v1.ControlPlane/ListAlerts",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).ListAlerts(ctx, req.(*ListAlertsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_ListAlertHistory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAlertHistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).ListAlertHistory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/conduit.control.v1.ControlPlane/ListAlertHistory",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).ListAlertHistory(ctx, req.(*ListAlertHistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_SilenceAlert_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SilenceAlertRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).SilenceAlert(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/conduit.control.v1.ControlPlane/SilenceAlert",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).SilenceAlert(ctx, req.(*SilenceAlertRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_AcknowledgeAlert_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AcknowledgeAlertRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).AcknowledgeAlert(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/conduit.control.v1.ControlPlane/AcknowledgeAlert",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).AcknowledgeAlert(ctx, req.(*AcknowledgeAlertRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_CreateJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).CreateJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/conduit.control.v1.ControlPlane/CreateJob",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).CreateJob(ctx, req.(*CreateJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_ListJobs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListJobsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).ListJobs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/conduit.control.v1.ControlPlane/ListJobs",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).ListJobs(ctx, req.(*ListJobsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_DeleteJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).DeleteJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/conduit.control.v1.ControlPlane/DeleteJob",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).DeleteJob(ctx, req.(*DeleteJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_ListJobRuns_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListJobRunsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).ListJobRuns(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/conduit.control.v1.ControlPlane/ListJobRuns",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).ListJobRuns(ctx, req.(*ListJobRunsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_RunJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RunJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).RunJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/conduit.control.v1.ControlPlane/RunJob",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).RunJob(ctx, req.(*RunJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _ControlPlane_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "conduit.control.v1.ControlPlane",
 	HandlerType: (*ControlPlaneServer)(nil),
@@ -1290,6 +1678,54 @@ var _ControlPlane_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetMonitoring",
 			Handler:    _ControlPlane_GetMonitoring_Handler,
+		},
+		{
+			MethodName: "CreateAlertRule",
+			Handler:    _ControlPlane_CreateAlertRule_Handler,
+		},
+		{
+			MethodName: "ListAlertRules",
+			Handler:    _ControlPlane_ListAlertRules_Handler,
+		},
+		{
+			MethodName: "DeleteAlertRule",
+			Handler:    _ControlPlane_DeleteAlertRule_Handler,
+		},
+		{
+			MethodName: "ListAlerts",
+			Handler:    _ControlPlane_ListAlerts_Handler,
+		},
+		{
+			MethodName: "ListAlertHistory",
+			Handler:    _ControlPlane_ListAlertHistory_Handler,
+		},
+		{
+			MethodName: "SilenceAlert",
+			Handler:    _ControlPlane_SilenceAlert_Handler,
+		},
+		{
+			MethodName: "AcknowledgeAlert",
+			Handler:    _ControlPlane_AcknowledgeAlert_Handler,
+		},
+		{
+			MethodName: "CreateJob",
+			Handler:    _ControlPlane_CreateJob_Handler,
+		},
+		{
+			MethodName: "ListJobs",
+			Handler:    _ControlPlane_ListJobs_Handler,
+		},
+		{
+			MethodName: "DeleteJob",
+			Handler:    _ControlPlane_DeleteJob_Handler,
+		},
+		{
+			MethodName: "ListJobRuns",
+			Handler:    _ControlPlane_ListJobRuns_Handler,
+		},
+		{
+			MethodName: "RunJob",
+			Handler:    _ControlPlane_RunJob_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -737,6 +737,170 @@ export interface GetMonitoringResponse {
   windows: MonitoringWindow[];
 }
 
+/** An alert rule: `conduit alerts add NAME --model MODEL[@ALIAS] --when CONDITION --notify CHANNEL`. */
+export interface AlertRule {
+  name: string;
+  model: string;
+  /** empty: every version of the model */
+  alias: string;
+  /** canonical text, e.g. "drift > 0.2" */
+  condition: string;
+  /** webhook:URL, email:ADDRESS or log (URLs shown redacted when listed) */
+  channel: string;
+  createdAt?: Date | undefined;
+  createdBy: string;
+  /** unset: not silenced */
+  silencedUntil?: Date | undefined;
+}
+
+export interface CreateAlertRuleRequest {
+  name: string;
+  /** NAME or NAME@ALIAS */
+  model: string;
+  when: string;
+  notify: string;
+}
+
+export interface ListAlertRulesRequest {
+}
+
+export interface ListAlertRulesResponse {
+  rules: AlertRule[];
+}
+
+export interface DeleteAlertRuleRequest {
+  name: string;
+}
+
+/** The current state of one rule on one model version. */
+export interface Alert {
+  rule: string;
+  model: string;
+  version: string;
+  /** inactive, pending, firing or resolved */
+  phase: string;
+  /** unset: never active */
+  since?: Date | undefined;
+  value?: number | undefined;
+  acknowledged: boolean;
+  detail: string;
+}
+
+export interface ListAlertsRequest {
+  /** empty: every rule */
+  rule: string;
+}
+
+export interface ListAlertsResponse {
+  alerts: Alert[];
+}
+
+/** A change of an alert and how its notification went. */
+export interface AlertEvent {
+  id: number;
+  rule: string;
+  model: string;
+  version: string;
+  /** firing or resolved */
+  phase: string;
+  at?: Date | undefined;
+  value?: number | undefined;
+  detail: string;
+  /** redacted */
+  channel: string;
+  /** delivered, failed, suppressed; empty: not sent yet */
+  delivery: string;
+  attempts: number;
+  error: string;
+}
+
+export interface ListAlertHistoryRequest {
+  /** empty: every rule */
+  rule: string;
+  /** 0: 100 */
+  limit: number;
+}
+
+export interface ListAlertHistoryResponse {
+  events: AlertEvent[];
+}
+
+export interface SilenceAlertRequest {
+  rule: string;
+  /** unset: lift the silence */
+  until?: Date | undefined;
+}
+
+export interface AcknowledgeAlertRequest {
+  rule: string;
+  model: string;
+  /** empty: every version of the model the rule fires on */
+  version: string;
+}
+
+/** A scheduled job: `conduit jobs add NAME --cron CRON (--train SPEC | --evaluate | --gc)`. */
+export interface Job {
+  name: string;
+  cron: string;
+  /** evaluate, train or gc */
+  kind: string;
+  /** a train job's TOML text */
+  spec: string;
+  createdAt?: Date | undefined;
+  createdBy: string;
+}
+
+export interface CreateJobRequest {
+  name: string;
+  cron: string;
+  kind: string;
+  /** train jobs only: the spec's TOML text */
+  spec: string;
+}
+
+export interface ListJobsRequest {
+}
+
+export interface ListJobsResponse {
+  jobs: Job[];
+}
+
+export interface DeleteJobRequest {
+  name: string;
+}
+
+/** One tick of a job, as the replica that ran it recorded it. */
+export interface JobRun {
+  job: string;
+  tick?: Date | undefined;
+  holder: string;
+  startedAt?:
+    | Date
+    | undefined;
+  /** unset: running, or its holder stopped */
+  finishedAt?:
+    | Date
+    | undefined;
+  /** succeeded or failed; empty while running */
+  outcome: string;
+  log: string;
+}
+
+export interface ListJobRunsRequest {
+  /** empty: every job */
+  job: string;
+  /** 0: 100 */
+  limit: number;
+}
+
+export interface ListJobRunsResponse {
+  runs: JobRun[];
+}
+
+export interface RunJobRequest {
+  name: string;
+}
+
 function createBaseModel(): Model {
   return {
     name: "",
@@ -7990,6 +8154,1787 @@ export const GetMonitoringResponse: MessageFns<GetMonitoringResponse> = {
   },
 };
 
+function createBaseAlertRule(): AlertRule {
+  return {
+    name: "",
+    model: "",
+    alias: "",
+    condition: "",
+    channel: "",
+    createdAt: undefined,
+    createdBy: "",
+    silencedUntil: undefined,
+  };
+}
+
+export const AlertRule: MessageFns<AlertRule> = {
+  encode(message: AlertRule, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.model !== "") {
+      writer.uint32(18).string(message.model);
+    }
+    if (message.alias !== "") {
+      writer.uint32(26).string(message.alias);
+    }
+    if (message.condition !== "") {
+      writer.uint32(34).string(message.condition);
+    }
+    if (message.channel !== "") {
+      writer.uint32(42).string(message.channel);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(50).fork()).join();
+    }
+    if (message.createdBy !== "") {
+      writer.uint32(58).string(message.createdBy);
+    }
+    if (message.silencedUntil !== undefined) {
+      Timestamp.encode(toTimestamp(message.silencedUntil), writer.uint32(66).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AlertRule {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAlertRule();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.alias = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.condition = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.channel = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.createdBy = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.silencedUntil = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<AlertRule>, I>>(base?: I): AlertRule {
+    return AlertRule.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AlertRule>, I>>(object: I): AlertRule {
+    const message = createBaseAlertRule();
+    message.name = object.name ?? "";
+    message.model = object.model ?? "";
+    message.alias = object.alias ?? "";
+    message.condition = object.condition ?? "";
+    message.channel = object.channel ?? "";
+    message.createdAt = object.createdAt ?? undefined;
+    message.createdBy = object.createdBy ?? "";
+    message.silencedUntil = object.silencedUntil ?? undefined;
+    return message;
+  },
+};
+
+function createBaseCreateAlertRuleRequest(): CreateAlertRuleRequest {
+  return { name: "", model: "", when: "", notify: "" };
+}
+
+export const CreateAlertRuleRequest: MessageFns<CreateAlertRuleRequest> = {
+  encode(message: CreateAlertRuleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.model !== "") {
+      writer.uint32(18).string(message.model);
+    }
+    if (message.when !== "") {
+      writer.uint32(26).string(message.when);
+    }
+    if (message.notify !== "") {
+      writer.uint32(34).string(message.notify);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateAlertRuleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateAlertRuleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.when = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.notify = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<CreateAlertRuleRequest>, I>>(base?: I): CreateAlertRuleRequest {
+    return CreateAlertRuleRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateAlertRuleRequest>, I>>(object: I): CreateAlertRuleRequest {
+    const message = createBaseCreateAlertRuleRequest();
+    message.name = object.name ?? "";
+    message.model = object.model ?? "";
+    message.when = object.when ?? "";
+    message.notify = object.notify ?? "";
+    return message;
+  },
+};
+
+function createBaseListAlertRulesRequest(): ListAlertRulesRequest {
+  return {};
+}
+
+export const ListAlertRulesRequest: MessageFns<ListAlertRulesRequest> = {
+  encode(_: ListAlertRulesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAlertRulesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAlertRulesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ListAlertRulesRequest>, I>>(base?: I): ListAlertRulesRequest {
+    return ListAlertRulesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListAlertRulesRequest>, I>>(_: I): ListAlertRulesRequest {
+    const message = createBaseListAlertRulesRequest();
+    return message;
+  },
+};
+
+function createBaseListAlertRulesResponse(): ListAlertRulesResponse {
+  return { rules: [] };
+}
+
+export const ListAlertRulesResponse: MessageFns<ListAlertRulesResponse> = {
+  encode(message: ListAlertRulesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.rules) {
+      AlertRule.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAlertRulesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAlertRulesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rules.push(AlertRule.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ListAlertRulesResponse>, I>>(base?: I): ListAlertRulesResponse {
+    return ListAlertRulesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListAlertRulesResponse>, I>>(object: I): ListAlertRulesResponse {
+    const message = createBaseListAlertRulesResponse();
+    message.rules = object.rules?.map((e) => AlertRule.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseDeleteAlertRuleRequest(): DeleteAlertRuleRequest {
+  return { name: "" };
+}
+
+export const DeleteAlertRuleRequest: MessageFns<DeleteAlertRuleRequest> = {
+  encode(message: DeleteAlertRuleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteAlertRuleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteAlertRuleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<DeleteAlertRuleRequest>, I>>(base?: I): DeleteAlertRuleRequest {
+    return DeleteAlertRuleRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteAlertRuleRequest>, I>>(object: I): DeleteAlertRuleRequest {
+    const message = createBaseDeleteAlertRuleRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseAlert(): Alert {
+  return {
+    rule: "",
+    model: "",
+    version: "",
+    phase: "",
+    since: undefined,
+    value: undefined,
+    acknowledged: false,
+    detail: "",
+  };
+}
+
+export const Alert: MessageFns<Alert> = {
+  encode(message: Alert, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rule !== "") {
+      writer.uint32(10).string(message.rule);
+    }
+    if (message.model !== "") {
+      writer.uint32(18).string(message.model);
+    }
+    if (message.version !== "") {
+      writer.uint32(26).string(message.version);
+    }
+    if (message.phase !== "") {
+      writer.uint32(34).string(message.phase);
+    }
+    if (message.since !== undefined) {
+      Timestamp.encode(toTimestamp(message.since), writer.uint32(42).fork()).join();
+    }
+    if (message.value !== undefined) {
+      writer.uint32(49).double(message.value);
+    }
+    if (message.acknowledged !== false) {
+      writer.uint32(56).bool(message.acknowledged);
+    }
+    if (message.detail !== "") {
+      writer.uint32(66).string(message.detail);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Alert {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAlert();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rule = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.phase = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.since = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.value = reader.double();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.acknowledged = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<Alert>, I>>(base?: I): Alert {
+    return Alert.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Alert>, I>>(object: I): Alert {
+    const message = createBaseAlert();
+    message.rule = object.rule ?? "";
+    message.model = object.model ?? "";
+    message.version = object.version ?? "";
+    message.phase = object.phase ?? "";
+    message.since = object.since ?? undefined;
+    message.value = object.value ?? undefined;
+    message.acknowledged = object.acknowledged ?? false;
+    message.detail = object.detail ?? "";
+    return message;
+  },
+};
+
+function createBaseListAlertsRequest(): ListAlertsRequest {
+  return { rule: "" };
+}
+
+export const ListAlertsRequest: MessageFns<ListAlertsRequest> = {
+  encode(message: ListAlertsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rule !== "") {
+      writer.uint32(10).string(message.rule);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAlertsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAlertsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rule = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ListAlertsRequest>, I>>(base?: I): ListAlertsRequest {
+    return ListAlertsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListAlertsRequest>, I>>(object: I): ListAlertsRequest {
+    const message = createBaseListAlertsRequest();
+    message.rule = object.rule ?? "";
+    return message;
+  },
+};
+
+function createBaseListAlertsResponse(): ListAlertsResponse {
+  return { alerts: [] };
+}
+
+export const ListAlertsResponse: MessageFns<ListAlertsResponse> = {
+  encode(message: ListAlertsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.alerts) {
+      Alert.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAlertsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAlertsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.alerts.push(Alert.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ListAlertsResponse>, I>>(base?: I): ListAlertsResponse {
+    return ListAlertsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListAlertsResponse>, I>>(object: I): ListAlertsResponse {
+    const message = createBaseListAlertsResponse();
+    message.alerts = object.alerts?.map((e) => Alert.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseAlertEvent(): AlertEvent {
+  return {
+    id: 0,
+    rule: "",
+    model: "",
+    version: "",
+    phase: "",
+    at: undefined,
+    value: undefined,
+    detail: "",
+    channel: "",
+    delivery: "",
+    attempts: 0,
+    error: "",
+  };
+}
+
+export const AlertEvent: MessageFns<AlertEvent> = {
+  encode(message: AlertEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).int64(message.id);
+    }
+    if (message.rule !== "") {
+      writer.uint32(18).string(message.rule);
+    }
+    if (message.model !== "") {
+      writer.uint32(26).string(message.model);
+    }
+    if (message.version !== "") {
+      writer.uint32(34).string(message.version);
+    }
+    if (message.phase !== "") {
+      writer.uint32(42).string(message.phase);
+    }
+    if (message.at !== undefined) {
+      Timestamp.encode(toTimestamp(message.at), writer.uint32(50).fork()).join();
+    }
+    if (message.value !== undefined) {
+      writer.uint32(57).double(message.value);
+    }
+    if (message.detail !== "") {
+      writer.uint32(66).string(message.detail);
+    }
+    if (message.channel !== "") {
+      writer.uint32(74).string(message.channel);
+    }
+    if (message.delivery !== "") {
+      writer.uint32(82).string(message.delivery);
+    }
+    if (message.attempts !== 0) {
+      writer.uint32(88).int32(message.attempts);
+    }
+    if (message.error !== "") {
+      writer.uint32(98).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AlertEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAlertEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.rule = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.phase = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.at = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.value = reader.double();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.channel = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.delivery = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.attempts = reader.int32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<AlertEvent>, I>>(base?: I): AlertEvent {
+    return AlertEvent.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AlertEvent>, I>>(object: I): AlertEvent {
+    const message = createBaseAlertEvent();
+    message.id = object.id ?? 0;
+    message.rule = object.rule ?? "";
+    message.model = object.model ?? "";
+    message.version = object.version ?? "";
+    message.phase = object.phase ?? "";
+    message.at = object.at ?? undefined;
+    message.value = object.value ?? undefined;
+    message.detail = object.detail ?? "";
+    message.channel = object.channel ?? "";
+    message.delivery = object.delivery ?? "";
+    message.attempts = object.attempts ?? 0;
+    message.error = object.error ?? "";
+    return message;
+  },
+};
+
+function createBaseListAlertHistoryRequest(): ListAlertHistoryRequest {
+  return { rule: "", limit: 0 };
+}
+
+export const ListAlertHistoryRequest: MessageFns<ListAlertHistoryRequest> = {
+  encode(message: ListAlertHistoryRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rule !== "") {
+      writer.uint32(10).string(message.rule);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(16).int32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAlertHistoryRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAlertHistoryRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rule = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.limit = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ListAlertHistoryRequest>, I>>(base?: I): ListAlertHistoryRequest {
+    return ListAlertHistoryRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListAlertHistoryRequest>, I>>(object: I): ListAlertHistoryRequest {
+    const message = createBaseListAlertHistoryRequest();
+    message.rule = object.rule ?? "";
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseListAlertHistoryResponse(): ListAlertHistoryResponse {
+  return { events: [] };
+}
+
+export const ListAlertHistoryResponse: MessageFns<ListAlertHistoryResponse> = {
+  encode(message: ListAlertHistoryResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.events) {
+      AlertEvent.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAlertHistoryResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAlertHistoryResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.events.push(AlertEvent.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ListAlertHistoryResponse>, I>>(base?: I): ListAlertHistoryResponse {
+    return ListAlertHistoryResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListAlertHistoryResponse>, I>>(object: I): ListAlertHistoryResponse {
+    const message = createBaseListAlertHistoryResponse();
+    message.events = object.events?.map((e) => AlertEvent.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSilenceAlertRequest(): SilenceAlertRequest {
+  return { rule: "", until: undefined };
+}
+
+export const SilenceAlertRequest: MessageFns<SilenceAlertRequest> = {
+  encode(message: SilenceAlertRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rule !== "") {
+      writer.uint32(10).string(message.rule);
+    }
+    if (message.until !== undefined) {
+      Timestamp.encode(toTimestamp(message.until), writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SilenceAlertRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSilenceAlertRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rule = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.until = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<SilenceAlertRequest>, I>>(base?: I): SilenceAlertRequest {
+    return SilenceAlertRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SilenceAlertRequest>, I>>(object: I): SilenceAlertRequest {
+    const message = createBaseSilenceAlertRequest();
+    message.rule = object.rule ?? "";
+    message.until = object.until ?? undefined;
+    return message;
+  },
+};
+
+function createBaseAcknowledgeAlertRequest(): AcknowledgeAlertRequest {
+  return { rule: "", model: "", version: "" };
+}
+
+export const AcknowledgeAlertRequest: MessageFns<AcknowledgeAlertRequest> = {
+  encode(message: AcknowledgeAlertRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rule !== "") {
+      writer.uint32(10).string(message.rule);
+    }
+    if (message.model !== "") {
+      writer.uint32(18).string(message.model);
+    }
+    if (message.version !== "") {
+      writer.uint32(26).string(message.version);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AcknowledgeAlertRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAcknowledgeAlertRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rule = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<AcknowledgeAlertRequest>, I>>(base?: I): AcknowledgeAlertRequest {
+    return AcknowledgeAlertRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AcknowledgeAlertRequest>, I>>(object: I): AcknowledgeAlertRequest {
+    const message = createBaseAcknowledgeAlertRequest();
+    message.rule = object.rule ?? "";
+    message.model = object.model ?? "";
+    message.version = object.version ?? "";
+    return message;
+  },
+};
+
+function createBaseJob(): Job {
+  return { name: "", cron: "", kind: "", spec: "", createdAt: undefined, createdBy: "" };
+}
+
+export const Job: MessageFns<Job> = {
+  encode(message: Job, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.cron !== "") {
+      writer.uint32(18).string(message.cron);
+    }
+    if (message.kind !== "") {
+      writer.uint32(26).string(message.kind);
+    }
+    if (message.spec !== "") {
+      writer.uint32(34).string(message.spec);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(42).fork()).join();
+    }
+    if (message.createdBy !== "") {
+      writer.uint32(50).string(message.createdBy);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Job {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJob();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cron = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.spec = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.createdBy = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<Job>, I>>(base?: I): Job {
+    return Job.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Job>, I>>(object: I): Job {
+    const message = createBaseJob();
+    message.name = object.name ?? "";
+    message.cron = object.cron ?? "";
+    message.kind = object.kind ?? "";
+    message.spec = object.spec ?? "";
+    message.createdAt = object.createdAt ?? undefined;
+    message.createdBy = object.createdBy ?? "";
+    return message;
+  },
+};
+
+function createBaseCreateJobRequest(): CreateJobRequest {
+  return { name: "", cron: "", kind: "", spec: "" };
+}
+
+export const CreateJobRequest: MessageFns<CreateJobRequest> = {
+  encode(message: CreateJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.cron !== "") {
+      writer.uint32(18).string(message.cron);
+    }
+    if (message.kind !== "") {
+      writer.uint32(26).string(message.kind);
+    }
+    if (message.spec !== "") {
+      writer.uint32(34).string(message.spec);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cron = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.spec = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<CreateJobRequest>, I>>(base?: I): CreateJobRequest {
+    return CreateJobRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateJobRequest>, I>>(object: I): CreateJobRequest {
+    const message = createBaseCreateJobRequest();
+    message.name = object.name ?? "";
+    message.cron = object.cron ?? "";
+    message.kind = object.kind ?? "";
+    message.spec = object.spec ?? "";
+    return message;
+  },
+};
+
+function createBaseListJobsRequest(): ListJobsRequest {
+  return {};
+}
+
+export const ListJobsRequest: MessageFns<ListJobsRequest> = {
+  encode(_: ListJobsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListJobsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListJobsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ListJobsRequest>, I>>(base?: I): ListJobsRequest {
+    return ListJobsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListJobsRequest>, I>>(_: I): ListJobsRequest {
+    const message = createBaseListJobsRequest();
+    return message;
+  },
+};
+
+function createBaseListJobsResponse(): ListJobsResponse {
+  return { jobs: [] };
+}
+
+export const ListJobsResponse: MessageFns<ListJobsResponse> = {
+  encode(message: ListJobsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.jobs) {
+      Job.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListJobsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListJobsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobs.push(Job.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ListJobsResponse>, I>>(base?: I): ListJobsResponse {
+    return ListJobsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListJobsResponse>, I>>(object: I): ListJobsResponse {
+    const message = createBaseListJobsResponse();
+    message.jobs = object.jobs?.map((e) => Job.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseDeleteJobRequest(): DeleteJobRequest {
+  return { name: "" };
+}
+
+export const DeleteJobRequest: MessageFns<DeleteJobRequest> = {
+  encode(message: DeleteJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<DeleteJobRequest>, I>>(base?: I): DeleteJobRequest {
+    return DeleteJobRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteJobRequest>, I>>(object: I): DeleteJobRequest {
+    const message = createBaseDeleteJobRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseJobRun(): JobRun {
+  return { job: "", tick: undefined, holder: "", startedAt: undefined, finishedAt: undefined, outcome: "", log: "" };
+}
+
+export const JobRun: MessageFns<JobRun> = {
+  encode(message: JobRun, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== "") {
+      writer.uint32(10).string(message.job);
+    }
+    if (message.tick !== undefined) {
+      Timestamp.encode(toTimestamp(message.tick), writer.uint32(18).fork()).join();
+    }
+    if (message.holder !== "") {
+      writer.uint32(26).string(message.holder);
+    }
+    if (message.startedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.startedAt), writer.uint32(34).fork()).join();
+    }
+    if (message.finishedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.finishedAt), writer.uint32(42).fork()).join();
+    }
+    if (message.outcome !== "") {
+      writer.uint32(50).string(message.outcome);
+    }
+    if (message.log !== "") {
+      writer.uint32(58).string(message.log);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JobRun {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJobRun();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.tick = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.holder = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.startedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.finishedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.outcome = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.log = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<JobRun>, I>>(base?: I): JobRun {
+    return JobRun.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<JobRun>, I>>(object: I): JobRun {
+    const message = createBaseJobRun();
+    message.job = object.job ?? "";
+    message.tick = object.tick ?? undefined;
+    message.holder = object.holder ?? "";
+    message.startedAt = object.startedAt ?? undefined;
+    message.finishedAt = object.finishedAt ?? undefined;
+    message.outcome = object.outcome ?? "";
+    message.log = object.log ?? "";
+    return message;
+  },
+};
+
+function createBaseListJobRunsRequest(): ListJobRunsRequest {
+  return { job: "", limit: 0 };
+}
+
+export const ListJobRunsRequest: MessageFns<ListJobRunsRequest> = {
+  encode(message: ListJobRunsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== "") {
+      writer.uint32(10).string(message.job);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(16).int32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListJobRunsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListJobRunsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.limit = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ListJobRunsRequest>, I>>(base?: I): ListJobRunsRequest {
+    return ListJobRunsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListJobRunsRequest>, I>>(object: I): ListJobRunsRequest {
+    const message = createBaseListJobRunsRequest();
+    message.job = object.job ?? "";
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseListJobRunsResponse(): ListJobRunsResponse {
+  return { runs: [] };
+}
+
+export const ListJobRunsResponse: MessageFns<ListJobRunsResponse> = {
+  encode(message: ListJobRunsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.runs) {
+      JobRun.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListJobRunsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListJobRunsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runs.push(JobRun.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ListJobRunsResponse>, I>>(base?: I): ListJobRunsResponse {
+    return ListJobRunsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListJobRunsResponse>, I>>(object: I): ListJobRunsResponse {
+    const message = createBaseListJobRunsResponse();
+    message.runs = object.runs?.map((e) => JobRun.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRunJobRequest(): RunJobRequest {
+  return { name: "" };
+}
+
+export const RunJobRequest: MessageFns<RunJobRequest> = {
+  encode(message: RunJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<RunJobRequest>, I>>(base?: I): RunJobRequest {
+    return RunJobRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RunJobRequest>, I>>(object: I): RunJobRequest {
+    const message = createBaseRunJobRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
 export type ControlPlaneService = typeof ControlPlaneService;
 export const ControlPlaneService = {
   /** Models. */
@@ -8294,6 +10239,123 @@ export const ControlPlaneService = {
       Buffer.from(GetMonitoringResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetMonitoringResponse => GetMonitoringResponse.decode(value),
   },
+  /** Alerting: rules on a model's monitoring, their current alerts and their history of notifications. */
+  createAlertRule: {
+    path: "/conduit.control.v1.ControlPlane/CreateAlertRule" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateAlertRuleRequest): Buffer =>
+      Buffer.from(CreateAlertRuleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateAlertRuleRequest => CreateAlertRuleRequest.decode(value),
+    responseSerialize: (value: AlertRule): Buffer => Buffer.from(AlertRule.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AlertRule => AlertRule.decode(value),
+  },
+  listAlertRules: {
+    path: "/conduit.control.v1.ControlPlane/ListAlertRules" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListAlertRulesRequest): Buffer =>
+      Buffer.from(ListAlertRulesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListAlertRulesRequest => ListAlertRulesRequest.decode(value),
+    responseSerialize: (value: ListAlertRulesResponse): Buffer =>
+      Buffer.from(ListAlertRulesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListAlertRulesResponse => ListAlertRulesResponse.decode(value),
+  },
+  deleteAlertRule: {
+    path: "/conduit.control.v1.ControlPlane/DeleteAlertRule" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteAlertRuleRequest): Buffer =>
+      Buffer.from(DeleteAlertRuleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteAlertRuleRequest => DeleteAlertRuleRequest.decode(value),
+    responseSerialize: (value: AlertRule): Buffer => Buffer.from(AlertRule.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AlertRule => AlertRule.decode(value),
+  },
+  listAlerts: {
+    path: "/conduit.control.v1.ControlPlane/ListAlerts" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListAlertsRequest): Buffer => Buffer.from(ListAlertsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListAlertsRequest => ListAlertsRequest.decode(value),
+    responseSerialize: (value: ListAlertsResponse): Buffer => Buffer.from(ListAlertsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListAlertsResponse => ListAlertsResponse.decode(value),
+  },
+  listAlertHistory: {
+    path: "/conduit.control.v1.ControlPlane/ListAlertHistory" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListAlertHistoryRequest): Buffer =>
+      Buffer.from(ListAlertHistoryRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListAlertHistoryRequest => ListAlertHistoryRequest.decode(value),
+    responseSerialize: (value: ListAlertHistoryResponse): Buffer =>
+      Buffer.from(ListAlertHistoryResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListAlertHistoryResponse => ListAlertHistoryResponse.decode(value),
+  },
+  silenceAlert: {
+    path: "/conduit.control.v1.ControlPlane/SilenceAlert" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SilenceAlertRequest): Buffer => Buffer.from(SilenceAlertRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SilenceAlertRequest => SilenceAlertRequest.decode(value),
+    responseSerialize: (value: AlertRule): Buffer => Buffer.from(AlertRule.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AlertRule => AlertRule.decode(value),
+  },
+  acknowledgeAlert: {
+    path: "/conduit.control.v1.ControlPlane/AcknowledgeAlert" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AcknowledgeAlertRequest): Buffer =>
+      Buffer.from(AcknowledgeAlertRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AcknowledgeAlertRequest => AcknowledgeAlertRequest.decode(value),
+    responseSerialize: (value: Alert): Buffer => Buffer.from(Alert.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Alert => Alert.decode(value),
+  },
+  /** Scheduled jobs: evaluate, train or gc on a cron schedule, run once across control-plane replicas. */
+  createJob: {
+    path: "/conduit.control.v1.ControlPlane/CreateJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateJobRequest): Buffer => Buffer.from(CreateJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateJobRequest => CreateJobRequest.decode(value),
+    responseSerialize: (value: Job): Buffer => Buffer.from(Job.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Job => Job.decode(value),
+  },
+  listJobs: {
+    path: "/conduit.control.v1.ControlPlane/ListJobs" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListJobsRequest): Buffer => Buffer.from(ListJobsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListJobsRequest => ListJobsRequest.decode(value),
+    responseSerialize: (value: ListJobsResponse): Buffer => Buffer.from(ListJobsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListJobsResponse => ListJobsResponse.decode(value),
+  },
+  deleteJob: {
+    path: "/conduit.control.v1.ControlPlane/DeleteJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteJobRequest): Buffer => Buffer.from(DeleteJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteJobRequest => DeleteJobRequest.decode(value),
+    responseSerialize: (value: Job): Buffer => Buffer.from(Job.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Job => Job.decode(value),
+  },
+  listJobRuns: {
+    path: "/conduit.control.v1.ControlPlane/ListJobRuns" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListJobRunsRequest): Buffer => Buffer.from(ListJobRunsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListJobRunsRequest => ListJobRunsRequest.decode(value),
+    responseSerialize: (value: ListJobRunsResponse): Buffer => Buffer.from(ListJobRunsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListJobRunsResponse => ListJobRunsResponse.decode(value),
+  },
+  runJob: {
+    path: "/conduit.control.v1.ControlPlane/RunJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RunJobRequest): Buffer => Buffer.from(RunJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RunJobRequest => RunJobRequest.decode(value),
+    responseSerialize: (value: JobRun): Buffer => Buffer.from(JobRun.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobRun => JobRun.decode(value),
+  },
 } as const;
 
 export interface ControlPlaneServer extends UntypedServiceImplementation {
@@ -8347,6 +10409,20 @@ export interface ControlPlaneServer extends UntypedServiceImplementation {
    * predictions against the profile of the data set it was trained on (its lineage).
    */
   getMonitoring: handleUnaryCall<GetMonitoringRequest, GetMonitoringResponse>;
+  /** Alerting: rules on a model's monitoring, their current alerts and their history of notifications. */
+  createAlertRule: handleUnaryCall<CreateAlertRuleRequest, AlertRule>;
+  listAlertRules: handleUnaryCall<ListAlertRulesRequest, ListAlertRulesResponse>;
+  deleteAlertRule: handleUnaryCall<DeleteAlertRuleRequest, AlertRule>;
+  listAlerts: handleUnaryCall<ListAlertsRequest, ListAlertsResponse>;
+  listAlertHistory: handleUnaryCall<ListAlertHistoryRequest, ListAlertHistoryResponse>;
+  silenceAlert: handleUnaryCall<SilenceAlertRequest, AlertRule>;
+  acknowledgeAlert: handleUnaryCall<AcknowledgeAlertRequest, Alert>;
+  /** Scheduled jobs: evaluate, train or gc on a cron schedule, run once across control-plane replicas. */
+  createJob: handleUnaryCall<CreateJobRequest, Job>;
+  listJobs: handleUnaryCall<ListJobsRequest, ListJobsResponse>;
+  deleteJob: handleUnaryCall<DeleteJobRequest, Job>;
+  listJobRuns: handleUnaryCall<ListJobRunsRequest, ListJobRunsResponse>;
+  runJob: handleUnaryCall<RunJobRequest, JobRun>;
 }
 
 export interface ControlPlaneClient extends Client {
@@ -8785,6 +10861,179 @@ export interface ControlPlaneClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetMonitoringResponse) => void,
+  ): ClientUnaryCall;
+  /** Alerting: rules on a model's monitoring, their current alerts and their history of notifications. */
+  createAlertRule(
+    request: CreateAlertRuleRequest,
+    callback: (error: ServiceError | null, response: AlertRule) => void,
+  ): ClientUnaryCall;
+  createAlertRule(
+    request: CreateAlertRuleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AlertRule) => void,
+  ): ClientUnaryCall;
+  createAlertRule(
+    request: CreateAlertRuleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AlertRule) => void,
+  ): ClientUnaryCall;
+  listAlertRules(
+    request: ListAlertRulesRequest,
+    callback: (error: ServiceError | null, response: ListAlertRulesResponse) => void,
+  ): ClientUnaryCall;
+  listAlertRules(
+    request: ListAlertRulesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListAlertRulesResponse) => void,
+  ): ClientUnaryCall;
+  listAlertRules(
+    request: ListAlertRulesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListAlertRulesResponse) => void,
+  ): ClientUnaryCall;
+  deleteAlertRule(
+    request: DeleteAlertRuleRequest,
+    callback: (error: ServiceError | null, response: AlertRule) => void,
+  ): ClientUnaryCall;
+  deleteAlertRule(
+    request: DeleteAlertRuleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AlertRule) => void,
+  ): ClientUnaryCall;
+  deleteAlertRule(
+    request: DeleteAlertRuleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AlertRule) => void,
+  ): ClientUnaryCall;
+  listAlerts(
+    request: ListAlertsRequest,
+    callback: (error: ServiceError | null, response: ListAlertsResponse) => void,
+  ): ClientUnaryCall;
+  listAlerts(
+    request: ListAlertsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListAlertsResponse) => void,
+  ): ClientUnaryCall;
+  listAlerts(
+    request: ListAlertsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListAlertsResponse) => void,
+  ): ClientUnaryCall;
+  listAlertHistory(
+    request: ListAlertHistoryRequest,
+    callback: (error: ServiceError | null, response: ListAlertHistoryResponse) => void,
+  ): ClientUnaryCall;
+  listAlertHistory(
+    request: ListAlertHistoryRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListAlertHistoryResponse) => void,
+  ): ClientUnaryCall;
+  listAlertHistory(
+    request: ListAlertHistoryRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListAlertHistoryResponse) => void,
+  ): ClientUnaryCall;
+  silenceAlert(
+    request: SilenceAlertRequest,
+    callback: (error: ServiceError | null, response: AlertRule) => void,
+  ): ClientUnaryCall;
+  silenceAlert(
+    request: SilenceAlertRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AlertRule) => void,
+  ): ClientUnaryCall;
+  silenceAlert(
+    request: SilenceAlertRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AlertRule) => void,
+  ): ClientUnaryCall;
+  acknowledgeAlert(
+    request: AcknowledgeAlertRequest,
+    callback: (error: ServiceError | null, response: Alert) => void,
+  ): ClientUnaryCall;
+  acknowledgeAlert(
+    request: AcknowledgeAlertRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Alert) => void,
+  ): ClientUnaryCall;
+  acknowledgeAlert(
+    request: AcknowledgeAlertRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Alert) => void,
+  ): ClientUnaryCall;
+  /** Scheduled jobs: evaluate, train or gc on a cron schedule, run once across control-plane replicas. */
+  createJob(request: CreateJobRequest, callback: (error: ServiceError | null, response: Job) => void): ClientUnaryCall;
+  createJob(
+    request: CreateJobRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Job) => void,
+  ): ClientUnaryCall;
+  createJob(
+    request: CreateJobRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Job) => void,
+  ): ClientUnaryCall;
+  listJobs(
+    request: ListJobsRequest,
+    callback: (error: ServiceError | null, response: ListJobsResponse) => void,
+  ): ClientUnaryCall;
+  listJobs(
+    request: ListJobsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListJobsResponse) => void,
+  ): ClientUnaryCall;
+  listJobs(
+    request: ListJobsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListJobsResponse) => void,
+  ): ClientUnaryCall;
+  deleteJob(request: DeleteJobRequest, callback: (error: ServiceError | null, response: Job) => void): ClientUnaryCall;
+  deleteJob(
+    request: DeleteJobRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Job) => void,
+  ): ClientUnaryCall;
+  deleteJob(
+    request: DeleteJobRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Job) => void,
+  ): ClientUnaryCall;
+  listJobRuns(
+    request: ListJobRunsRequest,
+    callback: (error: ServiceError | null, response: ListJobRunsResponse) => void,
+  ): ClientUnaryCall;
+  listJobRuns(
+    request: ListJobRunsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListJobRunsResponse) => void,
+  ): ClientUnaryCall;
+  listJobRuns(
+    request: ListJobRunsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListJobRunsResponse) => void,
+  ): ClientUnaryCall;
+  runJob(request: RunJobRequest, callback: (error: ServiceError | null, response: JobRun) => void): ClientUnaryCall;
+  runJob(
+    request: RunJobRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: JobRun) => void,
+  ): ClientUnaryCall;
+  runJob(
+    request: RunJobRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: JobRun) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,65 @@
+"""The alerting library's ``MetricsSource`` on the registry: roll-ups as stored, drift against the profile of the
+data set a version's lineage names, readiness as the servers' heartbeats report it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from control_plane.alerting import DriftScores
+from control_plane.entities import Rollup
+from control_plane.monitoring import Baseline, DriftRule, build_report
+from control_plane.store import AbstractStore
+from inference_server.errors import ConduitError, ErrorCode
+
+__all__ = ["RegistryMetrics"]
+
+# One window wide enough that every roll-up of any period falls in it (windows start at multiples since the epoch).
+_ONE_WINDOW_MINUTES = 2**30
+
+
+class RegistryMetrics:
+    """Reads what alert evaluation needs from ``store`` (synchronously: evaluation runs on a scheduler thread)."""
+
+    def __init__(self, store: AbstractStore, rule: DriftRule) -> None:
+        self._store = store
+        self._rule = rule
+
+    def list_rollups(self, model: str, version: str, since: datetime, until: datetime) -> Sequence[Rollup]:
+        return self._store.list_rollups(model, version, since, until)
+
+    def drift(self, model: str, version: str, since: datetime, until: datetime) -> DriftScores | None:
+        baseline = self._baseline(model, version)
+        if baseline is None:
+            return None
+        rollups = self._store.list_rollups(model, version, since, until)
+        report = build_report(
+            model, int(version), rollups, minutes=_ONE_WINDOW_MINUTES, baseline=baseline, rule=self._rule
+        )
+        features = [feature for window in report.windows for feature in window.features]
+        rows = max((feature.count for feature in features), default=0)
+        if rows == 0:
+            return None
+        return DriftScores(rows, {feature.feature: feature.psi for feature in features})
+
+    def ready(self, model: str, version: str) -> bool | None:
+        states = [
+            loaded.state
+            for server in self._store.list_servers(None)
+            for loaded in server.models
+            if loaded.model == model and str(loaded.version) == version
+        ]
+        return None if not states else "READY" in states
+
+    def _baseline(self, model: str, version: str) -> Baseline | None:
+        if not version.isdigit():
+            return None  # a server outside the registry: no lineage to compare with
+        try:
+            lineage = self._store.get_version(model, version=int(version)).lineage
+            if not lineage.dataset or not lineage.dataset_version:
+                return None
+            return Baseline.of(self._store.get_dataset(lineage.dataset, lineage.dataset_version))
+        except ConduitError as exc:
+            if exc.code in (ErrorCode.NOT_FOUND, ErrorCode.INVALID_ARGUMENT):
+                return None
+            raise

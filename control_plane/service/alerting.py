@@ -1,0 +1,170 @@
+"""Alert rules, their alerts and history, and scheduled jobs: the API calls, validated with the alerting library's
+parsers before anything is stored."""
+
+from __future__ import annotations
+
+import asyncio
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from control_plane.alerting import (
+    AlertKey,
+    AlertRule,
+    AlertState,
+    Job,
+    JobRun,
+    SqlAlertStore,
+    SqlLeaseStore,
+    StoredEvent,
+    TickRecord,
+    acknowledge,
+    silence,
+)
+from control_plane.entities import AlertRuleRecord, JobRecord
+from control_plane.service.jobs import JobRunners
+from control_plane.store import AbstractStore
+from inference_server.errors import ConduitError, ErrorCode
+
+__all__ = ["Alert", "AlertingService"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """The current state of one rule on one model version."""
+
+    key: AlertKey
+    state: AlertState
+
+
+def _order(item: tuple[AlertKey, AlertState]) -> tuple[str, str, int, str]:
+    key = item[0]
+    return key.rule, key.model, int(key.version) if key.version.isdigit() else -1, key.version
+
+
+def _limit(limit: int) -> int:
+    if limit < 0:
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"limit must not be negative, not {limit}")
+    return min(limit or 100, MAX_LIMIT)
+
+
+class AlertingService:
+    """Args:
+    store: the registry, which keeps rules and jobs (audited).
+    alerts: alert states and events.
+    leases: job runs.
+    runners: reloads the scheduler's jobs and runs a job on demand.
+    clock: the time acknowledgements are stamped with.
+    """
+
+    def __init__(
+        self,
+        store: AbstractStore,
+        alerts: SqlAlertStore,
+        leases: SqlLeaseStore,
+        runners: JobRunners,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._alerts = alerts
+        self._leases = leases
+        self._runners = runners
+        self._clock = clock
+
+    # -- rules --------------------------------------------------------------------------------------------------
+
+    async def create_rule(self, name: str, *, model: str, when: str, notify: str, actor: str) -> AlertRuleRecord:
+        """Raises INVALID_ARGUMENT naming the argument at fault, ALREADY_EXISTS."""
+        rule = AlertRule.parse(name, model=model, when=when, notify=notify)
+        record = AlertRuleRecord(
+            rule.name, rule.model, rule.alias, str(rule.condition), str(rule.channel), _EPOCH, actor
+        )
+        return await asyncio.to_thread(self._store.create_alert_rule, record, actor=actor)
+
+    async def list_rules(self) -> list[AlertRuleRecord]:
+        return await asyncio.to_thread(self._store.list_alert_rules)
+
+    async def delete_rule(self, name: str, *, actor: str) -> AlertRuleRecord:
+        """Remove the rule and its alerts' states (its history stays). Raises NOT_FOUND."""
+        deleted = await asyncio.to_thread(self._store.delete_alert_rule, name, actor=actor)
+        await asyncio.to_thread(self._alerts.forget_rule, name)
+        return deleted
+
+    async def silence(self, name: str, until: datetime | None, *, actor: str) -> AlertRuleRecord:
+        """Hold the rule's notifications until ``until`` (None: lift the silence). Raises NOT_FOUND."""
+        record = await asyncio.to_thread(self._store.silence_alert_rule, name, until, actor=actor)
+        for key, state in (await asyncio.to_thread(self._alerts.states, name)).items():
+            await asyncio.to_thread(self._alerts.save, key, silence(state, until=until))
+        return record
+
+    # -- alerts -------------------------------------------------------------------------------------------------
+
+    async def list_alerts(self, rule: str | None) -> list[Alert]:
+        states = await asyncio.to_thread(self._alerts.states, rule)
+        return [Alert(key, state) for key, state in sorted(states.items(), key=_order)]
+
+    async def history(self, rule: str | None, *, limit: int) -> list[StoredEvent]:
+        return await asyncio.to_thread(self._alerts.history, rule, limit=_limit(limit))
+
+    async def acknowledge(self, rule: str, model: str, version: str | None, *, actor: str) -> list[Alert]:
+        """Acknowledge the firing alerts of ``rule`` on ``model`` (one version, or all): no repeat notifications for
+        this episode. Raises NOT_FOUND when none is firing there, FAILED_PRECONDITION for one version not firing."""
+        states = await asyncio.to_thread(self._alerts.states, rule)
+        chosen = {
+            key: state
+            for key, state in states.items()
+            if key.model == model and (version is None or key.version == version)
+        }
+        if version is None:
+            chosen = {key: state for key, state in chosen.items() if state.phase.value == "firing"}
+        if not chosen:
+            target = model if version is None else f"{model}:{version}"
+            raise ConduitError(ErrorCode.NOT_FOUND, f"alert rule {rule!r} has no firing alert on {target}")
+        out = []
+        for key, state in sorted(chosen.items(), key=_order):
+            acknowledged = acknowledge(state, by=actor, at=self._clock())
+            await asyncio.to_thread(self._alerts.save, key, acknowledged)
+            out.append(Alert(key, acknowledged))
+        return out
+
+    # -- jobs ---------------------------------------------------------------------------------------------------
+
+    async def create_job(self, name: str, *, cron: str, kind: str, spec: str, actor: str) -> JobRecord:
+        """Raises INVALID_ARGUMENT naming the argument at fault (a train spec must be TOML), ALREADY_EXISTS."""
+        if kind not in ("evaluate", "train", "gc"):
+            raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"job kind must be evaluate, train or gc, not {kind!r}")
+        # The spec travels as text; the file name is only for the parser, which checks the rest of the job.
+        train = f"{name}.toml" if kind == "train" else None
+        job = Job.parse(name, cron=cron, train=train, evaluate=kind == "evaluate", gc=kind == "gc")
+        if kind == "train":
+            try:
+                tomllib.loads(spec)
+            except tomllib.TOMLDecodeError as exc:
+                raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"job {name!r}: the training spec: {exc}") from None
+        elif spec:
+            raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"job {name!r}: only a train job has a spec")
+        record = JobRecord(job.name, str(job.schedule), kind, spec if kind == "train" else None, _EPOCH, actor)
+        created = await asyncio.to_thread(self._store.create_job, record, actor=actor)
+        await asyncio.to_thread(self._runners.reload)
+        return created
+
+    async def list_jobs(self) -> list[JobRecord]:
+        return await asyncio.to_thread(self._store.list_jobs)
+
+    async def delete_job(self, name: str, *, actor: str) -> JobRecord:
+        """Raises NOT_FOUND; the job's runs stay listed."""
+        deleted = await asyncio.to_thread(self._store.delete_job, name, actor=actor)
+        await asyncio.to_thread(self._runners.reload)
+        return deleted
+
+    async def list_runs(self, job: str | None, *, limit: int) -> list[TickRecord]:
+        return await asyncio.to_thread(self._leases.ticks, job, limit=_limit(limit))
+
+    async def run_job(self, name: str) -> JobRun:
+        """Run the job now and wait for it. Raises NOT_FOUND."""
+        return await asyncio.to_thread(self._runners.run_now, name)

@@ -1,0 +1,230 @@
+"""Scheduled jobs as the control plane runs them: the runners of ``evaluate``, ``train`` and ``gc`` jobs, the
+built-in evaluation every ``evaluate_interval_s``, and a run on demand. Blocking code: it runs on the scheduler's
+threads, never on the event loop."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from control_plane.alerting import (
+    AlertEngine,
+    AlertRule,
+    CronSchedule,
+    Job,
+    JobKind,
+    JobRun,
+    Runner,
+    RunOutcome,
+    RunResult,
+    Scheduler,
+    SqlAlertStore,
+    SqlLeaseStore,
+    parse_channel,
+    parse_condition,
+)
+from control_plane.artifacts import ArtifactStore
+from control_plane.entities import AlertRuleRecord, JobRecord
+from control_plane.store import AbstractStore
+from inference_server.errors import ConduitError, ErrorCode
+
+__all__ = ["BUILTIN_EVALUATE", "JobRunners", "rule_of"]
+
+log = logging.getLogger("conduit.jobs")
+Clock = Callable[[], datetime]
+
+BUILTIN_EVALUATE = "@evaluate"
+"""The lease name of the built-in evaluation; ``@`` keeps it apart from every job name."""
+
+
+def rule_of(record: AlertRuleRecord) -> AlertRule:
+    """The stored rule as the alerting library evaluates it."""
+    return AlertRule(
+        record.name, record.model, record.alias, parse_condition(record.condition), parse_channel(record.channel)
+    )
+
+
+class JobRunners:
+    """Runs jobs for the scheduler, on demand, and the built-in evaluation; holds the scheduler's job set.
+
+    Args:
+        store: the registry (rules, jobs, versions, artifact references, roll-ups).
+        artifacts: where ``gc`` deletes unreferenced artifacts.
+        engine: evaluates and notifies alert rules.
+        alerts: the alert states and history ``engine`` keeps.
+        leases: the ticks leased across replicas.
+        train: the runner of train jobs.
+        spec_dir: where train jobs' specs are written for the trainer.
+        holder: this replica's name in the leases.
+        gc_grace_s: see ``AlertingSettings.gc_grace_s``.
+        rollup_retention: ``gc`` also deletes roll-ups older than this.
+        lease_ttl_s, misfire_grace_s: the scheduler's.
+    """
+
+    def __init__(
+        self,
+        store: AbstractStore,
+        artifacts: ArtifactStore,
+        engine: AlertEngine,
+        alerts: SqlAlertStore,
+        leases: SqlLeaseStore,
+        *,
+        train: Runner,
+        spec_dir: Path,
+        holder: str,
+        gc_grace_s: float,
+        rollup_retention: timedelta,
+        lease_ttl_s: float,
+        misfire_grace_s: float,
+        clock: Clock = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._artifacts = artifacts
+        self._engine = engine
+        self.alerts = alerts
+        self.leases = leases
+        self._train = train
+        self._spec_dir = spec_dir
+        self._holder = holder
+        self._gc_grace = timedelta(seconds=gc_grace_s)
+        self._retention = rollup_retention
+        self._ttl_s = lease_ttl_s
+        self._clock = clock
+        self._unreferenced: dict[str, datetime] = {}
+        self.scheduler = Scheduler(
+            [], leases, self.runners(), holder=holder, clock=clock, lease_ttl_s=lease_ttl_s,
+            misfire_grace_s=misfire_grace_s,
+        )  # fmt: skip
+
+    def runners(self) -> dict[JobKind, Runner]:
+        return {JobKind.EVALUATE: self.evaluate, JobKind.TRAIN: self._train, JobKind.GC: self.gc}
+
+    def job_of(self, record: JobRecord) -> Job:
+        """The job of a stored record; a train job's spec is written to ``spec_dir`` for the trainer to read."""
+        spec = None
+        if record.spec is not None:
+            self._spec_dir.mkdir(parents=True, exist_ok=True)
+            spec = self._spec_dir / f"{record.name}.toml"
+            if not spec.exists() or spec.read_text() != record.spec:
+                spec.write_text(record.spec)
+        return Job(record.name, CronSchedule.parse(record.cron), JobKind(record.kind), spec)
+
+    def reload(self) -> None:
+        """Take the jobs from the store (after a change here or on another replica)."""
+        self.scheduler.set_jobs([self.job_of(record) for record in self._store.list_jobs()])
+
+    # -- runners ------------------------------------------------------------------------------------------------
+
+    def evaluate(self, job: Job | None = None, tick: datetime | None = None) -> RunResult:
+        """Evaluate every rule on the versions it watches, after sending what an earlier pass left unsent."""
+        rules = {record.name: rule_of(record) for record in self._store.list_alert_rules() if record.enabled}
+        lines = []
+        for stored in self._engine.deliver_pending(rules):
+            lines.append(
+                f"{stored.key.rule} {stored.key.model}:{stored.key.version}: sent a held {stored.event.phase.value}"
+            )
+        ok = True
+        for rule in rules.values():
+            try:
+                versions = self._versions(rule)
+                for stored in self._engine.evaluate(rule, versions, at=tick):
+                    outcome = stored.delivery.outcome.value if stored.delivery else "unsent"
+                    lines.append(
+                        f"{rule.name} {rule.model}:{stored.key.version}: {stored.event.phase.value} ({outcome})"
+                    )
+            except Exception:
+                # One broken rule must not keep the others from being evaluated.
+                ok = False
+                log.exception("alert rule %s could not be evaluated", rule.name)
+                lines.append(f"{rule.name}: {traceback.format_exc()}")
+        lines.append(f"evaluated {len(rules)} rule(s)")
+        return RunResult(ok=ok, log="\n".join(lines))
+
+    def gc(self, job: Job | None = None, tick: datetime | None = None) -> RunResult:
+        """Delete artifacts seen unreferenced for ``gc_grace_s``, and roll-ups older than the retention."""
+        now = self._clock()
+        referenced = self._store.artifact_digests()
+        unreferenced = set(self._artifacts.digests()) - referenced
+        self._unreferenced = {digest: self._unreferenced.get(digest, now) for digest in unreferenced}
+        deleted = 0
+        for digest, since in list(self._unreferenced.items()):
+            # Checked again right before deleting: a version may have been registered on it meanwhile.
+            if now - since >= self._gc_grace and digest not in self._store.artifact_digests():
+                self._artifacts.delete(digest)
+                del self._unreferenced[digest]
+                deleted += 1
+        pruned = self._store.prune_rollups(now - self._retention)
+        waiting = len(self._unreferenced)
+        return RunResult(
+            ok=True,
+            log=f"deleted {deleted} unreferenced artifact(s), {waiting} waiting for the grace period; "
+            f"deleted {pruned} roll-up(s) older than {self._retention}",
+        )
+
+    def _versions(self, rule: AlertRule) -> list[str]:
+        if rule.alias is not None:
+            try:
+                return [str(self._store.get_version(rule.model, alias=rule.alias).version)]
+            except ConduitError as exc:
+                if exc.code is ErrorCode.NOT_FOUND:
+                    return []
+                raise
+        # A rule on a whole model watches the versions the servers report serving.
+        served = {
+            str(loaded.version)
+            for server in self._store.list_servers(None)
+            for loaded in server.models
+            if loaded.model == rule.model
+        }
+        return sorted(served, key=int)
+
+    # -- out of schedule ----------------------------------------------------------------------------------------
+
+    def run_now(self, name: str) -> JobRun:
+        """Run job ``name`` at once, recorded with its runs (its tick is the moment it starts).
+
+        Raises:
+            ConduitError: NOT_FOUND for an unknown job.
+        """
+        records = {record.name: record for record in self._store.list_jobs()}
+        if name not in records:
+            raise ConduitError(ErrorCode.NOT_FOUND, f"job {name!r} does not exist")
+        job = self.job_of(records[name])
+        return self._leased(job.name, self._clock(), lambda tick: self.runners()[job.kind](job, tick))
+
+    def run_builtin_evaluation(self, stop: threading.Event, interval_s: float) -> None:
+        """Evaluate every rule each ``interval_s`` (once per interval across replicas) and pick up job changes,
+        until ``stop`` is set."""
+        step = timedelta(seconds=interval_s)
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        while not stop.is_set():
+            now = self._clock()
+            tick = epoch + ((now - epoch) // step) * step
+            try:
+                self.reload()
+                self._leased(BUILTIN_EVALUATE, tick, lambda at: self.evaluate(None, None), only_if_won=True)
+            except Exception:
+                log.exception("the built-in alert evaluation failed")
+            stop.wait(max((tick + step - self._clock()).total_seconds(), 0.01))
+
+    def _leased(
+        self, name: str, tick: datetime, run: Callable[[datetime], RunResult], *, only_if_won: bool = False
+    ) -> JobRun:
+        started = self._clock()
+        if not self.leases.try_acquire(name, tick, self._holder, self._ttl_s):
+            if only_if_won:
+                return JobRun(
+                    name, tick, self._holder, RunOutcome.SUCCEEDED, "run by another replica", started, started
+                )
+            raise ConduitError(ErrorCode.ALREADY_EXISTS, f"job {name!r} is already running at {tick.isoformat()}")
+        try:
+            result = run(tick)
+        except Exception:
+            result = RunResult(ok=False, log=traceback.format_exc())
+        outcome = RunOutcome.SUCCEEDED if result.ok else RunOutcome.FAILED
+        self.leases.complete(name, tick, self._holder, outcome, result.log)
+        return JobRun(name, tick, self._holder, outcome, result.log, started, self._clock())
