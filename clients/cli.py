@@ -102,6 +102,7 @@ def _control_plane(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``conduit`` command."""
+    from clients._cli_alerts import add_alert_commands
     from clients._cli_control import add_control_commands, normalize_argv, run_control_command
     from clients._cli_monitoring import add_monitoring_commands
     from clients._cli_train import add_training_commands
@@ -114,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_control_commands(sub)
     add_training_commands(sub)
     add_monitoring_commands(sub)
+    add_alert_commands(sub)
     add_bench_parser(sub)
     _demo_parser(sub)
     args = parser.parse_args(normalize_argv(list(sys.argv[1:] if argv is None else argv)))

@@ -466,3 +466,77 @@ class ControlPlaneClient:
             request.until.FromDatetime(until)
         result: cp.GetMonitoringResponse = self._call("GetMonitoring", request)
         return result
+
+    # -- alerting -----------------------------------------------------------------------------------------------
+
+    def create_alert_rule(self, name: str, *, model: str, when: str, notify: str) -> cp.AlertRule:
+        """A rule on ``model`` (``NAME`` or ``NAME@ALIAS``): when ``when`` holds, tell ``notify``.
+
+        Raises:
+            ConduitError: INVALID_ARGUMENT naming the argument at fault; ALREADY_EXISTS.
+        """
+        request = cp.CreateAlertRuleRequest(name=name, model=model, when=when, notify=notify)
+        result: cp.AlertRule = self._call("CreateAlertRule", request)
+        return result
+
+    def list_alert_rules(self) -> list[cp.AlertRule]:
+        return list(self._call("ListAlertRules", cp.ListAlertRulesRequest()).rules)
+
+    def delete_alert_rule(self, name: str) -> cp.AlertRule:
+        """Raises ConduitError: NOT_FOUND."""
+        result: cp.AlertRule = self._call("DeleteAlertRule", cp.DeleteAlertRuleRequest(name=name))
+        return result
+
+    def list_alerts(self, rule: str = "") -> list[cp.Alert]:
+        """The current state of each alert, of one rule or of all."""
+        return list(self._call("ListAlerts", cp.ListAlertsRequest(rule=rule)).alerts)
+
+    def alert_history(self, rule: str = "", *, limit: int = 0) -> list[cp.AlertEvent]:
+        """The latest firings and resolves, newest first, with how their notifications went."""
+        return list(self._call("ListAlertHistory", cp.ListAlertHistoryRequest(rule=rule, limit=limit)).events)
+
+    def silence_alert(self, rule: str, until: datetime | None) -> cp.AlertRule:
+        """Hold the rule's notifications until ``until`` (None: lift the silence). Raises ConduitError: NOT_FOUND."""
+        request = cp.SilenceAlertRequest(rule=rule)
+        if until is not None:
+            request.until.FromDatetime(until)
+        result: cp.AlertRule = self._call("SilenceAlert", request)
+        return result
+
+    def acknowledge_alert(self, rule: str, model: str, version: str = "") -> cp.Alert:
+        """Acknowledge a firing alert: no repeat notifications for this episode.
+
+        Raises:
+            ConduitError: NOT_FOUND when nothing fires there; FAILED_PRECONDITION for a version not firing.
+        """
+        request = cp.AcknowledgeAlertRequest(rule=rule, model=model, version=version)
+        result: cp.Alert = self._call("AcknowledgeAlert", request)
+        return result
+
+    # -- jobs ---------------------------------------------------------------------------------------------------
+
+    def create_job(self, name: str, *, cron: str, kind: str, spec: str = "") -> cp.Job:
+        """A job run on ``cron``: ``kind`` ``evaluate``, ``gc``, or ``train`` with ``spec``, a training spec's TOML.
+
+        Raises:
+            ConduitError: INVALID_ARGUMENT naming the argument at fault; ALREADY_EXISTS.
+        """
+        result: cp.Job = self._call("CreateJob", cp.CreateJobRequest(name=name, cron=cron, kind=kind, spec=spec))
+        return result
+
+    def list_jobs(self) -> list[cp.Job]:
+        return list(self._call("ListJobs", cp.ListJobsRequest()).jobs)
+
+    def delete_job(self, name: str) -> cp.Job:
+        """Raises ConduitError: NOT_FOUND."""
+        result: cp.Job = self._call("DeleteJob", cp.DeleteJobRequest(name=name))
+        return result
+
+    def job_runs(self, job: str = "", *, limit: int = 0) -> list[cp.JobRun]:
+        """The latest runs, newest first, with their logs."""
+        return list(self._call("ListJobRuns", cp.ListJobRunsRequest(job=job, limit=limit)).runs)
+
+    def run_job(self, name: str) -> cp.JobRun:
+        """Run the job now and wait for it. Raises ConduitError: NOT_FOUND."""
+        result: cp.JobRun = self._call("RunJob", cp.RunJobRequest(name=name))
+        return result

@@ -1,0 +1,110 @@
+"""``conduit alerts …`` and ``conduit jobs …`` against a real control plane on loopback.
+
+The CLI blocks while the control plane runs on the test's event loop, so it runs in threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from clients.cli import main
+from clients.control_plane import ControlPlaneClient
+from control_plane.app import ControlPlaneServer
+from control_plane.settings import ControlPlaneSettings
+
+ADMIN_TOKEN = "cdt_cli-alerts-admin-token-0123456789abcdefghijk"
+
+
+@pytest.fixture
+async def target(tmp_path: Path) -> AsyncIterator[str]:
+    settings = ControlPlaneSettings(home=tmp_path / "home", grpc_port=0, admin_token=ADMIN_TOKEN)
+    server = ControlPlaneServer(settings)
+    await server.start()
+    yield server.target
+    await server.stop(grace=1.0)
+
+
+async def conduit(target: str, *args: str) -> int:
+    return await asyncio.to_thread(main, [*args, "--control-plane", target, "--token", ADMIN_TOKEN])
+
+
+async def test_alert_rules_from_the_command_line(target: str, capsys: pytest.CaptureFixture[str]) -> None:
+    add = ["alerts", "add", "drifting", "--model", "fraud@production", "--when", "drift>0.2", "--notify"]
+    assert await conduit(target, *add, "webhook:http://127.0.0.1:9/secret-path") == 0
+    assert (
+        await conduit(
+            target, "alerts", "add", "slow", "--model", "fraud", "--when", "p99_ms > 50 for 2m", "--notify", "log"
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert await conduit(target, "alerts", "add", "bad", "--model", "fraud", "--when", "p99 >", "--notify", "log") == 1
+    assert "unknown metric" in capsys.readouterr().err
+
+    assert await conduit(target, "alerts", "list") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["RULE", "MODEL", "WHEN", "NOTIFY", "SILENCED", "UNTIL"]
+    assert lines[1].split() == [
+        "drifting",
+        "fraud@production",
+        "drift",
+        ">",
+        "0.2",
+        "webhook:http://127.0.0.1:9/…",
+        "-",
+    ]
+    assert lines[2].split()[:3] == ["slow", "fraud", "p99_ms"]
+
+    assert await conduit(target, "alerts", "silence", "drifting", "--for", "1h") == 0
+    capsys.readouterr()
+    assert await conduit(target, "alerts", "list", "--json") == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in listed] == ["drifting", "slow"] and "silenced_until" in listed[0]
+    assert await conduit(target, "alerts", "history") == 0
+    assert capsys.readouterr().out.split() == [
+        "AT",
+        "(UTC)",
+        "RULE",
+        "VERSION",
+        "EVENT",
+        "VALUE",
+        "CHANNEL",
+        "DELIVERY",
+        "TRIES",
+        "ERROR",
+    ]
+    assert await conduit(target, "alerts", "ack", "drifting", "--model", "fraud") == 1
+    assert "no firing alert" in capsys.readouterr().err
+    assert await conduit(target, "alerts", "remove", "drifting") == 0
+    with ControlPlaneClient(target, token=ADMIN_TOKEN) as client:
+        assert [r.name for r in await asyncio.to_thread(client.list_alert_rules)] == ["slow"]
+
+
+async def test_jobs_from_the_command_line(target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "nightly.toml"
+    spec.write_text("[model]\nname = 'fraud'\n")
+    assert await conduit(target, "jobs", "add", "nightly", "--cron", "0 3 * * *", "--train", str(spec)) == 0
+    assert await conduit(target, "jobs", "add", "sweep", "--cron", "*/5 * * * *", "--gc") == 0
+    assert await conduit(target, "jobs", "add", "check", "--cron", "* * * * *", "--evaluate") == 0
+    capsys.readouterr()
+    assert await conduit(target, "jobs", "list") == 0
+    rows = [line.split()[:3] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert rows == [["check", "*", "*"], ["nightly", "0", "3"], ["sweep", "*/5", "*"]]
+    with ControlPlaneClient(target, token=ADMIN_TOKEN) as client:
+        jobs = {j.name: j for j in await asyncio.to_thread(client.list_jobs)}
+    assert jobs["nightly"].spec == spec.read_text() and jobs["nightly"].kind == "train"
+
+    assert await conduit(target, "jobs", "run", "sweep") == 0
+    out = capsys.readouterr().out
+    assert "succeeded" in out and "deleted 0 unreferenced artifact(s)" in out
+    assert await conduit(target, "jobs", "history", "sweep", "--logs") == 0
+    history = capsys.readouterr().out
+    assert "succeeded" in history and "deleted 0 unreferenced artifact(s)" in history
+    assert await conduit(target, "jobs", "remove", "sweep") == 0
+    assert await conduit(target, "jobs", "remove", "sweep") == 1
+    assert "does not exist" in capsys.readouterr().err
