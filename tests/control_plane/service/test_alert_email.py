@@ -46,7 +46,8 @@ async def test_a_drift_rule_mails_its_firing(
         await eventually(lambda: len(smtp.messages) >= 1, "the firing mail")
         await asyncio.sleep(1.0)  # a few more evaluations: the alert keeps firing, and is not mailed again
         [(envelope, mail)] = smtp.messages
-        assert envelope.rcpt_tos == ["oncall@example.com"] and mail["To"] == "oncall@example.com" and mail["From"] == "conduit@example.com"
+        assert envelope.rcpt_tos == ["oncall@example.com"] and mail["To"] == "oncall@example.com"
+        assert mail["From"] == "conduit@example.com"
         assert "FIRING" in mail["Subject"] and "drifting" in mail["Subject"]
         with ControlPlaneClient(server.target, token=ADMIN_TOKEN) as client:
             (event,) = await asyncio.to_thread(client.alert_history, "drifting")
