@@ -13,6 +13,7 @@ from pathlib import Path
 
 from control_plane.alerting import (
     AlertEngine,
+    AlertKey,
     AlertRule,
     CronSchedule,
     Job,
@@ -26,6 +27,7 @@ from control_plane.alerting import (
     SqlLeaseStore,
     parse_channel,
     parse_condition,
+    silence,
 )
 from control_plane.artifacts import ArtifactStore
 from control_plane.entities import AlertRuleRecord, JobRecord
@@ -121,7 +123,8 @@ class JobRunners:
 
     def evaluate(self, job: Job | None = None, tick: datetime | None = None) -> RunResult:
         """Evaluate every rule on the versions it watches, after sending what an earlier pass left unsent."""
-        rules = {record.name: rule_of(record) for record in self._store.list_alert_rules() if record.enabled}
+        records = {record.name: record for record in self._store.list_alert_rules() if record.enabled}
+        rules = {name: rule_of(record) for name, record in records.items()}
         lines = []
         for stored in self._engine.deliver_pending(rules):
             lines.append(
@@ -131,6 +134,7 @@ class JobRunners:
         for rule in rules.values():
             try:
                 versions = self._versions(rule)
+                self._carry_silence(records[rule.name], versions)
                 for stored in self._engine.evaluate(rule, versions, at=tick):
                     outcome = stored.delivery.outcome.value if stored.delivery else "unsent"
                     lines.append(
@@ -164,6 +168,14 @@ class JobRunners:
             log=f"deleted {deleted} unreferenced artifact(s), {waiting} waiting for the grace period; "
             f"deleted {pruned} roll-up(s) older than {self._retention}",
         )
+
+    def _carry_silence(self, record: AlertRuleRecord, versions: list[str]) -> None:
+        """A silenced rule silences the alerts of versions it started watching after the silence was set."""
+        for version in versions:
+            key = AlertKey(record.name, record.model, version)
+            state = self.alerts.load(key)
+            if state.silenced_until != record.silenced_until:
+                self.alerts.save(key, silence(state, until=record.silenced_until))
 
     def _versions(self, rule: AlertRule) -> list[str]:
         if rule.alias is not None:
