@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import optuna
 import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -192,7 +193,6 @@ def test_another_applications_alembic_version_is_left_alone(empty_url: str) -> N
 @pytest.mark.parametrize("optuna_first", [True, False], ids=["optuna-first", "conduit-first"])
 def test_optuna_storage_shares_the_registry_database(empty_url: str, optuna_first: bool) -> None:
     # The trainers keep their hyper-parameter studies in the registry's database.
-    optuna = pytest.importorskip("optuna")
 
     def study_with_trials() -> int:
         storage = optuna.storages.RDBStorage(empty_url)
