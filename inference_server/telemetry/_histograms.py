@@ -20,15 +20,13 @@ from opentelemetry.sdk.metrics.export import (
     Histogram,
     HistogramDataPoint,
     Metric,
-    MetricsData,
 )
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from inference_server.telemetry._merge import merge_metrics
+from inference_server.telemetry._merge import Attributes, BulkView
 
 __all__ = ["HistogramSet", "HistogramView"]
 
-Attributes = tuple[tuple[str, str], ...]
 Clock = Callable[[], int]
 
 
@@ -62,34 +60,16 @@ class _Series:
         self.high = max(self.high, high)
 
 
-class HistogramView:
-    """What one reader sees: every measurement since the start (cumulative) or since its last collection (delta)."""
-
-    def __init__(self, owner: HistogramSet, temporality: AggregationTemporality) -> None:
-        self._owner = owner
-        self.temporality = temporality
-        self._series: dict[tuple[str, Attributes], _Series] = {}
-        self._since_ns = owner.clock()
+class HistogramView(BulkView[_Series]):
+    """A reader's view of a ``HistogramSet``."""
 
     def _add(self, key: tuple[str, Attributes], counts: np.ndarray, values: np.ndarray, now_ns: int) -> None:
         total, low, high = float(values.sum()), float(values.min()), float(values.max())
-        series = self._series.get(key)
+        series = self.series.get(key)
         if series is None:
-            start_ns = self._since_ns if self.temporality is AggregationTemporality.DELTA else now_ns
-            self._series[key] = _Series(counts.copy(), total, int(values.size), low, high, start_ns)
+            self.series[key] = _Series(counts.copy(), total, int(values.size), low, high, self.start_ns(now_ns))
         else:
             series.add(counts, total, int(values.size), low, high)
-
-    def merge(self, data: MetricsData) -> MetricsData:
-        """``data`` with this view's histograms added to the set's instrumentation scope (of its first resource)."""
-        return merge_metrics(data, self._owner.scope, self._owner.collect(self))
-
-    def _take(self, now_ns: int) -> dict[tuple[str, Attributes], _Series]:
-        """The series to export: a copy (cumulative), or everything since the last collection, which it ends (delta)."""
-        if self.temporality is AggregationTemporality.DELTA:
-            taken, self._series, self._since_ns = self._series, {}, now_ns
-            return taken
-        return {key: s.copy() for key, s in self._series.items()}
 
 
 class HistogramSet:
@@ -136,7 +116,7 @@ class HistogramSet:
         """The data points of ``view`` as OpenTelemetry metrics, one per histogram with measurements."""
         with self._lock:
             now_ns = self.clock()
-            series = view._take(now_ns)
+            series = view.take(now_ns)
         points: dict[str, list[HistogramDataPoint]] = {}
         for (name, attributes), s in series.items():
             bounds = self._instruments[name].bounds

@@ -14,14 +14,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from opentelemetry.sdk.metrics.export import AggregationTemporality, Metric, MetricsData, NumberDataPoint, Sum
+from opentelemetry.sdk.metrics.export import AggregationTemporality, Metric, NumberDataPoint, Sum
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from inference_server.telemetry._merge import merge_metrics
+from inference_server.telemetry._merge import Attributes, BulkView
 
 __all__ = ["SumSet", "SumView"]
 
-Attributes = tuple[tuple[str, str], ...]
 Clock = Callable[[], int]
 
 
@@ -37,35 +36,22 @@ class _Series:
     value: int
     start_ns: int
 
+    def copy(self) -> _Series:
+        return _Series(self.value, self.start_ns)
 
-class SumView:
-    """What one reader sees: every count since the start (cumulative) or since its last collection (delta)."""
 
-    def __init__(self, owner: SumSet, temporality: AggregationTemporality) -> None:
-        self._owner = owner
-        self.temporality = temporality
-        self._series: dict[tuple[str, Attributes], _Series] = {}
-        self._since_ns = owner.clock()
+class SumView(BulkView[_Series]):
+    """A reader's view of a ``SumSet``."""
 
     def _add(self, name: str, points: list[tuple[Attributes, int]], now_ns: int) -> None:
-        start_ns = self._since_ns if self.temporality is AggregationTemporality.DELTA else now_ns
-        series = self._series
+        start_ns = self.start_ns(now_ns)
+        series = self.series
         for attributes, count in points:
             found = series.get((name, attributes))
             if found is None:
                 series[(name, attributes)] = _Series(count, start_ns)
             else:
                 found.value += count
-
-    def merge(self, data: MetricsData) -> MetricsData:
-        """``data`` with this view's sums added to the set's instrumentation scope (of its first resource)."""
-        return merge_metrics(data, self._owner.scope, self._owner.collect(self))
-
-    def _take(self, now_ns: int) -> dict[tuple[str, Attributes], _Series]:
-        if self.temporality is AggregationTemporality.DELTA:
-            taken, self._series, self._since_ns = self._series, {}, now_ns
-            return taken
-        return {key: _Series(s.value, s.start_ns) for key, s in self._series.items()}
 
 
 class SumSet:
@@ -112,7 +98,7 @@ class SumSet:
         """The data points of ``view`` as OpenTelemetry metrics, one per sum with counts."""
         with self._lock:
             now_ns = self.clock()
-            series = view._take(now_ns)
+            series = view.take(now_ns)
         points: dict[str, list[NumberDataPoint]] = {}
         for (name, attributes), s in series.items():
             points.setdefault(name, []).append(
