@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install what generating, building and testing the C++, Go, Java and Node.js clients needs, and the proto tools:
+# Install what generating, building and testing the C++, Go, Java and Node.js clients needs, the proto tools, and the
+# browser the dashboard tests drive:
 # Debian 12's packages (apt-get, only those missing) and the npm packages locked in proto/ and clients/node/
 # (`npm ci`, only when the lock file changed since the last install). A second run is a no-op in about a second.
 #
@@ -20,6 +21,8 @@ packages=(
     # Java: the gRPC plugin and the runtime jars the example compiles and runs with.
     protobuf-compiler-grpc-java-plugin libprotobuf-java libgrpc-java libguava-java libnetty-java libperfmark-java
     libgoogle-gson-java libgeronimo-annotation-1.3-spec-java
+    # The dashboard's browser tests: Playwright drives Debian's build (/usr/bin/chromium), never a downloaded one.
+    chromium
 )
 # Tools a machine may have from elsewhere: checked by command, installed from Debian when absent.
 declare -A commands=([cmake]=cmake [g++]=g++ [make]=make [javac]=default-jdk-headless [node]=nodejs [npm]=npm)
