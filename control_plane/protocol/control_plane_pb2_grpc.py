@@ -244,6 +244,21 @@ class ControlPlaneStub:
                 request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.RunJobRequest.SerializeToString,
                 response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.JobRun.FromString,
                 _registered_method=True)
+        self.UploadPredictionLog = channel.stream_unary(
+                '/conduit.control.v1.ControlPlane/UploadPredictionLog',
+                request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.UploadPredictionLogRequest.SerializeToString,
+                response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.UploadPredictionLogResponse.FromString,
+                _registered_method=True)
+        self.ListPredictionLogs = channel.unary_unary(
+                '/conduit.control.v1.ControlPlane/ListPredictionLogs',
+                request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ListPredictionLogsRequest.SerializeToString,
+                response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ListPredictionLogsResponse.FromString,
+                _registered_method=True)
+        self.DownloadPredictionLog = channel.unary_stream(
+                '/conduit.control.v1.ControlPlane/DownloadPredictionLog',
+                request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.DownloadPredictionLogRequest.SerializeToString,
+                response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ArtifactChunk.FromString,
+                _registered_method=True)
 
 
 class ControlPlaneServicer:
@@ -519,6 +534,29 @@ class ControlPlaneServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UploadPredictionLog(self, request_iterator, context):
+        """Prediction logs: Parquet files of the requests an inference server sampled (time, model, version, request id,
+        each input and output), for analysis and joining with labels. Servers upload them (the first message carries
+        the header, the following ones the Parquet bytes in order); a file already stored (same sha256) is answered at
+        once and not stored twice. Viewers list them; only maintainers download them, as they hold the served rows.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPredictionLogs(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DownloadPredictionLog(self, request, context):
+        """The Parquet file of one prediction log, in chunks; the first message carries its sha256, size and version.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlPlaneServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -731,6 +769,21 @@ def add_ControlPlaneServicer_to_server(servicer, server):
                     servicer.RunJob,
                     request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.RunJobRequest.FromString,
                     response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.JobRun.SerializeToString,
+            ),
+            'UploadPredictionLog': grpc.stream_unary_rpc_method_handler(
+                    servicer.UploadPredictionLog,
+                    request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.UploadPredictionLogRequest.FromString,
+                    response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.UploadPredictionLogResponse.SerializeToString,
+            ),
+            'ListPredictionLogs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPredictionLogs,
+                    request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ListPredictionLogsRequest.FromString,
+                    response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ListPredictionLogsResponse.SerializeToString,
+            ),
+            'DownloadPredictionLog': grpc.unary_stream_rpc_method_handler(
+                    servicer.DownloadPredictionLog,
+                    request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.DownloadPredictionLogRequest.FromString,
+                    response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ArtifactChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1867,6 +1920,87 @@ class ControlPlane:
             '/conduit.control.v1.ControlPlane/RunJob',
             control__plane_dot_protocol_dot_control__plane__pb2.RunJobRequest.SerializeToString,
             control__plane_dot_protocol_dot_control__plane__pb2.JobRun.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadPredictionLog(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/conduit.control.v1.ControlPlane/UploadPredictionLog',
+            control__plane_dot_protocol_dot_control__plane__pb2.UploadPredictionLogRequest.SerializeToString,
+            control__plane_dot_protocol_dot_control__plane__pb2.UploadPredictionLogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPredictionLogs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conduit.control.v1.ControlPlane/ListPredictionLogs',
+            control__plane_dot_protocol_dot_control__plane__pb2.ListPredictionLogsRequest.SerializeToString,
+            control__plane_dot_protocol_dot_control__plane__pb2.ListPredictionLogsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadPredictionLog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/conduit.control.v1.ControlPlane/DownloadPredictionLog',
+            control__plane_dot_protocol_dot_control__plane__pb2.DownloadPredictionLogRequest.SerializeToString,
+            control__plane_dot_protocol_dot_control__plane__pb2.ArtifactChunk.FromString,
             options,
             channel_credentials,
             insecure,

@@ -77,6 +77,14 @@ type ControlPlaneClient interface {
 	DeleteJob(ctx context.Context, in *DeleteJobRequest, opts ...grpc.CallOption) (*Job, error)
 	ListJobRuns(ctx context.Context, in *ListJobRunsRequest, opts ...grpc.CallOption) (*ListJobRunsResponse, error)
 	RunJob(ctx context.Context, in *RunJobRequest, opts ...grpc.CallOption) (*JobRun, error)
+	// Prediction logs: Parquet files of the requests an inference server sampled (time, model, version, request id,
+	// each input and output), for analysis and joining with labels. Servers upload them (the first message carries
+	// the header, the following ones the Parquet bytes in order); a file already stored (same sha256) is answered at
+	// once and not stored twice. Viewers list them; only maintainers download them, as they hold the served rows.
+	UploadPredictionLog(ctx context.Context, opts ...grpc.CallOption) (ControlPlane_UploadPredictionLogClient, error)
+	ListPredictionLogs(ctx context.Context, in *ListPredictionLogsRequest, opts ...grpc.CallOption) (*ListPredictionLogsResponse, error)
+	// The Parquet file of one prediction log, in chunks; the first message carries its sha256, size and version.
+	DownloadPredictionLog(ctx context.Context, in *DownloadPredictionLogRequest, opts ...grpc.CallOption) (ControlPlane_DownloadPredictionLogClient, error)
 }
 
 type controlPlaneClient struct {
@@ -584,6 +592,81 @@ func (c *controlPlaneClient) RunJob(ctx context.Context, in *RunJobRequest, opts
 	return out, nil
 }
 
+func (c *controlPlaneClient) UploadPredictionLog(ctx context.Context, opts ...grpc.CallOption) (ControlPlane_UploadPredictionLogClient, error) {
+	stream, err := c.cc.NewStream(ctx, &_ControlPlane_serviceDesc.Streams[5], "/conduit.control.v1.ControlPlane/UploadPredictionLog", opts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &controlPlaneUploadPredictionLogClient{stream}
+	return x, nil
+}
+
+type ControlPlane_UploadPredictionLogClient interface {
+	Send(*UploadPredictionLogRequest) error
+	CloseAndRecv() (*UploadPredictionLogResponse, error)
+	grpc.ClientStream
+}
+
+type controlPlaneUploadPredictionLogClient struct {
+	grpc.ClientStream
+}
+
+func (x *controlPlaneUploadPredictionLogClient) Send(m *UploadPredictionLogRequest) error {
+	return x.ClientStream.SendMsg(m)
+}
+
+func (x *controlPlaneUploadPredictionLogClient) CloseAndRecv() (*UploadPredictionLogResponse, error) {
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	m := new(UploadPredictionLogResponse)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (c *controlPlaneClient) ListPredictionLogs(ctx context.Context, in *ListPredictionLogsRequest, opts ...grpc.CallOption) (*ListPredictionLogsResponse, error) {
+	out := new(ListPredictionLogsResponse)
+	err := c.cc.Invoke(ctx, "/conduit.control.v1.ControlPlane/ListPredictionLogs", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) DownloadPredictionLog(ctx context.Context, in *DownloadPredictionLogRequest, opts ...grpc.CallOption) (ControlPlane_DownloadPredictionLogClient, error) {
+	stream, err := c.cc.NewStream(ctx, &_ControlPlane_serviceDesc.Streams[6], "/conduit.control.v1.ControlPlane/DownloadPredictionLog", opts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &controlPlaneDownloadPredictionLogClient{stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+type ControlPlane_DownloadPredictionLogClient interface {
+	Recv() (*ArtifactChunk, error)
+	grpc.ClientStream
+}
+
+type controlPlaneDownloadPredictionLogClient struct {
+	grpc.ClientStream
+}
+
+func (x *controlPlaneDownloadPredictionLogClient) Recv() (*ArtifactChunk, error) {
+	m := new(ArtifactChunk)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 // ControlPlaneServer is the server API for ControlPlane service.
 // All implementations must embed UnimplementedControlPlaneServer
 // for forward compatibility
@@ -648,6 +731,14 @@ type ControlPlaneServer interface {
 	DeleteJob(context.Context, *DeleteJobRequest) (*Job, error)
 	ListJobRuns(context.Context, *ListJobRunsRequest) (*ListJobRunsResponse, error)
 	RunJob(context.Context, *RunJobRequest) (*JobRun, error)
+	// Prediction logs: Parquet files of the requests an inference server sampled (time, model, version, request id,
+	// each input and output), for analysis and joining with labels. Servers upload them (the first message carries
+	// the header, the following ones the Parquet bytes in order); a file already stored (same sha256) is answered at
+	// once and not stored twice. Viewers list them; only maintainers download them, as they hold the served rows.
+	UploadPredictionLog(ControlPlane_UploadPredictionLogServer) error
+	ListPredictionLogs(context.Context, *ListPredictionLogsRequest) (*ListPredictionLogsResponse, error)
+	// The Parquet file of one prediction log, in chunks; the first message carries its sha256, size and version.
+	DownloadPredictionLog(*DownloadPredictionLogRequest, ControlPlane_DownloadPredictionLogServer) error
 	mustEmbedUnimplementedControlPlaneServer()
 }
 
@@ -780,6 +871,15 @@ func (UnimplementedControlPlaneServer) ListJobRuns(context.Context, *ListJobRuns
 }
 func (UnimplementedControlPlaneServer) RunJob(context.Context, *RunJobRequest) (*JobRun, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method RunJob not implemented")
+}
+func (UnimplementedControlPlaneServer) UploadPredictionLog(ControlPlane_UploadPredictionLogServer) error {
+	return status.Errorf(codes.Unimplemented, "method UploadPredictionLog not implemented")
+}
+func (UnimplementedControlPlaneServer) ListPredictionLogs(context.Context, *ListPredictionLogsRequest) (*ListPredictionLogsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListPredictionLogs not implemented")
+}
+func (UnimplementedControlPlaneServer) DownloadPredictionLog(*DownloadPredictionLogRequest, ControlPlane_DownloadPredictionLogServer) error {
+	return status.Errorf(codes.Unimplemented, "method DownloadPredictionLog not implemented")
 }
 func (UnimplementedControlPlaneServer) mustEmbedUnimplementedControlPlaneServer() {}
 
@@ -1575,6 +1675,71 @@ func _ControlPlane_RunJob_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControlPlane_UploadPredictionLog_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ControlPlaneServer).UploadPredictionLog(&controlPlaneUploadPredictionLogServer{stream})
+}
+
+type ControlPlane_UploadPredictionLogServer interface {
+	SendAndClose(*UploadPredictionLogResponse) error
+	Recv() (*UploadPredictionLogRequest, error)
+	grpc.ServerStream
+}
+
+type controlPlaneUploadPredictionLogServer struct {
+	grpc.ServerStream
+}
+
+func (x *controlPlaneUploadPredictionLogServer) SendAndClose(m *UploadPredictionLogResponse) error {
+	return x.ServerStream.SendMsg(m)
+}
+
+func (x *controlPlaneUploadPredictionLogServer) Recv() (*UploadPredictionLogRequest, error) {
+	m := new(UploadPredictionLogRequest)
+	if err := x.ServerStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func _ControlPlane_ListPredictionLogs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPredictionLogsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).ListPredictionLogs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/conduit.control.v1.ControlPlane/ListPredictionLogs",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).ListPredictionLogs(ctx, req.(*ListPredictionLogsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_DownloadPredictionLog_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DownloadPredictionLogRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ControlPlaneServer).DownloadPredictionLog(m, &controlPlaneDownloadPredictionLogServer{stream})
+}
+
+type ControlPlane_DownloadPredictionLogServer interface {
+	Send(*ArtifactChunk) error
+	grpc.ServerStream
+}
+
+type controlPlaneDownloadPredictionLogServer struct {
+	grpc.ServerStream
+}
+
+func (x *controlPlaneDownloadPredictionLogServer) Send(m *ArtifactChunk) error {
+	return x.ServerStream.SendMsg(m)
+}
+
 var _ControlPlane_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "conduit.control.v1.ControlPlane",
 	HandlerType: (*ControlPlaneServer)(nil),
@@ -1727,6 +1892,10 @@ var _ControlPlane_serviceDesc = grpc.ServiceDesc{
 			MethodName: "RunJob",
 			Handler:    _ControlPlane_RunJob_Handler,
 		},
+		{
+			MethodName: "ListPredictionLogs",
+			Handler:    _ControlPlane_ListPredictionLogs_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -1752,6 +1921,16 @@ var _ControlPlane_serviceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "WatchAssignments",
 			Handler:       _ControlPlane_WatchAssignments_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "UploadPredictionLog",
+			Handler:       _ControlPlane_UploadPredictionLog_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "DownloadPredictionLog",
+			Handler:       _ControlPlane_DownloadPredictionLog_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -34,7 +34,7 @@ export const protobufFileName = "control_plane/protocol/control_plane.proto";
  *
  * Every call needs a token sent as gRPC metadata `authorization: Bearer <token>`. Roles: viewer (read), maintainer
  * (viewer + register, import data sets, alias, deploy, download), server (watch, download, report, push metrics,
- * read versions and data set profiles), admin (everything, users).
+ * read versions and data set profiles, upload prediction logs), admin (everything, users).
  *
  * The control plane's address also serves OpenTelemetry's metrics receiver
  * (opentelemetry.proto.collector.metrics.v1.MetricsService/Export, OTLP/gRPC) with the same tokens (role server or
@@ -899,6 +899,89 @@ export interface ListJobRunsResponse {
 
 export interface RunJobRequest {
   name: string;
+}
+
+/**
+ * One Parquet file of sampled predictions of one model version. Columns: time (UTC, microseconds), model, version,
+ * request_id, then each input and each output by name: a scalar column for a [batch, 1] (or [batch]) tensor, a list
+ * column of the row's values otherwise; BYTES as strings.
+ */
+export interface PredictionLog {
+  id: number;
+  model: string;
+  version: number;
+  /** time of its earliest row */
+  firstAt?:
+    | Date
+    | undefined;
+  /** time of its latest row */
+  lastAt?: Date | undefined;
+  rows: number;
+  /** of the Parquet file, hex: its key in the artifact store */
+  sha256: string;
+  sizeBytes: number;
+  /** instance name of the inference server that sampled it */
+  server: string;
+  /** when the control plane stored it */
+  createdAt?: Date | undefined;
+}
+
+export interface PredictionLogHeader {
+  model: string;
+  version: number;
+  firstAt?: Date | undefined;
+  lastAt?: Date | undefined;
+  rows: number;
+  /** expected sha256 of the Parquet file; the upload is refused when it differs */
+  sha256: string;
+  /** expected size; refused when it differs or exceeds the server's upload limit */
+  sizeBytes: number;
+  server: string;
+}
+
+export interface UploadPredictionLogRequest {
+  header?: PredictionLogHeader | undefined;
+  chunk?: Buffer | undefined;
+}
+
+export interface UploadPredictionLogResponse {
+  log?:
+    | PredictionLog
+    | undefined;
+  /**
+   * false: a file with that sha256 was already stored and is returned as it was; the upload was not kept (the server
+   * may answer before the client has sent every chunk)
+   */
+  created: boolean;
+}
+
+export interface ListPredictionLogsRequest {
+  model: string;
+  /** 0: every version (unless alias is set) */
+  version: number;
+  /** the version the alias points at now */
+  alias: string;
+  /** only logs with rows at or after this; unset: no lower bound */
+  since?:
+    | Date
+    | undefined;
+  /** only logs with rows before this; unset: no upper bound */
+  until?:
+    | Date
+    | undefined;
+  /** 0: the server's default (100); at most 1000 */
+  pageSize: number;
+  pageToken: string;
+}
+
+export interface ListPredictionLogsResponse {
+  /** newest first (by upload) */
+  logs: PredictionLog[];
+  nextPageToken: string;
+}
+
+export interface DownloadPredictionLogRequest {
+  sha256: string;
 }
 
 function createBaseModel(): Model {
@@ -9935,6 +10018,713 @@ export const RunJobRequest: MessageFns<RunJobRequest> = {
   },
 };
 
+function createBasePredictionLog(): PredictionLog {
+  return {
+    id: 0,
+    model: "",
+    version: 0,
+    firstAt: undefined,
+    lastAt: undefined,
+    rows: 0,
+    sha256: "",
+    sizeBytes: 0,
+    server: "",
+    createdAt: undefined,
+  };
+}
+
+export const PredictionLog: MessageFns<PredictionLog> = {
+  encode(message: PredictionLog, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).int64(message.id);
+    }
+    if (message.model !== "") {
+      writer.uint32(18).string(message.model);
+    }
+    if (message.version !== 0) {
+      writer.uint32(24).int64(message.version);
+    }
+    if (message.firstAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.firstAt), writer.uint32(34).fork()).join();
+    }
+    if (message.lastAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastAt), writer.uint32(42).fork()).join();
+    }
+    if (message.rows !== 0) {
+      writer.uint32(48).int64(message.rows);
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(58).string(message.sha256);
+    }
+    if (message.sizeBytes !== 0) {
+      writer.uint32(64).int64(message.sizeBytes);
+    }
+    if (message.server !== "") {
+      writer.uint32(74).string(message.server);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(82).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PredictionLog {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePredictionLog();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.version = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.firstAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.lastAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.rows = longToNumber(reader.int64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.sizeBytes = longToNumber(reader.int64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.server = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<PredictionLog>, I>>(base?: I): PredictionLog {
+    return PredictionLog.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PredictionLog>, I>>(object: I): PredictionLog {
+    const message = createBasePredictionLog();
+    message.id = object.id ?? 0;
+    message.model = object.model ?? "";
+    message.version = object.version ?? 0;
+    message.firstAt = object.firstAt ?? undefined;
+    message.lastAt = object.lastAt ?? undefined;
+    message.rows = object.rows ?? 0;
+    message.sha256 = object.sha256 ?? "";
+    message.sizeBytes = object.sizeBytes ?? 0;
+    message.server = object.server ?? "";
+    message.createdAt = object.createdAt ?? undefined;
+    return message;
+  },
+};
+
+function createBasePredictionLogHeader(): PredictionLogHeader {
+  return {
+    model: "",
+    version: 0,
+    firstAt: undefined,
+    lastAt: undefined,
+    rows: 0,
+    sha256: "",
+    sizeBytes: 0,
+    server: "",
+  };
+}
+
+export const PredictionLogHeader: MessageFns<PredictionLogHeader> = {
+  encode(message: PredictionLogHeader, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    if (message.version !== 0) {
+      writer.uint32(16).int64(message.version);
+    }
+    if (message.firstAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.firstAt), writer.uint32(26).fork()).join();
+    }
+    if (message.lastAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastAt), writer.uint32(34).fork()).join();
+    }
+    if (message.rows !== 0) {
+      writer.uint32(40).int64(message.rows);
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(50).string(message.sha256);
+    }
+    if (message.sizeBytes !== 0) {
+      writer.uint32(56).int64(message.sizeBytes);
+    }
+    if (message.server !== "") {
+      writer.uint32(66).string(message.server);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PredictionLogHeader {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePredictionLogHeader();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.firstAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.lastAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.rows = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.sizeBytes = longToNumber(reader.int64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.server = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<PredictionLogHeader>, I>>(base?: I): PredictionLogHeader {
+    return PredictionLogHeader.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PredictionLogHeader>, I>>(object: I): PredictionLogHeader {
+    const message = createBasePredictionLogHeader();
+    message.model = object.model ?? "";
+    message.version = object.version ?? 0;
+    message.firstAt = object.firstAt ?? undefined;
+    message.lastAt = object.lastAt ?? undefined;
+    message.rows = object.rows ?? 0;
+    message.sha256 = object.sha256 ?? "";
+    message.sizeBytes = object.sizeBytes ?? 0;
+    message.server = object.server ?? "";
+    return message;
+  },
+};
+
+function createBaseUploadPredictionLogRequest(): UploadPredictionLogRequest {
+  return { header: undefined, chunk: undefined };
+}
+
+export const UploadPredictionLogRequest: MessageFns<UploadPredictionLogRequest> = {
+  encode(message: UploadPredictionLogRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      PredictionLogHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    if (message.chunk !== undefined) {
+      writer.uint32(18).bytes(message.chunk);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UploadPredictionLogRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUploadPredictionLogRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = PredictionLogHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.chunk = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<UploadPredictionLogRequest>, I>>(base?: I): UploadPredictionLogRequest {
+    return UploadPredictionLogRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UploadPredictionLogRequest>, I>>(object: I): UploadPredictionLogRequest {
+    const message = createBaseUploadPredictionLogRequest();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? PredictionLogHeader.fromPartial(object.header)
+      : undefined;
+    message.chunk = object.chunk ?? undefined;
+    return message;
+  },
+};
+
+function createBaseUploadPredictionLogResponse(): UploadPredictionLogResponse {
+  return { log: undefined, created: false };
+}
+
+export const UploadPredictionLogResponse: MessageFns<UploadPredictionLogResponse> = {
+  encode(message: UploadPredictionLogResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.log !== undefined) {
+      PredictionLog.encode(message.log, writer.uint32(10).fork()).join();
+    }
+    if (message.created !== false) {
+      writer.uint32(16).bool(message.created);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UploadPredictionLogResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUploadPredictionLogResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.log = PredictionLog.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.created = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<UploadPredictionLogResponse>, I>>(base?: I): UploadPredictionLogResponse {
+    return UploadPredictionLogResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UploadPredictionLogResponse>, I>>(object: I): UploadPredictionLogResponse {
+    const message = createBaseUploadPredictionLogResponse();
+    message.log = (object.log !== undefined && object.log !== null) ? PredictionLog.fromPartial(object.log) : undefined;
+    message.created = object.created ?? false;
+    return message;
+  },
+};
+
+function createBaseListPredictionLogsRequest(): ListPredictionLogsRequest {
+  return { model: "", version: 0, alias: "", since: undefined, until: undefined, pageSize: 0, pageToken: "" };
+}
+
+export const ListPredictionLogsRequest: MessageFns<ListPredictionLogsRequest> = {
+  encode(message: ListPredictionLogsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    if (message.version !== 0) {
+      writer.uint32(16).int64(message.version);
+    }
+    if (message.alias !== "") {
+      writer.uint32(26).string(message.alias);
+    }
+    if (message.since !== undefined) {
+      Timestamp.encode(toTimestamp(message.since), writer.uint32(34).fork()).join();
+    }
+    if (message.until !== undefined) {
+      Timestamp.encode(toTimestamp(message.until), writer.uint32(42).fork()).join();
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(48).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(58).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPredictionLogsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPredictionLogsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.alias = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.since = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.until = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ListPredictionLogsRequest>, I>>(base?: I): ListPredictionLogsRequest {
+    return ListPredictionLogsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListPredictionLogsRequest>, I>>(object: I): ListPredictionLogsRequest {
+    const message = createBaseListPredictionLogsRequest();
+    message.model = object.model ?? "";
+    message.version = object.version ?? 0;
+    message.alias = object.alias ?? "";
+    message.since = object.since ?? undefined;
+    message.until = object.until ?? undefined;
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseListPredictionLogsResponse(): ListPredictionLogsResponse {
+  return { logs: [], nextPageToken: "" };
+}
+
+export const ListPredictionLogsResponse: MessageFns<ListPredictionLogsResponse> = {
+  encode(message: ListPredictionLogsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.logs) {
+      PredictionLog.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPredictionLogsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPredictionLogsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.logs.push(PredictionLog.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ListPredictionLogsResponse>, I>>(base?: I): ListPredictionLogsResponse {
+    return ListPredictionLogsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListPredictionLogsResponse>, I>>(object: I): ListPredictionLogsResponse {
+    const message = createBaseListPredictionLogsResponse();
+    message.logs = object.logs?.map((e) => PredictionLog.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseDownloadPredictionLogRequest(): DownloadPredictionLogRequest {
+  return { sha256: "" };
+}
+
+export const DownloadPredictionLogRequest: MessageFns<DownloadPredictionLogRequest> = {
+  encode(message: DownloadPredictionLogRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sha256 !== "") {
+      writer.uint32(10).string(message.sha256);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DownloadPredictionLogRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDownloadPredictionLogRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<DownloadPredictionLogRequest>, I>>(base?: I): DownloadPredictionLogRequest {
+    return DownloadPredictionLogRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DownloadPredictionLogRequest>, I>>(object: I): DownloadPredictionLogRequest {
+    const message = createBaseDownloadPredictionLogRequest();
+    message.sha256 = object.sha256 ?? "";
+    return message;
+  },
+};
+
 export type ControlPlaneService = typeof ControlPlaneService;
 export const ControlPlaneService = {
   /** Models. */
@@ -10356,6 +11146,45 @@ export const ControlPlaneService = {
     responseSerialize: (value: JobRun): Buffer => Buffer.from(JobRun.encode(value).finish()),
     responseDeserialize: (value: Buffer): JobRun => JobRun.decode(value),
   },
+  /**
+   * Prediction logs: Parquet files of the requests an inference server sampled (time, model, version, request id,
+   * each input and output), for analysis and joining with labels. Servers upload them (the first message carries
+   * the header, the following ones the Parquet bytes in order); a file already stored (same sha256) is answered at
+   * once and not stored twice. Viewers list them; only maintainers download them, as they hold the served rows.
+   */
+  uploadPredictionLog: {
+    path: "/conduit.control.v1.ControlPlane/UploadPredictionLog" as const,
+    requestStream: true as const,
+    responseStream: false as const,
+    requestSerialize: (value: UploadPredictionLogRequest): Buffer =>
+      Buffer.from(UploadPredictionLogRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UploadPredictionLogRequest => UploadPredictionLogRequest.decode(value),
+    responseSerialize: (value: UploadPredictionLogResponse): Buffer =>
+      Buffer.from(UploadPredictionLogResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UploadPredictionLogResponse => UploadPredictionLogResponse.decode(value),
+  },
+  listPredictionLogs: {
+    path: "/conduit.control.v1.ControlPlane/ListPredictionLogs" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListPredictionLogsRequest): Buffer =>
+      Buffer.from(ListPredictionLogsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListPredictionLogsRequest => ListPredictionLogsRequest.decode(value),
+    responseSerialize: (value: ListPredictionLogsResponse): Buffer =>
+      Buffer.from(ListPredictionLogsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListPredictionLogsResponse => ListPredictionLogsResponse.decode(value),
+  },
+  /** The Parquet file of one prediction log, in chunks; the first message carries its sha256, size and version. */
+  downloadPredictionLog: {
+    path: "/conduit.control.v1.ControlPlane/DownloadPredictionLog" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: DownloadPredictionLogRequest): Buffer =>
+      Buffer.from(DownloadPredictionLogRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DownloadPredictionLogRequest => DownloadPredictionLogRequest.decode(value),
+    responseSerialize: (value: ArtifactChunk): Buffer => Buffer.from(ArtifactChunk.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ArtifactChunk => ArtifactChunk.decode(value),
+  },
 } as const;
 
 export interface ControlPlaneServer extends UntypedServiceImplementation {
@@ -10423,6 +11252,16 @@ export interface ControlPlaneServer extends UntypedServiceImplementation {
   deleteJob: handleUnaryCall<DeleteJobRequest, Job>;
   listJobRuns: handleUnaryCall<ListJobRunsRequest, ListJobRunsResponse>;
   runJob: handleUnaryCall<RunJobRequest, JobRun>;
+  /**
+   * Prediction logs: Parquet files of the requests an inference server sampled (time, model, version, request id,
+   * each input and output), for analysis and joining with labels. Servers upload them (the first message carries
+   * the header, the following ones the Parquet bytes in order); a file already stored (same sha256) is answered at
+   * once and not stored twice. Viewers list them; only maintainers download them, as they hold the served rows.
+   */
+  uploadPredictionLog: handleClientStreamingCall<UploadPredictionLogRequest, UploadPredictionLogResponse>;
+  listPredictionLogs: handleUnaryCall<ListPredictionLogsRequest, ListPredictionLogsResponse>;
+  /** The Parquet file of one prediction log, in chunks; the first message carries its sha256, size and version. */
+  downloadPredictionLog: handleServerStreamingCall<DownloadPredictionLogRequest, ArtifactChunk>;
 }
 
 export interface ControlPlaneClient extends Client {
@@ -11035,6 +11874,53 @@ export interface ControlPlaneClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: JobRun) => void,
   ): ClientUnaryCall;
+  /**
+   * Prediction logs: Parquet files of the requests an inference server sampled (time, model, version, request id,
+   * each input and output), for analysis and joining with labels. Servers upload them (the first message carries
+   * the header, the following ones the Parquet bytes in order); a file already stored (same sha256) is answered at
+   * once and not stored twice. Viewers list them; only maintainers download them, as they hold the served rows.
+   */
+  uploadPredictionLog(
+    callback: (error: ServiceError | null, response: UploadPredictionLogResponse) => void,
+  ): ClientWritableStream<UploadPredictionLogRequest>;
+  uploadPredictionLog(
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UploadPredictionLogResponse) => void,
+  ): ClientWritableStream<UploadPredictionLogRequest>;
+  uploadPredictionLog(
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UploadPredictionLogResponse) => void,
+  ): ClientWritableStream<UploadPredictionLogRequest>;
+  uploadPredictionLog(
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UploadPredictionLogResponse) => void,
+  ): ClientWritableStream<UploadPredictionLogRequest>;
+  listPredictionLogs(
+    request: ListPredictionLogsRequest,
+    callback: (error: ServiceError | null, response: ListPredictionLogsResponse) => void,
+  ): ClientUnaryCall;
+  listPredictionLogs(
+    request: ListPredictionLogsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListPredictionLogsResponse) => void,
+  ): ClientUnaryCall;
+  listPredictionLogs(
+    request: ListPredictionLogsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListPredictionLogsResponse) => void,
+  ): ClientUnaryCall;
+  /** The Parquet file of one prediction log, in chunks; the first message carries its sha256, size and version. */
+  downloadPredictionLog(
+    request: DownloadPredictionLogRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ArtifactChunk>;
+  downloadPredictionLog(
+    request: DownloadPredictionLogRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ArtifactChunk>;
 }
 
 export const ControlPlaneClient = makeGenericClientConstructor(
