@@ -100,6 +100,30 @@ def _control_plane(args: argparse.Namespace) -> int:
     return code
 
 
+def _dashboard_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "dashboard",
+        help="serve the read-only web dashboard: models, reports, deployments, monitoring, alerts, jobs, logs, audit",
+        description="Serve a read-only web UI over the control plane's gRPC API; people sign in with their token, and "
+        "its role decides what they see. Every flag can also be set as a CONDUIT_DASHBOARD_<FLAG> environment "
+        "variable.",
+        argument_default=argparse.SUPPRESS,
+    )
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="HTTP port (default 8080)")
+    p.add_argument("--control-plane", metavar="ADDR", help="control plane address (default 127.0.0.1:8100)")
+    p.add_argument("--control-plane-ca", type=Path, metavar="FILE", help="PEM CA of the control plane: use TLS")
+    p.add_argument("--refresh-seconds", type=float, metavar="S", help="monitoring pages refresh every S (default 5)")
+    p.add_argument("--log-level", help="logging level (default INFO)")
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from dashboard.app import main as run_dashboard
+
+    code: int = run_dashboard({k: v for k, v in vars(args).items() if k != "command"})
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``conduit`` command."""
     from clients._cli_alerts import add_alert_commands
@@ -118,8 +142,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_alert_commands(sub)
     add_bench_parser(sub)
     _demo_parser(sub)
+    _dashboard_parser(sub)
     args = parser.parse_args(normalize_argv(list(sys.argv[1:] if argv is None else argv)))
-    handlers = {"serve": _serve, "control-plane": _control_plane, "demo": _demo, "bench": run_bench_command}
+    handlers = {
+        "serve": _serve,
+        "control-plane": _control_plane,
+        "demo": _demo,
+        "bench": run_bench_command,
+        "dashboard": _dashboard,
+    }
     if args.command in handlers:
         return handlers[args.command](args)
     return run_control_command(args)

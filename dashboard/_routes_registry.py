@@ -1,0 +1,95 @@
+"""Pages of the model registry: models, a model's versions, a version, its documents, its report, comparisons."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from dashboard._reports import comparison_html, report_html
+from dashboard._web import context_of, render, session
+from inference_server.errors import ConduitError, ErrorCode
+
+__all__ = ["REPORT_POLICY", "routes"]
+
+# A report is a whole page of its own, made to open offline: it may run its inline scripts and styles, and nothing
+# else. The sandbox gives it no access to the dashboard's origin (its cookie, its pages).
+REPORT_POLICY = (
+    "sandbox allow-scripts allow-popups; default-src 'none'; script-src 'unsafe-inline'; "
+    "style-src 'unsafe-inline'; img-src data:; font-src data:"
+)
+# Documents are shown as text, never as pages of the dashboard's origin.
+_DOCUMENT_POLICY = "sandbox; default-src 'none'"
+
+
+def _int(request: Request, name: str) -> int:
+    text = request.query_params.get(name, "")
+    if not text.isdigit() or int(text) < 1:
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"{name}={text!r}: expected a version number")
+    return int(text)
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse("/models", status_code=303)
+
+
+async def models(request: Request) -> Response:
+    token, viewer = await session(request)
+    archived = request.query_params.get("archived") == "1"
+    page = await context_of(request).data.models(
+        token, request.query_params.get("page_token", ""), include_archived=archived
+    )
+    return render(request, "models.html", viewer, "models", page=page, archived=archived)
+
+
+async def model(request: Request) -> Response:
+    token, viewer = await session(request)
+    data = context_of(request).data
+    name = request.path_params["name"]
+    found = await data.model(token, name)
+    page = await data.versions(token, name, request.query_params.get("page_token", ""))
+    metric_names = sorted({m for v in page.items for m in v.metrics})
+    return render(request, "model.html", viewer, "models", model=found, page=page, metric_names=metric_names)
+
+
+async def version(request: Request) -> Response:
+    token, viewer = await session(request)
+    found = await context_of(request).data.version(token, request.path_params["name"], request.path_params["version"])
+    return render(request, "version.html", viewer, "models", version=found)
+
+
+async def attachment(request: Request) -> Response:
+    token, _ = await session(request)
+    params = request.path_params
+    media_type, content = await context_of(request).data.attachment(
+        token, params["name"], params["version"], params["attachment"]
+    )
+    shown = "application/json" if media_type == "application/json" else "text/plain; charset=utf-8"
+    headers = {"Content-Security-Policy": _DOCUMENT_POLICY}
+    return Response(content, media_type=shown, headers=headers)
+
+
+async def report(request: Request) -> Response:
+    token, _ = await session(request)
+    html = await report_html(
+        context_of(request).data, token, request.path_params["name"], request.path_params["version"]
+    )
+    return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_POLICY})
+
+
+async def compare(request: Request) -> Response:
+    token, _ = await session(request)
+    a, b = _int(request, "a"), _int(request, "b")
+    html = await comparison_html(context_of(request).data, token, request.path_params["name"], a, b)
+    return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_POLICY})
+
+
+routes = [
+    Route("/", home, methods=["GET"]),
+    Route("/models", models, methods=["GET"]),
+    Route("/models/{name}", model, methods=["GET"]),
+    Route("/models/{name}/compare", compare, methods=["GET"]),
+    Route("/models/{name}/versions/{version:int}", version, methods=["GET"]),
+    Route("/models/{name}/versions/{version:int}/report", report, methods=["GET"]),
+    Route("/models/{name}/versions/{version:int}/attachments/{attachment}", attachment, methods=["GET"]),
+]
