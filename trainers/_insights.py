@@ -1,5 +1,6 @@
 """What a fitted model says about itself, for reports: feature importances, coefficients, training loss per
-iteration. Each is present only where the estimator has it."""
+iteration, the first trees, and how the weights moved across epochs. Each is present only where the estimator has
+it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import numpy as np
 from sklearn import metrics as skm
 
 from trainers._metrics import as_probabilities, downsample, finite
+from trainers._trajectory import weight_trajectory
+from trainers._trees import tree_structure
 
 __all__ = ["model_insights"]
 
@@ -23,7 +26,8 @@ def model_insights(
     train: tuple[np.ndarray, np.ndarray],
     test: tuple[np.ndarray, np.ndarray],
 ) -> dict[str, Any]:
-    """Importances, coefficients and loss curves of ``model``, the fitted final step of a pipeline.
+    """Importances, coefficients, loss curves, trees and weight trajectories of ``model``, the fitted final step of
+    a pipeline.
 
     ``sources`` pairs each column the model sees with the input column it comes from; ``train`` and ``test`` are the
     transformed rows and their targets.
@@ -42,9 +46,10 @@ def model_insights(
             "by_input": {column: by_input[column] for column in dict.fromkeys(c for _, c in sources)},
         }
     coefficients = getattr(model, "coef_", None)
+    rows = list(classes) or ["prediction"]
     if coefficients is not None:
         matrix = np.atleast_2d(np.asarray(coefficients, dtype=np.float64))
-        rows = [classes[1]] if len(classes) == 2 and len(matrix) == 1 else list(classes) or ["prediction"]
+        rows = [classes[1]] if len(classes) == 2 and len(matrix) == 1 else rows
         insights["coefficients"] = {
             "features": features,
             "rows": rows,
@@ -54,6 +59,12 @@ def model_insights(
     loss = _training_loss(model, bool(classes), train, test)
     if loss is not None:
         insights["training_loss"] = loss
+    trees = tree_structure(model, features, classes)
+    if trees is not None:
+        insights["trees"] = trees
+    trajectory = weight_trajectory(model, features, rows, train)
+    if trajectory is not None:
+        insights["weight_trajectory"] = trajectory
     return insights
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 from sklearn import metrics as skm
+from sklearn.calibration import calibration_curve
 
 __all__ = [
     "LOWER_IS_BETTER",
@@ -41,6 +42,7 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
 }
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "mape"})
 MAX_CURVE_POINTS = 500
+CALIBRATION_BINS = 10
 
 
 def classification_metrics(
@@ -108,11 +110,15 @@ def ks_statistic(positive: np.ndarray, scores: np.ndarray) -> float:
 
 
 def classification_curves(truth: np.ndarray, probabilities: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
-    """ROC, precision-recall and KS curves, ≤ 500 points each: the positive class for binary, one per class else.
+    """ROC, precision-recall, KS and calibration curves, ≤ 500 points each: the positive class for binary, one per
+    class else.
 
-    The KS curve is TPR - FPR against the ROC thresholds; its ``statistic`` is the largest gap, at ``at_threshold``.
+    Each ROC curve carries its exact ``auc`` and each PR curve its ``average_precision`` (the stored points are
+    downsampled, so an area recomputed from them would differ). The KS curve is TPR - FPR against the ROC
+    thresholds; its ``statistic`` is the largest gap, at ``at_threshold``. The calibration curve is scikit-learn's
+    ``calibration_curve`` over ``CALIBRATION_BINS`` equal-width bins (empty bins left out), with each bin's row count.
     """
-    curves: dict[str, list[dict[str, Any]]] = {"roc": [], "pr": [], "ks": []}
+    curves: dict[str, list[dict[str, Any]]] = {"roc": [], "pr": [], "ks": [], "calibration": []}
     for c in _scored_classes(truth, len(classes)):
         positive, scores = truth == c, probabilities[:, c]
         fpr, tpr, thresholds = skm.roc_curve(positive, scores)
@@ -120,12 +126,31 @@ def classification_curves(truth: np.ndarray, probabilities: np.ndarray, classes:
         best = int(np.argmax(np.abs(gap)))
         precision, recall, pr_thresholds = skm.precision_recall_curve(positive, scores)
         # precision and recall have one point more than their thresholds (recall 0 at precision 1): dropped.
-        curves["roc"].append(_curve(classes[c], fpr=fpr, tpr=tpr, thresholds=thresholds))
-        curves["pr"].append(_curve(classes[c], precision=precision[:-1], recall=recall[:-1], thresholds=pr_thresholds))
+        roc = _curve(classes[c], fpr=fpr, tpr=tpr, thresholds=thresholds)
+        roc["auc"] = float(skm.roc_auc_score(positive, scores))
+        curves["roc"].append(roc)
+        pr = _curve(classes[c], precision=precision[:-1], recall=recall[:-1], thresholds=pr_thresholds)
+        pr["average_precision"] = float(skm.average_precision_score(positive, scores))
+        curves["pr"].append(pr)
+        curves["calibration"].append(_calibration(classes[c], positive, scores))
         ks = _curve(classes[c], thresholds=thresholds, gap=gap)
         ks.update(statistic=float(abs(gap[best])), at_threshold=finite(thresholds[best : best + 1])[0])
         curves["ks"].append(ks)
     return curves
+
+
+def _calibration(label: str, positive: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
+    observed, predicted = calibration_curve(positive, scores, n_bins=CALIBRATION_BINS, strategy="uniform")
+    # calibration_curve bins with these edges and drops the empty bins; the counts follow the same rule.
+    edges = np.linspace(0.0, 1.0, CALIBRATION_BINS + 1)
+    counts = np.bincount(np.searchsorted(edges[1:-1], scores), minlength=CALIBRATION_BINS)
+    return {
+        "class": label,
+        "bins": CALIBRATION_BINS,
+        "fraction_positive": finite(observed),
+        "mean_predicted": finite(predicted),
+        "count": [int(n) for n in counts[counts > 0]],
+    }
 
 
 def _curve(label: str, **series: np.ndarray) -> dict[str, Any]:

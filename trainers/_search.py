@@ -39,6 +39,8 @@ class SearchOutcome:
     best_params: dict[str, Any]
     best_value: float
     trials: list[dict[str, Any]]
+    param_importances: dict[str, float] | None = None
+    """Optuna's fANOVA importance of each searched parameter; None with fewer than two completed trials."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,23 @@ def run_search(
     best = study.best_trial
     assert best.value is not None
     log(f"search: best trial {best.number}: {metric} {best.value:.6g} with {best.params}")
-    return SearchOutcome(name, metric, direction, dict(best.params), float(best.value), trials)
+    importances = _param_importances(study, len(complete), spec.split.seed)
+    return SearchOutcome(name, metric, direction, dict(best.params), float(best.value), trials, importances)
+
+
+def _param_importances(study: Any, completed: int, seed: int) -> dict[str, float] | None:
+    """How much each parameter explains of the objective's variance across the completed trials (fANOVA, seeded so
+    a report is repeatable); None when fewer than two trials completed or no parameter varied."""
+    import optuna
+
+    if completed < 2:
+        return None
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
+    try:
+        importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    except (ValueError, RuntimeError):  # e.g. every completed trial drew the same values
+        return None
+    return {name: float(value) for name, value in importances.items() if math.isfinite(value)} or None
 
 
 _STORAGE_ATTEMPTS = 10

@@ -175,6 +175,7 @@ def train(
             "best_value": search.best_value,
             "best_params": search.best_params,
             "trials": search.trials,
+            "param_importances": search.param_importances,
         }
     return TrainingResult(
         onnx=payload,
