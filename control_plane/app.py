@@ -52,6 +52,7 @@ from control_plane.service import (
     DeploymentService,
     JobRunners,
     MonitoringService,
+    PredictionLogService,
     RegistryService,
     ServerService,
     Services,
@@ -159,6 +160,7 @@ class ControlPlaneServer:
                 clock=self._clock,
             ),
             alerting=AlertingService(store, runners.alerts, runners.leases, runners),
+            predictions=PredictionLogService(store, artifacts, spool=spool),
         )
         removed = await asyncio.to_thread(spool.clear)
         if removed:
@@ -233,6 +235,7 @@ class ControlPlaneServer:
             spec_dir=home / "jobs", holder=f"{socket.gethostname()}:{os.getpid()}", gc_grace_s=alerting.gc_grace_s,
             rollup_retention=timedelta(days=self.settings.monitoring_retention), lease_ttl_s=alerting.lease_ttl_s,
             misfire_grace_s=alerting.misfire_grace_s,
+            prediction_log_retention=timedelta(days=self.settings.prediction_log_retention),
         )  # fmt: skip
 
     def _run_train(self, job: Job, tick: datetime) -> RunResult:

@@ -40,6 +40,7 @@ _READ = frozenset(
         "ListAlertHistory",
         "ListJobs",
         "ListJobRuns",
+        "ListPredictionLogs",
     }
 )
 _MAINTAIN = frozenset(
@@ -62,6 +63,9 @@ _MAINTAIN = frozenset(
         "CreateJob",
         "DeleteJob",
         "RunJob",
+        # The index of prediction logs is for every viewer; the files hold served inputs, which may be personal
+        # data, so only those who could download the training data may download them.
+        "DownloadPredictionLog",
     }
 )
 # ExportMetrics: OpenTelemetry's MetricsService/Export, served beside the control plane's own calls. GetVersion and
@@ -77,6 +81,7 @@ _SERVE = frozenset(
         "ExportMetrics",
         "GetVersion",
         "GetDataset",
+        "UploadPredictionLog",
     }
 )
 _ADMINISTER = frozenset({"CreateUser", "ListUsers", "CreateToken", "DisableUser"})

@@ -32,9 +32,11 @@ __all__ = [
     "Model",
     "ModelVersion",
     "NewDatasetVersion",
+    "NewPredictionLog",
     "NewVersion",
     "Page",
     "PoolAssignments",
+    "PredictionLog",
     "Role",
     "Rollup",
     "ServerRecord",
@@ -378,5 +380,40 @@ class JobRecord:
     cron: str
     kind: str
     spec: str | None
+    created_at: datetime
+    created_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewPredictionLog:
+    """A Parquet file of sampled predictions of one model version, as an inference server announces it; its bytes
+    are already stored under ``sha256``."""
+
+    model: str
+    version: int
+    first_at: datetime
+    """Time of its earliest row, timezone-aware."""
+    last_at: datetime
+    """Time of its latest row."""
+    rows: int
+    sha256: str
+    size_bytes: int
+    server: str
+    """Instance name of the server that sampled it."""
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionLog:
+    """A stored prediction log; ``sha256`` is its key in the artifact store."""
+
+    id: int
+    model: str
+    version: int
+    first_at: datetime
+    last_at: datetime
+    rows: int
+    sha256: str
+    size_bytes: int
+    server: str
     created_at: datetime
     created_by: str

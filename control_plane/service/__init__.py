@@ -14,6 +14,7 @@ from control_plane.service.datasets import DatasetDownload, DatasetService
 from control_plane.service.deployments import DeploymentService
 from control_plane.service.jobs import JobRunners
 from control_plane.service.monitoring import MonitoringService
+from control_plane.service.predictions import PredictionLogDownload, PredictionLogService
 from control_plane.service.registry import AttachmentContent, Download, RegistryService, VersionRef
 from control_plane.service.servers import Clock, ServerService, ServerStatus, utc_now
 from control_plane.service.spool import Spool
@@ -35,6 +36,8 @@ __all__ = [
     "Download",
     "JobRunners",
     "MonitoringService",
+    "PredictionLogDownload",
+    "PredictionLogService",
     "RegistryService",
     "ServerService",
     "ServerStatus",
@@ -62,3 +65,4 @@ class Services:
     users: UserService
     monitoring: MonitoringService
     alerting: AlertingService
+    predictions: PredictionLogService

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from control_plane.artifacts import CHUNK_BYTES, ArtifactStore
 from control_plane.entities import DatasetVersion, NewDatasetVersion, Page
 from control_plane.service import _reads
-from control_plane.service.spool import Spool
+from control_plane.service.spool import Spool, is_parquet
 from control_plane.store import AbstractStore, check_new_dataset
 from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["DatasetDownload", "DatasetService"]
 
 log = logging.getLogger(__name__)
-
-_PARQUET_MAGIC = b"PAR1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,17 +25,6 @@ class DatasetDownload:
 
     dataset: DatasetVersion
     chunks: AsyncIterator[bytes]
-
-
-def _is_parquet(path: Path) -> bool:
-    # A Parquet file begins and ends with its magic number; a file without both is one no trainer could read back.
-    magic = len(_PARQUET_MAGIC)
-    with path.open("rb") as file:
-        if os.fstat(file.fileno()).st_size < 2 * magic:
-            return False
-        head = file.read(magic)
-        file.seek(-magic, os.SEEK_END)
-        return head == file.read(magic) == _PARQUET_MAGIC
 
 
 class DatasetService:
@@ -71,7 +56,7 @@ class DatasetService:
             if exc.code is not ErrorCode.NOT_FOUND:
                 raise
         async with self._spool.receive("data set", new.sha256, new.size_bytes, chunks, suffix=".parquet") as spool:
-            if not await asyncio.to_thread(_is_parquet, spool):
+            if not await asyncio.to_thread(is_parquet, spool):
                 raise ConduitError(ErrorCode.INVALID_ARGUMENT, "the data set is not a Parquet file")
             await asyncio.to_thread(self._artifacts.put, new.sha256, spool)
         # The file is complete; the row commits whole or not at all. A concurrent import of the same version may

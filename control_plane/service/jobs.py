@@ -64,6 +64,8 @@ class JobRunners:
         holder: this replica's name in the leases.
         gc_grace_s: see ``AlertingSettings.gc_grace_s``.
         rollup_retention: ``gc`` also deletes roll-ups older than this.
+        prediction_log_retention: ``gc`` also deletes prediction logs whose latest row is older than this (their
+            files in the same run when ``gc_grace_s`` is 0, otherwise once they have waited that long).
         lease_ttl_s, misfire_grace_s: the scheduler's.
     """
 
@@ -82,6 +84,7 @@ class JobRunners:
         rollup_retention: timedelta,
         lease_ttl_s: float,
         misfire_grace_s: float,
+        prediction_log_retention: timedelta = timedelta(days=30),
         clock: Clock = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
@@ -94,6 +97,7 @@ class JobRunners:
         self._holder = holder
         self._gc_grace = timedelta(seconds=gc_grace_s)
         self._retention = rollup_retention
+        self._prediction_log_retention = prediction_log_retention
         self._ttl_s = lease_ttl_s
         self._clock = clock
         self._unreferenced: dict[str, datetime] = {}
@@ -149,8 +153,11 @@ class JobRunners:
         return RunResult(ok=ok, log="\n".join(lines))
 
     def gc(self, job: Job | None = None, tick: datetime | None = None) -> RunResult:
-        """Delete artifacts seen unreferenced for ``gc_grace_s``, and roll-ups older than the retention."""
+        """Delete prediction logs older than their retention, then artifacts seen unreferenced for ``gc_grace_s``
+        (those logs' files among them), and roll-ups older than the retention."""
         now = self._clock()
+        # First, so that the files of the logs deleted now count as unreferenced in this very run.
+        logs = self._store.prune_prediction_logs(now - self._prediction_log_retention)
         referenced = self._store.artifact_digests()
         unreferenced = set(self._artifacts.digests()) - referenced
         self._unreferenced = {digest: self._unreferenced.get(digest, now) for digest in unreferenced}
@@ -165,7 +172,8 @@ class JobRunners:
         waiting = len(self._unreferenced)
         return RunResult(
             ok=True,
-            log=f"deleted {deleted} unreferenced artifact(s), {waiting} waiting for the grace period; "
+            log=f"deleted {logs} prediction log(s) older than {self._prediction_log_retention}; "
+            f"deleted {deleted} unreferenced artifact(s), {waiting} waiting for the grace period; "
             f"deleted {pruned} roll-up(s) older than {self._retention}",
         )
 

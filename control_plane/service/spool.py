@@ -15,10 +15,23 @@ from typing import IO
 
 from inference_server.errors import ConduitError, ErrorCode
 
-__all__ = ["SPOOL_PREFIX", "Spool"]
+__all__ = ["SPOOL_PREFIX", "Spool", "is_parquet"]
 
 SPOOL_PREFIX = "upload-"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_PARQUET_MAGIC = b"PAR1"
+
+
+def is_parquet(path: Path) -> bool:
+    """Whether ``path`` begins and ends with Parquet's magic number: a file without both is one no reader could
+    read back."""
+    magic = len(_PARQUET_MAGIC)
+    with path.open("rb") as file:
+        if os.fstat(file.fileno()).st_size < 2 * magic:
+            return False
+        head = file.read(magic)
+        file.seek(-magic, os.SEEK_END)
+        return head == file.read(magic) == _PARQUET_MAGIC
 
 
 def _invalid(message: str) -> ConduitError:

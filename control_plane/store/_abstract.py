@@ -23,9 +23,11 @@ from control_plane.entities import (
     Model,
     ModelVersion,
     NewDatasetVersion,
+    NewPredictionLog,
     NewVersion,
     Page,
     PoolAssignments,
+    PredictionLog,
     Role,
     Rollup,
     ServerRecord,
@@ -85,8 +87,8 @@ class AbstractStore(abc.ABC):
 
     @abc.abstractmethod
     def artifact_digests(self) -> set[str]:
-        """Every sha256 a model version, an attachment or a data set version refers to (what artifact garbage
-        collection must keep)."""
+        """Every sha256 a model version, an attachment, a data set version or a prediction log refers to (what
+        artifact garbage collection must keep)."""
 
     # -- data sets ----------------------------------------------------------------------------------------------
 
@@ -227,6 +229,42 @@ class AbstractStore(abc.ABC):
     @abc.abstractmethod
     def prune_rollups(self, before: datetime) -> int:
         """Delete the roll-ups of every minute before ``before``; returns how many (model, version, minute) went."""
+
+    # -- prediction logs ----------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_prediction_log(self, new: NewPredictionLog, *, actor: str) -> tuple[PredictionLog, bool]:
+        """Record ``new`` (not audited: servers upload these every few seconds); its file must already be stored.
+
+        Returns:
+            The log as stored, and whether this call created it: a sha256 already recorded is returned unchanged,
+            also when concurrent calls record it at once.
+
+        Raises:
+            ConduitError: INVALID_ARGUMENT for a malformed name, version, digest, span, count or server name.
+        """
+
+    @abc.abstractmethod
+    def get_prediction_log(self, sha256: str) -> PredictionLog:
+        """Raises NOT_FOUND, INVALID_ARGUMENT for a malformed digest."""
+
+    @abc.abstractmethod
+    def list_prediction_logs(
+        self,
+        model: str,
+        *,
+        version: int | None,
+        since: datetime | None,
+        until: datetime | None,
+        page_size: int,
+        page_token: str,
+    ) -> Page[PredictionLog]:
+        """The model's logs (of one version, or of all) whose rows overlap ``[since, until)``, newest first."""
+
+    @abc.abstractmethod
+    def prune_prediction_logs(self, before: datetime) -> int:
+        """Delete the logs whose latest row is older than ``before``; returns how many. Their files become
+        unreferenced artifacts, which artifact garbage collection deletes."""
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -27,6 +27,7 @@ from control_plane.store._schema import (
     AttachmentRow,
     DatasetVersionRow,
     ModelRow,
+    PredictionLogRow,
     TagRow,
     VersionRow,
     utcnow,
@@ -200,7 +201,12 @@ def list_versions(
 
 
 def artifact_digests(session: Session) -> set[str]:
-    referenced = union(select(VersionRow.sha256), select(AttachmentRow.sha256), select(DatasetVersionRow.sha256))
+    referenced = union(
+        select(VersionRow.sha256),
+        select(AttachmentRow.sha256),
+        select(DatasetVersionRow.sha256),
+        select(PredictionLogRow.sha256),
+    )
     return set(session.scalars(referenced).all())
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "JobRow",
     "ModelRow",
     "PoolRow",
+    "PredictionLogRow",
     "RollupRow",
     "ServerRow",
     "SketchRow",
@@ -366,5 +367,29 @@ class JobRow(Base):
     cron: Mapped[str] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(String(16))
     spec: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(NAME))
+
+
+class PredictionLogRow(Base):
+    """A Parquet file of predictions an inference server sampled, stored in the artifact store under ``sha256``.
+
+    Model and version are what the server served, not foreign keys (as for roll-ups): a log outlives nothing it
+    would have to follow, and retention deletes it by age alone. ``sha256`` is unique: a file uploaded twice (a retry
+    after a lost answer) is one log.
+    """
+
+    __tablename__ = "prediction_logs"
+    __table_args__ = (Index(None, "model", "version", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(NAME))
+    version: Mapped[int] = mapped_column(BigInteger)
+    first_at: Mapped[datetime]
+    last_at: Mapped[datetime] = mapped_column(index=True)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(DIGEST), unique=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    server: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(NAME))

@@ -20,15 +20,27 @@ from control_plane.entities import (
     Model,
     ModelVersion,
     NewDatasetVersion,
+    NewPredictionLog,
     NewVersion,
     Page,
     PoolAssignments,
+    PredictionLog,
     Role,
     Rollup,
     ServerRecord,
     User,
 )
-from control_plane.store import _alerting, _audit, _datasets, _deployments, _monitoring, _registry, _servers, _users
+from control_plane.store import (
+    _alerting,
+    _audit,
+    _datasets,
+    _deployments,
+    _monitoring,
+    _predictions,
+    _registry,
+    _servers,
+    _users,
+)
 from control_plane.store._abstract import AbstractStore
 from control_plane.store._engine import Database
 from control_plane.store._migrate import ensure_current
@@ -280,6 +292,35 @@ class SqlStore(AbstractStore):
     def delete_job(self, name: str, *, actor: str) -> JobRecord:
         with self._db.write() as session:
             return _alerting.delete_job(session, name, actor=actor)
+
+    # -- prediction logs ----------------------------------------------------------------------------------------
+
+    def create_prediction_log(self, new: NewPredictionLog, *, actor: str) -> tuple[PredictionLog, bool]:
+        with self._db.write() as session:
+            return _predictions.create_prediction_log(session, new, actor=actor)
+
+    def get_prediction_log(self, sha256: str) -> PredictionLog:
+        with self._db.read() as session:
+            return _predictions.get_prediction_log(session, sha256)
+
+    def list_prediction_logs(
+        self,
+        model: str,
+        *,
+        version: int | None,
+        since: datetime | None,
+        until: datetime | None,
+        page_size: int,
+        page_token: str,
+    ) -> Page[PredictionLog]:
+        with self._db.read() as session:
+            return _predictions.list_prediction_logs(
+                session, model, version=version, since=since, until=until, page_size=page_size, page_token=page_token
+            )
+
+    def prune_prediction_logs(self, before: datetime) -> int:
+        with self._db.write() as session:
+            return _predictions.prune_prediction_logs(session, before)
 
     def close(self) -> None:
         self._db.dispose()

@@ -27,6 +27,7 @@ from control_plane.entities import (
     ModelVersion,
     NewDatasetVersion,
     PoolAssignments,
+    PredictionLog,
     Role,
     ServerRecord,
     TensorSignature,
@@ -255,12 +256,12 @@ def server(record: ServerRecord, *, alive: bool) -> cp.Server:
     return message
 
 
-def artifact_chunk(data: bytes, head: ModelVersion | DatasetVersion | None = None) -> cp.ArtifactChunk:
+def artifact_chunk(data: bytes, head: ModelVersion | DatasetVersion | PredictionLog | None = None) -> cp.ArtifactChunk:
     """A download chunk; the first one (``head`` given) also announces the file's sha256, size and model version
     (0 for a data set, whose version is not a number)."""
     if head is None:
         return cp.ArtifactChunk(data=data)
-    version = head.version if isinstance(head, ModelVersion) else 0
+    version = head.version if isinstance(head, ModelVersion | PredictionLog) else 0
     return cp.ArtifactChunk(data=data, sha256=head.sha256, size_bytes=head.size_bytes, version=version)
 
 

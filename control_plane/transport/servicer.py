@@ -8,17 +8,19 @@ from typing import TypeVar
 
 from control_plane.alerting import TickRecord
 from control_plane.auth import Authenticator
-from control_plane.entities import DatasetVersion, ModelVersion, User
+from control_plane.entities import DatasetVersion, ModelVersion, PredictionLog, User
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
 from control_plane.service import Services
-from control_plane.transport import alerting_converters, converters
+from control_plane.transport import alerting_converters, converters, prediction_converters
 from control_plane.transport._calls import Context, guarded
 from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["ControlPlaneServicer"]
 
-UploadRequest = TypeVar("UploadRequest", cp.RegisterVersionRequest, cp.ImportDatasetRequest)
+UploadRequest = TypeVar(
+    "UploadRequest", cp.RegisterVersionRequest, cp.ImportDatasetRequest, cp.UploadPredictionLogRequest
+)
 
 
 async def _upload_chunks(messages: AsyncIterator[UploadRequest]) -> AsyncIterator[bytes]:
@@ -39,7 +41,7 @@ async def _upload_header(messages: AsyncIterator[UploadRequest]) -> UploadReques
 
 
 async def _download_chunks(
-    chunks: AsyncIterator[bytes], head: ModelVersion | DatasetVersion
+    chunks: AsyncIterator[bytes], head: ModelVersion | DatasetVersion | PredictionLog
 ) -> AsyncIterator[cp.ArtifactChunk]:
     first = True
     async for data in chunks:
@@ -348,3 +350,38 @@ class ControlPlaneServicer(cp_grpc.ControlPlaneServicer):
                 TickRecord(run.job, run.tick, run.holder, run.started_at, run.finished_at, run.finished_at,
                            run.outcome, run.log)
             )  # fmt: skip
+
+    # -- prediction logs ----------------------------------------------------------------------------------------
+
+    async def UploadPredictionLog(
+        self, request_iterator: AsyncIterator[cp.UploadPredictionLogRequest], context: Context
+    ) -> cp.UploadPredictionLogResponse:
+        async with self._call("UploadPredictionLog", context) as user:
+            new = prediction_converters.new_prediction_log((await _upload_header(request_iterator)).header)
+            stored, created = await self._s.predictions.upload(new, _upload_chunks(request_iterator), actor=user.name)
+            return cp.UploadPredictionLogResponse(log=prediction_converters.prediction_log(stored), created=created)
+
+    async def ListPredictionLogs(
+        self, request: cp.ListPredictionLogsRequest, context: Context
+    ) -> cp.ListPredictionLogsResponse:
+        async with self._call("ListPredictionLogs", context):
+            page = await self._s.predictions.list_logs(
+                request.model,
+                version=request.version or None,
+                alias=request.alias or None,
+                since=converters.datetime_of(request, "since"),
+                until=converters.datetime_of(request, "until"),
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+            return cp.ListPredictionLogsResponse(
+                logs=[prediction_converters.prediction_log(p) for p in page.items], next_page_token=page.next_token
+            )
+
+    async def DownloadPredictionLog(
+        self, request: cp.DownloadPredictionLogRequest, context: Context
+    ) -> AsyncIterator[cp.ArtifactChunk]:
+        async with self._call("DownloadPredictionLog", context):
+            download = await self._s.predictions.download(request.sha256)
+            async for chunk in _download_chunks(download.chunks, download.log):
+                yield chunk

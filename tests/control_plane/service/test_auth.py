@@ -8,6 +8,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from control_plane.auth import PERMISSIONS, TOKEN_PREFIX, hash_token, new_token
@@ -38,6 +39,7 @@ READ = {
     "ListAlertHistory",
     "ListJobs",
     "ListJobRuns",
+    "ListPredictionLogs",
 }
 MAINTAIN = READ | {
     "CreateModel",
@@ -57,6 +59,7 @@ MAINTAIN = READ | {
     "CreateJob",
     "DeleteJob",
     "RunJob",
+    "DownloadPredictionLog",
 }
 SERVE = {
     "WatchAssignments",
@@ -67,6 +70,7 @@ SERVE = {
     "ExportMetrics",
     "GetVersion",
     "GetDataset",
+    "UploadPredictionLog",
 }
 # ExportMetrics: the OTLP receiver served beside the ControlPlane service (MetricsService/Export).
 EVERYTHING = {method.name for method in SERVICE.methods} | {"ExportMetrics"}
@@ -117,11 +121,13 @@ UNARY_REQUESTS: dict[str, Any] = {
     "DeleteJob": cp.DeleteJobRequest(name="ghost"),
     "ListJobRuns": cp.ListJobRunsRequest(),
     "RunJob": cp.RunJobRequest(name="ghost"),
+    "ListPredictionLogs": cp.ListPredictionLogsRequest(model="ghost"),
 }
 
 DOWNLOADS: dict[str, Any] = {
     "DownloadArtifact": cp.DownloadArtifactRequest(ref=cp.VersionRef(model="ghost")),
     "DownloadDataset": cp.GetDatasetRequest(name="ghost"),
+    "DownloadPredictionLog": cp.DownloadPredictionLogRequest(sha256="0" * 64),
 }
 
 
@@ -146,6 +152,19 @@ async def _status(api: Api, call: str, metadata: Metadata) -> grpc.StatusCode:
             )
             requests = [cp.ImportDatasetRequest(header=header), cp.ImportDatasetRequest(chunk=_PAYLOAD)]
             await stub.ImportDataset(iter(requests), metadata=metadata, timeout=10)
+        elif call == "UploadPredictionLog":
+            log_header = cp.PredictionLogHeader(
+                model="ghost",
+                version=1,
+                first_at=Timestamp(seconds=1),
+                last_at=Timestamp(seconds=2),
+                rows=1,
+                sha256=hashlib.sha256(_PAYLOAD).hexdigest(),
+                size_bytes=len(_PAYLOAD),
+                server="pod",
+            )
+            uploads = [cp.UploadPredictionLogRequest(header=log_header), cp.UploadPredictionLogRequest(chunk=_PAYLOAD)]
+            await stub.UploadPredictionLog(iter(uploads), metadata=metadata, timeout=10)
         elif call in DOWNLOADS:
             async for _ in getattr(stub, call)(DOWNLOADS[call], metadata=metadata, timeout=10):
                 pass
@@ -163,7 +182,7 @@ async def _status(api: Api, call: str, metadata: Metadata) -> grpc.StatusCode:
 
 def test_the_table_covers_every_call_of_the_service() -> None:
     assert set(PERMISSIONS) == EVERYTHING
-    streams = {"RegisterVersion", "ImportDataset", "WatchAssignments"}
+    streams = {"RegisterVersion", "ImportDataset", "UploadPredictionLog", "WatchAssignments"}
     assert set(UNARY_REQUESTS) | set(DOWNLOADS) | streams | {"ExportMetrics"} == EVERYTHING
     entities = {cp.ROLE_VIEWER: Role.VIEWER, cp.ROLE_MAINTAINER: Role.MAINTAINER}
     entities |= {cp.ROLE_SERVER: Role.SERVER, cp.ROLE_ADMIN: Role.ADMIN}

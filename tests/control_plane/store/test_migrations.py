@@ -26,7 +26,7 @@ from control_plane.store._migrate import VERSION_TABLE, alembic_config
 from control_plane.store._schema import Base
 from inference_server.errors import ConduitError, ErrorCode
 
-HEAD = "0004"
+HEAD = "0005"
 # Optuna's tables (optuna/storages/_rdb/models.py) and its Alembic table: none may be one of ours.
 OPTUNA_TABLES = {
     "studies",

@@ -1,0 +1,109 @@
+"""Prediction logs: uploads from inference servers (spooled, verified and stored like data sets, then recorded once
+per sha256), listings by model version and time, downloads."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from control_plane.artifacts import CHUNK_BYTES, ArtifactStore
+from control_plane.entities import NewPredictionLog, Page, PredictionLog
+from control_plane.service import _reads
+from control_plane.service.spool import Spool, is_parquet
+from control_plane.store import AbstractStore, check_new_prediction_log
+from inference_server.errors import ConduitError, ErrorCode
+
+__all__ = ["PredictionLogDownload", "PredictionLogService"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionLogDownload:
+    """A prediction log's Parquet file on its way out: the log, then its bytes."""
+
+    log: PredictionLog
+    chunks: AsyncIterator[bytes]
+
+
+class PredictionLogService:
+    """A file is named by its sha256, so a server retrying an upload whose answer it lost stores nothing twice."""
+
+    def __init__(self, store: AbstractStore, artifacts: ArtifactStore, *, spool: Spool) -> None:
+        self._store = store
+        self._artifacts = artifacts
+        self._spool = spool
+
+    async def upload(
+        self, new: NewPredictionLog, chunks: AsyncIterator[bytes], *, actor: str
+    ) -> tuple[PredictionLog, bool]:
+        """Receive ``chunks``, verify them against ``new``, store the Parquet file, record the log.
+
+        Returns:
+            The log and whether this call created it. A sha256 already recorded is answered at once, before any
+            byte is received.
+
+        Raises:
+            ConduitError: INVALID_ARGUMENT for a malformed header, a size or sha256 that does not match, or bytes
+                that are not a Parquet file; RESOURCE_EXHAUSTED above the upload limit.
+        """
+        check_new_prediction_log(new)
+        self._spool.check_announced("prediction log", new.sha256, new.size_bytes)
+        try:
+            return await asyncio.to_thread(self._store.get_prediction_log, new.sha256), False
+        except ConduitError as exc:
+            if exc.code is not ErrorCode.NOT_FOUND:
+                raise
+        async with self._spool.receive("prediction log", new.sha256, new.size_bytes, chunks, suffix=".parquet") as f:
+            if not await asyncio.to_thread(is_parquet, f):
+                raise ConduitError(ErrorCode.INVALID_ARGUMENT, "the prediction log is not a Parquet file")
+            await asyncio.to_thread(self._artifacts.put, new.sha256, f)
+        # The file is complete; the row commits whole or not at all. A concurrent upload of the same file may have
+        # committed first: the store then returns that one, and created is false.
+        stored, created = await asyncio.to_thread(self._store.create_prediction_log, new, actor=actor)
+        if created:
+            log.debug("prediction log of %s:%d, %d rows (%s) from %s", new.model, new.version, new.rows,
+                      new.sha256[:12], new.server)  # fmt: skip
+        return stored, created
+
+    async def list_logs(
+        self,
+        model: str,
+        *,
+        version: int | None,
+        alias: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        page_size: int,
+        page_token: str,
+    ) -> Page[PredictionLog]:
+        """The model's logs (one version, the alias's current version, or every version) overlapping
+        ``[since, until)``, newest first.
+
+        Raises:
+            ConduitError: NOT_FOUND for an unknown alias; INVALID_ARGUMENT for both version and alias, or a span
+                that ends before it starts.
+        """
+        if version is not None and alias is not None:
+            raise ConduitError(ErrorCode.INVALID_ARGUMENT, "name a version or an alias, not both")
+        if since is not None and until is not None and until < since:
+            raise ConduitError(ErrorCode.INVALID_ARGUMENT, "until is before since")
+        if alias is not None:
+            version = (await asyncio.to_thread(self._store.get_version, model, alias=alias)).version
+        return await asyncio.to_thread(
+            self._store.list_prediction_logs,
+            model,
+            version=version,
+            since=since,
+            until=until,
+            page_size=page_size,
+            page_token=page_token,
+        )
+
+    async def download(self, sha256: str, chunk_bytes: int = CHUNK_BYTES) -> PredictionLogDownload:
+        """The log and its Parquet file's bytes; NOT_FOUND (before anything is sent) for an unknown one."""
+        found = await asyncio.to_thread(self._store.get_prediction_log, sha256)
+        return PredictionLogDownload(found, await _reads.stream(self._artifacts, found.sha256, chunk_bytes))
