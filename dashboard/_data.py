@@ -4,6 +4,7 @@ plain rows. Lists are read one page at a time; nothing here ever lists everythin
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from control_plane.protocol import control_plane_pb2 as cp
 from dashboard import _convert as convert
@@ -24,6 +25,8 @@ from dashboard._entities import (
 )
 
 __all__ = ["AlertsView", "AuditFilter", "DashboardData"]
+
+_EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,14 @@ class DashboardData:
     async def job_runs(self, token: str, job: str = "", *, limit: int = 50) -> list[JobRunRow]:
         answer = await self._cp.call(token, "ListJobRuns", cp.ListJobRunsRequest(job=job, limit=limit))
         return [convert.job_run(r) for r in answer.runs]
+
+    async def recent_runs(self, token: str, job: str = "", *, limit: int = 50) -> list[JobRunRow]:
+        """The newest runs of ``job``; without one, of each scheduled job (not the control plane's built-in
+        evaluation, which runs every few seconds and would hide them; it is reached by its name, ``@evaluate``)."""
+        if job:
+            return await self.job_runs(token, job, limit=limit)
+        runs = [run for j in await self.jobs(token) for run in await self.job_runs(token, j.name, limit=limit)]
+        return sorted(runs, key=lambda r: r.started_at or r.tick or _EPOCH, reverse=True)[:limit]
 
     async def audit(self, token: str, page_token: str = "", where: AuditFilter | None = None) -> Page[AuditRow]:
         where = where or AuditFilter()

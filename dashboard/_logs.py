@@ -58,10 +58,10 @@ async def training_log(data: DashboardData, token: str, model: str, version: int
 
 
 async def job_run_logs(data: DashboardData, token: str, job: str, query: str, *, limit: int = 50) -> list[RunLog]:
-    """The newest ``limit`` runs (of ``job``, or of every job), each with its log lines matching ``query``; runs with
-    no matching line are left out when ``query`` is set."""
+    """The newest ``limit`` runs (of ``job``, or of every scheduled job), each with its log lines matching ``query``;
+    runs with no matching line are left out when ``query`` is set."""
     logs = []
-    for run in await data.job_runs(token, job, limit=limit):
+    for run in await data.recent_runs(token, job, limit=limit):
         lines, total = _matching(run.log, query)
         if lines or not query:
             logs.append(RunLog(run, lines, total))

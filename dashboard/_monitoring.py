@@ -53,7 +53,9 @@ def _feature(drift: cp.FeatureDrift) -> dict[str, Any]:
 
 
 def _edge(value: float) -> str:
-    return "∞" if value == math.inf else ("-∞" if value == -math.inf else f"{value:.4g}")
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    return f"{value / 1000:.3g}k" if abs(value) >= 1000 else f"{value:.3g}"
 
 
 def _histogram(column: cp.ColumnProfile) -> dict[str, Any] | None:

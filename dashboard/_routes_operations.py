@@ -103,7 +103,7 @@ async def jobs(request: Request) -> Response:
         viewer,
         "jobs",
         jobs=await data.jobs(token),
-        runs=await data.job_runs(token, job, limit=50),
+        runs=await data.recent_runs(token, job, limit=50),
         job=job,
     )
 

@@ -1,0 +1,116 @@
+// The monitoring page: fetch its JSON every few seconds and redraw the charts and numbers in place (no reload).
+"use strict";
+
+(function () {
+  const root = document.getElementById("monitoring");
+  const url = root.dataset.url;
+  const refreshMs = Number(root.dataset.refreshMs) || 5000;
+  const layout = (extra) => Object.assign({
+    margin: { l: 50, r: 20, t: 10, b: 40 }, height: 280, showlegend: true,
+    legend: { orientation: "h", y: -0.2 }, xaxis: { type: "date", title: { text: "UTC" } },
+    font: { family: "system-ui, sans-serif", size: 11 },
+  }, extra);
+  const config = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["toImage"] };
+  let baselineDrawn = false;
+
+  function text(id, value) { document.getElementById(id).textContent = value; }
+  function fixed(value, digits) { return value === null || value === undefined ? "—" : value.toFixed(digits); }
+  // Plotly reads "YYYY-MM-DD HH:MM:SS" as given, so charts keep the UTC the control plane answers in.
+  function plain(iso) { return iso.replace("T", " ").replace(/(\.\d+)?Z$/, ""); }
+  function utc(iso) { return plain(iso) + " UTC"; }
+
+  function drawTraffic(data) {
+    const t = data.traffic.t.map(plain);
+    Plotly.react("chart-traffic", [
+      { x: t, y: data.traffic.request_rate, name: "requests/s", type: "scatter", mode: "lines+markers" },
+      { x: t, y: data.traffic.error_rate, name: "errors %", type: "scatter", mode: "lines+markers", yaxis: "y2" },
+    ], layout({ yaxis: { title: { text: "req/s" }, rangemode: "tozero" },
+      yaxis2: { title: { text: "errors %" }, overlaying: "y", side: "right", rangemode: "tozero" } }), config);
+    Plotly.react("chart-latency", [
+      { x: t, y: data.traffic.p50_ms, name: "p50", type: "scatter", mode: "lines+markers" },
+      { x: t, y: data.traffic.p99_ms, name: "p99", type: "scatter", mode: "lines+markers" },
+    ], layout({ yaxis: { title: { text: "ms" }, rangemode: "tozero" } }), config);
+  }
+
+  function drawDrift(data) {
+    const t = data.drift.t.map(plain);
+    const traces = Object.entries(data.drift.psi).map(([name, values]) => (
+      { x: t, y: values, name: name, type: "scatter", mode: "lines+markers" }));
+    const threshold = data.thresholds.psi;
+    const shapes = t.length ? [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: threshold, y1: threshold,
+      line: { dash: "dash", color: "#b42318", width: 1 } }] : [];
+    const annotations = t.length ? [{ xref: "paper", x: 0, y: threshold, text: "drift threshold " + threshold,
+      showarrow: false, yanchor: "bottom", xanchor: "left", font: { color: "#b42318" } }] : [];
+    Plotly.react("chart-drift", traces, layout({ yaxis: { title: { text: "PSI" }, rangemode: "tozero" },
+      shapes: shapes, annotations: annotations }), config);
+  }
+
+  function drawSummary(data) {
+    const body = document.querySelector("#drift-table tbody");
+    body.replaceChildren();
+    const summary = data.summary;
+    document.getElementById("no-drift").hidden = summary !== null;
+    document.getElementById("drift-table").hidden = summary === null;
+    if (summary === null) { text("summary-window", ""); text("drifted-share", "—"); return; }
+    text("summary-window", "(" + utc(summary.start) + " – " + utc(summary.end) + ")");
+    text("drifted-share", (100 * summary.drifted_share).toFixed(0) + "%" + (summary.dataset_drift ? " · data set drift" : ""));
+    for (const f of summary.features) {
+      const row = body.insertRow();
+      row.dataset.feature = f.feature;
+      if (f.drifted) row.className = "drifted";
+      const cells = [f.feature, f.kind, String(f.count), fixed(f.psi, 4), fixed(f.js, 4), fixed(f.ks, 4),
+        fixed(f.chi2_p_value, 4), f.drifted ? "drifted" : "ok"];
+      cells.forEach((value, i) => {
+        const cell = row.insertCell();
+        cell.textContent = value;
+        if (i >= 2 && i <= 6) cell.className = "num";
+        if (i >= 3 && i <= 5) cell.dataset.stat = ["psi", "js", "ks"][i - 3];
+      });
+    }
+  }
+
+  function drawBaseline(data) {
+    if (baselineDrawn) return;
+    baselineDrawn = true;
+    const holder = document.getElementById("baseline-charts");
+    document.getElementById("no-baseline").hidden = data.baseline_histograms.length > 0;
+    for (const h of data.baseline_histograms) {
+      const figure = document.createElement("figure");
+      const caption = document.createElement("figcaption");
+      caption.textContent = h.feature + " (" + h.kind + ")";
+      const chart = document.createElement("div");
+      chart.className = "chart";
+      chart.id = "baseline-" + h.feature;
+      figure.append(caption, chart);
+      holder.append(figure);
+      Plotly.newPlot(chart, [{ x: h.labels, y: h.shares, type: "bar", name: "training baseline" }],
+        layout({ xaxis: { type: "category" }, yaxis: { title: { text: "share" }, tickformat: ".0%" } }), config);
+    }
+  }
+
+  async function refresh() {
+    try {
+      const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
+      if (response.status === 401) { window.location.assign("/login"); return; }
+      const data = await response.json();
+      if (!response.ok) { text("updated", "failed: " + data.error); return; }
+      text("resolved-version", String(data.version));
+      text("baseline", data.baseline || "none known");
+      text("total-requests", String(data.totals.requests));
+      text("total-errors", String(data.totals.errors));
+      document.getElementById("no-traffic").hidden = data.traffic.t.length > 0;
+      drawTraffic(data);
+      drawDrift(data);
+      drawSummary(data);
+      drawBaseline(data);
+      text("updated", new Date().toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC"));
+      root.dataset.refreshes = String(Number(root.dataset.refreshes || 0) + 1);
+    } catch (error) {
+      text("updated", "failed: " + error);
+    } finally {
+      window.setTimeout(refresh, refreshMs);
+    }
+  }
+
+  refresh();
+})();

@@ -1,0 +1,47 @@
+"""Every page of `conduit dashboard`, opened in chromium as a viewer: it loads with no console error and no failed
+request, shows what the control plane holds, and leaves a screenshot in the artifacts folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext
+
+from .conftest import MODEL, Dashboard, watch
+
+# Page path -> text it must show (from the data the fixture created).
+PAGES = {
+    "/models": MODEL,
+    f"/models/{MODEL}": "same fit",
+    f"/models/{MODEL}/versions/2": "production",
+    "/deployments": "default",
+    "/deployments?history=1": "active",
+    "/servers": "READY",
+    "/monitoring": "@production",
+    f"/models/{MODEL}/monitoring?alias=production": "income",
+    "/alerts": "firing",
+    "/jobs": "evaluated 1 rule(s)",
+    "/jobs?job=@evaluate": "@evaluate",
+    "/audit": "CreateAlertRule",
+    f"/logs?model={MODEL}&q=split": "training rows",
+    "/logs?job=nightly": "evaluated",
+}
+
+
+@pytest.mark.parametrize("path", list(PAGES))
+def test_each_page_opens_cleanly_for_a_viewer(
+    path: str, dashboard: Dashboard, viewer: BrowserContext, artifacts: Path
+) -> None:
+    watched = watch(viewer.new_page())
+    page = watched.page
+    response = page.goto(dashboard.url + path)
+    assert response is not None and response.status == 200
+    page.wait_for_load_state("networkidle")
+    if "/monitoring?" in path:
+        page.wait_for_selector("#drift-table tbody tr")
+    assert PAGES[path] in page.inner_text("main")
+    name = path.strip("/").replace("/", "_").replace("?", "_").replace("&", "_").replace("=", "-") or "root"
+    page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
+    assert watched.problems() == []
+    assert page.locator("nav a.current").count() == 1
