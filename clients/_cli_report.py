@@ -1,0 +1,102 @@
+"""``conduit report``: a model version's self-contained HTML report, or two versions compared, from what the control
+plane stores (a viewer token is enough).
+
+``fetch_report_inputs`` gathers a version, its attachments and its data set's profile over gRPC; rendering is the
+``reports`` package's. Uses the control plane's connection flags (see ``_cli_control``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from clients._cli_control import SubParsers, command_parser
+from clients.control_plane import ControlPlaneClient, parse_ref
+from control_plane.protocol import control_plane_pb2 as cp
+from inference_server.errors import ConduitError, ErrorCode
+from reports import ATTACHMENTS, ReportInputs, render_comparison, render_report
+
+__all__ = ["add_report_commands", "fetch_report_inputs"]
+
+_USAGE = (
+    "conduit report NAME[@ALIAS|:VERSION] -o FILE.html [--control-plane ADDR] [--token T]\n"
+    "       conduit report compare A B -o FILE.html [--control-plane ADDR] [--token T]"
+)
+
+
+def fetch_report_inputs(client: ControlPlaneClient, ref: cp.VersionRef) -> ReportInputs:
+    """The version ``ref`` names (GetVersion), each attachment a report reads (GetAttachment), and the profile of
+    the data set version its lineage names (GetDataset; None when there is none or the control plane lacks it).
+
+    Raises:
+        ConduitError: NOT_FOUND for an unknown model, version or alias; the control plane's other refusals.
+    """
+    version = client.get_version(ref)
+    # Pinned to the resolved number: an alias moving between the calls must not mix two versions' documents.
+    pinned = cp.VersionRef(model=version.model, version=version.version)
+    stored = {attachment.name for attachment in version.attachments}
+    attachments = {name: client.get_attachment(pinned, name).content for name in ATTACHMENTS if name in stored}
+    dataset = None
+    lineage = version.lineage
+    if lineage.dataset and lineage.dataset_version:
+        try:
+            dataset = client.get_dataset(lineage.dataset, lineage.dataset_version)
+        except ConduitError as exc:
+            if exc.code != ErrorCode.NOT_FOUND:
+                raise
+    return ReportInputs.from_messages(version, attachments, dataset)
+
+
+def _write(path: Path, html: str) -> None:
+    """Write atomically: a reader never sees half a report, and a failure leaves no partial file."""
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(html)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"cannot write {path}: {exc.strerror}") from None
+
+
+def _report(client: ControlPlaneClient, args: argparse.Namespace) -> None:
+    refs: list[str] = args.refs
+    if refs[0] == "compare" and len(refs) == 3:
+        a, b = (fetch_report_inputs(client, parse_ref(text)) for text in refs[1:])
+        html, what = render_comparison(a, b), f"{a.ref} against {b.ref}"
+    elif len(refs) == 1:
+        inputs = fetch_report_inputs(client, parse_ref(refs[0]))
+        html, what = render_report(inputs), inputs.ref
+    else:
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"expected NAME[@ALIAS|:VERSION] or compare A B, got {refs}")
+    _write(args.output, html)
+    size = len(html.encode())
+    if args.json:
+        print(json.dumps({"output": str(args.output), "report": what, "bytes": size}))
+    else:
+        print(f"wrote {args.output} ({what}, {size / 1024:.0f} KiB)")
+
+
+def add_report_commands(sub: SubParsers) -> None:
+    """Add ``report`` (and ``report compare``) to the ``conduit`` parser."""
+    p = command_parser(
+        sub,
+        "report",
+        _report,
+        "write a self-contained HTML report of a model version, or of two versions compared",
+        epilog="A report holds the data set profile, spec, parameters, lineage, package versions, metrics, ROC, "
+        "precision-recall, KS, confusion and calibration plots, feature importances, the first trees, training "
+        "loss and weights, and the hyper-parameter search, as far as the version stores them. It fetches "
+        "nothing when opened.",
+    )
+    p.usage = _USAGE
+    p.add_argument("refs", nargs="+", metavar="NAME[@ALIAS|:VERSION] | compare A B")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.html", help="where to write the page")

@@ -1,0 +1,183 @@
+"""Two versions side by side: metrics with their difference, parameters, and ROC, precision-recall, KS and
+calibration curves overlaid (A solid, B dashed, one colour per class)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from reports._inputs import ReportInputs
+from reports._plots_eval import auc_of, ks_of
+from reports._render import fmt, task_of
+from reports._svg import PALETTE, Plot, new_figure, to_svg
+from reports._templates import environment
+
+__all__ = ["render_comparison"]
+
+# Metrics where less is better (the trainers' LOWER_IS_BETTER; repeated so reports need not import the trainers).
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "mape"})
+_STYLES = ("-", "--")
+_KINDS = {
+    "roc": ("plot-compare-roc", "ROC curves", "false positive rate", "true positive rate"),
+    "pr": ("plot-compare-pr", "Precision-recall curves", "recall", "precision"),
+    "ks": ("plot-compare-ks", "KS curves (TPR − FPR)", "score threshold", "TPR − FPR"),
+    "calibration": (
+        "plot-compare-calibration",
+        "Calibration curves",
+        "mean predicted probability",
+        "fraction of positives",
+    ),
+}
+_SERIES = {
+    "roc": ("fpr", "tpr"),
+    "pr": ("recall", "precision"),
+    "ks": ("thresholds", "gap"),
+    "calibration": ("mean_predicted", "fraction_positive"),
+}
+
+
+def _numbers(values: Any) -> np.ndarray:
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+
+
+def _curves(inputs: ReportInputs, kind: str) -> list[dict[str, Any]]:
+    curves = inputs.evaluation.get("curves") or {}
+    return [c for c in curves.get(kind) or [] if isinstance(c, dict)]
+
+
+def _label(which: str, inputs: ReportInputs, curve: Mapping[str, Any], kind: str) -> str:
+    name = f"{which} v{inputs.version} · {curve['class']}"
+    if kind == "roc":
+        return f"{name} (AUC = {auc_of(curve, inputs.evaluation, inputs.metrics):.4f})"
+    if kind == "ks":
+        return f"{name} (KS = {ks_of(curve, inputs.evaluation, inputs.metrics):.4f})"
+    if kind == "pr" and curve.get("average_precision") is not None:
+        return f"{name} (AP = {float(curve['average_precision']):.4f})"
+    return name
+
+
+def _overlay(kind: str, a: ReportInputs, b: ReportInputs) -> Plot | None:
+    pairs = [("A", a, _curves(a, kind)), ("B", b, _curves(b, kind))]
+    if not any(curves for _, _, curves in pairs):
+        return None
+    plot_id, title, xlabel, ylabel = _KINDS[kind]
+    xkey, ykey = _SERIES[kind]
+    colours: dict[str, str] = {}
+    with new_figure(5.6, 4.6) as figure:
+        ax = figure.add_subplot()
+        for (which, inputs, curves), style in zip(pairs, _STYLES, strict=True):
+            for curve in curves:
+                colour = colours.setdefault(str(curve["class"]), PALETTE[len(colours) % len(PALETTE)])
+                x, y = _numbers(curve[xkey]), _numbers(curve[ykey])
+                keep = np.isfinite(x) & np.isfinite(y)
+                marker = "o" if kind == "calibration" else None
+                ax.plot(
+                    x[keep],
+                    y[keep],
+                    linestyle=style,
+                    color=colour,
+                    marker=marker,
+                    markersize=3,
+                    label=_label(which, inputs, curve, kind),
+                )
+                if kind == "ks":
+                    ks = ks_of(curve, inputs.evaluation, inputs.metrics)
+                    at = curve.get("at_threshold")
+                    if at is not None:
+                        ax.vlines(at, 0, ks, colors=colour, linestyles=":", linewidth=1)
+                        ax.annotate(
+                            f"{which}: KS = {ks:.4f}",
+                            xy=(at, ks),
+                            xytext=(6, 4 if which == "A" else -12),
+                            textcoords="offset points",
+                            color=colour,
+                            fontsize=7.5,
+                        )
+        if kind in ("roc", "calibration"):
+            ax.plot([0, 1], [0, 1], linestyle=":", color="#9ca3af", linewidth=0.8)
+        ax.set(xlabel=xlabel, ylabel=ylabel, title=title, ylim=(-0.01, 1.05))
+        ax.legend(loc="lower right" if kind == "roc" else "best", fontsize=6.5)
+        caption = f"{title}: A = {a.ref} (solid), B = {b.ref} (dashed)"
+        return to_svg(figure, plot_id, caption)
+
+
+def _metrics(a: ReportInputs, b: ReportInputs) -> dict[str, Any]:
+    rows: list[list[Any]] = []
+    for name in sorted(set(a.metrics) | set(b.metrics), key=lambda n: ("." in n, n)):
+        left, right = a.metrics.get(name), b.metrics.get(name)
+        difference: Any = ""
+        if left is not None and right is not None:
+            delta = right - left
+            better = delta < 0 if name.partition(".")[0] in LOWER_IS_BETTER else delta > 0
+            css = "" if delta == 0 else ("better" if better else "worse")
+            difference = {"text": f"{delta:+.4f}" if abs(delta) < 10 else f"{delta:+.4g}", "css": css}
+        rows.append(
+            [name, fmt(left) if left is not None else "-", fmt(right) if right is not None else "-", difference]
+        )
+    return {"headers": ["metric", f"A: {a.ref}", f"B: {b.ref}", "B − A"], "rows": rows}
+
+
+def _params(a: ReportInputs, b: ReportInputs) -> dict[str, Any]:
+    rows = []
+    for name in sorted(set(a.params) | set(b.params)):
+        left, right = a.params.get(name, "-"), b.params.get(name, "-")
+        rows.append([name, left, right, "" if left == right else {"text": "differs", "css": "worse"}])
+    return {"headers": ["parameter", f"A: {a.ref}", f"B: {b.ref}", ""], "rows": rows}
+
+
+def _overview(a: ReportInputs, b: ReportInputs) -> dict[str, Any]:
+    def row(label: str, get: Any) -> list[str]:
+        return [label, get(a), get(b)]
+
+    created = lambda r: r.created_at.strftime("%Y-%m-%d %H:%M UTC") if r.created_at else "-"  # noqa: E731
+    return {
+        "headers": ["", "A", "B"],
+        "rows": [
+            row("version", lambda r: r.ref),
+            row("aliases", lambda r: ", ".join(r.aliases) or "-"),
+            row("created", created),
+            row("task", lambda r: task_of(r) or "-"),
+            row("estimator", lambda r: r.tags.get("estimator", "-")),
+            row("data set", lambda r: f"{r.dataset_name}:{r.dataset_version}" if r.dataset_name else "-"),
+            row("code version", lambda r: r.code_version or "-"),
+        ],
+    }
+
+
+def render_comparison(a: ReportInputs, b: ReportInputs) -> str:
+    """Versions ``a`` and ``b`` side by side as a complete, self-contained HTML document."""
+    plots, absent = [], []
+    classification = task_of(a) in ("binary", "multiclass") or task_of(b) in ("binary", "multiclass")
+    for kind, (plot_id, title, _, _) in _KINDS.items():
+        plot = _overlay(kind, a, b)
+        if plot is not None:
+            plots.append(plot)
+        elif classification:
+            absent.append({"id": plot_id, "title": title, "reason": f"neither evaluation.json has curves.{kind}"})
+    sections = [
+        {"id": "versions", "title": "Versions"},
+        {"id": "metrics", "title": "Metrics"},
+        {"id": "params", "title": "Parameters"},
+    ]
+    if plots:
+        sections.append({"id": "curves", "title": "Curves"})
+    if absent:
+        sections.append({"id": "absent", "title": "Not in this report"})
+    title = f"{a.ref} vs {b.ref}"
+    return (
+        environment()
+        .get_template("compare.html")
+        .render(
+            title=f"{title} · Conduit model comparison",
+            heading=title,
+            versions=[a, b],
+            sections=sections,
+            overview=_overview(a, b),
+            metrics=_metrics(a, b),
+            params=_params(a, b),
+            plots=plots,
+            absent=absent,
+        )
+    )

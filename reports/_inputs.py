@@ -1,0 +1,144 @@
+"""What a report is built from: a model version as the registry stores it, as plain data."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+
+from control_plane.protocol import control_plane_pb2 as cp
+
+__all__ = ["ATTACHMENTS", "ReportInputs"]
+
+ATTACHMENTS = ("evaluation.json", "spec.toml", "environment.json", "training.log")
+"""The attachments a report reads (``clients.training.register_result`` stores them)."""
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """One model version with its attachments and the profile of its data set.
+
+    Attributes:
+        evaluation: ``evaluation.json`` (metrics, curves, trees, losses, …); empty when the version has none.
+        spec: the training spec's TOML (``spec.toml``, else the lineage's copy); empty when unknown.
+        environment: ``environment.json`` (package versions, classes, tensors); empty when absent.
+        dataset: the lineage data set's record with its profile (``rows``, ``columns``), as the control plane's
+            ``DatasetVersion`` in JSON form with the proto field names; None when the lineage names none or the
+            control plane does not hold it.
+        problems: attachments that were present but unreadable, one line each.
+    """
+
+    model: str
+    version: int
+    aliases: tuple[str, ...] = ()
+    created_at: datetime | None = None
+    created_by: str = ""
+    description: str = ""
+    sha256: str = ""
+    size_bytes: int = 0
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    dataset_name: str = ""
+    dataset_version: str = ""
+    code_version: str = ""
+    parent_version: int = 0
+    evaluation: Mapping[str, Any] = field(default_factory=dict)
+    spec: str = ""
+    environment: Mapping[str, Any] = field(default_factory=dict)
+    training_log: str = ""
+    dataset: Mapping[str, Any] | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        """``NAME:VERSION``."""
+        return f"{self.model}:{self.version}"
+
+    @classmethod
+    def from_messages(
+        cls,
+        version: cp.ModelVersion,
+        attachments: Mapping[str, bytes],
+        dataset: cp.DatasetVersion | None,
+    ) -> ReportInputs:
+        """Build from ``GetVersion``'s answer, attachment contents by name (``GetAttachment``), and ``GetDataset``'s
+        answer for the lineage data set (None when there is none)."""
+        problems: list[str] = []
+        evaluation = _json_object(attachments, "evaluation.json", problems)
+        environment = _json_object(attachments, "environment.json", problems)
+        spec = _text(attachments, "spec.toml", problems) or version.lineage.training_spec
+        lineage = version.lineage
+        return cls(
+            model=version.model,
+            version=int(version.version),
+            aliases=tuple(version.aliases),
+            created_at=version.created_at.ToDatetime(tzinfo=UTC) if version.HasField("created_at") else None,
+            created_by=version.created_by,
+            description=version.description,
+            sha256=version.sha256,
+            size_bytes=int(version.size_bytes),
+            metrics=dict(version.metrics),
+            params=dict(version.params),
+            tags=dict(version.tags),
+            dataset_name=lineage.dataset,
+            dataset_version=lineage.dataset_version,
+            code_version=lineage.code_version,
+            parent_version=int(lineage.parent_version),
+            evaluation=evaluation,
+            spec=spec,
+            environment=environment,
+            training_log=_text(attachments, "training.log", problems),
+            dataset=_dataset(dataset),
+            problems=tuple(problems),
+        )
+
+
+def _text(attachments: Mapping[str, bytes], name: str, problems: list[str]) -> str:
+    content = attachments.get(name)
+    if content is None:
+        return ""
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(f"{name} is not UTF-8 text ({exc.reason} at byte {exc.start})")
+        return ""
+
+
+def _json_object(attachments: Mapping[str, bytes], name: str, problems: list[str]) -> dict[str, Any]:
+    text = _text(attachments, name, problems)
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        problems.append(f"{name} is not valid JSON ({exc.msg} at line {exc.lineno})")
+        return {}
+    if not isinstance(value, dict):
+        problems.append(f"{name} is not a JSON object")
+        return {}
+    return value
+
+
+def _dataset(message: cp.DatasetVersion | None) -> dict[str, Any] | None:
+    if message is None:
+        return None
+    data = MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    # JSON form writes 64-bit integers as strings and infinite bin edges as "Infinity": numbers again.
+    profile = data.get("profile", {})
+    profile["rows"] = int(profile.get("rows", 0))
+    for column in profile.get("columns", []):
+        for key in ("missing", "distinct", "other_count"):
+            column[key] = int(column.get(key, 0))
+        for key in ("missing_rate", "min", "max", "mean", "std"):
+            column[key] = float(column.get(key, 0.0))
+        column["bin_counts"] = [int(n) for n in column.get("bin_counts", [])]
+        column["bin_edges"] = [float(e) for e in column.get("bin_edges", [])]
+        for category in column.get("top_categories", []):
+            category["count"] = int(category.get("count", 0))
+    data["size_bytes"] = int(data.get("size_bytes", 0))
+    return data

@@ -1,0 +1,247 @@
+"""Held-out evaluation plots: ROC, precision-recall, KS, confusion matrix and calibration for classifiers; predicted
+against actual and residuals for regressors. Each takes the evaluation document and answers None when it lacks the
+data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+
+from reports._svg import PALETTE, Plot, new_figure, to_svg
+
+__all__ = [
+    "auc_of",
+    "calibration_plot",
+    "confusion_plot",
+    "ks_of",
+    "ks_plot",
+    "pr_plot",
+    "predicted_actual_plot",
+    "residuals_plot",
+    "roc_plot",
+]
+
+
+def _curves(evaluation: Mapping[str, Any], kind: str) -> list[dict[str, Any]]:
+    curves = evaluation.get("curves") or {}
+    found = curves.get(kind) or []
+    return [c for c in found if isinstance(c, dict)]
+
+
+def _single(evaluation: Mapping[str, Any]) -> bool:
+    """A binary task scores one class, so its curve's area is the version's metric itself."""
+    return len(evaluation.get("classes") or []) == 2
+
+
+def _numbers(values: Sequence[Any]) -> np.ndarray:
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+
+
+def auc_of(curve: Mapping[str, Any], evaluation: Mapping[str, Any], metrics: Mapping[str, float]) -> float:
+    """The ROC-AUC of one curve: the stored metric for a binary task, the curve's own exact area otherwise, and
+    the trapezoid over its stored (downsampled) points for documents from before areas were stored."""
+    if _single(evaluation) and "roc_auc" in metrics:
+        return float(metrics["roc_auc"])
+    if curve.get("auc") is not None:
+        return float(curve["auc"])
+    return float(np.trapezoid(_numbers(curve["tpr"]), _numbers(curve["fpr"])))
+
+
+def ks_of(curve: Mapping[str, Any], evaluation: Mapping[str, Any], metrics: Mapping[str, float]) -> float:
+    """The KS distance of one curve: the stored metric for a binary task, else the curve's statistic."""
+    if _single(evaluation) and "ks" in metrics:
+        return float(metrics["ks"])
+    return float(curve["statistic"])
+
+
+def _average_precision(curve: Mapping[str, Any], evaluation: Mapping[str, Any], metrics: Mapping[str, float]) -> float:
+    if _single(evaluation) and "pr_auc" in metrics:
+        return float(metrics["pr_auc"])
+    if curve.get("average_precision") is not None:
+        return float(curve["average_precision"])
+    recall, precision = _numbers(curve["recall"]), _numbers(curve["precision"])
+    return float(-np.sum(np.diff(recall) * precision[1:]))
+
+
+def roc_plot(evaluation: Mapping[str, Any], metrics: Mapping[str, float]) -> Plot | None:
+    curves = _curves(evaluation, "roc")
+    if not curves:
+        return None
+    with new_figure(5.2, 4.4) as figure:
+        ax = figure.add_subplot()
+        for curve in curves:
+            auc = auc_of(curve, evaluation, metrics)
+            ax.plot(_numbers(curve["fpr"]), _numbers(curve["tpr"]), label=f"{curve['class']} (AUC = {auc:.4f})")
+        ax.plot([0, 1], [0, 1], linestyle="--", color="#9ca3af", linewidth=0.8, label="chance")
+        title = "ROC curve"
+        if not _single(evaluation) and "roc_auc" in metrics:
+            title += f" (macro-average AUC = {metrics['roc_auc']:.4f})"
+        _square(ax, "false positive rate", "true positive rate", title)
+        ax.legend(loc="lower right")
+        caption = "Receiver operating characteristic on the test rows" + (
+            "" if _single(evaluation) else ", one class against the rest per curve"
+        )
+        return to_svg(figure, "plot-roc", caption)
+
+
+def pr_plot(evaluation: Mapping[str, Any], metrics: Mapping[str, float]) -> Plot | None:
+    curves = _curves(evaluation, "pr")
+    if not curves:
+        return None
+    with new_figure(5.2, 4.4) as figure:
+        ax = figure.add_subplot()
+        for curve in curves:
+            ap = _average_precision(curve, evaluation, metrics)
+            ax.plot(_numbers(curve["recall"]), _numbers(curve["precision"]), label=f"{curve['class']} (AP = {ap:.4f})")
+        _square(ax, "recall", "precision", "Precision-recall curve")
+        ax.legend(loc="lower left")
+        return to_svg(figure, "plot-pr", "Precision against recall as the threshold moves; AP is average precision")
+
+
+def ks_plot(evaluation: Mapping[str, Any], metrics: Mapping[str, float]) -> Plot | None:
+    curves = _curves(evaluation, "ks")
+    if not curves:
+        return None
+    rocs = {c["class"]: c for c in _curves(evaluation, "roc")}
+    single = _single(evaluation)
+    with new_figure(6.0, 4.4) as figure:
+        ax = figure.add_subplot()
+        for i, curve in enumerate(curves):
+            color = PALETTE[i % len(PALETTE)]
+            thresholds, gap = _numbers(curve["thresholds"]), _numbers(curve["gap"])
+            keep = np.isfinite(thresholds)
+            name = curve["class"]
+            ax.plot(thresholds[keep], gap[keep], color=color, label=f"{name}: TPR − FPR")
+            roc = rocs.get(name)
+            if single and roc is not None and len(roc["thresholds"]) == len(curve["thresholds"]):
+                ax.plot(thresholds[keep], _numbers(roc["tpr"])[keep], color=PALETTE[2], linewidth=0.9, label="TPR")
+                ax.plot(thresholds[keep], _numbers(roc["fpr"])[keep], color=PALETTE[1], linewidth=0.9, label="FPR")
+            ks = ks_of(curve, evaluation, metrics)
+            at = curve.get("at_threshold")
+            if at is None:
+                at = float(thresholds[keep][np.argmax(np.abs(gap[keep]))]) if keep.any() else 0.5
+            ax.vlines(at, 0, ks, colors=color, linestyles=":", linewidth=1.2)
+            ax.plot([at], [ks], marker="o", color=color)
+            ax.annotate(
+                f"KS = {ks:.4f}",
+                xy=(at, ks),
+                xytext=(8, 6 + 12 * i),
+                textcoords="offset points",
+                color=color,
+                fontweight="bold",
+            )
+        title = "Kolmogorov-Smirnov"
+        if not single and "ks" in metrics:
+            title += f" (mean KS = {metrics['ks']:.4f})"
+        ax.set(xlabel="score threshold", ylabel="rate", title=title, ylim=(0, 1.05))
+        ax.legend(loc="upper right")
+        caption = (
+            "Share of positives (TPR) and negatives (FPR) scoring above each threshold; the KS distance is the largest "
+            "gap, marked where it occurs"
+        )
+        return to_svg(figure, "plot-ks", caption)
+
+
+def confusion_plot(evaluation: Mapping[str, Any]) -> Plot | None:
+    confusion = evaluation.get("confusion_matrix")
+    if not confusion or not confusion.get("matrix"):
+        return None
+    labels = [str(label) for label in confusion["labels"]]
+    matrix = np.asarray(confusion["matrix"], dtype=np.float64)
+    totals = matrix.sum(axis=1, keepdims=True)
+    share = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
+    size = min(3.2 + 0.55 * len(labels), 9.0)
+    with new_figure(size + 1.0, size) as figure:
+        ax = figure.add_subplot()
+        # pcolormesh draws vector cells; imshow would embed a bitmap.
+        mesh = ax.pcolormesh(share, cmap="Blues", vmin=0, vmax=1, edgecolors="white", linewidth=1)
+        for (row, column), count in np.ndenumerate(matrix):
+            dark = share[row, column] > 0.55
+            ax.text(
+                column + 0.5,
+                row + 0.5,
+                f"{int(count)}\n{share[row, column]:.0%}",
+                ha="center",
+                va="center",
+                color="white" if dark else "#111827",
+                fontsize=8,
+            )
+        ticks = np.arange(len(labels)) + 0.5
+        ax.set_xticks(ticks, labels, rotation=30 if len(labels) > 4 else 0)
+        ax.set_yticks(ticks, labels)
+        ax.invert_yaxis()
+        ax.grid(False)
+        ax.set(xlabel="predicted", ylabel="actual", title="Confusion matrix")
+        figure.colorbar(mesh, ax=ax, label="share of the actual class", shrink=0.8)
+        return to_svg(figure, "plot-confusion", "Test rows by actual and predicted class: count and row share")
+
+
+def calibration_plot(evaluation: Mapping[str, Any]) -> Plot | None:
+    curves = _curves(evaluation, "calibration")
+    if not curves:
+        return None
+    with new_figure(5.2, 5.4) as figure:
+        top, bottom = figure.subplots(2, 1, height_ratios=(3, 1), sharex=True)
+        top.plot([0, 1], [0, 1], linestyle="--", color="#9ca3af", linewidth=0.8, label="perfectly calibrated")
+        width = 0.8 / max(1, len(curves)) / int(curves[0].get("bins", 10))
+        for i, curve in enumerate(curves):
+            predicted = _numbers(curve["mean_predicted"])
+            top.plot(predicted, _numbers(curve["fraction_positive"]), marker="o", markersize=3, label=curve["class"])
+            counts = curve.get("count") or []
+            if len(counts) == len(predicted):
+                bottom.bar(predicted + i * width, counts, width=width, color=PALETTE[i % len(PALETTE)])
+        _square(top, "", "fraction of positives", "Calibration curve")
+        top.legend(loc="upper left")
+        bottom.set(xlabel="mean predicted probability", ylabel="rows")
+        caption = "Observed share of positives against the mean predicted probability, per bin; rows per bin below"
+        return to_svg(figure, "plot-calibration", caption)
+
+
+def _residuals(evaluation: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    residuals = evaluation.get("residuals")
+    if not residuals or not residuals.get("actual"):
+        return None
+    actual, predicted = _numbers(residuals["actual"]), _numbers(residuals["predicted"])
+    keep = np.isfinite(actual) & np.isfinite(predicted)
+    return actual[keep], predicted[keep]
+
+
+def predicted_actual_plot(evaluation: Mapping[str, Any]) -> Plot | None:
+    found = _residuals(evaluation)
+    if found is None:
+        return None
+    actual, predicted = found
+    with new_figure(5.2, 4.8) as figure:
+        ax = figure.add_subplot()
+        ax.scatter(actual, predicted, s=10, alpha=0.6, edgecolors="none")
+        low, high = float(min(actual.min(), predicted.min())), float(max(actual.max(), predicted.max()))
+        ax.plot([low, high], [low, high], linestyle="--", color="#9ca3af", linewidth=0.8, label="predicted = actual")
+        ax.set(xlabel="actual", ylabel="predicted", title="Predicted against actual")
+        ax.legend(loc="upper left")
+        return to_svg(
+            figure, "plot-predicted-actual", f"Test rows ({len(actual)} shown): the closer to the line the better"
+        )
+
+
+def residuals_plot(evaluation: Mapping[str, Any]) -> Plot | None:
+    found = _residuals(evaluation)
+    if found is None:
+        return None
+    actual, predicted = found
+    residual = actual - predicted
+    with new_figure(8.0, 3.8) as figure:
+        left, right = figure.subplots(1, 2, width_ratios=(3, 2))
+        left.scatter(predicted, residual, s=10, alpha=0.6, edgecolors="none")
+        left.axhline(0, color="#9ca3af", linestyle="--", linewidth=0.8)
+        left.set(xlabel="predicted", ylabel="actual − predicted", title="Residuals")
+        right.hist(residual, bins=30, color=PALETTE[0])
+        right.set(xlabel="actual − predicted", ylabel="rows", title="Residual distribution")
+        caption = f"Residuals of the test rows (mean {residual.mean():.4g}, standard deviation {residual.std():.4g})"
+        return to_svg(figure, "plot-residuals", caption)
+
+
+def _square(ax: Axes, xlabel: str, ylabel: str, title: str) -> None:
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title, xlim=(-0.01, 1.01), ylim=(-0.01, 1.03))

@@ -1,0 +1,304 @@
+"""One version's report: the sections, tables and plots its stored data allows, and a list of what it lacks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from reports._inputs import ReportInputs
+from reports._plots_eval import (
+    calibration_plot,
+    confusion_plot,
+    ks_plot,
+    pr_plot,
+    predicted_actual_plot,
+    residuals_plot,
+    roc_plot,
+)
+from reports._plots_model import (
+    importances_plot,
+    loss_plot,
+    search_importances_plot,
+    search_trials_plot,
+    weights_epochs_plot,
+    weights_histogram_plot,
+)
+from reports._plots_trees import tree_plots
+from reports._svg import Plot
+from reports._templates import environment
+
+__all__ = ["fmt", "metric_table", "render_report", "task_of"]
+
+HEADLINE = ("roc_auc", "pr_auc", "ks", "accuracy", "f1_macro", "log_loss", "rmse", "mae", "r2")
+TREE_ESTIMATORS = frozenset(
+    {
+        "decision_tree",
+        "random_forest",
+        "extra_trees",
+        "gradient_boosting",
+        "hist_gradient_boosting",
+        "lightgbm",
+        "xgboost",
+    }
+)
+BOOSTED_OR_NETWORK = frozenset({"gradient_boosting", "hist_gradient_boosting", "lightgbm", "xgboost", "mlp"})
+LINEAR = frozenset({"logistic_regression", "linear_regression", "ridge", "sgd"})
+ITERATIVE = frozenset({"sgd", "mlp"})
+
+Builder = Callable[[Mapping[str, Any]], Plot | None]
+
+
+def fmt(value: Any) -> str:
+    """A number as a report shows it: 4 decimals for fractions, 4 significant digits else."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.4f}" if abs(value) < 10 else f"{value:.4g}"
+
+
+def task_of(inputs: ReportInputs) -> str:
+    return str(inputs.evaluation.get("task") or inputs.tags.get("task") or "")
+
+
+def metric_table(metrics: Mapping[str, float]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Overall metrics (one row each), and per-class metrics (``f1.<class>``) as a class by metric grid."""
+    overall = [[name, fmt(value)] for name, value in sorted(metrics.items()) if "." not in name]
+    per_class: dict[str, dict[str, float]] = {}
+    for name, value in metrics.items():
+        metric, dot, label = name.partition(".")
+        if dot:
+            per_class.setdefault(label, {})[metric] = value
+    columns = sorted({m for values in per_class.values() for m in values})
+    grid = None
+    if per_class:
+        rows = [[label, *(fmt(values.get(c, "")) for c in columns)] for label, values in sorted(per_class.items())]
+        grid = {"headers": ["class", *columns], "rows": rows}
+    return {"headers": ["metric", "value"], "rows": overall}, grid
+
+
+def _lineage(inputs: ReportInputs) -> list[list[str]]:
+    rows = [
+        ["model", inputs.ref],
+        ["data set", f"{inputs.dataset_name}:{inputs.dataset_version}" if inputs.dataset_name else "-"],
+        ["code version", inputs.code_version or "-"],
+        ["parent version", str(inputs.parent_version) if inputs.parent_version else "-"],
+        ["artifact sha256", inputs.sha256 or "-"],
+        ["artifact size", f"{inputs.size_bytes:,} bytes" if inputs.size_bytes else "-"],
+    ]
+    split = inputs.evaluation.get("rows")
+    if isinstance(split, Mapping):
+        rows.append(["rows", ", ".join(f"{k} {v:,}" for k, v in split.items())])
+    return rows
+
+
+def _dataset(inputs: ReportInputs) -> dict[str, Any] | None:
+    dataset = inputs.dataset
+    if dataset is None:
+        return None
+    profile = dataset.get("profile") or {}
+    facts = [
+        ["name", dataset.get("name", "")],
+        ["version", dataset.get("version", "")],
+        ["source", dataset.get("source", "") or "-"],
+        ["target", dataset.get("target", "") or "-"],
+        ["created", f"{dataset.get('created_at', '-')} by {dataset.get('created_by', '-')}"],
+    ]
+    headers = ["column", "kind", "dtype", "missing", "min", "max", "mean", "std", "distinct", "top categories"]
+    rows = []
+    for column in profile.get("columns", []):
+        numeric = column.get("kind") == "numeric"
+        top = ", ".join(f"{c.get('value', '')} ({c.get('count', 0):,})" for c in column.get("top_categories", []))
+        rows.append(
+            [
+                column.get("name", ""),
+                column.get("kind", ""),
+                column.get("dtype", ""),
+                f"{column.get('missing', 0):,} ({column.get('missing_rate', 0.0):.1%})",
+                fmt(column.get("min")) if numeric else "",
+                fmt(column.get("max")) if numeric else "",
+                fmt(column.get("mean")) if numeric else "",
+                fmt(column.get("std")) if numeric else "",
+                "" if numeric else f"{column.get('distinct', 0):,}",
+                top,
+            ]
+        )
+    return {"facts": facts, "rows": f"{int(profile.get('rows', 0)):,}", "columns": {"headers": headers, "rows": rows}}
+
+
+def _plot_sections(inputs: ReportInputs) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """The plot sections and the plots that apply to this version but that its documents cannot draw."""
+    evaluation, metrics = inputs.evaluation, inputs.metrics
+    task, estimator = task_of(inputs), inputs.tags.get("estimator", "")
+    classification = task in ("binary", "multiclass")
+    sections: list[dict[str, Any]] = []
+    absent: list[dict[str, str]] = []
+    missing = "the version has no evaluation.json" if not evaluation else ""
+
+    def collect(
+        title: str, section_id: str, builders: Sequence[tuple[str, str, Builder, bool, str]], **extra: Any
+    ) -> None:
+        plots = []
+        for plot_id, name, build, expected, key in builders:
+            plot = build(evaluation)
+            if plot is not None:
+                plots.append(plot)
+            elif expected:
+                # A key names what the document lacks; a sentence (with a colon) says why it is empty.
+                reason = key if ":" in key else f"evaluation.json has no {key}"
+                absent.append({"id": plot_id, "title": name, "reason": missing or reason})
+        if plots or extra.get("tables"):
+            sections.append(
+                {"id": section_id, "title": title, "plots": plots, "wide": False, "text": "", "tables": []} | extra
+            )
+
+    def with_metrics(build: Callable[[Mapping[str, Any], Mapping[str, float]], Plot | None]) -> Builder:
+        return lambda e: build(e, metrics)
+
+    if classification:
+        collect(
+            "Evaluation",
+            "evaluation",
+            [
+                ("plot-roc", "ROC curve", with_metrics(roc_plot), True, "curves.roc"),
+                ("plot-pr", "Precision-recall curve", with_metrics(pr_plot), True, "curves.pr"),
+                ("plot-ks", "KS curve", with_metrics(ks_plot), True, "curves.ks"),
+                ("plot-confusion", "Confusion matrix", confusion_plot, True, "confusion_matrix"),
+                ("plot-calibration", "Calibration curve", calibration_plot, True, "curves.calibration"),
+            ],
+        )
+    elif task == "regression":
+        collect(
+            "Evaluation",
+            "evaluation",
+            [
+                ("plot-predicted-actual", "Predicted against actual", predicted_actual_plot, True, "residuals"),
+                ("plot-residuals", "Residuals", residuals_plot, True, "residuals"),
+            ],
+        )
+    trees = estimator in TREE_ESTIMATORS
+    collect(
+        "Model",
+        "model",
+        [
+            ("plot-importances", "Feature importances", importances_plot, trees, "feature_importances"),
+            ("plot-weights-hist", "Weight distribution", weights_histogram_plot, estimator in LINEAR, "coefficients"),
+        ],
+    )
+    drawn_trees = tree_plots(evaluation)
+    if drawn_trees:
+        shown = evaluation["trees"]
+        text = (
+            f"The first {len(drawn_trees)} of {shown.get('total')} trees, drawn to depth {shown.get('max_depth')} "
+            f"from the {shown.get('source')} model's own structure."
+        )
+        sections.append(
+            {"id": "trees", "title": "Trees", "plots": drawn_trees, "wide": True, "text": text, "tables": []}
+        )
+    elif trees:
+        absent.append({"id": "plot-tree-0", "title": "Trees", "reason": missing or "evaluation.json has no trees"})
+    collect(
+        "Training dynamics",
+        "dynamics",
+        [
+            ("plot-loss", "Loss per iteration", loss_plot, estimator in BOOSTED_OR_NETWORK, "training_loss"),
+            (
+                "plot-weights-epochs",
+                "Weights across epochs",
+                weights_epochs_plot,
+                estimator in ITERATIVE,
+                "weight_trajectory",
+            ),
+        ],
+    )
+    search = evaluation.get("search")
+    searched = bool(search) or "[search]" in inputs.spec
+    tables = []
+    if isinstance(search, Mapping) and search.get("best_params"):
+        best = [[name, str(value)] for name, value in search["best_params"].items()]
+        tables.append(
+            {
+                "title": f"Best parameters ({search.get('metric', '')} {fmt(search.get('best_value'))})",
+                "headers": ["parameter", "value"],
+                "rows": best,
+            }
+        )
+    collect(
+        "Hyper-parameter search",
+        "search",
+        [
+            ("plot-search-trials", "Objective per trial", search_trials_plot, searched, "search.trials"),
+            (
+                "plot-search-importances",
+                "Parameter importances",
+                search_importances_plot,
+                searched and _completed(search) >= 2,
+                "Optuna could not rank the parameters: every completed trial scored the same"
+                if isinstance(search, Mapping) and "param_importances" in search
+                else "search.param_importances",
+            ),
+        ],
+        tables=tables,
+    )
+    return sections, absent
+
+
+def _completed(search: Any) -> int:
+    if not isinstance(search, Mapping):
+        return 0
+    return sum(1 for t in search.get("trials") or [] if t.get("state") == "COMPLETE")
+
+
+def render_report(inputs: ReportInputs) -> str:
+    """The report of one version as a complete, self-contained HTML document."""
+    metrics, per_class = metric_table(inputs.metrics)
+    plot_sections, absent = _plot_sections(inputs)
+    dataset = _dataset(inputs)
+    sections = [{"id": "summary", "title": "Summary"}]
+    if dataset:
+        sections.append({"id": "dataset", "title": "Data set"})
+    sections.append({"id": "metrics", "title": "Metrics"})
+    sections += [{"id": s["id"], "title": s["title"]} for s in plot_sections]
+    if absent:
+        sections.append({"id": "absent", "title": "Not in this report"})
+    sections += [
+        {"id": "spec", "title": "Training spec"},
+        {"id": "environment", "title": "Environment"},
+        {"id": "log", "title": "Training log"},
+    ]
+    environment_doc = inputs.environment
+    packages = [[name, str(version)] for name, version in sorted((environment_doc.get("packages") or {}).items())]
+    tensors = [
+        [t.get("name", ""), direction, t.get("datatype", ""), "[" + ", ".join(str(d) for d in t.get("shape", [])) + "]"]
+        for direction in ("inputs", "outputs")
+        for t in environment_doc.get(direction) or []
+    ]
+    headline = [(name, fmt(inputs.metrics[name])) for name in HEADLINE if name in inputs.metrics]
+    created = inputs.created_at.strftime("%Y-%m-%d %H:%M UTC") if inputs.created_at else "-"
+    return (
+        environment()
+        .get_template("report.html")
+        .render(
+            title=f"{inputs.ref} · Conduit model report",
+            heading=inputs.model,
+            r=inputs,
+            created=created,
+            sections=sections,
+            headline=headline,
+            lineage=_lineage(inputs),
+            params=sorted(inputs.params.items()),
+            tags=sorted(inputs.tags.items()),
+            problems=list(inputs.problems),
+            dataset=dataset,
+            metrics=metrics,
+            per_class=per_class,
+            plot_sections=plot_sections,
+            absent=absent,
+            packages=packages,
+            tensors=tensors,
+            log_lines=len(inputs.training_log.splitlines()),
+        )
+    )
