@@ -38,8 +38,51 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--poll-interval", type=float, metavar="S", help="rescan the repository every S seconds")
     p.add_argument("--max-message-bytes", type=int, help="largest gRPC message in either direction (default 64 MiB)")
     p.add_argument("--drain-timeout", type=float, metavar="S", help="seconds to answer in-flight calls on SIGTERM")
-    p.add_argument("--otlp-endpoint", metavar="URL", help="push metrics with OTLP/gRPC to this collector")
     p.add_argument("--log-level", help="logging level (default INFO)")
+    telemetry = p.add_argument_group("telemetry")
+    telemetry.add_argument("--otlp-endpoint", metavar="URL", help="push metrics with OTLP/gRPC to this collector")
+    telemetry.add_argument(
+        "--otlp-push",
+        action=argparse.BooleanOptionalAction,
+        help="push metrics with OTLP at all (default on: to --otlp-endpoint, else to the followed control plane)",
+    )
+    telemetry.add_argument("--otlp-interval", type=float, metavar="S", help="seconds between OTLP pushes (default 10)")
+    telemetry.add_argument(
+        "--otlp-temporality", choices=["delta", "cumulative"], help="of pushed counters and histograms (default delta)"
+    )
+    telemetry.add_argument(
+        "--trace-sample-ratio", type=float, metavar="R", help="share of requests traced to --otlp-endpoint (0.01)"
+    )
+    telemetry.add_argument(
+        "--metrics-flush-interval", type=float, metavar="S", help="seconds between metric flushes (default 1)"
+    )
+    telemetry.add_argument(
+        "--sketches",
+        action=argparse.BooleanOptionalAction,
+        help="count served values against each version's training profile for drift (default on)",
+    )
+    predictions = p.add_argument_group("prediction logs")
+    predictions.add_argument(
+        "--prediction-log-sample",
+        type=float,
+        metavar="R",
+        help="share of requests logged to Parquet, 0 disables (default 0.01 with a control plane or a log dir)",
+    )
+    predictions.add_argument(
+        "--prediction-log-dir",
+        type=Path,
+        metavar="DIR",
+        help="repository mode: write logs here (unset: none); following: their outbox (CACHE/prediction-logs)",
+    )
+    predictions.add_argument(
+        "--prediction-log-flush-interval", type=float, metavar="S", help="seconds between log files (default 10)"
+    )
+    predictions.add_argument(
+        "--prediction-log-flush-rows", type=int, metavar="N", help="flush sooner at this many rows (default 10000)"
+    )
+    predictions.add_argument(
+        "--prediction-log-buffer-rows", type=int, metavar="N", help="rows held at most, more are dropped (100000)"
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -129,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from clients._cli_alerts import add_alert_commands
     from clients._cli_control import add_control_commands, normalize_argv, run_control_command
     from clients._cli_monitoring import add_monitoring_commands
+    from clients._cli_predictions import add_prediction_commands
     from clients._cli_train import add_training_commands
     from clients.bench._cli import add_bench_parser, run_bench_command
 
@@ -139,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_control_commands(sub)
     add_training_commands(sub)
     add_monitoring_commands(sub)
+    add_prediction_commands(sub)
     add_alert_commands(sub)
     add_bench_parser(sub)
     _demo_parser(sub)

@@ -121,9 +121,10 @@ def _serve(cluster: Cluster) -> Process:
     return server.start()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    """A control plane holding real data, and `conduit dashboard` in front of it."""
+    """A control plane holding real data, and `conduit dashboard` in front of it: started once for every module of
+    this folder (tests that add traffic wait for what they look at instead of assuming the totals)."""
     tmp = tmp_path_factory.mktemp("dashboard")
     cluster = _start_control_plane(tmp)
     process: subprocess.Popen[bytes] | None = None

@@ -1,0 +1,85 @@
+"""The live monitoring page: the drift it shows is GetMonitoring's, and its numbers and charts follow new traffic
+without the page being loaded again."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+
+from playwright.sync_api import BrowserContext, Page, expect
+
+from control_plane.protocol import control_plane_pb2 as cp
+
+from .conftest import MODEL, Dashboard, watch
+
+PAGE = f"/models/{MODEL}/monitoring?alias=production"
+
+
+def _shown(page: Page) -> dict[str, list[str]]:
+    """Feature -> (PSI, JS, KS) as the page's drift table shows them."""
+    return page.eval_on_selector_all(
+        "#drift-table tbody tr",
+        """rows => Object.fromEntries(rows.map(r => [r.dataset.feature,
+            ['psi', 'js', 'ks'].map(s => r.querySelector(`[data-stat=${s}]`).textContent)]))""",
+    )
+
+
+def _stored(dashboard: Dashboard) -> dict[str, list[str]]:
+    """The same, from GetMonitoring over the page's period (15 minutes) in one window, formatted as the page does."""
+    with dashboard.admin() as admin:
+        answer = admin.get_monitoring(
+            cp.VersionRef(model=MODEL, alias="production"),
+            since=datetime.now(UTC) - timedelta(minutes=15),
+            window_minutes=1440,
+        )
+    window = [w for w in answer.windows if w.features][-1]
+    return {
+        f.feature: [f"{f.psi:.4f}", f"{f.js:.4f}", f"{f.ks:.4f}" if f.HasField("ks") else "—"] for f in window.features
+    }
+
+
+def test_the_drift_shown_is_the_drift_get_monitoring_stores(viewer: BrowserContext, dashboard: Dashboard) -> None:
+    watched = watch(viewer.new_page())
+    page = watched.page
+    page.goto(dashboard.url + PAGE)
+    page.wait_for_selector("#drift-table tbody tr")
+    # The page refreshes every second: read both sides until one refresh and one call saw the same roll-ups.
+    deadline = time.monotonic() + 20
+    while (shown := _shown(page)) != (stored := _stored(dashboard)) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert shown == stored
+    assert set(shown) == {"age", "income", "debt", "months_at_address", "city", "employment"}
+    drifted = page.eval_on_selector_all("#drift-table tbody tr.drifted", "rows => rows.map(r => r.dataset.feature)")
+    assert drifted == ["income"]
+    # The drift chart draws one line per feature, and the threshold line from the control plane's settings.
+    names = page.evaluate("document.getElementById('chart-drift').data.map(t => t.name)")
+    assert sorted(names) == sorted(shown)
+    assert "drift threshold 0.2" in page.inner_text("#chart-drift")
+    assert watched.problems() == []
+
+
+def test_numbers_and_charts_follow_new_traffic_without_a_reload(viewer: BrowserContext, dashboard: Dashboard) -> None:
+    watched = watch(viewer.new_page())
+    page = watched.page
+    navigations: list[str] = []
+    page.on("framenavigated", lambda frame: navigations.append(frame.url) if frame == page.main_frame else None)
+    page.goto(dashboard.url + PAGE)
+    # (Playwright's expect polls without evaluating strings, which the page's content security policy forbids.)
+    expect(page.locator("#total-requests")).to_have_text(re.compile(r"^\d+$"))
+    # Wait for the totals to stand still (earlier tests' traffic counted), then mark this document.
+    before = -1
+    while (now := int(page.inner_text("#total-requests"))) != before or now != dashboard.served():
+        before = now
+        page.wait_for_timeout(1500)
+    page.evaluate("window.marker = 'still the same document'")
+    points = page.evaluate("document.getElementById('chart-traffic').data[0].y.reduce((a, b) => a + b, 0)")
+
+    sent = dashboard.send(dashboard.normal)
+    expect(page.locator("#total-requests")).to_have_text(str(before + sent), timeout=30_000)
+    assert page.evaluate("window.marker") == "still the same document"
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+    assert navigations == [dashboard.url + PAGE]
+    # The traffic chart was redrawn with the new requests in it.
+    assert page.evaluate("document.getElementById('chart-traffic').data[0].y.reduce((a, b) => a + b, 0)") > points
+    assert watched.problems() == []
