@@ -12,7 +12,7 @@ from control_plane.alerting._history import SqlAlertStore, StoredEvent
 from control_plane.alerting._notify import Notifier
 from control_plane.alerting._payload import Notification
 from control_plane.alerting._rules import AlertRule
-from control_plane.alerting._state import AlertKey, advance
+from control_plane.alerting._state import AlertKey, Evaluation, Outcome, Phase, advance
 from control_plane.alerting._time import Clock, utcnow
 
 __all__ = ["AlertEngine"]
@@ -60,11 +60,18 @@ class AlertEngine:
         """Evaluate ``rule`` on each of ``versions`` (the wiring resolves the rule's alias to them) and notify what
         changed; the events, with their deliveries.
 
+        A rule on an alias watches the version the alias points to. When the alias moves, the alerts still pending
+        or firing on the versions it left are cleared: a firing one resolves (notified once, like any resolve), since
+        what it warned about is no longer what the alias serves, and nothing would ever evaluate it again. A rule on
+        a whole model keeps its alerts when a version drops out of the servers' reports: a server that restarts or
+        stops reporting is no recovery.
+
         Args:
             watched_since: per version, since when it is served (``no_traffic`` counts no silence before).
         """
         at = at or self._clock()
-        out = []
+        versions = list(versions)
+        out = self._left_behind(rule, versions, at) if rule.alias is not None else []
         for version in versions:
             key = AlertKey(rule.name, rule.model, version)
             since = (watched_since or {}).get(version)
@@ -73,6 +80,20 @@ class AlertEngine:
                 self._store.load(key), evaluation, for_s=rule.condition.for_s, repeat_s=self._repeat_s
             )
             stored = self._store.save(key, state, event, channel=rule.channel.redacted)
+            if stored is not None:
+                out.append(self._deliver(rule, stored))
+        return out
+
+    def _left_behind(self, rule: AlertRule, watched: list[str], at: datetime) -> list[StoredEvent]:
+        """Clear the active alerts of ``rule`` on versions its alias no longer points to."""
+        moved = f"{rule.target} is now version {', '.join(watched)}" if watched else f"{rule.target} is gone"
+        out = []
+        for key, state in self._store.states(rule.name).items():
+            if key.model != rule.model or key.version in watched or state.phase not in (Phase.PENDING, Phase.FIRING):
+                continue
+            cleared = Evaluation(Outcome.CLEAR, at, detail=f"no longer watched: {moved}")
+            new, event = advance(state, cleared, for_s=rule.condition.for_s, repeat_s=self._repeat_s)
+            stored = self._store.save(key, new, event, channel=rule.channel.redacted)
             if stored is not None:
                 out.append(self._deliver(rule, stored))
         return out

@@ -10,8 +10,13 @@ What evaluation needs from monitoring (the contract with the roll-ups and drift)
   rows received in ``[since, until]``, and how many rows that was; None when nothing was received.
 - ``ready``: whether the servers report the version ready (None: no server reports it).
 
-Versions are strings, as the servers label their metrics. Only minutes that have ended count: the current one is
-still filling.
+Versions are strings, as the servers label their metrics. A per-window condition (``p99_ms``, ``error_rate``) is
+judged on the minutes that have ended; a rule with a ``for`` window is also judged on the minute still filling, so
+that a short window (``for 10s``) is not rounded up to a whole minute: when what the minute holds so far is above the
+threshold, the condition holds from that evaluation on (never from the minute's start, which would credit it with
+time nobody saw), and it fires once consecutive evaluations have held for the window. The filling minute never clears
+a condition, though: a few fast requests at the start of a minute are no recovery, so a resolve waits for the minute
+to end. A rule without a ``for`` window waits for ended minutes either way, so one slow request cannot fire it.
 """
 
 from __future__ import annotations
@@ -84,6 +89,11 @@ def _end(rollup: Rollup) -> datetime:
     return rollup.minute + MINUTE
 
 
+def _shown(condition: P99Above | ErrorRateAbove, value: float) -> str:
+    shown = f"{value:.4g} ms" if isinstance(condition, P99Above) else f"{value:.4%}"
+    return f"{condition.metric} {shown}"
+
+
 class Evaluator:
     """Evaluates conditions at a given time against one ``MetricsSource``.
 
@@ -118,29 +128,40 @@ class Evaluator:
 
     def _windows(self, model: str, version: str, at: datetime, for_s: float) -> list[Rollup]:
         """The minutes that ended in ``[at - for_s - lag, at]``, oldest first."""
+        return [r for r in self._recent(model, version, at, for_s) if _end(r) <= at]
+
+    def _recent(self, model: str, version: str, at: datetime, for_s: float) -> list[Rollup]:
+        """The minutes that ended in ``[at - for_s - lag, at]`` and the one still filling at ``at``, oldest first."""
         since = at - timedelta(seconds=for_s) - self._lag - MINUTE
         rollups = self._source.list_rollups(model, version, since, at)
-        return sorted((r for r in rollups if since + MINUTE <= _end(r) <= at), key=lambda r: r.minute)
+        return sorted((r for r in rollups if since + MINUTE <= _end(r) and r.minute <= at), key=lambda r: r.minute)
 
     def _per_window(self, condition: P99Above | ErrorRateAbove, model: str, version: str, at: datetime) -> Evaluation:
         measure = _p99_ms if isinstance(condition, P99Above) else _error_rate
         threshold = condition.threshold
         # Windows without a value (no request) neither break nor extend a run: the condition is judged on data.
-        measured = [(w, v) for w in self._windows(model, version, at, condition.for_s) if (v := measure(w)) is not None]
+        recent = [(w, v) for w in self._recent(model, version, at, condition.for_s) if (v := measure(w)) is not None]
+        measured = [(w, v) for w, v in recent if _end(w) <= at]
+        filling = recent[-1] if recent and _end(recent[-1][0]) > at and condition.for_s > 0 else None
+        if filling is not None and filling[1] > threshold:
+            # Seen holding now; a run of ended minutes right before it extends the episode back.
+            since, value = at, filling[1]
+            for window, earlier in reversed(measured):
+                if not earlier > threshold:
+                    break
+                since = window.minute
+            return Evaluation(Outcome.HOLDS, at, value, since=since, through=at, detail=_shown(condition, value))
         if not measured or _end(measured[-1][0]) < at - self._lag:
             return Evaluation(Outcome.NO_DATA, at, detail="no request in the window")
         newest, value = measured[-1]
-        shown = f"{value:.4g} ms" if isinstance(condition, P99Above) else f"{value:.4%}"
         if not value > threshold:
-            return Evaluation(Outcome.CLEAR, at, value, detail=f"{condition.metric} {shown}")
+            return Evaluation(Outcome.CLEAR, at, value, detail=_shown(condition, value))
         since = newest.minute
         for window, earlier in reversed(measured[:-1]):
             if not earlier > threshold:
                 break
             since = window.minute
-        return Evaluation(
-            Outcome.HOLDS, at, value, since=since, through=_end(newest), detail=f"{condition.metric} {shown}"
-        )
+        return Evaluation(Outcome.HOLDS, at, value, since=since, through=_end(newest), detail=_shown(condition, value))
 
     def _no_traffic(
         self, condition: NoTraffic, model: str, version: str, at: datetime, watched_since: datetime | None

@@ -132,3 +132,38 @@ def test_states_are_listed_by_rule_and_phase_and_forgotten_with_their_rule(
     store.forget_rule("down")
     assert set(store.states()) == {AlertKey("slow", "fraud", "1")}
     assert store.load(AlertKey("down", "fraud", "1")) == AlertState()
+
+
+def test_an_alias_that_moves_resolves_the_alert_of_the_version_it_left_once(
+    alerting_engine: Engine, roll: Roll, webhook: WebhookReceiver, clock: ManualClock
+) -> None:
+    rule = AlertRule.parse("down", model="fraud@production", when="not_ready", notify=f"webhook:{webhook.url}")
+    store = SqlAlertStore(alerting_engine, clock=clock)
+    engine = engine_for(store, roll, clock)
+    roll.is_ready = False
+    engine.evaluate(rule, ["3"], at=minute(0))
+    # production now points to version 4, which is ready: nothing would evaluate version 3 again.
+    roll.is_ready = True
+    [resolved] = engine.evaluate(rule, ["4"], at=minute(1))
+    assert resolved.key == AlertKey("down", "fraud", "3") and resolved.event.phase is Phase.RESOLVED
+    assert resolved.event.detail == "no longer watched: fraud@production is now version 4"
+    assert engine.evaluate(rule, ["4"], at=minute(2)) == []
+    assert [(post["state"], post["version"]) for post in webhook.posts] == [("firing", "3"), ("resolved", "3")]
+    assert {key.version: state.phase for key, state in store.states("down").items()} == {
+        "3": Phase.RESOLVED,
+        "4": Phase.INACTIVE,
+    }
+
+
+def test_a_rule_on_a_whole_model_keeps_firing_on_a_version_the_servers_stop_reporting(
+    alerting_engine: Engine, roll: Roll, webhook: WebhookReceiver, clock: ManualClock
+) -> None:
+    rule = AlertRule.parse("down", model="fraud", when="not_ready", notify=f"webhook:{webhook.url}")
+    store = SqlAlertStore(alerting_engine, clock=clock)
+    engine = engine_for(store, roll, clock)
+    roll.is_ready = False
+    engine.evaluate(rule, ["3"], at=minute(0))
+    roll.is_ready = True
+    assert engine.evaluate(rule, ["4"], at=minute(1)) == []
+    assert [post["state"] for post in webhook.posts] == ["firing"]
+    assert store.load(AlertKey("down", "fraud", "3")).phase is Phase.FIRING

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
 import pytest
 
@@ -44,6 +45,37 @@ def test_p99_is_clear_when_the_newest_minute_is_fast_and_unknown_without_request
     # The newest window ended five minutes before: too old to say anything about now.
     assert evaluator.evaluate(parse_condition("p99_ms > 50"), "fraud", "1", minute(7)).outcome is Outcome.NO_DATA
     assert Evaluator(Roll()).evaluate(parse_condition("p99_ms > 50"), "m", "1", minute(1)).outcome is Outcome.NO_DATA
+
+
+def test_a_short_for_window_is_judged_on_the_minute_still_filling_from_the_first_evaluation_that_sees_it() -> None:
+    roll = Roll()
+    roll.add(0, [0.004] * 100)
+    roll.add(1, [0.080] * 20)  # minute 1 is still filling
+    evaluator = Evaluator(roll)
+    condition = parse_condition("p99_ms > 50 for 10s")
+    first = evaluator.evaluate(condition, "fraud", "1", minute(1.25))
+    assert first.outcome is Outcome.HOLDS and (first.since, first.through) == (minute(1.25), minute(1.25))
+    state, event = advance(AlertState(), first, for_s=10)
+    assert event is None and state.phase is Phase.PENDING
+    later = minute(1.25) + timedelta(seconds=10)
+    state, event = advance(state, evaluator.evaluate(condition, "fraud", "1", later), for_s=10)
+    assert event is not None and event.phase is Phase.FIRING and event.started_at == minute(1.25)
+    # Without a window, one filling minute's few requests decide nothing: the ended minute 0 was fast.
+    assert evaluator.evaluate(parse_condition("p99_ms > 50"), "fraud", "1", minute(1.25)).outcome is Outcome.CLEAR
+
+
+def test_a_filling_minute_extends_a_run_of_slow_minutes_but_never_clears_one() -> None:
+    roll = Roll()
+    roll.add(0, [0.080] * 100)
+    roll.add(1, [0.080] * 10)
+    condition = parse_condition("p99_ms > 50 for 10s")
+    slow = Evaluator(roll).evaluate(condition, "fraud", "1", minute(1.5))
+    assert slow.outcome is Outcome.HOLDS and (slow.since, slow.through) == (minute(0), minute(1.5))
+    roll.rollups[1:] = []
+    roll.add(1, [0.002] * 10)
+    # The fast start of minute 1 is no recovery yet: minute 0, which ended slow, still decides.
+    fast = Evaluator(roll).evaluate(condition, "fraud", "1", minute(1.5))
+    assert fast.outcome is Outcome.HOLDS and (fast.since, fast.through) == (minute(0), minute(1))
 
 
 def test_a_p99_above_the_histogram_bounds_is_estimated_up_to_the_observed_maximum() -> None:
