@@ -4,8 +4,9 @@ drift of every sketched feature against the training profile.
 The baseline of ``@prediction`` is the profile of the data set's target column, without its missing values (a
 prediction is never missing, and training drops unlabelled rows): a regressor's predictions are binned over its
 bins; a classifier's class indices stand for the target's values in sorted order (the trainers' encoding), which the
-profile gives when the target is categorical or boolean and every class is among its top categories. A numeric
-class column's quantile bins do not separate its classes, so such a classifier's predictions have no baseline.
+profile gives when every class is among the target's top categories: categorical and boolean targets, and numeric
+ones of few whole numbers, whose profile counts each value (sorted as numbers). Profiles made before numeric columns
+had value counts give no baseline for such a classifier's predictions.
 """
 
 from __future__ import annotations
@@ -49,9 +50,14 @@ class Baseline:
             return None
         if kind == contract.NUMERIC:
             return replace(target, missing=0) if target.kind == contract.NUMERIC else None
-        if target.kind not in ("categorical", "boolean") or target.other_count or not target.top_categories:
+        if target.other_count or not target.top_categories:
             return None
-        classes = sorted(target.top_categories, key=lambda category: category.value)
+        if target.kind in ("categorical", "boolean"):
+            classes = sorted(target.top_categories, key=lambda category: category.value)
+        elif target.kind == contract.NUMERIC:
+            classes = sorted(target.top_categories, key=lambda category: float(category.value))
+        else:
+            return None
         indexed = tuple(CategoryCount(str(index), category.count) for index, category in enumerate(classes))
         return replace(target, kind=contract.CATEGORICAL, missing=0, top_categories=indexed)
 

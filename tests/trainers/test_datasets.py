@@ -182,6 +182,12 @@ def test_profile_numbers_match_numpy() -> None:
         steps.bin_edges, np.unique(np.quantile(frame["steps"].to_numpy(), np.linspace(0, 1, 11)))
     )
     assert list(steps.bin_counts) == _bins_by_rule(frame["steps"].to_numpy(), np.asarray(steps.bin_edges))
+    # Few whole numbers: each value is also counted exactly, as a category would be.
+    assert {c.value: c.count for c in steps.top_categories} == {
+        str(v): n for v, n in Counter(frame["steps"].to_list()).items()
+    }
+    assert steps.other_count == 0
+    assert x.top_categories == ()  # fractional values: bins only
 
     city = result.column("city")
     counted = Counter(c for c, hole in zip(cities, nulls, strict=True) if not hole)
@@ -202,6 +208,23 @@ def test_profile_numbers_match_numpy() -> None:
         "false": int((~frame["flag"]).sum()),
     }
     assert DatasetProfile.from_dict(result.to_dict()) == result
+
+
+def test_whole_floats_are_counted_but_many_or_fractional_values_are_not() -> None:
+    frame = pl.DataFrame(
+        {
+            "label": [0.0, 1.0, 1.0, None, float("nan")],
+            "ids": [float(i) for i in range(4)] + [None],
+            "half": [0.5, 1.0, 1.0, 2.0, None],
+        }
+    )
+    wide = pl.DataFrame({"many": list(range(21))})
+    result = profile(frame)
+    assert [(c.value, c.count) for c in result.column("label").top_categories] == [("1", 2), ("0", 1)]
+    assert result.column("label").missing == 2
+    assert len(result.column("ids").top_categories) == 4
+    assert result.column("half").top_categories == ()
+    assert profile(wide).column("many").top_categories == ()
 
 
 def test_a_constant_column_has_one_bin() -> None:

@@ -4,6 +4,10 @@ Binning rule, shared with the monitoring code: ``bin_edges`` ``e0 < e1 < … < e
 closed on both sides, ``[e0, e1]``, every later one is ``(e[i], e[i+1]]``. A value ``v`` falls in bin
 ``max(searchsorted(edges, v, side="left") - 1, 0)`` when ``e0 <= v <= ek``; values outside the edges are outside every
 bin. A column with a single distinct value has the edges ``(v, v)`` and one bin.
+
+A numeric column of whole numbers with at most ``TOP_CATEGORIES`` distinct values (a class column stored as
+integers, a count, a rating) also gets exact value counts in ``top_categories`` (values written as integers, ``"0"``,
+``"1"``): quantile bins merge such values, and a drift check of a model's predicted classes needs them apart.
 """
 
 from __future__ import annotations
@@ -145,8 +149,8 @@ def _column(series: pl.Series, bins: int) -> ColumnProfile:
         std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
     top: tuple[CategoryCount, ...] = ()
     other = 0
-    if kind in ("categorical", "boolean") and len(present):
-        texts = present.cast(pl.String)
+    if (kind in ("categorical", "boolean") and len(present)) or _few_whole_numbers(present, kind):
+        texts = present.cast(pl.Int64).cast(pl.String) if kind == "numeric" else present.cast(pl.String)
         count = "count" if texts.name != "count" else "rows"
         # Ties in count are broken by value, so the same data always gives the same list.
         counted = texts.value_counts(name=count).sort([count, texts.name], descending=[True, False])
@@ -168,6 +172,16 @@ def _column(series: pl.Series, bins: int) -> ColumnProfile:
         top_categories=top,
         other_count=other,
     )
+
+
+def _few_whole_numbers(present: pl.Series, kind: str) -> bool:
+    """Whether a column's present values are whole numbers with at most ``TOP_CATEGORIES`` distinct values."""
+    if kind != "numeric" or not len(present) or present.n_unique() > TOP_CATEGORIES:
+        return False
+    if present.dtype.is_integer():
+        return True
+    values = present.cast(pl.Float64)
+    return bool((values == values.round()).all()) and float(values.abs().max()) < 2.0**53  # type: ignore[arg-type]
 
 
 def _quantile_bins(values: np.ndarray, bins: int) -> tuple[tuple[float, ...], tuple[int, ...]]:

@@ -82,8 +82,10 @@ def test_served_traffic_and_a_shifted_feature_reach_conduit_monitoring_show(
     )
     (window,) = (w for w in shown()["windows"] if w["features"])
     features = {f["feature"]: f for f in window["features"]}
-    assert set(features) == {"age", "income", "debt", "months_at_address", "city", "employment"}
-    assert {name for name, f in features.items() if f["drifted"]} == {"income"}
+    inputs = {"age", "income", "debt", "months_at_address", "city", "employment"}
+    # The predicted classes are compared with the 0/1 target's value counts; they are not an input.
+    assert set(features) == {*inputs, "@prediction"} and features["@prediction"]["kind"] == "categorical"
+    assert {name for name in inputs if features[name]["drifted"]} == {"income"}
     assert features["income"]["kind"] == "numeric" and features["city"]["kind"] == "categorical"
     assert window["drifted_share"] == pytest.approx(1 / 6) and window["dataset_drift"] is False
     # Quantiles come from the latency histogram of the OK requests.

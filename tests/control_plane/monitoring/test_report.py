@@ -91,9 +91,34 @@ def test_prediction_baselines_come_from_the_target_column() -> None:
     assert prediction == compare("@prediction", "numeric", replace(PRICE, missing=0), {"0": 50, "1": 50}, DriftRule())
 
 
+def test_a_numeric_class_column_counts_its_values_as_classes() -> None:
+    # Classes 2, 10 and 9 stored as integers: class indices follow numeric order (2, 9, 10), not text order.
+    grade = ColumnProfile(
+        "grade",
+        "Int64",
+        "numeric",
+        4,
+        0.004,
+        (2.0, 9.0, 10.0),
+        (600, 396),
+        top_categories=(CategoryCount("2", 500), CategoryCount("10", 396), CategoryCount("9", 100)),
+    )
+    counts = {"0": 50, "1": 10, "2": 40}
+    classes = {("@prediction", "categorical"): counts}
+    report = build_report(
+        "fraud", 1, [rollup(0, sketches=classes)], minutes=1, baseline=baseline("grade", grade), rule=DriftRule()
+    )
+    (prediction,) = report.windows[0].features
+    indexed = (CategoryCount("0", 500), CategoryCount("1", 100), CategoryCount("2", 396))
+    expected = replace(grade, kind="categorical", missing=0, top_categories=indexed)
+    assert prediction == compare("@prediction", "categorical", expected, counts, DriftRule())
+    assert not prediction.drifted
+
+
 def test_predictions_without_a_baseline_are_left_out() -> None:
-    # A numeric class column's quantile bins do not tell its classes apart; a target with classes beyond its top
-    # categories does not name them all; a version without a data set has no baseline at all.
+    # A numeric class column profiled without value counts (its quantile bins do not tell its classes apart); a
+    # target with classes beyond its top categories does not name them all; a version without a data set has no
+    # baseline at all.
     classes = {("@prediction", "categorical"): {"0": 60, "1": 40}, ("amount", "numeric"): {"0": 5}}
     partial = replace(LABEL, name="partial", other_count=5)
     for target in ("price", "partial", "missing-column"):
