@@ -4,6 +4,10 @@ A tick is taken by inserting its (job, tick) row: the primary key lets exactly o
 and database. ``ON CONFLICT DO NOTHING`` turns the losers' inserts into no-ops rather than errors, so a PostgreSQL
 transaction is not aborted and the server logs no error. An unfinished lease past its expiry is taken over by a
 conditional ``UPDATE``, which the database also lets only one replica win.
+
+Built-in jobs (names starting with ``@``, which no user job can take, like the control plane's ``@evaluate``) tick
+every minute or faster, forever: their finished runs older than ``builtin_history_s`` are deleted as each new run
+completes, so the table stays the size of that period. User jobs keep every run.
 """
 
 from __future__ import annotations
@@ -11,14 +15,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, select, update
 
 from control_plane.alerting._runs import RunOutcome
 from control_plane.alerting._sql import dialect_insert
 from control_plane.alerting._tables import scheduler_runs as runs
 from control_plane.alerting._time import Clock, utcnow
 
-__all__ = ["SqlLeaseStore", "TickRecord"]
+__all__ = ["BUILTIN_PREFIX", "SqlLeaseStore", "TickRecord"]
+
+BUILTIN_PREFIX = "@"
+"""Names of built-in jobs start with this; their runs are pruned (see the module's docstring)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +49,13 @@ class SqlLeaseStore:
         engine: the registry's engine (its tables must include ``scheduler_runs``).
         clock: the time leases are stamped and expired with; share one clock source between replicas' stores in
             tests, and keep replicas' clocks in sync (NTP) in production.
+        builtin_history_s: how long the finished runs of built-in jobs stay listed.
     """
 
-    def __init__(self, engine: Engine, *, clock: Clock = utcnow) -> None:
+    def __init__(self, engine: Engine, *, clock: Clock = utcnow, builtin_history_s: float = 86400.0) -> None:
         self._engine = engine
         self._clock = clock
+        self._builtin_history = timedelta(seconds=builtin_history_s)
         self._insert = dialect_insert(engine, runs)
 
     def try_acquire(self, job: str, tick: datetime, holder: str, ttl_s: float) -> bool:
@@ -66,12 +75,20 @@ class SqlLeaseStore:
             return taken_over.rowcount == 1
 
     def complete(self, job: str, tick: datetime, holder: str, outcome: RunOutcome, log: str) -> bool:
+        now = self._clock()
         with self._engine.begin() as conn:
             result = conn.execute(
                 update(runs)
                 .where(runs.c.job == job, runs.c.tick == tick, runs.c.holder == holder, runs.c.finished_at.is_(None))
-                .values(finished_at=self._clock(), outcome=outcome.value, log=log)
+                .values(finished_at=now, outcome=outcome.value, log=log)
             )
+            if job.startswith(BUILTIN_PREFIX):
+                # The primary key (job, tick) makes this a range delete on the index, whatever the table's size.
+                conn.execute(
+                    delete(runs).where(
+                        runs.c.job == job, runs.c.tick < now - self._builtin_history, runs.c.finished_at.is_not(None)
+                    )
+                )
             return result.rowcount == 1
 
     def ticks(self, job: str | None = None, *, limit: int = 100) -> list[TickRecord]:

@@ -130,6 +130,26 @@ def test_an_expired_unfinished_lease_is_taken_over_once(alerting_engine: Engine,
     assert (record.holder, record.outcome, record.log) == ("b", RunOutcome.FAILED, "boom")
 
 
+def test_the_runs_of_a_builtin_job_are_kept_for_their_history_period_and_a_user_jobs_for_good(
+    alerting_engine: Engine, clock: ManualClock
+) -> None:
+    leases = SqlLeaseStore(alerting_engine, clock=clock, builtin_history_s=3600)
+    for _ in range(3 * 60):
+        tick = clock.advance(60)
+        for job in ("@evaluate", "alerts"):
+            assert leases.try_acquire(job, tick, "a", ttl_s=600)
+            assert leases.complete(job, tick, "a", RunOutcome.SUCCEEDED, "")
+    # A built-in tick still running is no history yet: only finished runs are pruned.
+    assert leases.try_acquire("@evaluate", START, "a", ttl_s=600)
+    clock.advance(60)
+    assert leases.try_acquire("@evaluate", clock(), "a", ttl_s=600)
+    assert leases.complete("@evaluate", clock(), "a", RunOutcome.SUCCEEDED, "")
+    kept = [record.tick for record in leases.ticks("@evaluate", limit=1000)]
+    # Three hours of one run a minute, then the hour (both ends included) before the last completion.
+    assert kept[:-1] == [clock() - timedelta(minutes=m) for m in range(61)] and kept[-1] == START
+    assert len(leases.ticks("alerts", limit=1000)) == 3 * 60
+
+
 def test_after_downtime_only_the_latest_tick_runs_and_a_stale_one_is_skipped(
     alerting_engine: Engine, clock: ManualClock
 ) -> None:
