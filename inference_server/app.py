@@ -23,7 +23,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
-from opentelemetry.metrics import MeterProvider
+from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 from opentelemetry.sdk.metrics import (
     AlwaysOffExemplarFilter,
     Counter,
@@ -45,6 +45,7 @@ from inference_server.dataplane import DataPlane
 from inference_server.errors import ConduitError, ErrorCode
 from inference_server.follower import ArtifactCache, ControlPlaneClient, Follower
 from inference_server.models import ModelManager
+from inference_server.predictions import LocalSink, PredictionLogger, PredictionSampler, Sink, UploadSink
 from inference_server.protocol import grpc_service_pb2 as pb
 from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
 from inference_server.settings import ServerSettings
@@ -114,7 +115,11 @@ class InferenceServer:
         )
         self._models = ModelManager(repository, stats_factory=self._new_stats, observers=self._telemetry.observers)
         self.follower: Follower | None = None
-        self.dataplane = DataPlane(self._models, server_name=settings.server_name, server_version=_version())
+        self.predictions = self._new_sampler(meter_provider)
+        self._prediction_logger: PredictionLogger | None = None
+        self.dataplane = DataPlane(
+            self._models, server_name=settings.server_name, server_version=_version(), predictions=self.predictions
+        )
         options = [
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -143,16 +148,58 @@ class InferenceServer:
     def _new_stats(self, model: str, version: str) -> ModelStats:
         return ModelStats(sink=self._telemetry.recorder(model, version), tracer=self._telemetry.tracer(model, version))
 
-    def _new_follower(self, cache: ArtifactCache) -> Follower:
+    def _new_sampler(self, meter_provider: MeterProvider) -> PredictionSampler | None:
+        """The prediction log's sampler, when this server logs predictions, with its counter of sampled rows (kept
+        or dropped because the buffer was full)."""
+        settings = self.settings
+        ratio = settings.prediction_log_ratio()
+        if ratio <= 0:
+            return None
+        sampler = PredictionSampler(
+            ratio, max_rows=settings.prediction_log_buffer_rows, flush_rows=settings.prediction_log_flush_rows
+        )
+
+        def observe(_options: CallbackOptions) -> list[Observation]:
+            return [
+                Observation(sampler.kept_rows, {"outcome": "kept"}),
+                Observation(sampler.dropped_rows, {"outcome": "dropped"}),
+            ]
+
+        meter_provider.get_meter(SCOPE).create_observable_counter(
+            "conduit.prediction_log.rows",
+            callbacks=[observe],
+            unit="{row}",
+            description="Rows sampled for the prediction log, kept or dropped because its buffer was full",
+        )
+        return sampler
+
+    def _new_prediction_sink(self) -> Sink:
+        settings = self.settings
+        if self.follower is None:
+            assert settings.prediction_log_dir is not None  # checked by the settings when the ratio is above 0
+            return LocalSink(settings.prediction_log_dir.expanduser())
+        outbox = settings.prediction_log_outbox()
+        follower = self.follower
+        return UploadSink(
+            outbox if self._worker == 0 else outbox / f"w{self._worker}",
+            lambda: follower.client,
+            server=self._instance_name(),
+        )
+
+    def _instance_name(self) -> str:
         settings = self.settings
         name = settings.instance_name or f"{socket.gethostname()}-{os.getpid()}"
+        return name if self._worker == 0 or settings.instance_name is None else f"{name}-w{self._worker}"
+
+    def _new_follower(self, cache: ArtifactCache) -> Follower:
+        settings = self.settings
         return Follower(
             self._models,
             cache,
             None,
             pool=settings.pool,
             address="",
-            name=name if self._worker == 0 or settings.instance_name is None else f"{name}-w{self._worker}",
+            name=self._instance_name(),
             heartbeat_interval=settings.heartbeat_interval,
             backoff_initial=settings.reconnect_backoff_initial,
             backoff_max=settings.reconnect_backoff_max,
@@ -189,6 +236,11 @@ class InferenceServer:
             self.follower.client = self._new_client()
             self.follower.address = self.settings.advertise or f"{_advertised_host(self.settings.host)}:{self.port}"
             self._follower_task = asyncio.create_task(self.follower.run())
+        if self.predictions is not None:
+            self._prediction_logger = PredictionLogger(
+                self.predictions, self._new_prediction_sink(), interval_s=self.settings.prediction_log_flush_interval
+            )
+            self._prediction_logger.start()
         self.dataplane.set_ready(True)
         await self._set_serving(True)
         log.info("serving on %s:%d", self.settings.host, self.port)
@@ -196,14 +248,11 @@ class InferenceServer:
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop following the control plane, refuse new calls, answer every accepted one (up to ``grace`` seconds),
-        drain the batchers."""
+        drain the batchers, flush the prediction log."""
         if self._follower_task is not None:
             self._follower_task.cancel()
             await asyncio.gather(self._follower_task, return_exceptions=True)
             self._follower_task = None
-        if self.follower is not None and self.follower.client is not None:
-            await self.follower.client.close()
-            self.follower.client = None
         self.dataplane.set_ready(False)
         await self._set_serving(False)
         for task in self._background:
@@ -212,6 +261,14 @@ class InferenceServer:
         await self._server.stop(self.settings.drain_timeout if grace is None else grace)
         await self._models.close()
         self._telemetry.flush()
+        # After the drain, so that the last answered requests are logged too, and before the control plane's
+        # connection closes, so that they can still be uploaded (what cannot waits in the outbox for the next start).
+        if self._prediction_logger is not None:
+            await self._prediction_logger.stop()
+            self._prediction_logger = None
+        if self.follower is not None and self.follower.client is not None:
+            await self.follower.client.close()
+            self.follower.client = None
 
     async def _set_serving(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING

@@ -11,6 +11,7 @@ import numpy as np
 
 from inference_server.errors import ConduitError, ErrorCode
 from inference_server.models import ModelManager
+from inference_server.predictions import PredictionSampler
 from inference_server.runtime import ModelSpec
 from inference_server.stats import ModelStats
 from inference_server.types import IndexEntry, InferRequest, InferResponse, Tensor
@@ -43,8 +44,10 @@ class DataPlane:
         server_name: str,
         server_version: str,
         clock: Callable[[], int] = time.perf_counter_ns,
+        predictions: PredictionSampler | None = None,
     ) -> None:
         self._models = models
+        self._predictions = predictions
         self._metadata = ServerMetadata(server_name, server_version, EXTENSIONS)
         self._clock = clock
         self._ready = False
@@ -133,6 +136,10 @@ class DataPlane:
                 raise
         finally:
             stats.in_flight -= 1
+        sampler = self._predictions
+        # One draw per answered request; only a sampled one is copied.
+        if sampler is not None and sampler.sampled():
+            sampler.keep(served.spec, request.id, request.inputs, outputs)
         spec_outputs = served.spec.outputs
         return InferResponse(
             model=served.spec.name,

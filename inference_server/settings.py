@@ -82,6 +82,19 @@ class ServerSettings(BaseSettings):
     sketches: bool = True
     """Count served inputs and predictions against each model version's training data profile (drift monitoring:
     conduit.sketch.bin and conduit.sketch.category); versions without a profile have none either way."""
+    prediction_log_sample: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Share of answered requests whose inputs and outputs are logged to Parquet (prediction logs). Unset: 0.01
+    when following a control plane or writing to ``prediction_log_dir``, else 0. 0 turns logging off."""
+    prediction_log_dir: Path | None = None
+    """With ``model_repository``: where prediction logs are written, as ``<model>/<version>/<time>-<sha256>.parquet``
+    (unset: no prediction logs). Following a control plane: where they wait for their upload (default
+    ``<cache dir>/prediction-logs``)."""
+    prediction_log_flush_interval: float = Field(default=10.0, gt=0)
+    """Seconds between flushes of the sampled requests into a Parquet file (per model version)."""
+    prediction_log_flush_rows: int = Field(default=10_000, ge=1)
+    """Sampled rows from which a flush starts before its interval is up."""
+    prediction_log_buffer_rows: int = Field(default=100_000, ge=1)
+    """Sampled rows held in memory at most; a sampled request that does not fit is dropped (and counted)."""
     log_level: str = "INFO"
     """Python logging level name."""
     server_name: str = "conduit"
@@ -110,9 +123,23 @@ class ServerSettings(BaseSettings):
                 raise ValueError("--control-plane needs --token (or CONDUIT_TOKEN)")
             if self.poll_interval is not None:
                 raise ValueError("--poll-interval only applies to --model-repository")
+        if self.control_plane is None and self.prediction_log_dir is None and self.prediction_log_sample:
+            raise ValueError("--prediction-log-sample with --model-repository needs --prediction-log-dir")
         if self.reconnect_backoff_initial > self.reconnect_backoff_max:
             raise ValueError("--reconnect-backoff-initial exceeds --reconnect-backoff-max")
         return self
+
+    def prediction_log_ratio(self) -> float:
+        """The share of requests logged (see ``prediction_log_sample``)."""
+        if self.prediction_log_sample is not None:
+            return self.prediction_log_sample
+        return 0.01 if self.control_plane is not None or self.prediction_log_dir is not None else 0.0
+
+    def prediction_log_outbox(self) -> Path:
+        """Where a following server's prediction logs wait for their upload."""
+        if self.prediction_log_dir is not None:
+            return self.prediction_log_dir.expanduser()
+        return self.follower_cache_dir() / "prediction-logs"
 
     def follower_cache_dir(self) -> Path:
         """The artifact cache directory of a server following the control plane."""

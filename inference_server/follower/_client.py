@@ -6,16 +6,23 @@ The only module of the follower that imports grpc: it converts messages to ``_ty
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
 from inference_server.follower._types import ArtifactRef, Assignment, AssignmentSet, ModelReport
 from inference_server.transport.status import error_from_rpc
+
+if TYPE_CHECKING:
+    from inference_server.predictions import LogFile
 
 __all__ = ["ArtifactHeader", "ControlPlaneClient"]
 
@@ -25,6 +32,9 @@ _Stub: Any = cp_grpc.ControlPlaneStub
 # Unary calls are small; a control plane that does not answer one within this many seconds counts as down.
 CALL_TIMEOUT_S = 10.0
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# A prediction log holds sampled rows: small, but sent as a stream like any file, in chunks well below the limit.
+UPLOAD_CHUNK_BYTES = 1024 * 1024
+UPLOAD_TIMEOUT_S = 120.0
 # The watch and downloads have no deadline: a control plane that vanishes without closing the connection (partition,
 # paused VM) is noticed by HTTP/2 pings instead, which fail the open calls after about 15 s. Pings go out even when
 # no call is open, so a partition is noticed before the next call has to time out. The control plane allows pings
@@ -56,6 +66,21 @@ def _assignments(message: Any) -> AssignmentSet:
         canary = _ref(item.canary) if item.HasField("canary") and item.canary.version else None
         models[item.model] = Assignment(item.model, _ref(item.primary), canary, float(item.canary_percent))
     return AssignmentSet(str(message.pool), int(message.generation), models)
+
+
+def _timestamp(moment: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+    file: IO[bytes] = await asyncio.to_thread(path.open, "rb")
+    try:
+        while chunk := await asyncio.to_thread(file.read, UPLOAD_CHUNK_BYTES):
+            yield chunk
+    finally:
+        file.close()
 
 
 def _profile(dataset: Any) -> dict[str, Any]:
@@ -178,3 +203,28 @@ class ControlPlaneClient:
             raise error_from_rpc("control plane DownloadArtifact", exc) from None
         finally:
             call.cancel()
+
+    async def upload_prediction_log(self, log_file: LogFile, server: str) -> bool:
+        """Upload one prediction log file; returns whether the control plane created it (false: it already held
+        a file with this sha256)."""
+        header = cp.PredictionLogHeader(
+            model=log_file.model,
+            version=int(log_file.version),
+            first_at=_timestamp(log_file.first_at),
+            last_at=_timestamp(log_file.last_at),
+            rows=log_file.rows,
+            sha256=log_file.sha256,
+            size_bytes=log_file.size_bytes,
+            server=server,
+        )
+
+        async def requests() -> AsyncIterator[Any]:
+            yield cp.UploadPredictionLogRequest(header=header)
+            async for chunk in _file_chunks(log_file.path):
+                yield cp.UploadPredictionLogRequest(chunk=chunk)
+
+        try:
+            answer = await self._stub.UploadPredictionLog(requests(), metadata=self._metadata, timeout=UPLOAD_TIMEOUT_S)
+        except grpc.RpcError as exc:
+            raise error_from_rpc("control plane UploadPredictionLog", exc) from None
+        return bool(answer.created)

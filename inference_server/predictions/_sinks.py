@@ -1,0 +1,121 @@
+"""Where flushed prediction logs go: a local directory (a server on a model repository), or the control plane through
+an outbox directory (a following server).
+
+The outbox makes uploads safe to retry: a file is written there whole before any upload, named by its sha256, and
+removed only once the control plane has answered for it. A failed upload leaves it for the next flush (and the next
+process, after a restart); an upload whose answer was lost is repeated, and the control plane, which keys logs by
+sha256, records it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+import polars as pl
+
+from inference_server.predictions._parquet import PARTIAL_PREFIX, LogFile, describe, write_parquet
+
+__all__ = ["LocalSink", "Sink", "UploadSink", "Uploader"]
+
+log = logging.getLogger(__name__)
+
+
+class Sink(Protocol):
+    async def store(self, tables: Sequence[pl.DataFrame]) -> None:
+        """Keep the tables of one flush (one per model version)."""
+
+    async def retry(self) -> None:
+        """Send on what an earlier flush could not (a no-op where nothing is sent)."""
+
+
+class Uploader(Protocol):
+    async def upload_prediction_log(self, log_file: LogFile, server: str) -> bool:
+        """Upload one file; returns whether the control plane created it (false: it held it already)."""
+
+
+def _stamp(frame: pl.DataFrame) -> str:
+    first = frame["time"].min()
+    moment = first if isinstance(first, datetime) else datetime.now(UTC)
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def _remove_partials(directory: Path) -> None:
+    for stale in directory.rglob(f"{PARTIAL_PREFIX}*"):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
+
+
+class LocalSink:
+    """Files under ``directory/<model>/<version>/<time of the first row>-<sha256>.parquet``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        if directory.exists():
+            _remove_partials(directory)
+
+    def _write(self, tables: Sequence[pl.DataFrame]) -> list[LogFile]:
+        written = []
+        for frame in tables:
+            model, version = str(frame["model"][0]), str(frame["version"][0])
+            name = f"{_stamp(frame)}-{{sha256}}.parquet"
+            written.append(write_parquet(frame, self.directory / model / version, name))
+        return written
+
+    async def store(self, tables: Sequence[pl.DataFrame]) -> None:
+        for written in await asyncio.to_thread(self._write, tables):
+            log.debug("wrote %d sampled predictions to %s", written.rows, written.path)
+
+    async def retry(self) -> None:
+        return None
+
+
+class UploadSink:
+    """Files written to ``outbox`` as ``<sha256>.parquet``, uploaded with ``uploader()`` (``None`` while there is no
+    connection to the control plane), and removed once uploaded.
+
+    Args:
+        server: This server's instance name, sent with every file.
+    """
+
+    def __init__(self, outbox: Path, uploader: Callable[[], Uploader | None], *, server: str) -> None:
+        self.outbox = outbox
+        self._uploader = uploader
+        self._server = server
+        if outbox.exists():
+            _remove_partials(outbox)
+
+    def _write(self, tables: Sequence[pl.DataFrame]) -> None:
+        for frame in tables:
+            write_parquet(frame, self.outbox, "{sha256}.parquet")
+
+    def waiting(self) -> list[Path]:
+        """The files not uploaded yet, oldest first."""
+        if not self.outbox.exists():
+            return []
+        found = [p for p in self.outbox.glob("*.parquet") if not p.name.startswith(PARTIAL_PREFIX)]
+        return sorted(found, key=lambda p: p.stat().st_mtime_ns)
+
+    async def store(self, tables: Sequence[pl.DataFrame]) -> None:
+        await asyncio.to_thread(self._write, tables)
+        await self.retry()
+
+    async def retry(self) -> None:
+        for path in await asyncio.to_thread(self.waiting):
+            uploader = self._uploader()
+            if uploader is None:
+                return
+            try:
+                described = await asyncio.to_thread(describe, path)
+                created = await uploader.upload_prediction_log(described, self._server)
+            except Exception as exc:  # the control plane is away or refused it: kept, tried again next flush
+                log.warning("prediction log %s not uploaded, kept for the next flush: %s", path.name, exc)
+                return
+            path.unlink(missing_ok=True)
+            log.debug("uploaded %d sampled predictions (%s, %s)", described.rows, path.name,
+                      "new" if created else "already stored")  # fmt: skip

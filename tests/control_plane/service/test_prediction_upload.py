@@ -1,0 +1,79 @@
+"""A following server's prediction logs reach the control plane through its outbox: a file waits there while the
+control plane is unreachable, is uploaded by a later flush, and is removed only once uploaded; uploading the same
+file again (an answer lost) stores nothing twice."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from control_plane.protocol import control_plane_pb2 as cp
+from inference_server.config import ModelConfig
+from inference_server.follower import ControlPlaneClient
+from inference_server.predictions import PredictionSampler, Uploader, UploadSink, frames
+from inference_server.runtime import ModelSpec, TensorSpec
+from inference_server.types import Tensor
+from tests.conftest import free_port
+
+from .conftest import Api
+
+SPEC = ModelSpec(
+    name="fraud",
+    version="3",
+    max_batch_size=8,
+    inputs=(TensorSpec("amount", "FP32", (1,)),),
+    outputs=(TensorSpec("label", "INT64", (1,)),),
+    config=ModelConfig(),
+)
+
+
+def sampled_tables(requests: int) -> list[pl.DataFrame]:
+    sampler = PredictionSampler(1.0, max_rows=1000, flush_rows=1000)
+    for i in range(requests):
+        amount = np.array([[float(i)], [float(i) + 0.5]], dtype=np.float32)
+        sampler.keep(SPEC, f"r{i}", [Tensor("amount", "FP32", amount)], [np.array([[i % 2], [1]], dtype=np.int64)])
+    return frames(sampler.take())
+
+
+async def test_a_log_waits_in_the_outbox_until_the_control_plane_takes_it(api: Api, tmp_path: Path) -> None:
+    token = (await api.stub.CreateUser(cp.CreateUserRequest(name="pod", role=cp.ROLE_SERVER), metadata=api.admin)).token
+    outbox = tmp_path / "outbox"
+    uploader: Uploader | None = None
+    sink = UploadSink(outbox, lambda: uploader, server="pod-7")
+
+    await sink.store(sampled_tables(3))  # no connection yet
+    waiting = sink.waiting()
+    assert len(waiting) == 1
+    kept = tmp_path / "kept.parquet"
+    shutil.copy(waiting[0], kept)
+
+    unreachable = ControlPlaneClient(f"127.0.0.1:{free_port()}", token=token)
+    uploader = unreachable
+    await sink.retry()
+    assert sink.waiting() == waiting
+    await unreachable.close()
+
+    reachable = ControlPlaneClient(api.server.target, token=token)
+    uploader = reachable
+    try:
+        await sink.retry()
+        assert sink.waiting() == []
+        listed = await api.stub.ListPredictionLogs(cp.ListPredictionLogsRequest(model="fraud"), metadata=api.admin)
+        assert [(log.version, log.rows, log.server) for log in listed.logs] == [(3, 6, "pod-7")]
+
+        # The same file once more, as after an upload whose answer was lost: recorded once.
+        shutil.copy(kept, outbox / waiting[0].name)
+        await sink.retry()
+        assert sink.waiting() == []
+        again = await api.stub.ListPredictionLogs(cp.ListPredictionLogsRequest(model="fraud"), metadata=api.admin)
+        assert list(again.logs) == list(listed.logs)
+    finally:
+        await reachable.close()
+
+    table = pl.read_parquet(kept)
+    assert table["request_id"].to_list() == ["r0", "r0", "r1", "r1", "r2", "r2"]
+    assert table["amount"].to_list() == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
+    assert table["label"].to_list() == [0, 1, 1, 1, 0, 1]
