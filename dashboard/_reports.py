@@ -1,51 +1,45 @@
-"""Model reports served by the dashboard: a version's stored documents and its training data set's profile, read
-with the viewer's token, rendered by ``reports`` into one self-contained HTML page."""
+"""Model reports served by the dashboard: a version, the documents a report reads and its training data set's
+profile, fetched with the viewer's token and rendered by ``reports`` into one self-contained HTML page."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib
-from typing import Any
 
 from control_plane.protocol import control_plane_pb2 as cp
 from dashboard._data import DashboardData
 from inference_server.errors import ConduitError, ErrorCode
+from reports import ATTACHMENTS, ReportInputs, render_comparison, render_report
 
 __all__ = ["comparison_html", "report_html"]
 
 
-def _reports() -> Any:
-    module = importlib.import_module("reports")
-    if not hasattr(module, "render_report"):
-        raise ConduitError(ErrorCode.UNIMPLEMENTED, "this installation of Conduit has no model reports yet")
-    return module
-
-
-async def _inputs(data: DashboardData, token: str, model: str, version: int) -> Any:
+async def _inputs(data: DashboardData, token: str, model: str, version: int) -> ReportInputs:
     message = await data.version_message(token, model, version)
-    attachments = {a.name: (await data.attachment(token, model, version, a.name))[1] for a in message.attachments}
+    stored = {a.name for a in message.attachments}
+    attachments = {
+        name: (await data.attachment(token, model, version, name))[1] for name in ATTACHMENTS if name in stored
+    }
     dataset: cp.DatasetVersion | None = None
-    if message.lineage.dataset:
+    lineage = message.lineage
+    if lineage.dataset and lineage.dataset_version:
         try:
-            dataset = await data.dataset(token, message.lineage.dataset, message.lineage.dataset_version)
+            dataset = await data.dataset(token, lineage.dataset, lineage.dataset_version)
         except ConduitError as exc:
             # A report without the data set's profile still shows everything stored with the version.
             if exc.code is not ErrorCode.NOT_FOUND:
                 raise
-    return _reports().ReportInputs.from_messages(message, attachments, dataset)
+    return ReportInputs.from_messages(message, attachments, dataset)
 
 
 async def report_html(data: DashboardData, token: str, model: str, version: int) -> str:
     """The report of ``model:version``."""
     inputs = await _inputs(data, token, model, version)
-    # Rendering plots is CPU work: off the event loop, so that other pages keep answering.
-    html: str = await asyncio.to_thread(_reports().render_report, inputs)
-    return html
+    # Drawing plots is CPU work: off the event loop, so that other pages keep answering meanwhile.
+    return await asyncio.to_thread(render_report, inputs)
 
 
 async def comparison_html(data: DashboardData, token: str, model: str, a: int, b: int) -> str:
     """The comparison of ``model:a`` with ``model:b``."""
     first = await _inputs(data, token, model, a)
     second = await _inputs(data, token, model, b)
-    html: str = await asyncio.to_thread(_reports().render_comparison, first, second)
-    return html
+    return await asyncio.to_thread(render_comparison, first, second)
