@@ -9,9 +9,10 @@ losing it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, delete, select, update
+from sqlalchemy import Engine, Executable, Select, delete, insert, select, update
 
 from control_plane.alerting._delivery import Delivery, DeliveryOutcome
 from control_plane.alerting._sql import dialect_insert
@@ -19,8 +20,20 @@ from control_plane.alerting._state import AlertEvent, AlertKey, AlertState, Phas
 from control_plane.alerting._tables import alert_events as events
 from control_plane.alerting._tables import alert_states as states
 from control_plane.alerting._time import Clock, utcnow
+from control_plane.store._schema import AuditRow
 
 __all__ = ["SqlAlertStore", "StoredEvent"]
+
+
+def _acknowledgement(key: AlertKey, state: AlertState) -> dict[str, Any]:
+    acknowledged_at = None if state.acknowledged_at is None else state.acknowledged_at.isoformat()
+    return {
+        "model": key.model,
+        "version": key.version,
+        "phase": state.phase.value,
+        "acknowledged_by": state.acknowledged_by,
+        "acknowledged_at": acknowledged_at,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +85,8 @@ class SqlAlertStore:
         """
         now = self._clock()
         row = {"rule": key.rule, "model": key.model, "version": key.version}
-        values = {"phase": state.phase.value, "state": state.to_dict(), "updated_at": now}
-        upsert = self._insert.values(**row, **values).on_conflict_do_update(
-            index_elements=["rule", "model", "version"], set_=values
-        )
         with self._engine.begin() as conn:
-            conn.execute(upsert)
+            conn.execute(self._upsert(key, state, now))
             if event is None:
                 return None
             delivery = None if event.notify else Delivery(channel, DeliveryOutcome.SUPPRESSED, 0, now)
@@ -100,6 +109,32 @@ class SqlAlertStore:
             ).inserted_primary_key
             assert event_id is not None
         return StoredEvent(int(event_id[0]), key, event, channel, delivery)
+
+    def acknowledge(self, key: AlertKey, before: AlertState, after: AlertState, *, actor: str) -> None:
+        """Store ``after``, the alert ``before`` as ``actor`` acknowledged it, and in the same transaction its entry
+        in the registry's audit log (action ``AcknowledgeAlert``, target ``alert/RULE``, like a silence's): a user's
+        change is audited however small, and the audit never disagrees with the state."""
+        now = self._clock()
+        # The registry's audit table, in the same database: an acknowledgement changes only this library's state.
+        entry = insert(AuditRow).values(
+            at=now,
+            actor=actor,
+            action="AcknowledgeAlert",
+            target=f"alert/{key.rule}",
+            before=_acknowledgement(key, before),
+            after=_acknowledgement(key, after),
+        )
+        with self._engine.begin() as conn:
+            conn.execute(self._upsert(key, after, now))
+            conn.execute(entry)
+
+    def _upsert(self, key: AlertKey, state: AlertState, now: datetime) -> Executable:
+        row = {"rule": key.rule, "model": key.model, "version": key.version}
+        values = {"phase": state.phase.value, "state": state.to_dict(), "updated_at": now}
+        upsert: Executable = self._insert.values(**row, **values).on_conflict_do_update(
+            index_elements=["rule", "model", "version"], set_=values
+        )
+        return upsert
 
     def record_delivery(self, event_id: int, delivery: Delivery) -> None:
         """How the notification of event ``event_id`` went."""

@@ -113,7 +113,8 @@ class AlertingService:
 
     async def acknowledge(self, rule: str, model: str, version: str | None, *, actor: str) -> list[Alert]:
         """Acknowledge the firing alerts of ``rule`` on ``model`` (one version, or all): no repeat notifications for
-        this episode. Raises NOT_FOUND when none is firing there, FAILED_PRECONDITION for one version not firing."""
+        this episode; each is audited. Raises NOT_FOUND when none is firing there, FAILED_PRECONDITION for one version
+        not firing."""
         states = await asyncio.to_thread(self._alerts.states, rule)
         chosen = {
             key: state
@@ -128,7 +129,7 @@ class AlertingService:
         out = []
         for key, state in sorted(chosen.items(), key=_order):
             acknowledged = acknowledge(state, by=actor, at=self._clock())
-            await asyncio.to_thread(self._alerts.save, key, acknowledged)
+            await asyncio.to_thread(self._alerts.acknowledge, key, state, acknowledged, actor=actor)
             out.append(Alert(key, acknowledged))
         return out
 

@@ -22,8 +22,9 @@ from control_plane.alerting import (
 )
 from control_plane.alerting import Evaluation as Eval
 from control_plane.alerting import Outcome as Out
+from control_plane.store import SqlStore
 
-from .conftest import ManualClock, Roll, WebhookReceiver, minute
+from .conftest import ManualClock, Roll, WebhookReceiver, minute, open_engine
 
 
 @pytest.fixture
@@ -167,3 +168,31 @@ def test_a_rule_on_a_whole_model_keeps_firing_on_a_version_the_servers_stop_repo
     assert engine.evaluate(rule, ["4"], at=minute(1)) == []
     assert [post["state"] for post in webhook.posts] == ["firing"]
     assert store.load(AlertKey("down", "fraud", "3")).phase is Phase.FIRING
+
+
+def test_an_acknowledgement_is_stored_with_its_audit_entry(alerting_url: str, clock: ManualClock) -> None:
+    engine = open_engine(alerting_url)
+    registry = SqlStore(alerting_url)
+    try:
+        store = SqlAlertStore(engine, clock=clock)
+        key = AlertKey("slow", "fraud", "3")
+        firing, _ = advance(AlertState(), Eval(Out.HOLDS, minute(0)), for_s=0)
+        acknowledged = acknowledge(firing, by="ana", at=minute(1))
+        store.acknowledge(key, firing, acknowledged, actor="ana")
+        assert store.load(key) == acknowledged
+        [entry] = registry.list_audit(
+            since=None, actor=None, action="AcknowledgeAlert", target_prefix="alert/", page_size=10, page_token=""
+        ).items
+    finally:
+        registry.close()
+        engine.dispose()
+    assert (entry.actor, entry.target) == ("ana", "alert/slow")
+    assert entry.before is not None and entry.after is not None
+    assert (entry.before["version"], entry.before["acknowledged_by"]) == ("3", None)
+    assert entry.after == {
+        "model": "fraud",
+        "version": "3",
+        "phase": "firing",
+        "acknowledged_by": "ana",
+        "acknowledged_at": minute(1).isoformat(),
+    }

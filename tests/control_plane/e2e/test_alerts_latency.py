@@ -4,6 +4,7 @@ version posts exactly one resolved notification while traffic goes on."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -95,6 +96,9 @@ def test_a_latency_rule_fires_once_for_a_slow_version_and_resolves_once_when_a_f
                 "firing", "slow", MODEL, "production", "1"
             ]  # fmt: skip
             assert firing["value"] > THRESHOLD_MS
+            # Acknowledged, like every change a user makes, it is audited.
+            assert admin.acknowledge_alert("slow", MODEL, "1").acknowledged
+            [audited] = admin.list_audit(action="AcknowledgeAlert")
 
             assert admin.register_version(MODEL, fast).version == 2
             admin.set_alias(MODEL, "production", 2)
@@ -110,5 +114,7 @@ def test_a_latency_rule_fires_once_for_a_slow_version_and_resolves_once_when_a_f
     assert [(p["state"], p["version"]) for p in webhook.posts] == [("firing", "1"), ("resolved", "1")]
     assert webhook.posts[1]["started_at"] == firing["started_at"]
     assert "no longer watched" in webhook.posts[1]["detail"]
+    assert webhook.posts[1]["acknowledged_by"] == audited.actor
+    assert audited.target == "alert/slow" and json.loads(audited.after_json)["acknowledged_by"] == audited.actor
     assert phases == {"1": "resolved", "2": "inactive"}
     assert [(event.phase, event.delivery) for event in history] == [("resolved", "delivered"), ("firing", "delivered")]
