@@ -16,6 +16,7 @@ from dashboard._entities import (
     JobRunRow,
     LoadedModelRow,
     ModelRow,
+    PredictionLogRow,
     ServerRow,
     TensorRow,
     VersionRow,
@@ -32,6 +33,7 @@ __all__ = [
     "job",
     "job_run",
     "model",
+    "prediction_log",
     "server",
     "version",
     "viewer",
@@ -189,4 +191,18 @@ def audit_entry(message: cp.AuditEntry) -> AuditRow:
         target=message.target,
         before_json=message.before_json,
         after_json=message.after_json,
+    )
+
+
+def prediction_log(message: cp.PredictionLog) -> PredictionLogRow:
+    return PredictionLogRow(
+        model=message.model,
+        version=message.version,
+        first_at=time_of(message, "first_at"),
+        last_at=time_of(message, "last_at"),
+        rows=message.rows,
+        size_bytes=message.size_bytes,
+        sha256=message.sha256,
+        server=message.server,
+        created_at=time_of(message, "created_at"),
     )

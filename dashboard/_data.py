@@ -19,6 +19,7 @@ from dashboard._entities import (
     JobRunRow,
     ModelRow,
     Page,
+    PredictionLogRow,
     ServerRow,
     VersionRow,
     Viewer,
@@ -144,6 +145,12 @@ class DashboardData:
         )
         answer = await self._cp.call(token, "ListAudit", request)
         return Page([convert.audit_entry(e) for e in answer.entries], answer.next_page_token)
+
+    async def prediction_logs(self, token: str, model: str, page_token: str = "") -> Page[PredictionLogRow]:
+        """The prediction log files of every version of ``model``, newest first."""
+        request = cp.ListPredictionLogsRequest(model=model, page_size=self.page_size, page_token=page_token)
+        answer = await self._cp.call(token, "ListPredictionLogs", request)
+        return Page([convert.prediction_log(p) for p in answer.logs], answer.next_page_token)
 
     async def monitoring(
         self, token: str, ref: cp.VersionRef, *, since_minutes: int, window_minutes: int

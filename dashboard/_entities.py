@@ -20,6 +20,7 @@ __all__ = [
     "LoadedModelRow",
     "ModelRow",
     "Page",
+    "PredictionLogRow",
     "ServerRow",
     "TensorRow",
     "VersionRow",
@@ -204,3 +205,16 @@ class AuditRow:
     target: str
     before_json: str
     after_json: str
+
+
+@dataclass(frozen=True)
+class PredictionLogRow:
+    model: str
+    version: int
+    first_at: datetime | None
+    last_at: datetime | None
+    rows: int
+    size_bytes: int
+    sha256: str
+    server: str
+    created_at: datetime | None

@@ -122,7 +122,9 @@ async def logs(request: Request) -> Response:
     query = request.query_params
     q, model, job = query.get("q", ""), query.get("model", ""), query.get("job", "")
     training = None
+    predictions = None
     if model:
+        predictions = await data.prediction_logs(token, model, query.get("page_token", ""))
         version_text = query.get("version", "")
         if version_text and not version_text.isdigit():
             raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"version={version_text!r}: expected a version number")
@@ -139,6 +141,7 @@ async def logs(request: Request) -> Response:
         job=job,
         version=query.get("version", ""),
         training=training,
+        predictions=predictions,
         runs=await job_run_logs(data, token, job, q),
         jobs=await data.jobs(token),
     )

@@ -109,13 +109,18 @@ def _start_control_plane(tmp: Path) -> Cluster:
 
 
 def _serve(cluster: Cluster) -> Process:
-    cluster.server_token = cluster.cli("users", "create", "server-1", "--role", "server").stdout.strip()
     port = free_port()
     args = [CONDUIT, "serve", "--control-plane", cluster.control_plane.address, "--pool", "default"]
     args += ["--token", cluster.server_token, "--cache-dir", str(cluster.tmp / "cache"), "--grpc-port", str(port)]
     args += ["--metrics-port", "0", "--heartbeat-interval", "0.5"]
-    # Metrics and sketches pushed every second, so that monitoring sees traffic within seconds.
-    env = {**os.environ, "CONDUIT_OTLP_INTERVAL": "1"}
+    # Metrics and sketches pushed every second, so that monitoring sees traffic within seconds; every request
+    # sampled into prediction logs, uploaded every second.
+    env = {
+        **os.environ,
+        "CONDUIT_OTLP_INTERVAL": "1",
+        "CONDUIT_PREDICTION_LOG_SAMPLE": "1",
+        "CONDUIT_PREDICTION_LOG_FLUSH_INTERVAL": "1",
+    }
     server = Process(args, port, cluster.tmp / "serve.log", env)
     cluster.servers.append(server)
     return server.start()
@@ -140,10 +145,10 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
             register_result(admin, result, model=MODEL, aliases=["production"], log=log, description="same fit")
             admin.deploy("default", MODEL, alias="production")
             viewer_token = admin.create_user("viewer-1", cp.ROLE_VIEWER).token
-        cluster.cli("alerts", "add", "drifting", "--model", f"{MODEL}@production", "--when", "drift > 0.2",
-                    "--notify", "log")  # fmt: skip
-        cluster.cli("jobs", "add", "nightly", "--cron", "0 3 * * *", "--evaluate")
-        cluster.cli("jobs", "run", "nightly")
+            cluster.server_token = admin.create_user("server-1", cp.ROLE_SERVER).token
+            admin.create_alert_rule("drifting", model=f"{MODEL}@production", when="drift > 0.2", notify="log")
+            admin.create_job("nightly", cron="0 3 * * *", kind="evaluate")
+            admin.run_job("nightly")
 
         server = _serve(cluster)
         with InferenceClient(server.address) as inference:
@@ -169,6 +174,12 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
                 return any(a.phase == "firing" for a in client.list_alerts("drifting"))
 
         eventually(firing, timeout=60, what="the drift alert firing")
+
+        def logged() -> bool:
+            with board.admin() as client:
+                return bool(client.list_prediction_logs(cp.VersionRef(model=MODEL)))
+
+        eventually(logged, timeout=60, what="a prediction log uploaded")
         yield board
     finally:
         if process is not None and process.poll() is None:

@@ -49,7 +49,8 @@ def test_the_drift_shown_is_the_drift_get_monitoring_stores(viewer: BrowserConte
     while (shown := _shown(page)) != (stored := _stored(dashboard)) and time.monotonic() < deadline:
         time.sleep(0.3)
     assert shown == stored
-    assert set(shown) == {"age", "income", "debt", "months_at_address", "city", "employment"}
+    # Every input, and the model's output ("@prediction") when the baseline profiles it.
+    assert set(shown) - {"@prediction"} == {"age", "income", "debt", "months_at_address", "city", "employment"}
     drifted = page.eval_on_selector_all("#drift-table tbody tr.drifted", "rows => rows.map(r => r.dataset.feature)")
     assert drifted == ["income"]
     # The drift chart draws one line per feature, and the threshold line from the control plane's settings.

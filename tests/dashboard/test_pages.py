@@ -25,9 +25,11 @@ PAGES = {
     "/alerts": "firing",
     "/jobs": "evaluated 1 rule(s)",
     "/jobs?job=@evaluate": "@evaluate",
-    "/audit": "CreateAlertRule",
+    "/audit": "RegisterVersion",
+    "/audit?action=CreateAlertRule": "drifting",
     f"/logs?model={MODEL}&q=split": "training rows",
     "/logs?job=nightly": "evaluated",
+    f"/logs?model={MODEL}": "served data",
 }
 
 
