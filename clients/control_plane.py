@@ -540,3 +540,37 @@ class ControlPlaneClient:
         """Run the job now and wait for it. Raises ConduitError: NOT_FOUND."""
         result: cp.JobRun = self._call("RunJob", cp.RunJobRequest(name=name))
         return result
+
+    # -- prediction logs ----------------------------------------------------------------------------------------
+
+    def list_prediction_logs(
+        self,
+        ref: cp.VersionRef,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[cp.PredictionLog]:
+        """The prediction logs of ``ref``'s model, newest first: of its version or alias, or (neither) of every
+        version, with rows in ``[since, until)``.
+
+        Raises:
+            ConduitError: NOT_FOUND for an unknown alias; INVALID_ARGUMENT for a span that ends before it starts.
+        """
+        request = cp.ListPredictionLogsRequest(model=ref.model, version=ref.version, alias=ref.alias, page_size=500)
+        if since is not None:
+            request.since.FromDatetime(since)
+        if until is not None:
+            request.until.FromDatetime(until)
+        return list(self._pages("ListPredictionLogs", request, "logs", limit))
+
+    def download_prediction_log(self, sha256: str, destination: Path) -> cp.ArtifactChunk:
+        """Write one prediction log's Parquet file to ``destination`` (atomically, sha256 verified).
+
+        Returns:
+            The first chunk's header fields (sha256, size, model version); its data is cleared.
+        """
+        first = self._download("DownloadPredictionLog", cp.DownloadPredictionLogRequest(sha256=sha256), destination)
+        if first.sha256 != sha256:
+            raise ConduitError(ErrorCode.INTERNAL, "downloaded prediction log does not match its sha256")
+        return first

@@ -1,0 +1,94 @@
+"""``conduit predictions list|export``: the prediction logs inference servers sampled, as the control plane keeps
+them (one Parquet file per flush and model version).
+
+Uses the control plane's connection flags (see ``_cli_control``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import polars as pl
+
+from clients._cli_control import SubParsers, _since, command_parser, emit, table, when
+from clients.control_plane import ControlPlaneClient, parse_ref
+from control_plane.protocol import control_plane_pb2 as cp
+from inference_server.errors import ConduitError, ErrorCode
+
+__all__ = ["add_prediction_commands"]
+
+_HEADERS = ("VERSION", "FIRST (UTC)", "LAST (UTC)", "ROWS", "BYTES", "SERVER", "SHA256")
+
+
+def _span(ref: cp.VersionRef, args: argparse.Namespace) -> str:
+    target = ref.model + (f"@{ref.alias}" if ref.alias else f":{ref.version}" if ref.version else "")
+    return f"{target} since {args.since:%Y-%m-%d %H:%M:%S} UTC" if args.since else target
+
+
+def _logs(client: ControlPlaneClient, args: argparse.Namespace) -> tuple[cp.VersionRef, list[cp.PredictionLog]]:
+    ref = parse_ref(args.ref)
+    return ref, client.list_prediction_logs(ref, since=args.since)
+
+
+def _list(client: ControlPlaneClient, args: argparse.Namespace) -> None:
+    ref, logs = _logs(client, args)
+
+    def text() -> str:
+        if not logs:
+            return f"no prediction logs of {_span(ref, args)}"
+        rows = [
+            [log.version, when(log, "first_at"), when(log, "last_at"), log.rows, log.size_bytes, log.server,
+             log.sha256[:12]]
+            for log in logs
+        ]  # fmt: skip
+        total = sum(log.rows for log in logs)
+        return f"{table(_HEADERS, rows)}\n{len(logs)} file(s), {total} row(s)"
+
+    emit(args, logs, text)
+
+
+def _export(client: ControlPlaneClient, args: argparse.Namespace) -> None:
+    ref, logs = _logs(client, args)
+    if not logs:
+        raise ConduitError(ErrorCode.NOT_FOUND, f"no prediction logs of {_span(ref, args)}")
+    output: Path = args.output
+    with tempfile.TemporaryDirectory(prefix="conduit-predictions-") as scratch:
+        paths = []
+        for i, log in enumerate(logs):
+            path = Path(scratch) / f"{i}.parquet"
+            client.download_prediction_log(log.sha256, path)
+            paths.append(path)
+        # Versions may differ in their tensors: their columns are united, missing ones null.
+        frame = pl.concat([pl.read_parquet(p) for p in paths], how="diagonal_relaxed").sort("time", maintain_order=True)
+        if args.since is not None:
+            frame = frame.filter(pl.col("time") >= args.since)
+        partial = output.with_name(output.name + ".partial")
+        try:
+            frame.write_parquet(partial, compression="zstd")
+            partial.replace(output)
+        finally:
+            partial.unlink(missing_ok=True)
+    print(f"wrote {frame.height} row(s) from {len(logs)} file(s) to {output}")
+
+
+def add_prediction_commands(sub: SubParsers) -> None:
+    """Add ``predictions`` to the ``conduit`` parser."""
+    predictions = sub.add_parser("predictions", help="sampled prediction logs: list them, export them to Parquet")
+    actions = predictions.add_subparsers(dest="action", required=True)
+    since_help = "only rows from then on: 15m, 2h, 7d ago, or an ISO 8601 time (default: all kept)"
+    p = command_parser(
+        actions, "list", _list, "the prediction log files of a model version (NAME alone: every version)", listing=True
+    )
+    p.add_argument("ref", metavar="NAME[@ALIAS|:VERSION]")
+    p.add_argument("--since", type=_since, default=None, metavar="WHEN", help=since_help)
+    p = command_parser(
+        actions,
+        "export",
+        _export,
+        "download a model version's prediction logs (NAME alone: every version) into one Parquet file, by time",
+    )
+    p.add_argument("ref", metavar="NAME[@ALIAS|:VERSION]")
+    p.add_argument("--since", type=_since, default=None, metavar="WHEN", help=since_help)
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.parquet")
