@@ -173,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from clients._cli_control import add_control_commands, normalize_argv, run_control_command
     from clients._cli_monitoring import add_monitoring_commands
     from clients._cli_predictions import add_prediction_commands
+    from clients._cli_report import add_report_commands
     from clients._cli_train import add_training_commands
     from clients.bench._cli import add_bench_parser, run_bench_command
 
@@ -185,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_monitoring_commands(sub)
     add_prediction_commands(sub)
     add_alert_commands(sub)
+    add_report_commands(sub)
     add_bench_parser(sub)
     _demo_parser(sub)
     _dashboard_parser(sub)
