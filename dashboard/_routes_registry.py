@@ -22,6 +22,17 @@ REPORT_POLICY = (
 _DOCUMENT_POLICY = "sandbox; default-src 'none'"
 
 
+# The metrics a versions table shows first; a version page shows them all.
+_KEY_METRICS = ("roc_auc", "ks", "pr_auc", "accuracy", "f1", "log_loss", "rmse", "mae", "r2")
+_MAX_METRIC_COLUMNS = 6
+
+
+def _columns(names: set[str]) -> list[str]:
+    """The metric columns of a versions table: the key metrics present, else the first names, at most six."""
+    key = [name for name in _KEY_METRICS if name in names]
+    return (key or sorted(names))[:_MAX_METRIC_COLUMNS]
+
+
 def _int(request: Request, name: str) -> int:
     text = request.query_params.get(name, "")
     if not text.isdigit() or int(text) < 1:
@@ -48,7 +59,7 @@ async def model(request: Request) -> Response:
     name = request.path_params["name"]
     found = await data.model(token, name)
     page = await data.versions(token, name, request.query_params.get("page_token", ""))
-    metric_names = sorted({m for v in page.items for m in v.metrics})
+    metric_names = _columns({m for v in page.items for m in v.metrics})
     return render(request, "model.html", viewer, "models", model=found, page=page, metric_names=metric_names)
 
 

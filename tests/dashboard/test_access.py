@@ -103,3 +103,15 @@ def test_a_server_token_sees_the_control_plane_refuse_it(browser: Browser, dashb
         assert answer.status == 403 and "PERMISSION_DENIED" in answer.text()
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("target", ["//example.com/", "https://example.com/", "/\\example.com"])
+def test_signing_in_never_leads_off_the_dashboard(target: str, browser: Browser, dashboard: Dashboard) -> None:
+    context = browser.new_context()
+    try:
+        answer = context.request.post(
+            f"{dashboard.url}/login", form={"token": dashboard.viewer_token, "next": target}, max_redirects=0
+        )
+        assert answer.status == 303 and answer.headers["location"] == "/models"
+    finally:
+        context.close()
