@@ -12,12 +12,15 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clients._cli_control import SubParsers, command_parser
 from clients.control_plane import ControlPlaneClient, parse_ref
 from control_plane.protocol import control_plane_pb2 as cp
 from inference_server.errors import ConduitError, ErrorCode
-from reports import ATTACHMENTS, ReportInputs, render_comparison, render_report
+
+if TYPE_CHECKING:
+    from reports import ReportInputs
 
 __all__ = ["add_report_commands", "fetch_report_inputs"]
 
@@ -34,6 +37,8 @@ def fetch_report_inputs(client: ControlPlaneClient, ref: cp.VersionRef) -> Repor
     Raises:
         ConduitError: NOT_FOUND for an unknown model, version or alias; the control plane's other refusals.
     """
+    from reports import ATTACHMENTS, ReportInputs  # matplotlib: loaded by this command only, not by every one
+
     version = client.get_version(ref)
     # Pinned to the resolved number: an alias moving between the calls must not mix two versions' documents.
     pinned = cp.VersionRef(model=version.model, version=version.version)
@@ -68,6 +73,8 @@ def _write(path: Path, html: str) -> None:
 
 
 def _report(client: ControlPlaneClient, args: argparse.Namespace) -> None:
+    from reports import render_comparison, render_report
+
     refs: list[str] = args.refs
     if refs[0] == "compare" and len(refs) == 3:
         a, b = (fetch_report_inputs(client, parse_ref(text)) for text in refs[1:])

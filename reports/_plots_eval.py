@@ -175,7 +175,9 @@ def confusion_plot(evaluation: Mapping[str, Any]) -> Plot | None:
         ax.invert_yaxis()
         ax.grid(False)
         ax.set(xlabel="predicted", ylabel="actual", title="Confusion matrix")
-        figure.colorbar(mesh, ax=ax, label="share of the actual class", shrink=0.8)
+        bar = figure.colorbar(mesh, ax=ax, label="share of the actual class", shrink=0.8)
+        if bar.solids is not None:
+            bar.solids.set_rasterized(False)  # matplotlib rasterises long colour bars: an embedded PNG otherwise
         return to_svg(figure, "plot-confusion", "Test rows by actual and predicted class: count and row share")
 
 

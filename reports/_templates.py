@@ -46,8 +46,8 @@ td.better { color: var(--good); font-weight: 600; } td.worse { color: var(--bad)
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 20px; }
 figure { margin: 0 0 20px; border: 1px solid var(--line); border-radius: 10px; padding: 12px; background: #fff; }
 figure svg { max-width: 100%; height: auto; display: block; margin: 0 auto; }
-figure.wide { overflow-x: auto; }
-figure.wide svg { max-width: none; }
+.wide figure { overflow-x: auto; }
+.wide figure svg { max-width: none; }
 figcaption { font-size: 12.5px; color: var(--muted); margin-top: 6px; }
 pre { background: #0f172a; color: #e2e8f0; padding: 14px 16px; border-radius: 8px; overflow-x: auto; font-size: 12.5px;
   line-height: 1.45; max-height: 520px; }
@@ -87,8 +87,8 @@ _BASE = """<!DOCTYPE html>
 """
 
 _MACROS = """
-{% macro plot(p, wide=False) -%}
-<figure id="{{ p.id }}"{% if wide %} class="wide"{% endif %}>{{ p.svg | safe }}<figcaption>{{ p.caption }}</figcaption></figure>
+{% macro plot(p) -%}
+<figure id="{{ p.id }}">{{ p.svg | safe }}<figcaption>{{ p.caption }}</figcaption></figure>
 {%- endmacro %}
 {% macro pairs(rows, headers=("Name", "Value")) -%}
 {% if rows %}<div class="scroll"><table><thead><tr>{% for h in headers %}<th>{{ h }}</th>{% endfor %}</tr></thead><tbody>
@@ -128,7 +128,7 @@ version {{ r.version }}{% for a in r.aliases %} <span class="badge">@{{ a }}</sp
 {% for section in plot_sections %}<section id="{{ section.id }}"><h2>{{ section.title }}</h2>
 {% if section.text %}<p class="muted">{{ section.text }}</p>{% endif %}
 {% if section.tables %}{% for t in section.tables %}<h3>{{ t.title }}</h3>{{ m.grid(t) }}{% endfor %}{% endif %}
-<div class="{{ 'stack' if section.wide else 'grid' }}">{% for p in section.plots %}{{ m.plot(p, section.wide) }}{% endfor %}</div>
+<div class="{{ 'wide' if section.wide else 'grid' }}">{% for p in section.plots %}{{ m.plot(p) }}{% endfor %}</div>
 </section>
 {% endfor %}
 {% if absent %}<section id="absent"><h2>Not in this report</h2><div class="absent"><ul>
