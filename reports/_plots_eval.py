@@ -107,7 +107,7 @@ def ks_plot(evaluation: Mapping[str, Any], metrics: Mapping[str, float]) -> Plot
         return None
     rocs = {c["class"]: c for c in _curves(evaluation, "roc")}
     single = _single(evaluation)
-    with new_figure(6.0, 4.4) as figure:
+    with new_figure(6.0, 4.8) as figure:
         ax = figure.add_subplot()
         for i, curve in enumerate(curves):
             color = PALETTE[i % len(PALETTE)]
@@ -128,16 +128,19 @@ def ks_plot(evaluation: Mapping[str, Any], metrics: Mapping[str, float]) -> Plot
             ax.annotate(
                 f"KS = {ks:.4f}",
                 xy=(at, ks),
-                xytext=(8, 6 + 12 * i),
+                # Near the top the label goes below its point, where it cannot run into the title.
+                xytext=(8, -16 - 12 * i) if ks > 0.85 else (8, 6 + 12 * i),
                 textcoords="offset points",
                 color=color,
                 fontweight="bold",
+                bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
             )
         title = "Kolmogorov-Smirnov"
         if not single and "ks" in metrics:
             title += f" (mean KS = {metrics['ks']:.4f})"
         ax.set(xlabel="score threshold", ylabel="rate", title=title, ylim=(0, 1.05))
-        ax.legend(loc="upper right")
+        # Below the axes: inside, it would cover the gap's peak or its label wherever they fall.
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3)
         caption = (
             "Share of positives (TPR) and negatives (FPR) scoring above each threshold; the KS distance is the largest "
             "gap, marked where it occurs"
