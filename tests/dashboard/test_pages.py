@@ -51,3 +51,16 @@ def test_each_page_opens_cleanly_for_a_viewer(
     # Reports and comparisons are self-contained documents (made to be saved and opened offline): no navigation.
     standalone = path.endswith("/report") or "/compare?" in path
     assert page.locator("nav a.current").count() == (0 if standalone else 1)
+
+
+def test_log_search_keeps_only_the_matching_lines(viewer: BrowserContext, dashboard: Dashboard) -> None:
+    page = viewer.new_page()
+    page.goto(f"{dashboard.url}/logs?model={MODEL}&version=1&q=SPLIT")
+    lines = page.inner_text("#training-log").splitlines()
+    assert len(lines) == 1 and "split:" in lines[0] and lines[0].startswith("1")
+    assert "1 of 3 lines" in page.inner_text("#training-count")
+    page.goto(f"{dashboard.url}/logs?model={MODEL}&q=no+such+text")
+    assert page.locator("#training-log").count() == 0 and "0 of 3 lines" in page.inner_text("#training-count")
+    assert "No job run log contains “no such text”." in page.inner_text("main")
+    page.goto(f"{dashboard.url}/logs?job=nightly&q=rule")
+    assert "evaluated 1 rule(s)" in page.inner_text("main")
