@@ -30,6 +30,7 @@ _STYLE: dict[Any, Any] = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": True,
+    "axes.axisbelow": True,  # grid lines behind bars, not across them
     "grid.color": "#e5e7eb",
     "grid.linewidth": 0.6,
     "axes.edgecolor": "#9ca3af",
