@@ -7,6 +7,7 @@ the real fit's stopping rules did not fire before its last epoch, so the ``e`` e
 first ``e`` epochs of the real fit (SGD refits also drop the tolerance, which changes no epoch it runs). An epoch by
 epoch ``partial_fit`` would be cheaper but is not the same run: it restarts the shuffle and, for SGD, redraws the
 seed every call. Networks with early stopping keep their best epoch on held-out rows, so their points show that.
+Refits cost a multiple of the training: large data gets fewer points (``REPLAY_BUDGET``), or no trajectory.
 
 ``final_gap`` is the relative distance between the replay's last weights and the fitted model's: 0 when the replay
 retraced the run exactly.
@@ -29,6 +30,8 @@ __all__ = ["MAX_MLP_POINTS", "MAX_SGD_POINTS", "weight_trajectory"]
 
 MAX_SGD_POINTS = 30
 MAX_MLP_POINTS = 20
+REPLAY_BUDGET = 20_000_000
+"""Row-epochs all refits of one model may take together (a refit to epoch ``e`` passes ``e`` times over the rows)."""
 _REFIT_NOTE = (
     "a replay: each point refits a clone for that many epochs with the same parameters and random state, which "
     "retraces the first epochs of the real fit"
@@ -72,12 +75,23 @@ def _gap(replayed: list[np.ndarray], fitted: list[np.ndarray]) -> float:
     return float(np.linalg.norm(a - b)) / max(float(np.linalg.norm(b)), 1e-12)
 
 
+def _recorded_epochs(total: int, rows: int, most: int) -> list[int]:
+    """Up to ``most`` evenly spread epochs whose refits fit in ``REPLAY_BUDGET``; fewer for large data, none when
+    even refitting the last epoch alone would not fit."""
+    for points in range(most, 0, -1):
+        epochs = [int(i) + 1 for i in downsample(total, points)] if points > 1 else [total]
+        if sum(epochs) * rows <= REPLAY_BUDGET:
+            return epochs
+    return []
+
+
 def _sgd(
     model: Any, features: Sequence[str], rows: Sequence[str], train: tuple[np.ndarray, np.ndarray]
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     x, y = train
-    total = int(model.n_iter_)
-    epochs = [int(i) + 1 for i in downsample(total, MAX_SGD_POINTS)]
+    epochs = _recorded_epochs(int(model.n_iter_), len(x), MAX_SGD_POINTS)
+    if not epochs:
+        return None
     coefficients, norms, losses = [], [], []
     last: Any = None
     for epoch in epochs:
@@ -100,9 +114,11 @@ def _sgd(
     return result
 
 
-def _mlp(model: Any, train: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
+def _mlp(model: Any, train: tuple[np.ndarray, np.ndarray]) -> dict[str, Any] | None:
     x, y = train
-    epochs = [int(i) + 1 for i in downsample(int(model.n_iter_), MAX_MLP_POINTS)]
+    epochs = _recorded_epochs(int(model.n_iter_), len(x), MAX_MLP_POINTS)
+    if not epochs:
+        return None
     layers: list[list[float]] = [[] for _ in model.coefs_]
     losses: list[float] = []
     last: Any = None

@@ -14,6 +14,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from tests.trainers.conftest import MakeSpec
 from trainers import bundled, train
+from trainers._trajectory import MAX_SGD_POINTS, REPLAY_BUDGET, _recorded_epochs
 from trainers._trees import MAX_TREE_DEPTH, tree_structure
 
 
@@ -147,3 +148,10 @@ def test_search_importances_need_two_completed_trials(frames: dict[str, pl.DataF
         dataset_version="a" * 16,
     )
     assert single.evaluation["search"]["param_importances"] is None
+
+
+def test_large_data_records_fewer_epochs_within_the_replay_budget() -> None:
+    assert _recorded_epochs(30, 1_000, MAX_SGD_POINTS) == list(range(1, 31))
+    few = _recorded_epochs(200, 50_000, MAX_SGD_POINTS)
+    assert 1 < len(few) < MAX_SGD_POINTS and few[-1] == 200 and sum(few) * 50_000 <= REPLAY_BUDGET
+    assert _recorded_epochs(200, REPLAY_BUDGET // 100, MAX_SGD_POINTS) == []
