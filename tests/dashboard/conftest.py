@@ -126,10 +126,11 @@ def _serve(cluster: Cluster) -> Process:
     return server.start()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     """A control plane holding real data, and `conduit dashboard` in front of it: started once for every module of
-    this folder (tests that add traffic wait for what they look at instead of assuming the totals)."""
+    this folder, stopped after its last one (tests that add traffic wait for what they look at instead of assuming the
+    totals)."""
     tmp = tmp_path_factory.mktemp("dashboard")
     cluster = _start_control_plane(tmp)
     process: subprocess.Popen[bytes] | None = None
@@ -193,7 +194,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
         cluster.control_plane.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     """Debian's chromium, headless (Playwright's own browser builds are never downloaded)."""
     with sync_playwright() as playwright:
