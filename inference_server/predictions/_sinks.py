@@ -4,7 +4,8 @@ an outbox directory (a following server).
 The outbox makes uploads safe to retry: a file is written there whole before any upload, named by its sha256, and
 removed only once the control plane has answered for it. A failed upload leaves it for the next flush (and the next
 process, after a restart); an upload whose answer was lost is repeated, and the control plane, which keys logs by
-sha256, records it once.
+sha256, records it once. A file the control plane refuses as such (or that cannot be read) is moved to
+``rejected/`` beside it, kept for inspection, so that it never blocks the files behind it.
 """
 
 from __future__ import annotations
@@ -19,11 +20,16 @@ from typing import Protocol
 
 import polars as pl
 
+from inference_server.errors import ConduitError, ErrorCode
 from inference_server.predictions._parquet import PARTIAL_PREFIX, LogFile, describe, write_parquet
 
 __all__ = ["LocalSink", "Sink", "UploadSink", "Uploader"]
 
 log = logging.getLogger(__name__)
+
+REJECTED = "rejected"
+# Answers about the file itself: sending it again would be refused again.
+_REFUSALS = frozenset({ErrorCode.INVALID_ARGUMENT, ErrorCode.RESOURCE_EXHAUSTED})
 
 
 class Sink(Protocol):
@@ -45,8 +51,10 @@ def _stamp(frame: pl.DataFrame) -> str:
     return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def _remove_partials(directory: Path) -> None:
-    for stale in directory.rglob(f"{PARTIAL_PREFIX}*"):
+def _remove_partials(directory: Path, *, recursive: bool) -> None:
+    """Remove the partial files a killed process left (every worker starts before any of them flushes)."""
+    found = directory.rglob(f"{PARTIAL_PREFIX}*") if recursive else directory.glob(f"{PARTIAL_PREFIX}*")
+    for stale in found:
         with contextlib.suppress(FileNotFoundError):
             stale.unlink()
 
@@ -57,7 +65,7 @@ class LocalSink:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         if directory.exists():
-            _remove_partials(directory)
+            _remove_partials(directory, recursive=True)
 
     def _write(self, tables: Sequence[pl.DataFrame]) -> list[LogFile]:
         written = []
@@ -88,11 +96,17 @@ class UploadSink:
         self._uploader = uploader
         self._server = server
         if outbox.exists():
-            _remove_partials(outbox)
+            # Only its own: the outboxes of the other workers are directories inside the first one's.
+            _remove_partials(outbox, recursive=False)
 
     def _write(self, tables: Sequence[pl.DataFrame]) -> None:
         for frame in tables:
             write_parquet(frame, self.outbox, "{sha256}.parquet")
+
+    def _reject(self, path: Path) -> None:
+        rejected = self.outbox / REJECTED
+        rejected.mkdir(exist_ok=True)
+        path.replace(rejected / path.name)
 
     def waiting(self) -> list[Path]:
         """The files not uploaded yet, oldest first."""
@@ -113,9 +127,14 @@ class UploadSink:
             try:
                 described = await asyncio.to_thread(describe, path)
                 created = await uploader.upload_prediction_log(described, self._server)
-            except Exception as exc:  # the control plane is away or refused it: kept, tried again next flush
-                log.warning("prediction log %s not uploaded, kept for the next flush: %s", path.name, exc)
-                return
+            except (ConduitError, ValueError, OSError, pl.exceptions.PolarsError) as exc:
+                if isinstance(exc, ConduitError) and exc.code not in _REFUSALS:
+                    # The control plane is away, or this server may not upload: kept, tried again next flush.
+                    log.warning("prediction log %s not uploaded, kept for the next flush: %s", path.name, exc)
+                    return
+                await asyncio.to_thread(self._reject, path)
+                log.error("prediction log %s rejected, moved to %s/: %s", path.name, REJECTED, exc)
+                continue
             path.unlink(missing_ok=True)
             log.debug("uploaded %d sampled predictions (%s, %s)", described.rows, path.name,
                       "new" if created else "already stored")  # fmt: skip

@@ -1,6 +1,7 @@
 """A following server's prediction logs reach the control plane through its outbox: a file waits there while the
 control plane is unreachable, is uploaded by a later flush, and is removed only once uploaded; uploading the same
-file again (an answer lost) stores nothing twice."""
+file again (an answer lost) stores nothing twice; a file that can never be stored is set aside instead of blocking
+the others."""
 
 from __future__ import annotations
 
@@ -77,3 +78,20 @@ async def test_a_log_waits_in_the_outbox_until_the_control_plane_takes_it(api: A
     assert table["request_id"].to_list() == ["r0", "r0", "r1", "r1", "r2", "r2"]
     assert table["amount"].to_list() == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
     assert table["label"].to_list() == [0, 1, 1, 1, 0, 1]
+
+
+async def test_a_file_that_cannot_be_stored_is_set_aside_and_the_others_go_on(api: Api, tmp_path: Path) -> None:
+    token = (await api.stub.CreateUser(cp.CreateUserRequest(name="pod", role=cp.ROLE_SERVER), metadata=api.admin)).token
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    (outbox / "junk.parquet").write_bytes(b"not parquet")  # oldest: tried first
+    client = ControlPlaneClient(api.server.target, token=token)
+    try:
+        sink = UploadSink(outbox, lambda: client, server="pod-7")
+        await sink.store(sampled_tables(2))
+    finally:
+        await client.close()
+    assert sink.waiting() == []
+    assert [p.name for p in (outbox / "rejected").iterdir()] == ["junk.parquet"]
+    listed = await api.stub.ListPredictionLogs(cp.ListPredictionLogsRequest(model="fraud"), metadata=api.admin)
+    assert [log.rows for log in listed.logs] == [4]
