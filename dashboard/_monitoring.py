@@ -90,8 +90,11 @@ async def _baseline(data: DashboardData, token: str, series: cp.GetMonitoringRes
     return [h for h in histograms if h is not None]
 
 
-async def monitoring_json(data: DashboardData, token: str, ref: cp.VersionRef, since_minutes: int) -> dict[str, Any]:
-    """Everything the monitoring page shows of ``ref`` over the last ``since_minutes`` minutes."""
+async def monitoring_json(
+    data: DashboardData, token: str, ref: cp.VersionRef, since_minutes: int, *, baseline: bool = True
+) -> dict[str, Any]:
+    """Everything the monitoring page shows of ``ref`` over the last ``since_minutes`` minutes (the baseline's
+    histograms only with ``baseline``: they do not change, so a page fetches them once)."""
     window = window_minutes(since_minutes)
     series = await data.monitoring(token, ref, since_minutes=since_minutes, window_minutes=window)
     summary = await data.monitoring(token, ref, since_minutes=since_minutes, window_minutes=_SUMMARY_WINDOW)
@@ -136,5 +139,5 @@ async def monitoring_json(data: DashboardData, token: str, ref: cp.VersionRef, s
             "drifted_share": latest.drifted_share,
             "features": [_feature(f) for f in latest.features],
         },
-        "baseline_histograms": await _baseline(data, token, series),
+        "baseline_histograms": await _baseline(data, token, series) if baseline else None,
     }

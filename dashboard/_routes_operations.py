@@ -83,7 +83,8 @@ async def monitoring(request: Request) -> Response:
 async def monitoring_api(request: Request) -> Response:
     token, _ = await session(request)
     ref, _label = _ref(request)
-    payload = await monitoring_json(context_of(request).data, token, ref, _period(request))
+    baseline = request.query_params.get("baseline") != "0"
+    payload = await monitoring_json(context_of(request).data, token, ref, _period(request), baseline=baseline)
     return JSONResponse(payload, headers={"Cache-Control": "no-store"})
 
 

@@ -70,7 +70,7 @@
   }
 
   function drawBaseline(data) {
-    if (baselineDrawn) return;
+    if (baselineDrawn || data.baseline_histograms === null) return;
     baselineDrawn = true;
     const holder = document.getElementById("baseline-charts");
     document.getElementById("no-baseline").hidden = data.baseline_histograms.length > 0;
@@ -90,7 +90,8 @@
 
   async function refresh() {
     try {
-      const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
+      // The training baseline does not change: its histograms are asked for until they have been drawn once.
+      const response = await fetch(baselineDrawn ? url + "&baseline=0" : url, { headers: { Accept: "application/json" }, cache: "no-store" });
       if (response.status === 401) { window.location.assign("/login"); return; }
       const data = await response.json();
       if (!response.ok) { text("updated", "failed: " + data.error); return; }

@@ -14,6 +14,14 @@ from control_plane.protocol import control_plane_pb2 as cp
 from .conftest import MODEL, Dashboard, watch
 
 PAGE = f"/models/{MODEL}/monitoring?alias=production"
+BASELINE = {
+    "age": "numeric",
+    "income": "numeric",
+    "debt": "numeric",
+    "months_at_address": "numeric",
+    "city": "categorical",
+    "employment": "categorical",
+}
 
 
 def _shown(page: Page) -> dict[str, list[str]]:
@@ -58,6 +66,10 @@ def test_the_drift_shown_is_the_drift_get_monitoring_stores(viewer: BrowserConte
     names = page.evaluate("document.getElementById('chart-drift').data.map(t => t.name)")
     assert sorted(names) == sorted(shown)
     assert "drift threshold 0.2" in page.inner_text("#chart-drift")
+    # The training baseline's histograms, drawn once, and kept over later refreshes.
+    expect(page.locator("#monitoring")).to_have_attribute("data-refreshes", re.compile(r"^([3-9]|\d\d+)$"))
+    captions = page.locator("#baseline-charts figcaption").all_inner_texts()
+    assert sorted(captions) == sorted(f"{name} ({kind})" for name, kind in BASELINE.items())
     assert watched.problems() == []
 
 
