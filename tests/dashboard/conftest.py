@@ -82,7 +82,7 @@ class Dashboard:
         return sum(w.requests for w in answer.windows)
 
 
-def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
+def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -164,7 +164,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
         with log_path.open("ab") as out:
             process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
         url = f"http://127.0.0.1:{port}"
-        _wait_http(f"{url}/healthz", process, log_path)
+        wait_http(f"{url}/healthz", process, log_path)
         board = Dashboard(url, cluster, server, process, viewer_token, normal, shifted)
 
         sent = board.send(normal) + board.send(shifted)
