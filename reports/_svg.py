@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +39,9 @@ _STYLE: dict[Any, Any] = {
     "legend.frameon": False,
     "legend.fontsize": 8.0,
 }
+# rcParams are process-global: a figure drawn while another thread's rc_context is entered or left would take the
+# other's settings (text as paths, say). A dashboard renders reports on worker threads, so figures take turns.
+_DRAWING = threading.RLock()
 _PROLOG = re.compile(r"^.*?(?=<svg\b)", re.DOTALL)
 _METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.DOTALL)
 _ID = re.compile(r'\bid="([^"]+)"')
@@ -57,7 +61,7 @@ class Plot:
 @contextmanager
 def new_figure(width: float = 6.4, height: float = 4.0) -> Iterator[Figure]:
     """A figure drawn in the report's style (no pyplot: figures are plain objects, safe in a server's threads)."""
-    with matplotlib.rc_context(_STYLE):
+    with _DRAWING, matplotlib.rc_context(_STYLE):
         figure = Figure(figsize=(width, height), layout="constrained")
         yield figure
 
@@ -66,7 +70,7 @@ def to_svg(figure: Figure, plot_id: str, caption: str) -> Plot:
     """Render ``figure`` as SVG for inlining: XML prolog, DOCTYPE and metadata dropped (the DOCTYPE names a URL),
     and every internal id prefixed with ``plot_id`` so that several plots on one page never share one."""
     buffer = io.StringIO()
-    with matplotlib.rc_context({**_STYLE, "svg.hashsalt": plot_id}):
+    with _DRAWING, matplotlib.rc_context({**_STYLE, "svg.hashsalt": plot_id}):
         figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
     text = _METADATA.sub("", _PROLOG.sub("", buffer.getvalue(), count=1))
     text = _ID.sub(lambda m: f'id="{plot_id}-{m[1]}"', text)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -218,3 +219,12 @@ def test_every_string_from_the_registry_is_escaped(forest: Trained) -> None:
     for html in (render_report(inputs), render_comparison(inputs, forest.inputs)):
         assert "<script" not in html
         assert "&lt;script&gt;" in html
+
+
+def test_reports_rendered_on_several_threads_are_the_serial_ones(forest: Trained, ridge: Trained) -> None:
+    expected = {id(t.inputs): render_report(t.inputs) for t in (forest, ridge)}
+    assert render_report(forest.inputs) == expected[id(forest.inputs)]  # the same inputs make the same page
+    work = [forest.inputs, ridge.inputs] * 3
+    with ThreadPoolExecutor(max_workers=len(work)) as pool:
+        pages = list(pool.map(render_report, work))
+    assert all(page == expected[id(inputs)] for page, inputs in zip(pages, work, strict=True))
