@@ -64,3 +64,24 @@ def test_log_search_keeps_only_the_matching_lines(viewer: BrowserContext, dashbo
     assert "No job run log contains “no such text”." in page.inner_text("main")
     page.goto(f"{dashboard.url}/logs?job=nightly&q=rule")
     assert "evaluated 1 rule(s)" in page.inner_text("main")
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/models/no-such-model", 404),
+        (f"/models/{MODEL}/versions/99", 404),
+        (f"/models/{MODEL}/versions/99/report", 404),
+        (f"/models/{MODEL}/compare?a=1&b=x", 400),
+        (f"/models/{MODEL}/monitoring?period=7", 400),
+        (f"/logs?model={MODEL}&version=abc", 400),
+    ],
+)
+def test_what_the_control_plane_refuses_is_shown_with_its_status(
+    path: str, status: int, viewer: BrowserContext, dashboard: Dashboard
+) -> None:
+    page = viewer.new_page()
+    response = page.goto(dashboard.url + path)
+    assert response is not None and response.status == status
+    heading = {404: "Not found", 400: "Invalid argument"}[status]
+    assert page.inner_text("h1") == heading and page.locator("p.error").count() == 1
