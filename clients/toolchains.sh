@@ -21,8 +21,9 @@ packages=(
     # Java: the gRPC plugin and the runtime jars the example compiles and runs with.
     protobuf-compiler-grpc-java-plugin libprotobuf-java libgrpc-java libguava-java libnetty-java libperfmark-java
     libgoogle-gson-java libgeronimo-annotation-1.3-spec-java
-    # The dashboard's browser tests: Playwright drives Debian's build (/usr/bin/chromium), never a downloaded one.
-    chromium
+    # The dashboard's browser tests: Playwright drives Debian's build (/usr/bin/chromium), never a downloaded one;
+    # with a font, so pages and screenshots show text (recommended packages are not installed).
+    chromium fonts-liberation
 )
 # Tools a machine may have from elsewhere: checked by command, installed from Debian when absent.
 declare -A commands=([cmake]=cmake [g++]=g++ [make]=make [javac]=default-jdk-headless [node]=nodejs [npm]=npm)
