@@ -824,7 +824,7 @@ class LatencyHistogram(_message.Message):
     def __init__(self, bounds: _Optional[_Iterable[float]] = ..., counts: _Optional[_Iterable[int]] = ..., count: _Optional[int] = ..., sum: _Optional[float] = ..., min: _Optional[float] = ..., max: _Optional[float] = ...) -> None: ...
 
 class FeatureDrift(_message.Message):
-    __slots__ = ("feature", "kind", "count", "psi", "js", "ks", "ks_p_value", "chi2", "chi2_p_value", "drifted")
+    __slots__ = ("feature", "kind", "count", "psi", "js", "ks", "ks_p_value", "chi2", "chi2_p_value", "drifted", "cells", "observed", "expected")
     FEATURE_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -835,6 +835,9 @@ class FeatureDrift(_message.Message):
     CHI2_FIELD_NUMBER: _ClassVar[int]
     CHI2_P_VALUE_FIELD_NUMBER: _ClassVar[int]
     DRIFTED_FIELD_NUMBER: _ClassVar[int]
+    CELLS_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_FIELD_NUMBER: _ClassVar[int]
     feature: str
     kind: str
     count: int
@@ -845,7 +848,10 @@ class FeatureDrift(_message.Message):
     chi2: float
     chi2_p_value: float
     drifted: bool
-    def __init__(self, feature: _Optional[str] = ..., kind: _Optional[str] = ..., count: _Optional[int] = ..., psi: _Optional[float] = ..., js: _Optional[float] = ..., ks: _Optional[float] = ..., ks_p_value: _Optional[float] = ..., chi2: _Optional[float] = ..., chi2_p_value: _Optional[float] = ..., drifted: _Optional[bool] = ...) -> None: ...
+    cells: _containers.RepeatedScalarFieldContainer[str]
+    observed: _containers.RepeatedScalarFieldContainer[int]
+    expected: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, feature: _Optional[str] = ..., kind: _Optional[str] = ..., count: _Optional[int] = ..., psi: _Optional[float] = ..., js: _Optional[float] = ..., ks: _Optional[float] = ..., ks_p_value: _Optional[float] = ..., chi2: _Optional[float] = ..., chi2_p_value: _Optional[float] = ..., drifted: _Optional[bool] = ..., cells: _Optional[_Iterable[str]] = ..., observed: _Optional[_Iterable[int]] = ..., expected: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class MonitoringWindow(_message.Message):
     __slots__ = ("start", "end", "requests", "errors", "latency_p50", "latency_p90", "latency_p99", "latency", "features", "dataset_drift", "drifted_share")

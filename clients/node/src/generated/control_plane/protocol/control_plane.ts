@@ -673,6 +673,16 @@ export interface FeatureDrift {
   chi2PValue: number;
   /** psi >= psi_threshold and chi2_p_value < chi2_p_threshold */
   drifted: boolean;
+  /**
+   * The cells every statistic above was computed on, in order, with the counts on each side (one entry per cell):
+   * numeric: the profile's bins, "[e0, e1]" then "(e1, e2]" ... (values outside the profile's edges counted in the
+   * outer bins), then "missing"; categorical: the profile's top categories, "__other__", then "missing".
+   */
+  cells: string[];
+  /** the window's counts */
+  observed: number[];
+  /** the training data set's counts (the baseline's profile) */
+  expected: number[];
 }
 
 export interface MonitoringWindow {
@@ -7555,6 +7565,9 @@ function createBaseFeatureDrift(): FeatureDrift {
     chi2: 0,
     chi2PValue: 0,
     drifted: false,
+    cells: [],
+    observed: [],
+    expected: [],
   };
 }
 
@@ -7589,6 +7602,23 @@ export const FeatureDrift: MessageFns<FeatureDrift> = {
     }
     if (message.drifted !== false) {
       writer.uint32(80).bool(message.drifted);
+    }
+    for (const v of message.cells) {
+      writer.uint32(90).string(v!);
+    }
+    if (message.observed.length !== 0) {
+      writer.uint32(98).fork();
+      for (const v of message.observed) {
+        writer.int64(v);
+      }
+      writer.join();
+    }
+    if (message.expected.length !== 0) {
+      writer.uint32(106).fork();
+      for (const v of message.expected) {
+        writer.int64(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -7686,6 +7716,50 @@ export const FeatureDrift: MessageFns<FeatureDrift> = {
             message.drifted = reader.bool();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.cells.push(reader.string());
+            continue;
+          }
+          case 12: {
+            if (tag === 96) {
+              message.observed.push(longToNumber(reader.int64()));
+
+              continue;
+            }
+
+            if (tag === 98) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.observed.push(longToNumber(reader.int64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 13: {
+            if (tag === 104) {
+              message.expected.push(longToNumber(reader.int64()));
+
+              continue;
+            }
+
+            if (tag === 106) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.expected.push(longToNumber(reader.int64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -7713,6 +7787,9 @@ export const FeatureDrift: MessageFns<FeatureDrift> = {
     message.chi2 = object.chi2 ?? 0;
     message.chi2PValue = object.chi2PValue ?? 0;
     message.drifted = object.drifted ?? false;
+    message.cells = object.cells?.map((e) => e) || [];
+    message.observed = object.observed?.map((e) => e) || [];
+    message.expected = object.expected?.map((e) => e) || [];
     return message;
   },
 };
