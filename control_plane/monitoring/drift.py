@@ -9,6 +9,9 @@ compared over the same cells:
 - categorical: the profile's top categories, ``__other__`` (its ``other_count``, plus any category the profile does
   not list, which is by definition not a top one), then ``missing``.
 
+The result carries the cells with both sides' counts, exactly as the statistics below were computed on them, so that
+a reader can draw the window against the baseline (or recompute any statistic) without binning anything again.
+
 ``missing`` is a cell like any other, with the profile's ``missing`` count: a feature that suddenly arrives empty
 has drifted even when its present values have not. With ``p`` the training proportions and ``q`` the window's:
 
@@ -34,6 +37,7 @@ drifted when at least ``drift_share`` of its input features compared did.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -85,6 +89,13 @@ class FeatureDrift:
     ks: float | None = None
     """Numeric features only."""
     ks_p_value: float | None = None
+    cells: tuple[str, ...] = ()
+    """The cells compared, in order: ``[e0, e1]``, ``(e1, e2]``… then ``missing`` (numeric), or the top categories,
+    ``__other__``, then ``missing`` (categorical)."""
+    observed: tuple[int, ...] = ()
+    """The window's counts per cell: the very counts every statistic above was computed on."""
+    expected: tuple[int, ...] = ()
+    """The profile's counts per cell."""
 
 
 def _proportions(counts: np.ndarray) -> np.ndarray:
@@ -134,7 +145,21 @@ def chi_squared(expected: Sequence[float], observed: Sequence[float]) -> tuple[f
     return statistic, float(special.chdtrc(len(o) - 1, statistic))
 
 
-def _numeric_cells(column: ColumnProfile, counts: Mapping[str, int]) -> tuple[list[int], list[int]] | None:
+@dataclass(frozen=True, slots=True)
+class _Cells:
+    labels: tuple[str, ...]
+    expected: tuple[int, ...]
+    observed: tuple[int, ...]
+
+
+def _bin_labels(edges: Sequence[float], bins: int) -> list[str]:
+    if len(edges) != bins + 1:  # a profile stored without its edges: the bins still have their order
+        return [f"bin {index}" for index in range(bins)]
+    # The profile's rule: the first bin is closed on both sides, every later one only on its upper edge.
+    return [f"{'[' if i == 0 else '('}{lo:g}, {hi:g}]" for i, (lo, hi) in enumerate(itertools.pairwise(edges))]
+
+
+def _numeric_cells(column: ColumnProfile, counts: Mapping[str, int]) -> _Cells | None:
     bins = len(column.bin_counts)
     if bins == 0:
         return None
@@ -144,17 +169,22 @@ def _numeric_cells(column: ColumnProfile, counts: Mapping[str, int]) -> tuple[li
             observed[int(key)] += count
     observed[0] += counts.get(contract.BELOW, 0)
     observed[-1] += counts.get(contract.ABOVE, 0)
-    return [*column.bin_counts, column.missing], [*observed, counts.get(contract.MISSING, 0)]
+    return _Cells(
+        (*_bin_labels(column.bin_edges, bins), contract.MISSING),
+        (*column.bin_counts, column.missing),
+        (*observed, counts.get(contract.MISSING, 0)),
+    )
 
 
-def _categorical_cells(column: ColumnProfile, counts: Mapping[str, int]) -> tuple[list[int], list[int]] | None:
+def _categorical_cells(column: ColumnProfile, counts: Mapping[str, int]) -> _Cells | None:
     if not column.top_categories and not column.other_count:
         return None
     top = [category.value for category in column.top_categories]
     listed = {*top, contract.OTHER, contract.MISSING}
     other = counts.get(contract.OTHER, 0) + sum(count for key, count in counts.items() if key not in listed)
-    expected = [*(category.count for category in column.top_categories), column.other_count, column.missing]
-    return expected, [*(counts.get(value, 0) for value in top), other, counts.get(contract.MISSING, 0)]
+    expected = (*(category.count for category in column.top_categories), column.other_count, column.missing)
+    observed = (*(counts.get(value, 0) for value in top), other, counts.get(contract.MISSING, 0))
+    return _Cells((*top, contract.OTHER, contract.MISSING), expected, observed)
 
 
 def compare(
@@ -170,9 +200,9 @@ def compare(
     if numeric != (column.kind == contract.NUMERIC):
         return None
     cells = _numeric_cells(column, counts) if numeric else _categorical_cells(column, counts)
-    if cells is None or sum(cells[0]) == 0 or sum(cells[1]) == 0:
+    if cells is None or sum(cells.expected) == 0 or sum(cells.observed) == 0:
         return None
-    expected, observed = cells
+    expected, observed = cells.expected, cells.observed
     index = psi(expected, observed)
     chi2, chi2_p = chi_squared(expected, observed)
     ks = ks_p = None
@@ -190,6 +220,9 @@ def compare(
         drifted=index >= rule.psi_threshold and chi2_p < rule.chi2_p_threshold,
         ks=ks,
         ks_p_value=ks_p,
+        cells=cells.labels,
+        observed=observed,
+        expected=expected,
     )
 
 

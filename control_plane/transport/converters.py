@@ -396,6 +396,9 @@ def _feature_drift(value: FeatureDrift) -> cp.FeatureDrift:
         chi2=value.chi2,
         chi2_p_value=value.chi2_p_value,
         drifted=value.drifted,
+        cells=value.cells,
+        observed=value.observed,
+        expected=value.expected,
     )
     if value.ks is not None and value.ks_p_value is not None:
         message.ks, message.ks_p_value = value.ks, value.ks_p_value

@@ -72,17 +72,32 @@ def reference_chi2(expected: np.ndarray, observed: np.ndarray) -> tuple[float, f
     return float(result.statistic), float(result.pvalue)
 
 
+def numeric_cells(train: np.ndarray, window: np.ndarray, edges: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Training and window counts per bin (outer values clipped to the edges), then missing, from the raw samples."""
+    bounds = np.asarray(edges)
+    cells = []
+    for values in (train, np.clip(window, edges[0], edges[-1])):
+        present = values[~np.isnan(values)]
+        upto = np.array([(present <= e).sum() for e in bounds[1:]], dtype=float)
+        cells.append(np.append(np.diff(np.concatenate([[0.0], upto])), np.isnan(values).sum()))
+    return cells[0], cells[1]
+
+
+def categorical_cells(profile: ColumnProfile, window: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Training and window counts per top category, then the other categories, then missing."""
+    top = [c.value for c in profile.top_categories]
+    expected = np.array([*(c.count for c in profile.top_categories), profile.other_count, profile.missing], float)
+    counts = Counter(window)
+    other = sum(n for v, n in counts.items() if v is not None and v not in top)
+    return expected, np.array([*(counts[c] for c in top), other, counts[None]], float)
+
+
 def numeric_reference(train: np.ndarray, window: np.ndarray, edges: tuple[float, ...]) -> dict[str, float]:
-    """From the raw samples: numpy's bins (outer values clipped to the edges) and the ECDFs at the edges; scipy."""
+    """From the raw samples: the bins (outer values clipped to the edges) and the ECDFs at the edges; scipy."""
     train_present, window_present = train[~np.isnan(train)], window[~np.isnan(window)]
     clipped = np.clip(window_present, edges[0], edges[-1])
     bounds = np.asarray(edges)
-    expected = np.append(np.histogram(train_present, bounds)[0], np.isnan(train).sum()).astype(float)
-    observed = np.append(np.histogram(clipped, bounds)[0], np.isnan(window).sum()).astype(float)
-    # numpy's histogram bins are [a, b) (the last [a, b]); the profile's are (a, b] (the first [a, b]): recount.
-    for values, cells in ((train_present, expected), (clipped, observed)):
-        upto = np.array([(values <= e).sum() for e in bounds[1:]], dtype=float)
-        cells[:-1] = np.diff(np.concatenate([[0.0], upto]))
+    expected, observed = numeric_cells(train, window, edges)
     f_train = np.array([(train_present <= e).mean() for e in bounds[1:]])
     f_window = np.array([(clipped <= e).mean() for e in bounds[1:]])
     ks = float(np.max(np.abs(f_train - f_window)))
@@ -159,18 +174,7 @@ def test_categorical_drift_matches_scipy_on_the_samples(seed: int, tilt: float, 
     found = compare(
         "city", "categorical", profile, categorical_sketch(window, {c.value for c in profile.top_categories}), RULE
     )
-    cells = [c.value for c in profile.top_categories]
-    expected = np.array([*(c.count for c in profile.top_categories), profile.other_count, profile.missing], float)
-    window_counts = Counter(window)
-    top = set(cells)
-    observed = np.array(
-        [
-            *(window_counts[c] for c in cells),
-            sum(n for v, n in window_counts.items() if v is not None and v not in top),
-            window_counts[None],
-        ],
-        float,
-    )
+    expected, observed = categorical_cells(profile, window)
     chi2, chi2_p = reference_chi2(expected, observed)
     reference = {
         "psi": reference_psi(expected, observed),
@@ -180,6 +184,47 @@ def test_categorical_drift_matches_scipy_on_the_samples(seed: int, tilt: float, 
     }
     assert_matches(found, reference)
     assert found is not None and found.ks is None and found.ks_p_value is None
+
+
+def test_the_cells_returned_are_those_the_statistics_were_computed_on() -> None:
+    rng = np.random.default_rng(5)
+    # Numeric: a shifted window with values beyond both outer edges and missing ones.
+    edges = (0.5, 1.25, 3.0, 7.5, 12.0)
+    train = np.concatenate([rng.uniform(0.5, 12.0, 3000), np.full(30, np.nan)])
+    window = np.concatenate([rng.normal(6.0, 5.0, 400), np.full(25, np.nan)])
+    expected, _ = numeric_cells(train, train, edges)
+    profile = ColumnProfile("x", "Float64", "numeric", 30, 0.01, edges, tuple(int(c) for c in expected[:-1]))
+    found = compare("x", "numeric", profile, numeric_sketch(window, edges), RULE)
+    assert found is not None
+    assert found.cells == ("[0.5, 1.25]", "(1.25, 3]", "(3, 7.5]", "(7.5, 12]", "missing")
+    assert (found.expected, found.observed) == counts(numeric_cells(train, window, edges))
+    assert np.nanmin(window) < edges[0] and np.nanmax(window) > edges[-1] and found.observed[-1] == 25
+    assert_recomputed(found)
+    # Categorical: top categories, every other one, then missing.
+    base = np.linspace(3.0, 0.5, len(CITIES))
+    cities = city_sample(rng, 6000, base, 0.01)
+    profile = categorical_profile(cities)
+    window_cities = city_sample(rng, 500, base[::-1], 0.05)
+    top = {c.value for c in profile.top_categories}
+    found = compare("city", "categorical", profile, categorical_sketch(window_cities, top), RULE)
+    assert found is not None
+    assert found.cells == (*(c.value for c in profile.top_categories), "__other__", "missing")
+    assert (found.expected, found.observed) == counts(categorical_cells(profile, window_cities))
+    assert_recomputed(found)
+
+
+def counts(cells: tuple[np.ndarray, np.ndarray]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    return tuple(int(c) for c in cells[0]), tuple(int(c) for c in cells[1])
+
+
+def assert_recomputed(found: FeatureDrift) -> None:
+    """Every statistic of ``found``, computed again from its cells alone, is the one it reports."""
+    assert len(found.cells) == len(found.expected) == len(found.observed)
+    expected, observed = np.array(found.expected, float), np.array(found.observed, float)
+    assert found.count == observed.sum()
+    assert found.psi == pytest.approx(reference_psi(expected, observed), rel=1e-12)
+    assert found.js == pytest.approx(float(jensenshannon(expected, observed, base=2)), rel=1e-9)
+    assert (found.chi2, found.chi2_p_value) == pytest.approx(reference_chi2(expected, observed), rel=1e-9)
 
 
 def test_categories_the_profile_does_not_list_count_as_other() -> None:

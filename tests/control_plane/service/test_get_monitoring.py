@@ -130,6 +130,18 @@ async def test_a_version_s_traffic_latency_and_drift(
     assert (amount.psi, amount.js, amount.ks, amount.ks_p_value, amount.chi2, amount.chi2_p_value) == pytest.approx(
         (expected.psi, expected.js, expected.ks, expected.ks_p_value, expected.chi2, expected.chi2_p_value), rel=1e-12
     )
+    # With the cells they were computed on: the profile's bins then missing, the served values counted in them.
+    assert (list(amount.cells), list(amount.observed), list(amount.expected)) == (
+        list(expected.cells),
+        list(expected.observed),
+        [*profile["amount"].bin_counts, profile["amount"].missing],
+    )
+    assert sum(amount.observed) == amount.count == 800 and amount.cells[-1] == "missing"
+    assert list(city.cells) == [*(c.value for c in profile["city"].top_categories), "__other__", "missing"]
+    top = profile["city"].top_categories
+    assert list(city.observed[: len(top)]) == [served.cities.count(c.value) for c in top]
+    assert list(prediction.cells) == ["0", "1", "__other__", "missing"]
+    assert list(prediction.observed) == [int((served.classes == 0).sum()), int((served.classes == 1).sum()), 0, 0]
 
     # Server tokens push, they do not read.
     with pytest.raises(grpc.aio.AioRpcError) as refused:
