@@ -101,6 +101,11 @@ async def test_show_prints_each_window_and_its_drift(
     payload = json.loads(capsys.readouterr().out)
     assert payload["model"] == "fraud" and payload["windows"][0]["requests"] == "120"
     assert {f["feature"]: f["drifted"] for f in payload["windows"][0]["features"]} == {"amount": True, "city": False}
+    # With the cells the statistics were computed on (int64 counts as JSON strings, as proto3's JSON mapping has it).
+    shown = {f["feature"]: f for f in payload["windows"][0]["features"]}["amount"]
+    assert shown["cells"] == list(amount.cells) and shown["cells"][-1] == "missing"
+    assert [int(c) for c in shown["expected"]] == list(amount.expected)
+    assert sum(int(c) for c in shown["observed"]) == int(shown["count"]) > 0
 
 
 async def test_show_without_traffic_and_failures(
