@@ -149,8 +149,8 @@ class InferenceServer:
         return ModelStats(sink=self._telemetry.recorder(model, version), tracer=self._telemetry.tracer(model, version))
 
     def _new_sampler(self, meter_provider: MeterProvider) -> PredictionSampler | None:
-        """The prediction log's sampler, when this server logs predictions, with its counter of sampled rows (kept
-        or dropped because the buffer was full)."""
+        """The prediction log's sampler, when this server logs predictions, with its counter of sampled rows (kept,
+        or dropped because the buffer was full or their flush could not write them)."""
         settings = self.settings
         ratio = settings.prediction_log_ratio()
         if ratio <= 0:
@@ -169,7 +169,7 @@ class InferenceServer:
             "conduit.prediction_log.rows",
             callbacks=[observe],
             unit="{row}",
-            description="Rows sampled for the prediction log, kept or dropped because its buffer was full",
+            description="Rows sampled for the prediction log, kept, or dropped (buffer full, or not written)",
         )
         return sampler
 

@@ -27,7 +27,7 @@ from inference_server.predictions._sampler import Sample
 if TYPE_CHECKING:
     from inference_server.runtime import TensorSpec
 
-__all__ = ["PARTIAL_PREFIX", "LogFile", "describe", "frames", "write_parquet"]
+__all__ = ["PARTIAL_PREFIX", "LogFile", "by_version", "describe", "frame", "frames", "write_parquet"]
 
 PARTIAL_PREFIX = ".partial-"
 
@@ -85,7 +85,8 @@ def _column(name: str, spec: TensorSpec, arrays: Sequence[np.ndarray], rows: Seq
     return pl.Series(name, [row.tolist() for a in per_row for row in a], dtype=pl.List(dtype))
 
 
-def _frame(samples: Sequence[Sample]) -> pl.DataFrame:
+def frame(samples: Sequence[Sample]) -> pl.DataFrame:
+    """The table of ``samples`` of one model version, rows in the order they were sampled."""
     spec = samples[0].spec
     rows = [s.rows for s in samples]
     micros = np.repeat(np.array([s.time_ns // 1000 for s in samples], dtype=np.int64), rows)
@@ -105,12 +106,17 @@ def _frame(samples: Sequence[Sample]) -> pl.DataFrame:
     return pl.DataFrame(columns)
 
 
+def by_version(samples: Sequence[Sample]) -> list[list[Sample]]:
+    """``samples`` grouped by model version, each group in the order sampled."""
+    groups: dict[tuple[str, str], list[Sample]] = {}
+    for sample in samples:
+        groups.setdefault((sample.spec.name, sample.spec.version), []).append(sample)
+    return list(groups.values())
+
+
 def frames(samples: Sequence[Sample]) -> list[pl.DataFrame]:
     """One table per model version among ``samples``, rows in the order they were sampled."""
-    by_version: dict[tuple[str, str], list[Sample]] = {}
-    for sample in samples:
-        by_version.setdefault((sample.spec.name, sample.spec.version), []).append(sample)
-    return [_frame(group) for group in by_version.values()]
+    return [frame(group) for group in by_version(samples)]
 
 
 def _sha256(path: Path) -> str:

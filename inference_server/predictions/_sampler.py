@@ -65,7 +65,7 @@ class PredictionSampler:
         self._samples: list[Sample] = []
         self._rows = 0
         self.dropped_rows = 0
-        """Rows sampled but dropped because the buffer was full, since the start."""
+        """Rows sampled but dropped, since the start: the buffer was full, or their flush could not write them."""
         self.kept_rows = 0
         """Rows sampled and buffered, since the start."""
         self.wanted = asyncio.Event()
@@ -104,6 +104,10 @@ class PredictionSampler:
         self.kept_rows += rows
         if self._rows >= self._flush_rows:
             self.wanted.set()
+
+    def count_dropped(self, rows: int) -> None:
+        """Count ``rows`` taken from the buffer that could not be written."""
+        self.dropped_rows += rows
 
     def take(self) -> list[Sample]:
         """Everything buffered since the last call, oldest first; the buffer starts empty again."""

@@ -33,8 +33,8 @@ _REFUSALS = frozenset({ErrorCode.INVALID_ARGUMENT, ErrorCode.RESOURCE_EXHAUSTED}
 
 
 class Sink(Protocol):
-    async def store(self, tables: Sequence[pl.DataFrame]) -> None:
-        """Keep the tables of one flush (one per model version)."""
+    async def write(self, table: pl.DataFrame) -> None:
+        """Keep one model version's table of a flush."""
 
     async def retry(self) -> None:
         """Send on what an earlier flush could not (a no-op where nothing is sent)."""
@@ -67,17 +67,19 @@ class LocalSink:
         if directory.exists():
             _remove_partials(directory, recursive=True)
 
-    def _write(self, tables: Sequence[pl.DataFrame]) -> list[LogFile]:
-        written = []
-        for frame in tables:
-            model, version = str(frame["model"][0]), str(frame["version"][0])
-            name = f"{_stamp(frame)}-{{sha256}}.parquet"
-            written.append(write_parquet(frame, self.directory / model / version, name))
-        return written
+    def _write(self, table: pl.DataFrame) -> LogFile:
+        model, version = str(table["model"][0]), str(table["version"][0])
+        name = f"{_stamp(table)}-{{sha256}}.parquet"
+        return write_parquet(table, self.directory / model / version, name)
+
+    async def write(self, table: pl.DataFrame) -> None:
+        written = await asyncio.to_thread(self._write, table)
+        log.debug("wrote %d sampled predictions to %s", written.rows, written.path)
 
     async def store(self, tables: Sequence[pl.DataFrame]) -> None:
-        for written in await asyncio.to_thread(self._write, tables):
-            log.debug("wrote %d sampled predictions to %s", written.rows, written.path)
+        """Write each of ``tables``."""
+        for table in tables:
+            await self.write(table)
 
     async def retry(self) -> None:
         return None
@@ -99,9 +101,8 @@ class UploadSink:
             # Only its own: the outboxes of the other workers are directories inside the first one's.
             _remove_partials(outbox, recursive=False)
 
-    def _write(self, tables: Sequence[pl.DataFrame]) -> None:
-        for frame in tables:
-            write_parquet(frame, self.outbox, "{sha256}.parquet")
+    def _write(self, table: pl.DataFrame) -> None:
+        write_parquet(table, self.outbox, "{sha256}.parquet")
 
     def _reject(self, path: Path) -> None:
         rejected = self.outbox / REJECTED
@@ -115,8 +116,14 @@ class UploadSink:
         found = [p for p in self.outbox.glob("*.parquet") if not p.name.startswith(PARTIAL_PREFIX)]
         return sorted(found, key=lambda p: p.stat().st_mtime_ns)
 
+    async def write(self, table: pl.DataFrame) -> None:
+        """Put ``table`` in the outbox (``retry`` sends it)."""
+        await asyncio.to_thread(self._write, table)
+
     async def store(self, tables: Sequence[pl.DataFrame]) -> None:
-        await asyncio.to_thread(self._write, tables)
+        """Put each of ``tables`` in the outbox, then send what waits there."""
+        for table in tables:
+            await self.write(table)
         await self.retry()
 
     async def retry(self) -> None:

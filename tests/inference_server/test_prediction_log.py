@@ -5,6 +5,7 @@ growing; a server without a log directory logs nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 
 from clients import AsyncInferenceClient
 from inference_server.config import ModelConfig
-from inference_server.predictions import PredictionSampler
+from inference_server.predictions import LocalSink, PredictionLogger, PredictionSampler
 from inference_server.runtime import ModelSpec, TensorSpec
 from inference_server.types import Tensor
 from tests.conftest import identity_model
@@ -156,3 +157,63 @@ async def test_a_full_buffer_drops_and_counts_and_never_grows() -> None:
     # The kept rows are copies: the caller's buffers may be reused.
     batch[:] = 7
     assert taken[0].inputs[0].tolist() == [[0.0], [1.0]]
+
+
+def _keep(sampler: PredictionSampler, spec: ModelSpec, request_id: str, rows: int = 2) -> None:
+    batch = np.arange(rows, dtype=np.float32).reshape(rows, 1)
+    sampler.keep(spec, request_id, [Tensor("x", "FP32", batch)], [batch])
+
+
+class GatedSink(LocalSink):
+    """A local directory whose writes wait for ``release``, so that a test can act while a flush is under way."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def write(self, table: pl.DataFrame) -> None:
+        self.entered.set()
+        await self.release.wait()
+        await super().write(table)
+
+
+async def test_stopping_lets_the_flush_under_way_finish_then_flushes_what_came_after(tmp_path: Path) -> None:
+    sampler = PredictionSampler(1.0, max_rows=100, flush_rows=2)
+    sink = GatedSink(tmp_path / "logs")
+    logger = PredictionLogger(sampler, sink, interval_s=3600.0)
+    logger.start()
+    _keep(sampler, _spec(), "first")  # asks for a flush at once
+    await sink.entered.wait()
+    stopping = asyncio.create_task(logger.stop())
+    _keep(sampler, _spec(), "after")  # sampled while the first flush writes
+    await asyncio.sleep(0)  # let stop() begin before the write goes on
+    sink.release.set()
+    await stopping
+    table = read_logs(tmp_path / "logs", "m")
+    assert table["request_id"].to_list() == ["first", "first", "after", "after"]
+    assert sampler.dropped_rows == 0
+
+
+async def test_stopping_flushes_what_the_buffer_holds(tmp_path: Path) -> None:
+    sampler = PredictionSampler(1.0, max_rows=100, flush_rows=100)
+    logger = PredictionLogger(sampler, LocalSink(tmp_path / "logs"), interval_s=3600.0)
+    logger.start()
+    _keep(sampler, _spec(), "only")
+    await logger.stop()
+    assert read_logs(tmp_path / "logs", "m")["request_id"].to_list() == ["only", "only"]
+
+
+async def test_a_version_that_cannot_be_written_costs_its_rows_alone_counted_dropped(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    (logs / "m").mkdir(parents=True)
+    (logs / "m" / "1").write_text("a file where version 1's directory goes")
+    sampler = PredictionSampler(1.0, max_rows=100, flush_rows=100)
+    logger = PredictionLogger(sampler, LocalSink(logs), interval_s=3600.0)
+    other = ModelSpec(name="n", version="1", max_batch_size=8, inputs=_spec().inputs, outputs=_spec().outputs,
+                      config=ModelConfig())  # fmt: skip
+    _keep(sampler, _spec(), "lost", rows=3)
+    _keep(sampler, other, "kept")
+    await logger.flush()
+    assert read_logs(logs, "n")["request_id"].to_list() == ["kept", "kept"]
+    assert (sampler.kept_rows, sampler.dropped_rows) == (5, 3)
