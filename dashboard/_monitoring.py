@@ -1,11 +1,13 @@
 """A model version's monitoring as the JSON its page draws and refreshes: traffic, errors and latency per window,
 drift per feature per window against the training baseline, the drift over the whole period, and the baseline's
-histograms from the training data set's profile."""
+histograms from the training data set's profile; each feature's drift over the period comes with the cells it was
+computed on, so the page can draw the period's values against the baseline's."""
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from control_plane.protocol import control_plane_pb2 as cp
@@ -39,6 +41,11 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _shares(counts: Sequence[int]) -> list[float]:
+    total = sum(counts) or 1
+    return [c / total for c in counts]
+
+
 def _feature(drift: cp.FeatureDrift) -> dict[str, Any]:
     return {
         "feature": drift.feature,
@@ -49,6 +56,13 @@ def _feature(drift: cp.FeatureDrift) -> dict[str, Any]:
         "ks": _finite(drift.ks) if drift.HasField("ks") else None,
         "chi2_p_value": _finite(drift.chi2_p_value),
         "drifted": drift.drifted,
+        # The cells the statistics were computed on, each side as shares of its own total (the baseline's from the
+        # training counts, the window's from its own): what the "now against the baseline" charts draw.
+        "cells": list(drift.cells),
+        "observed": list(drift.observed),
+        "expected": list(drift.expected),
+        "observed_shares": _shares(drift.observed),
+        "expected_shares": _shares(drift.expected),
     }
 
 

@@ -12,6 +12,12 @@
   }, extra);
   const config = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["toImage"] };
   let baselineDrawn = false;
+  // Feature -> its training histogram from the profile, drawn alone while the period holds none of its values.
+  const histograms = new Map();
+  // The legend on top: long bin labels turn sideways and would run into it below.
+  const shareLayout = (extra) => layout(Object.assign({ margin: { l: 50, r: 20, t: 30, b: 40 },
+    legend: { orientation: "h", x: 1, xanchor: "right", y: 1.02, yanchor: "bottom" },
+    xaxis: { type: "category", automargin: true }, yaxis: { title: { text: "share" }, tickformat: ".0%" } }, extra));
 
   function text(id, value) { document.getElementById(id).textContent = value; }
   function fixed(value, digits) { return value === null || value === undefined ? "—" : value.toFixed(digits); }
@@ -69,23 +75,56 @@
     }
   }
 
-  function drawBaseline(data) {
-    if (baselineDrawn || data.baseline_histograms === null) return;
-    baselineDrawn = true;
-    const holder = document.getElementById("baseline-charts");
-    document.getElementById("no-baseline").hidden = data.baseline_histograms.length > 0;
-    for (const h of data.baseline_histograms) {
-      const figure = document.createElement("figure");
-      const caption = document.createElement("figcaption");
-      caption.textContent = h.feature + " (" + h.kind + ")";
-      const chart = document.createElement("div");
-      chart.className = "chart";
-      chart.id = "baseline-" + h.feature;
-      figure.append(caption, chart);
-      holder.append(figure);
-      Plotly.newPlot(chart, [{ x: h.labels, y: h.shares, type: "bar", name: "training baseline" }],
-        layout({ xaxis: { type: "category" }, yaxis: { title: { text: "share" }, tickformat: ".0%" } }), config);
+  // A feature's figure (caption and chart), made the first time the feature is met.
+  function addFigure(feature, kind) {
+    const figure = document.createElement("figure");
+    const caption = document.createElement("figcaption");
+    caption.textContent = feature + " (" + kind + ")";
+    const chart = document.createElement("div");
+    chart.className = "chart";
+    chart.id = "baseline-" + feature;
+    figure.append(caption, chart);
+    document.getElementById("baseline-charts").append(figure);
+  }
+
+  // One chart per feature: the period's shares next to the baseline's over the cells the drift statistics were
+  // computed on; the profile's training histogram alone while the period holds none of the feature's values.
+  function drawFeatures(data) {
+    if (!baselineDrawn && data.baseline_histograms !== null) {
+      baselineDrawn = true;
+      for (const h of data.baseline_histograms) histograms.set(h.feature, h);
     }
+    const now = new Map((data.summary === null ? [] : data.summary.features).map((f) => [f.feature, f]));
+    const kinds = new Map([...histograms.values()].map((h) => [h.feature, h.kind]));
+    for (const f of now.values()) if (!kinds.has(f.feature)) kinds.set(f.feature, f.kind);
+    // A feature the profile does not hold (the prediction) goes with the last of its values in the period.
+    let regrid = false;
+    for (const chart of document.querySelectorAll("#baseline-charts .chart")) {
+      if (kinds.has(chart.id.slice("baseline-".length))) continue;
+      Plotly.purge(chart);
+      chart.parentElement.remove();
+      regrid = true;
+    }
+    // Every figure is in the grid before any is drawn: Plotly sizes a chart to its box when it first draws it.
+    for (const [feature, kind] of kinds) {
+      if (document.getElementById("baseline-" + feature) === null) { addFigure(feature, kind); regrid = true; }
+    }
+    for (const [feature] of kinds) {
+      const chart = document.getElementById("baseline-" + feature);
+      const f = now.get(feature);
+      if (f !== undefined) {
+        const bars = (name, shares, counts) => ({ x: f.cells, y: shares, customdata: counts, type: "bar", name: name,
+          hovertemplate: "%{x}: %{y:.1%} (%{customdata})<extra>" + name + "</extra>" });
+        Plotly.react(chart, [bars("training baseline", f.expected_shares, f.expected), bars("now", f.observed_shares, f.observed)],
+          shareLayout({ barmode: "group" }), config);
+      } else if (chart.data === undefined || chart.data.length > 1) {
+        const h = histograms.get(feature);
+        Plotly.react(chart, [{ x: h.labels, y: h.shares, type: "bar", name: "training baseline" }], shareLayout(), config);
+      }
+    }
+    // Figures added or removed can change the grid's columns: charts drawn before take their boxes' new size.
+    if (regrid) document.querySelectorAll("#baseline-charts .chart").forEach((chart) => Plotly.Plots.resize(chart));
+    document.getElementById("no-baseline").hidden = kinds.size > 0;
   }
 
   async function refresh() {
@@ -103,7 +142,7 @@
       drawTraffic(data);
       drawDrift(data);
       drawSummary(data);
-      drawBaseline(data);
+      drawFeatures(data);
       text("updated", new Date().toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC"));
       root.dataset.refreshes = String(Number(root.dataset.refreshes || 0) + 1);
     } catch (error) {

@@ -33,17 +33,37 @@ def _shown(page: Page) -> dict[str, list[str]]:
     )
 
 
-def _stored(dashboard: Dashboard) -> dict[str, list[str]]:
-    """The same, from GetMonitoring over the page's period (15 minutes) in one window, formatted as the page does."""
+def _period(dashboard: Dashboard) -> cp.MonitoringWindow:
+    """GetMonitoring over the page's period (15 minutes) in one window: the drift the page shows."""
     with dashboard.admin() as admin:
         answer = admin.get_monitoring(
             cp.VersionRef(model=MODEL, alias="production"),
             since=datetime.now(UTC) - timedelta(minutes=15),
             window_minutes=1440,
         )
-    window = [w for w in answer.windows if w.features][-1]
+    return [w for w in answer.windows if w.features][-1]
+
+
+def _stored(dashboard: Dashboard) -> dict[str, list[str]]:
+    """The page's drift table, from GetMonitoring, formatted as the page does."""
     return {
-        f.feature: [f"{f.psi:.4f}", f"{f.js:.4f}", f"{f.ks:.4f}" if f.HasField("ks") else "—"] for f in window.features
+        f.feature: [f"{f.psi:.4f}", f"{f.js:.4f}", f"{f.ks:.4f}" if f.HasField("ks") else "—"]
+        for f in _period(dashboard).features
+    }
+
+
+def _drawn(page: Page, feature: str) -> dict[str, tuple[list[str], list[float]]]:
+    """Trace name -> (x, y) of ``feature``'s chart against the baseline, as Plotly holds them in the page."""
+    traces = page.evaluate("f => document.getElementById('baseline-' + f).data.map(t => [t.name, [t.x, t.y]])", feature)
+    return {name: (list(x), list(y)) for name, (x, y) in traces}
+
+
+def _cells(dashboard: Dashboard, feature: str) -> dict[str, tuple[list[str], list[float]]]:
+    """The same from GetMonitoring's cells: each side's counts as shares of its own total."""
+    (drift,) = (f for f in _period(dashboard).features if f.feature == feature)
+    return {
+        name: (list(drift.cells), [c / sum(counts) for c in counts])
+        for name, counts in (("training baseline", drift.expected), ("now", drift.observed))
     }
 
 
@@ -66,10 +86,19 @@ def test_the_drift_shown_is_the_drift_get_monitoring_stores(viewer: BrowserConte
     names = page.evaluate("document.getElementById('chart-drift').data.map(t => t.name)")
     assert sorted(names) == sorted(shown)
     assert "drift threshold 0.2" in page.inner_text("#chart-drift")
-    # The training baseline's histograms, drawn once, and kept over later refreshes.
+    # One chart per feature, made once and redrawn in place over later refreshes: the training baseline's
+    # histogram, and with it the values of the period of each feature the drift table shows.
     expect(page.locator("#monitoring")).to_have_attribute("data-refreshes", re.compile(r"^([3-9]|\d\d+)$"))
     captions = page.locator("#baseline-charts figcaption").all_inner_texts()
-    assert sorted(captions) == sorted(f"{name} ({kind})" for name, kind in BASELINE.items())
+    kinds = {**BASELINE, **{f.feature: f.kind for f in _period(dashboard).features if f.feature not in BASELINE}}
+    assert sorted(captions) == sorted(f"{name} ({kind})" for name, kind in kinds.items())
+    # The shifted feature's chart draws GetMonitoring's cells: the period's shares next to the training data's.
+    deadline = time.monotonic() + 20
+    while (drawn := _drawn(page, "income")) != (cells := _cells(dashboard, "income")) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert drawn == cells
+    assert cells["now"][0][-1] == "missing" and cells["now"][1] != cells["training baseline"][1]
+    assert page.evaluate("document.getElementById('baseline-income').layout.barmode") == "group"
     assert watched.problems() == []
 
 
