@@ -177,7 +177,7 @@ class InferenceServer:
         settings = self.settings
         if self.follower is None:
             assert settings.prediction_log_dir is not None  # checked by the settings when the ratio is above 0
-            return LocalSink(settings.prediction_log_dir.expanduser())
+            return LocalSink(settings.prediction_log_dir.expanduser(), worker=self._worker)
         outbox = settings.prediction_log_outbox()
         follower = self.follower
         return UploadSink(

@@ -147,11 +147,12 @@ def describe(path: Path) -> LogFile:
     )
 
 
-def write_parquet(frame: pl.DataFrame, directory: Path, name: str) -> LogFile:
+def write_parquet(frame: pl.DataFrame, directory: Path, name: str, *, partial_prefix: str = PARTIAL_PREFIX) -> LogFile:
     """Write ``frame`` to ``directory/name`` (a ``{sha256}`` in ``name`` is replaced by the file's digest), whole or
-    not at all: a reader never sees a partial file."""
+    not at all: a reader never sees a partial file. ``partial_prefix`` (starting with ``PARTIAL_PREFIX``) names the
+    file while it is written."""
     directory.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=PARTIAL_PREFIX, suffix=".parquet", dir=directory)
+    descriptor, temporary = tempfile.mkstemp(prefix=partial_prefix, suffix=".parquet", dir=directory)
     os.close(descriptor)
     partial = Path(temporary)
     try:

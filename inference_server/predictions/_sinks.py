@@ -51,26 +51,33 @@ def _stamp(frame: pl.DataFrame) -> str:
     return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def _remove_partials(directory: Path, *, recursive: bool) -> None:
-    """Remove the partial files a killed process left (every worker starts before any of them flushes)."""
-    found = directory.rglob(f"{PARTIAL_PREFIX}*") if recursive else directory.glob(f"{PARTIAL_PREFIX}*")
+def _remove_partials(directory: Path, prefix: str, *, recursive: bool) -> None:
+    """Remove the partial files named ``prefix…`` that a killed process left."""
+    found = directory.rglob(f"{prefix}*") if recursive else directory.glob(f"{prefix}*")
     for stale in found:
         with contextlib.suppress(FileNotFoundError):
             stale.unlink()
 
 
 class LocalSink:
-    """Files under ``directory/<model>/<version>/<time of the first row>-<sha256>.parquet``."""
+    """Files under ``directory/<model>/<version>/<time of the first row>-<sha256>.parquet``.
 
-    def __init__(self, directory: Path) -> None:
+    Args:
+        worker: This process's worker number. The workers of one server share ``directory``, and each names its
+            partial files with its own prefix: at start a worker removes only those its predecessor left, never a
+            file another worker is writing.
+    """
+
+    def __init__(self, directory: Path, *, worker: int = 0) -> None:
         self.directory = directory
+        self.partial_prefix = f"{PARTIAL_PREFIX}w{worker}-"
         if directory.exists():
-            _remove_partials(directory, recursive=True)
+            _remove_partials(directory, self.partial_prefix, recursive=True)
 
     def _write(self, table: pl.DataFrame) -> LogFile:
         model, version = str(table["model"][0]), str(table["version"][0])
         name = f"{_stamp(table)}-{{sha256}}.parquet"
-        return write_parquet(table, self.directory / model / version, name)
+        return write_parquet(table, self.directory / model / version, name, partial_prefix=self.partial_prefix)
 
     async def write(self, table: pl.DataFrame) -> None:
         written = await asyncio.to_thread(self._write, table)
@@ -99,7 +106,7 @@ class UploadSink:
         self._server = server
         if outbox.exists():
             # Only its own: the outboxes of the other workers are directories inside the first one's.
-            _remove_partials(outbox, recursive=False)
+            _remove_partials(outbox, PARTIAL_PREFIX, recursive=False)
 
     def _write(self, table: pl.DataFrame) -> None:
         write_parquet(table, self.outbox, "{sha256}.parquet")

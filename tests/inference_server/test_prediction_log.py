@@ -16,7 +16,7 @@ import pytest
 
 from clients import AsyncInferenceClient
 from inference_server.config import ModelConfig
-from inference_server.predictions import LocalSink, PredictionLogger, PredictionSampler
+from inference_server.predictions import LocalSink, PredictionLogger, PredictionSampler, frames
 from inference_server.runtime import ModelSpec, TensorSpec
 from inference_server.types import Tensor
 from tests.conftest import identity_model
@@ -217,3 +217,23 @@ async def test_a_version_that_cannot_be_written_costs_its_rows_alone_counted_dro
     await logger.flush()
     assert read_logs(logs, "n")["request_id"].to_list() == ["kept", "kept"]
     assert (sampler.kept_rows, sampler.dropped_rows) == (5, 3)
+
+
+async def test_workers_sharing_a_log_directory_clear_only_their_own_partial_files(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    first = LocalSink(logs, worker=0)
+    sampler = PredictionSampler(1.0, max_rows=100, flush_rows=100)
+    _keep(sampler, _spec(), "a")
+    await first.store(frames(sampler.take()))
+    assert read_logs(logs, "m")["request_id"].to_list() == ["a", "a"]
+    directory = logs / "m" / "1"
+    # Worker 0 writing a file while worker 1 starts late; and a file worker 1's predecessor left when killed.
+    writing = directory / f"{first.partial_prefix}being-written.parquet"
+    writing.write_bytes(b"half a file")
+    second = LocalSink(logs, worker=1)
+    left = directory / f"{second.partial_prefix}left-behind.parquet"
+    left.write_bytes(b"half a file")
+
+    LocalSink(logs, worker=1)  # worker 1 restarted
+    assert writing.exists() and not left.exists()
+    assert first.partial_prefix != second.partial_prefix
