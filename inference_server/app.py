@@ -156,7 +156,10 @@ class InferenceServer:
         if ratio <= 0:
             return None
         sampler = PredictionSampler(
-            ratio, max_rows=settings.prediction_log_buffer_rows, flush_rows=settings.prediction_log_flush_rows
+            ratio,
+            max_rows=settings.prediction_log_buffer_rows,
+            max_bytes=settings.prediction_log_buffer_bytes,
+            flush_rows=settings.prediction_log_flush_rows,
         )
 
         def observe(_options: CallbackOptions) -> list[Observation]:

@@ -95,6 +95,9 @@ class ServerSettings(BaseSettings):
     """Sampled rows from which a flush starts before its interval is up."""
     prediction_log_buffer_rows: int = Field(default=100_000, ge=1)
     """Sampled rows held in memory at most; a sampled request that does not fit is dropped (and counted)."""
+    prediction_log_buffer_bytes: int = Field(default=64 * MIB, ge=1)
+    """Bytes of sampled tensors (inputs and outputs as copied) held in memory at most; a sampled request that does
+    not fit is dropped (and counted), whichever of this and ``prediction_log_buffer_rows`` it reaches first."""
     log_level: str = "INFO"
     """Python logging level name."""
     server_name: str = "conduit"
@@ -125,6 +128,9 @@ class ServerSettings(BaseSettings):
                 raise ValueError("--poll-interval only applies to --model-repository")
         if self.control_plane is None and self.prediction_log_dir is None and self.prediction_log_sample:
             raise ValueError("--prediction-log-sample with --model-repository needs --prediction-log-dir")
+        if self.prediction_log_flush_rows > self.prediction_log_buffer_rows:
+            # The buffer would drop rows before ever asking for a flush.
+            raise ValueError("--prediction-log-flush-rows exceeds --prediction-log-buffer-rows")
         if self.reconnect_backoff_initial > self.reconnect_backoff_max:
             raise ValueError("--reconnect-backoff-initial exceeds --reconnect-backoff-max")
         return self

@@ -2,8 +2,8 @@
 
 The data plane asks ``sampled()`` once per answered request: one uniform draw and a comparison, no allocation. Only
 a sampled request is copied (its inputs, which may be views into the request's buffer, and its rows of the batch's
-outputs) into a bounded buffer; when the buffer is full the request is dropped and counted, so logging never holds
-memory without bound and never makes inference wait. Everything here runs on the event loop thread.
+outputs) into a buffer bounded in rows and in bytes; when it is full the request is dropped and counted, so
+logging never holds memory without bound and never makes inference wait. Everything here runs on the event loop thread.
 """
 
 from __future__ import annotations
@@ -38,11 +38,13 @@ class Sample:
 
 
 class PredictionSampler:
-    """Samples a share of the answered requests into a buffer of at most ``max_rows`` rows.
+    """Samples a share of the answered requests into a buffer of at most ``max_rows`` rows and ``max_bytes`` bytes.
 
     Args:
         ratio: Share of requests logged, 0..1.
         max_rows: Rows the buffer holds at most; a sampled request that does not fit is dropped and counted.
+        max_bytes: Bytes of copied tensors the buffer holds at most, likewise: rows alone do not bound the memory
+            of wide tensors (an image per row).
         flush_rows: Rows from which the buffer asks for a flush (``wanted`` is set) before its interval is up.
         draw: Uniform draws in [0, 1).
         clock_ns: Wall clock, nanoseconds since the epoch.
@@ -54,6 +56,7 @@ class PredictionSampler:
         *,
         max_rows: int,
         flush_rows: int,
+        max_bytes: int = 64 * 1024 * 1024,
         draw: Callable[[], float] = random.random,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
@@ -61,9 +64,11 @@ class PredictionSampler:
         self._draw = draw
         self._clock = clock_ns
         self._max_rows = max_rows
+        self._max_bytes = max_bytes
         self._flush_rows = flush_rows
         self._samples: list[Sample] = []
         self._rows = 0
+        self._bytes = 0
         self.dropped_rows = 0
         """Rows sampled but dropped, since the start: the buffer was full, or their flush could not write them."""
         self.kept_rows = 0
@@ -74,6 +79,11 @@ class PredictionSampler:
     @property
     def buffered_rows(self) -> int:
         return self._rows
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes of the tensors buffered (an object array's counts its references, not the strings)."""
+        return self._bytes
 
     def sampled(self) -> bool:
         """Whether to log the request being answered."""
@@ -87,10 +97,11 @@ class PredictionSampler:
             outputs: Every output of the model for the request's rows, in the model's output order.
         """
         rows = int(outputs[0].shape[0]) if spec.batched and outputs and outputs[0].ndim else 1
-        if self._rows + rows > self._max_rows:
+        by_name = {tensor.name: tensor.data for tensor in inputs}
+        size = sum(by_name[s.name].nbytes for s in spec.inputs) + sum(output.nbytes for output in outputs)
+        if self._rows + rows > self._max_rows or self._bytes + size > self._max_bytes:
             self.dropped_rows += rows
             return
-        by_name = {tensor.name: tensor.data for tensor in inputs}
         sample = Sample(
             time_ns=self._clock(),
             spec=spec,
@@ -101,6 +112,7 @@ class PredictionSampler:
         )
         self._samples.append(sample)
         self._rows += rows
+        self._bytes += size
         self.kept_rows += rows
         if self._rows >= self._flush_rows:
             self.wanted.set()
@@ -111,6 +123,6 @@ class PredictionSampler:
 
     def take(self) -> list[Sample]:
         """Everything buffered since the last call, oldest first; the buffer starts empty again."""
-        samples, self._samples, self._rows = self._samples, [], 0
+        samples, self._samples, self._rows, self._bytes = self._samples, [], 0, 0
         self.wanted.clear()
         return samples

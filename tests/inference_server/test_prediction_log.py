@@ -13,11 +13,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+from pydantic import ValidationError
 
 from clients import AsyncInferenceClient
 from inference_server.config import ModelConfig
 from inference_server.predictions import LocalSink, PredictionLogger, PredictionSampler, frames
 from inference_server.runtime import ModelSpec, TensorSpec
+from inference_server.settings import ServerSettings
 from inference_server.types import Tensor
 from tests.conftest import identity_model
 from trainers.onnx_export import write_model_version
@@ -237,3 +239,24 @@ async def test_workers_sharing_a_log_directory_clear_only_their_own_partial_file
     LocalSink(logs, worker=1)  # worker 1 restarted
     assert writing.exists() and not left.exists()
     assert first.partial_prefix != second.partial_prefix
+
+
+async def test_a_buffer_full_in_bytes_drops_and_counts_before_its_rows_are_reached() -> None:
+    spec = _spec((256,))  # 1 KiB of FP32 per row, in and out
+    sampler = PredictionSampler(1.0, max_rows=1000, flush_rows=1000, max_bytes=5 * 2048)
+    row = np.ones((1, 256), dtype=np.float32)
+    for i in range(7):
+        sampler.keep(spec, str(i), [Tensor("x", "FP32", row)], [row])
+    assert (sampler.buffered_rows, sampler.buffered_bytes, sampler.kept_rows, sampler.dropped_rows) == (5, 10240, 5, 2)
+    sampler.take()
+    assert sampler.buffered_bytes == 0
+    sampler.keep(spec, "after", [Tensor("x", "FP32", row)], [row])
+    assert (sampler.buffered_rows, sampler.dropped_rows) == (1, 2)
+
+
+def test_settings_bound_the_buffer_in_bytes_and_refuse_a_flush_above_the_buffer(repository: Path) -> None:
+    settings = ServerSettings(model_repository=repository)
+    assert settings.prediction_log_buffer_bytes == 64 * 1024 * 1024
+    with pytest.raises(ValidationError, match="flush-rows exceeds --prediction-log-buffer-rows"):
+        ServerSettings(model_repository=repository, prediction_log_flush_rows=11, prediction_log_buffer_rows=10)
+    ServerSettings(model_repository=repository, prediction_log_flush_rows=10, prediction_log_buffer_rows=10)
