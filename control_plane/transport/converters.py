@@ -87,11 +87,18 @@ def timestamp(value: datetime) -> Timestamp:
 
 
 def datetime_of(message: Any, field: str) -> datetime | None:
-    """The Timestamp ``field`` of ``message`` as an aware UTC datetime; ``None`` when unset."""
+    """The Timestamp ``field`` of ``message`` as an aware UTC datetime; ``None`` when unset.
+
+    Raises:
+        ConduitError: INVALID_ARGUMENT when the Timestamp is outside years 1 to 9999 (or its nanos outside a second).
+    """
     if not message.HasField(field):
         return None
     value: Timestamp = getattr(message, field)
-    return value.ToDatetime(tzinfo=UTC)
+    try:
+        return value.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"{field} out of range") from None
 
 
 def role(value: Role) -> cp.Role:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-
 from control_plane.entities import NewPredictionLog, PredictionLog
 from control_plane.protocol import control_plane_pb2 as cp
-from control_plane.transport.converters import timestamp
+from control_plane.transport.converters import datetime_of, timestamp
 from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["new_prediction_log", "prediction_log"]
@@ -28,13 +26,14 @@ def prediction_log(value: PredictionLog) -> cp.PredictionLog:
 
 
 def new_prediction_log(message: cp.PredictionLogHeader) -> NewPredictionLog:
-    if not message.HasField("first_at") or not message.HasField("last_at"):
+    first_at, last_at = datetime_of(message, "first_at"), datetime_of(message, "last_at")
+    if first_at is None or last_at is None:
         raise ConduitError(ErrorCode.INVALID_ARGUMENT, "the header must set first_at and last_at")
     return NewPredictionLog(
         model=message.model,
         version=message.version,
-        first_at=message.first_at.ToDatetime(tzinfo=UTC),
-        last_at=message.last_at.ToDatetime(tzinfo=UTC),
+        first_at=first_at,
+        last_at=last_at,
         rows=message.rows,
         sha256=message.sha256,
         size_bytes=message.size_bytes,

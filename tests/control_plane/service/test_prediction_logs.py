@@ -95,6 +95,8 @@ async def test_a_server_uploads_a_log_once_however_often_it_retries(any_api: Api
         ({"rows": 0}, grpc.StatusCode.INVALID_ARGUMENT, "row"),
         ({"model": "no spaces"}, grpc.StatusCode.INVALID_ARGUMENT, "model name"),
         ({"version": 0}, grpc.StatusCode.INVALID_ARGUMENT, "version"),
+        ({"first_at": Timestamp(seconds=10**12)}, grpc.StatusCode.INVALID_ARGUMENT, "first_at out of range"),
+        ({"last_at": Timestamp(seconds=0, nanos=-1)}, grpc.StatusCode.INVALID_ARGUMENT, "last_at out of range"),
     ],
 )
 async def test_a_bad_upload_is_refused_and_leaves_nothing(
@@ -118,6 +120,15 @@ async def test_bytes_that_are_not_parquet_are_refused(api: Api) -> None:
         await api.stub.UploadPredictionLog(iter(header_only), metadata=api.admin)
     assert missing.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert files(api.artifacts) == []
+
+
+@pytest.mark.parametrize("field", ["since", "until"])
+async def test_a_listing_span_outside_the_years_timestamps_hold_is_invalid(api: Api, field: str) -> None:
+    request = cp.ListPredictionLogsRequest(model="fraud", **{field: Timestamp(seconds=-(10**12))})
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await api.stub.ListPredictionLogs(request, metadata=api.admin)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"{field} out of range" in (caught.value.details() or "")
 
 
 async def test_listing_by_version_alias_and_span_in_pages(any_api: Api, model_bytes: bytes) -> None:
