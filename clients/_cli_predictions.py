@@ -7,6 +7,7 @@ Uses the control plane's connection flags (see ``_cli_control``).
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 from pathlib import Path
 
@@ -49,27 +50,62 @@ def _list(client: ControlPlaneClient, args: argparse.Namespace) -> None:
     emit(args, logs, text)
 
 
+def _partial(output: Path) -> Path:
+    """An empty file beside ``output`` to write the export into: made before any download, so that an output that
+    cannot be written fails at once rather than after every file came."""
+    if output.is_dir():
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"cannot write {output}: it is a directory")
+    folder = output.parent if str(output.parent) else Path(".")
+    try:
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=folder)
+    except OSError as exc:
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"cannot write {output}: {exc.strerror}") from None
+    os.close(descriptor)
+    return Path(temporary)
+
+
+def _conflicts(tables: list[tuple[int, pl.DataFrame]]) -> str:
+    """The columns whose types differ between versions beyond what a cast unites, each with its types."""
+    found = []
+    for name in dict.fromkeys(c for _, t in tables for c in t.columns):
+        having = [(version, t.schema[name]) for version, t in tables if name in t.columns]
+        try:
+            pl.concat([pl.DataFrame(schema={name: dtype}) for _, dtype in having], how="diagonal_relaxed")
+        except pl.exceptions.PolarsError:
+            types = {str(dtype): version for version, dtype in having}
+            found.append(f"column {name!r} is " + ", ".join(f"{t} in version {v}" for t, v in types.items()))
+    return "; ".join(found) or "their columns cannot be united"
+
+
 def _export(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    ref, logs = _logs(client, args)
-    if not logs:
-        raise ConduitError(ErrorCode.NOT_FOUND, f"no prediction logs of {_span(ref, args)}")
     output: Path = args.output
-    with tempfile.TemporaryDirectory(prefix="conduit-predictions-") as scratch:
-        paths = []
-        for i, log in enumerate(logs):
-            path = Path(scratch) / f"{i}.parquet"
-            client.download_prediction_log(log.sha256, path)
-            paths.append(path)
-        # Versions may differ in their tensors: their columns are united, missing ones null.
-        frame = pl.concat([pl.read_parquet(p) for p in paths], how="diagonal_relaxed").sort("time", maintain_order=True)
+    partial = _partial(output)
+    try:
+        ref, logs = _logs(client, args)
+        if not logs:
+            raise ConduitError(ErrorCode.NOT_FOUND, f"no prediction logs of {_span(ref, args)}")
+        with tempfile.TemporaryDirectory(prefix="conduit-predictions-") as scratch:
+            tables = []
+            for i, log in enumerate(logs):
+                path = Path(scratch) / f"{i}.parquet"
+                client.download_prediction_log(log.sha256, path)
+                tables.append((log.version, pl.read_parquet(path)))
+        # Versions may differ in their tensors: their columns are united, missing ones null, types cast to a common
+        # one where there is one (Int64 and Float32 to Float64); a scalar and a list column have none.
+        try:
+            frame = pl.concat([t for _, t in tables], how="diagonal_relaxed").sort("time", maintain_order=True)
+        except pl.exceptions.PolarsError:
+            raise ConduitError(
+                ErrorCode.FAILED_PRECONDITION,
+                f"cannot export {_span(ref, args)} into one file: {_conflicts(tables)}; "
+                "export one version at a time (NAME:VERSION)",
+            ) from None
         if args.since is not None:
             frame = frame.filter(pl.col("time") >= args.since)
-        partial = output.with_name(output.name + ".partial")
-        try:
-            frame.write_parquet(partial, compression="zstd")
-            partial.replace(output)
-        finally:
-            partial.unlink(missing_ok=True)
+        frame.write_parquet(partial, compression="zstd")
+        partial.replace(output)
+    finally:
+        partial.unlink(missing_ok=True)
     print(f"wrote {frame.height} row(s) from {len(logs)} file(s) to {output}")
 
 

@@ -4,9 +4,11 @@ the version and the times; `conduit serve --model-repository` with `--prediction
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,8 @@ import pytest
 from clients import InferenceClient
 from clients.control_plane import ControlPlaneClient, parse_ref
 from clients.training import fetch_dataset, import_frame, register_result
+from inference_server.follower import ControlPlaneClient as AsyncControlPlaneClient
+from inference_server.predictions import write_parquet
 from tests.conftest import StartServe
 from trainers import TrainingResult, bundled, parse_spec, train
 from trainers.onnx_export import write_model_version
@@ -154,3 +158,42 @@ def test_a_repository_server_writes_its_prediction_logs_locally(
     assert files
     table = pl.concat([pl.read_parquet(p) for p in files]).sort("time", maintain_order=True)
     _check(table, sent, before, after)
+
+
+def _upload_log(cluster: Cluster, token: str, frame: pl.DataFrame, directory: Path) -> None:
+    log_file = write_parquet(frame, directory, "{sha256}.parquet")
+
+    async def send() -> None:
+        client = AsyncControlPlaneClient(cluster.control_plane.address, token=token)
+        try:
+            assert await client.upload_prediction_log(log_file, "pod-1")
+        finally:
+            await client.close()
+
+    asyncio.run(send())
+
+
+def test_export_of_versions_whose_columns_disagree_names_the_column_and_exits_1(
+    start_cluster: Callable[[str], Cluster], tmp_path: Path
+) -> None:
+    cluster = start_cluster("")
+    server = cluster.cli("users", "create", "pod", "--role", "server").stdout.strip()
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    for version, score in (("1", pl.Series("score", [0.5], dtype=pl.Float32)),
+                           ("2", pl.Series("score", [[0.5, 0.5]], dtype=pl.List(pl.Float32)))):  # fmt: skip
+        frame = pl.DataFrame({"time": [at], "model": ["mixed"], "version": [version], "request_id": ["r"]})
+        _upload_log(cluster, server, frame.with_columns(score), tmp_path / "files")
+
+    output = tmp_path / "mixed.parquet"
+    mixed = cluster.cli("predictions", "export", "mixed", "-o", str(output), check=False)
+    assert mixed.returncode == 1 and "Traceback" not in mixed.stderr
+    assert "column 'score' is List(Float32) in version 2, Float32 in version 1" in mixed.stderr
+    assert "export one version at a time" in mixed.stderr
+    assert list(tmp_path.glob("*mixed.parquet*")) == []
+    one = cluster.cli("predictions", "export", "mixed:1", "-o", str(output))
+    assert "wrote 1 row(s)" in one.stdout and pl.read_parquet(output)["score"].to_list() == [0.5]
+
+    for unwritable in (tmp_path / "missing" / "x.parquet", tmp_path):
+        refused = cluster.cli("predictions", "export", "mixed:1", "-o", str(unwritable), check=False)
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr
+        assert f"conduit: cannot write {unwritable}" in refused.stderr
