@@ -6,7 +6,8 @@
 - Evaluation: ``Evaluator`` reads the monitoring roll-ups through the ``MetricsSource`` protocol.
 - Notification: ``Notifier`` sends on webhook, email and log channels with retries, and reports each ``Delivery``.
 - Persistence: ``SqlAlertStore`` and ``SqlLeaseStore`` on the tables of ``_tables`` (``metadata``), which the
-  registry's migrations create; ``AlertEngine`` ties a pass of a rule together.
+  registry's migrations create; a state is written back only as it was read (``Revision``; else ``AlertChanged``).
+  ``AlertEngine`` ties a pass of a rule together.
 - Scheduling: ``Job.parse`` reads ``conduit jobs add`` arguments; ``Scheduler`` runs each tick once across replicas;
   ``TrainRunner`` runs training specs.
 """
@@ -33,7 +34,7 @@ from control_plane.alerting._expressions import (
     parse_condition,
     parse_duration,
 )
-from control_plane.alerting._history import SqlAlertStore, StoredEvent
+from control_plane.alerting._history import AlertChanged, Revision, SqlAlertStore, StoredEvent
 from control_plane.alerting._jobs import Job, JobKind
 from control_plane.alerting._leases import SqlLeaseStore, TickRecord
 from control_plane.alerting._notify import LogSender, Notifier
@@ -59,6 +60,7 @@ from control_plane.alerting._webhook import WebhookSender
 
 __all__ = [
     "DEFAULT_TRAIN_COMMAND",
+    "AlertChanged",
     "AlertEngine",
     "AlertEvent",
     "AlertKey",
@@ -95,6 +97,7 @@ __all__ = [
     "P99Above",
     "Phase",
     "RetryPolicy",
+    "Revision",
     "RunOutcome",
     "RunResult",
     "Runner",

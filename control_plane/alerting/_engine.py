@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from functools import partial
 
 from control_plane.alerting._delivery import Delivery, DeliveryOutcome
 from control_plane.alerting._evaluate import Evaluator
-from control_plane.alerting._history import SqlAlertStore, StoredEvent
+from control_plane.alerting._history import AlertChanged, SqlAlertStore, StoredEvent
 from control_plane.alerting._notify import Notifier
 from control_plane.alerting._payload import Notification
 from control_plane.alerting._rules import AlertRule
@@ -19,12 +20,18 @@ __all__ = ["AlertEngine"]
 
 _log = logging.getLogger("conduit.alerts")
 
+# Tries of one alert's read-advance-write when a user's change lands in between; each conflict is a user's action,
+# so a handful in one pass means something keeps writing, and the next pass will see the alert again.
+_TRIES = 5
+
 
 class AlertEngine:
     """Evaluates rules and notifies their changes, with states and history in ``store``.
 
     Run it from the scheduler's evaluate job, which the leases give to one replica per tick: two replicas never
-    advance the same alert at once.
+    advance the same alert at once. A user may still acknowledge or silence an alert during a pass: each write is a
+    compare-and-set on the state the pass read, and on a conflict the pass reads the alert again and advances that
+    (its event is written only with the state that won, so nothing is notified twice).
 
     Args:
         evaluator: reads the monitoring roll-ups.
@@ -75,25 +82,36 @@ class AlertEngine:
         for version in versions:
             key = AlertKey(rule.name, rule.model, version)
             since = (watched_since or {}).get(version)
-            evaluation = self._evaluator.evaluate(rule.condition, rule.model, version, at, watched_since=since)
-            state, event = advance(
-                self._store.load(key), evaluation, for_s=rule.condition.for_s, repeat_s=self._repeat_s
-            )
-            stored = self._store.save(key, state, event, channel=rule.channel.redacted)
+            evaluate = partial(self._evaluator.evaluate, rule.condition, rule.model, version, at, watched_since=since)
+            stored = self._advance(rule, key, evaluate)
             if stored is not None:
                 out.append(self._deliver(rule, stored))
         return out
+
+    def _advance(self, rule: AlertRule, key: AlertKey, evaluate: Callable[[], Evaluation]) -> StoredEvent | None:
+        """Read the alert, evaluate, advance and write it back unless it changed in between; then again."""
+        for _ in range(_TRIES):
+            read = self._store.read(key)
+            evaluation = evaluate()
+            state, event = advance(read.state, evaluation, for_s=rule.condition.for_s, repeat_s=self._repeat_s)
+            try:
+                return self._store.save(key, state, event, channel=rule.channel.redacted, expected=read)
+            except AlertChanged:
+                continue
+        _log.warning(
+            "alert %s on %s:%s kept changing during its evaluation; left to the next", key.rule, key.model, key.version
+        )
+        return None
 
     def _left_behind(self, rule: AlertRule, watched: list[str], at: datetime) -> list[StoredEvent]:
         """Clear the active alerts of ``rule`` on versions its alias no longer points to."""
         moved = f"{rule.target} is now version {', '.join(watched)}" if watched else f"{rule.target} is gone"
         out = []
+        cleared = Evaluation(Outcome.CLEAR, at, detail=f"no longer watched: {moved}")
         for key, state in self._store.states(rule.name).items():
             if key.model != rule.model or key.version in watched or state.phase not in (Phase.PENDING, Phase.FIRING):
                 continue
-            cleared = Evaluation(Outcome.CLEAR, at, detail=f"no longer watched: {moved}")
-            new, event = advance(state, cleared, for_s=rule.condition.for_s, repeat_s=self._repeat_s)
-            stored = self._store.save(key, new, event, channel=rule.channel.redacted)
+            stored = self._advance(rule, key, lambda: cleared)
             if stored is not None:
                 out.append(self._deliver(rule, stored))
         return out

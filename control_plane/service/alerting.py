@@ -15,12 +15,12 @@ from control_plane.alerting import (
     AlertState,
     Job,
     JobRun,
+    Phase,
     SqlAlertStore,
     SqlLeaseStore,
     StoredEvent,
     TickRecord,
     acknowledge,
-    silence,
 )
 from control_plane.entities import AlertRuleRecord, JobRecord
 from control_plane.service.jobs import JobRunners
@@ -41,8 +41,7 @@ class Alert:
     state: AlertState
 
 
-def _order(item: tuple[AlertKey, AlertState]) -> tuple[str, str, int, str]:
-    key = item[0]
+def _order(key: AlertKey) -> tuple[str, str, int, str]:
     return key.rule, key.model, int(key.version) if key.version.isdigit() else -1, key.version
 
 
@@ -98,15 +97,14 @@ class AlertingService:
     async def silence(self, name: str, until: datetime | None, *, actor: str) -> AlertRuleRecord:
         """Hold the rule's notifications until ``until`` (None: lift the silence). Raises NOT_FOUND."""
         record = await asyncio.to_thread(self._store.silence_alert_rule, name, until, actor=actor)
-        for key, state in (await asyncio.to_thread(self._alerts.states, name)).items():
-            await asyncio.to_thread(self._alerts.save, key, silence(state, until=until))
+        await asyncio.to_thread(self._alerts.silence, name, until)
         return record
 
     # -- alerts -------------------------------------------------------------------------------------------------
 
     async def list_alerts(self, rule: str | None) -> list[Alert]:
         states = await asyncio.to_thread(self._alerts.states, rule)
-        return [Alert(key, state) for key, state in sorted(states.items(), key=_order)]
+        return [Alert(key, state) for key, state in sorted(states.items(), key=lambda item: _order(item[0]))]
 
     async def history(self, rule: str | None, *, limit: int) -> list[StoredEvent]:
         return await asyncio.to_thread(self._alerts.history, rule, limit=_limit(limit))
@@ -115,21 +113,23 @@ class AlertingService:
         """Acknowledge the firing alerts of ``rule`` on ``model`` (one version, or all): no repeat notifications for
         this episode; each is audited. Raises NOT_FOUND when none is firing there, FAILED_PRECONDITION for one version
         not firing."""
-        states = await asyncio.to_thread(self._alerts.states, rule)
+        revisions = await asyncio.to_thread(self._alerts.revisions, rule)
         chosen = {
-            key: state
-            for key, state in states.items()
+            key: revision
+            for key, revision in revisions.items()
             if key.model == model and (version is None or key.version == version)
         }
         if version is None:
-            chosen = {key: state for key, state in chosen.items() if state.phase.value == "firing"}
+            chosen = {key: revision for key, revision in chosen.items() if revision.state.phase is Phase.FIRING}
         if not chosen:
             target = model if version is None else f"{model}:{version}"
             raise ConduitError(ErrorCode.NOT_FOUND, f"alert rule {rule!r} has no firing alert on {target}")
         out = []
-        for key, state in sorted(chosen.items(), key=_order):
-            acknowledged = acknowledge(state, by=actor, at=self._clock())
-            await asyncio.to_thread(self._alerts.acknowledge, key, state, acknowledged, actor=actor)
+        for key, revision in sorted(chosen.items(), key=lambda item: _order(item[0])):
+            acknowledged = acknowledge(revision.state, by=actor, at=self._clock())
+            # Written only if the alert is still as read: an alert that resolved in between must not come back as
+            # firing (AlertChanged, FAILED_PRECONDITION: the user sees it changed and looks again).
+            await asyncio.to_thread(self._alerts.acknowledge, key, revision, acknowledged, actor=actor)
             out.append(Alert(key, acknowledged))
         return out
 

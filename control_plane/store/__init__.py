@@ -1,6 +1,11 @@
-"""The registry's storage: the abstract contract, its SQLAlchemy implementation and the schema migrations."""
+"""The registry's storage: the abstract contract, its SQLAlchemy implementation and the schema migrations.
+
+``record_audit`` adds an audit entry to a transaction opened on the registry's engine by a library that keeps its own
+tables there (alerting), so the audit log has one writer.
+"""
 
 from control_plane.store._abstract import AbstractStore
+from control_plane.store._audit import record_on as record_audit
 from control_plane.store._datasets import check_new_dataset
 from control_plane.store._migrate import migrate, schema_is_current
 from control_plane.store._predictions import check_new_prediction_log
@@ -17,5 +22,6 @@ __all__ = [
     "check_new_prediction_log",
     "check_version_metadata",
     "migrate",
+    "record_audit",
     "schema_is_current",
 ]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import Engine
 
 from control_plane.alerting import (
+    AlertChanged,
     AlertEngine,
     AlertKey,
     AlertRule,
@@ -22,7 +25,9 @@ from control_plane.alerting import (
 )
 from control_plane.alerting import Evaluation as Eval
 from control_plane.alerting import Outcome as Out
+from control_plane.entities import AuditEntry
 from control_plane.store import SqlStore
+from inference_server.errors import ErrorCode
 
 from .conftest import ManualClock, Roll, WebhookReceiver, minute, open_engine
 
@@ -170,6 +175,12 @@ def test_a_rule_on_a_whole_model_keeps_firing_on_a_version_the_servers_stop_repo
     assert store.load(AlertKey("down", "fraud", "3")).phase is Phase.FIRING
 
 
+def _acknowledgements(registry: SqlStore) -> list[AuditEntry]:
+    return registry.list_audit(
+        since=None, actor=None, action="AcknowledgeAlert", target_prefix="alert/", page_size=10, page_token=""
+    ).items
+
+
 def test_an_acknowledgement_is_stored_with_its_audit_entry(alerting_url: str, clock: ManualClock) -> None:
     engine = open_engine(alerting_url)
     registry = SqlStore(alerting_url)
@@ -177,15 +188,18 @@ def test_an_acknowledgement_is_stored_with_its_audit_entry(alerting_url: str, cl
         store = SqlAlertStore(engine, clock=clock)
         key = AlertKey("slow", "fraud", "3")
         firing, _ = advance(AlertState(), Eval(Out.HOLDS, minute(0)), for_s=0)
+        store.save(key, firing)
         acknowledged = acknowledge(firing, by="ana", at=minute(1))
-        store.acknowledge(key, firing, acknowledged, actor="ana")
+        started = datetime.now(UTC)
+        store.acknowledge(key, store.read(key), acknowledged, actor="ana")
+        ended = datetime.now(UTC)
         assert store.load(key) == acknowledged
-        [entry] = registry.list_audit(
-            since=None, actor=None, action="AcknowledgeAlert", target_prefix="alert/", page_size=10, page_token=""
-        ).items
+        [entry] = _acknowledgements(registry)
     finally:
         registry.close()
         engine.dispose()
+    # Stamped by the registry's audit log, like every entry, not by the alert store's (here manual) clock.
+    assert started <= entry.at <= ended
     assert (entry.actor, entry.target) == ("ana", "alert/slow")
     assert entry.before is not None and entry.after is not None
     assert (entry.before["version"], entry.before["acknowledged_by"]) == ("3", None)
@@ -196,3 +210,108 @@ def test_an_acknowledgement_is_stored_with_its_audit_entry(alerting_url: str, cl
         "acknowledged_by": "ana",
         "acknowledged_at": minute(1).isoformat(),
     }
+
+
+def test_an_acknowledgement_of_an_alert_that_resolved_since_it_was_read_writes_nothing(
+    alerting_url: str, roll: Roll, webhook: WebhookReceiver, clock: ManualClock
+) -> None:
+    rule = AlertRule.parse("down", model="fraud", when="not_ready", notify=f"webhook:{webhook.url}")
+    key = AlertKey("down", "fraud", "1")
+    # The API's store and the evaluator's, on one database, as two replicas (or two threads) hold them.
+    api_engine, evaluator_engine = open_engine(alerting_url), open_engine(alerting_url)
+    registry = SqlStore(alerting_url)
+    try:
+        api = SqlAlertStore(api_engine, clock=clock)
+        engine = engine_for(SqlAlertStore(evaluator_engine, clock=clock), roll, clock)
+        roll.is_ready = False
+        engine.evaluate(rule, ["1"], at=minute(0))
+        read = api.read(key)
+        assert read.state.phase is Phase.FIRING
+        roll.is_ready = True
+        engine.evaluate(rule, ["1"], at=minute(1))
+        # The user acknowledges what they read: the firing alert, resolved since.
+        with pytest.raises(AlertChanged) as changed:
+            api.acknowledge(key, read, acknowledge(read.state, by="ana", at=minute(1)), actor="ana")
+        assert changed.value.code is ErrorCode.FAILED_PRECONDITION
+        assert api.load(key).phase is Phase.RESOLVED and api.load(key).acknowledged_by is None
+        assert _acknowledgements(registry) == []
+        engine.evaluate(rule, ["1"], at=minute(2))
+    finally:
+        registry.close()
+        api_engine.dispose()
+        evaluator_engine.dispose()
+    assert [post["state"] for post in webhook.posts] == ["firing", "resolved"]
+
+
+class AcknowledgedWhileEvaluating(Roll):
+    """Readiness whose next read lets a user acknowledge the alert first, through another store: the evaluator has
+    read the alert's state by then and not yet written it."""
+
+    def __init__(self, api: SqlAlertStore, key: AlertKey) -> None:
+        super().__init__()
+        self.api = api
+        self.key = key
+        self.armed = False
+
+    def ready(self, model: str, version: str) -> bool | None:
+        if self.armed:
+            self.armed = False
+            read = self.api.read(self.key)
+            self.api.acknowledge(self.key, read, acknowledge(read.state, by="ana", at=minute(1)), actor="ana")
+        return super().ready(model, version)
+
+
+def test_an_acknowledgement_made_during_an_evaluation_is_kept_and_stops_the_repeat(
+    alerting_url: str, webhook: WebhookReceiver, clock: ManualClock
+) -> None:
+    rule = AlertRule.parse("down", model="fraud", when="not_ready", notify=f"webhook:{webhook.url}")
+    key = AlertKey("down", "fraud", "1")
+    api_engine, evaluator_engine = open_engine(alerting_url), open_engine(alerting_url)
+    try:
+        source = AcknowledgedWhileEvaluating(SqlAlertStore(api_engine, clock=clock), key)
+        store = SqlAlertStore(evaluator_engine, clock=clock)
+        sleeps: list[float] = []
+        notifier = Notifier(retry=RetryPolicy(attempts=1), sleep=sleeps.append, clock=clock)
+        engine = AlertEngine(Evaluator(source, lag_s=120), store, notifier, repeat_s=60, clock=clock)
+        source.is_ready = False
+        engine.evaluate(rule, ["1"], at=minute(0))
+        source.armed = True
+        # Due for a repeat, but acknowledged between the pass's read and its write.
+        assert engine.evaluate(rule, ["1"], at=minute(2)) == []
+        state = store.load(key)
+    finally:
+        api_engine.dispose()
+        evaluator_engine.dispose()
+    assert (state.phase, state.acknowledged_by, state.evaluated_at) == (Phase.FIRING, "ana", minute(2))
+    assert [post["state"] for post in webhook.posts] == ["firing"]
+
+
+def test_a_silence_written_while_the_alert_resolves_keeps_the_resolve(
+    alerting_url: str, roll: Roll, webhook: WebhookReceiver, clock: ManualClock
+) -> None:
+    rule = AlertRule.parse("down", model="fraud", when="not_ready", notify=f"webhook:{webhook.url}")
+    key = AlertKey("down", "fraud", "1")
+    api_engine, evaluator_engine = open_engine(alerting_url), open_engine(alerting_url)
+    try:
+        engine = engine_for(SqlAlertStore(evaluator_engine, clock=clock), roll, clock)
+        roll.is_ready = False
+        engine.evaluate(rule, ["1"], at=minute(0))
+        roll.is_ready = True
+
+        passes = [minute(1)]
+
+        def resolving_first() -> datetime:
+            # The API's store asks the time after it read the alert and before it writes: the evaluator's pass that
+            # resolves the alert lands right there, once.
+            while passes:
+                engine.evaluate(rule, ["1"], at=passes.pop())
+            return clock()
+
+        api = SqlAlertStore(api_engine, clock=resolving_first)
+        api.silence("down", minute(60))
+        state = api.load(key)
+    finally:
+        api_engine.dispose()
+        evaluator_engine.dispose()
+    assert (state.phase, state.silenced_until) == (Phase.RESOLVED, minute(60))
+    assert [post["state"] for post in webhook.posts] == ["firing", "resolved"]
