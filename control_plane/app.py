@@ -160,7 +160,13 @@ class ControlPlaneServer:
                 clock=self._clock,
             ),
             alerting=AlertingService(store, runners.alerts, runners.leases, runners),
-            predictions=PredictionLogService(store, artifacts, spool=spool),
+            predictions=PredictionLogService(
+                store,
+                artifacts,
+                spool=spool,
+                retention=timedelta(days=settings.prediction_log_retention),
+                clock=self._clock,
+            ),
         )
         removed = await asyncio.to_thread(spool.clear)
         if removed:
@@ -210,10 +216,16 @@ class ControlPlaneServer:
         await server.start()
         for service in HEALTH_NAMES:
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
-        self._pruner = asyncio.create_task(services.monitoring.run_pruner(settings.monitoring_prune_interval))
+        self._pruner = asyncio.create_task(self._prune(services, settings.monitoring_prune_interval))
         self._start_jobs(runners)
         log.info("control plane on %s (registry %s, artifacts %s)", address, _redacted(url), artifacts.describe())
         return self.port
+
+    @staticmethod
+    async def _prune(services: Services, interval_s: float) -> None:
+        """The built-in pruning, every ``interval_s``: roll-ups and prediction logs (with their files) past their
+        retention, so that neither needs a gc job."""
+        await asyncio.gather(services.monitoring.run_pruner(interval_s), services.predictions.run_pruner(interval_s))
 
     def _job_runners(self, store: SqlStore, artifacts: ArtifactStore, drift_rule: DriftRule) -> JobRunners:
         alerting = self.alerting

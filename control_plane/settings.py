@@ -61,9 +61,11 @@ class ControlPlaneSettings(BaseSettings):
     monitoring_retention: int = Field(default=30, ge=1)
     """Days of monitoring roll-ups (per-minute traffic, latency and feature sketches) kept."""
     monitoring_prune_interval: float = Field(default=3600.0, gt=0)
-    """Seconds between deletions of the roll-ups older than ``monitoring_retention``."""
+    """Seconds between deletions of the roll-ups older than ``monitoring_retention`` and of the prediction logs
+    older than ``prediction_log_retention`` (with their files)."""
     prediction_log_retention: int = Field(default=30, ge=1)
-    """Days of prediction logs kept: the ``gc`` job deletes older ones (their index rows, then their files)."""
+    """Days of prediction logs kept: older ones are deleted with their files every ``monitoring_prune_interval``
+    (and by a ``gc`` job, which leaves their files to its artifact collection)."""
     psi_threshold: float = Field(default=0.2, gt=0)
     """Population stability index from which a feature's shift against its training profile is large enough to count
     as drift (when ``chi2_p_threshold`` also says it is not noise)."""

@@ -157,17 +157,21 @@ class JobRunners:
         (those logs' files among them), and roll-ups older than the retention."""
         now = self._clock()
         # First, so that the files of the logs deleted now count as unreferenced in this very run.
-        logs = self._store.prune_prediction_logs(now - self._prediction_log_retention)
+        logs = len(self._store.prune_prediction_logs(now - self._prediction_log_retention))
         referenced = self._store.artifact_digests()
         unreferenced = set(self._artifacts.digests()) - referenced
         self._unreferenced = {digest: self._unreferenced.get(digest, now) for digest in unreferenced}
+        due = [digest for digest, since in self._unreferenced.items() if now - since >= self._gc_grace]
         deleted = 0
-        for digest, since in list(self._unreferenced.items()):
-            # Checked again right before deleting: a version may have been registered on it meanwhile.
-            if now - since >= self._gc_grace and digest not in self._store.artifact_digests():
-                self._artifacts.delete(digest)
-                del self._unreferenced[digest]
-                deleted += 1
+        if due:
+            # Checked again right before deleting, once for the whole batch (the query reads every table that holds
+            # digests): a version may have been registered on one of them meanwhile.
+            still = self._store.artifact_digests()
+            for digest in due:
+                if digest not in still:
+                    self._artifacts.delete(digest)
+                    del self._unreferenced[digest]
+                    deleted += 1
         pruned = self._store.prune_rollups(now - self._retention)
         waiting = len(self._unreferenced)
         return RunResult(

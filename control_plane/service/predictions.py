@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from control_plane.artifacts import CHUNK_BYTES, ArtifactStore
 from control_plane.entities import NewPredictionLog, Page, PredictionLog
@@ -30,12 +30,27 @@ class PredictionLogDownload:
 
 
 class PredictionLogService:
-    """A file is named by its sha256, so a server retrying an upload whose answer it lost stores nothing twice."""
+    """A file is named by its sha256, so a server retrying an upload whose answer it lost stores nothing twice.
 
-    def __init__(self, store: AbstractStore, artifacts: ArtifactStore, *, spool: Spool) -> None:
+    Args:
+        retention: Logs whose latest row is older than this are deleted by ``prune``, with their files.
+        clock: The current time (aware, UTC).
+    """
+
+    def __init__(
+        self,
+        store: AbstractStore,
+        artifacts: ArtifactStore,
+        *,
+        spool: Spool,
+        retention: timedelta = timedelta(days=30),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._store = store
         self._artifacts = artifacts
         self._spool = spool
+        self._retention = retention
+        self._clock = clock
 
     async def upload(
         self, new: NewPredictionLog, chunks: AsyncIterator[bytes], *, actor: str
@@ -107,3 +122,32 @@ class PredictionLogService:
         """The log and its Parquet file's bytes; NOT_FOUND (before anything is sent) for an unknown one."""
         found = await asyncio.to_thread(self._store.get_prediction_log, sha256)
         return PredictionLogDownload(found, await _reads.stream(self._artifacts, found.sha256, chunk_bytes))
+
+    def _prune(self) -> tuple[int, int]:
+        digests = self._store.prune_prediction_logs(self._clock() - self._retention)
+        if not digests:
+            return 0, 0
+        # A file goes with its log at once, unless something else stores the same bytes (read once, after the
+        # rows are gone). An upload of the same file racing this would carry the same old rows, pruned next time.
+        referenced = self._store.artifact_digests()
+        gone = [digest for digest in digests if digest not in referenced]
+        for digest in gone:
+            self._artifacts.delete(digest)
+        return len(digests), len(gone)
+
+    async def prune(self) -> tuple[int, int]:
+        """Delete the logs whose latest row is older than the retention, and their files; returns how many logs
+        and files went."""
+        return await asyncio.to_thread(self._prune)
+
+    async def run_pruner(self, interval_s: float) -> None:
+        """``prune`` now and every ``interval_s`` until cancelled; a failure is logged and tried again next time."""
+        while True:
+            try:
+                logs, files = await self.prune()
+            except Exception:
+                log.exception("deleting old prediction logs failed")
+            else:
+                if logs:
+                    log.info("deleted %d prediction log(s) older than %s and %d file(s)", logs, self._retention, files)
+            await asyncio.sleep(interval_s)

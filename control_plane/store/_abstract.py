@@ -262,9 +262,9 @@ class AbstractStore(abc.ABC):
         """The model's logs (of one version, or of all) whose rows overlap ``[since, until)``, newest first."""
 
     @abc.abstractmethod
-    def prune_prediction_logs(self, before: datetime) -> int:
-        """Delete the logs whose latest row is older than ``before``; returns how many. Their files become
-        unreferenced artifacts, which artifact garbage collection deletes."""
+    def prune_prediction_logs(self, before: datetime) -> list[str]:
+        """Delete the logs whose latest row is older than ``before``; returns their sha256s. Their files become
+        unreferenced artifacts: the caller deletes them, or artifact garbage collection does."""
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -24,6 +24,7 @@ __all__ = [
 ]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_DELETE_BATCH = 500
 _SERVER = re.compile(r"[\x21-\x7e]{1,255}")
 
 
@@ -123,6 +124,10 @@ def list_prediction_logs(
     return make_page(rows, limit, lambda row: row.id, _convert)
 
 
-def prune_prediction_logs(session: Session, before: datetime) -> int:
-    result = session.execute(delete(PredictionLogRow).where(PredictionLogRow.last_at < before))
-    return int(getattr(result, "rowcount", 0) or 0)
+def prune_prediction_logs(session: Session, before: datetime) -> list[str]:
+    digests = list(session.scalars(select(PredictionLogRow.sha256).where(PredictionLogRow.last_at < before)))
+    # By digest, not by age again: exactly the rows read, whatever commits in between, in statements of bounded size.
+    for start in range(0, len(digests), _DELETE_BATCH):
+        batch = digests[start : start + _DELETE_BATCH]
+        session.execute(delete(PredictionLogRow).where(PredictionLogRow.sha256.in_(batch)))
+    return digests

@@ -318,7 +318,7 @@ class SqlStore(AbstractStore):
                 session, model, version=version, since=since, until=until, page_size=page_size, page_token=page_token
             )
 
-    def prune_prediction_logs(self, before: datetime) -> int:
+    def prune_prediction_logs(self, before: datetime) -> list[str]:
         with self._db.write() as session:
             return _predictions.prune_prediction_logs(session, before)
 

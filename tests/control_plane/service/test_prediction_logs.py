@@ -4,8 +4,10 @@ maintainers download them, and the gc job deletes those past the retention with 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,8 @@ import grpc
 import polars as pl
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from control_plane.alerting import AlertingSettings
 from control_plane.app import ControlPlaneServer
@@ -21,7 +25,7 @@ from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
 from control_plane.settings import ControlPlaneSettings
 
-from .conftest import ADMIN_TOKEN, Api, Metadata, bearer, files, read_all
+from .conftest import ADMIN_TOKEN, Api, Metadata, bearer, eventually, files, read_all
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -196,15 +200,68 @@ async def test_the_gc_job_deletes_logs_past_the_retention_with_their_files(sqlit
     try:
         api = Api(server, channel, cp_grpc.ControlPlaneStub(channel), tmp_path / "home")  # type: ignore[no-untyped-call]
         now = datetime.now(UTC)
-        old = (await upload(api, bearer(ADMIN_TOKEN), parquet(3, seed=1), at=now - timedelta(days=31))).log
-        recent = (await upload(api, bearer(ADMIN_TOKEN), parquet(3, seed=2), at=now - timedelta(days=29))).log
+        olds = [
+            (await upload(api, bearer(ADMIN_TOKEN), parquet(3, seed=seed), at=now - timedelta(days=31))).log
+            for seed in range(1, 6)
+        ]
+        recent = (await upload(api, bearer(ADMIN_TOKEN), parquet(3, seed=9), at=now - timedelta(days=29))).log
         await api.stub.CreateJob(cp.CreateJobRequest(name="sweep", cron="0 3 * * *", kind="gc"), metadata=api.admin)
-        run = await api.stub.RunJob(cp.RunJobRequest(name="sweep"), metadata=api.admin)
-        assert "deleted 1 prediction log(s)" in run.log
+        with digest_queries() as queries:
+            run = await api.stub.RunJob(cp.RunJobRequest(name="sweep"), metadata=api.admin)
+        assert "deleted 5 prediction log(s)" in run.log and "deleted 5 unreferenced artifact(s)" in run.log
+        # The referenced digests are read once to find the unreferenced files and once more before deleting them,
+        # however many there are.
+        assert len(queries) == 2
         listed = await api.stub.ListPredictionLogs(cp.ListPredictionLogsRequest(model="fraud"), metadata=api.admin)
         assert [log.sha256 for log in listed.logs] == [recent.sha256]
         assert [p.name for p in files(api.artifacts) if not p.name.startswith(".")] == [recent.sha256]
-        assert old.sha256 != recent.sha256
+        assert recent.sha256 not in {old.sha256 for old in olds}
+    finally:
+        await channel.close()
+        await server.stop(grace=1.0)
+
+
+@contextlib.contextmanager
+def digest_queries() -> Iterator[list[str]]:
+    """The statements that read every referenced artifact digest (a union over the tables that hold them), run by
+    any engine of this process meanwhile."""
+    found: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "UNION" in statement and "prediction_logs" in statement:
+            found.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        yield found
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+
+
+async def test_logs_past_the_retention_go_with_their_files_without_a_gc_job(sqlite_url: str, tmp_path: Path) -> None:
+    settings = ControlPlaneSettings(
+        home=tmp_path / "home", db=sqlite_url, grpc_port=0, admin_token=ADMIN_TOKEN, prediction_log_retention=30,
+        monitoring_prune_interval=0.05,
+    )  # fmt: skip
+    server = ControlPlaneServer(settings)
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+    try:
+        api = Api(server, channel, cp_grpc.ControlPlaneStub(channel), tmp_path / "home")  # type: ignore[no-untyped-call]
+        now = datetime.now(UTC)
+        recent = (await upload(api, bearer(ADMIN_TOKEN), parquet(3, seed=2), at=now - timedelta(days=29))).log
+        old = (await upload(api, bearer(ADMIN_TOKEN), parquet(3, seed=1), at=now - timedelta(days=31))).log
+
+        def stored() -> list[str]:
+            return [p.name for p in files(api.artifacts) if not p.name.startswith(".")]
+
+        # The file goes after its row: once it is gone, so is the row.
+        await eventually(lambda: old.sha256 not in stored(), "the old log's file deleted", within=30)
+        assert stored() == [recent.sha256]
+        listed = await api.stub.ListPredictionLogs(cp.ListPredictionLogsRequest(model="fraud"), metadata=api.admin)
+        assert [log.sha256 for log in listed.logs] == [recent.sha256]
+        jobs = await api.stub.ListJobs(cp.ListJobsRequest(), metadata=api.admin)
+        assert [job.name for job in jobs.jobs if job.kind == "gc"] == []
     finally:
         await channel.close()
         await server.stop(grace=1.0)

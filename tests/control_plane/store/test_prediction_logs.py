@@ -109,7 +109,7 @@ def test_listing_filters_by_model_version_and_span_newest_first_in_pages(store: 
 def test_pruning_deletes_the_logs_older_than_the_cutoff_and_releases_their_files(store: SqlStore) -> None:
     old, _ = store.create_prediction_log(new_log(at=T0 - timedelta(days=40)), actor="s")
     recent, _ = store.create_prediction_log(new_log(at=T0), actor="s")
-    assert store.prune_prediction_logs(T0 - timedelta(days=30)) == 1
+    assert store.prune_prediction_logs(T0 - timedelta(days=30)) == [old.sha256]
     with pytest.raises(ConduitError) as caught:
         store.get_prediction_log(old.sha256)
     assert caught.value.code is ErrorCode.NOT_FOUND
