@@ -17,6 +17,9 @@ threshold, the condition holds from that evaluation on (never from the minute's 
 time nobody saw), and it fires once consecutive evaluations have held for the window. The filling minute never clears
 a condition, though: a few fast requests at the start of a minute are no recovery, so a resolve waits for the minute
 to end. A rule without a ``for`` window waits for ended minutes either way, so one slow request cannot fire it.
+Nor can it fire a rule with one: the filling minute is judged only once it holds ``filling_min_requests`` answered
+requests, since with little traffic its p99 (or error rate) is that of one or two requests. Ended minutes are judged
+whatever their count.
 """
 
 from __future__ import annotations
@@ -40,9 +43,11 @@ from control_plane.alerting._state import Evaluation, Outcome
 from control_plane.entities import Rollup
 from control_plane.monitoring import quantile
 
-__all__ = ["DriftScores", "Evaluator", "MetricsSource"]
+__all__ = ["FILLING_MIN_REQUESTS", "DriftScores", "Evaluator", "MetricsSource"]
 
 MINUTE = timedelta(minutes=1)
+FILLING_MIN_REQUESTS = 20
+"""The default of ``Evaluator``'s ``filling_min_requests`` (and of ``CONDUIT_ALERTS_FILLING_MIN_REQUESTS``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,12 +107,22 @@ class Evaluator:
         lag_s: how late a window may arrive after it ends (the servers' export interval plus the roll-up's own
             delay); the newest data counts as current within this lag.
         drift_window_s: the period drift is measured over.
+        filling_min_requests: the answered requests the minute still filling must hold before a ``for`` window
+            judges it.
     """
 
-    def __init__(self, source: MetricsSource, *, lag_s: float = 120.0, drift_window_s: float = 3600.0) -> None:
+    def __init__(
+        self,
+        source: MetricsSource,
+        *,
+        lag_s: float = 120.0,
+        drift_window_s: float = 3600.0,
+        filling_min_requests: int = FILLING_MIN_REQUESTS,
+    ) -> None:
         self._source = source
         self._lag = timedelta(seconds=lag_s)
         self._drift_window = timedelta(seconds=drift_window_s)
+        self._filling_min_requests = filling_min_requests
 
     def evaluate(
         self, condition: Condition, model: str, version: str, at: datetime, *, watched_since: datetime | None = None
@@ -142,7 +157,11 @@ class Evaluator:
         # Windows without a value (no request) neither break nor extend a run: the condition is judged on data.
         recent = [(w, v) for w in self._recent(model, version, at, condition.for_s) if (v := measure(w)) is not None]
         measured = [(w, v) for w, v in recent if _end(w) <= at]
-        filling = recent[-1] if recent and _end(recent[-1][0]) > at and condition.for_s > 0 else None
+        filling = None
+        if recent and _end(recent[-1][0]) > at and condition.for_s > 0:
+            # With little traffic so far, the minute's p99 (or error rate) is that of a request or two.
+            enough = _answered(recent[-1][0]) >= self._filling_min_requests
+            filling = recent[-1] if enough else None
         if filling is not None and filling[1] > threshold:
             # Seen holding now; a run of ended minutes right before it extends the episode back.
             since, value = at, filling[1]

@@ -10,6 +10,8 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from control_plane.alerting._evaluate import FILLING_MIN_REQUESTS
+
 __all__ = ["AlertingSettings"]
 
 
@@ -46,6 +48,9 @@ class AlertingSettings(BaseSettings):
     """Notify an unacknowledged firing alert again after this many seconds; unset: once per change only."""
     lag_s: float = Field(default=120.0, ge=0)
     """How late a monitoring window may arrive after it ends and still count as current."""
+    filling_min_requests: int = Field(default=FILLING_MIN_REQUESTS, ge=1)
+    """Answered requests the minute still filling must hold before a ``for`` window (``p99_ms``, ``error_rate``)
+    judges it; until then only ended minutes count, so one slow request at low traffic cannot fire a ``for 10s``."""
     drift_window_s: float = Field(default=3600.0, gt=0)
     """The period drift is measured over at each evaluation."""
     misfire_grace_s: float = Field(default=300.0, gt=0)

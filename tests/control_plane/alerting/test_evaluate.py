@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from control_plane.alerting import (
+    AlertingSettings,
     AlertState,
     DriftScores,
     Evaluator,
@@ -67,15 +68,46 @@ def test_a_short_for_window_is_judged_on_the_minute_still_filling_from_the_first
 def test_a_filling_minute_extends_a_run_of_slow_minutes_but_never_clears_one() -> None:
     roll = Roll()
     roll.add(0, [0.080] * 100)
-    roll.add(1, [0.080] * 10)
+    roll.add(1, [0.080] * 20)
     condition = parse_condition("p99_ms > 50 for 10s")
     slow = Evaluator(roll).evaluate(condition, "fraud", "1", minute(1.5))
     assert slow.outcome is Outcome.HOLDS and (slow.since, slow.through) == (minute(0), minute(1.5))
     roll.rollups[1:] = []
-    roll.add(1, [0.002] * 10)
+    roll.add(1, [0.002] * 20)
     # The fast start of minute 1 is no recovery yet: minute 0, which ended slow, still decides.
     fast = Evaluator(roll).evaluate(condition, "fraud", "1", minute(1.5))
     assert fast.outcome is Outcome.HOLDS and (fast.since, fast.through) == (minute(0), minute(1))
+
+
+def test_the_filling_minute_is_judged_only_once_it_holds_enough_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    roll = Roll()
+    roll.add(0, [0.004] * 100)
+    roll.add(1, [0.300])  # low traffic: one slow request so far in minute 1
+    condition = parse_condition("p99_ms > 50 for 10s")
+    evaluator = Evaluator(roll)
+    state = AlertState()
+    for seconds in range(5, 60, 5):
+        evaluation = evaluator.evaluate(condition, "fraud", "1", minute(1) + timedelta(seconds=seconds))
+        # Judged on the ended minute 0, which was fast.
+        assert evaluation.outcome is Outcome.CLEAR
+        state, event = advance(state, evaluation, for_s=10)
+        assert event is None
+    assert state.phase is Phase.INACTIVE
+    roll.rollups[1:] = []
+    roll.add(1, [0.300] * 19, errors=0)
+    assert evaluator.evaluate(condition, "fraud", "1", minute(1.5)).outcome is Outcome.CLEAR
+    roll.rollups[1:] = []
+    roll.add(1, [0.300] * 19, errors=1)  # failed requests count: twenty were answered
+    assert evaluator.evaluate(condition, "fraud", "1", minute(1.5)).outcome is Outcome.HOLDS
+    # The same holds for error_rate: one failed request out of one is no 100 % error rate yet.
+    roll.rollups[1:] = []
+    roll.add(1, [], errors=1)
+    errors = parse_condition("error_rate > 50% for 10s")
+    assert evaluator.evaluate(errors, "fraud", "1", minute(1.5)).outcome is Outcome.CLEAR
+    assert Evaluator(roll, filling_min_requests=1).evaluate(errors, "fraud", "1", minute(1.5)).outcome is Outcome.HOLDS
+    monkeypatch.setenv("CONDUIT_ALERTS_FILLING_MIN_REQUESTS", "5")
+    assert AlertingSettings().filling_min_requests == 5
+    assert AlertingSettings.model_fields["filling_min_requests"].default == 20
 
 
 def test_a_p99_above_the_histogram_bounds_is_estimated_up_to_the_observed_maximum() -> None:
