@@ -380,7 +380,8 @@ class PredictionLogRow(Base):
     """
 
     __tablename__ = "prediction_logs"
-    __table_args__ = (Index(None, "model", "version", "id"),)
+    # One index per listing: by model and version, and by model alone (every version), both newest first.
+    __table_args__ = (Index(None, "model", "version", "id"), Index(None, "model", "id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model: Mapped[str] = mapped_column(String(NAME))

@@ -35,10 +35,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_prediction_logs")),
         sa.UniqueConstraint("sha256", name=op.f("uq_prediction_logs_sha256")),
     )
-    # Listings go by model (and version), newest first; retention deletes by last_at alone.
+    # Listings go by model and version, or by model alone, newest first (each index serves one of them without a
+    # sort); retention deletes by last_at alone.
     op.create_index(
         op.f("ix_prediction_logs_model_version_id"), "prediction_logs", ["model", "version", "id"], unique=False
     )
+    op.create_index(op.f("ix_prediction_logs_model_id"), "prediction_logs", ["model", "id"], unique=False)
     op.create_index(op.f("ix_prediction_logs_last_at"), "prediction_logs", ["last_at"], unique=False)
 
 

@@ -3,12 +3,16 @@ listed by model, version and time span with keyset pages, pruned by age, and kep
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from control_plane.entities import NewPredictionLog
 from control_plane.store import SqlStore
@@ -117,3 +121,41 @@ def test_pruning_deletes_the_logs_older_than_the_cutoff_and_releases_their_files
     digests = store.artifact_digests()
     assert old.sha256 not in digests
     assert recent.sha256 in digests
+
+
+@pytest.mark.parametrize("version", [None, 1])
+def test_listings_by_model_alone_or_by_version_read_an_index_in_order_without_sorting(
+    sqlite_url: str, version: int | None
+) -> None:
+    store = SqlStore(sqlite_url)
+    try:
+        for v in (1, 2, 1):
+            store.create_prediction_log(new_log(version=v), actor="s")
+        with statements(store.engine) as seen:
+            first = store.list_prediction_logs("fraud", version=version, since=None, until=None, page_size=1,
+                                               page_token="")  # fmt: skip
+            store.list_prediction_logs("fraud", version=version, since=None, until=None, page_size=1,
+                                       page_token=first.next_token)  # fmt: skip
+        for statement, parameters in seen:
+            with store.engine.connect() as connection:
+                plan = " | ".join(row[-1] for row in connection.exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN {statement}", parameters))  # fmt: skip
+            assert "USING INDEX ix_prediction_logs_model" in plan and "TEMP B-TREE" not in plan, plan
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def statements(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """The SELECT statements ``engine`` runs meanwhile, with their parameters."""
+    seen: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
