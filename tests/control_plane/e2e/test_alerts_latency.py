@@ -5,7 +5,6 @@ version posts exactly one resolved notification while traffic goes on."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from .conftest import ADMIN_TOKEN, MODEL, Cluster, Load, eventually
 
 WIDTH = 256
 EVALUATE_INTERVAL_S = 1.0
+EVALUATIONS_AFTER = 4
 THRESHOLD_MS = 10
 
 
@@ -65,6 +65,18 @@ def matmul_chain(copies: int, layers: int) -> bytes:
     return model.SerializeToString()
 
 
+def _latest_tick(admin: ControlPlaneClient) -> tuple[int, int]:
+    """The tick of the newest run of the built-in evaluation, finished or not."""
+    runs = admin.job_runs("@evaluate", limit=1)
+    return (runs[0].tick.seconds, runs[0].tick.nanos) if runs else (0, 0)
+
+
+def _evaluations_since(admin: ControlPlaneClient, tick: tuple[int, int]) -> int:
+    """Runs of the built-in evaluation that started after ``tick`` and have finished."""
+    runs = admin.job_runs("@evaluate", limit=100)
+    return sum(1 for run in runs if (run.tick.seconds, run.tick.nanos) > tick and run.HasField("finished_at"))
+
+
 def test_a_latency_rule_fires_once_for_a_slow_version_and_resolves_once_when_a_fast_one_replaces_it(
     start_cluster: Callable[[str], Cluster],
     monkeypatch: pytest.MonkeyPatch,
@@ -106,7 +118,12 @@ def test_a_latency_rule_fires_once_for_a_slow_version_and_resolves_once_when_a_f
             eventually(lambda: len(webhook.posts) >= 2, timeout=30, what="the resolved notification")
             served_by_fast = load.versions["2"]
             # More evaluations pass while the fast version serves: none of them may notify again.
-            time.sleep(4 * EVALUATE_INTERVAL_S)
+            evaluated = _latest_tick(admin)
+            eventually(
+                lambda: _evaluations_since(admin, evaluated) >= EVALUATIONS_AFTER,
+                timeout=30 + 4 * EVALUATIONS_AFTER * EVALUATE_INTERVAL_S,
+                what=f"{EVALUATIONS_AFTER} more evaluations",
+            )
             assert load.versions["2"] > served_by_fast
             phases = {alert.version: alert.phase for alert in admin.list_alerts("slow")}
             history = admin.alert_history("slow")

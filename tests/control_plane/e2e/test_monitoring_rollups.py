@@ -22,6 +22,7 @@ from .test_alerts_latency import WIDTH, matmul_chain
 
 SUCCEEDED = 60
 REFUSED = 7
+LATER_PUSHES = 3
 
 
 def _fastest_run_s(model: bytes, row: np.ndarray, runs: int = 20) -> float:
@@ -83,15 +84,22 @@ def test_stored_rollups_count_every_request_sent_and_bound_their_latency_by_the_
 
     expected = (SUCCEEDED, {"INVALID_ARGUMENT": REFUSED})
     eventually(lambda: counted() == expected, timeout=30, what=f"{SUCCEEDED} requests and {REFUSED} errors stored")
-    # Several more pushes later, nothing was counted twice.
-    time.sleep(2.0)
-    assert counted() == expected
+    # Several more pushes later, nothing was counted twice: one more request at a time, each counted exactly once
+    # before the next is sent, takes at least one push after each (a push that counted anything again would overshoot).
+    with InferenceClient(server.address) as inference:
+        for n in range(1, LATER_PUSHES + 1):
+            start = time.perf_counter()
+            inference.infer(MODEL, {"input": rows[n - 1 : n]})
+            client_s.append(time.perf_counter() - start)
+            later = (SUCCEEDED + n, {"INVALID_ARGUMENT": REFUSED})
+            eventually(lambda later=later: counted() == later, timeout=30, what=f"request {SUCCEEDED + n} stored once")
+    assert counted() == (len(client_s), {"INVALID_ARGUMENT": REFUSED})
 
     histograms = [window.latency for window in windows() if window.HasField("latency")]
     bounds = list(histograms[0].bounds)
     assert all(list(h.bounds) == bounds for h in histograms)
     counts = np.sum([list(h.counts) for h in histograms], axis=0)
-    assert sum(h.count for h in histograms) == counts.sum() == SUCCEEDED
+    assert sum(h.count for h in histograms) == counts.sum() == len(client_s)
     # Bucket i holds (bounds[i-1], bounds[i]]: at every bound, at least as many server latencies as client ones.
     timed = np.array(client_s)
     server_at_or_below = np.cumsum(counts)[:-1]
