@@ -197,6 +197,8 @@ class SqlAlertStore:
                     break
                 except AlertChanged:
                     read = self.read(key)
+                    if read.stored is None:
+                        break  # forgotten with its rule meanwhile: nothing left to silence
 
     def _write(
         self, conn: Connection, key: AlertKey, state: AlertState, now: datetime, expected: Revision | None

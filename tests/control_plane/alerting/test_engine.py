@@ -315,3 +315,26 @@ def test_a_silence_written_while_the_alert_resolves_keeps_the_resolve(
         evaluator_engine.dispose()
     assert (state.phase, state.silenced_until) == (Phase.RESOLVED, minute(60))
     assert [post["state"] for post in webhook.posts] == ["firing", "resolved"]
+
+
+def test_a_silence_written_while_the_rule_is_deleted_leaves_no_state_behind(
+    alerting_url: str, clock: ManualClock
+) -> None:
+    key = AlertKey("down", "fraud", "1")
+    api_engine, other_engine = open_engine(alerting_url), open_engine(alerting_url)
+    try:
+        other = SqlAlertStore(other_engine, clock=clock)
+        firing, _ = advance(AlertState(), Eval(Out.HOLDS, minute(0)), for_s=0)
+        other.save(key, firing)
+        deletions = ["down"]
+
+        def deleting_first() -> datetime:
+            while deletions:
+                other.forget_rule(deletions.pop())
+            return clock()
+
+        SqlAlertStore(api_engine, clock=deleting_first).silence("down", minute(60))
+        assert other.states() == {}
+    finally:
+        api_engine.dispose()
+        other_engine.dispose()
