@@ -1,17 +1,23 @@
-"""Logs the control plane keeps, searched on the dashboard's side: a version's training.log attachment and the logs
-of job runs. A query keeps the lines that contain it (case-insensitive); an empty one keeps every line."""
+"""Logs the control plane keeps, searched on the dashboard's side: a version's training.log attachment, the logs of
+job runs, and a model's failed requests per minute by gRPC status. A query keeps the lines that contain it
+(case-insensitive); an empty one keeps every line."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
+from control_plane.protocol import control_plane_pb2 as cp
 from dashboard._data import DashboardData
-from dashboard._entities import JobRunRow
+from dashboard._entities import JobRunRow, time_of
 from inference_server.errors import ConduitError, ErrorCode
 
-__all__ = ["LogLine", "RunLog", "TrainingLog", "job_run_logs", "training_log"]
+__all__ = ["ErrorCount", "LogLine", "RunLog", "TrainingLog", "error_counts", "job_run_logs", "training_log"]
 
 TRAINING_LOG = "training.log"
+# A day of one-minute windows: the control plane's limit is 1,440 windows, and a span that does not start on a
+# minute boundary touches one more than it has minutes.
+_DAY_MINUTES = 24 * 60 - 1
 
 
 @dataclass(frozen=True)
@@ -66,3 +72,31 @@ async def job_run_logs(data: DashboardData, token: str, job: str, query: str, *,
         if lines or not query:
             logs.append(RunLog(run, lines, total))
     return logs
+
+
+@dataclass(frozen=True)
+class ErrorCount:
+    """Requests to one version that failed with ``status`` during the minute starting at ``minute``."""
+
+    minute: datetime
+    version: int
+    status: str
+    count: int
+
+
+async def error_counts(
+    data: DashboardData, token: str, ref: cp.VersionRef, query: str, *, since_minutes: int = _DAY_MINUTES
+) -> list[ErrorCount]:
+    """The failed requests to ``ref``'s version per minute and status over the last ``since_minutes``, newest first;
+    a query keeps the statuses that contain it. Servers count failures by status (their messages stay with the
+    caller), so this is the error log the control plane can give."""
+    answer = await data.monitoring(token, ref, since_minutes=since_minutes, window_minutes=1)
+    needle = query.casefold()
+    counts = [
+        ErrorCount(minute, answer.version, status, count)
+        for window in answer.windows
+        if (minute := time_of(window, "start")) is not None
+        for status, count in sorted(window.errors.items())
+        if count and needle in status.casefold()
+    ]
+    return sorted(counts, key=lambda c: c.minute, reverse=True)

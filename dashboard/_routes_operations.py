@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from control_plane.protocol import control_plane_pb2 as cp
 from dashboard._data import AuditFilter
-from dashboard._logs import job_run_logs, training_log
+from dashboard._logs import error_counts, job_run_logs, training_log
 from dashboard._monitoring import PERIODS, monitoring_json, window_minutes
 from dashboard._web import context_of, render, session
 from inference_server.errors import ConduitError, ErrorCode
@@ -124,6 +124,7 @@ async def logs(request: Request) -> Response:
     q, model, job = query.get("q", ""), query.get("model", ""), query.get("job", "")
     training = None
     predictions = None
+    errors = None
     if model:
         predictions = await data.prediction_logs(token, model, query.get("page_token", ""))
         version_text = query.get("version", "")
@@ -132,6 +133,7 @@ async def logs(request: Request) -> Response:
         number = int(version_text) if version_text else (await data.model(token, model)).latest_version
         if number:
             training = await training_log(data, token, model, number, q)
+            errors = await error_counts(data, token, cp.VersionRef(model=model, version=number), q)
     return render(
         request,
         "logs.html",
@@ -143,6 +145,7 @@ async def logs(request: Request) -> Response:
         version=query.get("version", ""),
         training=training,
         predictions=predictions,
+        errors=errors,
         runs=await job_run_logs(data, token, job, q),
         jobs=await data.jobs(token),
     )

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from clients import InferenceClient
+from clients import ConduitError, ErrorCode, InferenceClient
 from clients.control_plane import ControlPlaneClient
 from clients.training import fetch_dataset, import_frame, register_result
 from control_plane.protocol import control_plane_pb2 as cp
@@ -28,6 +28,7 @@ from trainers import bundled, parse_spec, train
 
 CHROMIUM = "/usr/bin/chromium"
 MODEL = "credit"
+FAILED_REQUESTS = 3
 ROWS_PER_REQUEST = 8
 SPEC = """
 [dataset]
@@ -74,6 +75,21 @@ class Dashboard:
                     inference.infer(MODEL, {k: v[start : start + ROWS_PER_REQUEST] for k, v in inputs.items()})
                     requests += 1
         return requests
+
+    def fail(self, count: int) -> None:
+        """Send ``count`` requests one feature short: each fails with INVALID_ARGUMENT."""
+        short = {k: v[:1] for k, v in list(self.normal.items())[1:]}
+        with InferenceClient(self.server.address) as inference:
+            for _ in range(count):
+                with pytest.raises(ConduitError) as failed:
+                    inference.infer(MODEL, short)
+                assert failed.value.code is ErrorCode.INVALID_ARGUMENT
+
+    def failed(self) -> int:
+        """Requests the control plane's monitoring has counted as INVALID_ARGUMENT for the served version."""
+        with self.admin() as client:
+            answer = client.get_monitoring(cp.VersionRef(model=MODEL, alias="production"), window_minutes=1440)
+        return sum(w.errors.get("INVALID_ARGUMENT", 0) for w in answer.windows)
 
     def served(self) -> int:
         """Requests the control plane's monitoring has counted for the served version in the last 15 minutes."""
@@ -169,6 +185,8 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
 
         sent = board.send(normal) + board.send(shifted)
         eventually(lambda: board.served() == sent, timeout=60, what=f"{sent} requests counted by monitoring")
+        board.fail(FAILED_REQUESTS)
+        eventually(lambda: board.failed() == FAILED_REQUESTS, timeout=60, what="failed requests counted")
 
         def firing() -> bool:
             with board.admin() as client:

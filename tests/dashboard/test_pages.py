@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext
 
-from .conftest import MODEL, Dashboard, watch
+from .conftest import FAILED_REQUESTS, MODEL, Dashboard, watch
 
 # Page path -> text it must show (from the data the fixture created).
 PAGES = {
@@ -51,6 +51,19 @@ def test_each_page_opens_cleanly_for_a_viewer(
     # Reports and comparisons are self-contained documents (made to be saved and opened offline): no navigation.
     standalone = path.endswith("/report") or "/compare?" in path
     assert page.locator("nav a.current").count() == (0 if standalone else 1)
+
+
+def test_failed_requests_are_listed_by_minute_and_status(viewer: BrowserContext, dashboard: Dashboard) -> None:
+    page = viewer.new_page()
+    page.goto(f"{dashboard.url}/logs?model={MODEL}")
+    rows = [row.split("\t") for row in page.inner_text("#error-counts tbody").splitlines()]
+    assert {(version, status) for _, version, status, _ in rows} == {("2", "INVALID_ARGUMENT")}
+    assert sum(int(count) for *_, count in rows) == dashboard.failed() == FAILED_REQUESTS
+    page.goto(f"{dashboard.url}/logs?model={MODEL}&q=invalid")
+    assert page.locator("#error-counts tbody tr").count() == len(rows)
+    page.goto(f"{dashboard.url}/logs?model={MODEL}&q=UNAVAILABLE")
+    assert page.locator("#error-counts").count() == 0
+    assert "No failed request with a status containing “UNAVAILABLE”" in page.inner_text("main")
 
 
 def test_log_search_keeps_only_the_matching_lines(viewer: BrowserContext, dashboard: Dashboard) -> None:
