@@ -7,7 +7,8 @@ The only module of the follower that imports grpc: it converts messages to ``_ty
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -74,13 +75,48 @@ def _timestamp(moment: datetime) -> Timestamp:
     return stamp
 
 
-async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
-    file: IO[bytes] = await asyncio.to_thread(path.open, "rb")
-    try:
-        while chunk := await asyncio.to_thread(file.read, UPLOAD_CHUNK_BYTES):
-            yield chunk
-    finally:
-        file.close()
+class _FileRequests:
+    """The requests of an upload: ``first``, then the file at ``path`` in chunks (each made a message by ``wrap``).
+
+    An async iterator that ``aclose`` ends from outside at any time: gRPC reads it from a task of its own and stops
+    reading when the control plane answers early (a file it holds already, a refusal, a failure), leaving it
+    suspended; ``aclose`` then waits for a read under way and closes the file, and a later read finds it ended.
+    """
+
+    def __init__(self, first: Any, path: Path, wrap: Callable[[bytes], Any]) -> None:
+        self._first: Any | None = first
+        self._path = path
+        self._wrap = wrap
+        self._file: IO[bytes] | None = None
+        self._closed = False
+        self._lock = asyncio.Lock()
+
+    def __aiter__(self) -> _FileRequests:
+        return self
+
+    async def __anext__(self) -> Any:
+        async with self._lock:
+            if self._closed:
+                raise StopAsyncIteration
+            if self._first is not None:
+                first, self._first = self._first, None
+                return first
+            if self._file is None:
+                self._file = await asyncio.to_thread(self._path.open, "rb")
+            chunk = await asyncio.to_thread(self._file.read, UPLOAD_CHUNK_BYTES)
+            if not chunk:
+                self._close()
+                raise StopAsyncIteration
+            return self._wrap(chunk)
+
+    def _close(self) -> None:
+        self._closed = True
+        if self._file is not None:
+            self._file.close()
+
+    async def aclose(self) -> None:
+        async with self._lock:
+            self._close()
 
 
 def _profile(dataset: Any) -> dict[str, Any]:
@@ -218,13 +254,17 @@ class ControlPlaneClient:
             server=server,
         )
 
-        async def requests() -> AsyncIterator[Any]:
-            yield cp.UploadPredictionLogRequest(header=header)
-            async for chunk in _file_chunks(log_file.path):
-                yield cp.UploadPredictionLogRequest(chunk=chunk)
-
-        try:
-            answer = await self._stub.UploadPredictionLog(requests(), metadata=self._metadata, timeout=UPLOAD_TIMEOUT_S)
-        except grpc.RpcError as exc:
-            raise error_from_rpc("control plane UploadPredictionLog", exc) from None
+        requests = _FileRequests(
+            cp.UploadPredictionLogRequest(header=header),
+            log_file.path,
+            lambda chunk: cp.UploadPredictionLogRequest(chunk=chunk),
+        )
+        # Closed when the call ends, even when the control plane answered before the last chunk.
+        async with contextlib.aclosing(requests):
+            try:
+                answer = await self._stub.UploadPredictionLog(
+                    requests, metadata=self._metadata, timeout=UPLOAD_TIMEOUT_S
+                )
+            except grpc.RpcError as exc:
+                raise error_from_rpc("control plane UploadPredictionLog", exc) from None
         return bool(answer.created)

@@ -5,16 +5,22 @@ the others."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 
 from control_plane.protocol import control_plane_pb2 as cp
 from inference_server.config import ModelConfig
+from inference_server.errors import ConduitError
 from inference_server.follower import ControlPlaneClient
-from inference_server.predictions import PredictionSampler, Uploader, UploadSink, frames
+from inference_server.follower._client import UPLOAD_CHUNK_BYTES
+from inference_server.predictions import PredictionSampler, Uploader, UploadSink, frames, write_parquet
 from inference_server.runtime import ModelSpec, TensorSpec
 from inference_server.types import Tensor
 from tests.conftest import free_port
@@ -95,3 +101,42 @@ async def test_a_file_that_cannot_be_stored_is_set_aside_and_the_others_go_on(ap
     assert [p.name for p in (outbox / "rejected").iterdir()] == ["junk.parquet"]
     listed = await api.stub.ListPredictionLogs(cp.ListPredictionLogsRequest(model="fraud"), metadata=api.admin)
     assert [log.rows for log in listed.logs] == [4]
+
+
+def _open(path: Path) -> bool:
+    """Whether this process holds ``path`` open."""
+    descriptors = Path("/proc/self/fd")
+    for descriptor in descriptors.iterdir():
+        with contextlib.suppress(OSError):
+            if Path(os.readlink(descriptor)) == path.resolve():
+                return True
+    return False
+
+
+async def test_an_upload_answered_before_its_last_byte_closes_the_file(api: Api, tmp_path: Path) -> None:
+    token = (await api.stub.CreateUser(cp.CreateUserRequest(name="pod", role=cp.ROLE_SERVER), metadata=api.admin)).token
+    viewer = (await api.stub.CreateUser(cp.CreateUserRequest(name="v", role=cp.ROLE_VIEWER), metadata=api.admin)).token
+    rng = np.random.default_rng(3)
+    rows = 1_000_000  # 8 MiB of random values: many chunks, which Parquet cannot compress away
+    frame = pl.DataFrame({
+        "time": pl.Series([datetime(2026, 11, 1, tzinfo=UTC)] * rows), "model": ["fraud"] * rows,
+        "version": ["3"] * rows, "request_id": ["r"] * rows, "amount": rng.random(rows),
+    })  # fmt: skip
+    log_file = write_parquet(frame, tmp_path, "{sha256}.parquet")
+    assert log_file.size_bytes > 4 * UPLOAD_CHUNK_BYTES
+    client = ControlPlaneClient(api.server.target, token=token)
+    refused = ControlPlaneClient(api.server.target, token=viewer)
+    try:
+        assert await client.upload_prediction_log(log_file, "pod-7")
+        assert not _open(log_file.path)
+        # Held already: the control plane answers after the header, before any chunk.
+        assert not await client.upload_prediction_log(log_file, "pod-7")
+        assert not _open(log_file.path)
+        # Refused before the stream is read. (Its code is not asserted here: a chunk gRPC writes after the refusal
+        # arrived but before the client saw it can turn the status into INTERNAL, a race of gRPC's own.)
+        with pytest.raises(ConduitError):
+            await refused.upload_prediction_log(log_file, "pod-7")
+        assert not _open(log_file.path)
+    finally:
+        await client.close()
+        await refused.close()
