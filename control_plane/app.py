@@ -236,7 +236,10 @@ class ControlPlaneServer:
             retry=RetryPolicy(alerting.delivery_attempts, alerting.retry_base_delay_s, alerting.retry_max_delay_s),
         )
         evaluator = Evaluator(
-            RegistryMetrics(store, drift_rule), lag_s=alerting.lag_s, drift_window_s=alerting.drift_window_s
+            RegistryMetrics(store, drift_rule),
+            lag_s=alerting.lag_s,
+            drift_window_s=alerting.drift_window_s,
+            filling_min_requests=alerting.filling_min_requests,
         )
         alerts = SqlAlertStore(store.engine)
         leases = SqlLeaseStore(store.engine)
