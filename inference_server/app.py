@@ -104,6 +104,7 @@ class InferenceServer:
             self._cache = ArtifactCache(root, root / ("repository" if worker == 0 else f"repository-{worker}"))
             repository = self._cache.repository
         self._worker = worker
+        self._meter_provider = meter_provider
         self._telemetry = Telemetry(
             meter_provider,
             histograms,
@@ -183,11 +184,26 @@ class InferenceServer:
             return LocalSink(settings.prediction_log_dir.expanduser(), worker=self._worker)
         outbox = settings.prediction_log_outbox()
         follower = self.follower
-        return UploadSink(
+        sink = UploadSink(
             outbox if self._worker == 0 else outbox / f"w{self._worker}",
             lambda: follower.client,
             server=self._instance_name(),
+            max_bytes=settings.prediction_log_outbox_bytes,
         )
+
+        def observe(_options: CallbackOptions) -> list[Observation]:
+            return [
+                Observation(sink.rejected_files, {"outcome": "rejected"}),
+                Observation(sink.dropped_files, {"outcome": "dropped"}),
+            ]
+
+        self._meter_provider.get_meter(SCOPE).create_observable_counter(
+            "conduit.prediction_log.files",
+            callbacks=[observe],
+            unit="{file}",
+            description="Prediction log files not uploaded: rejected (kept in rejected/) or dropped (outbox full)",
+        )
+        return sink
 
     def _instance_name(self) -> str:
         settings = self.settings

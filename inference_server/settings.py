@@ -95,6 +95,9 @@ class ServerSettings(BaseSettings):
     """Sampled rows from which a flush starts before its interval is up."""
     prediction_log_buffer_rows: int = Field(default=100_000, ge=1)
     """Sampled rows held in memory at most; a sampled request that does not fit is dropped (and counted)."""
+    prediction_log_outbox_bytes: int = Field(default=1024 * MIB, ge=1)
+    """Following a control plane: bytes of files its outbox (with its ``rejected/``) holds at most, per worker;
+    beyond, the oldest are deleted unsent (and counted)."""
     prediction_log_buffer_bytes: int = Field(default=64 * MIB, ge=1)
     """Bytes of sampled tensors (inputs and outputs as copied) held in memory at most; a sampled request that does
     not fit is dropped (and counted), whichever of this and ``prediction_log_buffer_rows`` it reaches first."""

@@ -4,8 +4,10 @@ an outbox directory (a following server).
 The outbox makes uploads safe to retry: a file is written there whole before any upload, named by its sha256, and
 removed only once the control plane has answered for it. A failed upload leaves it for the next flush (and the next
 process, after a restart); an upload whose answer was lost is repeated, and the control plane, which keys logs by
-sha256, records it once. A file the control plane refuses as such (or that cannot be read) is moved to
-``rejected/`` beside it, kept for inspection, so that it never blocks the files behind it.
+sha256, records it once. A file the control plane refuses as such (or that cannot be read), or that failed
+``max_failures`` times in a row with the control plane answering (an outage does not count), is moved to
+``rejected/`` beside it, kept for inspection, so that it never blocks the files behind it for long. The outbox and
+its ``rejected/`` hold at most ``max_bytes``: beyond, the oldest files are deleted (and counted).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 REJECTED = "rejected"
 # Answers about the file itself: sending it again would be refused again.
 _REFUSALS = frozenset({ErrorCode.INVALID_ARGUMENT, ErrorCode.RESOURCE_EXHAUSTED})
+# No answer from the control plane: an outage, which no file is to blame for.
+_AWAY = frozenset({ErrorCode.UNAVAILABLE, ErrorCode.DEADLINE_EXCEEDED})
 
 
 class Sink(Protocol):
@@ -98,23 +102,57 @@ class UploadSink:
 
     Args:
         server: This server's instance name, sent with every file.
+        max_failures: Failed uploads in a row (the control plane answering) after which a file is rejected.
+        max_bytes: Bytes the outbox (with ``rejected/``) holds at most; the oldest files beyond are deleted.
     """
 
-    def __init__(self, outbox: Path, uploader: Callable[[], Uploader | None], *, server: str) -> None:
+    def __init__(
+        self,
+        outbox: Path,
+        uploader: Callable[[], Uploader | None],
+        *,
+        server: str,
+        max_failures: int = 5,
+        max_bytes: int = 1024**3,
+    ) -> None:
         self.outbox = outbox
         self._uploader = uploader
         self._server = server
+        self._max_failures = max_failures
+        self._max_bytes = max_bytes
+        self._failures: dict[str, int] = {}
+        self.rejected_files = 0
+        """Files moved to ``rejected/``, since the start."""
+        self.dropped_files = 0
+        """Files deleted unsent because the outbox was full, since the start."""
         if outbox.exists():
             # Only its own: the outboxes of the other workers are directories inside the first one's.
             _remove_partials(outbox, PARTIAL_PREFIX, recursive=False)
 
     def _write(self, table: pl.DataFrame) -> None:
         write_parquet(table, self.outbox, "{sha256}.parquet")
+        self._bound()
+
+    def _bound(self) -> None:
+        """Delete the oldest files (rejected ones among them) while the outbox holds more than ``max_bytes``."""
+        found = [*self.waiting(), *sorted((self.outbox / REJECTED).glob("*.parquet"))]
+        sized = sorted(((p.stat().st_mtime_ns, p.stat().st_size, p) for p in found), key=lambda t: t[0])
+        total = sum(size for _, size, _ in sized)
+        for _, size, path in sized:
+            if total <= self._max_bytes:
+                return
+            path.unlink(missing_ok=True)
+            self._failures.pop(path.name, None)
+            total -= size
+            self.dropped_files += 1
+            log.error("prediction log outbox above %d bytes: deleted %s unsent", self._max_bytes, path.name)
 
     def _reject(self, path: Path) -> None:
         rejected = self.outbox / REJECTED
         rejected.mkdir(exist_ok=True)
         path.replace(rejected / path.name)
+        self._failures.pop(path.name, None)
+        self.rejected_files += 1
 
     def waiting(self) -> list[Path]:
         """The files not uploaded yet, oldest first."""
@@ -143,12 +181,16 @@ class UploadSink:
                 created = await uploader.upload_prediction_log(described, self._server)
             except (ConduitError, ValueError, OSError, pl.exceptions.PolarsError) as exc:
                 if isinstance(exc, ConduitError) and exc.code not in _REFUSALS:
-                    # The control plane is away, or this server may not upload: kept, tried again next flush.
-                    log.warning("prediction log %s not uploaded, kept for the next flush: %s", path.name, exc)
-                    return
+                    failures = self._failures.get(path.name, 0) + (exc.code not in _AWAY)
+                    self._failures[path.name] = failures
+                    if failures < self._max_failures:
+                        # The control plane is away, or failed for now: kept, tried again next flush.
+                        log.warning("prediction log %s not uploaded, kept for the next flush: %s", path.name, exc)
+                        return
                 await asyncio.to_thread(self._reject, path)
                 log.error("prediction log %s rejected, moved to %s/: %s", path.name, REJECTED, exc)
                 continue
+            self._failures.pop(path.name, None)
             path.unlink(missing_ok=True)
             log.debug("uploaded %d sampled predictions (%s, %s)", described.rows, path.name,
                       "new" if created else "already stored")  # fmt: skip

@@ -25,7 +25,7 @@ from inference_server.runtime import ModelSpec, TensorSpec
 from inference_server.types import Tensor
 from tests.conftest import free_port
 
-from .conftest import Api
+from .conftest import Api, StartApi
 
 SPEC = ModelSpec(
     name="fraud",
@@ -140,3 +140,71 @@ async def test_an_upload_answered_before_its_last_byte_closes_the_file(api: Api,
     finally:
         await client.close()
         await refused.close()
+
+
+async def test_a_file_failing_with_the_control_plane_answering_is_rejected_after_max_failures(
+    api: Api, tmp_path: Path
+) -> None:
+    viewer = (await api.stub.CreateUser(cp.CreateUserRequest(name="v", role=cp.ROLE_VIEWER), metadata=api.admin)).token
+    outbox = tmp_path / "outbox"
+    uploader: Uploader | None = None
+    sink = UploadSink(outbox, lambda: uploader, server="pod-7", max_failures=3)
+    await sink.store(sampled_tables(2))  # no connection yet
+    first = sink.waiting()
+
+    # An outage is no fault of the file: however often, it stays.
+    unreachable = ControlPlaneClient(f"127.0.0.1:{free_port()}", token=viewer)
+    uploader = unreachable
+    for _ in range(4):
+        await sink.retry()
+    await unreachable.close()
+    assert (sink.waiting(), sink.rejected_files) == (first, 0)
+
+    # A viewer may not upload (PERMISSION_DENIED): the third answer in a row sets the file aside.
+    denied = ControlPlaneClient(api.server.target, token=viewer)
+    uploader = denied
+    try:
+        await sink.retry()
+        await sink.retry()
+        assert (sink.waiting(), sink.rejected_files) == (first, 0)
+        # A later file, then the flush that sends: the first fails a third time and is set aside; the later one,
+        # tried next in the same flush, has failed once.
+        await sink.store(sampled_tables(3))
+        assert [p.name for p in (outbox / "rejected").iterdir()] == [first[0].name]
+        assert sink.rejected_files == 1
+        second = sink.waiting()
+        assert len(second) == 1 and second != first
+        await sink.retry()
+        assert (sink.waiting(), sink.rejected_files) == (second, 1)
+    finally:
+        await denied.close()
+
+
+async def test_a_file_above_the_control_planes_upload_limit_is_rejected_at_once(
+    start_api: StartApi, sqlite_url: str, tmp_path: Path
+) -> None:
+    small = await start_api(sqlite_url, max_upload_bytes=1024)
+    token = (
+        await small.stub.CreateUser(cp.CreateUserRequest(name="pod", role=cp.ROLE_SERVER), metadata=small.admin)
+    ).token
+    client = ControlPlaneClient(small.server.target, token=token)
+    try:
+        sink = UploadSink(tmp_path / "outbox", lambda: client, server="pod-7")
+        await sink.store(sampled_tables(400))
+    finally:
+        await client.close()
+    assert sink.waiting() == [] and sink.rejected_files == 1
+    assert len(list((tmp_path / "outbox" / "rejected").iterdir())) == 1
+
+
+async def test_a_full_outbox_deletes_its_oldest_files_and_counts_them(tmp_path: Path) -> None:
+    tables = [sampled_tables(requests) for requests in (50, 49, 48)]  # three files of about the same size
+    sizes = [write_parquet(t[0], tmp_path / "measured", "{sha256}.parquet").size_bytes for t in tables]
+    outbox = tmp_path / "outbox"
+    sink = UploadSink(outbox, lambda: None, server="pod-7", max_bytes=sum(sizes) - 1)
+    written = []
+    for table in tables:
+        await sink.store(table)
+        written.append(sink.waiting()[-1].name)
+    assert [p.name for p in sink.waiting()] == written[1:]
+    assert sink.dropped_files == 1
