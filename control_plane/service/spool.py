@@ -7,18 +7,17 @@ import asyncio
 import contextlib
 import hashlib
 import os
-import re
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
 
+from control_plane.store import is_sha256
 from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["SPOOL_PREFIX", "Spool", "is_parquet"]
 
 SPOOL_PREFIX = "upload-"
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 _PARQUET_MAGIC = b"PAR1"
 
 
@@ -73,7 +72,7 @@ class Spool:
         Raises:
             ConduitError: INVALID_ARGUMENT, or RESOURCE_EXHAUSTED above the limit.
         """
-        if not _SHA256.fullmatch(sha256):
+        if not is_sha256(sha256):
             raise _invalid("the upload header's sha256 must be 64 lowercase hex digits")
         if size_bytes < 1:
             raise _invalid(f"the upload header's size_bytes must be the {what}'s size, 1 or more")

@@ -10,7 +10,13 @@ from control_plane.store._datasets import check_new_dataset
 from control_plane.store._migrate import migrate, schema_is_current
 from control_plane.store._predictions import check_new_prediction_log
 from control_plane.store._sql import SqlStore
-from control_plane.store._validate import check_alias, check_attachments, check_name, check_version_metadata
+from control_plane.store._validate import (
+    check_alias,
+    check_attachments,
+    check_name,
+    check_version_metadata,
+    is_sha256,
+)
 
 __all__ = [
     "AbstractStore",
@@ -21,6 +27,7 @@ __all__ = [
     "check_new_dataset",
     "check_new_prediction_log",
     "check_version_metadata",
+    "is_sha256",
     "migrate",
     "record_audit",
     "schema_is_current",

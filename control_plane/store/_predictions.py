@@ -12,7 +12,7 @@ from control_plane.entities import NewPredictionLog, Page, PredictionLog
 from control_plane.store._paging import decode_int, make_page, page_limit
 from control_plane.store._rows import insert_missing
 from control_plane.store._schema import PredictionLogRow, utcnow
-from control_plane.store._validate import check_name, check_version_number
+from control_plane.store._validate import check_name, check_version_number, is_sha256
 from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = [
@@ -23,7 +23,6 @@ __all__ = [
     "prune_prediction_logs",
 ]
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 _DELETE_BATCH = 500
 _SERVER = re.compile(r"[\x21-\x7e]{1,255}")
 
@@ -33,7 +32,7 @@ def _invalid(message: str) -> ConduitError:
 
 
 def check_sha256(sha256: str) -> str:
-    if not _SHA256.fullmatch(sha256):
+    if not is_sha256(sha256):
         raise _invalid("sha256 must be 64 lowercase hex digits")
     return sha256
 

@@ -17,6 +17,7 @@ __all__ = [
     "check_token_hash",
     "check_version_metadata",
     "check_version_number",
+    "is_sha256",
 ]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -29,6 +30,11 @@ MAX_KEY = 255
 MAX_VALUE = 4096
 MAX_DESCRIPTION = 65536
 MAX_ENTRIES = 1024
+
+
+def is_sha256(value: str) -> bool:
+    """Whether ``value`` is a sha256 as stored: 64 lowercase hex digits."""
+    return _HEX64.fullmatch(value) is not None
 
 
 def check_name(kind: str, name: str) -> str:
