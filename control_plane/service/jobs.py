@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from control_plane.alerting import (
+    AlertChanged,
     AlertEngine,
     AlertKey,
     AlertRule,
@@ -185,9 +186,14 @@ class JobRunners:
         """A silenced rule silences the alerts of versions it started watching after the silence was set."""
         for version in versions:
             key = AlertKey(record.name, record.model, version)
-            state = self.alerts.load(key)
-            if state.silenced_until != record.silenced_until:
-                self.alerts.save(key, silence(state, until=record.silenced_until))
+            read = self.alerts.read(key)
+            if read.state.silenced_until == record.silenced_until:
+                continue
+            try:
+                self.alerts.save(key, silence(read.state, until=record.silenced_until), expected=read)
+            except AlertChanged:
+                # Acknowledged or silenced meanwhile: the next evaluation carries the silence onto that state.
+                log.info("alert %s changed while its rule's silence was carried; next time", key)
 
     def _versions(self, rule: AlertRule) -> list[str]:
         if rule.alias is not None:
