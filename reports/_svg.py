@@ -22,6 +22,8 @@ PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F
 _STYLE: dict[Any, Any] = {
     # A browser test reads labels and annotations as text: never turn glyphs into paths.
     "svg.fonttype": "none",
+    # Labels are registry data (feature and class names): a `$` in one is a character, never mathtext to typeset.
+    "text.parse_math": False,
     # Every <text> names its fonts: a short list keeps the page small (DejaVu Sans ships with matplotlib).
     "font.family": "sans-serif",
     "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"],
