@@ -83,6 +83,18 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     predictions.add_argument(
         "--prediction-log-buffer-rows", type=int, metavar="N", help="rows held at most, more are dropped (100000)"
     )
+    predictions.add_argument(
+        "--prediction-log-buffer-bytes",
+        type=int,
+        metavar="N",
+        help="bytes of sampled tensors held at most, more are dropped (default 64 MiB)",
+    )
+    predictions.add_argument(
+        "--prediction-log-outbox-bytes",
+        type=int,
+        metavar="N",
+        help="following: bytes the outbox holds at most per worker, the oldest files deleted beyond (default 1 GiB)",
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -18,6 +18,8 @@ from clients.cli import main
         (["--prediction-log-flush-interval", "0"], "--prediction-log-flush-interval: Input should be greater than 0"),
         (["--prediction-log-flush-rows", "0"], "--prediction-log-flush-rows: Input should be greater than or equal"),
         (["--prediction-log-buffer-rows", "0"], "--prediction-log-buffer-rows: Input should be greater than or equal"),
+        (["--prediction-log-buffer-bytes", "0"], "--prediction-log-buffer-bytes: Input should be greater than"),
+        (["--prediction-log-outbox-bytes", "0"], "--prediction-log-outbox-bytes: Input should be greater than"),
         (["--otlp-interval", "0"], "--otlp-interval: Input should be greater than 0"),
         (["--trace-sample-ratio", "2"], "--trace-sample-ratio: Input should be less than or equal to 1"),
         (["--metrics-flush-interval", "-1"], "--metrics-flush-interval: Input should be greater than 0"),
@@ -41,6 +43,16 @@ def test_a_flag_overrides_its_variable_and_an_unset_one_leaves_it(
     err = capsys.readouterr().err
     assert "--otlp-temporality: Input should be 'delta' or 'cumulative'" in err
     assert "--prediction-log-sample" not in err
+    monkeypatch.setenv("CONDUIT_PREDICTION_LOG_OUTBOX_BYTES", "0")
+    flags = ["--otlp-temporality", "delta", "--prediction-log-buffer-bytes", "-1"]
+    assert main(["serve", "--model-repository", str(tmp_path), *flags]) == 2
+    err = capsys.readouterr().err
+    assert "--prediction-log-buffer-bytes: Input should be greater than or equal" in err
+    assert "--prediction-log-outbox-bytes: Input should be greater than or equal" in err
+    # Still refused for CONDUIT_PREDICTION_LOG_SAMPLE, so no server starts; the flag overrode its variable.
+    assert main(["serve", "--model-repository", str(tmp_path), *flags[:2], "--prediction-log-outbox-bytes", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--prediction-log-outbox-bytes" not in err and "--prediction-log-buffer-bytes" not in err
 
 
 def test_choices_and_switches_are_checked_by_the_parser(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
