@@ -4,12 +4,15 @@ calibration curves overlaid (A solid, B dashed, one colour per class)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
+from reports._guard import guard
 from reports._inputs import ReportInputs
-from reports._plots_eval import auc_of, ks_of
+from reports._plots_eval import auc_of, curves_of, ks_of, numbers
 from reports._render import fmt, task_of
 from reports._svg import PALETTE, Plot, new_figure, to_svg
 from reports._templates import environment
@@ -38,15 +41,6 @@ _SERIES = {
 }
 
 
-def _numbers(values: Any) -> np.ndarray:
-    return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
-
-
-def _curves(inputs: ReportInputs, kind: str) -> list[dict[str, Any]]:
-    curves = inputs.evaluation.get("curves") or {}
-    return [c for c in curves.get(kind) or [] if isinstance(c, dict)]
-
-
 def _label(which: str, inputs: ReportInputs, curve: Mapping[str, Any], kind: str) -> str:
     name = f"{which} v{inputs.version} · {curve['class']}"
     if kind == "roc":
@@ -58,49 +52,69 @@ def _label(which: str, inputs: ReportInputs, curve: Mapping[str, Any], kind: str
     return name
 
 
-def _overlay(kind: str, a: ReportInputs, b: ReportInputs) -> Plot | None:
-    pairs = [("A", a, _curves(a, kind)), ("B", b, _curves(b, kind))]
-    if not any(curves for _, _, curves in pairs):
-        return None
-    plot_id, title, xlabel, ylabel = _KINDS[kind]
+@dataclass(frozen=True)
+class _Line:
+    """One stored curve of one version, read and checked before anything is drawn."""
+
+    x: np.ndarray
+    y: np.ndarray
+    label: str
+    colour_key: str
+    ks: tuple[float, float] | None  # (threshold, distance) of a KS curve that stores where its maximum is
+
+
+def _lines(kind: str, which: str, inputs: ReportInputs) -> list[_Line]:
     xkey, ykey = _SERIES[kind]
+    lines = []
+    for curve in curves_of(inputs.evaluation, kind):
+        x, y = numbers(curve[xkey]), numbers(curve[ykey])
+        keep = np.isfinite(x) & np.isfinite(y)  # raises ValueError when the two series differ in length
+        ks = None
+        if kind == "ks" and curve.get("at_threshold") is not None:
+            ks = (float(curve["at_threshold"]), ks_of(curve, inputs.evaluation, inputs.metrics))
+        lines.append(_Line(x[keep], y[keep], _label(which, inputs, curve, kind), str(curve["class"]), ks))
+    return lines
+
+
+def _overlay(kind: str, a: ReportInputs, b: ReportInputs) -> tuple[Plot | None, list[str]]:
+    """Both versions' curves of one kind on one plot (None when neither has any), and which version's curves are
+    malformed: those are left out and the other's still drawn."""
+    plot_id, title, xlabel, ylabel = _KINDS[kind]
+    sides, problems = [], []
+    for which, inputs in (("A", a), ("B", b)):
+        lines, malformed = guard(
+            partial(_lines, kind, which, inputs), f"{inputs.ref}'s evaluation.json's curves.{kind}"
+        )
+        if malformed:
+            problems.append(malformed)
+        sides.append((which, lines or []))
+    if not any(lines for _, lines in sides):
+        return None, problems
     colours: dict[str, str] = {}
     with new_figure(5.6, 4.6) as figure:
         ax = figure.add_subplot()
-        for (which, inputs, curves), style in zip(pairs, _STYLES, strict=True):
-            for curve in curves:
-                colour = colours.setdefault(str(curve["class"]), PALETTE[len(colours) % len(PALETTE)])
-                x, y = _numbers(curve[xkey]), _numbers(curve[ykey])
-                keep = np.isfinite(x) & np.isfinite(y)
+        for (which, lines), style in zip(sides, _STYLES, strict=True):
+            for line in lines:
+                colour = colours.setdefault(line.colour_key, PALETTE[len(colours) % len(PALETTE)])
                 marker = "o" if kind == "calibration" else None
-                ax.plot(
-                    x[keep],
-                    y[keep],
-                    linestyle=style,
-                    color=colour,
-                    marker=marker,
-                    markersize=3,
-                    label=_label(which, inputs, curve, kind),
-                )
-                if kind == "ks":
-                    ks = ks_of(curve, inputs.evaluation, inputs.metrics)
-                    at = curve.get("at_threshold")
-                    if at is not None:
-                        ax.vlines(at, 0, ks, colors=colour, linestyles=":", linewidth=1)
-                        ax.annotate(
-                            f"{which}: KS = {ks:.4f}",
-                            xy=(at, ks),
-                            xytext=(6, 4 if which == "A" else -12),
-                            textcoords="offset points",
-                            color=colour,
-                            fontsize=7.5,
-                        )
+                ax.plot(line.x, line.y, linestyle=style, color=colour, marker=marker, markersize=3, label=line.label)
+                if line.ks is not None:
+                    at, ks = line.ks
+                    ax.vlines(at, 0, ks, colors=colour, linestyles=":", linewidth=1)
+                    ax.annotate(
+                        f"{which}: KS = {ks:.4f}",
+                        xy=(at, ks),
+                        xytext=(6, 4 if which == "A" else -12),
+                        textcoords="offset points",
+                        color=colour,
+                        fontsize=7.5,
+                    )
         if kind in ("roc", "calibration"):
             ax.plot([0, 1], [0, 1], linestyle=":", color="#9ca3af", linewidth=0.8)
         ax.set(xlabel=xlabel, ylabel=ylabel, title=title, ylim=(-0.01, 1.05))
         ax.legend(loc="lower right" if kind == "roc" else "best", fontsize=6.5)
         caption = f"{title}: A = {a.ref} (solid), B = {b.ref} (dashed)"
-        return to_svg(figure, plot_id, caption)
+        return to_svg(figure, plot_id, caption), problems
 
 
 def _metrics(a: ReportInputs, b: ReportInputs) -> dict[str, Any]:
@@ -148,13 +162,15 @@ def _overview(a: ReportInputs, b: ReportInputs) -> dict[str, Any]:
 
 def render_comparison(a: ReportInputs, b: ReportInputs) -> str:
     """Versions ``a`` and ``b`` side by side as a complete, self-contained HTML document."""
-    plots, absent = [], []
+    plots: list[Plot] = []
+    absent: list[dict[str, str]] = []
     classification = task_of(a) in ("binary", "multiclass") or task_of(b) in ("binary", "multiclass")
     for kind, (plot_id, title, _, _) in _KINDS.items():
-        plot = _overlay(kind, a, b)
+        plot, problems = _overlay(kind, a, b)
+        absent += [{"id": plot_id, "title": title, "reason": problem} for problem in problems]
         if plot is not None:
             plots.append(plot)
-        elif classification:
+        elif classification and not problems:
             absent.append({"id": plot_id, "title": title, "reason": f"neither evaluation.json has curves.{kind}"})
     sections = [
         {"id": "versions", "title": "Versions"},

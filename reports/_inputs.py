@@ -118,6 +118,9 @@ def _json_object(attachments: Mapping[str, bytes], name: str, problems: list[str
     except json.JSONDecodeError as exc:
         problems.append(f"{name} is not valid JSON ({exc.msg} at line {exc.lineno})")
         return {}
+    except RecursionError:
+        problems.append(f"{name} is nested too deeply to read")
+        return {}
     if not isinstance(value, dict):
         problems.append(f"{name} is not a JSON object")
         return {}

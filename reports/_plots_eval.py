@@ -16,8 +16,10 @@ __all__ = [
     "auc_of",
     "calibration_plot",
     "confusion_plot",
+    "curves_of",
     "ks_of",
     "ks_plot",
+    "numbers",
     "pr_plot",
     "predicted_actual_plot",
     "residuals_plot",
@@ -25,10 +27,16 @@ __all__ = [
 ]
 
 
-def _curves(evaluation: Mapping[str, Any], kind: str) -> list[dict[str, Any]]:
-    curves = evaluation.get("curves") or {}
-    found = curves.get(kind) or []
-    return [c for c in found if isinstance(c, dict)]
+def curves_of(evaluation: Mapping[str, Any], kind: str) -> list[Mapping[str, Any]]:
+    """The stored curves of one kind (``roc``, ``pr``, ``ks``, ``calibration``), one per class; none when absent.
+
+    Raises:
+        TypeError: where the document holds something else than a list of curves.
+    """
+    found = (evaluation.get("curves") or {}).get(kind) or []
+    if not isinstance(found, list) or not all(isinstance(c, Mapping) for c in found):
+        raise TypeError(f"curves.{kind} is not a list of curves")
+    return found
 
 
 def _single(evaluation: Mapping[str, Any]) -> bool:
@@ -36,7 +44,8 @@ def _single(evaluation: Mapping[str, Any]) -> bool:
     return len(evaluation.get("classes") or []) == 2
 
 
-def _numbers(values: Sequence[Any]) -> np.ndarray:
+def numbers(values: Sequence[Any]) -> np.ndarray:
+    """A stored series as floats, a missing point (``None``) as NaN."""
     return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
 
 
@@ -47,7 +56,7 @@ def auc_of(curve: Mapping[str, Any], evaluation: Mapping[str, Any], metrics: Map
         return float(metrics["roc_auc"])
     if curve.get("auc") is not None:
         return float(curve["auc"])
-    return float(np.trapezoid(_numbers(curve["tpr"]), _numbers(curve["fpr"])))
+    return float(np.trapezoid(numbers(curve["tpr"]), numbers(curve["fpr"])))
 
 
 def ks_of(curve: Mapping[str, Any], evaluation: Mapping[str, Any], metrics: Mapping[str, float]) -> float:
@@ -62,19 +71,19 @@ def _average_precision(curve: Mapping[str, Any], evaluation: Mapping[str, Any], 
         return float(metrics["pr_auc"])
     if curve.get("average_precision") is not None:
         return float(curve["average_precision"])
-    recall, precision = _numbers(curve["recall"]), _numbers(curve["precision"])
+    recall, precision = numbers(curve["recall"]), numbers(curve["precision"])
     return float(-np.sum(np.diff(recall) * precision[1:]))
 
 
 def roc_plot(evaluation: Mapping[str, Any], metrics: Mapping[str, float]) -> Plot | None:
-    curves = _curves(evaluation, "roc")
+    curves = curves_of(evaluation, "roc")
     if not curves:
         return None
     with new_figure(5.2, 4.4) as figure:
         ax = figure.add_subplot()
         for curve in curves:
             auc = auc_of(curve, evaluation, metrics)
-            ax.plot(_numbers(curve["fpr"]), _numbers(curve["tpr"]), label=f"{curve['class']} (AUC = {auc:.4f})")
+            ax.plot(numbers(curve["fpr"]), numbers(curve["tpr"]), label=f"{curve['class']} (AUC = {auc:.4f})")
         ax.plot([0, 1], [0, 1], linestyle="--", color="#9ca3af", linewidth=0.8, label="chance")
         title = "ROC curve"
         if not _single(evaluation) and "roc_auc" in metrics:
@@ -88,37 +97,39 @@ def roc_plot(evaluation: Mapping[str, Any], metrics: Mapping[str, float]) -> Plo
 
 
 def pr_plot(evaluation: Mapping[str, Any], metrics: Mapping[str, float]) -> Plot | None:
-    curves = _curves(evaluation, "pr")
+    curves = curves_of(evaluation, "pr")
     if not curves:
         return None
     with new_figure(5.2, 4.4) as figure:
         ax = figure.add_subplot()
         for curve in curves:
             ap = _average_precision(curve, evaluation, metrics)
-            ax.plot(_numbers(curve["recall"]), _numbers(curve["precision"]), label=f"{curve['class']} (AP = {ap:.4f})")
+            ax.plot(numbers(curve["recall"]), numbers(curve["precision"]), label=f"{curve['class']} (AP = {ap:.4f})")
         _square(ax, "recall", "precision", "Precision-recall curve")
         ax.legend(loc="lower left")
         return to_svg(figure, "plot-pr", "Precision against recall as the threshold moves; AP is average precision")
 
 
 def ks_plot(evaluation: Mapping[str, Any], metrics: Mapping[str, float]) -> Plot | None:
-    curves = _curves(evaluation, "ks")
+    curves = curves_of(evaluation, "ks")
     if not curves:
         return None
-    rocs = {c["class"]: c for c in _curves(evaluation, "roc")}
+    # The ROC curves only add TPR and FPR lines: a KS plot does not fail for their faults, it goes without them.
+    stored = (evaluation.get("curves") or {}).get("roc")
+    rocs = {c.get("class"): c for c in stored if isinstance(c, Mapping)} if isinstance(stored, list) else {}
     single = _single(evaluation)
     with new_figure(6.0, 4.8) as figure:
         ax = figure.add_subplot()
         for i, curve in enumerate(curves):
             color = PALETTE[i % len(PALETTE)]
-            thresholds, gap = _numbers(curve["thresholds"]), _numbers(curve["gap"])
+            thresholds, gap = numbers(curve["thresholds"]), numbers(curve["gap"])
             keep = np.isfinite(thresholds)
             name = curve["class"]
             ax.plot(thresholds[keep], gap[keep], color=color, label=f"{name}: TPR − FPR")
             roc = rocs.get(name)
-            if single and roc is not None and len(roc["thresholds"]) == len(curve["thresholds"]):
-                ax.plot(thresholds[keep], _numbers(roc["tpr"])[keep], color=PALETTE[2], linewidth=0.9, label="TPR")
-                ax.plot(thresholds[keep], _numbers(roc["fpr"])[keep], color=PALETTE[1], linewidth=0.9, label="FPR")
+            if single and roc is not None and _aligned(roc, len(thresholds)):
+                ax.plot(thresholds[keep], numbers(roc["tpr"])[keep], color=PALETTE[2], linewidth=0.9, label="TPR")
+                ax.plot(thresholds[keep], numbers(roc["fpr"])[keep], color=PALETTE[1], linewidth=0.9, label="FPR")
             ks = ks_of(curve, evaluation, metrics)
             at = curve.get("at_threshold")
             if at is None:
@@ -154,6 +165,9 @@ def confusion_plot(evaluation: Mapping[str, Any]) -> Plot | None:
         return None
     labels = [str(label) for label in confusion["labels"]]
     matrix = np.asarray(confusion["matrix"], dtype=np.float64)
+    if matrix.shape != (len(labels), len(labels)):
+        # Drawn anyway, rows would carry another class's name, or none.
+        raise ValueError(f"a {matrix.shape} matrix for {len(labels)} classes")
     totals = matrix.sum(axis=1, keepdims=True)
     share = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
     size = min(3.2 + 0.55 * len(labels), 9.0)
@@ -185,7 +199,7 @@ def confusion_plot(evaluation: Mapping[str, Any]) -> Plot | None:
 
 
 def calibration_plot(evaluation: Mapping[str, Any]) -> Plot | None:
-    curves = _curves(evaluation, "calibration")
+    curves = curves_of(evaluation, "calibration")
     if not curves:
         return None
     with new_figure(5.2, 5.4) as figure:
@@ -193,9 +207,9 @@ def calibration_plot(evaluation: Mapping[str, Any]) -> Plot | None:
         top.plot([0, 1], [0, 1], linestyle="--", color="#9ca3af", linewidth=0.8, label="perfectly calibrated")
         width = 0.8 / max(1, len(curves)) / int(curves[0].get("bins", 10))
         for i, curve in enumerate(curves):
-            predicted = _numbers(curve["mean_predicted"])
-            top.plot(predicted, _numbers(curve["fraction_positive"]), marker="o", markersize=3, label=curve["class"])
-            counts = curve.get("count") or []
+            predicted = numbers(curve["mean_predicted"])
+            top.plot(predicted, numbers(curve["fraction_positive"]), marker="o", markersize=3, label=curve["class"])
+            counts = numbers(curve.get("count") or [])
             if len(counts) == len(predicted):
                 bottom.bar(predicted + i * width, counts, width=width, color=PALETTE[i % len(PALETTE)])
         _square(top, "", "fraction of positives", "Calibration curve")
@@ -205,11 +219,16 @@ def calibration_plot(evaluation: Mapping[str, Any]) -> Plot | None:
         return to_svg(figure, "plot-calibration", caption)
 
 
+def _aligned(roc: Mapping[str, Any], points: int) -> bool:
+    series = [roc.get(key) for key in ("thresholds", "tpr", "fpr")]
+    return all(isinstance(values, list) and len(values) == points for values in series)
+
+
 def _residuals(evaluation: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
     residuals = evaluation.get("residuals")
     if not residuals or not residuals.get("actual"):
         return None
-    actual, predicted = _numbers(residuals["actual"]), _numbers(residuals["predicted"])
+    actual, predicted = numbers(residuals["actual"]), numbers(residuals["predicted"])
     keep = np.isfinite(actual) & np.isfinite(predicted)
     return actual[keep], predicted[keep]
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from reports._plots_eval import numbers
 from reports._svg import PALETTE, Plot, new_figure, to_svg
 
 __all__ = [
@@ -21,10 +22,6 @@ __all__ = [
 
 MAX_BARS = 20
 MAX_COEFFICIENT_LINES = 10
-
-
-def _numbers(values: Sequence[Any]) -> np.ndarray:
-    return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
 
 
 def _bars(
@@ -54,6 +51,8 @@ def importances_plot(evaluation: Mapping[str, Any]) -> Plot | None:
     else:
         names = list(importances["features"])
         values = [0.0 if v is None else float(v) for v in importances["importances"]]
+        if len(names) != len(values):
+            raise ValueError(f"{len(values)} importances for {len(names)} features")
         caption = "Importance the model gives each feature"
     return _bars(names, values, "plot-importances", title="Feature importances", xlabel="importance", caption=caption)
 
@@ -62,8 +61,10 @@ def weights_histogram_plot(evaluation: Mapping[str, Any]) -> Plot | None:
     coefficients = evaluation.get("coefficients")
     if not coefficients or not coefficients.get("values"):
         return None
-    rows = [_numbers(row) for row in coefficients["values"]]
+    rows = [numbers(row) for row in coefficients["values"]]
     features = list(coefficients["features"])
+    if len(rows) != len(coefficients["rows"]) or any(len(row) != len(features) for row in rows):
+        raise ValueError("coefficients do not line up with their rows and features")  # bars would be misnamed
     with new_figure(8.4, 3.8) as figure:
         left, right = figure.subplots(1, 2)
         values = np.concatenate(rows)
@@ -94,12 +95,12 @@ def loss_plot(evaluation: Mapping[str, Any]) -> Plot | None:
         if loss:
             iterations = loss["iterations"]
             name = "training loss reported by the estimator" if loss.get("loss") == "estimator" else loss.get("loss")
-            ax.plot(iterations, _numbers(loss["train"]), label="training rows")
+            ax.plot(iterations, numbers(loss["train"]), label="training rows")
             if loss.get("test"):
-                ax.plot(iterations, _numbers(loss["test"]), label="test rows")
+                ax.plot(iterations, numbers(loss["test"]), label="test rows")
             caption = f"Loss per iteration ({name})"
         elif replayed:
-            ax.plot(trajectory["epochs"], _numbers(replayed["train"]), marker="o", markersize=3, label="training rows")
+            ax.plot(trajectory["epochs"], numbers(replayed["train"]), marker="o", markersize=3, label="training rows")
             caption = f"Training loss per epoch ({replayed.get('name')}), measured on the replayed fit"
         ax.set(xlabel="iteration", ylabel="loss", title="Training dynamics")
         ax.legend()
@@ -115,7 +116,7 @@ def weights_epochs_plot(evaluation: Mapping[str, Any]) -> Plot | None:
     with new_figure(9.0 if coefficients else 6.4, 4.0) as figure:
         axes = figure.subplots(1, 2 if coefficients else 1, squeeze=False)[0]
         for layer in trajectory.get("layers", []):
-            axes[0].plot(epochs, _numbers(layer["norms"]), marker="o", markersize=3, label=layer["name"])
+            axes[0].plot(epochs, numbers(layer["norms"]), marker="o", markersize=3, label=layer["name"])
         axes[0].set(xlabel="epoch", ylabel="L2 norm", title="Weight norm per layer")
         axes[0].legend()
         if coefficients:
@@ -126,6 +127,8 @@ def weights_epochs_plot(evaluation: Mapping[str, Any]) -> Plot | None:
                 for r in coefficients["rows"]
                 for f in coefficients["features"]
             ]
+            if len(names) != flat.shape[1]:
+                raise ValueError(f"{flat.shape[1]} coefficients per epoch for {len(names)} names")
             for i in np.argsort(-np.abs(flat[-1]), kind="stable")[:MAX_COEFFICIENT_LINES]:
                 axes[1].plot(epochs, flat[:, i], label=names[i])
             axes[1].set(xlabel="epoch", ylabel="coefficient", title="Largest coefficients across epochs")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
+from reports._guard import guard
 from reports._inputs import ReportInputs
 from reports._plots_eval import (
     calibration_plot,
@@ -81,7 +83,7 @@ def metric_table(metrics: Mapping[str, float]) -> tuple[dict[str, Any], dict[str
 
 
 def _lineage(inputs: ReportInputs) -> list[list[str]]:
-    rows = [
+    return [
         ["model", inputs.ref],
         ["data set", f"{inputs.dataset_name}:{inputs.dataset_version}" if inputs.dataset_name else "-"],
         ["code version", inputs.code_version or "-"],
@@ -89,10 +91,14 @@ def _lineage(inputs: ReportInputs) -> list[list[str]]:
         ["artifact sha256", inputs.sha256 or "-"],
         ["artifact size", f"{inputs.size_bytes:,} bytes" if inputs.size_bytes else "-"],
     ]
-    split = inputs.evaluation.get("rows")
-    if isinstance(split, Mapping):
-        rows.append(["rows", ", ".join(f"{k} {v:,}" for k, v in split.items())])
-    return rows
+
+
+def _split_rows(evaluation: Mapping[str, Any]) -> list[list[str]]:
+    """The lineage's ``rows`` line: rows per split (``train 750, test 250``), when the document counts them."""
+    split = evaluation.get("rows")
+    if not split:
+        return []
+    return [["rows", ", ".join(f"{k} {v:,}" for k, v in split.items())]]
 
 
 def _dataset(inputs: ReportInputs) -> dict[str, Any] | None:
@@ -139,16 +145,25 @@ def _plot_sections(inputs: ReportInputs) -> tuple[list[dict[str, Any]], list[dic
     missing = "the version has no evaluation.json" if not evaluation else ""
 
     def collect(
-        title: str, section_id: str, builders: Sequence[tuple[str, str, Builder, bool, str]], **extra: Any
+        title: str,
+        section_id: str,
+        builders: Sequence[tuple[str, str, Builder, bool, str]],
+        *,
+        empty: Mapping[str, str] | None = None,
+        **extra: Any,
     ) -> None:
+        """Draw each builder's plot; a plot that applies but is not drawn is listed with why (``empty`` says it in
+        a sentence where saying which key is absent would not), and a malformed part is listed whether it applies
+        or not."""
         plots = []
-        for plot_id, name, build, expected, key in builders:
-            plot = build(evaluation)
+        for plot_id, name, build, expected, part in builders:
+            plot, malformed = guard(partial(build, evaluation), f"evaluation.json's {part}")
             if plot is not None:
                 plots.append(plot)
+            elif malformed:
+                absent.append({"id": plot_id, "title": name, "reason": malformed})
             elif expected:
-                # A key names what the document lacks; a sentence (with a colon) says why it is empty.
-                reason = key if ":" in key else f"evaluation.json has no {key}"
+                reason = (empty or {}).get(plot_id) or f"evaluation.json has no {part}"
                 absent.append({"id": plot_id, "title": name, "reason": missing or reason})
         if plots or extra.get("tables"):
             sections.append(
@@ -188,18 +203,13 @@ def _plot_sections(inputs: ReportInputs) -> tuple[list[dict[str, Any]], list[dic
             ("plot-weights-hist", "Weight distribution", weights_histogram_plot, estimator in LINEAR, "coefficients"),
         ],
     )
-    drawn_trees = tree_plots(evaluation)
-    if drawn_trees:
-        shown = evaluation["trees"]
-        text = (
-            f"The first {len(drawn_trees)} of {shown.get('total')} trees, drawn to depth {shown.get('max_depth')} "
-            f"from the {shown.get('source')} model's own structure."
+    drawn, malformed = guard(partial(_trees_section, evaluation), "evaluation.json's trees")
+    if drawn is not None:
+        sections.append(drawn)
+    elif malformed or trees:
+        absent.append(
+            {"id": "plot-tree-0", "title": "Trees", "reason": malformed or missing or "evaluation.json has no trees"}
         )
-        sections.append(
-            {"id": "trees", "title": "Trees", "plots": drawn_trees, "wide": True, "text": text, "tables": []}
-        )
-    elif trees:
-        absent.append({"id": "plot-tree-0", "title": "Trees", "reason": missing or "evaluation.json has no trees"})
     collect(
         "Training dynamics",
         "dynamics",
@@ -216,16 +226,10 @@ def _plot_sections(inputs: ReportInputs) -> tuple[list[dict[str, Any]], list[dic
     )
     search = evaluation.get("search")
     searched = bool(search) or "[search]" in inputs.spec
-    tables = []
-    if isinstance(search, Mapping) and search.get("best_params"):
-        best = [[name, str(value)] for name, value in search["best_params"].items()]
-        tables.append(
-            {
-                "title": f"Best parameters ({search.get('metric', '')} {fmt(search.get('best_value'))})",
-                "headers": ["parameter", "value"],
-                "rows": best,
-            }
-        )
+    best, malformed = guard(partial(_best_params, search), "evaluation.json's search.best_params")
+    if malformed:
+        absent.append({"id": "", "title": "Best parameters", "reason": malformed})
+    unranked = "Optuna could not rank the parameters: every completed trial scored the same"
     collect(
         "Hyper-parameter search",
         "search",
@@ -236,26 +240,78 @@ def _plot_sections(inputs: ReportInputs) -> tuple[list[dict[str, Any]], list[dic
                 "Parameter importances",
                 search_importances_plot,
                 searched and _completed(search) >= 2,
-                "Optuna could not rank the parameters: every completed trial scored the same"
-                if isinstance(search, Mapping) and "param_importances" in search
-                else "search.param_importances",
+                "search.param_importances",
             ),
         ],
-        tables=tables,
+        empty={"plot-search-importances": unranked}
+        if isinstance(search, Mapping) and "param_importances" in search
+        else None,
+        tables=[best] if best else [],
     )
     return sections, absent
 
 
+def _trees_section(evaluation: Mapping[str, Any]) -> dict[str, Any] | None:
+    drawn = tree_plots(evaluation)
+    if not drawn:
+        return None
+    shown = evaluation["trees"]
+    text = (
+        f"The first {len(drawn)} of {shown.get('total')} trees, drawn to depth {shown.get('max_depth')} "
+        f"from the {shown.get('source')} model's own structure."
+    )
+    return {"id": "trees", "title": "Trees", "plots": drawn, "wide": True, "text": text, "tables": []}
+
+
+def _best_params(search: Any) -> dict[str, Any] | None:
+    if not search or not search.get("best_params"):
+        return None
+    return {
+        "title": f"Best parameters ({search.get('metric', '')} {fmt(search.get('best_value'))})",
+        "headers": ["parameter", "value"],
+        "rows": [[name, str(value)] for name, value in search["best_params"].items()],
+    }
+
+
 def _completed(search: Any) -> int:
-    if not isinstance(search, Mapping):
+    """Completed trials; a malformed trial list counts none (its plot names it as malformed)."""
+    trials = search.get("trials") if isinstance(search, Mapping) else None
+    if not isinstance(trials, list):
         return 0
-    return sum(1 for t in search.get("trials") or [] if t.get("state") == "COMPLETE")
+    return sum(1 for t in trials if isinstance(t, Mapping) and t.get("state") == "COMPLETE")
+
+
+def _environment(inputs: ReportInputs, absent: list[dict[str, str]]) -> tuple[list[list[str]], list[list[str]]]:
+    """Package versions and served tensors from ``environment.json``; a malformed one listed in ``absent``."""
+    document = inputs.environment
+
+    def packages() -> list[list[str]]:
+        return [[name, str(version)] for name, version in sorted((document.get("packages") or {}).items())]
+
+    def tensors() -> list[list[str]]:
+        return [
+            [t.get("name", ""), way, t.get("datatype", ""), "[" + ", ".join(str(d) for d in t.get("shape", [])) + "]"]
+            for way in ("inputs", "outputs")
+            for t in document.get(way) or []
+        ]
+
+    found_packages, malformed = guard(packages, "environment.json's packages")
+    if malformed:
+        absent.append({"id": "", "title": "Packages", "reason": malformed})
+    found_tensors, malformed = guard(tensors, "environment.json's inputs or outputs")
+    if malformed:
+        absent.append({"id": "", "title": "Served tensors", "reason": malformed})
+    return found_packages or [], found_tensors or []
 
 
 def render_report(inputs: ReportInputs) -> str:
     """The report of one version as a complete, self-contained HTML document."""
     metrics, per_class = metric_table(inputs.metrics)
     plot_sections, absent = _plot_sections(inputs)
+    split, malformed = guard(partial(_split_rows, inputs.evaluation), "evaluation.json's rows")
+    if malformed:
+        absent.append({"id": "", "title": "Rows per split", "reason": malformed})
+    packages, tensors = _environment(inputs, absent)
     dataset = _dataset(inputs)
     sections = [{"id": "summary", "title": "Summary"}]
     if dataset:
@@ -269,13 +325,6 @@ def render_report(inputs: ReportInputs) -> str:
         {"id": "environment", "title": "Environment"},
         {"id": "log", "title": "Training log"},
     ]
-    environment_doc = inputs.environment
-    packages = [[name, str(version)] for name, version in sorted((environment_doc.get("packages") or {}).items())]
-    tensors = [
-        [t.get("name", ""), direction, t.get("datatype", ""), "[" + ", ".join(str(d) for d in t.get("shape", [])) + "]"]
-        for direction in ("inputs", "outputs")
-        for t in environment_doc.get(direction) or []
-    ]
     headline = [(name, fmt(inputs.metrics[name])) for name in HEADLINE if name in inputs.metrics]
     created = inputs.created_at.strftime("%Y-%m-%d %H:%M UTC") if inputs.created_at else "-"
     return (
@@ -288,7 +337,7 @@ def render_report(inputs: ReportInputs) -> str:
             created=created,
             sections=sections,
             headline=headline,
-            lineage=_lineage(inputs),
+            lineage=_lineage(inputs) + (split or []),
             params=sorted(inputs.params.items()),
             tags=sorted(inputs.tags.items()),
             problems=list(inputs.problems),

@@ -132,7 +132,7 @@ version {{ r.version }}{% for a in r.aliases %} <span class="badge">@{{ a }}</sp
 </section>
 {% endfor %}
 {% if absent %}<section id="absent"><h2>Not in this report</h2><div class="absent"><ul>
-{% for item in absent %}<li><strong>{{ item.title }}</strong> (<code>{{ item.id }}</code>): {{ item.reason }}</li>{% endfor %}
+{% for item in absent %}<li><strong>{{ item.title }}</strong>{% if item.id %} (<code>{{ item.id }}</code>){% endif %}: {{ item.reason }}</li>{% endfor %}
 </ul></div></section>{% endif %}
 <section id="spec"><h2>Training spec</h2>{% if r.spec %}<pre>{{ r.spec }}</pre>{% else %}<p class="muted">No spec recorded.</p>{% endif %}</section>
 <section id="environment"><h2>Environment</h2>
@@ -156,7 +156,7 @@ _COMPARE = """{% extends "base.html" %}{% import "macros.html" as m %}
 <section id="params"><h2>Parameters</h2>{{ m.grid(params) }}</section>
 {% if plots %}<section id="curves"><h2>Curves</h2><div class="grid">{% for p in plots %}{{ m.plot(p) }}{% endfor %}</div></section>{% endif %}
 {% if absent %}<section id="absent"><h2>Not in this report</h2><div class="absent"><ul>
-{% for item in absent %}<li><strong>{{ item.title }}</strong> (<code>{{ item.id }}</code>): {{ item.reason }}</li>{% endfor %}
+{% for item in absent %}<li><strong>{{ item.title }}</strong>{% if item.id %} (<code>{{ item.id }}</code>){% endif %}: {{ item.reason }}</li>{% endfor %}
 </ul></div></section>{% endif %}
 {% endblock %}
 """
