@@ -19,8 +19,6 @@ from reports._templates import environment
 
 __all__ = ["render_comparison"]
 
-# Metrics where less is better (the trainers' LOWER_IS_BETTER; repeated so reports need not import the trainers).
-LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "mape"})
 _STYLES = ("-", "--")
 _KINDS = {
     "roc": ("plot-compare-roc", "ROC curves", "false positive rate", "true positive rate"),
@@ -118,6 +116,10 @@ def _overlay(kind: str, a: ReportInputs, b: ReportInputs) -> tuple[Plot | None, 
 
 
 def _metrics(a: ReportInputs, b: ReportInputs) -> dict[str, Any]:
+    # The trainers' one list, which also sets each search's direction. Imported here, not at the top: the trainers
+    # bring scikit-learn and polars, which a dashboard showing reports would otherwise load before its first page.
+    from trainers._metrics import LOWER_IS_BETTER
+
     rows: list[list[Any]] = []
     for name in sorted(set(a.metrics) | set(b.metrics), key=lambda n: ("." in n, n)):
         left, right = a.metrics.get(name), b.metrics.get(name)

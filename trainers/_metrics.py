@@ -41,6 +41,7 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
     "regression": ("rmse", "mae", "r2", "mape"),
 }
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "mape"})
+"""Metrics where less is better: a search's direction and a report comparison's better or worse both read this."""
 MAX_CURVE_POINTS = 500
 CALIBRATION_BINS = 10
 

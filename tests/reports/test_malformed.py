@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from html import unescape
 from typing import Any
@@ -16,6 +18,7 @@ from control_plane.protocol import control_plane_pb2 as cp
 from reports import ReportInputs, render_comparison, render_report
 from tests.reports.conftest import Trained, figure_ids, figure_texts
 from tests.reports.test_report import EXPECTED
+from trainers._metrics import LOWER_IS_BETTER
 
 Patch = Callable[[dict[str, Any]], None]
 TREES = ["plot-tree-0", "plot-tree-1", "plot-tree-2"]
@@ -187,3 +190,20 @@ def test_documents_nested_too_deeply_to_parse_are_named() -> None:
     inputs = ReportInputs.from_messages(version, {"evaluation.json": b"[" * 100_000}, None)
     assert inputs.problems == ("evaluation.json is nested too deeply to read",)
     assert "evaluation.json is nested too deeply to read" in render_report(inputs)
+
+
+@pytest.mark.parametrize("metric", sorted(LOWER_IS_BETTER | {"accuracy", "r2", "f1.yes"}))
+def test_comparisons_judge_each_metric_in_the_trainers_direction(metric: str) -> None:
+    a = ReportInputs(model="m", version=1, metrics={metric: 0.5})
+    b = ReportInputs(model="m", version=2, metrics={metric: 0.25})
+    row = re.search(rf"<tr><th>{re.escape(metric)}</th>(.*?)</tr>", render_comparison(a, b), re.DOTALL)
+    assert row is not None
+    lower_is_better = metric.partition(".")[0] in LOWER_IS_BETTER
+    assert f'"num {"better" if lower_is_better else "worse"}">-0.2500<' in row[1]
+
+
+def test_reports_load_without_the_trainers() -> None:
+    # The trainers' metric list is read when a comparison is drawn: a dashboard need not load scikit-learn to start.
+    code = "import sys, reports; print(sorted(m for m in ('trainers', 'sklearn', 'polars') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert done.stdout.strip() == "[]"
