@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from html import unescape
 from pathlib import Path
 
-from tests.control_plane.e2e.conftest import Cluster, start_cluster
+from clients.control_plane import ControlPlaneClient
+from control_plane.protocol import control_plane_pb2 as cp
+from tests.control_plane.e2e.conftest import ADMIN_TOKEN, Cluster, start_cluster
 from tests.reports.conftest import figure_ids, figure_texts
 
 __all__ = ["start_cluster"]  # the fixture, imported for pytest
@@ -84,6 +87,28 @@ def test_reports_comparisons_and_refusals_as_a_viewer(start_cluster: Callable[[s
     roc = figure_texts(html, "plot-compare-roc")
     assert f"A v1 · 1 (AUC = {first['metrics']['roc_auc']:.4f})" in roc
     assert f"B v2 · 1 (AUC = {second['metrics']['roc_auc']:.4f})" in roc
+
+    # A version whose evaluation.json has parts of the wrong shape: the report names them and draws the rest.
+    first_ref = cp.VersionRef(model="credit-report", version=1)
+    with ControlPlaneClient(cluster.control_plane.address, token=ADMIN_TOKEN) as client:
+        artifact = tmp_path / "model.onnx"
+        client.download(first_ref, artifact)
+        evaluation = json.loads(client.get_attachment(first_ref, "evaluation.json").content)
+        evaluation |= {"rows": {"train": "x"}, "confusion_matrix": "x", "trees": {"trees": [{}]}}
+        client.register_version(
+            "credit-report",
+            artifact,
+            metrics=first["metrics"],
+            tags={"task": "binary", "estimator": "random_forest"},
+            attachments={"evaluation.json": ("application/json", json.dumps(evaluation).encode())},
+        )
+    malformed = tmp_path / "malformed.html"
+    done = cluster.cli("report", "credit-report:3", "-o", str(malformed), token=viewer)
+    assert done.stdout.startswith(f"wrote {malformed} (credit-report:3, ") and done.stderr == ""
+    html = unescape(malformed.read_text())
+    assert figure_ids(html) == ["plot-roc", "plot-pr", "plot-ks", "plot-calibration", "plot-importances"]
+    for part in ("rows", "confusion_matrix", "trees"):
+        assert f"evaluation.json's {part} is malformed" in html
 
     # Refusals: one line on stderr, exit 1, nothing written.
     out = tmp_path / "report.html"
