@@ -212,9 +212,13 @@ class SqlAlertStore:
             )
         elif expected.stored is None:
             # Read as new: whoever inserted the row first wins; a second insert finds the row and changes nothing.
-            statement = self._insert.values(**row, **values).on_conflict_do_nothing(
+            # Told by RETURNING, not rowcount, which PostgreSQL's driver gives as -1 for ON CONFLICT DO NOTHING.
+            insert = self._insert.values(**row, **values).on_conflict_do_nothing(
                 index_elements=["rule", "model", "version"]
             )
+            if conn.execute(insert.returning(states.c.rule)).first() is None:
+                raise AlertChanged(key)
+            return
         else:
             statement = (
                 update(states)

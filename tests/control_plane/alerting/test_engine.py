@@ -338,3 +338,16 @@ def test_a_silence_written_while_the_rule_is_deleted_leaves_no_state_behind(
     finally:
         api_engine.dispose()
         other_engine.dispose()
+
+
+def test_a_second_first_write_of_a_new_alert_is_refused(alerting_engine: Engine, clock: ManualClock) -> None:
+    # Two writers read the alert before it existed; the first to write creates it, the second learns it changed
+    # (on PostgreSQL too, whose driver does not count the rows an ON CONFLICT DO NOTHING skipped).
+    store = SqlAlertStore(alerting_engine, clock=clock)
+    key = AlertKey("down", "fraud", "1")
+    first, second = store.read(key), store.read(key)
+    assert first.stored is None and second.stored is None
+    store.save(key, silence(first.state, until=minute(10)), expected=first)
+    with pytest.raises(AlertChanged):
+        store.save(key, silence(second.state, until=minute(20)), expected=second)
+    assert store.load(key).silenced_until == minute(10)
