@@ -7,10 +7,12 @@ MLServer runs in its own virtual environment, in every configuration of ``mlserv
 of each kind is the one compared. Every server is a separate process, started alone, loaded at concurrency 1, 4, 16
 and 64 with batch-1 unary requests built from held-out rows of the training distribution. perf_analyzer needs
 ModelConfig, which MLServer does not serve, so MLServer is measured with ``conduit bench`` only; the other servers
-with both. Then the batch-size curve (Conduit, concurrency 1, 1 to 256 rows per request) and the load client's own
-ceiling against a server that does nothing.
+with both, in ``--rounds`` alternating rounds (3) whose median is reported: on a machine of two shared cores one
+measurement of a point varies by a fifth or more, the margins of the bar are smaller. Then the batch-size curve
+(Conduit, concurrency 1, 1 to 256 rows per request) and the load client's own ceiling against a server that does
+nothing.
 
-Usage: benchmarks/compare [--duration-s 3] [--out benchmarks/serving/results.md] [--skip-mlserver]
+Usage: benchmarks/compare [--duration-s 3] [--rounds 3] [--out benchmarks/serving/results.md] [--skip-mlserver]
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import datetime
 import math
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -157,7 +160,55 @@ def _measure_floors(run: Run, repository: Path) -> None:
         print(f"{m.system:26} {model:8} {m.throughput:9,.0f} infer/s  p50 {m.p50_us:8.1f} µs", flush=True)
 
 
+def _median_points(points: list[Point]) -> list[Point]:
+    """One point per system, model and concurrency: the median of each figure over the rounds, and the largest
+    window spread seen."""
+    grouped: dict[tuple[str, str, int], list[Point]] = {}
+    for point in points:
+        m = point.measurement
+        grouped.setdefault((m.system, m.model, m.concurrency), []).append(point)
+    return [Point(_median([p.measurement for p in group]), max(p.spread for p in group)) for group in grouped.values()]
+
+
+def _median_benched(benched: list[Benched]) -> list[Benched]:
+    """One level per system, model and concurrency: the median of each figure, the errors of every round added."""
+    grouped: dict[tuple[str, str, int], list[Benched]] = {}
+    for b in benched:
+        m = b.measurement
+        grouped.setdefault((m.system, m.model, m.concurrency), []).append(b)
+    merged = []
+    for group in grouped.values():
+        errors: dict[str, int] = {}
+        for b in group:
+            for status, count in b.errors.items():
+                errors[status] = errors.get(status, 0) + count
+        merged.append(Benched(_median([b.measurement for b in group]), errors))
+    return merged
+
+
+def _median(measurements: list[Measurement]) -> Measurement:
+    first = measurements[0]
+    return Measurement(
+        first.system,
+        first.model,
+        first.concurrency,
+        statistics.median(m.throughput for m in measurements),
+        statistics.median(m.p50_us for m in measurements),
+        statistics.median(m.p99_us for m in measurements),
+    )
+
+
 def _measure_servers(run: Run, repository: Path) -> None:
+    """Conduit and the minimal server, each point measured in ``--rounds`` rounds that alternate the two servers
+    (so a slow spell of the machine falls on both), reported as medians; the batch curve once."""
+    for number in range(run.args.rounds):
+        print(f"round {number + 1} of {run.args.rounds}", flush=True)
+        _measure_servers_once(run, repository, curve=number == 0)
+    run.points = _median_points(run.points)
+    run.benched = _median_benched(run.benched)
+
+
+def _measure_servers_once(run: Run, repository: Path, *, curve: bool) -> None:
     models = model_names(repository)
     servers = {
         MINIMAL: [
@@ -184,7 +235,7 @@ def _measure_servers(run: Run, repository: Path) -> None:
                     if run.perf_analyzer_ok:
                         run.with_perf_analyzer(system, model, port)
                     run.with_bench(system, model, port)
-                if system == CONDUIT_SERVE:
+                if system == CONDUIT_SERVE and curve:
                     _measure_curve(run, repository, port)
         except ServerFailed as exc:
             run.notice(f"{system} not measured: {exc}")
@@ -283,7 +334,8 @@ def report(run: Run, load_at_start: str) -> str:
         "(LogisticRegression) and `forest` (RandomForestClassifier, 100 trees, depth 8), exported with skl2onnx;",
         "onnxruntime with one intra-op and one inter-op thread everywhere. Each point: "
         f"{a.warmup_s:g} s of warm-up, then {a.duration_s:g} s measured (perf_analyzer: three windows totalling "
-        f"{a.duration_s:g} s). Latencies are client-side, in µs.",
+        f"{a.duration_s:g} s). Conduit and the minimal server: the median of {a.rounds} rounds that alternate them "
+        "(MLServer and the floors: one). Latencies are client-side, in µs.",
         "",
         "## Machine",
         "",
@@ -350,6 +402,9 @@ def main() -> int:
         "--curve-duration-s", type=float, default=1.5, help="seconds per batch-curve point (default 1.5)"
     )
     parser.add_argument("--concurrency", default="1,4,16,64", help="comma-separated levels (default 1,4,16,64)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of Conduit and the minimal server, medians reported (default 3)"
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results.md", help="markdown report (default: %(default)s)")
     parser.add_argument("--perf-analyzer", type=Path, default=DEFAULT_PERF_ANALYZER, help="perf_analyzer to run")
     parser.add_argument("--mlserver-venv", type=Path, default=DEFAULT_MLSERVER_VENV, help="MLServer's own venv")
