@@ -23,31 +23,13 @@ from clients.control_plane import ControlPlaneClient
 from clients.training import fetch_dataset, import_frame, register_result
 from control_plane.protocol import control_plane_pb2 as cp
 from tests.conftest import CONDUIT, ROOT, free_port
-from tests.control_plane.e2e.conftest import ADMIN_TOKEN, Cluster, Process, eventually
+from tests.control_plane.e2e.conftest import ADMIN_TOKEN, CREDIT_SPEC, Cluster, Process, eventually
 from trainers import bundled, parse_spec, train
 
 CHROMIUM = "/usr/bin/chromium"
 MODEL = "credit"
 FAILED_REQUESTS = 3
 ROWS_PER_REQUEST = 8
-SPEC = """
-[dataset]
-name = "credit"
-target = "default"
-[features]
-numeric = ["age", "income", "debt", "months_at_address"]
-categorical = ["city", "employment"]
-[cleaning]
-impute = "median"
-[split]
-method = "stratified"
-test_size = 0.3
-seed = 1
-[model]
-task = "binary"
-estimator = "logistic_regression"
-params = { max_iter = 500 }
-"""
 
 
 @dataclass
@@ -155,7 +137,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
             import_frame(admin, bundled.load("credit"), "credit", source="bundled:credit", target="default")
             frame, stored = fetch_dataset(admin, "credit", "")
             lines: list[str] = []
-            result = train(parse_spec(SPEC), frame, dataset_version=stored.version, log=lines.append)
+            result = train(parse_spec(CREDIT_SPEC), frame, dataset_version=stored.version, log=lines.append)
             log = "\n".join(lines) + "\n"
             # Two versions, so that there is something to compare; the second one serves.
             register_result(admin, result, model=MODEL, log=log, description="first fit")

@@ -3,8 +3,6 @@ against the CA given; without it, it cannot, and says the control plane is unava
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import os
 import socket
 import subprocess
@@ -16,39 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from tests.conftest import CONDUIT, free_port
+from tests.conftest import CONDUIT, free_port, self_signed_certificate
 from tests.control_plane.e2e.conftest import ADMIN_TOKEN
 
 from .conftest import wait_http
-
-
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert, private = directory / "cert.pem", directory / "key.pem"
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    private.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert, private
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -70,7 +40,7 @@ def _login(url: str) -> tuple[int, str]:
 @pytest.fixture
 def tls_control_plane(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """`conduit control-plane` serving TLS with a self-signed certificate: its address and the certificate."""
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed_certificate(tmp_path)
     port = free_port()
     args = [CONDUIT, "control-plane", "--home", str(tmp_path / "home"), "--grpc-port", str(port)]
     args += ["--tls-cert", str(cert), "--tls-key", str(key)]

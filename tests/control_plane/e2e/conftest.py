@@ -27,6 +27,25 @@ from trainers.onnx_export import export_sklearn
 
 ADMIN_TOKEN = "cdt_e2e-admin-token-0123456789abcdef0123456789"
 MODEL = "credit"
+# A logistic regression on the bundled credit data: its inputs are four numbers and two categories.
+CREDIT_SPEC = """
+[dataset]
+name = "credit"
+target = "default"
+[features]
+numeric = ["age", "income", "debt", "months_at_address"]
+categorical = ["city", "employment"]
+[cleaning]
+impute = "median"
+[split]
+method = "stratified"
+test_size = 0.3
+seed = 1
+[model]
+task = "binary"
+estimator = "logistic_regression"
+params = { max_iter = 500 }
+"""
 
 
 def wait_health(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:

@@ -15,26 +15,8 @@ from clients.control_plane import ControlPlaneClient
 from clients.training import fetch_dataset, import_frame, register_result
 from trainers import bundled, parse_spec, train
 
-from .conftest import ADMIN_TOKEN, Cluster, eventually
+from .conftest import ADMIN_TOKEN, CREDIT_SPEC, Cluster, eventually
 
-SPEC = """
-[dataset]
-name = "credit"
-target = "default"
-[features]
-numeric = ["age", "income", "debt", "months_at_address"]
-categorical = ["city", "employment"]
-[cleaning]
-impute = "median"
-[split]
-method = "stratified"
-test_size = 0.3
-seed = 1
-[model]
-task = "binary"
-estimator = "logistic_regression"
-params = { max_iter = 500 }
-"""
 ROWS_PER_REQUEST = 8
 
 
@@ -44,7 +26,7 @@ def test_served_traffic_and_a_shifted_feature_reach_conduit_monitoring_show(
     cluster = start_cluster("")
     with ControlPlaneClient(cluster.control_plane.address, token=ADMIN_TOKEN) as client:
         import_frame(client, bundled.load("credit"), "credit", source="bundled:credit", target="default")
-        spec = parse_spec(SPEC)
+        spec = parse_spec(CREDIT_SPEC)
         frame, stored = fetch_dataset(client, "credit", "")
         result = train(spec, frame, dataset_version=stored.version)
         register_result(client, result, model="credit", aliases=["production"])
