@@ -17,8 +17,8 @@ from clients.training import fetch_dataset, import_frame, register_result
 from tests.control_plane.alerting.conftest import WebhookReceiver, webhook  # noqa: F401 (fixture)
 from trainers import bundled, parse_spec, train
 
-from .conftest import ADMIN_TOKEN, Cluster, eventually
-from .test_monitoring import ROWS_PER_REQUEST, SPEC
+from .conftest import ADMIN_TOKEN, CREDIT_SPEC, Cluster, eventually
+from .test_monitoring import ROWS_PER_REQUEST
 
 EVALUATE_INTERVAL_S = 1.0
 
@@ -45,7 +45,7 @@ def test_a_drift_rule_fires_once_on_shifted_traffic_and_resolves_once_after(
     with ControlPlaneClient(cluster.control_plane.address, token=ADMIN_TOKEN) as client:
         import_frame(client, bundled.load("credit"), "credit", source="bundled:credit", target="default")
         frame, stored = fetch_dataset(client, "credit", "")
-        result = train(parse_spec(SPEC), frame, dataset_version=stored.version)
+        result = train(parse_spec(CREDIT_SPEC), frame, dataset_version=stored.version)
         register_result(client, result, model="credit", aliases=["production"])
         client.deploy("default", "credit", alias="production")
     cluster.cli("alerts", "add", "drifting", "--model", "credit@production", "--when", "drift > 0.2",
