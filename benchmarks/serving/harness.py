@@ -71,13 +71,13 @@ def tail(log: Path, lines: int = 15) -> str:
 
 
 @contextlib.contextmanager
-def running(command: list[str], port: int, log: Path) -> Iterator[None]:
+def running(command: list[str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``command`` (a server listening on ``port``) until the block ends; output goes to ``log``."""
     with log.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
         try:
             wait_ready(port, process, log)
-            yield
+            yield process
         finally:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
