@@ -147,9 +147,6 @@ class DynamicBatcher:
             raise ConduitError(ErrorCode.UNAVAILABLE, "model version is unloading")
         if len(self._queue) >= self._max_queue:
             raise ConduitError(ErrorCode.RESOURCE_EXHAUSTED, f"queue full ({self._max_queue} requests waiting)")
-        future: asyncio.Future[list[np.ndarray]] = self._loop.create_future()
-        signature = tuple(array.shape[1:] for array in inputs.values()) if self._batching else ()
-        pending = _Pending(inputs, rows, signature, future, arrival_ns, self._clock(), deadline_ns)
         if (
             self._idle
             and self.stats.in_flight <= 1
@@ -160,10 +157,34 @@ class DynamicBatcher:
             # The only request in flight, nothing running, cheap enough for the loop thread: it would be a batch of
             # one anyway, so run it now instead of spending two turns of the loop waking the batcher task and then the
             # caller. With other requests in flight (a burst), it queues so that they can batch together.
-            self._execute_inline([pending], rows, pending.enqueued_ns)
-            return future
-        self._queue.append(pending)
+            return self._run_alone(inputs, rows, arrival_ns)
+        future: asyncio.Future[list[np.ndarray]] = self._loop.create_future()
+        signature = tuple(array.shape[1:] for array in inputs.values()) if self._batching else ()
+        self._queue.append(_Pending(inputs, rows, signature, future, arrival_ns, self._clock(), deadline_ns))
         self._wakeup.set()
+        return future
+
+    def _run_alone(self, inputs: dict[str, np.ndarray], rows: int, arrival_ns: int) -> asyncio.Future[list[np.ndarray]]:
+        """One request, run at once on the loop thread: a batch of one with nothing to assemble or split."""
+        future: asyncio.Future[list[np.ndarray]] = self._loop.create_future()
+        start = self._clock()
+        try:
+            outputs = self._model.run(inputs)
+        except Exception as exc:
+            pending = _Pending(inputs, rows, (), future, arrival_ns, start, None)
+            self._fail([pending], exc, rows, start)
+            return future
+        ran = self._clock()
+        for observer in self._observers:
+            observer.observe(inputs, outputs)
+        now = self._clock()
+        self._costs.observe(rows, ran - start)
+        self.stats.record_execution(rows, 1, 0, ran - start, now - ran)
+        future.set_result(outputs)
+        self.stats.record_success(now - arrival_ns, 0)
+        tracer = self.stats.tracer
+        if tracer is not None and tracer.sampled():
+            tracer.record(arrival_ns, start, start, now, rows=rows, status="OK")
         return future
 
     async def stop(self) -> None:

@@ -49,7 +49,7 @@ BINARY_OUTPUT_PARAMETER = "binary_data_output"
 
 def _shape(name: str, dims: Iterable[int]) -> tuple[tuple[int, ...], int]:
     shape = tuple(dims)
-    if any(d < 0 for d in shape):
+    if shape and min(shape) < 0:
         raise ConduitError(
             ErrorCode.INVALID_ARGUMENT, f"input {name!r} has a negative dimension in shape {list(shape)}"
         )
