@@ -171,7 +171,7 @@ def bar(points: list[Point], rows: list[Benched], curve: list[CurvePoint], stock
             lines.append(
                 _check(
                     f"{model}: p50 at c=1 ≥ {p50_times:g}× lower than MLServer's best",
-                    f"{ratio:.1f}×",
+                    f"{ratio:.2f}×",
                     ratio >= p50_times,
                 )
             )
@@ -181,7 +181,7 @@ def bar(points: list[Point], rows: list[Benched], curve: list[CurvePoint], stock
             lines.append(
                 _check(
                     f"{model}: throughput at c=16 ≥ {throughput_times:g}× MLServer's best",
-                    f"{ratio:.1f}×",
+                    f"{ratio:.2f}×",
                     ratio >= throughput_times,
                 )
             )
