@@ -170,13 +170,12 @@ class DynamicBatcher:
         start = self._clock()
         try:
             outputs = self._model.run(inputs)
-        except Exception as exc:
-            pending = _Pending(inputs, rows, (), future, arrival_ns, start, None)
-            self._fail([pending], exc, rows, start)
+            ran = self._clock()
+            for observer in self._observers:
+                observer.observe(inputs, outputs)
+        except Exception as exc:  # as in a batch: the request fails with the model's error, counted
+            self._fail([_Pending(inputs, rows, (), future, arrival_ns, start, None)], exc, rows, start)
             return future
-        ran = self._clock()
-        for observer in self._observers:
-            observer.observe(inputs, outputs)
         now = self._clock()
         self._costs.observe(rows, ran - start)
         self.stats.record_execution(rows, 1, 0, ran - start, now - ran)

@@ -398,6 +398,39 @@ async def test_a_lone_request_on_an_idle_batcher_runs_at_once() -> None:
     stats.in_flight = 1  # the data plane counts the request before submitting it
     future = batcher.submit(rows(1.0), 1, arrival_ns=clock())
     assert future.done() and model.threads == [threading.get_ident()]
+    np.testing.assert_array_equal(future.result()[0], rows(1.0)["x"])
+    # Counted as a batch of one that waited for nothing: its compute time is the model's, on the test's clock.
+    assert (stats.success.count, stats.queue.ns, stats.execution_count, stats.inference_count) == (1, 0, 1, 1)
+    assert stats.compute_infer.ns == model.compute_ns and stats.batch_stats[1].compute_infer.count == 1
+    await batcher.stop()
+
+
+class FailingObserver:
+    def observe(self, feeds: dict[str, np.ndarray], outputs: list[np.ndarray]) -> None:
+        raise RuntimeError("sketch failed")
+
+
+async def test_a_lone_request_whose_execution_fails_is_answered_and_counted_like_a_batch() -> None:
+    clock = FakeClock()
+    stats = ModelStats()
+    batcher = DynamicBatcher(
+        ThreadRecordingModel(clock, compute_ns=1_000),
+        max_batch_size=8,
+        max_queue_size=16,
+        stats=stats,
+        observers=[FailingObserver()],
+        inline_compute_us=250,
+        warm_up_ns={1: 1_000, 8: 2_000},
+        clock=clock,
+    )
+    await asyncio.sleep(0)
+    stats.in_flight = 1
+    future = batcher.submit(rows(1.0), 1, arrival_ns=clock())
+    assert future.done()
+    with pytest.raises(ConduitError) as raised:
+        future.result()
+    assert raised.value.code is ErrorCode.INTERNAL and "sketch failed" in raised.value.message
+    assert (stats.fail.count, stats.success.count) == (1, 0)
     await batcher.stop()
 
 
