@@ -421,6 +421,8 @@ async def test_restart_without_control_plane_serves_the_cache(
     cache = tmp_path / "cache"
     first = await start_following(start_server, control_plane, token, cache)
     await eventually(lambda: _is(served_versions(first), [str(v1), str(v2)]), "v1 and canary v2 served")
+    # Versions serve before the apply records them in the cache; stopping in between would leave nothing to restore.
+    await eventually(lambda: _true(follower(first).generation > 0), "the applied assignments recorded")
     generation = follower(first).generation
     await first.stop()
     await control_plane.stop()
