@@ -18,21 +18,29 @@ from control_plane.protocol import control_plane_pb2 as cp
 
 from .conftest import Api, StartApi, eventually
 
+UNTIL = datetime(2030, 3, 17, 12, 0, tzinfo=UTC)
+
+
+async def _silenced_rule(api: Api, model_bytes: bytes, *, production: int) -> None:
+    """Versions 1 and 2 of "fraud", ``production`` on one of them, a p99 rule "slow" on fraud@production silenced
+    until ``UNTIL``, and an evaluation job "check" that runs only when asked."""
+    stub, admin = api.stub, api.admin
+    for _ in range(2):
+        await api.register("fraud", model_bytes)
+    await stub.SetAlias(cp.SetAliasRequest(model="fraud", alias="production", version=production), metadata=admin)
+    rule = cp.CreateAlertRuleRequest(name="slow", model="fraud@production", when="p99_ms > 250", notify="log")
+    await stub.CreateAlertRule(rule, metadata=admin)
+    await stub.CreateJob(cp.CreateJobRequest(name="check", cron="0 3 * * *", kind="evaluate"), metadata=admin)
+    await stub.SilenceAlert(
+        cp.SilenceAlertRequest(rule="slow", until=Timestamp(seconds=int(UNTIL.timestamp()))), metadata=admin
+    )
+
 
 async def test_a_silenced_rule_silences_the_version_its_alias_moves_to(
     any_api: Api, store_url: str, model_bytes: bytes
 ) -> None:
     stub, admin = any_api.stub, any_api.admin
-    for _ in range(2):
-        await any_api.register("fraud", model_bytes)
-    await stub.SetAlias(cp.SetAliasRequest(model="fraud", alias="production", version=1), metadata=admin)
-    rule = cp.CreateAlertRuleRequest(name="slow", model="fraud@production", when="p99_ms > 250", notify="log")
-    await stub.CreateAlertRule(rule, metadata=admin)
-    await stub.CreateJob(cp.CreateJobRequest(name="check", cron="0 3 * * *", kind="evaluate"), metadata=admin)
-    until = datetime(2030, 3, 17, 12, 0, tzinfo=UTC)
-    await stub.SilenceAlert(
-        cp.SilenceAlertRequest(rule="slow", until=Timestamp(seconds=int(until.timestamp()))), metadata=admin
-    )
+    await _silenced_rule(any_api, model_bytes, production=1)
 
     await stub.SetAlias(cp.SetAliasRequest(model="fraud", alias="production", version=2), metadata=admin)
     run = await stub.RunJob(cp.RunJobRequest(name="check"), metadata=admin, timeout=30)
@@ -44,7 +52,7 @@ async def test_a_silenced_rule_silences_the_version_its_alias_moves_to(
         state = SqlAlertStore(engine).load(AlertKey("slow", "fraud", "2"))
     finally:
         engine.dispose()
-    assert state.silenced_until == until
+    assert state.silenced_until == UNTIL
 
 
 async def test_a_carried_silence_never_overwrites_an_alert_changed_since_it_was_read(
@@ -59,16 +67,7 @@ async def test_a_carried_silence_never_overwrites_an_alert_changed_since_it_was_
     monkeypatch.setenv("CONDUIT_ALERTS_EVALUATE_INTERVAL_S", "86400")  # no built-in evaluation meanwhile
     api = await start_api(postgres_url)
     stub, admin = api.stub, api.admin
-    for _ in range(2):
-        await api.register("fraud", model_bytes)
-    await stub.SetAlias(cp.SetAliasRequest(model="fraud", alias="production", version=2), metadata=admin)
-    rule = cp.CreateAlertRuleRequest(name="slow", model="fraud@production", when="p99_ms > 250", notify="log")
-    await stub.CreateAlertRule(rule, metadata=admin)
-    await stub.CreateJob(cp.CreateJobRequest(name="check", cron="0 3 * * *", kind="evaluate"), metadata=admin)
-    until = datetime(2030, 3, 17, 12, 0, tzinfo=UTC)
-    await stub.SilenceAlert(
-        cp.SilenceAlertRequest(rule="slow", until=Timestamp(seconds=int(until.timestamp()))), metadata=admin
-    )
+    await _silenced_rule(api, model_bytes, production=2)
 
     key = AlertKey("slow", "fraud", "2")
     now = datetime.now(UTC)
@@ -106,6 +105,6 @@ async def test_a_carried_silence_never_overwrites_an_alert_changed_since_it_was_
         second = await stub.RunJob(cp.RunJobRequest(name="check"), metadata=admin, timeout=30)
         assert second.outcome == "succeeded", second.log
         after = store.load(key)
-        assert (after.acknowledged_by, after.silenced_until) == ("ann", until)
+        assert (after.acknowledged_by, after.silenced_until) == ("ann", UNTIL)
     finally:
         engine.dispose()
