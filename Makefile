@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian's protoc, gRPC plugins and libraries, Go, Java, and the npm packages of proto/ and clients/node: what the
-# non-Python clients and the proto checks need. Installs only what is missing (a no-op takes a fraction of a second).
+# What the non-Python clients, the proto checks and the tests need, each from its own registry: Debian's protoc, C++
+# gRPC, PostgreSQL server and Chromium; clients/go's modules; the npm packages of proto/ and clients/node. Installs
+# only what is missing (a no-op takes about a second).
 toolchains:
 	clients/toolchains.sh
 
@@ -33,16 +34,18 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-# Committed stubs (Python, Go, TypeScript) against a fresh generation; C++ and Java must generate.
+# Committed stubs (Python, Go, TypeScript) against a fresh generation; C++ must generate (Java's Maven build generates
+# its own, in the stub tests).
 generated: install toolchains
 	$(PY) proto/generate.py --check --lang all
 
 proto: install
 	$(PY) proto/generate.py
 
-# Stubs of every language into clients/<language>/ (Python's in place), from the one script.
+# Stubs of every language into clients/<language>/ (Python's in place), from the one script; Java's through its build.
 stubs: install toolchains
 	$(PY) proto/generate.py --lang all
+	cd clients/java && mvn -q -B generate-sources
 
 # proto/ against its previous committed version: `buf breaking` with the wire and JSON rules (proto/buf.yaml).
 compat: install toolchains

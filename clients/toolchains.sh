@@ -1,32 +1,32 @@
 #!/usr/bin/env bash
-# Install what generating, building and testing the C++, Go, Java and Node.js clients needs, the proto tools, and the
-# browser the dashboard tests drive:
-# Debian 12's packages (apt-get, only those missing) and the npm packages locked in proto/ and clients/node/
-# (`npm ci`, only when the lock file changed since the last install). A second run is a no-op in about a second.
+# Install what generating, building and testing the C++, Go, Java and Node.js clients needs, the proto tools, the
+# PostgreSQL server the control-plane tests start, and the browser the dashboard tests drive. Each language uses its
+# own registry: Go modules from the module proxy (clients/go/go.mod), Java artifacts from Maven Central
+# (clients/java/pom.xml, fetched by its build), npm packages from the npm registry (the lock files of proto/ and
+# clients/node/); Debian's packages only for C++, protoc, PostgreSQL and Chromium. Only what is missing is installed:
+# a second run is a no-op in about a second.
 #
 # Usage: clients/toolchains.sh            (as root, or with sudo available)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 log() { echo "toolchains: $*" >&2; }
+die() { log "$*"; exit 1; }
 
 # Every package is needed: a missing one fails a build or a test later, so it is installed here, never skipped.
 packages=(
-    # C++: protoc, the gRPC plugins, headers and libraries.
+    # C++ (which stays on Debian's gRPC): protoc, the gRPC plugin, headers and libraries. protoc also generates the
+    # committed Go and TypeScript code (proto/generate.py pins its version).
     protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev pkg-config
-    # Go: the compiler, protoc plugins and the gRPC and protobuf libraries as a GOPATH tree. The 1.5 APIv1 shim
-    # replaces the 1.3 one apt would otherwise pick for golang-google-grpc-dev, which cannot decode APIv2 messages.
-    golang-go protoc-gen-go protoc-gen-go-grpc golang-google-grpc-dev golang-google-protobuf-dev
-    golang-github-golang-protobuf-1-5-dev
-    # Java: the gRPC plugin and the runtime jars the example compiles and runs with.
-    protobuf-compiler-grpc-java-plugin libprotobuf-java libgrpc-java libguava-java libnetty-java libperfmark-java
-    libgoogle-gson-java libgeronimo-annotation-1.3-spec-java
     # The dashboard's browser tests: Playwright drives Debian's build (/usr/bin/chromium), never a downloaded one;
     # with a font, so pages and screenshots show text (recommended packages are not installed).
     chromium fonts-liberation
 )
-# Tools a machine may have from elsewhere: checked by command, installed from Debian when absent.
-declare -A commands=([cmake]=cmake [g++]=g++ [make]=make [javac]=default-jdk-headless [node]=nodejs [npm]=npm)
+# Tools a machine may have from elsewhere: checked by command, installed from Debian when absent. Go is not among
+# them: Debian 12's Go is older than go.mod's, so a machine without a recent Go is told so below.
+declare -A commands=(
+    [cmake]=cmake [g++]=g++ [make]=make [javac]=default-jdk-headless [mvn]=maven [node]=nodejs [npm]=npm
+)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -36,6 +36,10 @@ done
 for command in "${!commands[@]}"; do
     command -v "${command}" >/dev/null || missing+=("${commands[${command}]}")
 done
+# The PostgreSQL server: the client (psql) may be there without initdb and pg_ctl, which the tests run.
+if ! command -v initdb >/dev/null && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    missing+=(postgresql)
+fi
 
 if ((${#missing[@]})); then
     sudo=()
@@ -55,6 +59,12 @@ fi
 # scripts are not run: nothing here needs them (buf's binary ships inside its npm package). proto/ uses `npm install
 # --no-save` rather than `npm ci`: the registry these machines reach serves buf's Linux builds only, so its lock file
 # lists no macOS or Windows build and `npm ci` would refuse it as out of sync; the versions installed are the same.
+# Go: the module's dependencies and the protoc plugins it pins as tools, into the module cache.
+go_version="$(go env GOVERSION 2>/dev/null || true)"
+[[ -n "${go_version}" ]] || die "Go is not installed: clients/go/go.mod needs Go 1.26 or newer (see clients/go/README.md)"
+(cd "${root}/clients/go" && go mod download) || die "go mod download in clients/go failed (${go_version})"
+log "Go modules of clients/go present (${go_version})"
+
 declare -A npm_install=([proto]="install --no-save" [clients/node]="ci")
 for dir in proto clients/node; do
     stamp="${root}/${dir}/node_modules/.conduit-lock"

@@ -74,18 +74,20 @@ def cpp_example(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
 @pytest.fixture(scope="session")
 def go_example(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    # Module mode: go.mod and go.sum pin grpc-go and protobuf-go, fetched from the module proxy on the first build.
     require("go")
     binary = tmp_path_factory.mktemp("go-build") / "example"
-    run([str(CLIENTS / "go" / "build.sh"), str(binary)])
+    run(["go", "vet", "./..."], cwd=CLIENTS / "go")
+    run(["go", "build", "-o", str(binary), "./example"], cwd=CLIENTS / "go")
     return [str(binary)]
 
 
 @pytest.fixture(scope="session")
 def java_example() -> list[str]:
-    require("javac", "java", "protoc", "grpc_java_plugin")
-    run([sys.executable, str(ROOT / "proto" / "generate.py"), "--lang", "java"])
-    run([str(CLIENTS / "java" / "build.sh")])
-    return [str(CLIENTS / "java" / "run.sh")]
+    # Maven generates the stubs from proto/ with the protoc and grpc-java plugin pinned in pom.xml.
+    require("mvn", "java")
+    run(["mvn", "-q", "-B", "package"], cwd=CLIENTS / "java")
+    return ["java", "-jar", str(CLIENTS / "java" / "target" / "conduit-example.jar")]
 
 
 @pytest.fixture(scope="session", params=["node", "cpp", "go", "java"])

@@ -27,6 +27,7 @@ import (
 	controlv1 "github.com/conduit-ml/conduit/clients/go/control/v1"
 	"github.com/conduit-ml/conduit/clients/go/inference"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -123,7 +124,7 @@ func decode(datatype string, raw []byte) ([]float64, error) {
 }
 
 func resolveAlias(ctx context.Context, address, token, model, alias string) (int64, error) {
-	conn, err := grpc.Dial(address, grpc.WithInsecure())
+	conn, err := grpc.NewClient(address, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return 0, err
 	}
@@ -176,7 +177,7 @@ func main() {
 		},
 		RawInputContents: [][]byte{encodeFP32(rows)},
 	}
-	conn, err := grpc.Dial(*target, grpc.WithInsecure())
+	conn, err := grpc.NewClient(*target, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		fail(err)
 	}

@@ -1,7 +1,7 @@
 // Sends one batch of FP32 rows to a Conduit inference server and prints the outputs as JSON.
 //
-//   clients/java/run.sh --target 127.0.0.1:8001 --model credit --rows rows.csv
-//   clients/java/run.sh --target 127.0.0.1:8001 --model credit --rows rows.csv \
+//   java -jar target/conduit-example.jar --target 127.0.0.1:8001 --model credit --rows rows.csv
+//   java -jar target/conduit-example.jar --target 127.0.0.1:8001 --model credit --rows rows.csv \
 //       --control-plane 127.0.0.1:8100 --token "$CONDUIT_TOKEN" --alias production
 //
 // Rows are CSV, one row per line (`-` reads stdin). With --alias, the version to call is looked up in the control
