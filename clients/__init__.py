@@ -12,6 +12,6 @@ Importing this package loads grpc, protobuf and numpy only: no onnxruntime, numb
 from clients._aio import AsyncInferenceClient
 from clients._result import InferResult
 from clients._sync import InferenceClient
-from inference_server.errors import ConduitError, ErrorCode
+from contract.errors import ConduitError, ErrorCode
 
 __all__ = ["AsyncInferenceClient", "ConduitError", "ErrorCode", "InferResult", "InferenceClient"]

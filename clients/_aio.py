@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from clients._channel import DEFAULT_MAX_MESSAGE_BYTES, Stub, channel_options, error_from_rpc
 from clients._codec import ParameterInput, decode_infer_response, decode_stream_response, encode_infer_request
 from clients._result import InferResult
-from inference_server.errors import ConduitError
+from contract.errors import ConduitError
 from inference_server.protocol import grpc_service_pb2 as pb
 from inference_server.protocol import model_config_pb2 as mc
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from contract.status import error_from_rpc
 from inference_server.protocol import grpc_service_pb2_grpc
-from inference_server.transport.status import error_from_rpc
 
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "Stub", "channel_options", "error_from_rpc"]
 

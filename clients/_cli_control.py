@@ -21,8 +21,8 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from clients.control_plane import ControlPlaneClient, parse_ref
+from contract.errors import ConduitError, ErrorCode
 from control_plane.protocol import control_plane_pb2 as cp
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = [
     "SubParsers",

@@ -15,8 +15,8 @@ import polars as pl
 
 from clients._cli_control import SubParsers, _since, command_parser, emit, table, when
 from clients.control_plane import ControlPlaneClient, parse_ref
+from contract.errors import ConduitError, ErrorCode
 from control_plane.protocol import control_plane_pb2 as cp
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["add_prediction_commands"]
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from clients._cli_control import SubParsers, command_parser
 from clients.control_plane import ControlPlaneClient, parse_ref
+from contract.errors import ConduitError, ErrorCode
 from control_plane.protocol import control_plane_pb2 as cp
-from inference_server.errors import ConduitError, ErrorCode
 
 if TYPE_CHECKING:
     from reports import ReportInputs

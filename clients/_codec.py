@@ -16,8 +16,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from clients._result import InferResult, ParameterValue
-from inference_server.datatypes import CONTENTS_FIELD, datatype_of, numpy_dtype
-from inference_server.errors import ConduitError, ErrorCode
+from contract.datatypes import CONTENTS_FIELD, datatype_of, numpy_dtype
+from contract.errors import ConduitError, ErrorCode
 from inference_server.protocol import grpc_service_pb2 as pb
 
 __all__ = [

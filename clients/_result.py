@@ -7,7 +7,7 @@ from typing import Any
 
 from numpy.typing import NDArray
 
-from inference_server.errors import ConduitError, ErrorCode
+from contract.errors import ConduitError, ErrorCode
 
 __all__ = ["InferResult", "ParameterValue"]
 

@@ -29,9 +29,9 @@ from typing import Any
 import grpc
 
 from clients._channel import channel_options, error_from_rpc
+from contract.errors import ConduitError, ErrorCode
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["ControlPlaneClient", "parse_ref"]
 

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.alerting import (
     AlertEngine,
     AlertingSettings,
@@ -67,7 +68,6 @@ from control_plane.settings import ControlPlaneSettings
 from control_plane.store import AbstractStore, SqlStore, migrate, schema_is_current
 from control_plane.transport import metrics
 from control_plane.transport.servicer import ControlPlaneServicer
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["ControlPlaneServer", "main", "migrate_main"]
 

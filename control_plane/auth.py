@@ -12,9 +12,9 @@ import secrets
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.entities import Role, User
 from control_plane.store import AbstractStore
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["PERMISSIONS", "TOKEN_PREFIX", "Authenticator", "authorize", "hash_token", "new_token"]
 

@@ -8,9 +8,9 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from contract.datatypes import datatype_of
+from contract.errors import ConduitError, ErrorCode
 from control_plane.entities import TensorSignature
-from inference_server.datatypes import datatype_of
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["Signature", "read_signature"]
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.protocol import control_plane_pb2 as cp
 from dashboard._data import DashboardData
 from dashboard._entities import JobRunRow, time_of
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["ErrorCount", "LogLine", "RunLog", "TrainingLog", "error_counts", "job_run_logs", "training_log"]
 

@@ -10,9 +10,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.protocol import control_plane_pb2 as cp
 from dashboard._data import DashboardData
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["PERIODS", "monitoring_json", "window_minutes"]
 

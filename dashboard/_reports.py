@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.protocol import control_plane_pb2 as cp
 from dashboard._data import DashboardData
-from inference_server.errors import ConduitError, ErrorCode
 from reports import ATTACHMENTS, ReportInputs, render_comparison, render_report
 
 __all__ = ["comparison_html", "report_html"]

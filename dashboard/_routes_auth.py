@@ -7,8 +7,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from contract.errors import ConduitError, ErrorCode
 from dashboard._web import COOKIE, context_of, render
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["routes"]
 

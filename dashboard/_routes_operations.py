@@ -6,12 +6,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.protocol import control_plane_pb2 as cp
 from dashboard._data import AuditFilter
 from dashboard._logs import error_counts, job_run_logs, training_log
 from dashboard._monitoring import PERIODS, monitoring_json, window_minutes
 from dashboard._web import context_of, render, session
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["routes"]
 

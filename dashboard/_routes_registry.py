@@ -6,9 +6,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from contract.errors import ConduitError, ErrorCode
 from dashboard._reports import comparison_html, report_html
 from dashboard._web import context_of, render, session
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["REPORT_POLICY", "routes"]
 

@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from contract.errors import ConduitError, ErrorCode
 from dashboard._data import DashboardData
 from dashboard._entities import Viewer
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = [
     "COOKIE",

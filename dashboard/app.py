@@ -19,12 +19,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from contract.errors import ConduitError
 from dashboard import _routes_auth, _routes_operations, _routes_registry
 from dashboard._control_plane import ControlPlane
 from dashboard._data import DashboardData
 from dashboard._web import Context, LoginRequired, handle_conduit_error, handle_login_required, make_templates
 from dashboard.settings import DashboardSettings
-from inference_server.errors import ConduitError
 
 __all__ = ["create_app", "main"]
 

@@ -40,9 +40,9 @@ from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.trace import TracerProvider
 from pydantic import ValidationError
 
+from contract.errors import ConduitError, ErrorCode
 from inference_server import kernels
 from inference_server.dataplane import DataPlane
-from inference_server.errors import ConduitError, ErrorCode
 from inference_server.follower import ArtifactCache, ControlPlaneClient, Follower
 from inference_server.models import ModelManager
 from inference_server.predictions import LocalSink, PredictionLogger, PredictionSampler, Sink, UploadSink

@@ -20,7 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
-from inference_server.errors import ConduitError, ErrorCode
+from contract.errors import ConduitError, ErrorCode
 from inference_server.stats import ModelStats
 
 __all__ = ["BatchObserver", "DynamicBatcher", "Executable"]

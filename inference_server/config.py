@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from inference_server.datatypes import DATATYPES
-from inference_server.errors import ConduitError, ErrorCode
+from contract.datatypes import DATATYPES
+from contract.errors import ConduitError, ErrorCode
 
 __all__ = ["DEFAULT_MAX_BATCH_SIZE", "ModelConfig", "TensorOverride", "read_model_config"]
 

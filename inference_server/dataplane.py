@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inference_server.errors import ConduitError, ErrorCode
+from contract.errors import ConduitError, ErrorCode
 from inference_server.models import ModelManager
 from inference_server.predictions import PredictionSampler
 from inference_server.runtime import ModelSpec

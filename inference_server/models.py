@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from contract.errors import ConduitError, ErrorCode
 from inference_server.batcher import BatchObserver, DynamicBatcher
 from inference_server.config import ModelConfig, read_model_config
-from inference_server.errors import ConduitError, ErrorCode
 from inference_server.profile import DataProfile, find_profile, read_profile
 from inference_server.runtime import ModelSpec, OnnxModel
 from inference_server.stats import ModelStats

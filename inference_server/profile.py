@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inference_server.errors import ConduitError, ErrorCode
+from contract.errors import ConduitError, ErrorCode
 
 __all__ = ["PROFILE_FILE", "ColumnBaseline", "DataProfile", "find_profile", "read_profile"]
 

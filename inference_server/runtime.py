@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from contract.datatypes import numpy_dtype, onnx_type_to_datatype
+from contract.errors import ConduitError, ErrorCode
 from inference_server.config import DEFAULT_MAX_BATCH_SIZE, ModelConfig, TensorOverride
-from inference_server.datatypes import numpy_dtype, onnx_type_to_datatype
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["PLATFORM", "ModelSpec", "OnnxModel", "TensorSpec"]
 

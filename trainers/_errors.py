@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inference_server.errors import ConduitError, ErrorCode
+from contract.errors import ConduitError, ErrorCode
 
 __all__ = ["DatasetError", "SpecError", "TrainingError", "first_line"]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from inference_server.errors import ConduitError, ErrorCode
+from contract.errors import ConduitError, ErrorCode
 
 __all__ = ["ParityError", "ParityReport", "compare_outputs"]
 

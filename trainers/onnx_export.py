@@ -12,7 +12,7 @@ import numpy as np
 from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
-from inference_server.datatypes import onnx_type_to_datatype
+from contract.datatypes import onnx_type_to_datatype
 from trainers._parity import ParityError, ParityReport, compare_outputs
 
 __all__ = [

@@ -17,8 +17,8 @@ from numpy.typing import NDArray
 
 from clients._channel import Stub
 from clients._codec import encode_infer_request
-from inference_server.datatypes import DATATYPES, numpy_dtype
-from inference_server.errors import ConduitError
+from contract.datatypes import DATATYPES, numpy_dtype
+from contract.errors import ConduitError
 from inference_server.protocol import grpc_service_pb2 as pb
 
 __all__ = ["InputError", "TensorSpec", "build_requests", "fetch_inputs", "with_id"]

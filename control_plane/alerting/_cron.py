@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from croniter import CroniterError, croniter
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.alerting._time import as_utc
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["CronSchedule"]
 

@@ -23,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from email.utils import parseaddr
 from urllib.parse import urlsplit
 
-from inference_server.errors import ConduitError, ErrorCode
+from contract.errors import ConduitError, ErrorCode
 
 __all__ = [
     "Channel",

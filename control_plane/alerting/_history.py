@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Executable, Select, Text, cast, delete, select, update
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.alerting._delivery import Delivery, DeliveryOutcome
 from control_plane.alerting._sql import dialect_insert
 from control_plane.alerting._state import AlertEvent, AlertKey, AlertState, Phase, silence
@@ -27,7 +28,6 @@ from control_plane.alerting._tables import alert_events as events
 from control_plane.alerting._tables import alert_states as states
 from control_plane.alerting._time import Clock, utcnow
 from control_plane.store import record_audit
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["AlertChanged", "Revision", "SqlAlertStore", "StoredEvent"]
 

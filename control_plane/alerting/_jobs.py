@@ -6,9 +6,9 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.alerting._cron import CronSchedule
 from control_plane.store import check_name
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["Job", "JobKind"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.alerting._expressions import Channel, Condition, parse_channel, parse_condition
 from control_plane.store import check_alias, check_name
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["AlertRule", "parse_model_target"]
 

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.alerting._time import as_utc
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = [
     "AlertEvent",

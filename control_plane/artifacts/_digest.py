@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from inference_server.errors import ConduitError, ErrorCode
+from contract.errors import ConduitError, ErrorCode
 
 __all__ = ["check_digest", "is_digest"]
 

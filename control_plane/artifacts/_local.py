@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.artifacts._abstract import CHUNK_BYTES, ArtifactStore
 from control_plane.artifacts._digest import check_digest, is_digest
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["LocalArtifactStore"]
 

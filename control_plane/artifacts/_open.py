@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.artifacts._abstract import ArtifactStore
 from control_plane.artifacts._local import LocalArtifactStore
 from control_plane.artifacts._s3 import S3ArtifactStore
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["open_artifact_store"]
 

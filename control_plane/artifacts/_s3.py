@@ -13,9 +13,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.artifacts._abstract import CHUNK_BYTES, ArtifactStore
 from control_plane.artifacts._digest import check_digest, is_digest
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["S3ArtifactStore"]
 

@@ -11,11 +11,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.entities import Rollup
 from control_plane.monitoring import contract
 from control_plane.monitoring.histograms import merge_histograms
 from control_plane.monitoring.points import HistogramPoint, Point, SumPoint
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["MAX_KEY", "MAX_SKETCH_KEYS", "fold", "merge_counts", "merge_rollups", "minute_of", "rollups_of"]
 

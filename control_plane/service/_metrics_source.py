@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.alerting import DriftScores
 from control_plane.entities import Rollup
 from control_plane.monitoring import Baseline, DriftRule, build_report
 from control_plane.store import AbstractStore
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["RegistryMetrics"]
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.alerting import (
     AlertKey,
     AlertRule,
@@ -25,7 +26,6 @@ from control_plane.alerting import (
 from control_plane.entities import AlertRuleRecord, JobRecord
 from control_plane.service.jobs import JobRunners
 from control_plane.store import AbstractStore
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["Alert", "AlertingService"]
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.alerting import (
     AlertChanged,
     AlertEngine,
@@ -33,7 +34,6 @@ from control_plane.alerting import (
 from control_plane.artifacts import ArtifactStore
 from control_plane.entities import AlertRuleRecord, JobRecord
 from control_plane.store import AbstractStore
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["BUILTIN_EVALUATE", "JobRunners", "rule_of"]
 

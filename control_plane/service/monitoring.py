@@ -9,6 +9,7 @@ import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.entities import Lineage
 from control_plane.monitoring import (
     Baseline,
@@ -24,7 +25,6 @@ from control_plane.monitoring import (
 from control_plane.service.registry import VersionRef
 from control_plane.service.servers import Clock, utc_now
 from control_plane.store import AbstractStore
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["MonitoringService"]
 

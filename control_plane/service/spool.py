@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.store import is_sha256
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["SPOOL_PREFIX", "Spool", "is_parquet"]
 

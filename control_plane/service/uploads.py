@@ -9,13 +9,13 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.artifacts import ArtifactStore
 from control_plane.entities import Attachment, Lineage, ModelVersion, NewVersion
 from control_plane.service.changes import Changes
 from control_plane.service.spool import Spool
 from control_plane.signature import read_signature
 from control_plane.store import AbstractStore, check_alias, check_attachments, check_name, check_version_metadata
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["AttachmentUpload", "UploadHeader", "UploadService"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.auth import hash_token, new_token
 from control_plane.entities import AuditEntry, Page, Role, User
 from control_plane.store import AbstractStore
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["ADMIN_USER", "UserService"]
 

@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.entities import AlertRuleRecord, JobRecord
 from control_plane.store._audit import record
 from control_plane.store._schema import AlertRuleRow, JobRow, utcnow
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = [
     "create_alert_rule",

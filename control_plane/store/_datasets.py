@@ -7,6 +7,7 @@ import re
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, aliased
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.entities import DatasetVersion, NewDatasetVersion, Page
 from control_plane.store import _convert
 from control_plane.store._audit import record
@@ -15,7 +16,6 @@ from control_plane.store._profile import check_profile, profile_json
 from control_plane.store._rows import insert_missing
 from control_plane.store._schema import DatasetRow, DatasetVersionRow, utcnow
 from control_plane.store._validate import check_dataset_metadata, check_dataset_version, check_name
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = [
     "check_new_dataset",

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.entities import ArtifactRef, Assignment, Deployment, DeploymentSpec, Page, PoolAssignments
 from control_plane.store import _convert
 from control_plane.store._audit import record
@@ -22,7 +23,6 @@ from control_plane.store._rows import (
 )
 from control_plane.store._schema import AliasRow, DeploymentRow, ModelRow, PoolRow, VersionRow, utcnow
 from control_plane.store._validate import check_alias, check_name, check_version_number
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["assignments", "deploy", "generation", "list_deployments", "rollback"]
 

@@ -9,8 +9,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.store._engine import Database, unreachable
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["VERSION_TABLE", "alembic_config", "ensure_current", "migrate", "schema_is_current"]
 

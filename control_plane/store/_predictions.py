@@ -8,12 +8,12 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.entities import NewPredictionLog, Page, PredictionLog
 from control_plane.store._paging import decode_int, make_page, page_limit
 from control_plane.store._rows import insert_missing
 from control_plane.store._schema import PredictionLogRow, utcnow
 from control_plane.store._validate import check_name, check_version_number, is_sha256
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = [
     "check_new_prediction_log",

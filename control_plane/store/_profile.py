@@ -11,9 +11,9 @@ from dataclasses import asdict
 from itertools import pairwise
 from typing import Any
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.entities import CategoryCount, ColumnProfile, DatasetProfile
 from control_plane.store._validate import MAX_VALUE
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["KINDS", "check_profile", "profile_json", "profile_of"]
 

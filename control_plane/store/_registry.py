@@ -10,6 +10,7 @@ from sqlalchemy import exists, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.entities import AliasChange, Model, ModelVersion, NewVersion, Page
 from control_plane.store import _convert
 from control_plane.store._audit import record
@@ -39,7 +40,6 @@ from control_plane.store._validate import (
     check_version_metadata,
     check_version_number,
 )
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = [
     "archive_model",

@@ -9,9 +9,9 @@ from sqlalchemy import inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.store._schema import AliasRow, Base, DeploymentRow, ModelRow, PoolRow, VersionRow
 from control_plane.store._validate import check_name
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = [
     "active_deployment",

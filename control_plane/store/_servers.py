@@ -10,13 +10,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.entities import LoadedModel, ServerRecord
 from control_plane.store import _convert
 from control_plane.store._audit import record
 from control_plane.store._rows import insert_missing, pool_for_update
 from control_plane.store._schema import PoolRow, ServerRow, utcnow
 from control_plane.store._validate import check_name
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["heartbeat", "list_servers", "register_server"]
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.entities import (
     AlertRuleRecord,
     AliasChange,
@@ -44,7 +45,6 @@ from control_plane.store import (
 from control_plane.store._abstract import AbstractStore
 from control_plane.store._engine import Database
 from control_plane.store._migrate import ensure_current
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["SqlStore"]
 

@@ -6,12 +6,12 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.entities import Role, User
 from control_plane.store import _convert
 from control_plane.store._audit import record
 from control_plane.store._schema import TokenRow, UserRow, utcnow
 from control_plane.store._validate import check_name, check_token_hash
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = [
     "BOOTSTRAP_ACTOR",

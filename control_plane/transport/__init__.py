@@ -1,4 +1,4 @@
 """gRPC transport of the control plane: converters and the servicer. The core (``control_plane.service``) never
-imports grpc; the code -> status table is the inference server's one table (``inference_server.transport.status``)."""
+imports grpc; the code -> status table is the shared one (``contract.status``)."""
 
 __all__: list[str] = []

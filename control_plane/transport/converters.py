@@ -9,6 +9,7 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.entities import (
     AliasChange,
     ArtifactRef,
@@ -36,7 +37,6 @@ from control_plane.entities import (
 from control_plane.monitoring import FeatureDrift, MonitoringReport, Window
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.service import AttachmentContent, AttachmentUpload, UploadHeader, VersionRef
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = [
     "alias",

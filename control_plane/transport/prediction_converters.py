@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.entities import NewPredictionLog, PredictionLog
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.transport.converters import datetime_of, timestamp
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["new_prediction_log", "prediction_log"]
 

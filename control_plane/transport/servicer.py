@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.alerting import TickRecord
 from control_plane.auth import Authenticator
 from control_plane.entities import DatasetVersion, ModelVersion, PredictionLog, User
@@ -14,7 +15,6 @@ from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
 from control_plane.service import Services
 from control_plane.transport import alerting_converters, converters, prediction_converters
 from control_plane.transport._calls import Context, guarded
-from inference_server.errors import ConduitError, ErrorCode
 
 __all__ = ["ControlPlaneServicer"]
 

@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
 
-from inference_server.errors import ConduitError, ErrorCode
+from contract.errors import ConduitError, ErrorCode
 from inference_server.follower._client import ArtifactHeader
 from inference_server.follower._types import ArtifactRef, AssignmentSet
 from inference_server.profile import PROFILE_FILE

@@ -17,10 +17,10 @@ from typing import IO, TYPE_CHECKING, Any
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from contract.status import error_from_rpc
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
 from inference_server.follower._types import ArtifactRef, Assignment, AssignmentSet, ModelReport
-from inference_server.transport.status import error_from_rpc
 
 if TYPE_CHECKING:
     from inference_server.predictions import LogFile

@@ -16,7 +16,7 @@ import logging
 import random
 from collections.abc import AsyncIterator, Callable
 
-from inference_server.errors import ConduitError, ErrorCode
+from contract.errors import ConduitError, ErrorCode
 from inference_server.follower._cache import ArtifactCache
 from inference_server.follower._client import ControlPlaneClient
 from inference_server.follower._types import ArtifactRef, Assignment, AssignmentSet, ModelReport

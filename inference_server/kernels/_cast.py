@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numba import from_dtype, types
 
-from inference_server.errors import ConduitError, ErrorCode
+from contract.errors import ConduitError, ErrorCode
 from inference_server.kernels._jit import kernel
 
 __all__ = ["cast_checked"]

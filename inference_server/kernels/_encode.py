@@ -9,7 +9,7 @@ import numba
 import numpy as np
 from numba import types
 
-from inference_server.errors import ConduitError, ErrorCode
+from contract.errors import ConduitError, ErrorCode
 from inference_server.kernels._jit import kernel
 
 __all__ = ["encode_bytes"]

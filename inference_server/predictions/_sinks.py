@@ -22,7 +22,7 @@ from typing import Protocol
 
 import polars as pl
 
-from inference_server.errors import ConduitError, ErrorCode
+from contract.errors import ConduitError, ErrorCode
 from inference_server.predictions._parquet import PARTIAL_PREFIX, LogFile, describe, write_parquet
 
 __all__ = ["LocalSink", "Sink", "UploadSink", "Uploader"]

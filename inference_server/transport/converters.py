@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from inference_server.datatypes import CONTENTS_FIELD, numpy_dtype
-from inference_server.errors import ConduitError, ErrorCode
+from contract.datatypes import CONTENTS_FIELD, numpy_dtype
+from contract.errors import ConduitError, ErrorCode
 from inference_server.kernels import cast_checked, decode_bytes, encode_bytes
 from inference_server.protocol import grpc_service_pb2 as pb
 from inference_server.protocol import model_config_pb2 as mc

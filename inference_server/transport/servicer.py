@@ -10,12 +10,12 @@ from typing import Any
 
 import grpc
 
+from contract.errors import ConduitError
+from contract.status import status_of
 from inference_server.dataplane import DataPlane
-from inference_server.errors import ConduitError
 from inference_server.protocol import grpc_service_pb2 as pb
 from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
 from inference_server.transport import converters
-from inference_server.transport.status import status_of
 
 __all__ = ["InferenceServicer"]
 

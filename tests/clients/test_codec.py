@@ -19,7 +19,7 @@ from clients import ConduitError, ErrorCode, InferResult
 from clients._codec import decode_infer_response, decode_stream_response, encode_infer_request
 from inference_server.protocol import grpc_service_pb2 as pb
 
-# Little-endian dtypes spelled out from the protocol, independent of inference_server.datatypes.
+# Little-endian dtypes spelled out from the protocol, independent of contract.datatypes.
 WIRE_DTYPE = {
     "BOOL": "|b1",
     "INT8": "|i1",

@@ -15,10 +15,10 @@ import polars as pl
 import pytest
 
 from clients.control_plane import ControlPlaneClient, parse_ref
+from contract.errors import ConduitError, ErrorCode
 from control_plane.app import ControlPlaneServer
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.settings import ControlPlaneSettings
-from inference_server.errors import ConduitError, ErrorCode
 from tests.conftest import TrainedModel
 
 ADMIN_TOKEN = "cdt_client-test-admin-token-0123456789abcdefghij"

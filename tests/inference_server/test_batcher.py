@@ -8,8 +8,8 @@ import threading
 import numpy as np
 import pytest
 
+from contract.errors import ConduitError, ErrorCode
 from inference_server.batcher import DynamicBatcher
-from inference_server.errors import ConduitError, ErrorCode
 from inference_server.stats import ModelStats
 
 # Bound on every wait of these tests: a batcher that hangs fails the test instead of blocking the suite.

@@ -11,7 +11,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from inference_server.datatypes import datatype_of
+from contract.datatypes import datatype_of
 from inference_server.protocol import grpc_service_pb2 as pb
 from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
 from trainers.onnx_export import write_model_version

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from inference_server.errors import ConduitError, ErrorCode
+from contract.errors import ConduitError, ErrorCode
 from inference_server.follower import ArtifactCache, ArtifactRef, Assignment, AssignmentSet
 from inference_server.follower._cache import PRUNE_GRACE_S
 from inference_server.follower._client import ArtifactHeader

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from contract.errors import ConduitError, ErrorCode
 from inference_server import kernels
-from inference_server.errors import ConduitError, ErrorCode
 
 SMALL, LARGE = 3, 200  # element counts on the interpreter and the kernel side of every size switch
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from inference_server.errors import ConduitError, ErrorCode
+from contract.errors import ConduitError, ErrorCode
 from inference_server.models import ModelManager
 from inference_server.protocol import grpc_service_pb2 as pb
 from inference_server.stats import ModelStats

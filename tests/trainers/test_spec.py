@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from inference_server.errors import ErrorCode
+from contract.errors import ErrorCode
 from tests.trainers.conftest import MakeSpec, spec_text
 from trainers import SpecError, describe_estimators, load_spec, parse_spec, train
 from trainers.spec import ESTIMATORS, SearchChoice, SearchRange

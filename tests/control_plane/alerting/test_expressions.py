@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.alerting import (
     AlertRule,
     DriftAbove,
@@ -21,7 +22,6 @@ from control_plane.alerting import (
     parse_duration,
     parse_model_target,
 )
-from inference_server.errors import ConduitError, ErrorCode
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.alerting import Job, JobKind
-from inference_server.errors import ConduitError, ErrorCode
 
 
 def test_jobs_parse_the_jobs_add_arguments() -> None:

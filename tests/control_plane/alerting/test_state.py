@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.alerting import (
     AlertEvent,
     AlertState,
@@ -18,7 +19,6 @@ from control_plane.alerting import (
     advance,
     silence,
 )
-from inference_server.errors import ConduitError, ErrorCode
 
 from .conftest import START
 

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.artifacts import (
     ArtifactStore,
     LocalArtifactStore,
     S3ArtifactStore,
     open_artifact_store,
 )
-from inference_server.errors import ConduitError, ErrorCode
 
 Artifact = Callable[[bytes], tuple[str, Path]]
 

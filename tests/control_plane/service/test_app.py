@@ -12,11 +12,11 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.app import ControlPlaneServer, main, migrate_main
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
 from control_plane.settings import ControlPlaneSettings
-from inference_server.errors import ConduitError, ErrorCode
 from tests.conftest import self_signed_certificate
 
 from .conftest import ADMIN_TOKEN, StartApi, bearer

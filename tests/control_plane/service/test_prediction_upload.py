@@ -15,9 +15,9 @@ import numpy as np
 import polars as pl
 import pytest
 
+from contract.errors import ConduitError
 from control_plane.protocol import control_plane_pb2 as cp
 from inference_server.config import ModelConfig
-from inference_server.errors import ConduitError
 from inference_server.follower import ControlPlaneClient
 from inference_server.follower._client import UPLOAD_CHUNK_BYTES
 from inference_server.predictions import PredictionSampler, Uploader, UploadSink, frames, write_parquet

@@ -9,9 +9,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.entities import TensorSignature
 from control_plane.signature import read_signature
-from inference_server.errors import ConduitError, ErrorCode
 from tests.conftest import identity_model
 
 

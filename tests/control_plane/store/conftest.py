@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.entities import (
     CategoryCount,
     ColumnProfile,
@@ -24,7 +25,6 @@ from control_plane.entities import (
     TensorSignature,
 )
 from control_plane.store import SqlStore
-from inference_server.errors import ConduitError, ErrorCode
 
 T = TypeVar("T")
 Register = Callable[..., ModelVersion]

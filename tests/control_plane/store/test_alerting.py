@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from contract.errors import ErrorCode
 from control_plane.alerting import AlertKey, AlertState, RunOutcome, SqlAlertStore, SqlLeaseStore
 from control_plane.entities import AlertRuleRecord, JobRecord
 from control_plane.store import SqlStore
-from inference_server.errors import ErrorCode
 from tests.control_plane.store.conftest import ErrorOf
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

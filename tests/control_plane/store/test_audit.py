@@ -6,9 +6,9 @@ import hashlib
 from collections.abc import Callable
 from datetime import timedelta
 
+from contract.errors import ErrorCode
 from control_plane.entities import AuditEntry, DeploymentSpec, ModelVersion, Role
 from control_plane.store import SqlStore
-from inference_server.errors import ErrorCode
 
 ErrorOf = Callable[[Callable[[], object]], ErrorCode]
 

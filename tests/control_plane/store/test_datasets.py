@@ -7,6 +7,7 @@ import hashlib
 import math
 from collections.abc import Callable
 
+from contract.errors import ErrorCode
 from control_plane.entities import (
     Attachment,
     CategoryCount,
@@ -18,7 +19,6 @@ from control_plane.entities import (
     NewVersion,
 )
 from control_plane.store import SqlStore
-from inference_server.errors import ErrorCode
 
 from .conftest import PROFILE
 

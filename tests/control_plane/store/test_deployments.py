@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
+from contract.errors import ErrorCode
 from control_plane.entities import ArtifactRef, DeploymentSpec, ModelVersion
 from control_plane.store import SqlStore
-from inference_server.errors import ErrorCode
 
 Register = Callable[..., ModelVersion]
 ErrorOf = Callable[[Callable[[], object]], ErrorCode]

@@ -18,13 +18,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, make_url, text
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane import alerting
 from control_plane.store import SqlStore, migrate, schema_is_current
 
 # The packaged migrations and the ORM metadata are internal; comparing them with a database is the point here.
 from control_plane.store._migrate import VERSION_TABLE, alembic_config
 from control_plane.store._schema import Base
-from inference_server.errors import ConduitError, ErrorCode
 
 HEAD = "0005"
 # Optuna's tables (optuna/storages/_rdb/models.py) and its Alembic table: none may be one of ours.

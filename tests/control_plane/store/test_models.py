@@ -7,9 +7,9 @@ from datetime import UTC
 
 import pytest
 
+from contract.errors import ErrorCode
 from control_plane.entities import Lineage, ModelVersion, NewVersion, TensorSignature
 from control_plane.store import SqlStore
-from inference_server.errors import ErrorCode
 
 Register = Callable[..., ModelVersion]
 ErrorOf = Callable[[Callable[[], object]], ErrorCode]

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from contract.errors import ConduitError, ErrorCode
 from control_plane.entities import NewPredictionLog
 from control_plane.store import SqlStore
-from inference_server.errors import ConduitError, ErrorCode
 
 from .conftest import run_together
 

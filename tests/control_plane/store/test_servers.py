@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
+from contract.errors import ErrorCode
 from control_plane.entities import DeploymentSpec, LoadedModel, ModelVersion
 from control_plane.store import SqlStore
-from inference_server.errors import ErrorCode
 
 ErrorOf = Callable[[Callable[[], object]], ErrorCode]
 

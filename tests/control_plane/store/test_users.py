@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
+from contract.errors import ErrorCode
 from control_plane.entities import Role
 from control_plane.store import SqlStore
-from inference_server.errors import ErrorCode
 
 ErrorOf = Callable[[Callable[[], object]], ErrorCode]
 

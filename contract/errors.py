@@ -1,7 +1,7 @@
 """The one error family of Conduit: every failure a caller can see is a ``ConduitError`` with an ``ErrorCode``.
 
-Transports map codes to their own status (``inference_server.transport.status`` holds the gRPC table); the core never
-imports a transport.
+Transports map codes to their own status (``contract.status`` holds the gRPC table); the core never imports a
+transport.
 """
 
 from __future__ import annotations

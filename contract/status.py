@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from inference_server.errors import ConduitError, ErrorCode
+from contract.errors import ConduitError, ErrorCode
 
 __all__ = ["STATUS_OF", "error_from_rpc", "error_from_status", "status_of"]
 
