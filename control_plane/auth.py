@@ -12,8 +12,8 @@ import secrets
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
+from contract.entities import Role, User
 from contract.errors import ConduitError, ErrorCode
-from control_plane.entities import Role, User
 from control_plane.store import AbstractStore
 
 __all__ = ["PERMISSIONS", "TOKEN_PREFIX", "Authenticator", "authorize", "hash_token", "new_token"]

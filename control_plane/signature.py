@@ -9,8 +9,8 @@ import onnx
 from onnx import helper
 
 from contract.datatypes import datatype_of
+from contract.entities import TensorSignature
 from contract.errors import ConduitError, ErrorCode
-from control_plane.entities import TensorSignature
 
 __all__ = ["Signature", "read_signature"]
 

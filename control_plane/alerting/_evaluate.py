@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from contract.entities import Rollup
 from control_plane.alerting._expressions import (
     Condition,
     DriftAbove,
@@ -40,7 +41,6 @@ from control_plane.alerting._expressions import (
     P99Above,
 )
 from control_plane.alerting._state import Evaluation, Outcome
-from control_plane.entities import Rollup
 from control_plane.monitoring import quantile
 
 __all__ = ["FILLING_MIN_REQUESTS", "DriftScores", "Evaluator", "MetricsSource"]

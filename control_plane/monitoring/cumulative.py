@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from control_plane.entities import LatencyHistogram
+from contract.entities import LatencyHistogram
 from control_plane.monitoring.points import Attributes, HistogramPoint, Point, SumPoint, Temporality
 
 __all__ = ["CumulativeTracker", "Pending"]

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
-from control_plane.entities import ColumnProfile
+from contract.entities import ColumnProfile
 from control_plane.monitoring import contract
 
 __all__ = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 
-from control_plane.entities import LatencyHistogram
+from contract.entities import LatencyHistogram
 
 __all__ = ["merge_histograms", "quantile"]
 

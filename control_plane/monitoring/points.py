@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from control_plane.entities import LatencyHistogram
+from contract.entities import LatencyHistogram
 
 __all__ = ["Attributes", "HistogramPoint", "Point", "SumPoint", "Temporality"]
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from control_plane.entities import CategoryCount, ColumnProfile, DatasetVersion, LatencyHistogram, Rollup
+from contract.entities import CategoryCount, ColumnProfile, DatasetVersion, LatencyHistogram, Rollup
 from control_plane.monitoring import contract
 from control_plane.monitoring.drift import DriftRule, FeatureDrift, compare, dataset_verdict
 from control_plane.monitoring.histograms import quantile

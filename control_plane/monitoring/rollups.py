@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from contract.entities import Rollup
 from contract.errors import ConduitError, ErrorCode
-from control_plane.entities import Rollup
 from control_plane.monitoring import contract
 from control_plane.monitoring.histograms import merge_histograms
 from control_plane.monitoring.points import HistogramPoint, Point, SumPoint

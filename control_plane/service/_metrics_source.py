@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from contract.entities import Rollup
 from contract.errors import ConduitError, ErrorCode
 from control_plane.alerting import DriftScores
-from control_plane.entities import Rollup
 from control_plane.monitoring import Baseline, DriftRule, build_report
 from control_plane.store import AbstractStore
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from contract.entities import AlertRuleRecord, JobRecord
 from contract.errors import ConduitError, ErrorCode
 from control_plane.alerting import (
     AlertKey,
@@ -23,7 +24,6 @@ from control_plane.alerting import (
     TickRecord,
     acknowledge,
 )
-from control_plane.entities import AlertRuleRecord, JobRecord
 from control_plane.service.jobs import JobRunners
 from control_plane.store import AbstractStore
 

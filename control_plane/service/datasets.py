@@ -7,9 +7,9 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from contract.entities import DatasetVersion, NewDatasetVersion, Page
 from contract.errors import ConduitError, ErrorCode
 from control_plane.artifacts import CHUNK_BYTES, ArtifactStore
-from control_plane.entities import DatasetVersion, NewDatasetVersion, Page
 from control_plane.service import _reads
 from control_plane.service.spool import Spool, is_parquet
 from control_plane.store import AbstractStore, check_new_dataset

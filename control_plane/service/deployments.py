@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from control_plane.entities import Deployment, DeploymentSpec, Page
+from contract.entities import Deployment, DeploymentSpec, Page
 from control_plane.service.changes import Changes
 from control_plane.store import AbstractStore
 

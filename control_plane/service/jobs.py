@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from contract.entities import AlertRuleRecord, JobRecord
 from contract.errors import ConduitError, ErrorCode
 from control_plane.alerting import (
     AlertChanged,
@@ -32,7 +33,6 @@ from control_plane.alerting import (
     silence,
 )
 from control_plane.artifacts import ArtifactStore
-from control_plane.entities import AlertRuleRecord, JobRecord
 from control_plane.store import AbstractStore
 
 __all__ = ["BUILTIN_EVALUATE", "JobRunners", "rule_of"]

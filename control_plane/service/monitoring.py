@@ -9,8 +9,8 @@ import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from contract.entities import Lineage
 from contract.errors import ConduitError, ErrorCode
-from control_plane.entities import Lineage
 from control_plane.monitoring import (
     Baseline,
     CumulativeTracker,

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from contract.entities import NewPredictionLog, Page, PredictionLog
 from contract.errors import ConduitError, ErrorCode
 from control_plane.artifacts import CHUNK_BYTES, ArtifactStore
-from control_plane.entities import NewPredictionLog, Page, PredictionLog
 from control_plane.service import _reads
 from control_plane.service.spool import Spool, is_parquet
 from control_plane.store import AbstractStore, check_new_prediction_log

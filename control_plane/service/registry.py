@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
+from contract.entities import AliasChange, Attachment, Model, ModelVersion, Page
 from contract.errors import ConduitError, ErrorCode
 from control_plane.artifacts import CHUNK_BYTES, ArtifactStore
-from control_plane.entities import AliasChange, Attachment, Model, ModelVersion, Page
 from control_plane.service import _reads
 from control_plane.service.changes import Changes
 from control_plane.store import AbstractStore

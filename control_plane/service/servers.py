@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from control_plane.entities import LoadedModel, ServerRecord
+from contract.entities import LoadedModel, ServerRecord
 from control_plane.store import AbstractStore
 
 __all__ = ["Clock", "ServerService", "ServerStatus", "utc_now"]

@@ -9,9 +9,9 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from contract.entities import Attachment, Lineage, ModelVersion, NewVersion
 from contract.errors import ConduitError, ErrorCode
 from control_plane.artifacts import ArtifactStore
-from control_plane.entities import Attachment, Lineage, ModelVersion, NewVersion
 from control_plane.service.changes import Changes
 from control_plane.service.spool import Spool
 from control_plane.signature import read_signature

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
+from contract.entities import AuditEntry, Page, Role, User
 from contract.errors import ConduitError, ErrorCode
 from control_plane.auth import hash_token, new_token
-from control_plane.entities import AuditEntry, Page, Role, User
 from control_plane.store import AbstractStore
 
 __all__ = ["ADMIN_USER", "UserService"]

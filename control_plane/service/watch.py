@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from control_plane.entities import PoolAssignments
+from contract.entities import PoolAssignments
 from control_plane.service.changes import Changes
 from control_plane.store import AbstractStore
 

@@ -11,7 +11,7 @@ import abc
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from control_plane.entities import (
+from contract.entities import (
     AlertRuleRecord,
     AliasChange,
     AuditEntry,

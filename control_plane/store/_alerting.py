@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from contract.entities import AlertRuleRecord, JobRecord
 from contract.errors import ConduitError, ErrorCode
-from control_plane.entities import AlertRuleRecord, JobRecord
 from control_plane.store._audit import record
 from control_plane.store._schema import AlertRuleRow, JobRow, utcnow
 

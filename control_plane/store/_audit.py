@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from control_plane.entities import AuditEntry, Page
+from contract.entities import AuditEntry, Page
 from control_plane.store import _convert
 from control_plane.store._paging import decode_int, make_page, page_limit
 from control_plane.store._schema import AuditRow, utcnow

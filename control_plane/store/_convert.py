@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from control_plane.entities import (
+from contract.entities import (
     Attachment,
     AuditEntry,
     DatasetVersion,

@@ -7,8 +7,8 @@ import re
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, aliased
 
+from contract.entities import DatasetVersion, NewDatasetVersion, Page
 from contract.errors import ConduitError, ErrorCode
-from control_plane.entities import DatasetVersion, NewDatasetVersion, Page
 from control_plane.store import _convert
 from control_plane.store._audit import record
 from control_plane.store._paging import decode_int, decode_str, make_page, page_limit

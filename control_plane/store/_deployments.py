@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
+from contract.entities import ArtifactRef, Assignment, Deployment, DeploymentSpec, Page, PoolAssignments
 from contract.errors import ConduitError, ErrorCode
-from control_plane.entities import ArtifactRef, Assignment, Deployment, DeploymentSpec, Page, PoolAssignments
 from control_plane.store import _convert
 from control_plane.store._audit import record
 from control_plane.store._paging import decode_int, make_page, page_limit

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
-from control_plane.entities import LatencyHistogram, Rollup
+from contract.entities import LatencyHistogram, Rollup
 from control_plane.monitoring import fold, merge_counts, merge_histograms
 from control_plane.store import _convert
 from control_plane.store._rows import insert_ignoring

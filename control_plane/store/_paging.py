@@ -12,8 +12,8 @@ import json
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from contract.entities import Page
 from contract.errors import ConduitError, ErrorCode
-from control_plane.entities import Page
 
 __all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "decode_int", "decode_str", "make_page", "page_limit"]
 

@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from contract.entities import NewPredictionLog, Page, PredictionLog
 from contract.errors import ConduitError, ErrorCode
-from control_plane.entities import NewPredictionLog, Page, PredictionLog
 from control_plane.store._paging import decode_int, make_page, page_limit
 from control_plane.store._rows import insert_missing
 from control_plane.store._schema import PredictionLogRow, utcnow

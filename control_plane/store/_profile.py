@@ -11,8 +11,8 @@ from dataclasses import asdict
 from itertools import pairwise
 from typing import Any
 
+from contract.entities import CategoryCount, ColumnProfile, DatasetProfile
 from contract.errors import ConduitError, ErrorCode
-from control_plane.entities import CategoryCount, ColumnProfile, DatasetProfile
 from control_plane.store._validate import MAX_VALUE
 
 __all__ = ["KINDS", "check_profile", "profile_json", "profile_of"]

@@ -10,8 +10,8 @@ from sqlalchemy import exists, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from contract.entities import AliasChange, Model, ModelVersion, NewVersion, Page
 from contract.errors import ConduitError, ErrorCode
-from control_plane.entities import AliasChange, Model, ModelVersion, NewVersion, Page
 from control_plane.store import _convert
 from control_plane.store._audit import record
 from control_plane.store._paging import decode_int, decode_str, make_page, page_limit

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from contract.entities import LoadedModel, ServerRecord
 from contract.errors import ConduitError, ErrorCode
-from control_plane.entities import LoadedModel, ServerRecord
 from control_plane.store import _convert
 from control_plane.store._audit import record
 from control_plane.store._rows import insert_missing, pool_for_update

@@ -8,8 +8,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from contract.errors import ConduitError, ErrorCode
-from control_plane.entities import (
+from contract.entities import (
     AlertRuleRecord,
     AliasChange,
     AuditEntry,
@@ -31,6 +30,7 @@ from control_plane.entities import (
     ServerRecord,
     User,
 )
+from contract.errors import ConduitError, ErrorCode
 from control_plane.store import (
     _alerting,
     _audit,

@@ -6,8 +6,8 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from contract.entities import Role, User
 from contract.errors import ConduitError, ErrorCode
-from control_plane.entities import Role, User
 from control_plane.store import _convert
 from control_plane.store._audit import record
 from control_plane.store._schema import TokenRow, UserRow, utcnow

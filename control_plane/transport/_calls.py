@@ -9,10 +9,10 @@ from typing import Any
 
 import grpc
 
+from contract.entities import User
 from contract.errors import ConduitError
 from contract.status import status_of
 from control_plane.auth import Authenticator, authorize
-from control_plane.entities import User
 
 __all__ = ["INTERNAL_MESSAGE", "Context", "guarded"]
 

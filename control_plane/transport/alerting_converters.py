@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from contract.entities import AlertRuleRecord, JobRecord
 from control_plane.alerting import StoredEvent, TickRecord, parse_channel
-from control_plane.entities import AlertRuleRecord, JobRecord
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.service import Alert
 from control_plane.transport.converters import timestamp

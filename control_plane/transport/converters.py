@@ -9,8 +9,7 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from contract.errors import ConduitError, ErrorCode
-from control_plane.entities import (
+from contract.entities import (
     AliasChange,
     ArtifactRef,
     Attachment,
@@ -34,6 +33,7 @@ from control_plane.entities import (
     TensorSignature,
     User,
 )
+from contract.errors import ConduitError, ErrorCode
 from control_plane.monitoring import FeatureDrift, MonitoringReport, Window
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.service import AttachmentContent, AttachmentUpload, UploadHeader, VersionRef

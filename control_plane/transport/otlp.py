@@ -15,8 +15,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 
+from contract.entities import LatencyHistogram
 from contract.errors import ConduitError, ErrorCode
-from control_plane.entities import LatencyHistogram
 from control_plane.monitoring import Attributes, HistogramPoint, Point, SumPoint, Temporality, contract
 
 __all__ = ["export_request", "points"]

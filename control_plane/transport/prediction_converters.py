@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from contract.entities import NewPredictionLog, PredictionLog
 from contract.errors import ConduitError, ErrorCode
-from control_plane.entities import NewPredictionLog, PredictionLog
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.transport.converters import datetime_of, timestamp
 

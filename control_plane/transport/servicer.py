@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
+from contract.entities import DatasetVersion, ModelVersion, PredictionLog, User
 from contract.errors import ConduitError, ErrorCode
 from control_plane.alerting import TickRecord
 from control_plane.auth import Authenticator
-from control_plane.entities import DatasetVersion, ModelVersion, PredictionLog, User
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
 from control_plane.service import Services

@@ -30,8 +30,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import Engine, create_engine
 
+from contract.entities import LatencyHistogram, Rollup
 from control_plane.alerting import DriftScores
-from control_plane.entities import LatencyHistogram, Rollup
 from control_plane.store import migrate
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)

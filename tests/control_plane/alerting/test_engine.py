@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Engine
 
+from contract.entities import AuditEntry
 from contract.errors import ErrorCode
 from control_plane.alerting import (
     AlertChanged,
@@ -26,7 +27,6 @@ from control_plane.alerting import (
 )
 from control_plane.alerting import Evaluation as Eval
 from control_plane.alerting import Outcome as Out
-from control_plane.entities import AuditEntry
 from control_plane.store import SqlStore
 
 from .conftest import ManualClock, Roll, WebhookReceiver, minute, open_engine

@@ -3,7 +3,7 @@ nothing remembered until committed, silent series forgotten."""
 
 from __future__ import annotations
 
-from control_plane.entities import LatencyHistogram
+from contract.entities import LatencyHistogram
 from control_plane.monitoring import CumulativeTracker, HistogramPoint, Point, SumPoint, Temporality
 
 STARTED_NS = 1_000_000_000_000

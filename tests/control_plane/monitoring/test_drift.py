@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from control_plane.entities import CategoryCount, ColumnProfile
+from contract.entities import CategoryCount, ColumnProfile
 from control_plane.monitoring import DriftRule, FeatureDrift, compare, dataset_verdict
 from control_plane.monitoring.drift import EPSILON, chi_squared
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from control_plane.entities import LatencyHistogram
+from contract.entities import LatencyHistogram
 from control_plane.monitoring import quantile
 
 # The inference server's latency buckets (inference_server.telemetry).

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from control_plane.entities import (
+from contract.entities import (
     CategoryCount,
     ColumnProfile,
     DatasetProfile,

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from contract.entities import LatencyHistogram, Rollup
 from contract.errors import ConduitError, ErrorCode
-from control_plane.entities import LatencyHistogram, Rollup
 from control_plane.monitoring import HistogramPoint, Point, SumPoint, Temporality, merge_histograms, rollups_of
 
 T0_NS = int(datetime(2026, 6, 1, 12, 0, tzinfo=UTC).timestamp()) * 1_000_000_000

@@ -11,8 +11,8 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
+from contract.entities import Role
 from control_plane.auth import PERMISSIONS, TOKEN_PREFIX, hash_token, new_token
-from control_plane.entities import Role
 from control_plane.protocol import control_plane_pb2 as cp
 
 from .conftest import Api, Metadata, bearer

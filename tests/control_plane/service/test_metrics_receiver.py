@@ -18,7 +18,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricExportResult
 
-from control_plane.entities import LatencyHistogram, Rollup
+from contract.entities import LatencyHistogram, Rollup
 from control_plane.monitoring import merge_rollups
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.store import SqlStore

@@ -9,8 +9,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from contract.entities import TensorSignature
 from contract.errors import ConduitError, ErrorCode
-from control_plane.entities import TensorSignature
 from control_plane.signature import read_signature
 from tests.conftest import identity_model
 

@@ -14,8 +14,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from contract.errors import ConduitError, ErrorCode
-from control_plane.entities import (
+from contract.entities import (
     CategoryCount,
     ColumnProfile,
     DatasetProfile,
@@ -24,6 +23,7 @@ from control_plane.entities import (
     NewVersion,
     TensorSignature,
 )
+from contract.errors import ConduitError, ErrorCode
 from control_plane.store import SqlStore
 
 T = TypeVar("T")

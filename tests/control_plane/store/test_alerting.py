@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from contract.entities import AlertRuleRecord, JobRecord
 from contract.errors import ErrorCode
 from control_plane.alerting import AlertKey, AlertState, RunOutcome, SqlAlertStore, SqlLeaseStore
-from control_plane.entities import AlertRuleRecord, JobRecord
 from control_plane.store import SqlStore
 from tests.control_plane.store.conftest import ErrorOf
 

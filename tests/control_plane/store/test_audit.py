@@ -6,8 +6,8 @@ import hashlib
 from collections.abc import Callable
 from datetime import timedelta
 
+from contract.entities import AuditEntry, DeploymentSpec, ModelVersion, Role
 from contract.errors import ErrorCode
-from control_plane.entities import AuditEntry, DeploymentSpec, ModelVersion, Role
 from control_plane.store import SqlStore
 
 ErrorOf = Callable[[Callable[[], object]], ErrorCode]

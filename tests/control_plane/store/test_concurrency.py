@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from control_plane.entities import NewDatasetVersion, NewVersion
+from contract.entities import NewDatasetVersion, NewVersion
 from control_plane.store import SqlStore
 
 from .conftest import THREADS, run_together

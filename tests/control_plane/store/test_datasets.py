@@ -7,8 +7,7 @@ import hashlib
 import math
 from collections.abc import Callable
 
-from contract.errors import ErrorCode
-from control_plane.entities import (
+from contract.entities import (
     Attachment,
     CategoryCount,
     ColumnProfile,
@@ -18,6 +17,7 @@ from control_plane.entities import (
     NewDatasetVersion,
     NewVersion,
 )
+from contract.errors import ErrorCode
 from control_plane.store import SqlStore
 
 from .conftest import PROFILE

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
+from contract.entities import ArtifactRef, DeploymentSpec, ModelVersion
 from contract.errors import ErrorCode
-from control_plane.entities import ArtifactRef, DeploymentSpec, ModelVersion
 from control_plane.store import SqlStore
 
 Register = Callable[..., ModelVersion]

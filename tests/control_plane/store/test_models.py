@@ -7,8 +7,8 @@ from datetime import UTC
 
 import pytest
 
+from contract.entities import Lineage, ModelVersion, NewVersion, TensorSignature
 from contract.errors import ErrorCode
-from control_plane.entities import Lineage, ModelVersion, NewVersion, TensorSignature
 from control_plane.store import SqlStore
 
 Register = Callable[..., ModelVersion]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from control_plane.entities import LatencyHistogram, Rollup
+from contract.entities import LatencyHistogram, Rollup
 from control_plane.store import SqlStore
 
 from .conftest import THREADS, run_together

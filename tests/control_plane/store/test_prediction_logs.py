@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from contract.entities import NewPredictionLog
 from contract.errors import ConduitError, ErrorCode
-from control_plane.entities import NewPredictionLog
 from control_plane.store import SqlStore
 
 from .conftest import run_together

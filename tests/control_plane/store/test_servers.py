@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
+from contract.entities import DeploymentSpec, LoadedModel, ModelVersion
 from contract.errors import ErrorCode
-from control_plane.entities import DeploymentSpec, LoadedModel, ModelVersion
 from control_plane.store import SqlStore
 
 ErrorOf = Callable[[Callable[[], object]], ErrorCode]

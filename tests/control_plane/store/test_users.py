@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
+from contract.entities import Role
 from contract.errors import ErrorCode
-from control_plane.entities import Role
 from control_plane.store import SqlStore
 
 ErrorOf = Callable[[Callable[[], object]], ErrorCode]
