@@ -192,9 +192,7 @@ class ControlPlaneServer:
         ]
         server = self._server = grpc.aio.server(options=options)
         authenticator = Authenticator(store)
-        cp_grpc.add_ControlPlaneServicer_to_server(  # type: ignore[no-untyped-call]
-            ControlPlaneServicer(services, authenticator), server
-        )
+        cp_grpc.add_ControlPlaneServicer_to_server(ControlPlaneServicer(services, authenticator), server)
         metrics.add_metrics_service(metrics.MetricsServicer(services.monitoring, authenticator), server)
         self._health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)

@@ -128,9 +128,9 @@ class InferenceServer:
             ("grpc.so_reuseport", 1 if reuse_port else 0),
         ]
         self._server = grpc.aio.server(options=options)
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            InferenceServicer(self.dataplane), self._server
-        )
+        # The shared-memory and trace RPCs are left to the generated base class, which answers UNIMPLEMENTED.
+        servicer = InferenceServicer(self.dataplane)  # type: ignore[abstract]
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, self._server)
         self._health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(

@@ -38,7 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "proto"
-PYTHON_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
+PYTHON_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
 GO_DIR = ROOT / "clients" / "go"
 GO_MODULE = "github.com/conduit-ml/conduit/clients/go"
 # The Go plugins: tools of the Go module (`tool` lines of clients/go/go.mod), so go.mod and go.sum pin their versions.
@@ -92,7 +92,20 @@ def _python(out: Path) -> None:
     from grpc_tools import protoc
 
     well_known = str(resources.files("grpc_tools") / "_proto")
-    args = [f"-I{PROTO_DIR}", f"-I{well_known}", f"--python_out={out}", f"--pyi_out={out}", f"--grpc_python_out={out}"]
+    # mypy-protobuf's plugin types the service stubs and servicers (grpcio-tools types only the messages); it sits
+    # beside this interpreter in the virtualenv.
+    mypy_grpc = Path(sys.executable).parent / "protoc-gen-mypy_grpc"
+    if not mypy_grpc.exists():
+        raise GenerationError(f"{mypy_grpc} missing; `make install` installs mypy-protobuf")
+    args = [
+        f"-I{PROTO_DIR}",
+        f"-I{well_known}",
+        f"--python_out={out}",
+        f"--pyi_out={out}",
+        f"--grpc_python_out={out}",
+        f"--plugin=protoc-gen-mypy_grpc={mypy_grpc}",
+        f"--mypy_grpc_out={out}",
+    ]
     if protoc.main(["grpc_tools.protoc", *args, *[str(p) for p in proto_files()]]) != 0:
         raise GenerationError("protoc (grpc_tools) failed")
 
