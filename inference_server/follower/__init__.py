@@ -3,14 +3,5 @@
 from inference_server.follower._cache import ArtifactCache
 from inference_server.follower._client import ControlPlaneClient
 from inference_server.follower._follower import Follower
-from inference_server.follower._types import ArtifactRef, Assignment, AssignmentSet, ModelReport
 
-__all__ = [
-    "ArtifactCache",
-    "ArtifactRef",
-    "Assignment",
-    "AssignmentSet",
-    "ControlPlaneClient",
-    "Follower",
-    "ModelReport",
-]
+__all__ = ["ArtifactCache", "ControlPlaneClient", "Follower"]

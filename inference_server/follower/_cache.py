@@ -30,9 +30,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
 
+from contract.entities import ArtifactRef, PoolAssignments
 from contract.errors import ConduitError, ErrorCode
 from inference_server.follower._client import ArtifactHeader
-from inference_server.follower._types import ArtifactRef, AssignmentSet
 from inference_server.profile import PROFILE_FILE
 
 __all__ = ["ArtifactCache"]
@@ -233,17 +233,17 @@ class ArtifactCache:
 
     # -- the last applied assignments ---
 
-    def load_state(self) -> AssignmentSet | None:
+    def load_state(self) -> PoolAssignments | None:
         """The assignments saved by ``save_state``; ``None`` when there are none or they cannot be read."""
         try:
-            return AssignmentSet.from_json(json.loads(self._state_file.read_text()))
+            return PoolAssignments.from_json(json.loads(self._state_file.read_text()))
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("ignoring unreadable %s: %s", self._state_file, exc)
             return None
 
-    def save_state(self, state: AssignmentSet) -> None:
+    def save_state(self, state: PoolAssignments) -> None:
         """Persist ``state`` atomically."""
         fd, name = tempfile.mkstemp(prefix=f".{STATE_FILE}-", dir=self.root)
         try:

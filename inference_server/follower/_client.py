@@ -1,6 +1,6 @@
 """The control plane calls a following server makes, over one grpc.aio channel with the server's bearer token.
 
-The only module of the follower that imports grpc: it converts messages to ``_types`` values and failures to
+The only module of the follower that imports grpc: it converts messages to ``contract.entities`` values and failures to
 ``ConduitError`` through the one status table.
 """
 
@@ -17,10 +17,10 @@ from typing import IO, TYPE_CHECKING, Any
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from contract.entities import ArtifactRef, Assignment, LoadedModel, PoolAssignments
 from contract.status import error_from_rpc
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
-from inference_server.follower._types import ArtifactRef, Assignment, AssignmentSet, ModelReport
 
 if TYPE_CHECKING:
     from inference_server.predictions import LogFile
@@ -61,12 +61,12 @@ def _ref(message: Any) -> ArtifactRef:
     return ArtifactRef(int(message.version), str(message.sha256), int(message.size_bytes))
 
 
-def _assignments(message: Any) -> AssignmentSet:
-    models: dict[str, Assignment] = {}
+def _assignments(message: Any) -> PoolAssignments:
+    models: list[Assignment] = []
     for item in message.models:
         canary = _ref(item.canary) if item.HasField("canary") and item.canary.version else None
-        models[item.model] = Assignment(item.model, _ref(item.primary), canary, float(item.canary_percent))
-    return AssignmentSet(str(message.pool), int(message.generation), models)
+        models.append(Assignment(item.model, _ref(item.primary), canary, float(item.canary_percent)))
+    return PoolAssignments.of(str(message.pool), int(message.generation), models)
 
 
 def _timestamp(moment: datetime) -> Timestamp:
@@ -177,7 +177,7 @@ class ControlPlaneClient:
             raise error_from_rpc("control plane RegisterServer", exc) from None
         return str(server.id)
 
-    async def heartbeat(self, server_id: str, models: Sequence[ModelReport], generation: int) -> int:
+    async def heartbeat(self, server_id: str, models: Sequence[LoadedModel], generation: int) -> int:
         """Report the loaded models and the applied generation; returns the pool's current generation."""
         request = cp.HeartbeatRequest(
             server_id=server_id,
@@ -190,7 +190,7 @@ class ControlPlaneClient:
             raise error_from_rpc("control plane Heartbeat", exc) from None
         return int(answer.generation)
 
-    async def watch(self, pool: str, server_id: str) -> AsyncGenerator[AssignmentSet, None]:
+    async def watch(self, pool: str, server_id: str) -> AsyncGenerator[PoolAssignments, None]:
         """The pool's assignments now, then again on every change, until the stream breaks (raised)."""
         call = self._stub.WatchAssignments(
             cp.WatchAssignmentsRequest(pool=pool, server_id=server_id), metadata=self._metadata

@@ -16,10 +16,10 @@ import logging
 import random
 from collections.abc import AsyncIterator, Callable
 
+from contract.entities import ArtifactRef, Assignment, LoadedModel, PoolAssignments
 from contract.errors import ConduitError, ErrorCode
 from inference_server.follower._cache import ArtifactCache
 from inference_server.follower._client import ControlPlaneClient
-from inference_server.follower._types import ArtifactRef, Assignment, AssignmentSet, ModelReport
 from inference_server.models import ModelManager
 
 __all__ = ["Follower"]
@@ -44,14 +44,14 @@ class _WatchStuck(Exception):
     """The heartbeats saw the pool's generation move while the assignment stream delivered nothing."""
 
 
-def _effective(wanted: AssignmentSet) -> AssignmentSet:
+def _effective(wanted: PoolAssignments) -> PoolAssignments:
     """``wanted`` with a canary equal to its primary dropped: promoting a canary assigns both the same version for
     a while, and that is simply the primary serving everything."""
-    models = {
-        name: Assignment(name, a.primary) if a.canary is not None and a.canary.version == a.primary.version else a
-        for name, a in wanted.models.items()
-    }
-    return AssignmentSet(wanted.pool, wanted.generation, models)
+    models = (
+        Assignment(a.model, a.primary) if a.canary is not None and a.canary.version == a.primary.version else a
+        for a in wanted.models
+    )
+    return PoolAssignments.of(wanted.pool, wanted.generation, models)
 
 
 class Follower:
@@ -94,9 +94,9 @@ class Follower:
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._jitter = jitter
-        self._applied = AssignmentSet(pool, 0)
+        self._applied = PoolAssignments(pool, 0)
         self._generation = 0
-        self._wanted: AssignmentSet | None = None
+        self._wanted: PoolAssignments | None = None
         self._failures: dict[str, _Failed] = {}
         self._server_id: str | None = None
         self._connected = False
@@ -142,7 +142,7 @@ class Follower:
             state = None
         if state is not None:
             state = _effective(state)  # saved by a version that kept a canary equal to the primary
-        assigned = state.models if state is not None else {}
+        assigned = state.by_model() if state is not None else {}
         for name in self._cache.models() - set(assigned):
             await asyncio.to_thread(self._cache.remove, name)  # left over by an apply that did not finish
         for name, assignment in assigned.items():
@@ -180,7 +180,7 @@ class Follower:
 
     # -- applying assignments ---
 
-    async def apply(self, wanted: AssignmentSet) -> None:
+    async def apply(self, wanted: PoolAssignments) -> None:
         """Bring the served models in line with ``wanted``; one model failing leaves the others (and itself) serving.
 
         Raises:
@@ -189,9 +189,9 @@ class Follower:
         wanted = _effective(wanted)
         async with self._apply_lock:
             self._wanted = wanted
-            applied = dict(self._applied.models)
+            applied = self._applied.by_model()
             failures: dict[str, _Failed] = {}
-            for name, assignment in sorted(wanted.models.items()):
+            for name, assignment in sorted(wanted.by_model().items()):
                 if applied.get(name) == assignment and name not in self._failures:
                     continue
                 try:
@@ -219,20 +219,16 @@ class Follower:
                     if assignment.canary is not None and warning is None
                     else "",
                 )
-            for name in sorted((set(applied) | self._cache.models()) - set(wanted.models)):
+            for name in sorted((set(applied) | self._cache.models()) - set(wanted.by_model())):
                 await self._remove_model(name)
                 applied.pop(name, None)
             self._failures = failures
             if not failures:
                 self._generation = wanted.generation
-            previous, self._applied = self._applied, AssignmentSet(wanted.pool, self._generation, applied)
+            previous, self._applied = self._applied, PoolAssignments.of(wanted.pool, self._generation, applied.values())
             await asyncio.to_thread(self._cache.save_state, self._applied)
             # The artifacts of the previous assignments stay: a rollback then needs no download.
-            keep = {
-                ref.sha256
-                for a in [*previous.models.values(), *applied.values(), *wanted.models.values()]
-                for ref in a.artifacts()
-            }
+            keep = {ref.sha256 for a in [*previous.models, *applied.values(), *wanted.models] for ref in a.artifacts()}
             await asyncio.to_thread(self._cache.prune, keep)
             self.applied_event.set()
             self._report_now.set()
@@ -404,7 +400,7 @@ class Follower:
             await asyncio.sleep(wait)
             delay = min(delay * 2, self._backoff_max)
 
-    async def _next(self, stream: AsyncIterator[AssignmentSet]) -> AssignmentSet | None:
+    async def _next(self, stream: AsyncIterator[PoolAssignments]) -> PoolAssignments | None:
         """The next assignments from ``stream``; ``None`` once it ended.
 
         Raises:
@@ -412,7 +408,7 @@ class Follower:
                 apply in progress.
         """
 
-        async def receive() -> AssignmentSet | None:
+        async def receive() -> PoolAssignments | None:
             return await anext(stream, None)
 
         received = asyncio.get_running_loop().create_task(receive())
@@ -446,16 +442,16 @@ class Follower:
             self._behind = 0
             self._watch_stuck.set()
 
-    def reports(self) -> list[ModelReport]:
+    def reports(self) -> list[LoadedModel]:
         """The model versions this server knows, with their states, as a heartbeat carries them."""
         reports = [
-            ModelReport(entry.name, int(entry.version) if entry.version else 0, entry.state, entry.reason)
+            LoadedModel(entry.name, int(entry.version) if entry.version else 0, entry.state, entry.reason)
             for entry in self._models.index()
         ]
         known = {(report.model, report.version) for report in reports}
         for name, failure in self._failures.items():
             if (name, failure.version) not in known:
-                reports.append(ModelReport(name, failure.version, "UNAVAILABLE", failure.reason))
+                reports.append(LoadedModel(name, failure.version, "UNAVAILABLE", failure.reason))
         return reports
 
     async def _heartbeats(self) -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from inference_server.follower import ArtifactCache, ArtifactRef, Assignment, AssignmentSet, Follower
+from contract.entities import ArtifactRef, Assignment, PoolAssignments
+from inference_server.follower import ArtifactCache, Follower
 from inference_server.follower._client import ArtifactHeader
 from inference_server.models import ModelManager
 from inference_server.stats import ModelStats
@@ -46,27 +47,27 @@ async def test_switch_rollback_canary_failure_and_removal(cache: ArtifactCache, 
     other = await cached(cache, identity_model("INT64"), 1)
     follower, models = new_follower(cache)
     try:
-        await follower.apply(AssignmentSet("default", 1, {"m": Assignment("m", v1), "o": Assignment("o", other)}))
+        await follower.apply(PoolAssignments.of("default", 1, [Assignment("m", v1), Assignment("o", other)]))
         assert (models.versions("m"), models.get("m").spec.version, follower.generation) == (["1"], "1", 1)
 
         v2 = await cached(cache, identity_model("FP32"), 2)
-        await follower.apply(AssignmentSet("default", 2, {"m": Assignment("m", v2), "o": Assignment("o", other)}))
+        await follower.apply(PoolAssignments.of("default", 2, [Assignment("m", v2), Assignment("o", other)]))
         assert models.versions("m") == ["2"] and cache.installed("m") == {2}
 
-        await follower.apply(AssignmentSet("default", 3, {"m": Assignment("m", v1, v2, 25.0)}))
+        await follower.apply(PoolAssignments.of("default", 3, [Assignment("m", v1, v2, 25.0)]))
         assert models.versions("m") == ["1", "2"] and models.routing("m") == ("1", "2", 25.0)
         assert models.versions("o") == [] and cache.models() == {"m"}
 
         # A primary that fails to load: the served versions and their routing stay, the failure is reported.
         v3 = await cached(cache, BROKEN, 3)
-        await follower.apply(AssignmentSet("default", 4, {"m": Assignment("m", v3)}))
+        await follower.apply(PoolAssignments.of("default", 4, [Assignment("m", v3)]))
         assert models.versions("m") == ["1", "2"] and models.routing("m") == ("1", "2", 25.0)
         assert set(follower.failures()) == {"m"} and follower.generation == 3
         failed = [r for r in follower.reports() if r.version == 3]
         assert [(r.state, bool(r.reason)) for r in failed] == [("UNAVAILABLE", True)]
-        assert cache.load_state() == AssignmentSet("default", 3, {"m": Assignment("m", v1, v2, 25.0)})
+        assert cache.load_state() == PoolAssignments.of("default", 3, [Assignment("m", v1, v2, 25.0)])
 
-        await follower.apply(AssignmentSet("default", 5, {"m": Assignment("m", v2)}))
+        await follower.apply(PoolAssignments.of("default", 5, [Assignment("m", v2)]))
         assert models.versions("m") == ["2"] and follower.failures() == {} and follower.generation == 5
         assert cache.installed("m") == {2}
     finally:
@@ -89,7 +90,7 @@ async def test_failed_canary_leaves_the_primary_serving_everything(
     broken = await cached(cache, BROKEN, 2)
     follower, models = new_follower(cache)
     try:
-        await follower.apply(AssignmentSet("default", 1, {"m": Assignment("m", v1, broken, 50.0)}))
+        await follower.apply(PoolAssignments.of("default", 1, [Assignment("m", v1, broken, 50.0)]))
         assert models.versions("m") == ["1"] and models.routing("m") == ("1", "", 0.0)
         assert "canary version 2" in follower.failures()["m"]
         assert all(models.get("m").spec.version == "1" for _ in range(50))
@@ -100,7 +101,7 @@ async def test_failed_canary_leaves_the_primary_serving_everything(
 async def test_missing_artifact_without_control_plane_is_a_reported_failure(cache: ArtifactCache) -> None:
     follower, models = new_follower(cache)
     try:
-        await follower.apply(AssignmentSet("default", 1, {"m": Assignment("m", ArtifactRef(1, "0" * 64, 10))}))
+        await follower.apply(PoolAssignments.of("default", 1, [Assignment("m", ArtifactRef(1, "0" * 64, 10))]))
         assert models.versions("m") == []
         assert [(r.model, r.version, r.state) for r in follower.reports()] == [("m", 1, "UNAVAILABLE")]
     finally:
@@ -113,9 +114,9 @@ async def test_canary_equal_to_the_primary_is_no_canary(cache: ArtifactCache, cl
     v2 = await cached(cache, identity_model("FP32"), 2)
     follower, models = new_follower(cache)
     try:
-        await follower.apply(AssignmentSet("default", 1, {"m": Assignment("m", v1, v2, 10.0)}))
+        await follower.apply(PoolAssignments.of("default", 1, [Assignment("m", v1, v2, 10.0)]))
         assert models.routing("m") == ("1", "2", 10.0)
-        await follower.apply(AssignmentSet("default", 2, {"m": Assignment("m", v2, v2, 10.0)}))
+        await follower.apply(PoolAssignments.of("default", 2, [Assignment("m", v2, v2, 10.0)]))
         assert models.routing("m") == ("2", "", 0.0) and models.versions("m") == ["2"]
         assert follower.failures() == {} and follower.generation == 2
         assert all(models.get("m").spec.version == "2" for _ in range(50))
@@ -129,7 +130,7 @@ async def test_restore_reports_a_missing_version_and_the_next_apply_repairs_it(
     v1 = await cached(cache, classifier.onnx, 1)
     follower, models = new_follower(cache)
     try:
-        await follower.apply(AssignmentSet("default", 1, {"m": Assignment("m", v1)}))
+        await follower.apply(PoolAssignments.of("default", 1, [Assignment("m", v1)]))
         assert models.versions("m") == ["1"]
     finally:
         await models.close()
@@ -144,7 +145,7 @@ async def test_restore_reports_a_missing_version_and_the_next_apply_repairs_it(
         assert [(r.model, r.version, r.state) for r in restarted.reports()] == [("m", 1, "UNAVAILABLE")]
         # The control plane, once back, sends the same assignments: they are applied again, not skipped.
         await cached(cache, classifier.onnx, 1)
-        await restarted.apply(AssignmentSet("default", 1, {"m": Assignment("m", v1)}))
+        await restarted.apply(PoolAssignments.of("default", 1, [Assignment("m", v1)]))
         assert models.versions("m") == ["1"] and restarted.failures() == {}
     finally:
         await models.close()

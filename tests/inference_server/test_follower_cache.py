@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from contract.entities import ArtifactRef, Assignment, PoolAssignments
 from contract.errors import ConduitError, ErrorCode
-from inference_server.follower import ArtifactCache, ArtifactRef, Assignment, AssignmentSet
+from inference_server.follower import ArtifactCache
 from inference_server.follower._cache import PRUNE_GRACE_S
 from inference_server.follower._client import ArtifactHeader
 from tests.conftest import identity_model
@@ -121,13 +122,10 @@ def test_refuses_names_that_leave_the_repository(tmp_path: Path) -> None:
 def test_state_round_trip(tmp_path: Path) -> None:
     cache = ArtifactCache(tmp_path / "cache")
     assert cache.load_state() is None
-    state = AssignmentSet(
+    state = PoolAssignments.of(
         "default",
         7,
-        {
-            "a": Assignment("a", ref_of(b"1", 1)),
-            "b": Assignment("b", ref_of(b"2", 2), ref_of(b"3", 3), 12.5),
-        },
+        [Assignment("a", ref_of(b"1", 1)), Assignment("b", ref_of(b"2", 2), ref_of(b"3", 3), 12.5)],
     )
     cache.save_state(state)
     assert ArtifactCache(tmp_path / "cache").load_state() == state

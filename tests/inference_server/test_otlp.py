@@ -21,7 +21,8 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metric
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 
 from clients import InferenceClient
-from inference_server.follower import ArtifactCache, ArtifactRef, Assignment, AssignmentSet
+from contract.entities import ArtifactRef, Assignment, PoolAssignments
+from inference_server.follower import ArtifactCache
 from tests.conftest import CONDUIT, free_port, wait_serving
 from tests.inference_server.conftest import ProfiledModel
 
@@ -112,7 +113,7 @@ def _cached_follower(cache_dir: Path, model: ProfiledModel) -> None:
     cache.artifact(ref).write_bytes(payload)
     cache.install("credit", ref)
     model.write(cache.repository, "credit", beside="version")
-    cache.save_state(AssignmentSet("default", 1, {"credit": Assignment("credit", ref)}))
+    cache.save_state(PoolAssignments.of("default", 1, [Assignment("credit", ref)]))
 
 
 def test_a_following_server_pushes_delta_metrics_and_sketches_to_the_control_plane_with_its_token(
