@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
-from google.protobuf import json_format
 
 from clients.control_plane import ControlPlaneClient
+from contract import wire
 from control_plane.protocol import control_plane_pb2 as cp
 from trainers import TrainingResult, bundled
 from trainers import datasets as ds
@@ -25,7 +25,6 @@ __all__ = [
     "BUNDLED_PREFIX",
     "fetch_dataset",
     "import_frame",
-    "profile_to_proto",
     "read_source",
     "register_result",
 ]
@@ -49,11 +48,6 @@ def read_source(source: str | None, *, sql: str | None = None, db: str | None = 
         return bundled.load(name), source
     path = Path(source)
     return ds.read_file(path), f"file:{path.name}"
-
-
-def profile_to_proto(profile: ds.DatasetProfile) -> cp.DatasetProfile:
-    """The profile as the control plane stores it: the message's fields are the dataclasses' own names."""
-    return json_format.ParseDict(profile.to_dict(), cp.DatasetProfile())
 
 
 def import_frame(
@@ -84,7 +78,7 @@ def import_frame(
             name,
             path,
             version=version,
-            profile=profile_to_proto(ds.profile(frame)),
+            profile=wire.dataset_profile(ds.profile(frame)),
             source=source,
             target=target,
             description=description,
@@ -111,14 +105,14 @@ def register_result(
     """Register a training run as the next version of ``model``, with everything a report needs attached."""
     lineage = result.lineage
     environment = {
-        "packages": lineage.packages,
+        "packages": result.packages,
         "classes": list(result.classes),
         "inputs": [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in result.inputs],
         "outputs": [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in result.outputs],
     }
     attachments = {
         "evaluation.json": ("application/json", json.dumps(result.evaluation, allow_nan=False).encode()),
-        "spec.toml": ("application/toml", lineage.spec_text.encode()),
+        "spec.toml": ("application/toml", lineage.training_spec.encode()),
         "environment.json": ("application/json", json.dumps(environment, indent=2).encode()),
     }
     if log:
@@ -132,11 +126,11 @@ def register_result(
             path,
             metrics=result.metrics,
             params=result.params,
-            tags={"task": spec.model.task, "estimator": spec.model.estimator, "dataset": lineage.dataset_name},
+            tags={"task": spec.model.task, "estimator": spec.model.estimator, "dataset": lineage.dataset},
             lineage=cp.Lineage(
-                dataset=lineage.dataset_name,
+                dataset=lineage.dataset,
                 dataset_version=lineage.dataset_version,
-                training_spec=lineage.spec_text,
+                training_spec=lineage.training_spec,
                 code_version=lineage.code_version,
             ),
             description=description,

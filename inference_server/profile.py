@@ -1,9 +1,9 @@
 """A model version's training data profile: the baseline its served inputs and predictions are sketched against.
 
 In a model repository it is ``profile.json`` in the version's directory or, for every version, beside the model's
-``config.json``: the JSON of ``trainers.datasets.DatasetProfile.to_dict()`` plus a ``"target"`` key naming the label
-column. A server following the control plane writes it there from the version's lineage. Only what the sketches need
-is read: per column, its kind, bin edges and top category values.
+``config.json``: ``contract.entities.DatasetProfile.to_json()`` plus a ``"target"`` key naming the label column. A
+server following the control plane writes it there from the version's lineage. Per column, the sketches read its
+kind, bin edges and category values.
 """
 
 from __future__ import annotations
@@ -16,47 +16,36 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contract.entities import ColumnProfile, DatasetProfile
 from contract.errors import ConduitError, ErrorCode
 
-__all__ = ["PROFILE_FILE", "ColumnBaseline", "DataProfile", "find_profile", "read_profile"]
+__all__ = ["PROFILE_FILE", "DataProfile", "find_profile", "read_profile"]
 
 PROFILE_FILE = "profile.json"
 
 
 @dataclass(frozen=True, slots=True)
-class ColumnBaseline:
-    """One column of the training data: numeric columns have bin edges, categorical and boolean ones categories."""
-
-    name: str
-    kind: str
-    bin_edges: tuple[float, ...] = ()
-    categories: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
 class DataProfile:
-    """The columns of a training data set by name, and which of them is the target (``""``: none)."""
+    """A training data set's column profiles by name, and which of them is the target (``""``: none)."""
 
-    columns: Mapping[str, ColumnBaseline]
+    columns: Mapping[str, ColumnProfile]
     target: str = ""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DataProfile:
-        """Read the JSON form (``DatasetProfile.to_dict()`` plus ``"target"``).
+        """Read a ``profile.json`` (``DatasetProfile.to_json()`` plus ``"target"``).
 
         Raises:
             ValueError: a column lacks its name or kind, or its bin edges are not non-decreasing numbers.
         """
-        columns: dict[str, ColumnBaseline] = {}
-        for item in data.get("columns", []):
-            name, kind = str(item["name"]), str(item["kind"])
-            edges = tuple(float(e) for e in item.get("bin_edges", ()))
+        columns: dict[str, ColumnProfile] = {}
+        for column in DatasetProfile.from_json(data).columns:
+            edges = column.bin_edges
             if any(math.isnan(e) for e in edges) or any(b < a for a, b in itertools.pairwise(edges)):
-                raise ValueError(f"column {name!r}: bin edges must be non-decreasing numbers, not {list(edges)}")
+                raise ValueError(f"column {column.name!r}: bin edges must be non-decreasing numbers, not {list(edges)}")
             if len(edges) == 1:
-                raise ValueError(f"column {name!r}: one bin edge makes no bin")
-            categories = tuple(str(c["value"]) for c in item.get("top_categories", ()))
-            columns[name] = ColumnBaseline(name, kind, edges, categories)
+                raise ValueError(f"column {column.name!r}: one bin edge makes no bin")
+            columns[column.name] = column
         return cls(columns, str(data.get("target") or ""))
 
 

@@ -5,20 +5,16 @@
 """
 
 from trainers._errors import DatasetError, SpecError, TrainingError
-from trainers._lineage import Lineage
 from trainers._parity import ParityError, ParityReport
 from trainers._train import PARITY_TOLERANCE, TrainingResult, train
-from trainers.onnx_export import TensorSpec
 from trainers.spec import TrainingSpec, describe_estimators, load_spec, parse_spec
 
 __all__ = [
     "PARITY_TOLERANCE",
     "DatasetError",
-    "Lineage",
     "ParityError",
     "ParityReport",
     "SpecError",
-    "TensorSpec",
     "TrainingError",
     "TrainingResult",
     "TrainingSpec",

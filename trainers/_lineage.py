@@ -1,13 +1,13 @@
-"""Where a model came from: data set version, spec text, the code's git commit and the versions of the libraries."""
+"""What a training run records about its making beyond ``contract.entities.Lineage``: the code's git commit and the
+versions of the libraries that shape a model."""
 
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["Lineage", "code_version", "package_versions"]
+__all__ = ["code_version", "package_versions"]
 
 PACKAGES = (
     "conduit",
@@ -22,18 +22,6 @@ PACKAGES = (
     "lightgbm",
     "xgboost-cpu",
 )
-
-
-@dataclass(frozen=True)
-class Lineage:
-    """What a registered version records about its making."""
-
-    dataset_name: str
-    dataset_version: str
-    spec_text: str
-    code_version: str
-    """The git commit of Conduit's checkout, or "" when it is not running from one."""
-    packages: dict[str, str] = field(default_factory=dict)
 
 
 def package_versions() -> dict[str, str]:

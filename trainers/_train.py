@@ -10,8 +10,10 @@ import numpy as np
 import polars as pl
 from sklearn import metrics as skm
 
+from contract.entities import Lineage, TensorSignature
+from contract.signature import signature_of
 from trainers._insights import model_insights
-from trainers._lineage import Lineage, code_version, package_versions
+from trainers._lineage import code_version, package_versions
 from trainers._metrics import (
     as_probabilities,
     classification_curves,
@@ -26,7 +28,7 @@ from trainers._prepare import prepare
 from trainers._search import SearchOutcome, run_search
 from trainers._split import split_rows
 from trainers._thresholds import align_thresholds
-from trainers.onnx_export import TensorSpec, export_pipeline, onnx_signature, run_onnx
+from trainers.onnx_export import export_pipeline, run_onnx
 from trainers.spec import TrainingSpec
 
 __all__ = ["PARITY_TOLERANCE", "TrainingResult", "train"]
@@ -54,8 +56,8 @@ class TrainingResult:
     """
 
     onnx: bytes
-    inputs: tuple[TensorSpec, ...]
-    outputs: tuple[TensorSpec, ...]
+    inputs: tuple[TensorSignature, ...]
+    outputs: tuple[TensorSignature, ...]
     metrics: dict[str, float]
     params: dict[str, str]
     evaluation: dict[str, Any]
@@ -67,6 +69,9 @@ class TrainingResult:
     parity: ParityReport
     spec: TrainingSpec
     lineage: Lineage
+    """The data set version, spec text and code version, as the registry records them."""
+    packages: dict[str, str]
+    """Installed versions of the libraries that shape a model (``trainers._lineage.PACKAGES``)."""
 
     @property
     def spec_text(self) -> str:
@@ -148,7 +153,7 @@ def train(
     if not report.passed:
         raise ParityError(report.describe(), report)
     say(report.describe())
-    graph_inputs, graph_outputs = onnx_signature(payload)
+    graph_inputs, graph_outputs = signature_of(payload)
 
     prepare_step, model = pipeline.named_steps["prepare"], pipeline.named_steps["model"]
     evaluation: dict[str, Any] = {
@@ -191,7 +196,13 @@ def train(
         native_probabilities=probabilities,
         parity=report,
         spec=spec,
-        lineage=Lineage(spec.dataset.name, dataset_version, spec.text, code_version(), package_versions()),
+        lineage=Lineage(
+            dataset=spec.dataset.name,
+            dataset_version=dataset_version,
+            training_spec=spec.text,
+            code_version=code_version(),
+        ),
+        packages=package_versions(),
     )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +11,14 @@ import numpy as np
 from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
-from contract.datatypes import onnx_type_to_datatype
 from trainers._parity import ParityError, ParityReport, compare_outputs
 
 __all__ = [
     "OPSETS",
     "ParityError",
     "ParityReport",
-    "TensorSpec",
     "export_pipeline",
     "export_sklearn",
-    "onnx_signature",
     "run_onnx",
     "write_model_version",
 ]
@@ -87,33 +83,10 @@ def export_pipeline(pipeline: Any, inputs: Mapping[str, np.ndarray]) -> bytes:
     return payload
 
 
-@dataclass(frozen=True)
-class TensorSpec:
-    """A graph input or output as the Open Inference Protocol names it: datatype ("FP32", "INT64", "BYTES") and
-    shape, -1 for a dynamic dimension."""
-
-    name: str
-    datatype: str
-    shape: tuple[int, ...]
-
-
 def run_onnx(payload: bytes, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
     """Run a graph once with onnxruntime on the CPU; outputs in the graph's order."""
     outputs: list[np.ndarray] = _session(payload).run(None, dict(inputs))
     return outputs
-
-
-def onnx_signature(payload: bytes) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
-    """The graph's inputs and outputs."""
-    session = _session(payload)
-
-    def specs(args: Any) -> tuple[TensorSpec, ...]:
-        return tuple(
-            TensorSpec(a.name, onnx_type_to_datatype(a.type), tuple(d if isinstance(d, int) else -1 for d in a.shape))
-            for a in args
-        )
-
-    return specs(session.get_inputs()), specs(session.get_outputs())
 
 
 def _session(payload: bytes) -> Any:

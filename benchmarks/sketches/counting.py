@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import statistics
 import time
+from typing import Any
 
 import numpy as np
 
+from contract.entities import CategoryCount, ColumnProfile
 from inference_server import kernels
 from inference_server.config import ModelConfig
-from inference_server.profile import ColumnBaseline, DataProfile
+from inference_server.profile import DataProfile
 from inference_server.runtime import ModelSpec, TensorSpec
 from inference_server.telemetry import SketchPlan, sum_set
 from inference_server.telemetry._sketches import VersionSketches
@@ -26,16 +28,19 @@ NUMERIC, CATEGORICAL, BINS, CATEGORIES = 28, 4, 10, 8
 WINDOW_BATCHES = 1000  # one flush window at a few thousand requests per second
 
 
+def _column(name: str, kind: str, **baseline: Any) -> ColumnProfile:
+    return ColumnProfile(name=name, dtype="", kind=kind, missing=0, missing_rate=0.0, **baseline)
+
+
 def plan() -> SketchPlan:
     inputs = [TensorSpec(f"x{i}", "FP32", (1,)) for i in range(NUMERIC)]
     inputs += [TensorSpec(f"c{i}", "BYTES", (1,)) for i in range(CATEGORICAL)]
     outputs = (TensorSpec("label", "INT64", ()), TensorSpec("probabilities", "FP32", (2,)))
     spec = ModelSpec("bench", "1", 64, tuple(inputs), outputs, ModelConfig())
-    columns = {f"x{i}": ColumnBaseline(f"x{i}", "numeric", tuple(np.linspace(-2, 2, BINS + 1))) for i in range(NUMERIC)}
-    columns |= {
-        f"c{i}": ColumnBaseline(f"c{i}", "categorical", categories=tuple(f"v{j}" for j in range(CATEGORIES)))
-        for i in range(CATEGORICAL)
-    }
+    edges = tuple(float(edge) for edge in np.linspace(-2, 2, BINS + 1))
+    columns = {f"x{i}": _column(f"x{i}", "numeric", bin_edges=edges) for i in range(NUMERIC)}
+    categories = tuple(CategoryCount(f"v{j}", 1) for j in range(CATEGORIES))
+    columns |= {f"c{i}": _column(f"c{i}", "categorical", top_categories=categories) for i in range(CATEGORICAL)}
     return SketchPlan(spec, DataProfile(columns))
 
 

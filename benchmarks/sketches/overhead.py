@@ -85,7 +85,7 @@ name = "wide"
     )
     result = train(spec, frame, dataset_version="b" * 16)
     write_model_version(repository, MODEL, 1, result.onnx, {"max_batch_size": 64})
-    (repository / MODEL / "profile.json").write_text(json.dumps({**profile(frame).to_dict(), "target": "target"}))
+    (repository / MODEL / "profile.json").write_text(json.dumps({**profile(frame).to_json(), "target": "target"}))
     rows = result.test_inputs
 
     # JSON has no NaN: the few missing numbers are sent as 0.

@@ -7,7 +7,6 @@ client's per-request cost is gRPC's, not protobuf's.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,11 @@ from numpy.typing import NDArray
 from clients._channel import Stub
 from clients._codec import encode_infer_request
 from contract.datatypes import DATATYPES, numpy_dtype
+from contract.entities import TensorSignature
 from contract.errors import ConduitError
 from inference_server.protocol import grpc_service_pb2 as pb
 
-__all__ = ["InputError", "TensorSpec", "build_requests", "fetch_inputs", "with_id"]
+__all__ = ["InputError", "build_requests", "fetch_inputs", "with_id"]
 
 # Distinct requests prepared per run; the load cycles through them.
 DISTINCT_REQUESTS = 256
@@ -31,24 +31,9 @@ class InputError(ValueError):
     """The model's inputs cannot be filled as asked: a dynamic dimension without a size, a file that does not fit."""
 
 
-@dataclass(frozen=True)
-class TensorSpec:
-    """One model input as the server describes it."""
-
-    name: str
-    datatype: str
-    shape: tuple[int, ...]
-    """Full shape from ModelMetadata; -1 marks a dynamic dimension."""
-
-    @property
-    def batched(self) -> bool:
-        """Whether the first dimension is the (dynamic) batch dimension."""
-        return bool(self.shape) and self.shape[0] == -1
-
-
 async def fetch_inputs(
     channel: grpc.aio.Channel, model: str, version: str, metadata: tuple[tuple[str, str], ...], timeout_s: float
-) -> list[TensorSpec]:
+) -> list[TensorSignature]:
     """Ask the server for the model's inputs.
 
     Raises:
@@ -58,7 +43,7 @@ async def fetch_inputs(
     answer = await Stub(channel).ModelMetadata(
         pb.ModelMetadataRequest(name=model, version=version), timeout=timeout_s, metadata=metadata or None
     )
-    specs = [TensorSpec(t.name, t.datatype, tuple(int(d) for d in t.shape)) for t in answer.inputs]
+    specs = [TensorSignature(t.name, t.datatype, tuple(int(d) for d in t.shape)) for t in answer.inputs]
     for spec in specs:
         if spec.datatype not in DATATYPES:
             raise InputError(f"input {spec.name!r} has datatype {spec.datatype}, which this client cannot generate")
@@ -67,7 +52,7 @@ async def fetch_inputs(
     return specs
 
 
-def _row_shape(spec: TensorSpec, shapes: dict[str, tuple[int, ...]], batch: int) -> tuple[int, ...]:
+def _row_shape(spec: TensorSignature, shapes: dict[str, tuple[int, ...]], batch: int) -> tuple[int, ...]:
     """The shape of one request's tensor without its batch dimension (or all of it, for a model that does not batch)."""
     dims = spec.shape[1:] if spec.batched else spec.shape
     if spec.name in shapes:
@@ -85,7 +70,7 @@ def _row_shape(spec: TensorSpec, shapes: dict[str, tuple[int, ...]], batch: int)
     return dims
 
 
-def _random(spec: TensorSpec, shape: tuple[int, ...], rng: np.random.Generator) -> NDArray[Any]:
+def _random(spec: TensorSignature, shape: tuple[int, ...], rng: np.random.Generator) -> NDArray[Any]:
     dtype = numpy_dtype(spec.datatype)
     if spec.datatype == "BYTES":
         letters = rng.integers(ord("a"), ord("z") + 1, size=(*shape, 8), dtype=np.uint8)
@@ -97,7 +82,7 @@ def _random(spec: TensorSpec, shape: tuple[int, ...], rng: np.random.Generator) 
     return rng.integers(0, 100, size=shape).astype(dtype)
 
 
-def _read_rows(path: Path, specs: list[TensorSpec]) -> dict[str, list[NDArray[Any]]]:
+def _read_rows(path: Path, specs: list[TensorSignature]) -> dict[str, list[NDArray[Any]]]:
     """Rows per input from a file: perf_analyzer's ``--input-data`` JSON, or a table/array for a one-input model."""
     import polars as pl
 
@@ -123,7 +108,7 @@ def _read_rows(path: Path, specs: list[TensorSpec]) -> dict[str, list[NDArray[An
     return {specs[0].name: list(array)}
 
 
-def _read_json(path: Path, specs: list[TensorSpec]) -> dict[str, list[NDArray[Any]]]:
+def _read_json(path: Path, specs: list[TensorSignature]) -> dict[str, list[NDArray[Any]]]:
     document = json.loads(path.read_text())
     entries = document.get("data") if isinstance(document, dict) else None
     if not isinstance(entries, list) or not entries:
@@ -143,7 +128,7 @@ def _read_json(path: Path, specs: list[TensorSpec]) -> dict[str, list[NDArray[An
 def build_requests(
     model: str,
     version: str,
-    specs: list[TensorSpec],
+    specs: list[TensorSignature],
     *,
     batch: int,
     shapes: dict[str, tuple[int, ...]],

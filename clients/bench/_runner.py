@@ -15,8 +15,9 @@ import numpy as np
 from clients._channel import DEFAULT_MAX_MESSAGE_BYTES, channel_options
 from clients.bench._callers import Caller, StreamCaller, UnaryCaller
 from clients.bench._config import BenchConfig, Level
-from clients.bench._inputs import TensorSpec, build_requests, fetch_inputs
+from clients.bench._inputs import build_requests, fetch_inputs
 from clients.bench._recorder import Recorder
+from contract.entities import TensorSignature
 
 __all__ = ["BenchResult", "LevelResult", "Progress", "new_event_loop", "run_bench"]
 
@@ -44,7 +45,7 @@ class BenchResult:
     """A whole run: what was asked, what the model takes, and each level's result."""
 
     config: BenchConfig
-    inputs: list[TensorSpec]
+    inputs: list[TensorSignature]
     levels: list[LevelResult]
 
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 from contract.entities import Attachment, Lineage, ModelVersion, NewVersion
 from contract.errors import ConduitError, ErrorCode
+from contract.signature import read_signature
 from control_plane.artifacts import ArtifactStore
 from control_plane.service.changes import Changes
 from control_plane.service.spool import Spool
-from control_plane.signature import read_signature
 from control_plane.store import AbstractStore, check_alias, check_attachments, check_name, check_version_metadata
 
 __all__ = ["AttachmentUpload", "UploadHeader", "UploadService"]

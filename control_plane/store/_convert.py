@@ -9,6 +9,7 @@ from typing import Any
 from contract.entities import (
     Attachment,
     AuditEntry,
+    DatasetProfile,
     DatasetVersion,
     Deployment,
     LatencyHistogram,
@@ -22,7 +23,6 @@ from contract.entities import (
     TensorSignature,
     User,
 )
-from control_plane.store._profile import profile_of
 from control_plane.store._schema import (
     AttachmentRow,
     AuditRow,
@@ -125,7 +125,7 @@ def dataset_version(row: DatasetVersionRow) -> DatasetVersion:
         version=row.version,
         sha256=row.sha256,
         size_bytes=row.size_bytes,
-        profile=profile_of(row.profile),
+        profile=DatasetProfile.from_json(row.profile),
         source=row.source,
         target=row.target,
         description=row.description,

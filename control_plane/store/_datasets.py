@@ -12,7 +12,7 @@ from contract.errors import ConduitError, ErrorCode
 from control_plane.store import _convert
 from control_plane.store._audit import record
 from control_plane.store._paging import decode_int, decode_str, make_page, page_limit
-from control_plane.store._profile import check_profile, profile_json
+from control_plane.store._profile import check_profile
 from control_plane.store._rows import insert_missing
 from control_plane.store._schema import DatasetRow, DatasetVersionRow, utcnow
 from control_plane.store._validate import check_dataset_metadata, check_dataset_version, check_name
@@ -65,7 +65,7 @@ def create_dataset_version(session: Session, new: NewDatasetVersion, *, actor: s
         "version": new.version,
         "sha256": new.sha256,
         "size_bytes": new.size_bytes,
-        "profile": profile_json(new.profile),
+        "profile": new.profile.to_json(),
         "source": new.source,
         "target": new.target,
         "description": new.description,

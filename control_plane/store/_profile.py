@@ -1,4 +1,5 @@
-"""Data set profiles in the registry: what a valid one is, and its JSON form in ``dataset_versions.profile``.
+"""Data set profiles in the registry: what a valid one is (``dataset_versions.profile`` holds
+``DatasetProfile.to_json()``).
 
 A profile is the drift baseline of every feature trained on the data set, so its shape is checked where it arrives:
 bins that do not line up with their edges would make every later drift computation wrong.
@@ -7,21 +8,18 @@ bins that do not line up with their edges would make every later drift computati
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
 from itertools import pairwise
-from typing import Any
 
-from contract.entities import CategoryCount, ColumnProfile, DatasetProfile
+from contract.entities import ColumnProfile, DatasetProfile
 from contract.errors import ConduitError, ErrorCode
 from control_plane.store._validate import MAX_VALUE
 
-__all__ = ["KINDS", "check_profile", "profile_json", "profile_of"]
+__all__ = ["KINDS", "check_profile"]
 
 KINDS = frozenset({"numeric", "categorical", "boolean", "datetime", "other"})
 MAX_COLUMNS = 10_000
 MAX_BINS = 1000
 MAX_CATEGORIES = 1000
-_FLOATS = ("missing_rate", "min", "max", "mean", "std")
 
 
 def _invalid(message: str) -> ConduitError:
@@ -64,28 +62,3 @@ def check_profile(profile: DatasetProfile) -> None:
         if column.name in names:
             raise _invalid(f"profile column {column.name[:64]!r} is given twice")
         names.add(column.name)
-
-
-def _number(value: float) -> float | str:
-    # JSON, and PostgreSQL's json type, have no NaN or infinity: those are kept as the text float() reads back.
-    return value if math.isfinite(value) else str(value)
-
-
-def profile_json(profile: DatasetProfile) -> dict[str, Any]:
-    data = asdict(profile)
-    for column in data["columns"]:
-        for key in _FLOATS:
-            column[key] = _number(column[key])
-        column["bin_edges"] = [_number(edge) for edge in column["bin_edges"]]
-    return data
-
-
-def profile_of(data: dict[str, Any]) -> DatasetProfile:
-    columns = []
-    for stored in data["columns"]:
-        column = {**stored, **{key: float(stored[key]) for key in _FLOATS}}
-        column["bin_edges"] = tuple(float(edge) for edge in stored["bin_edges"])
-        column["bin_counts"] = tuple(stored["bin_counts"])
-        column["top_categories"] = tuple(CategoryCount(**category) for category in stored["top_categories"])
-        columns.append(ColumnProfile(**column))
-    return DatasetProfile(rows=data["rows"], columns=tuple(columns))

@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from contract.entities import ColumnProfile
 from inference_server.kernels import histogram_counts
-from inference_server.profile import ColumnBaseline, DataProfile
+from inference_server.profile import DataProfile
 from inference_server.telemetry._sums import SumSet
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ class SketchPlan:
                 self._classes = _Classes(source, max(width, 0))
         elif "variable" in outputs:
             variable = spec.outputs[outputs["variable"]]
-            target: ColumnBaseline | None = profile.columns.get(profile.target) if profile.target else None
+            target: ColumnProfile | None = profile.columns.get(profile.target) if profile.target else None
             numeric = variable.datatype in _NUMERIC and _one_per_row(spec, variable)
             if target is not None and target.bin_edges and numeric:
                 source = _Source("variable", outputs["variable"], flat=variable.dims == ())

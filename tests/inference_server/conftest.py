@@ -189,7 +189,7 @@ class ProfiledModel:
 def _trained(dataset: str, spec: str) -> ProfiledModel:
     frame = bundled.load(dataset)
     result = train(parse_spec(spec), frame, dataset_version="c" * 16)
-    return ProfiledModel(result, {**profile(frame).to_dict(), "target": bundled.BUNDLED[dataset].target})
+    return ProfiledModel(result, {**profile(frame).to_json(), "target": bundled.BUNDLED[dataset].target})
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from clients.training import profile_to_proto
+from contract import wire
 from control_plane.protocol import control_plane_pb2 as cp
 from reports import ReportInputs
 from tests.trainers.conftest import spec_text
@@ -36,10 +36,10 @@ def as_registered(
     """The report inputs of ``result`` as ``clients.training.register_result`` stores it: the same messages and
     attachments a control plane answers with, and the data set version's profile."""
     lineage = result.lineage
-    environment = {"packages": lineage.packages, "classes": list(result.classes)}
+    environment = {"packages": result.packages, "classes": list(result.classes)}
     attachments = {
         "evaluation.json": json.dumps(result.evaluation, allow_nan=False).encode(),
-        "spec.toml": lineage.spec_text.encode(),
+        "spec.toml": lineage.training_spec.encode(),
         "environment.json": json.dumps(environment).encode(),
         "training.log": b"split: rows\ntrained\n",
     }
@@ -53,12 +53,12 @@ def as_registered(
         tags={
             "task": result.spec.model.task,
             "estimator": result.spec.model.estimator,
-            "dataset": lineage.dataset_name,
+            "dataset": lineage.dataset,
         },
         lineage=cp.Lineage(
-            dataset=lineage.dataset_name,
+            dataset=lineage.dataset,
             dataset_version=lineage.dataset_version,
-            training_spec=lineage.spec_text,
+            training_spec=lineage.training_spec,
             code_version=lineage.code_version,
         ),
         created_at=Timestamp(seconds=1_790_000_000),
@@ -67,10 +67,10 @@ def as_registered(
         attachments=[cp.Attachment(name=name, size_bytes=len(content)) for name, content in attachments.items()],
     )
     dataset = cp.DatasetVersion(
-        name=lineage.dataset_name,
+        name=lineage.dataset,
         version=lineage.dataset_version,
-        profile=profile_to_proto(ds.profile(frame)),
-        source=f"bundled:{lineage.dataset_name}",
+        profile=wire.dataset_profile(ds.profile(frame)),
+        source=f"bundled:{lineage.dataset}",
     )
     return ReportInputs.from_messages(message, attachments, dataset)
 

@@ -78,7 +78,7 @@ def test_the_header_summary_and_data_set_profile_come_from_the_registry(forest: 
     row = re.search(r"<tr><th>income</th>(.*?)</tr>", html, re.DOTALL)
     assert row is not None and "numeric" in row[1]
     assert f"{income.mean():.4g}" in row[1] or f"{income.mean():.4f}" in row[1]
-    assert "scikit-learn" in html and forest.result.lineage.packages["scikit-learn"] in html
+    assert "scikit-learn" in html and forest.result.packages["scikit-learn"] in html
     assert "[model]" in html and "random_forest" in html  # the spec
     assert ">n_estimators</td><td>12</td>" in html
 

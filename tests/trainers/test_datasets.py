@@ -10,9 +10,9 @@ import numpy as np
 import polars as pl
 import pytest
 
+from contract.entities import DatasetProfile
 from trainers import DatasetError, bundled
 from trainers.datasets import (
-    DatasetProfile,
     content_version,
     profile,
     read_file,
@@ -207,7 +207,7 @@ def test_profile_numbers_match_numpy() -> None:
         "true": int(frame["flag"].sum()),
         "false": int((~frame["flag"]).sum()),
     }
-    assert DatasetProfile.from_dict(result.to_dict()) == result
+    assert DatasetProfile.from_json(result.to_json()) == result
 
 
 def test_whole_floats_are_counted_but_many_or_fractional_values_are_not() -> None:

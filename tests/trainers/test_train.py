@@ -14,10 +14,11 @@ import pytest
 from scipy import stats
 from sklearn import metrics as skm
 
+from contract.entities import TensorSignature
 from tests.trainers.conftest import MakeSpec
 from trainers import ParityError, TrainingResult, bundled, load_spec, train
 from trainers.datasets import content_version
-from trainers.onnx_export import ParityReport, TensorSpec
+from trainers.onnx_export import ParityReport
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.toml"))
 
@@ -68,8 +69,8 @@ def test_the_graph_answers_like_the_native_model(
     result = train(make_spec(dataset, estimator, task, params), frame, dataset_version=content_version(frame))
     numeric, categorical = (result.spec.features.numeric, result.spec.features.categorical)
     assert result.inputs == tuple(
-        [TensorSpec(name, "FP32", (-1, 1)) for name in numeric]
-        + [TensorSpec(name, "BYTES", (-1, 1)) for name in categorical]
+        [TensorSignature(name, "FP32", (-1, 1)) for name in numeric]
+        + [TensorSignature(name, "BYTES", (-1, 1)) for name in categorical]
     )
     for name in numeric:
         assert result.test_inputs[name].dtype == np.float32 and result.test_inputs[name].shape[1] == 1
@@ -77,11 +78,14 @@ def test_the_graph_answers_like_the_native_model(
         assert result.test_inputs[name].dtype == object and isinstance(result.test_inputs[name][0, 0], str)
     served = _served(result)
     if task == "regression":
-        assert result.outputs == (TensorSpec("variable", "FP32", (-1, 1)),)
+        assert result.outputs == (TensorSignature("variable", "FP32", (-1, 1)),)
         np.testing.assert_allclose(served["variable"].ravel(), result.native_labels, rtol=1e-4, atol=1e-4)
     else:
         k = len(result.classes)
-        assert result.outputs == (TensorSpec("label", "INT64", (-1,)), TensorSpec("probabilities", "FP32", (-1, k)))
+        assert result.outputs == (
+            TensorSignature("label", "INT64", (-1,)),
+            TensorSignature("probabilities", "FP32", (-1, k)),
+        )
         np.testing.assert_array_equal(served["label"], result.native_labels)
         assert result.native_probabilities is not None
         assert np.max(np.abs(served["probabilities"] - result.native_probabilities)) <= 1e-4
@@ -176,7 +180,7 @@ def test_every_example_trains_as_shipped(path: Path) -> None:
     result = train(spec, frame, dataset_version=content_version(frame), log=lines.append)
     assert result.parity.passed and result.metrics
     assert result.lineage.dataset_version == content_version(frame) and result.spec_text == path.read_text()
-    assert result.lineage.packages["scikit-learn"] and "polars" in result.lineage.packages
+    assert result.packages["scikit-learn"] and "polars" in result.packages
     assert any(line.startswith("split: ") for line in lines)
     if spec.search is not None:
         trials = result.evaluation["search"]["trials"]

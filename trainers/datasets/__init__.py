@@ -2,15 +2,12 @@
 
 from trainers._errors import DatasetError
 from trainers.datasets._files import read_file, read_parquet, write_parquet
-from trainers.datasets._profile import CategoryCount, ColumnProfile, DatasetProfile, column_kind, profile
+from trainers.datasets._profile import column_kind, profile
 from trainers.datasets._sql import read_sql, redact_url
 from trainers.datasets._version import canonical, content_version
 
 __all__ = [
-    "CategoryCount",
-    "ColumnProfile",
     "DatasetError",
-    "DatasetProfile",
     "canonical",
     "column_kind",
     "content_version",

@@ -1,9 +1,6 @@
-"""A data set's profile: per-column types, missing rates, quantile bins and top categories (the drift baseline).
+"""Profiling a data set: per-column types, missing rates, quantile bins and top categories (the drift baseline).
 
-Binning rule, shared with the monitoring code: ``bin_edges`` ``e0 < e1 < … < ek`` define ``k`` bins; the first is
-closed on both sides, ``[e0, e1]``, every later one is ``(e[i], e[i+1]]``. A value ``v`` falls in bin
-``max(searchsorted(edges, v, side="left") - 1, 0)`` when ``e0 <= v <= ek``; values outside the edges are outside every
-bin. A column with a single distinct value has the edges ``(v, v)`` and one bin.
+The profile itself, its binning rule and its JSON form are ``contract.entities.DatasetProfile``'s.
 
 A numeric column of whole numbers with at most ``TOP_CATEGORIES`` distinct values (a class column stored as
 integers, a count, a rating) also gets exact value counts in ``top_categories`` (values written as integers, ``"0"``,
@@ -12,105 +9,15 @@ integers, a count, a rating) also gets exact value counts in ``top_categories`` 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 import polars as pl
 
-__all__ = ["CategoryCount", "ColumnProfile", "DatasetProfile", "column_kind", "profile"]
+from contract.entities import CategoryCount, ColumnProfile, DatasetProfile
+
+__all__ = ["column_kind", "profile"]
 
 DEFAULT_BINS = 10
 TOP_CATEGORIES = 20
-
-
-@dataclass(frozen=True)
-class CategoryCount:
-    """One category value (as text) and how many rows hold it."""
-
-    value: str
-    count: int
-
-
-@dataclass(frozen=True)
-class ColumnProfile:
-    """One column's statistics; numeric fields are 0.0 and bins empty when the column is not numeric."""
-
-    name: str
-    dtype: str
-    kind: str
-    missing: int
-    missing_rate: float
-    bin_edges: tuple[float, ...]
-    bin_counts: tuple[int, ...]
-    min: float
-    max: float
-    mean: float
-    std: float
-    distinct: int
-    top_categories: tuple[CategoryCount, ...]
-    other_count: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "dtype": self.dtype,
-            "kind": self.kind,
-            "missing": self.missing,
-            "missing_rate": self.missing_rate,
-            "bin_edges": list(self.bin_edges),
-            "bin_counts": list(self.bin_counts),
-            "min": self.min,
-            "max": self.max,
-            "mean": self.mean,
-            "std": self.std,
-            "distinct": self.distinct,
-            "top_categories": [{"value": c.value, "count": c.count} for c in self.top_categories],
-            "other_count": self.other_count,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ColumnProfile:
-        return cls(
-            name=str(data["name"]),
-            dtype=str(data["dtype"]),
-            kind=str(data["kind"]),
-            missing=int(data["missing"]),
-            missing_rate=float(data["missing_rate"]),
-            bin_edges=tuple(float(e) for e in data["bin_edges"]),
-            bin_counts=tuple(int(c) for c in data["bin_counts"]),
-            min=float(data["min"]),
-            max=float(data["max"]),
-            mean=float(data["mean"]),
-            std=float(data["std"]),
-            distinct=int(data["distinct"]),
-            top_categories=tuple(CategoryCount(str(c["value"]), int(c["count"])) for c in data["top_categories"]),
-            other_count=int(data["other_count"]),
-        )
-
-
-@dataclass(frozen=True)
-class DatasetProfile:
-    """Row count and one ``ColumnProfile`` per column, in the data set's column order."""
-
-    rows: int
-    columns: tuple[ColumnProfile, ...]
-
-    def column(self, name: str) -> ColumnProfile:
-        """The profile of column ``name``; ``KeyError`` when there is none."""
-        for column in self.columns:
-            if column.name == name:
-                return column
-        raise KeyError(name)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict (lists for tuples)."""
-        return {"rows": self.rows, "columns": [c.to_dict() for c in self.columns]}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DatasetProfile:
-        return cls(rows=int(data["rows"]), columns=tuple(ColumnProfile.from_dict(c) for c in data["columns"]))
 
 
 def column_kind(dtype: pl.DataType) -> str:

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from clients.bench import BenchConfig, InputError, Level, parse_duration
-from clients.bench._inputs import TensorSpec, build_requests, with_id
+from clients.bench._inputs import build_requests, with_id
+from contract.entities import TensorSignature
 from inference_server.protocol import grpc_service_pb2 as pb
 
-FEATURES = TensorSpec("input", "FP32", (-1, 4))
+FEATURES = TensorSignature("input", "FP32", (-1, 4))
 
 
 def _decode(raw: bytes) -> pb.ModelInferRequest:
@@ -32,7 +33,7 @@ def test_random_requests_follow_the_metadata_with_the_batch_first() -> None:
 
 
 def test_dynamic_dimensions_need_a_size() -> None:
-    ragged = TensorSpec("tokens", "INT64", (-1, -1))
+    ragged = TensorSignature("tokens", "INT64", (-1, -1))
     with pytest.raises(InputError, match="--shape tokens:"):
         build_requests("m", "", [ragged], batch=1, shapes={}, input_data=None, seed=0)
     request = _decode(build_requests("m", "", [ragged], batch=2, shapes={"tokens": (5,)}, input_data=None, seed=0)[0])
@@ -43,7 +44,7 @@ def test_dynamic_dimensions_need_a_size() -> None:
 
 
 def test_a_model_without_a_batch_dimension_takes_batch_one_only() -> None:
-    fixed = TensorSpec("x", "FP64", (2, 2))
+    fixed = TensorSignature("x", "FP64", (2, 2))
     request = _decode(build_requests("m", "", [fixed], batch=1, shapes={}, input_data=None, seed=0)[0])
     assert list(request.inputs[0].shape) == [2, 2]
     with pytest.raises(InputError, match="--batch must be 1"):
@@ -91,7 +92,7 @@ def test_csv_rows_feed_a_one_input_model(tmp_path: Path) -> None:
 
 def test_bytes_inputs_are_length_prefixed() -> None:
     request = _decode(
-        build_requests("m", "", [TensorSpec("s", "BYTES", (-1,))], batch=3, shapes={}, input_data=None, seed=0)[0]
+        build_requests("m", "", [TensorSignature("s", "BYTES", (-1,))], batch=3, shapes={}, input_data=None, seed=0)[0]
     )
     raw = request.raw_input_contents[0]
     assert len(raw) == 3 * (4 + 8)

@@ -1,4 +1,8 @@
-"""Read the inputs and outputs of an ONNX graph, in Open Inference Protocol terms, without running it."""
+"""Read the inputs and outputs of an ONNX graph, in Open Inference Protocol terms, without running it: the one reader
+the control plane (uploads), the trainers (what they export) and the clients share.
+
+Imports onnx: import this module only where an ONNX file is read.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from contract.datatypes import datatype_of
 from contract.entities import TensorSignature
 from contract.errors import ConduitError, ErrorCode
 
-__all__ = ["Signature", "read_signature"]
+__all__ = ["Signature", "read_signature", "signature_of"]
 
 Signature = tuple[tuple[TensorSignature, ...], tuple[TensorSignature, ...]]
 
@@ -52,6 +56,24 @@ def read_signature(path: Path) -> Signature:
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         # The caller knows its file by its own name; where this process spooled it is none of its business.
         raise _invalid(first_line.replace(str(path), "the file")) from None
+    return _signature(model)
+
+
+def signature_of(payload: bytes) -> Signature:
+    """``read_signature`` of a serialized model held in memory (below protobuf's 2 GiB limit).
+
+    Raises:
+        ConduitError: INVALID_ARGUMENT, as ``read_signature``.
+    """
+    try:
+        model = onnx.load_model_from_string(payload)
+        onnx.checker.check_model(model)
+    except Exception as exc:  # protobuf and checker errors alike
+        raise _invalid((str(exc).strip().splitlines() or [type(exc).__name__])[0]) from None
+    return _signature(model)
+
+
+def _signature(model: onnx.ModelProto) -> Signature:
     graph = model.graph
     initializers = {init.name for init in graph.initializer}
     inputs = tuple(_tensor(value) for value in graph.input if value.name not in initializers)

@@ -11,8 +11,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from contract.entities import TensorSignature
 from contract.errors import ConduitError, ErrorCode
-from control_plane.signature import read_signature
-from tests.conftest import identity_model
+from contract.signature import read_signature, signature_of
+from tests.conftest import TrainedModel, identity_model
 
 
 def _write(tmp_path: Path, model: onnx.ModelProto | bytes) -> Path:
@@ -39,10 +39,13 @@ def _graph_with_initializer_input() -> onnx.ModelProto:
     return model
 
 
-def test_trained_classifier(tmp_path: Path, model_bytes: bytes) -> None:
+def test_trained_classifier(tmp_path: Path, classifier: TrainedModel) -> None:
+    model_bytes = classifier.onnx
     inputs, outputs = read_signature(_write(tmp_path, model_bytes))
     assert inputs == (TensorSignature("input", "FP32", (-1, 32)),)
     assert outputs == (TensorSignature("label", "INT64", (-1,)), TensorSignature("probabilities", "FP32", (-1, 2)))
+    assert signature_of(model_bytes) == (inputs, outputs)
+    assert inputs[0].batched and not TensorSignature("x", "FP32", (4, 2)).batched
 
 
 def test_initializers_are_not_inputs_and_unknown_dims_are_variable(tmp_path: Path) -> None:
@@ -73,6 +76,9 @@ def test_type_without_a_protocol_datatype(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("payload", [b"", b"not onnx at all", b"\x08\x07" * 50, b"\xff" * 64])
 def test_unparsable_files(tmp_path: Path, payload: bytes) -> None:
+    with pytest.raises(ConduitError) as in_memory:
+        signature_of(payload)
+    assert in_memory.value.code is ErrorCode.INVALID_ARGUMENT
     with pytest.raises(ConduitError) as refused:
         read_signature(_write(tmp_path, payload))
     assert refused.value.code is ErrorCode.INVALID_ARGUMENT

@@ -1,0 +1,63 @@
+"""What the registry holds, as plain immutable values.
+
+Stores return these, never ORM rows: an entity is complete when the session that read it closes, so nothing outside
+the store can trigger a lazy load or write through a stale row.
+
+One module per domain; import them from here (``from contract.entities import ModelVersion``).
+"""
+
+from contract.entities._alerting import AlertRuleRecord, JobRecord
+from contract.entities._common import Page
+from contract.entities._datasets import CategoryCount, ColumnProfile, DatasetProfile, DatasetVersion, NewDatasetVersion
+from contract.entities._deployments import (
+    ArtifactRef,
+    Assignment,
+    Deployment,
+    DeploymentSpec,
+    LoadedModel,
+    PoolAssignments,
+    ServerRecord,
+)
+from contract.entities._monitoring import LatencyHistogram, NewPredictionLog, PredictionLog, Rollup
+from contract.entities._registry import (
+    AliasChange,
+    Attachment,
+    Lineage,
+    Model,
+    ModelVersion,
+    NewVersion,
+    TensorSignature,
+)
+from contract.entities._users import AuditEntry, Role, User
+
+__all__ = [
+    "AlertRuleRecord",
+    "AliasChange",
+    "ArtifactRef",
+    "Assignment",
+    "Attachment",
+    "AuditEntry",
+    "CategoryCount",
+    "ColumnProfile",
+    "DatasetProfile",
+    "DatasetVersion",
+    "Deployment",
+    "DeploymentSpec",
+    "JobRecord",
+    "LatencyHistogram",
+    "Lineage",
+    "LoadedModel",
+    "Model",
+    "ModelVersion",
+    "NewDatasetVersion",
+    "NewPredictionLog",
+    "NewVersion",
+    "Page",
+    "PoolAssignments",
+    "PredictionLog",
+    "Role",
+    "Rollup",
+    "ServerRecord",
+    "TensorSignature",
+    "User",
+]

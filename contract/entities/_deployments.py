@@ -1,0 +1,148 @@
+"""What serves where: deployments, the assignments pools follow, and the servers that follow them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+__all__ = [
+    "ArtifactRef",
+    "Assignment",
+    "Deployment",
+    "DeploymentSpec",
+    "LoadedModel",
+    "PoolAssignments",
+    "ServerRecord",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentSpec:
+    """What to put on a pool: exactly one of ``alias`` (followed as it moves) and ``version`` (pinned)."""
+
+    pool: str
+    model: str
+    alias: str | None = None
+    version: int | None = None
+    canary_version: int | None = None
+    canary_percent: float = 0.0
+    undeploy: bool = False
+    """Remove the model from the pool instead; alias, version and canary are then unset."""
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    id: int
+    pool: str
+    model: str
+    alias: str | None
+    version: int | None
+    canary_version: int | None
+    canary_percent: float
+    active: bool
+    created_at: datetime
+    created_by: str
+    resolved_version: int | None
+    """The version served now: the pinned version, or where the alias points (None: the alias is gone)."""
+    undeployed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedModel:
+    """A model version as an inference server reports it."""
+
+    model: str
+    version: int
+    state: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerRecord:
+    id: str
+    pool: str
+    address: str
+    name: str
+    registered_at: datetime
+    last_heartbeat: datetime | None
+    models: tuple[LoadedModel, ...]
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRef:
+    """One model version's ONNX artifact: content-addressed by its sha256."""
+
+    version: int
+    sha256: str
+    size_bytes: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": self.version, "sha256": self.sha256, "size_bytes": self.size_bytes}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ArtifactRef:
+        return cls(int(data["version"]), str(data["sha256"]), int(data["size_bytes"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """What a pool serves for one model: the primary version and an optional canary taking a share of traffic."""
+
+    model: str
+    primary: ArtifactRef
+    canary: ArtifactRef | None = None
+    canary_percent: float = 0.0
+
+    def artifacts(self) -> list[ArtifactRef]:
+        """The primary, then the canary if there is one."""
+        return [self.primary] if self.canary is None else [self.primary, self.canary]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "primary": self.primary.to_json(),
+            "canary": None if self.canary is None else self.canary.to_json(),
+            "canary_percent": self.canary_percent,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Assignment:
+        canary = data.get("canary")
+        return cls(
+            str(data["model"]),
+            ArtifactRef.from_json(data["primary"]),
+            None if canary is None else ArtifactRef.from_json(canary),
+            float(data.get("canary_percent", 0.0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PoolAssignments:
+    """Everything a pool serves at one generation of its assignments, one ``Assignment`` per model by name."""
+
+    pool: str
+    generation: int
+    """Grows with every change of what the pool serves."""
+    models: tuple[Assignment, ...] = ()
+    """Ordered by model name."""
+
+    @classmethod
+    def of(cls, pool: str, generation: int, models: Iterable[Assignment]) -> PoolAssignments:
+        """The assignments of ``models`` in the canonical order (by model name)."""
+        return cls(pool, generation, tuple(sorted(models, key=lambda assignment: assignment.model)))
+
+    def by_model(self) -> dict[str, Assignment]:
+        """The assignments by model name."""
+        return {assignment.model: assignment for assignment in self.models}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pool": self.pool, "generation": self.generation, "models": [a.to_json() for a in self.models]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PoolAssignments:
+        return cls.of(
+            str(data["pool"]), int(data["generation"]), (Assignment.from_json(a) for a in data.get("models", []))
+        )
