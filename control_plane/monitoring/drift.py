@@ -45,8 +45,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
+from contract import metrics
 from contract.entities import ColumnProfile
-from control_plane.monitoring import contract
 
 __all__ = [
     "EPSILON",
@@ -167,12 +167,12 @@ def _numeric_cells(column: ColumnProfile, counts: Mapping[str, int]) -> _Cells |
     for key, count in counts.items():
         if key.isdigit() and int(key) < bins:
             observed[int(key)] += count
-    observed[0] += counts.get(contract.BELOW, 0)
-    observed[-1] += counts.get(contract.ABOVE, 0)
+    observed[0] += counts.get(metrics.BELOW, 0)
+    observed[-1] += counts.get(metrics.ABOVE, 0)
     return _Cells(
-        (*_bin_labels(column.bin_edges, bins), contract.MISSING),
+        (*_bin_labels(column.bin_edges, bins), metrics.MISSING),
         (*column.bin_counts, column.missing),
-        (*observed, counts.get(contract.MISSING, 0)),
+        (*observed, counts.get(metrics.MISSING, 0)),
     )
 
 
@@ -180,11 +180,11 @@ def _categorical_cells(column: ColumnProfile, counts: Mapping[str, int]) -> _Cel
     if not column.top_categories and not column.other_count:
         return None
     top = [category.value for category in column.top_categories]
-    listed = {*top, contract.OTHER, contract.MISSING}
-    other = counts.get(contract.OTHER, 0) + sum(count for key, count in counts.items() if key not in listed)
+    listed = {*top, metrics.OTHER, metrics.MISSING}
+    other = counts.get(metrics.OTHER, 0) + sum(count for key, count in counts.items() if key not in listed)
     expected = (*(category.count for category in column.top_categories), column.other_count, column.missing)
-    observed = (*(counts.get(value, 0) for value in top), other, counts.get(contract.MISSING, 0))
-    return _Cells((*top, contract.OTHER, contract.MISSING), expected, observed)
+    observed = (*(counts.get(value, 0) for value in top), other, counts.get(metrics.MISSING, 0))
+    return _Cells((*top, metrics.OTHER, metrics.MISSING), expected, observed)
 
 
 def compare(
@@ -196,8 +196,8 @@ def compare(
         None when they cannot be compared: the profile has no baseline of that kind (no bins, or no categories), or
         one side is empty.
     """
-    numeric = kind == contract.NUMERIC
-    if numeric != (column.kind == contract.NUMERIC):
+    numeric = kind == metrics.NUMERIC
+    if numeric != (column.kind == metrics.NUMERIC):
         return None
     cells = _numeric_cells(column, counts) if numeric else _categorical_cells(column, counts)
     if cells is None or sum(cells.expected) == 0 or sum(cells.observed) == 0:
@@ -228,7 +228,7 @@ def compare(
 
 def dataset_verdict(features: Iterable[FeatureDrift], rule: DriftRule) -> tuple[bool, float]:
     """Whether the data set drifted, and the share of drifted features (``@prediction`` is not an input feature)."""
-    inputs = [feature for feature in features if feature.feature != contract.PREDICTION]
+    inputs = [feature for feature in features if feature.feature != metrics.PREDICTION]
     if not inputs:
         return False, 0.0
     share = sum(feature.drifted for feature in inputs) / len(inputs)

@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from contract import metrics
 from contract.entities import CategoryCount, ColumnProfile, DatasetVersion, LatencyHistogram, Rollup
-from control_plane.monitoring import contract
 from control_plane.monitoring.drift import DriftRule, FeatureDrift, compare, dataset_verdict
 from control_plane.monitoring.histograms import quantile
 from control_plane.monitoring.rollups import merge_rollups
@@ -43,23 +43,23 @@ class Baseline:
 
     def column(self, feature: str, kind: str) -> ColumnProfile | None:
         """The profile ``feature``'s sketch of ``kind`` is compared with, if any."""
-        if feature != contract.PREDICTION:
+        if feature != metrics.PREDICTION:
             return self.columns.get(feature)
         target = self.columns.get(self.target)
         if target is None:
             return None
-        if kind == contract.NUMERIC:
-            return replace(target, missing=0) if target.kind == contract.NUMERIC else None
+        if kind == metrics.NUMERIC:
+            return replace(target, missing=0) if target.kind == metrics.NUMERIC else None
         if target.other_count or not target.top_categories:
             return None
         if target.kind in ("categorical", "boolean"):
             classes = sorted(target.top_categories, key=lambda category: category.value)
-        elif target.kind == contract.NUMERIC:
+        elif target.kind == metrics.NUMERIC:
             classes = sorted(target.top_categories, key=lambda category: float(category.value))
         else:
             return None
         indexed = tuple(CategoryCount(str(index), category.count) for index, category in enumerate(classes))
-        return replace(target, kind=contract.CATEGORICAL, missing=0, top_categories=indexed)
+        return replace(target, kind=metrics.CATEGORICAL, missing=0, top_categories=indexed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +96,7 @@ def window_start(moment: datetime, minutes: int) -> datetime:
 
 
 def _order(drift: FeatureDrift) -> tuple[bool, str]:
-    return drift.feature == contract.PREDICTION, drift.feature
+    return drift.feature == metrics.PREDICTION, drift.feature
 
 
 def _window(

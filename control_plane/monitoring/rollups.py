@@ -11,9 +11,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from contract import metrics
 from contract.entities import Rollup
 from contract.errors import ConduitError, ErrorCode
-from control_plane.monitoring import contract
 from control_plane.monitoring.histograms import merge_histograms
 from control_plane.monitoring.points import HistogramPoint, Point, SumPoint
 
@@ -24,9 +24,9 @@ NS_PER_MINUTE = 60 * 1_000_000_000
 _LIMITS = {"model": 128, "version": 64, "status": 64, "feature": 255}
 MAX_KEY = 4096
 """Longest bin or category key (a profile's category values are at most this long)."""
-MAX_SKETCH_KEYS = 2 * contract.MAX_BINS
+MAX_SKETCH_KEYS = 2 * metrics.MAX_BINS
 """Most distinct keys one feature's sketch may have in one export: servers fold rare categories into ``__other__``."""
-_SPECIAL_BINS = frozenset({contract.BELOW, contract.ABOVE, contract.MISSING})
+_SPECIAL_BINS = frozenset({metrics.BELOW, metrics.ABOVE, metrics.MISSING})
 
 
 def _invalid(point: Point, message: str) -> ConduitError:
@@ -50,10 +50,10 @@ def _required(point: Point, key: str) -> str:
 
 def _bin(point: Point) -> str:
     key = _required(point, "bin")
-    if key in _SPECIAL_BINS or (key.isdigit() and str(int(key)) == key and int(key) < contract.MAX_BINS):
+    if key in _SPECIAL_BINS or (key.isdigit() and str(int(key)) == key and int(key) < metrics.MAX_BINS):
         return key
     raise _invalid(
-        point, f"bin {key[:32]!r} is neither a bin index below {contract.MAX_BINS} nor below, above or missing"
+        point, f"bin {key[:32]!r} is neither a bin index below {metrics.MAX_BINS} nor below, above or missing"
     )
 
 
@@ -62,23 +62,23 @@ def _rollup(point: Point) -> Rollup | None:
     model, version = _required(point, "model"), _required(point, "version")
     base = Rollup(model=model, version=version, minute=minute_of(point.time_ns))
     if isinstance(point, HistogramPoint):
-        if point.metric != contract.DURATION:
+        if point.metric != metrics.DURATION:
             raise _invalid(point, "must be a Sum, not a Histogram")
-        if _required(point, "status") != contract.OK or point.histogram.count == 0:
+        if _required(point, "status") != metrics.OK or point.histogram.count == 0:
             return None
         return replace(base, latency=point.histogram)
     assert isinstance(point, SumPoint)
     if point.value == 0:
         return None
-    if point.metric == contract.REQUESTS:
+    if point.metric == metrics.REQUESTS:
         status = _required(point, "status")
-        if status == contract.OK:
+        if status == metrics.OK:
             return replace(base, requests=point.value)
         return replace(base, errors={status: point.value})
-    if point.metric in contract.SKETCH_KINDS:
+    if point.metric in metrics.SKETCH_KINDS:
         feature = _required(point, "feature")
-        key = _bin(point) if point.metric == contract.SKETCH_BIN else _required(point, "category")
-        return replace(base, sketches={(feature, contract.SKETCH_KINDS[point.metric]): {key: point.value}})
+        key = _bin(point) if point.metric == metrics.SKETCH_BIN else _required(point, "category")
+        return replace(base, sketches={(feature, metrics.SKETCH_KINDS[point.metric]): {key: point.value}})
     raise _invalid(point, "must be a Histogram, not a Sum")
 
 

@@ -1,4 +1,4 @@
-"""OTLP metrics -> data points of the metric contract (``control_plane.monitoring.contract``).
+"""OTLP metrics -> data points of the metric contract (``contract.metrics``).
 
 Only the shape of the messages is checked here; what the contract asks of attributes is checked by the roll-ups.
 Metrics outside the contract are skipped unread, so a server may export anything else to the same receiver.
@@ -15,18 +15,19 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 
+from contract import metrics
 from contract.entities import LatencyHistogram
 from contract.errors import ConduitError, ErrorCode
-from control_plane.monitoring import Attributes, HistogramPoint, Point, SumPoint, Temporality, contract
+from control_plane.monitoring import Attributes, HistogramPoint, Point, SumPoint, Temporality
 
 __all__ = ["export_request", "points"]
 
 # The OTLP type each metric of the contract must have.
 _TYPES = {
-    contract.REQUESTS: "sum",
-    contract.SKETCH_BIN: "sum",
-    contract.SKETCH_CATEGORY: "sum",
-    contract.DURATION: "histogram",
+    metrics.REQUESTS: "sum",
+    metrics.SKETCH_BIN: "sum",
+    metrics.SKETCH_CATEGORY: "sum",
+    metrics.DURATION: "histogram",
 }
 _TEMPORALITIES = {
     metrics_pb2.AGGREGATION_TEMPORALITY_DELTA: Temporality.DELTA,
@@ -130,7 +131,7 @@ def points(request: ExportMetricsServiceRequest) -> list[Point]:
     """
     found: list[Point] = []
     for resource in request.resource_metrics:
-        instance = dict(_attributes(resource.resource.attributes)).get(contract.INSTANCE, "")
+        instance = dict(_attributes(resource.resource.attributes)).get(metrics.INSTANCE, "")
         for scope in resource.scope_metrics:
             for metric in scope.metrics:
                 if metric.name in _TYPES:

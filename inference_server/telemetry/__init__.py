@@ -10,16 +10,11 @@ from inference_server.telemetry._recorder import (
     histogram_set,
     sum_set,
 )
-from inference_server.telemetry._sketches import BIN, CATEGORY, MISSING, OTHER, PREDICTION, SketchPlan
+from inference_server.telemetry._sketches import SketchPlan
 from inference_server.telemetry._sums import SumSet, SumView
 from inference_server.telemetry._tracing import Tracing, VersionTracer
 
 __all__ = [
-    "BIN",
-    "CATEGORY",
-    "MISSING",
-    "OTHER",
-    "PREDICTION",
     "SCOPE",
     "HistogramSet",
     "HistogramView",

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 
+from contract import metrics
 from inference_server.profile import DataProfile
 from inference_server.telemetry._histograms import HistogramSet
-from inference_server.telemetry._sketches import BIN, CATEGORY, SketchObserver, SketchPlan, VersionSketches
+from inference_server.telemetry._sketches import SketchObserver, SketchPlan, VersionSketches
 from inference_server.telemetry._sums import SumSet
 from inference_server.telemetry._tracing import Tracing, VersionTracer
 
@@ -44,7 +45,6 @@ BATCH_BUCKETS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024
 # Past this many buffered measurements a recorder flushes at once, so memory stays bounded without a flusher.
 MAX_BUFFERED = 50_000
 
-DURATION = "conduit.inference.duration"
 QUEUE = "conduit.inference.queue.duration"
 COMPUTE = "conduit.inference.compute.duration"
 BATCH = "conduit.inference.batch.size"
@@ -54,7 +54,7 @@ def histogram_set() -> HistogramSet:
     """The server's histograms; hand the same set to its metric readers and to ``Telemetry``."""
     histograms = HistogramSet(SCOPE)
     histograms.define(
-        DURATION, unit="s", description="End-to-end request latency inside the server", bounds=LATENCY_BUCKETS
+        metrics.DURATION, unit="s", description="End-to-end request latency inside the server", bounds=LATENCY_BUCKETS
     )
     histograms.define(QUEUE, unit="s", description="Time requests waited for the batcher", bounds=LATENCY_BUCKETS)
     histograms.define(
@@ -67,8 +67,10 @@ def histogram_set() -> HistogramSet:
 def sum_set() -> SumSet:
     """The server's data sketch counters; hand the same set to its metric readers and to ``Telemetry``."""
     sums = SumSet(SCOPE)
-    sums.define(BIN, unit="{value}", description="Served values per feature and training-profile bin")
-    sums.define(CATEGORY, unit="{value}", description="Served values per feature and training-profile category")
+    sums.define(metrics.SKETCH_BIN, unit="{value}", description="Served values per feature and training-profile bin")
+    sums.define(
+        metrics.SKETCH_CATEGORY, unit="{value}", description="Served values per feature and training-profile category"
+    )
     return sums
 
 
@@ -113,12 +115,12 @@ class VersionRecorder:
         by_status: Counter[str] = Counter()
         if durations:
             by_status["OK"] = len(durations)
-            histograms.record(DURATION, np.array(durations), {**attributes, "status": "OK"})
+            histograms.record(metrics.DURATION, np.array(durations), {**attributes, "status": "OK"})
             histograms.record(QUEUE, np.array(queued), attributes)
         if failures:
             for status, seconds in _by_status(failures).items():
                 by_status[status] = len(seconds)
-                histograms.record(DURATION, np.array(seconds), {**attributes, "status": status})
+                histograms.record(metrics.DURATION, np.array(seconds), {**attributes, "status": status})
         if rows:
             histograms.record(COMPUTE, np.array(computes), attributes)
             histograms.record(BATCH, np.array(rows, dtype=np.float64), attributes)
@@ -154,7 +156,7 @@ class Telemetry:
         self._in_flight = in_flight
         meter = meter_provider.get_meter(SCOPE)
         self._requests = meter.create_counter(
-            "conduit.inference.requests", unit="{request}", description="Inference requests by model, version, status"
+            metrics.REQUESTS, unit="{request}", description="Inference requests by model, version, status"
         )
         meter.create_observable_up_down_counter(
             "conduit.inference.in_flight",

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from contract import metrics
 from contract.entities import ColumnProfile
 from inference_server.kernels import histogram_counts
 from inference_server.profile import DataProfile
@@ -41,11 +42,6 @@ if TYPE_CHECKING:
     from inference_server.runtime import ModelSpec, TensorSpec
 
 __all__ = [
-    "BIN",
-    "CATEGORY",
-    "MISSING",
-    "OTHER",
-    "PREDICTION",
     "SketchObserver",
     "SketchPlan",
     "VersionSketches",
@@ -53,12 +49,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-BIN = "conduit.sketch.bin"
-CATEGORY = "conduit.sketch.category"
-PREDICTION = "@prediction"
-OTHER = "__other__"
-MISSING = "missing"
-BELOW, ABOVE = "below", "above"
 # Past this many rows kept for the next flush, the observer counts them at once: memory stays bounded even when
 # the flusher is late.
 MAX_PENDING_ROWS = 1 << 16
@@ -139,7 +129,7 @@ class SketchPlan:
             if target is not None and target.bin_edges and numeric:
                 source = _Source("variable", outputs["variable"], flat=variable.dims == ())
                 bins = len(target.bin_edges) - 1
-                binned.append((_Binned(PREDICTION, source, bins, variable.datatype), target.bin_edges))
+                binned.append((_Binned(metrics.PREDICTION, source, bins, variable.datatype), target.bin_edges))
         self._binned = [b for b, _ in binned]
         # What is kept of a batch besides its binned table: the categorized inputs, then the predicted class.
         self._kept = tuple(c.source for c in self._categorized) + (
@@ -167,7 +157,7 @@ class SketchPlan:
         return (
             [b.feature for b in self._binned]
             + [c.feature for c in self._categorized]
-            + ([PREDICTION] if self._classes is not None else [])
+            + ([metrics.PREDICTION] if self._classes is not None else [])
         )
 
     def count(self, window: Window, sums: SumSet) -> None:
@@ -177,10 +167,12 @@ class SketchPlan:
             self._count_bins(window.tables, sums, attributes)
         for categorized, parts in zip(self._categorized, window.columns, strict=False):
             labels, counts = _categories(categorized, _joined(parts))
-            sums.add(CATEGORY, {**attributes, "feature": categorized.feature}, "category", labels, counts)
+            sums.add(
+                metrics.SKETCH_CATEGORY, {**attributes, "feature": categorized.feature}, "category", labels, counts
+            )
         if self._classes is not None:
             labels, counts = _classes(self._classes, _joined(window.columns[-1]))
-            sums.add(CATEGORY, {**attributes, "feature": PREDICTION}, "category", labels, counts)
+            sums.add(metrics.SKETCH_CATEGORY, {**attributes, "feature": metrics.PREDICTION}, "category", labels, counts)
 
     def window(self) -> Window:
         """An empty window of batches for this plan."""
@@ -224,10 +216,10 @@ class SketchPlan:
         for index, binned in enumerate(self._binned):
             row = counts[index]
             sums.add(
-                BIN,
+                metrics.SKETCH_BIN,
                 {**attributes, "feature": binned.feature},
                 "bin",
-                _bin_labels(binned.bins, (BELOW, ABOVE, MISSING)),
+                _bin_labels(binned.bins, (metrics.BELOW, metrics.ABOVE, metrics.MISSING)),
                 np.concatenate([row[: binned.bins], row[widest:]]),
             )
 
@@ -272,8 +264,10 @@ def _categories(categorized: _Categorized, values: np.ndarray) -> tuple[tuple[st
         else:
             counts[at] += count
     counts[-2], counts[-1] = other, missing
-    labels = (*categories, OTHER, MISSING)
-    if OTHER in categories or MISSING in categories:  # a category named like a reserved label: add them up
+    labels = (*categories, metrics.OTHER, metrics.MISSING)
+    if (
+        metrics.OTHER in categories or metrics.MISSING in categories
+    ):  # a category named like a reserved label: add them up
         merged: dict[str, int] = {}
         for label, count in zip(labels, counts.tolist(), strict=True):
             merged[label] = merged.get(label, 0) + count

@@ -14,8 +14,8 @@ import pytest
 from clients import AsyncInferenceClient
 from clients.control_plane import ControlPlaneClient
 from clients.training import import_frame
+from contract.metrics import PREDICTION, SKETCH_BIN
 from control_plane.protocol import control_plane_pb2 as cp
-from inference_server.telemetry import BIN, PREDICTION
 from tests.conftest import free_port
 from tests.inference_server.conftest import ProfiledModel, StartServer
 from tests.inference_server.test_follower import (
@@ -72,7 +72,7 @@ async def follow_and_send(
         for start in range(0, 48, 16):
             await client.infer(MODEL, {name: array[start : start + 16] for name, array in rows.items()})
     await server.stop()
-    return sketch_points(reader, BIN) | {
+    return sketch_points(reader, SKETCH_BIN) | {
         key: value for key, value in sketch_points(reader, "conduit.sketch.category").items()
     }
 

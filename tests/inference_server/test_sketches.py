@@ -16,7 +16,7 @@ import pytest
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
 
 from clients import AsyncInferenceClient
-from inference_server.telemetry import BIN, CATEGORY, MISSING, OTHER, PREDICTION
+from contract.metrics import MISSING, OTHER, PREDICTION, SKETCH_BIN, SKETCH_CATEGORY
 from tests.inference_server.conftest import ProfiledModel, StartServer
 
 # Uneven request sizes, so the batcher forms batches of several sizes.
@@ -27,7 +27,7 @@ def sketch_points(reader: InMemoryMetricReader, name: str) -> dict[tuple[str, st
     """{(model, feature): {bin or category: count}} of the sketch metric ``name``."""
     data = reader.get_metrics_data()
     found: dict[tuple[str, str], dict[str, int]] = {}
-    slot = "bin" if name == BIN else "category"
+    slot = "bin" if name == SKETCH_BIN else "category"
     for resource in data.resource_metrics if data else []:
         for scope in resource.scope_metrics:
             for metric in scope.metrics:
@@ -121,7 +121,7 @@ async def test_sketch_counts_equal_numpy_binning_of_the_rows_sent(
     answers = await send(port, "credit", rows)
     await server.stop()
 
-    bins, categories = sketch_points(reader, BIN), sketch_points(reader, CATEGORY)
+    bins, categories = sketch_points(reader, SKETCH_BIN), sketch_points(reader, SKETCH_CATEGORY)
     for name in ("age", "income", "debt", "months_at_address"):
         assert bins[("credit", name)] == expected_bins(rows[name], column(credit.profile, name)["bin_edges"]), name
     # The rows added to the test split reach every slot (the split has missing incomes of its own).
@@ -154,14 +154,14 @@ async def test_a_regressor_bins_its_prediction_over_the_targets_edges(
     answers = await send(port, "diabetes", rows)
     await server.stop()
 
-    bins = sketch_points(reader, BIN)
+    bins = sketch_points(reader, SKETCH_BIN)
     predicted = np.concatenate([answer.as_numpy("variable").reshape(-1) for answer in answers])
     target = column(diabetes.profile, diabetes.profile["target"])["bin_edges"]
     assert bins[("diabetes", PREDICTION)] == expected_bins(predicted, target)
     assert sum(bins[("diabetes", PREDICTION)].values()) == len(predicted)
     for name in rows:
         assert bins[("diabetes", name)] == expected_bins(rows[name], column(diabetes.profile, name)["bin_edges"])
-    assert not sketch_points(reader, CATEGORY)
+    assert not sketch_points(reader, SKETCH_CATEGORY)
 
 
 async def test_without_a_profile_or_with_sketches_off_nothing_is_sketched_and_requests_are_served(
@@ -171,11 +171,13 @@ async def test_without_a_profile_or_with_sketches_off_nothing_is_sketched_and_re
     answers = await send(port, "plain", {"input": classifier.rows[:40]})
     assert sum(len(a.as_numpy("label")) for a in answers) == 40
     await server.stop()
-    assert not any(model == "plain" for model, _ in sketch_points(reader, BIN) | sketch_points(reader, CATEGORY))
+    assert not any(
+        model == "plain" for model, _ in sketch_points(reader, SKETCH_BIN) | sketch_points(reader, SKETCH_CATEGORY)
+    )
 
     server, port, reader = await start_server(repository, sketches=False)
     answers = await send(port, "credit", credit.result.test_inputs)
     assert sum(len(a.as_numpy("label")) for a in answers) == len(credit.result.test_target)
     await server.stop()
-    assert not sketch_points(reader, BIN)
-    assert not sketch_points(reader, CATEGORY)
+    assert not sketch_points(reader, SKETCH_BIN)
+    assert not sketch_points(reader, SKETCH_CATEGORY)

@@ -1,5 +1,5 @@
-"""The metrics inference servers push to the control plane, by name and attribute key (see ``inference_server``'s
-telemetry); the receiver keeps exactly these and ignores every other metric.
+"""The metrics inference servers push to the control plane, by name and attribute key: the servers' telemetry sends
+exactly these, and the control plane's receiver keeps exactly these and ignores every other metric.
 
 - ``conduit.inference.requests`` Sum {model, version, status}: requests by status, ``OK`` or an error code's name.
 - ``conduit.inference.duration`` Histogram, seconds {model, version, status}: only the ``OK`` series is kept, as the
