@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from contract.entities import DriftRule
 from contract.errors import ConduitError, ErrorCode
 from control_plane.alerting import (
     AlertEngine,
@@ -42,7 +43,6 @@ from control_plane.alerting import (
 )
 from control_plane.artifacts import ArtifactStore, LocalArtifactStore, open_artifact_store
 from control_plane.auth import Authenticator
-from control_plane.monitoring import DriftRule
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
 from control_plane.service import (

@@ -1,4 +1,5 @@
-"""What the servers report: per-minute roll-ups of their metrics and sketches, and sampled prediction logs."""
+"""What the servers report (per-minute roll-ups of their metrics and sketches, sampled prediction logs) and what the
+control plane makes of it: monitoring reports, window by window, with the drift of every sketched feature."""
 
 from __future__ import annotations
 
@@ -6,7 +7,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-__all__ = ["LatencyHistogram", "NewPredictionLog", "PredictionLog", "Rollup"]
+__all__ = [
+    "DatasetRef",
+    "DriftRule",
+    "FeatureDrift",
+    "LatencyHistogram",
+    "MonitoringReport",
+    "MonitoringWindow",
+    "NewPredictionLog",
+    "PredictionLog",
+    "Rollup",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +89,77 @@ class PredictionLog:
     server: str
     created_at: datetime
     created_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class DriftRule:
+    """The thresholds of the drift verdicts: a feature drifted when its PSI is at least ``psi_threshold`` and its
+    chi-squared p-value below ``chi2_p_threshold``; a window's data set drifted when at least ``drift_share`` of its
+    input features did."""
+
+    psi_threshold: float = 0.2
+    chi2_p_threshold: float = 0.01
+    drift_share: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureDrift:
+    """One feature in one window against its training profile."""
+
+    feature: str
+    kind: str
+    """``numeric`` or ``categorical``."""
+    count: int
+    """Values the window holds, missing ones included."""
+    psi: float
+    js: float
+    chi2: float
+    chi2_p_value: float
+    drifted: bool
+    ks: float | None = None
+    """Numeric features only."""
+    ks_p_value: float | None = None
+    cells: tuple[str, ...] = ()
+    """The cells compared, in order: ``[e0, e1]``, ``(e1, e2]``… then ``missing`` (numeric), or the top categories,
+    ``__other__``, then ``missing`` (categorical)."""
+    observed: tuple[int, ...] = ()
+    """The window's counts per cell: the very counts every statistic above was computed on."""
+    expected: tuple[int, ...] = ()
+    """The profile's counts per cell."""
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoringWindow:
+    """What one window of a model version's traffic held."""
+
+    start: datetime
+    end: datetime
+    """Exclusive."""
+    requests: int
+    errors: Mapping[str, int]
+    latency: LatencyHistogram | None
+    quantiles: tuple[float | None, ...]
+    """Latency at p50, p90 and p99 in seconds; None without OK requests."""
+    features: tuple[FeatureDrift, ...]
+    dataset_drift: bool
+    drifted_share: float
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetRef:
+    """A data set version by name and version."""
+
+    name: str
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoringReport:
+    """A model version's traffic window by window, and the data set version its drift is measured against."""
+
+    model: str
+    version: int
+    baseline: DatasetRef | None
+    """None: the version's lineage names no data set the control plane has."""
+    rule: DriftRule
+    windows: tuple[MonitoringWindow, ...]

@@ -1,14 +1,14 @@
-"""Monitoring of served models, as a library: the metric contract inference servers push, the per-minute roll-ups
+"""Monitoring of served models, as a library: the points of the metrics inference servers push, the per-minute roll-ups
 built from their points, and drift against training profiles. No grpc and no SQL here: the receiver and the API are
 in ``control_plane.transport``, the roll-ups' storage in ``control_plane.store``, the calls in
 ``control_plane.service.monitoring``.
 """
 
 from control_plane.monitoring.cumulative import CumulativeTracker, Pending
-from control_plane.monitoring.drift import DriftRule, FeatureDrift, compare, dataset_verdict
+from control_plane.monitoring.drift import compare, dataset_verdict
 from control_plane.monitoring.histograms import merge_histograms, quantile
 from control_plane.monitoring.points import Attributes, HistogramPoint, Point, SumPoint, Temporality
-from control_plane.monitoring.report import QUANTILES, Baseline, MonitoringReport, Window, build_report, window_start
+from control_plane.monitoring.report import QUANTILES, Baseline, build_report, window_start
 from control_plane.monitoring.rollups import fold, merge_counts, merge_rollups, minute_of, rollups_of
 
 __all__ = [
@@ -16,15 +16,11 @@ __all__ = [
     "Attributes",
     "Baseline",
     "CumulativeTracker",
-    "DriftRule",
-    "FeatureDrift",
     "HistogramPoint",
-    "MonitoringReport",
     "Pending",
     "Point",
     "SumPoint",
     "Temporality",
-    "Window",
     "build_report",
     "compare",
     "dataset_verdict",

@@ -46,12 +46,10 @@ import numpy as np
 from scipy import special, stats
 
 from contract import metrics
-from contract.entities import ColumnProfile
+from contract.entities import ColumnProfile, DriftRule, FeatureDrift
 
 __all__ = [
     "EPSILON",
-    "DriftRule",
-    "FeatureDrift",
     "chi_squared",
     "compare",
     "dataset_verdict",
@@ -61,41 +59,6 @@ __all__ = [
 ]
 
 EPSILON = 1e-4
-
-
-@dataclass(frozen=True, slots=True)
-class DriftRule:
-    """The thresholds of the verdicts (see the module's docstring)."""
-
-    psi_threshold: float = 0.2
-    chi2_p_threshold: float = 0.01
-    drift_share: float = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class FeatureDrift:
-    """One feature in one window against its training profile."""
-
-    feature: str
-    kind: str
-    """``numeric`` or ``categorical``."""
-    count: int
-    """Values the window holds, missing ones included."""
-    psi: float
-    js: float
-    chi2: float
-    chi2_p_value: float
-    drifted: bool
-    ks: float | None = None
-    """Numeric features only."""
-    ks_p_value: float | None = None
-    cells: tuple[str, ...] = ()
-    """The cells compared, in order: ``[e0, e1]``, ``(e1, e2]``… then ``missing`` (numeric), or the top categories,
-    ``__other__``, then ``missing`` (categorical)."""
-    observed: tuple[int, ...] = ()
-    """The window's counts per cell: the very counts every statistic above was computed on."""
-    expected: tuple[int, ...] = ()
-    """The profile's counts per cell."""
 
 
 def _proportions(counts: np.ndarray) -> np.ndarray:

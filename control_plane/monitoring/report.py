@@ -17,12 +17,22 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from contract import metrics
-from contract.entities import CategoryCount, ColumnProfile, DatasetVersion, LatencyHistogram, Rollup
-from control_plane.monitoring.drift import DriftRule, FeatureDrift, compare, dataset_verdict
+from contract.entities import (
+    CategoryCount,
+    ColumnProfile,
+    DatasetRef,
+    DatasetVersion,
+    DriftRule,
+    FeatureDrift,
+    MonitoringReport,
+    MonitoringWindow,
+    Rollup,
+)
+from control_plane.monitoring.drift import compare, dataset_verdict
 from control_plane.monitoring.histograms import quantile
 from control_plane.monitoring.rollups import merge_rollups
 
-__all__ = ["QUANTILES", "Baseline", "MonitoringReport", "Window", "build_report", "window_start"]
+__all__ = ["QUANTILES", "Baseline", "build_report", "window_start"]
 
 QUANTILES = (0.5, 0.9, 0.99)
 
@@ -62,32 +72,6 @@ class Baseline:
         return replace(target, kind=metrics.CATEGORICAL, missing=0, top_categories=indexed)
 
 
-@dataclass(frozen=True, slots=True)
-class Window:
-    """What one window of a model version's traffic held."""
-
-    start: datetime
-    end: datetime
-    """Exclusive."""
-    requests: int
-    errors: Mapping[str, int]
-    latency: LatencyHistogram | None
-    quantiles: tuple[float | None, ...]
-    """Latency at ``QUANTILES`` (p50, p90, p99) in seconds; None without OK requests."""
-    features: tuple[FeatureDrift, ...]
-    dataset_drift: bool
-    drifted_share: float
-
-
-@dataclass(frozen=True, slots=True)
-class MonitoringReport:
-    model: str
-    version: int
-    baseline: Baseline | None
-    rule: DriftRule
-    windows: tuple[Window, ...]
-
-
 def window_start(moment: datetime, minutes: int) -> datetime:
     """The start of the ``minutes``-long window holding ``moment``: windows start at multiples of their length since
     the Unix epoch, so the same call made twice groups the same minutes."""
@@ -101,7 +85,7 @@ def _order(drift: FeatureDrift) -> tuple[bool, str]:
 
 def _window(
     start: datetime, minutes: int, rollups: Sequence[Rollup], baseline: Baseline | None, rule: DriftRule
-) -> Window:
+) -> MonitoringWindow:
     merged = functools.reduce(merge_rollups, rollups)
     features: list[FeatureDrift] = []
     for (feature, kind), counts in merged.sketches.items():
@@ -112,7 +96,7 @@ def _window(
     features.sort(key=_order)
     drifted, share = dataset_verdict(features, rule)
     latency = merged.latency
-    return Window(
+    return MonitoringWindow(
         start=start,
         end=start + timedelta(minutes=minutes),
         requests=merged.requests,
@@ -139,4 +123,5 @@ def build_report(
     for rollup in rollups:
         groups.setdefault(window_start(rollup.minute, minutes), []).append(rollup)
     windows = tuple(_window(start, minutes, groups[start], baseline, rule) for start in sorted(groups))
-    return MonitoringReport(model, version, baseline, rule, windows)
+    source = None if baseline is None else DatasetRef(baseline.dataset, baseline.version)
+    return MonitoringReport(model, version, source, rule, windows)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from contract.entities import Rollup
+from contract.entities import DriftRule, Rollup
 from contract.errors import ConduitError, ErrorCode
 from control_plane.alerting import DriftScores
-from control_plane.monitoring import Baseline, DriftRule, build_report
+from control_plane.monitoring import Baseline, build_report
 from control_plane.store import AbstractStore
 
 __all__ = ["RegistryMetrics"]

@@ -9,13 +9,11 @@ import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from contract.entities import Lineage
+from contract.entities import DriftRule, Lineage, MonitoringReport
 from contract.errors import ConduitError, ErrorCode
 from control_plane.monitoring import (
     Baseline,
     CumulativeTracker,
-    DriftRule,
-    MonitoringReport,
     Point,
     Temporality,
     build_report,

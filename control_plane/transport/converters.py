@@ -20,11 +20,14 @@ from contract.entities import (
     DatasetVersion,
     Deployment,
     DeploymentSpec,
+    FeatureDrift,
     LatencyHistogram,
     Lineage,
     LoadedModel,
     Model,
     ModelVersion,
+    MonitoringReport,
+    MonitoringWindow,
     NewDatasetVersion,
     PoolAssignments,
     PredictionLog,
@@ -34,7 +37,6 @@ from contract.entities import (
     User,
 )
 from contract.errors import ConduitError, ErrorCode
-from control_plane.monitoring import FeatureDrift, MonitoringReport, Window
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.service import AttachmentContent, AttachmentUpload, UploadHeader, VersionRef
 
@@ -412,7 +414,7 @@ def _feature_drift(value: FeatureDrift) -> cp.FeatureDrift:
     return message
 
 
-def _monitoring_window(value: Window) -> cp.MonitoringWindow:
+def _monitoring_window(value: MonitoringWindow) -> cp.MonitoringWindow:
     message = cp.MonitoringWindow(
         start=timestamp(value.start),
         end=timestamp(value.end),
@@ -441,5 +443,5 @@ def monitoring_response(value: MonitoringReport) -> cp.GetMonitoringResponse:
         windows=[_monitoring_window(w) for w in value.windows],
     )
     if value.baseline is not None:
-        message.baseline.CopyFrom(cp.DatasetRef(name=value.baseline.dataset, version=value.baseline.version))
+        message.baseline.CopyFrom(cp.DatasetRef(name=value.baseline.name, version=value.baseline.version))
     return message

@@ -12,8 +12,8 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from contract.entities import CategoryCount, ColumnProfile
-from control_plane.monitoring import DriftRule, FeatureDrift, compare, dataset_verdict
+from contract.entities import CategoryCount, ColumnProfile, DriftRule, FeatureDrift
+from control_plane.monitoring import compare, dataset_verdict
 from control_plane.monitoring.drift import EPSILON, chi_squared
 
 from .conftest import categorical_sketch, numeric_sketch

@@ -11,10 +11,11 @@ from contract.entities import (
     ColumnProfile,
     DatasetProfile,
     DatasetVersion,
+    DriftRule,
     LatencyHistogram,
     Rollup,
 )
-from control_plane.monitoring import Baseline, DriftRule, build_report, compare, quantile, window_start
+from control_plane.monitoring import Baseline, build_report, compare, quantile, window_start
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 AMOUNT = ColumnProfile("amount", "Float64", "numeric", 10, 0.01, (0.0, 1.0, 2.0, 4.0), (300, 400, 290))
@@ -69,7 +70,7 @@ def test_minutes_are_grouped_into_windows_with_quantiles_and_drift() -> None:
     assert amount.drifted and not city.drifted
     assert (first.dataset_drift, first.drifted_share) == (True, 0.5)
     assert second.features == () and second.quantiles == (0.5, 0.5, 0.5)
-    assert report.baseline is not None and report.baseline.dataset == "credit"
+    assert report.baseline is not None and report.baseline.name == "credit"
 
 
 def test_prediction_baselines_come_from_the_target_column() -> None:

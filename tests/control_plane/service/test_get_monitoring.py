@@ -17,7 +17,8 @@ from opentelemetry.sdk.metrics.export import MetricExportResult
 
 from clients.control_plane import ControlPlaneClient
 from clients.training import import_frame
-from control_plane.monitoring import DriftRule, compare
+from contract.entities import DriftRule
+from control_plane.monitoring import compare
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.store import SqlStore
 from tests.control_plane.monitoring.conftest import categorical_sketch, numeric_sketch
