@@ -6,7 +6,7 @@ the store can trigger a lazy load or write through a stale row.
 One module per domain; import them from here (``from contract.entities import ModelVersion``).
 """
 
-from contract.entities._alerting import AlertRuleRecord, JobRecord
+from contract.entities._alerting import AlertEvent, AlertRuleRecord, AlertStatus, JobRecord, JobRun
 from contract.entities._common import Page
 from contract.entities._datasets import CategoryCount, ColumnProfile, DatasetProfile, DatasetVersion, NewDatasetVersion
 from contract.entities._deployments import (
@@ -17,6 +17,7 @@ from contract.entities._deployments import (
     LoadedModel,
     PoolAssignments,
     ServerRecord,
+    ServerStatus,
 )
 from contract.entities._monitoring import (
     DatasetRef,
@@ -41,7 +42,9 @@ from contract.entities._registry import (
 from contract.entities._users import AuditEntry, Role, User
 
 __all__ = [
+    "AlertEvent",
     "AlertRuleRecord",
+    "AlertStatus",
     "AliasChange",
     "ArtifactRef",
     "Assignment",
@@ -57,6 +60,7 @@ __all__ = [
     "DriftRule",
     "FeatureDrift",
     "JobRecord",
+    "JobRun",
     "LatencyHistogram",
     "Lineage",
     "LoadedModel",
@@ -73,6 +77,7 @@ __all__ = [
     "Role",
     "Rollup",
     "ServerRecord",
+    "ServerStatus",
     "TensorSignature",
     "User",
 ]

@@ -15,6 +15,7 @@ __all__ = [
     "LoadedModel",
     "PoolAssignments",
     "ServerRecord",
+    "ServerStatus",
 ]
 
 
@@ -69,6 +70,14 @@ class ServerRecord:
     last_heartbeat: datetime | None
     models: tuple[LoadedModel, ...]
     generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStatus:
+    """A registered server and whether the control plane heard from it within its liveness timeout."""
+
+    record: ServerRecord
+    alive: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from contract.entities import AlertRuleRecord, JobRecord
 from control_plane.alerting import StoredEvent, TickRecord, parse_channel
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.service import Alert
-from control_plane.transport.converters import timestamp
+from control_plane.transport._converters import timestamp
 
 __all__ = ["alert", "alert_event", "alert_rule", "job", "job_run"]
 

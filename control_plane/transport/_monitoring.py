@@ -1,0 +1,65 @@
+"""The monitoring calls: a version's monitoring report, and the prediction logs servers upload."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from control_plane.protocol import control_plane_pb2 as cp
+from control_plane.transport import _monitoring_converters as converters
+from control_plane.transport._base import DomainServicer
+from control_plane.transport._calls import Context
+from control_plane.transport._converters import datetime_of, version_ref
+from control_plane.transport._streams import download_chunks, upload_chunks, upload_header
+
+__all__ = ["MonitoringServicer"]
+
+
+class MonitoringServicer(DomainServicer):
+    """Monitoring and prediction logs of ``conduit.control.v1.ControlPlane``."""
+
+    # -- monitoring ---------------------------------------------------------------------------------------------
+
+    async def GetMonitoring(self, request: cp.GetMonitoringRequest, context: Context) -> cp.GetMonitoringResponse:
+        async with self._call("GetMonitoring", context):
+            report = await self._s.monitoring.report(
+                version_ref(request.ref),
+                since=datetime_of(request, "since"),
+                until=datetime_of(request, "until"),
+                minutes=request.window_minutes,
+            )
+            return converters.monitoring_response(report)
+
+    # -- prediction logs ----------------------------------------------------------------------------------------
+
+    async def UploadPredictionLog(
+        self, request_iterator: AsyncIterator[cp.UploadPredictionLogRequest], context: Context
+    ) -> cp.UploadPredictionLogResponse:
+        async with self._call("UploadPredictionLog", context) as user:
+            new = converters.new_prediction_log((await upload_header(request_iterator)).header)
+            stored, created = await self._s.predictions.upload(new, upload_chunks(request_iterator), actor=user.name)
+            return cp.UploadPredictionLogResponse(log=converters.prediction_log(stored), created=created)
+
+    async def ListPredictionLogs(
+        self, request: cp.ListPredictionLogsRequest, context: Context
+    ) -> cp.ListPredictionLogsResponse:
+        async with self._call("ListPredictionLogs", context):
+            page = await self._s.predictions.list_logs(
+                request.model,
+                version=request.version or None,
+                alias=request.alias or None,
+                since=datetime_of(request, "since"),
+                until=datetime_of(request, "until"),
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+            return cp.ListPredictionLogsResponse(
+                logs=[converters.prediction_log(p) for p in page.items], next_page_token=page.next_token
+            )
+
+    async def DownloadPredictionLog(
+        self, request: cp.DownloadPredictionLogRequest, context: Context
+    ) -> AsyncIterator[cp.ArtifactChunk]:
+        async with self._call("DownloadPredictionLog", context):
+            download = await self._s.predictions.download(request.sha256)
+            async for chunk in download_chunks(download.chunks, download.log):
+                yield chunk
