@@ -38,6 +38,7 @@ from contract.entities._registry import (
     ModelVersion,
     NewVersion,
     TensorSignature,
+    VersionRef,
 )
 from contract.entities._users import AuditEntry, Role, User
 
@@ -80,4 +81,5 @@ __all__ = [
     "ServerStatus",
     "TensorSignature",
     "User",
+    "VersionRef",
 ]

@@ -2,11 +2,56 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-__all__ = ["AliasChange", "Attachment", "Lineage", "Model", "ModelVersion", "NewVersion", "TensorSignature"]
+from contract.errors import ConduitError, ErrorCode
+
+__all__ = [
+    "AliasChange",
+    "Attachment",
+    "Lineage",
+    "Model",
+    "ModelVersion",
+    "NewVersion",
+    "TensorSignature",
+    "VersionRef",
+]
+
+
+_REF = re.compile(r"^(?P<model>[^@:]+)(?:@(?P<alias>[^@:]+)|:(?P<version>\d+))?$")
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRef:
+    """A version by number, by alias, or (neither) the model's latest."""
+
+    model: str
+    version: int | None = None
+    alias: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> VersionRef:
+        """``NAME`` (latest version), ``NAME@ALIAS`` or ``NAME:VERSION``.
+
+        Raises:
+            ConduitError: INVALID_ARGUMENT for anything else.
+        """
+        match = _REF.match(text)
+        if match is None:
+            raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"{text!r}: expected NAME, NAME@ALIAS or NAME:VERSION")
+        if match["alias"]:
+            return cls(match["model"], alias=match["alias"])
+        if match["version"]:
+            return cls(match["model"], version=int(match["version"]))
+        return cls(match["model"])
+
+    def __str__(self) -> str:
+        if self.alias is not None:
+            return f"{self.model}@{self.alias}"
+        return self.model if self.version is None else f"{self.model}:{self.version}"
 
 
 @dataclass(frozen=True, slots=True)

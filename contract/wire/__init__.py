@@ -1,16 +1,128 @@
 """Entities to and from the control plane API's protobuf messages: one converter per message, both directions.
 
-``message(value)`` makes the message of an entity and ``message_of(msg)`` reads one back; the servicers, the typed
-client, the CLI's JSON output and the dashboard all convert through here. Imports only the generated
-``control_plane.protocol`` stubs, never the control plane itself.
+``message(value)`` makes the message of an entity and ``message_of(msg)`` reads one back; the control plane's
+servicers, the typed client and the CLI's JSON output all convert through here. Imports only the generated
+``control_plane.protocol`` stubs, never the control plane itself. Request messages are not entities: the client
+builds them and the control plane's transport parses them.
 """
 
+from contract.wire._alerting import (
+    alert,
+    alert_event,
+    alert_event_of,
+    alert_of,
+    alert_rule,
+    alert_rule_of,
+    job,
+    job_of,
+    job_run,
+    job_run_of,
+)
 from contract.wire._datasets import (
     category_count,
     column_profile,
     column_profile_of,
     dataset_profile,
     dataset_profile_of,
+    dataset_version,
+    dataset_version_of,
 )
+from contract.wire._deployments import (
+    artifact_ref,
+    artifact_ref_of,
+    assignments,
+    assignments_of,
+    deployment,
+    deployment_of,
+    loaded_model,
+    loaded_model_of,
+    server,
+    server_of,
+)
+from contract.wire._monitoring import (
+    QUANTILE_FIELDS,
+    latency_histogram,
+    latency_histogram_of,
+    monitoring_report,
+    monitoring_report_of,
+    prediction_log,
+    prediction_log_of,
+)
+from contract.wire._registry import (
+    alias,
+    alias_of,
+    attachment,
+    attachment_of,
+    lineage,
+    lineage_of,
+    model,
+    model_of,
+    model_version,
+    model_version_of,
+    tensor_spec,
+    tensor_spec_of,
+    version_ref,
+    version_ref_of,
+)
+from contract.wire._time import datetime_of, required_datetime_of, timestamp
+from contract.wire._users import audit_entry, audit_entry_of, role, role_of, user, user_of
 
-__all__ = ["category_count", "column_profile", "column_profile_of", "dataset_profile", "dataset_profile_of"]
+__all__ = [
+    "QUANTILE_FIELDS",
+    "alert",
+    "alert_event",
+    "alert_event_of",
+    "alert_of",
+    "alert_rule",
+    "alert_rule_of",
+    "alias",
+    "alias_of",
+    "artifact_ref",
+    "artifact_ref_of",
+    "assignments",
+    "assignments_of",
+    "attachment",
+    "attachment_of",
+    "audit_entry",
+    "audit_entry_of",
+    "category_count",
+    "column_profile",
+    "column_profile_of",
+    "dataset_profile",
+    "dataset_profile_of",
+    "dataset_version",
+    "dataset_version_of",
+    "datetime_of",
+    "deployment",
+    "deployment_of",
+    "job",
+    "job_of",
+    "job_run",
+    "job_run_of",
+    "latency_histogram",
+    "latency_histogram_of",
+    "lineage",
+    "lineage_of",
+    "loaded_model",
+    "loaded_model_of",
+    "model",
+    "model_of",
+    "model_version",
+    "model_version_of",
+    "monitoring_report",
+    "monitoring_report_of",
+    "prediction_log",
+    "prediction_log_of",
+    "required_datetime_of",
+    "role",
+    "role_of",
+    "server",
+    "server_of",
+    "tensor_spec",
+    "tensor_spec_of",
+    "timestamp",
+    "user",
+    "user_of",
+    "version_ref",
+    "version_ref_of",
+]

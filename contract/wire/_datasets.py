@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from contract.entities import CategoryCount, ColumnProfile, DatasetProfile
+from contract.entities import CategoryCount, ColumnProfile, DatasetProfile, DatasetVersion
+from contract.wire._time import required_datetime_of, timestamp
 from control_plane.protocol import control_plane_pb2 as cp
 
-__all__ = ["category_count", "column_profile", "column_profile_of", "dataset_profile", "dataset_profile_of"]
+__all__ = [
+    "category_count",
+    "column_profile",
+    "column_profile_of",
+    "dataset_profile",
+    "dataset_profile_of",
+    "dataset_version",
+    "dataset_version_of",
+]
 
 
 def category_count(value: CategoryCount) -> cp.CategoryCount:
@@ -56,3 +65,33 @@ def dataset_profile(value: DatasetProfile) -> cp.DatasetProfile:
 
 def dataset_profile_of(message: cp.DatasetProfile) -> DatasetProfile:
     return DatasetProfile(rows=message.rows, columns=tuple(column_profile_of(c) for c in message.columns))
+
+
+def dataset_version(value: DatasetVersion) -> cp.DatasetVersion:
+    return cp.DatasetVersion(
+        name=value.name,
+        version=value.version,
+        sha256=value.sha256,
+        size_bytes=value.size_bytes,
+        profile=dataset_profile(value.profile),
+        source=value.source,
+        target=value.target,
+        description=value.description,
+        created_at=timestamp(value.created_at),
+        created_by=value.created_by,
+    )
+
+
+def dataset_version_of(message: cp.DatasetVersion) -> DatasetVersion:
+    return DatasetVersion(
+        name=message.name,
+        version=message.version,
+        sha256=message.sha256,
+        size_bytes=message.size_bytes,
+        profile=dataset_profile_of(message.profile),
+        source=message.source,
+        target=message.target,
+        description=message.description,
+        created_at=required_datetime_of(message, "created_at"),
+        created_by=message.created_by,
+    )

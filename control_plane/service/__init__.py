@@ -15,8 +15,8 @@ from control_plane.service.deployments import DeploymentService
 from control_plane.service.jobs import JobRunners
 from control_plane.service.monitoring import MonitoringService
 from control_plane.service.predictions import PredictionLogDownload, PredictionLogService
-from control_plane.service.registry import AttachmentContent, Download, RegistryService, VersionRef
-from control_plane.service.servers import Clock, ServerService, ServerStatus, utc_now
+from control_plane.service.registry import AttachmentContent, Download, RegistryService
+from control_plane.service.servers import Clock, ServerService, utc_now
 from control_plane.service.spool import Spool
 from control_plane.service.uploads import AttachmentUpload, UploadHeader, UploadService
 from control_plane.service.users import ADMIN_USER, UserService
@@ -40,13 +40,11 @@ __all__ = [
     "PredictionLogService",
     "RegistryService",
     "ServerService",
-    "ServerStatus",
     "Services",
     "Spool",
     "UploadHeader",
     "UploadService",
     "UserService",
-    "VersionRef",
     "WatchService",
     "utc_now",
 ]

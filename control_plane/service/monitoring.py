@@ -9,7 +9,7 @@ import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from contract.entities import DriftRule, Lineage, MonitoringReport
+from contract.entities import DriftRule, Lineage, MonitoringReport, VersionRef
 from contract.errors import ConduitError, ErrorCode
 from control_plane.monitoring import (
     Baseline,
@@ -20,7 +20,6 @@ from control_plane.monitoring import (
     rollups_of,
     window_start,
 )
-from control_plane.service.registry import VersionRef
 from control_plane.service.servers import Clock, utc_now
 from control_plane.store import AbstractStore
 

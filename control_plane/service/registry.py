@@ -6,23 +6,14 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
-from contract.entities import AliasChange, Attachment, Model, ModelVersion, Page
+from contract.entities import AliasChange, Attachment, Model, ModelVersion, Page, VersionRef
 from contract.errors import ConduitError, ErrorCode
 from control_plane.artifacts import CHUNK_BYTES, ArtifactStore
 from control_plane.service import _reads
 from control_plane.service.changes import Changes
 from control_plane.store import AbstractStore
 
-__all__ = ["AttachmentContent", "Download", "RegistryService", "VersionRef"]
-
-
-@dataclass(frozen=True, slots=True)
-class VersionRef:
-    """A version by number, by alias, or (neither) the model's latest."""
-
-    model: str
-    version: int | None = None
-    alias: str | None = None
+__all__ = ["AttachmentContent", "Download", "RegistryService"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from contract.entities import LoadedModel, ServerRecord
+from contract.entities import LoadedModel, ServerRecord, ServerStatus
 from control_plane.store import AbstractStore
 
-__all__ = ["Clock", "ServerService", "ServerStatus", "utc_now"]
+__all__ = ["Clock", "ServerService", "utc_now"]
 
 Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class ServerStatus:
-    """A server as registered, and whether it was heard from recently enough to count as alive."""
-
-    record: ServerRecord
-    alive: bool
 
 
 class ServerService:

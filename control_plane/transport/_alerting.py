@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from contract import wire
+from contract.wire import datetime_of
 from control_plane.alerting import TickRecord
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.transport import _alerting_converters as converters
 from control_plane.transport._base import DomainServicer
 from control_plane.transport._calls import Context
-from control_plane.transport._converters import datetime_of
 
 __all__ = ["AlertingServicer"]
 
@@ -22,40 +23,44 @@ class AlertingServicer(DomainServicer):
             created = await self._s.alerting.create_rule(
                 request.name, model=request.model, when=request.when, notify=request.notify, actor=user.name
             )
-            return converters.alert_rule(created)
+            return wire.alert_rule(converters.listed_rule(created))
 
     async def ListAlertRules(self, request: cp.ListAlertRulesRequest, context: Context) -> cp.ListAlertRulesResponse:
         async with self._call("ListAlertRules", context):
             rules = await self._s.alerting.list_rules()
-            return cp.ListAlertRulesResponse(rules=[converters.alert_rule(r) for r in rules])
+            return cp.ListAlertRulesResponse(rules=[wire.alert_rule(converters.listed_rule(r)) for r in rules])
 
     async def DeleteAlertRule(self, request: cp.DeleteAlertRuleRequest, context: Context) -> cp.AlertRule:
         async with self._call("DeleteAlertRule", context) as user:
-            return converters.alert_rule(await self._s.alerting.delete_rule(request.name, actor=user.name))
+            return wire.alert_rule(
+                converters.listed_rule(await self._s.alerting.delete_rule(request.name, actor=user.name))
+            )
 
     async def ListAlerts(self, request: cp.ListAlertsRequest, context: Context) -> cp.ListAlertsResponse:
         async with self._call("ListAlerts", context):
             alerts = await self._s.alerting.list_alerts(request.rule or None)
-            return cp.ListAlertsResponse(alerts=[converters.alert(a) for a in alerts])
+            return cp.ListAlertsResponse(alerts=[wire.alert(converters.alert_status(a)) for a in alerts])
 
     async def ListAlertHistory(
         self, request: cp.ListAlertHistoryRequest, context: Context
     ) -> cp.ListAlertHistoryResponse:
         async with self._call("ListAlertHistory", context):
             events = await self._s.alerting.history(request.rule or None, limit=request.limit)
-            return cp.ListAlertHistoryResponse(events=[converters.alert_event(e) for e in events])
+            return cp.ListAlertHistoryResponse(events=[wire.alert_event(converters.alert_event(e)) for e in events])
 
     async def SilenceAlert(self, request: cp.SilenceAlertRequest, context: Context) -> cp.AlertRule:
         async with self._call("SilenceAlert", context) as user:
             until = datetime_of(request, "until")
-            return converters.alert_rule(await self._s.alerting.silence(request.rule, until, actor=user.name))
+            return wire.alert_rule(
+                converters.listed_rule(await self._s.alerting.silence(request.rule, until, actor=user.name))
+            )
 
     async def AcknowledgeAlert(self, request: cp.AcknowledgeAlertRequest, context: Context) -> cp.Alert:
         async with self._call("AcknowledgeAlert", context) as user:
             alerts = await self._s.alerting.acknowledge(
                 request.rule, request.model, request.version or None, actor=user.name
             )
-            return converters.alert(alerts[0])
+            return wire.alert(converters.alert_status(alerts[0]))
 
     # -- jobs ---------------------------------------------------------------------------------------------------
 
@@ -64,25 +69,25 @@ class AlertingServicer(DomainServicer):
             created = await self._s.alerting.create_job(
                 request.name, cron=request.cron, kind=request.kind, spec=request.spec, actor=user.name
             )
-            return converters.job(created)
+            return wire.job(created)
 
     async def ListJobs(self, request: cp.ListJobsRequest, context: Context) -> cp.ListJobsResponse:
         async with self._call("ListJobs", context):
-            return cp.ListJobsResponse(jobs=[converters.job(j) for j in await self._s.alerting.list_jobs()])
+            return cp.ListJobsResponse(jobs=[wire.job(j) for j in await self._s.alerting.list_jobs()])
 
     async def DeleteJob(self, request: cp.DeleteJobRequest, context: Context) -> cp.Job:
         async with self._call("DeleteJob", context) as user:
-            return converters.job(await self._s.alerting.delete_job(request.name, actor=user.name))
+            return wire.job(await self._s.alerting.delete_job(request.name, actor=user.name))
 
     async def ListJobRuns(self, request: cp.ListJobRunsRequest, context: Context) -> cp.ListJobRunsResponse:
         async with self._call("ListJobRuns", context):
             runs = await self._s.alerting.list_runs(request.job or None, limit=request.limit)
-            return cp.ListJobRunsResponse(runs=[converters.job_run(r) for r in runs])
+            return cp.ListJobRunsResponse(runs=[wire.job_run(converters.job_run(r)) for r in runs])
 
     async def RunJob(self, request: cp.RunJobRequest, context: Context) -> cp.JobRun:
         async with self._call("RunJob", context):
             run = await self._s.alerting.run_job(request.name)
-            return converters.job_run(
-                TickRecord(run.job, run.tick, run.holder, run.started_at, run.finished_at, run.finished_at,
-                           run.outcome, run.log)
-            )  # fmt: skip
+            tick = TickRecord(
+                run.job, run.tick, run.holder, run.started_at, run.finished_at, run.finished_at, run.outcome, run.log
+            )
+            return wire.job_run(converters.job_run(tick))

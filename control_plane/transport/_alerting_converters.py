@@ -1,89 +1,60 @@
-"""Alert rules, alerts, their events, jobs and job runs to their protobuf messages (one converter per message)."""
+"""The alerting engine's own values as the API's entities (``contract.wire`` makes their messages)."""
 
 from __future__ import annotations
 
-from contract.entities import AlertRuleRecord, JobRecord
+from dataclasses import replace
+
+from contract.entities import AlertEvent, AlertRuleRecord, AlertStatus, JobRun
 from control_plane.alerting import StoredEvent, TickRecord, parse_channel
-from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.service import Alert
-from control_plane.transport._converters import timestamp
 
-__all__ = ["alert", "alert_event", "alert_rule", "job", "job_run"]
-
-
-def alert_rule(value: AlertRuleRecord) -> cp.AlertRule:
-    # Listed channels are redacted: a webhook URL's path often carries its secret, and viewers may list rules.
-    message = cp.AlertRule(
-        name=value.name,
-        model=value.model,
-        alias=value.alias or "",
-        condition=value.condition,
-        channel=parse_channel(value.channel).redacted,
-        created_at=timestamp(value.created_at),
-        created_by=value.created_by,
-    )
-    if value.silenced_until is not None:
-        message.silenced_until.CopyFrom(timestamp(value.silenced_until))
-    return message
+__all__ = ["alert_event", "alert_status", "job_run", "listed_rule"]
 
 
-def alert(value: Alert) -> cp.Alert:
+def listed_rule(value: AlertRuleRecord) -> AlertRuleRecord:
+    """The rule as callers see it: its channel redacted, since a webhook URL's path often carries its secret and
+    viewers may list rules."""
+    return replace(value, channel=parse_channel(value.channel).redacted)
+
+
+def alert_status(value: Alert) -> AlertStatus:
     state = value.state
-    message = cp.Alert(
+    return AlertStatus(
         rule=value.key.rule,
         model=value.key.model,
         version=value.key.version,
         phase=state.phase.value,
+        since=state.since,
+        value=state.value,
         acknowledged=state.acknowledged_by is not None,
     )
-    if state.since is not None:
-        message.since.CopyFrom(timestamp(state.since))
-    if state.value is not None:
-        message.value = state.value
-    return message
 
 
-def alert_event(value: StoredEvent) -> cp.AlertEvent:
-    event = value.event
-    message = cp.AlertEvent(
+def alert_event(value: StoredEvent) -> AlertEvent:
+    event, delivery = value.event, value.delivery
+    return AlertEvent(
         id=value.id,
         rule=value.key.rule,
         model=value.key.model,
         version=value.key.version,
         phase=event.phase.value,
-        at=timestamp(event.at),
+        at=event.at,
+        value=event.value,
         detail=event.detail,
         channel=value.channel,
-    )
-    if event.value is not None:
-        message.value = event.value
-    if value.delivery is not None:
-        message.delivery = value.delivery.outcome.value
-        message.attempts = value.delivery.attempts
-        message.error = value.delivery.error
-    return message
-
-
-def job(value: JobRecord) -> cp.Job:
-    return cp.Job(
-        name=value.name,
-        cron=value.cron,
-        kind=value.kind,
-        spec=value.spec or "",
-        created_at=timestamp(value.created_at),
-        created_by=value.created_by,
+        delivery="" if delivery is None else delivery.outcome.value,
+        attempts=0 if delivery is None else delivery.attempts,
+        error="" if delivery is None else delivery.error,
     )
 
 
-def job_run(value: TickRecord) -> cp.JobRun:
-    message = cp.JobRun(
+def job_run(value: TickRecord) -> JobRun:
+    return JobRun(
         job=value.job,
-        tick=timestamp(value.tick),
+        tick=value.tick,
         holder=value.holder,
-        started_at=timestamp(value.acquired_at),
+        started_at=value.acquired_at,
+        finished_at=value.finished_at,
         outcome="" if value.outcome is None else value.outcome.value,
         log=value.log,
     )
-    if value.finished_at is not None:
-        message.finished_at.CopyFrom(timestamp(value.finished_at))
-    return message

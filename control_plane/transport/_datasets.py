@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from contract import wire
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.transport import _datasets_converters as converters
 from control_plane.transport._base import DomainServicer
@@ -24,13 +25,13 @@ class DatasetsServicer(DomainServicer):
             dataset, created = await self._s.datasets.import_dataset(
                 new, upload_chunks(request_iterator), actor=user.name
             )
-            return cp.ImportDatasetResponse(dataset=converters.dataset_version(dataset), created=created)
+            return cp.ImportDatasetResponse(dataset=wire.dataset_version(dataset), created=created)
 
     async def ListDatasets(self, request: cp.ListDatasetsRequest, context: Context) -> cp.ListDatasetsResponse:
         async with self._call("ListDatasets", context):
             page = await self._s.datasets.list_datasets(page_size=request.page_size, page_token=request.page_token)
             return cp.ListDatasetsResponse(
-                datasets=[converters.dataset_version(d) for d in page.items], next_page_token=page.next_token
+                datasets=[wire.dataset_version(d) for d in page.items], next_page_token=page.next_token
             )
 
     async def ListDatasetVersions(
@@ -41,12 +42,12 @@ class DatasetsServicer(DomainServicer):
                 request.name, page_size=request.page_size, page_token=request.page_token
             )
             return cp.ListDatasetVersionsResponse(
-                versions=[converters.dataset_version(d) for d in page.items], next_page_token=page.next_token
+                versions=[wire.dataset_version(d) for d in page.items], next_page_token=page.next_token
             )
 
     async def GetDataset(self, request: cp.GetDatasetRequest, context: Context) -> cp.DatasetVersion:
         async with self._call("GetDataset", context):
-            return converters.dataset_version(await self._s.datasets.get(request.name, request.version or None))
+            return wire.dataset_version(await self._s.datasets.get(request.name, request.version or None))
 
     async def DownloadDataset(self, request: cp.GetDatasetRequest, context: Context) -> AsyncIterator[cp.ArtifactChunk]:
         async with self._call("DownloadDataset", context):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from contract import wire
+from contract.entities import ServerStatus
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.transport import _deployments_converters as converters
 from control_plane.transport._base import DomainServicer
@@ -21,12 +23,12 @@ class DeploymentsServicer(DomainServicer):
     async def Deploy(self, request: cp.DeployRequest, context: Context) -> cp.Deployment:
         async with self._call("Deploy", context) as user:
             deployed = await self._s.deployments.deploy(converters.deployment_spec(request), actor=user.name)
-            return converters.deployment(deployed)
+            return wire.deployment(deployed)
 
     async def Rollback(self, request: cp.RollbackRequest, context: Context) -> cp.Deployment:
         async with self._call("Rollback", context) as user:
             restored = await self._s.deployments.rollback(request.pool, request.model, actor=user.name)
-            return converters.deployment(restored)
+            return wire.deployment(restored)
 
     async def ListDeployments(self, request: cp.ListDeploymentsRequest, context: Context) -> cp.ListDeploymentsResponse:
         async with self._call("ListDeployments", context):
@@ -38,7 +40,7 @@ class DeploymentsServicer(DomainServicer):
                 page_token=request.page_token,
             )
             return cp.ListDeploymentsResponse(
-                deployments=[converters.deployment(d) for d in page.items], next_page_token=page.next_token
+                deployments=[wire.deployment(d) for d in page.items], next_page_token=page.next_token
             )
 
     # -- servers ------------------------------------------------------------------------------------------------
@@ -47,22 +49,22 @@ class DeploymentsServicer(DomainServicer):
         async with self._call("RegisterServer", context) as user:
             record = await self._s.servers.register(request.pool, request.address, request.name, actor=user.name)
             # It has just spoken to us.
-            return converters.server(record, alive=True)
+            return wire.server(ServerStatus(record, alive=True))
 
     async def Heartbeat(self, request: cp.HeartbeatRequest, context: Context) -> cp.HeartbeatResponse:
         async with self._call("Heartbeat", context):
-            models = [converters.loaded_model_of(m) for m in request.models]
+            models = [wire.loaded_model_of(m) for m in request.models]
             generation = await self._s.servers.heartbeat(request.server_id, models, request.generation)
             return cp.HeartbeatResponse(generation=generation)
 
     async def ListServers(self, request: cp.ListServersRequest, context: Context) -> cp.ListServersResponse:
         async with self._call("ListServers", context):
             servers = await self._s.servers.list_servers(request.pool or None)
-            return cp.ListServersResponse(servers=[converters.server(s.record, alive=s.alive) for s in servers])
+            return cp.ListServersResponse(servers=[wire.server(s) for s in servers])
 
     async def WatchAssignments(
         self, request: cp.WatchAssignmentsRequest, context: Context
     ) -> AsyncIterator[cp.Assignments]:
         async with self._call("WatchAssignments", context):
             async for current in self._s.watch.watch(request.pool):
-                yield converters.assignments(current)
+                yield wire.assignments(current)

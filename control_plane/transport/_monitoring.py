@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from contract import wire
+from contract.wire import datetime_of
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.transport import _monitoring_converters as converters
 from control_plane.transport._base import DomainServicer
 from control_plane.transport._calls import Context
-from control_plane.transport._converters import datetime_of, version_ref
 from control_plane.transport._streams import download_chunks, upload_chunks, upload_header
 
 __all__ = ["MonitoringServicer"]
@@ -22,12 +23,12 @@ class MonitoringServicer(DomainServicer):
     async def GetMonitoring(self, request: cp.GetMonitoringRequest, context: Context) -> cp.GetMonitoringResponse:
         async with self._call("GetMonitoring", context):
             report = await self._s.monitoring.report(
-                version_ref(request.ref),
+                wire.version_ref_of(request.ref),
                 since=datetime_of(request, "since"),
                 until=datetime_of(request, "until"),
                 minutes=request.window_minutes,
             )
-            return converters.monitoring_response(report)
+            return wire.monitoring_report(report)
 
     # -- prediction logs ----------------------------------------------------------------------------------------
 
@@ -37,7 +38,7 @@ class MonitoringServicer(DomainServicer):
         async with self._call("UploadPredictionLog", context) as user:
             new = converters.new_prediction_log((await upload_header(request_iterator)).header)
             stored, created = await self._s.predictions.upload(new, upload_chunks(request_iterator), actor=user.name)
-            return cp.UploadPredictionLogResponse(log=converters.prediction_log(stored), created=created)
+            return cp.UploadPredictionLogResponse(log=wire.prediction_log(stored), created=created)
 
     async def ListPredictionLogs(
         self, request: cp.ListPredictionLogsRequest, context: Context
@@ -53,7 +54,7 @@ class MonitoringServicer(DomainServicer):
                 page_token=request.page_token,
             )
             return cp.ListPredictionLogsResponse(
-                logs=[converters.prediction_log(p) for p in page.items], next_page_token=page.next_token
+                logs=[wire.prediction_log(p) for p in page.items], next_page_token=page.next_token
             )
 
     async def DownloadPredictionLog(

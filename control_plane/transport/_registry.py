@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from contract import wire
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.transport import _registry_converters as converters
 from control_plane.transport._base import DomainServicer
 from control_plane.transport._calls import Context
-from control_plane.transport._converters import version_ref
 from control_plane.transport._streams import download_chunks, upload_chunks, upload_header
 
 __all__ = ["RegistryServicer"]
@@ -22,24 +22,22 @@ class RegistryServicer(DomainServicer):
     async def CreateModel(self, request: cp.CreateModelRequest, context: Context) -> cp.Model:
         async with self._call("CreateModel", context) as user:
             created = await self._s.registry.create_model(request.name, request.description, actor=user.name)
-            return converters.model(created)
+            return wire.model(created)
 
     async def ListModels(self, request: cp.ListModelsRequest, context: Context) -> cp.ListModelsResponse:
         async with self._call("ListModels", context):
             page = await self._s.registry.list_models(
                 include_archived=request.include_archived, page_size=request.page_size, page_token=request.page_token
             )
-            return cp.ListModelsResponse(
-                models=[converters.model(m) for m in page.items], next_page_token=page.next_token
-            )
+            return cp.ListModelsResponse(models=[wire.model(m) for m in page.items], next_page_token=page.next_token)
 
     async def GetModel(self, request: cp.GetModelRequest, context: Context) -> cp.Model:
         async with self._call("GetModel", context):
-            return converters.model(await self._s.registry.get_model(request.name))
+            return wire.model(await self._s.registry.get_model(request.name))
 
     async def ArchiveModel(self, request: cp.ArchiveModelRequest, context: Context) -> cp.Model:
         async with self._call("ArchiveModel", context) as user:
-            return converters.model(await self._s.registry.archive_model(request.name, actor=user.name))
+            return wire.model(await self._s.registry.archive_model(request.name, actor=user.name))
 
     # -- versions -----------------------------------------------------------------------------------------------
 
@@ -49,7 +47,7 @@ class RegistryServicer(DomainServicer):
         async with self._call("RegisterVersion", context) as user:
             header = converters.upload_header((await upload_header(request_iterator)).header)
             version = await self._s.uploads.register(header, upload_chunks(request_iterator), actor=user.name)
-            return converters.model_version(version)
+            return wire.model_version(version)
 
     async def ListVersions(self, request: cp.ListVersionsRequest, context: Context) -> cp.ListVersionsResponse:
         async with self._call("ListVersions", context):
@@ -61,24 +59,24 @@ class RegistryServicer(DomainServicer):
                 page_token=request.page_token,
             )
             return cp.ListVersionsResponse(
-                versions=[converters.model_version(v) for v in page.items], next_page_token=page.next_token
+                versions=[wire.model_version(v) for v in page.items], next_page_token=page.next_token
             )
 
     async def GetVersion(self, request: cp.GetVersionRequest, context: Context) -> cp.ModelVersion:
         async with self._call("GetVersion", context):
-            return converters.model_version(await self._s.registry.get_version(version_ref(request.ref)))
+            return wire.model_version(await self._s.registry.get_version(wire.version_ref_of(request.ref)))
 
     async def DownloadArtifact(
         self, request: cp.DownloadArtifactRequest, context: Context
     ) -> AsyncIterator[cp.ArtifactChunk]:
         async with self._call("DownloadArtifact", context):
-            download = await self._s.registry.download(version_ref(request.ref))
+            download = await self._s.registry.download(wire.version_ref_of(request.ref))
             async for chunk in download_chunks(download.chunks, download.version):
                 yield chunk
 
     async def GetAttachment(self, request: cp.GetAttachmentRequest, context: Context) -> cp.AttachmentContent:
         async with self._call("GetAttachment", context):
-            found = await self._s.registry.get_attachment(version_ref(request.ref), request.name)
+            found = await self._s.registry.get_attachment(wire.version_ref_of(request.ref), request.name)
             return converters.attachment_content(found)
 
     # -- aliases ------------------------------------------------------------------------------------------------
@@ -86,7 +84,7 @@ class RegistryServicer(DomainServicer):
     async def SetAlias(self, request: cp.SetAliasRequest, context: Context) -> cp.Alias:
         async with self._call("SetAlias", context) as user:
             change = await self._s.registry.set_alias(request.model, request.alias, request.version, actor=user.name)
-            return converters.alias(change)
+            return wire.alias(change)
 
     async def DeleteAlias(self, request: cp.DeleteAliasRequest, context: Context) -> cp.DeleteAliasResponse:
         async with self._call("DeleteAlias", context) as user:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from contract import wire
+from contract.wire import datetime_of
 from control_plane.protocol import control_plane_pb2 as cp
-from control_plane.transport import _users_converters as converters
 from control_plane.transport._base import DomainServicer
 from control_plane.transport._calls import Context
-from control_plane.transport._converters import datetime_of
 
 __all__ = ["UsersServicer"]
 
@@ -18,13 +18,13 @@ class UsersServicer(DomainServicer):
 
     async def CreateUser(self, request: cp.CreateUserRequest, context: Context) -> cp.CreateUserResponse:
         async with self._call("CreateUser", context) as user:
-            role = converters.role_of(request.role)
+            role = wire.role_of(request.role)
             created, token = await self._s.users.create_user(request.name, role, actor=user.name)
-            return cp.CreateUserResponse(user=converters.user(created), token=token)
+            return cp.CreateUserResponse(user=wire.user(created), token=token)
 
     async def ListUsers(self, request: cp.ListUsersRequest, context: Context) -> cp.ListUsersResponse:
         async with self._call("ListUsers", context):
-            return cp.ListUsersResponse(users=[converters.user(u) for u in await self._s.users.list_users()])
+            return cp.ListUsersResponse(users=[wire.user(u) for u in await self._s.users.list_users()])
 
     async def CreateToken(self, request: cp.CreateTokenRequest, context: Context) -> cp.CreateTokenResponse:
         async with self._call("CreateToken", context) as user:
@@ -32,11 +32,11 @@ class UsersServicer(DomainServicer):
 
     async def DisableUser(self, request: cp.DisableUserRequest, context: Context) -> cp.User:
         async with self._call("DisableUser", context) as user:
-            return converters.user(await self._s.users.disable_user(request.name, actor=user.name))
+            return wire.user(await self._s.users.disable_user(request.name, actor=user.name))
 
     async def WhoAmI(self, request: cp.WhoAmIRequest, context: Context) -> cp.User:
         async with self._call("WhoAmI", context) as user:
-            return converters.user(user)
+            return wire.user(user)
 
     # -- audit --------------------------------------------------------------------------------------------------
 
@@ -51,5 +51,5 @@ class UsersServicer(DomainServicer):
                 page_token=request.page_token,
             )
             return cp.ListAuditResponse(
-                entries=[converters.audit_entry(e) for e in page.items], next_page_token=page.next_token
+                entries=[wire.audit_entry(e) for e in page.items], next_page_token=page.next_token
             )

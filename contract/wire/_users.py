@@ -1,4 +1,4 @@
-"""Users, their roles and audit entries to and from their protobuf messages (one converter per message)."""
+"""Users, their roles and audit entries to and from their messages."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 
 from contract.entities import AuditEntry, Role, User
 from contract.errors import ConduitError, ErrorCode
+from contract.wire._time import required_datetime_of, timestamp
 from control_plane.protocol import control_plane_pb2 as cp
-from control_plane.transport._converters import timestamp
 
-__all__ = ["audit_entry", "role", "role_of", "user"]
+__all__ = ["audit_entry", "audit_entry_of", "role", "role_of", "user", "user_of"]
 
 _ROLES: dict[Role, cp.Role] = {
     Role.VIEWER: cp.ROLE_VIEWER,
@@ -27,6 +27,7 @@ def role(value: Role) -> cp.Role:
 
 
 def role_of(value: cp.Role) -> Role:
+    """Raises: ConduitError: INVALID_ARGUMENT for ROLE_UNSPECIFIED or a role this version does not know."""
     try:
         return _ROLE_OF[value]
     except KeyError:
@@ -39,8 +40,19 @@ def user(value: User) -> cp.User:
     )
 
 
+def user_of(message: cp.User) -> User:
+    return User(message.name, role_of(message.role), message.disabled, required_datetime_of(message, "created_at"))
+
+
 def _json(state: Mapping[str, Any] | None) -> str:
     return "" if state is None else json.dumps(state, sort_keys=True, default=str)
+
+
+def _state(text: str) -> Mapping[str, Any] | None:
+    if not text:
+        return None
+    state: Mapping[str, Any] = json.loads(text)
+    return state
 
 
 def audit_entry(value: AuditEntry) -> cp.AuditEntry:
@@ -52,4 +64,16 @@ def audit_entry(value: AuditEntry) -> cp.AuditEntry:
         target=value.target,
         before_json=_json(value.before),
         after_json=_json(value.after),
+    )
+
+
+def audit_entry_of(message: cp.AuditEntry) -> AuditEntry:
+    return AuditEntry(
+        id=message.id,
+        at=required_datetime_of(message, "at"),
+        actor=message.actor,
+        action=message.action,
+        target=message.target,
+        before=_state(message.before_json),
+        after=_state(message.after_json),
     )

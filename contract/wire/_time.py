@@ -1,4 +1,4 @@
-"""The converters every domain's messages share: timestamps and version references."""
+"""Timestamps: the one conversion between datetimes and ``google.protobuf.Timestamp``."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from contract.errors import ConduitError, ErrorCode
-from control_plane.protocol import control_plane_pb2 as cp
-from control_plane.service import VersionRef
 
-__all__ = ["datetime_of", "timestamp", "version_ref"]
+__all__ = ["datetime_of", "required_datetime_of", "timestamp"]
 
 
 def timestamp(value: datetime) -> Timestamp:
@@ -36,10 +34,13 @@ def datetime_of(message: Any, field: str) -> datetime | None:
         raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"{field} out of range") from None
 
 
-def version_ref(message: cp.VersionRef) -> VersionRef:
-    selector = message.WhichOneof("selector")
-    if selector == "version":
-        return VersionRef(message.model, version=message.version)
-    if selector == "alias":
-        return VersionRef(message.model, alias=message.alias)
-    return VersionRef(message.model)
+def required_datetime_of(message: Any, field: str) -> datetime:
+    """``datetime_of`` of a field every answer sets.
+
+    Raises:
+        ConduitError: INTERNAL when the peer left it unset, INVALID_ARGUMENT when it is out of range.
+    """
+    value = datetime_of(message, field)
+    if value is None:
+        raise ConduitError(ErrorCode.INTERNAL, f"the answer ({type(message).__name__}) has no {field}")
+    return value
