@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from google.protobuf.json_format import MessageToDict
-
-from control_plane.protocol import control_plane_pb2 as cp
+from contract.entities import DatasetVersion, ModelVersion
 
 __all__ = ["ATTACHMENTS", "ReportInputs"]
 
@@ -26,9 +24,8 @@ class ReportInputs:
         evaluation: ``evaluation.json`` (metrics, curves, trees, losses, …); empty when the version has none.
         spec: the training spec's TOML (``spec.toml``, else the lineage's copy); empty when unknown.
         environment: ``environment.json`` (package versions, classes, tensors); empty when absent.
-        dataset: the lineage data set's record with its profile (``rows``, ``columns``), as the control plane's
-            ``DatasetVersion`` in JSON form with the proto field names; None when the lineage names none or the
-            control plane does not hold it.
+        dataset: the lineage's data set version with its profile; None when the lineage names none or the control
+            plane does not hold it.
         problems: attachments that were present but unreadable, one line each.
     """
 
@@ -51,7 +48,7 @@ class ReportInputs:
     spec: str = ""
     environment: Mapping[str, Any] = field(default_factory=dict)
     training_log: str = ""
-    dataset: Mapping[str, Any] | None = None
+    dataset: DatasetVersion | None = None
     problems: tuple[str, ...] = ()
 
     @property
@@ -60,40 +57,37 @@ class ReportInputs:
         return f"{self.model}:{self.version}"
 
     @classmethod
-    def from_messages(
-        cls,
-        version: cp.ModelVersion,
-        attachments: Mapping[str, bytes],
-        dataset: cp.DatasetVersion | None,
+    def of(
+        cls, version: ModelVersion, attachments: Mapping[str, bytes], dataset: DatasetVersion | None
     ) -> ReportInputs:
-        """Build from ``GetVersion``'s answer, attachment contents by name (``GetAttachment``), and ``GetDataset``'s
-        answer for the lineage data set (None when there is none)."""
+        """Build from the registered version, attachment contents by name (``get_attachment``), and the lineage's
+        data set version (None when there is none)."""
         problems: list[str] = []
         evaluation = _json_object(attachments, "evaluation.json", problems)
         environment = _json_object(attachments, "environment.json", problems)
-        spec = _text(attachments, "spec.toml", problems) or version.lineage.training_spec
         lineage = version.lineage
+        spec = _text(attachments, "spec.toml", problems) or lineage.training_spec
         return cls(
             model=version.model,
-            version=int(version.version),
+            version=version.version,
             aliases=tuple(version.aliases),
-            created_at=version.created_at.ToDatetime(tzinfo=UTC) if version.HasField("created_at") else None,
+            created_at=version.created_at,
             created_by=version.created_by,
             description=version.description,
             sha256=version.sha256,
-            size_bytes=int(version.size_bytes),
+            size_bytes=version.size_bytes,
             metrics=dict(version.metrics),
             params=dict(version.params),
             tags=dict(version.tags),
             dataset_name=lineage.dataset,
             dataset_version=lineage.dataset_version,
             code_version=lineage.code_version,
-            parent_version=int(lineage.parent_version),
+            parent_version=lineage.parent_version,
             evaluation=evaluation,
             spec=spec,
             environment=environment,
             training_log=_text(attachments, "training.log", problems),
-            dataset=_dataset(dataset),
+            dataset=dataset,
             problems=tuple(problems),
         )
 
@@ -125,23 +119,3 @@ def _json_object(attachments: Mapping[str, bytes], name: str, problems: list[str
         problems.append(f"{name} is not a JSON object")
         return {}
     return value
-
-
-def _dataset(message: cp.DatasetVersion | None) -> dict[str, Any] | None:
-    if message is None:
-        return None
-    data = MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
-    # JSON form writes 64-bit integers as strings and infinite bin edges as "Infinity": numbers again.
-    profile = data.get("profile", {})
-    profile["rows"] = int(profile.get("rows", 0))
-    for column in profile.get("columns", []):
-        for key in ("missing", "distinct", "other_count"):
-            column[key] = int(column.get(key, 0))
-        for key in ("missing_rate", "min", "max", "mean", "std"):
-            column[key] = float(column.get(key, 0.0))
-        column["bin_counts"] = [int(n) for n in column.get("bin_counts", [])]
-        column["bin_edges"] = [float(e) for e in column.get("bin_edges", [])]
-        for category in column.get("top_categories", []):
-            category["count"] = int(category.get("count", 0))
-    data["size_bytes"] = int(data.get("size_bytes", 0))
-    return data

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
+from contract import wire
 from reports._guard import guard
 from reports._inputs import ReportInputs
 from reports._plots_eval import (
@@ -105,34 +106,34 @@ def _dataset(inputs: ReportInputs) -> dict[str, Any] | None:
     dataset = inputs.dataset
     if dataset is None:
         return None
-    profile = dataset.get("profile") or {}
+    created = wire.timestamp(dataset.created_at).ToJsonString()
     facts = [
-        ["name", dataset.get("name", "")],
-        ["version", dataset.get("version", "")],
-        ["source", dataset.get("source", "") or "-"],
-        ["target", dataset.get("target", "") or "-"],
-        ["created", f"{dataset.get('created_at', '-')} by {dataset.get('created_by', '-')}"],
+        ["name", dataset.name],
+        ["version", dataset.version],
+        ["source", dataset.source or "-"],
+        ["target", dataset.target or "-"],
+        ["created", f"{created} by {dataset.created_by or '-'}"],
     ]
     headers = ["column", "kind", "dtype", "missing", "min", "max", "mean", "std", "distinct", "top categories"]
     rows = []
-    for column in profile.get("columns", []):
-        numeric = column.get("kind") == "numeric"
-        top = ", ".join(f"{c.get('value', '')} ({c.get('count', 0):,})" for c in column.get("top_categories", []))
+    for column in dataset.profile.columns:
+        numeric = column.kind == "numeric"
+        top = ", ".join(f"{c.value} ({c.count:,})" for c in column.top_categories)
         rows.append(
             [
-                column.get("name", ""),
-                column.get("kind", ""),
-                column.get("dtype", ""),
-                f"{column.get('missing', 0):,} ({column.get('missing_rate', 0.0):.1%})",
-                fmt(column.get("min")) if numeric else "",
-                fmt(column.get("max")) if numeric else "",
-                fmt(column.get("mean")) if numeric else "",
-                fmt(column.get("std")) if numeric else "",
-                "" if numeric else f"{column.get('distinct', 0):,}",
+                column.name,
+                column.kind,
+                column.dtype,
+                f"{column.missing:,} ({column.missing_rate:.1%})",
+                fmt(column.min) if numeric else "",
+                fmt(column.max) if numeric else "",
+                fmt(column.mean) if numeric else "",
+                fmt(column.std) if numeric else "",
+                "" if numeric else f"{column.distinct:,}",
                 top,
             ]
         )
-    return {"facts": facts, "rows": f"{int(profile.get('rows', 0)):,}", "columns": {"headers": headers, "rows": rows}}
+    return {"facts": facts, "rows": f"{dataset.profile.rows:,}", "columns": {"headers": headers, "rows": rows}}
 
 
 def _plot_sections(inputs: ReportInputs) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:

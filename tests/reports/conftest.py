@@ -33,8 +33,8 @@ class Trained:
 def as_registered(
     result: TrainingResult, frame: pl.DataFrame, *, model: str, version: int = 1, aliases: tuple[str, ...] = ()
 ) -> ReportInputs:
-    """The report inputs of ``result`` as ``clients.training.register_result`` stores it: the same messages and
-    attachments a control plane answers with, and the data set version's profile."""
+    """The report inputs of ``result`` as ``clients.training.register_result`` stores it: read from the same
+    messages and attachments a control plane answers with, and the data set version's profile."""
     lineage = result.lineage
     environment = {"packages": result.packages, "classes": list(result.classes)}
     attachments = {
@@ -71,8 +71,9 @@ def as_registered(
         version=lineage.dataset_version,
         profile=wire.dataset_profile(ds.profile(frame)),
         source=f"bundled:{lineage.dataset}",
+        created_at=Timestamp(seconds=1_790_000_000),
     )
-    return ReportInputs.from_messages(message, attachments, dataset)
+    return ReportInputs.of(wire.model_version_of(message), attachments, wire.dataset_version_of(dataset))
 
 
 def _train(name: str, estimator: str, task: str, params: dict[str, Any], **options: Any) -> Trained:

@@ -13,7 +13,9 @@ from html import unescape
 from typing import Any
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
+from contract import wire
 from control_plane.protocol import control_plane_pb2 as cp
 from reports import ReportInputs, render_comparison, render_report
 from tests.reports.conftest import Trained, figure_ids, figure_texts
@@ -186,8 +188,8 @@ def test_a_comparison_draws_the_version_whose_curves_are_whole(forest: Trained) 
 
 
 def test_documents_nested_too_deeply_to_parse_are_named() -> None:
-    version = cp.ModelVersion(model="m", version=1, tags={"task": "binary"})
-    inputs = ReportInputs.from_messages(version, {"evaluation.json": b"[" * 100_000}, None)
+    version = cp.ModelVersion(model="m", version=1, tags={"task": "binary"}, created_at=Timestamp(seconds=1))
+    inputs = ReportInputs.of(wire.model_version_of(version), {"evaluation.json": b"[" * 100_000}, None)
     assert inputs.problems == ("evaluation.json is nested too deeply to read",)
     assert "evaluation.json is nested too deeply to read" in render_report(inputs)
 

@@ -11,9 +11,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from sklearn import metrics as skm
 from sklearn.ensemble import RandomForestClassifier
 
+from contract import wire
 from reports import ReportInputs, render_comparison, render_report
 from tests.reports.conftest import Trained, figure_ids, figure_texts
 from trainers import bundled
@@ -194,8 +196,10 @@ def test_an_older_evaluation_document_draws_what_it_can_and_names_the_rest(fores
 def test_unreadable_attachments_are_reported_not_raised(forest: Trained) -> None:
     from control_plane.protocol import control_plane_pb2 as cp
 
-    version = cp.ModelVersion(model="m", version=4, tags={"task": "binary"})
-    inputs = ReportInputs.from_messages(version, {"evaluation.json": b"{not json", "training.log": b"\xff\xfe"}, None)
+    version = wire.model_version_of(
+        cp.ModelVersion(model="m", version=4, tags={"task": "binary"}, created_at=Timestamp(seconds=1))
+    )
+    inputs = ReportInputs.of(version, {"evaluation.json": b"{not json", "training.log": b"\xff\xfe"}, None)
     assert inputs.evaluation == {} and inputs.dataset is None
     assert inputs.problems == (
         "evaluation.json is not valid JSON (Expecting property name enclosed in double quotes at line 1)",
