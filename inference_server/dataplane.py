@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,7 +33,11 @@ class ModelMetadata:
 
 
 class DataPlane:
-    """Transport-neutral server API over a ``ModelManager``."""
+    """Transport-neutral server API over a ``ModelManager``.
+
+    ``clock`` is the server's one monotonic nanosecond clock, the one its batchers use: arrivals and deadlines taken
+    here are compared with their timestamps.
+    """
 
     def __init__(
         self,
@@ -43,7 +45,7 @@ class DataPlane:
         *,
         server_name: str,
         server_version: str,
-        clock: Callable[[], int] = time.perf_counter_ns,
+        clock: Callable[[], int],
         predictions: PredictionSampler | None = None,
     ) -> None:
         self._models = models
@@ -111,31 +113,18 @@ class DataPlane:
         """
         arrival = self._clock()
         served = self._models.get(request.model, request.version)
-        stats = served.stats
-        stats.in_flight += 1
-        try:
-            try:
-                feeds, rows = _validate(served.spec, request.inputs)
-                wanted = _select_outputs(served.spec, request.outputs)
-            except ConduitError as exc:
-                stats.record_failure(self._clock() - arrival, exc.code.name)
-                raise
-            deadline = arrival + int(request.timeout_s * 1e9) if request.timeout_s is not None else None
-            try:
-                future = served.batcher.submit(feeds, rows, arrival_ns=arrival, deadline_ns=deadline)
-            except ConduitError as exc:
-                stats.record_failure(self._clock() - arrival, exc.code.name)
-                raise
-            try:
-                outputs = await future
-            except asyncio.CancelledError:
-                # The caller gave up (its deadline passed or it cancelled) while the request waited or ran.
-                now = self._clock()
-                expired = deadline is not None and now >= deadline
-                stats.record_failure(now - arrival, "DEADLINE_EXCEEDED" if expired else "CANCELLED")
-                raise
-        finally:
-            stats.in_flight -= 1
+        spec = served.spec
+        wanted: list[int] = []
+
+        def prepare() -> tuple[dict[str, np.ndarray], int]:
+            nonlocal wanted
+            prepared = _validate(spec, request.inputs)
+            wanted = _select_outputs(spec, request.outputs)
+            return prepared
+
+        deadline = arrival + int(request.timeout_s * 1e9) if request.timeout_s is not None else None
+        # The batcher counts the request and records its outcome, whatever it is: one place for all of it.
+        outputs = await served.batcher.infer(prepare, arrival_ns=arrival, deadline_ns=deadline)
         sampler = self._predictions
         # One draw per answered request; only a sampled one is copied.
         if sampler is not None and sampler.sampled():

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contract.errors import ConduitError, ErrorCode
-from inference_server.batcher import BatchObserver, DynamicBatcher
+from inference_server.batcher import BatchObserver, Clock, DynamicBatcher
 from inference_server.config import ModelConfig, read_model_config
 from inference_server.profile import DataProfile, find_profile, read_profile
 from inference_server.runtime import ModelSpec, OnnxModel
@@ -75,11 +75,11 @@ def _fingerprint(model_file: Path, config_file: Path) -> Fingerprint:
 
 
 def _load(
-    name: str, version: str, path: Path, config: ModelConfig
+    name: str, version: str, path: Path, config: ModelConfig, clock: Clock
 ) -> tuple[OnnxModel, dict[int, int], DataProfile | None]:
     """Load and warm up on a worker thread: onnxruntime session creation blocks for a while."""
     model = OnnxModel(name, version, path, config)
-    return model, model.warm_up(), _profile(name, version, path.parent)
+    return model, model.warm_up(clock), _profile(name, version, path.parent)
 
 
 def _profile(name: str, version: str, version_dir: Path) -> DataProfile | None:
@@ -107,7 +107,8 @@ class ModelManager:
     """The model versions a server serves, and their states.
 
     Requests that name no version go to the newest ready version, unless ``set_routing`` assigned the model a primary
-    version (and optionally a canary taking a share of those requests).
+    version (and optionally a canary taking a share of those requests). ``clock`` is the server's one monotonic
+    nanosecond clock, given to every batcher and warm-up.
     """
 
     def __init__(
@@ -115,10 +116,12 @@ class ModelManager:
         repository: Path,
         *,
         stats_factory: StatsFactory,
+        clock: Clock,
         observers: ObserverFactory | None = None,
         draw: Callable[[], float] = random.random,
     ) -> None:
         self._repository = repository
+        self._clock = clock
         self._stats_factory = stats_factory
         self._observers = observers
         self._draw = draw
@@ -311,7 +314,7 @@ class ModelManager:
             if served is None:
                 self._status[(name, version)] = _Status(VersionState.LOADING)
             try:
-                model, warm_up_ns, profile = await asyncio.to_thread(_load, name, version, path, config)
+                model, warm_up_ns, profile = await asyncio.to_thread(_load, name, version, path, config, self._clock)
             except ConduitError as exc:
                 failures.append(f"version {version}: {exc.message}")
                 self._mark_failed(name, version, exc.message, fingerprint, serving=served is not None)
@@ -329,6 +332,7 @@ class ModelManager:
                     observers=self._observers(model.spec, profile) if self._observers is not None else (),
                     inline_compute_us=config.inline_compute_us,
                     warm_up_ns=warm_up_ns,
+                    clock=self._clock,
                 ),
                 fingerprint=fingerprint,
             )
