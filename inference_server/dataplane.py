@@ -10,7 +10,7 @@ import numpy as np
 from contract.errors import ConduitError, ErrorCode
 from inference_server.models import ModelManager
 from inference_server.predictions import PredictionSampler
-from inference_server.runtime import ModelSpec
+from inference_server.spec import ModelSpec
 from inference_server.stats import ModelStats
 from inference_server.types import IndexEntry, InferRequest, InferResponse, Tensor
 
@@ -179,8 +179,8 @@ def _validate(spec: ModelSpec, tensors: list[Tensor]) -> tuple[dict[str, np.ndar
                     f"batch size {rows} exceeds the maximum {spec.max_batch_size} of model {spec.name!r}",
                 )
             dims = shape[1:]
-        if len(dims) != len(input_spec.dims) or any(
-            want not in (-1, got) for want, got in zip(input_spec.dims, dims, strict=True)
+        if len(dims) != len(input_spec.shape) or any(
+            want not in (-1, got) for want, got in zip(input_spec.shape, dims, strict=True)
         ):
             raise ConduitError(
                 ErrorCode.INVALID_ARGUMENT,

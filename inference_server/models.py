@@ -19,7 +19,8 @@ from contract.errors import ConduitError, ErrorCode
 from inference_server.batcher import BatchObserver, Clock, DynamicBatcher
 from inference_server.config import ModelConfig, read_model_config
 from inference_server.profile import DataProfile, find_profile, read_profile
-from inference_server.runtime import ModelSpec, OnnxModel
+from inference_server.runtime import OnnxModel
+from inference_server.spec import ModelSpec
 from inference_server.stats import ModelStats
 from inference_server.types import IndexEntry
 
@@ -320,17 +321,20 @@ class ModelManager:
                 self._mark_failed(name, version, exc.message, fingerprint, serving=served is not None)
                 continue
             stats = served.stats if served is not None else self._stats_factory(name, version)
+            spec = model.spec
+            # The version's configuration is its spec's, resolved against the graph: the batcher reads it there.
+            settings = spec.config
             current[version] = ServedVersion(
-                spec=model.spec,
+                spec=spec,
                 batcher=DynamicBatcher(
                     model,
-                    max_batch_size=model.spec.max_batch_size,
-                    max_queue_size=config.max_queue_size,
-                    max_queue_delay_us=config.max_queue_delay_us,
-                    preferred_batch_sizes=config.preferred_batch_sizes,
+                    max_batch_size=spec.max_batch_size,
+                    max_queue_size=settings.max_queue_size,
+                    max_queue_delay_us=settings.max_queue_delay_us,
+                    preferred_batch_sizes=settings.preferred_batch_sizes,
                     stats=stats,
-                    observers=self._observers(model.spec, profile) if self._observers is not None else (),
-                    inline_compute_us=config.inline_compute_us,
+                    observers=self._observers(spec, profile) if self._observers is not None else (),
+                    inline_compute_us=settings.inline_compute_us,
                     warm_up_ns=warm_up_ns,
                     clock=self._clock,
                 ),

@@ -15,10 +15,11 @@ import time
 
 import numpy as np
 
+from contract.entities import TensorSignature
 from inference_server import kernels
 from inference_server.config import ModelConfig
 from inference_server.profile import ColumnBaseline, DataProfile
-from inference_server.runtime import ModelSpec, TensorSpec
+from inference_server.spec import ModelSpec
 from inference_server.telemetry import SketchPlan, sum_set
 from inference_server.telemetry._sketches import VersionSketches
 
@@ -27,10 +28,10 @@ WINDOW_BATCHES = 1000  # one flush window at a few thousand requests per second
 
 
 def plan() -> SketchPlan:
-    inputs = [TensorSpec(f"x{i}", "FP32", (1,)) for i in range(NUMERIC)]
-    inputs += [TensorSpec(f"c{i}", "BYTES", (1,)) for i in range(CATEGORICAL)]
-    outputs = (TensorSpec("label", "INT64", ()), TensorSpec("probabilities", "FP32", (2,)))
-    spec = ModelSpec("bench", "1", 64, tuple(inputs), outputs, ModelConfig())
+    inputs = [TensorSignature(f"x{i}", "FP32", (1,)) for i in range(NUMERIC)]
+    inputs += [TensorSignature(f"c{i}", "BYTES", (1,)) for i in range(CATEGORICAL)]
+    outputs = (TensorSignature("label", "INT64", ()), TensorSignature("probabilities", "FP32", (2,)))
+    spec = ModelSpec("bench", "1", tuple(inputs), outputs, ModelConfig(max_batch_size=64))
     columns = {f"x{i}": ColumnBaseline(f"x{i}", "numeric", tuple(np.linspace(-2, 2, BINS + 1))) for i in range(NUMERIC)}
     columns |= {
         f"c{i}": ColumnBaseline(f"c{i}", "categorical", categories=tuple(f"v{j}" for j in range(CATEGORIES)))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from inference_server.runtime import ModelSpec
+    from inference_server.spec import ModelSpec
     from inference_server.types import Tensor
 
 __all__ = ["PredictionSampler", "Sample"]

@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 
 from contract.datatypes import CONTENTS_FIELD, numpy_dtype
+from contract.entities import TensorSignature
 from contract.errors import ConduitError, ErrorCode
 from inference_server.kernels import cast_checked, decode_bytes, encode_bytes
 from inference_server.protocol import grpc_service_pb2 as pb
 from inference_server.protocol import model_config_pb2 as mc
-from inference_server.runtime import ModelSpec, TensorSpec
+from inference_server.spec import ModelSpec
 from inference_server.stats import Duration, ModelStats
 from inference_server.types import IndexEntry, InferRequest, InferResponse, Tensor
 
@@ -173,7 +174,7 @@ def encode_infer_response(response: InferResponse) -> pb.ModelInferResponse:
     return message
 
 
-def _tensor_metadata(spec: ModelSpec, tensor: TensorSpec) -> pb.ModelMetadataResponse.TensorMetadata:
+def _tensor_metadata(spec: ModelSpec, tensor: TensorSignature) -> pb.ModelMetadataResponse.TensorMetadata:
     return pb.ModelMetadataResponse.TensorMetadata(
         name=tensor.name, datatype=tensor.datatype, shape=spec.shape_of(tensor)
     )
@@ -189,9 +190,9 @@ def model_metadata(spec: ModelSpec, versions: list[str]) -> pb.ModelMetadataResp
     )
 
 
-def _model_output(spec: ModelSpec, tensor: TensorSpec) -> mc.ModelOutput:
-    output = mc.ModelOutput(name=tensor.name, data_type=_CONFIG_TYPE[tensor.datatype], dims=tensor.dims)
-    if spec.batched and not tensor.dims:
+def _model_output(spec: ModelSpec, tensor: TensorSignature) -> mc.ModelOutput:
+    output = mc.ModelOutput(name=tensor.name, data_type=_CONFIG_TYPE[tensor.datatype], dims=tensor.shape)
+    if spec.batched and not tensor.shape:
         # A batched output of shape [N] is written as Triton does: dims [1], reshaped to no dimensions.
         output.dims[:] = [1]
         output.reshape.SetInParent()
@@ -205,7 +206,7 @@ def model_config(spec: ModelSpec) -> pb.ModelConfigResponse:
         platform=spec.platform,
         backend="onnxruntime",
         max_batch_size=spec.max_batch_size,
-        input=[mc.ModelInput(name=t.name, data_type=_CONFIG_TYPE[t.datatype], dims=t.dims) for t in spec.inputs],
+        input=[mc.ModelInput(name=t.name, data_type=_CONFIG_TYPE[t.datatype], dims=t.shape) for t in spec.inputs],
         output=[_model_output(spec, t) for t in spec.outputs],
         version_policy=mc.ModelVersionPolicy(all=mc.ModelVersionPolicy.All()),
         instance_group=[mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)],
