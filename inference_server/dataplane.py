@@ -187,29 +187,9 @@ def _validate(spec: ModelSpec, tensors: list[Tensor]) -> tuple[dict[str, np.ndar
                 f"input {found.name!r} has shape {list(shape)}, model {spec.name!r} expects "
                 f"{list(spec.shape_of(input_spec))}",
             )
-        feeds[input_spec.name] = _as_text(found) if found.datatype == "BYTES" else found.data
+        # BYTES arrive as text already: the transport decoded the UTF-8 once, as the model's string inputs need.
+        feeds[input_spec.name] = found.data
     return feeds, rows
-
-
-def _as_text(tensor: Tensor) -> np.ndarray:
-    """ONNX string tensors hold UTF-8 text: decode here, so invalid bytes fail this request and not its batch."""
-    values = tensor.data.reshape(-1).tolist()
-    text = np.empty(len(values), dtype=object)
-    try:
-        text[:] = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
-    except UnicodeDecodeError:
-        # Find the culprit only on failure, so the common path stays one comprehension.
-        for i, value in enumerate(values):
-            try:
-                value.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise ConduitError(
-                    ErrorCode.INVALID_ARGUMENT,
-                    f"input {tensor.name!r} element {i} is not valid UTF-8 ({exc.reason} at byte {exc.start}); "
-                    "the model's string inputs hold text",
-                ) from None
-        raise
-    return text.reshape(tensor.data.shape)
 
 
 def _check_names(spec: ModelSpec, tensors: list[Tensor], by_name: dict[str, Tensor]) -> None:

@@ -57,9 +57,30 @@ def _shape(name: str, dims: Iterable[int]) -> tuple[tuple[int, ...], int]:
     return shape, math.prod(shape)
 
 
+def _text(name: str, values: list[bytes]) -> np.ndarray:
+    """BYTES as the text ONNX string tensors hold: UTF-8 decoded here, once, so invalid bytes fail this request and
+    never a batch it would have joined."""
+    text = np.empty(len(values), dtype=object)
+    try:
+        text[:] = [value.decode("utf-8") for value in values]
+    except UnicodeDecodeError:
+        # Find the culprit only on failure, so the common path stays one comprehension.
+        for i, value in enumerate(values):
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ConduitError(
+                    ErrorCode.INVALID_ARGUMENT,
+                    f"input {name!r} element {i} is not valid UTF-8 ({exc.reason} at byte {exc.start}); "
+                    "the model's string inputs hold text",
+                ) from None
+        raise
+    return text
+
+
 def _decode_raw(name: str, datatype: str, shape: tuple[int, ...], count: int, buffer: bytes) -> np.ndarray:
     if datatype == "BYTES":
-        return decode_bytes(buffer, count).reshape(shape)
+        return _text(name, decode_bytes(buffer, count).tolist()).reshape(shape)
     dtype = numpy_dtype(datatype)
     if len(buffer) != count * dtype.itemsize:
         raise ConduitError(
@@ -90,9 +111,7 @@ def _decode_typed(
             f"input {name!r}: {len(values)} values in {field}, shape {list(shape)} needs {count}",
         )
     if datatype == "BYTES":
-        array = np.empty(count, dtype=object)
-        array[:] = list(values)
-        return array.reshape(shape)
+        return _text(name, list(values)).reshape(shape)
     if datatype in _NARROWED:
         wide = np.array(values, dtype=np.int64 if datatype.startswith("INT") else np.uint64)
         return cast_checked(wide, numpy_dtype(datatype)).reshape(shape)
