@@ -179,8 +179,10 @@ def _validate(spec: ModelSpec, tensors: list[Tensor]) -> tuple[dict[str, np.ndar
                     f"batch size {rows} exceeds the maximum {spec.max_batch_size} of model {spec.name!r}",
                 )
             dims = shape[1:]
-        if len(dims) != len(input_spec.shape) or any(
-            want not in (-1, got) for want, got in zip(input_spec.shape, dims, strict=True)
+        # Most requests match the declared shape exactly: only a variable (-1) dimension needs the element-wise check.
+        if dims != input_spec.shape and (
+            len(dims) != len(input_spec.shape)
+            or any(want not in (-1, got) for want, got in zip(input_spec.shape, dims, strict=True))
         ):
             raise ConduitError(
                 ErrorCode.INVALID_ARGUMENT,
