@@ -23,9 +23,8 @@ from inference_server.settings import ServerSettings
 from inference_server.spec import ModelSpec
 from inference_server.types import Tensor
 from tests.conftest import identity_model
+from tests.inference_server.conftest import ProfiledModel, StartServer
 from trainers.onnx_export import write_model_version
-
-from .conftest import ProfiledModel, StartServer
 
 
 @pytest.fixture
