@@ -15,6 +15,8 @@ import os
 import signal
 import socket
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -94,8 +96,12 @@ class InferenceServer:
         tracer_provider: TracerProvider | None = None,
         reuse_port: bool = False,
         worker: int = 0,
+        clock: Callable[[], int] = time.perf_counter_ns,
     ) -> None:
         self.settings = settings
+        # The one monotonic clock of the request path: arrivals, deadlines, queue and compute times, warm-up timings
+        # and trace timestamps all come from it, so they can be subtracted from each other (and faked in tests).
+        self._clock = clock
         self._cache: ArtifactCache | None = None
         if settings.model_repository is not None:
             repository = settings.model_repository
@@ -110,16 +116,22 @@ class InferenceServer:
             histograms,
             in_flight=lambda: [(v.spec.name, v.spec.version, v.stats.in_flight) for v in self._models.served()],
             sums=sums if settings.sketches else None,
-            tracing=Tracing(tracer_provider, settings.trace_sample_ratio, scope=SCOPE)
+            tracing=Tracing(tracer_provider, settings.trace_sample_ratio, scope=SCOPE, clock_ns=clock)
             if tracer_provider is not None and settings.trace_sample_ratio > 0
             else None,
         )
-        self._models = ModelManager(repository, stats_factory=self._new_stats, observers=self._telemetry.observers)
+        self._models = ModelManager(
+            repository, stats_factory=self._new_stats, clock=clock, observers=self._telemetry.observers
+        )
         self.follower: Follower | None = None
         self.predictions = self._new_sampler(meter_provider)
         self._prediction_logger: PredictionLogger | None = None
         self.dataplane = DataPlane(
-            self._models, server_name=settings.server_name, server_version=_version(), predictions=self.predictions
+            self._models,
+            server_name=settings.server_name,
+            server_version=_version(),
+            clock=clock,
+            predictions=self.predictions,
         )
         options = [
             ("grpc.max_receive_message_length", settings.max_message_bytes),

@@ -6,13 +6,16 @@ executor thread, unless the batch is expected to compute faster than a thread ro
 then it runs on the loop thread, which is both faster and cheaper for small models. Requests are validated before they
 get here, so a bad request can never fail its neighbours. The queue is bounded (RESOURCE_EXHAUSTED at once when full)
 and requests whose deadline passed while queued are dropped before compute.
+
+The batcher is the one place a request's outcome is recorded: ``infer`` counts it in flight and records a refusal or
+a caller that gave up, the execution paths record successes and model failures, all in the version's ``ModelStats``
+and on the one clock the composition root injects.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +29,9 @@ from inference_server.stats import ModelStats
 __all__ = ["BatchObserver", "DynamicBatcher", "Executable"]
 
 Clock = Callable[[], int]
+"""Monotonic nanoseconds; one clock for the whole server, so that timestamps taken anywhere can be subtracted."""
+Prepare = Callable[[], tuple[dict[str, np.ndarray], int]]
+"""Validates a request and returns its feeds and number of rows; raises ``ConduitError`` for a bad request."""
 
 
 class Executable(Protocol):
@@ -101,12 +107,12 @@ class DynamicBatcher:
         max_batch_size: int,
         max_queue_size: int,
         stats: ModelStats,
+        clock: Clock,
         max_queue_delay_us: int = 0,
         preferred_batch_sizes: Sequence[int] = (),
         observers: Sequence[BatchObserver] = (),
         inline_compute_us: int = 0,
         warm_up_ns: Mapping[int, int] | None = None,
-        clock: Clock = time.perf_counter_ns,
     ) -> None:
         self._model = model
         # max_batch_size 0 means the model does not batch: one request per execution.
@@ -135,10 +141,44 @@ class DynamicBatcher:
         """Requests waiting for execution."""
         return len(self._queue)
 
+    async def infer(self, prepare: Prepare, *, arrival_ns: int, deadline_ns: int | None = None) -> list[np.ndarray]:
+        """Answer one request: counted in flight until answered, its outcome recorded whatever it is.
+
+        Args:
+            prepare: Validates the request and returns its feeds and rows; called once, before anything is queued.
+            arrival_ns: When the request arrived, on the batcher's clock.
+            deadline_ns: When its caller stops waiting, on the same clock.
+
+        Raises:
+            ConduitError: what ``prepare`` or ``submit`` raise, or the model's failure. A bad request is refused
+                before it joins a batch, so it can never fail its neighbours.
+        """
+        stats = self.stats
+        stats.in_flight += 1
+        try:
+            try:
+                feeds, rows = prepare()
+                future = self.submit(feeds, rows, arrival_ns=arrival_ns, deadline_ns=deadline_ns)
+            except ConduitError as exc:
+                stats.record_failure(self._clock() - arrival_ns, exc.code.name)
+                raise
+            try:
+                return await future
+            except asyncio.CancelledError:
+                # The caller gave up (its deadline passed or it cancelled) while the request waited or ran.
+                now = self._clock()
+                expired = deadline_ns is not None and now >= deadline_ns
+                stats.record_failure(now - arrival_ns, "DEADLINE_EXCEEDED" if expired else "CANCELLED")
+                raise
+        finally:
+            stats.in_flight -= 1
+
     def submit(
         self, inputs: dict[str, np.ndarray], rows: int, *, arrival_ns: int, deadline_ns: int | None = None
     ) -> asyncio.Future[list[np.ndarray]]:
         """Queue one validated request; the future resolves to its outputs in model output order.
+
+        The caller counts the request in flight first (``infer`` does); a refused request is not counted here.
 
         Raises:
             ConduitError: RESOURCE_EXHAUSTED when the queue is full, UNAVAILABLE once the batcher is stopping.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -12,7 +10,7 @@ import numpy as np
 from contract.errors import ConduitError, ErrorCode
 from inference_server.models import ModelManager
 from inference_server.predictions import PredictionSampler
-from inference_server.runtime import ModelSpec
+from inference_server.spec import ModelSpec
 from inference_server.stats import ModelStats
 from inference_server.types import IndexEntry, InferRequest, InferResponse, Tensor
 
@@ -35,7 +33,11 @@ class ModelMetadata:
 
 
 class DataPlane:
-    """Transport-neutral server API over a ``ModelManager``."""
+    """Transport-neutral server API over a ``ModelManager``.
+
+    ``clock`` is the server's one monotonic nanosecond clock, the one its batchers use: arrivals and deadlines taken
+    here are compared with their timestamps.
+    """
 
     def __init__(
         self,
@@ -43,7 +45,7 @@ class DataPlane:
         *,
         server_name: str,
         server_version: str,
-        clock: Callable[[], int] = time.perf_counter_ns,
+        clock: Callable[[], int],
         predictions: PredictionSampler | None = None,
     ) -> None:
         self._models = models
@@ -111,31 +113,18 @@ class DataPlane:
         """
         arrival = self._clock()
         served = self._models.get(request.model, request.version)
-        stats = served.stats
-        stats.in_flight += 1
-        try:
-            try:
-                feeds, rows = _validate(served.spec, request.inputs)
-                wanted = _select_outputs(served.spec, request.outputs)
-            except ConduitError as exc:
-                stats.record_failure(self._clock() - arrival, exc.code.name)
-                raise
-            deadline = arrival + int(request.timeout_s * 1e9) if request.timeout_s is not None else None
-            try:
-                future = served.batcher.submit(feeds, rows, arrival_ns=arrival, deadline_ns=deadline)
-            except ConduitError as exc:
-                stats.record_failure(self._clock() - arrival, exc.code.name)
-                raise
-            try:
-                outputs = await future
-            except asyncio.CancelledError:
-                # The caller gave up (its deadline passed or it cancelled) while the request waited or ran.
-                now = self._clock()
-                expired = deadline is not None and now >= deadline
-                stats.record_failure(now - arrival, "DEADLINE_EXCEEDED" if expired else "CANCELLED")
-                raise
-        finally:
-            stats.in_flight -= 1
+        spec = served.spec
+        wanted: list[int] = []
+
+        def prepare() -> tuple[dict[str, np.ndarray], int]:
+            nonlocal wanted
+            prepared = _validate(spec, request.inputs)
+            wanted = _select_outputs(spec, request.outputs)
+            return prepared
+
+        deadline = arrival + int(request.timeout_s * 1e9) if request.timeout_s is not None else None
+        # The batcher counts the request and records its outcome, whatever it is: one place for all of it.
+        outputs = await served.batcher.infer(prepare, arrival_ns=arrival, deadline_ns=deadline)
         sampler = self._predictions
         # One draw per answered request; only a sampled one is copied.
         if sampler is not None and sampler.sampled():
@@ -190,37 +179,19 @@ def _validate(spec: ModelSpec, tensors: list[Tensor]) -> tuple[dict[str, np.ndar
                     f"batch size {rows} exceeds the maximum {spec.max_batch_size} of model {spec.name!r}",
                 )
             dims = shape[1:]
-        if len(dims) != len(input_spec.dims) or any(
-            want not in (-1, got) for want, got in zip(input_spec.dims, dims, strict=True)
+        # Most requests match the declared shape exactly: only a variable (-1) dimension needs the element-wise check.
+        if dims != input_spec.shape and (
+            len(dims) != len(input_spec.shape)
+            or any(want not in (-1, got) for want, got in zip(input_spec.shape, dims, strict=True))
         ):
             raise ConduitError(
                 ErrorCode.INVALID_ARGUMENT,
                 f"input {found.name!r} has shape {list(shape)}, model {spec.name!r} expects "
                 f"{list(spec.shape_of(input_spec))}",
             )
-        feeds[input_spec.name] = _as_text(found) if found.datatype == "BYTES" else found.data
+        # BYTES arrive as text already: the transport decoded the UTF-8 once, as the model's string inputs need.
+        feeds[input_spec.name] = found.data
     return feeds, rows
-
-
-def _as_text(tensor: Tensor) -> np.ndarray:
-    """ONNX string tensors hold UTF-8 text: decode here, so invalid bytes fail this request and not its batch."""
-    values = tensor.data.reshape(-1).tolist()
-    text = np.empty(len(values), dtype=object)
-    try:
-        text[:] = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
-    except UnicodeDecodeError:
-        # Find the culprit only on failure, so the common path stays one comprehension.
-        for i, value in enumerate(values):
-            try:
-                value.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise ConduitError(
-                    ErrorCode.INVALID_ARGUMENT,
-                    f"input {tensor.name!r} element {i} is not valid UTF-8 ({exc.reason} at byte {exc.start}); "
-                    "the model's string inputs hold text",
-                ) from None
-        raise
-    return text.reshape(tensor.data.shape)
 
 
 def _check_names(spec: ModelSpec, tensors: list[Tensor], by_name: dict[str, Tensor]) -> None:

@@ -1,8 +1,9 @@
-"""Model lifecycle: load from the repository directory, warm up, mark ready, switch traffic, drain the old.
+"""Model lifecycle: load, warm up, mark ready, switch traffic, drain the old; and the set of served versions.
 
-A version is published only after its session loaded and ran a warm-up batch; the version it replaces keeps serving
-until then and drains its queue afterwards. A load that fails leaves whatever was serving in place and records the
-reason for the repository index.
+Versions are loaded from model files by path (``load_files``), or from what a ``ModelRepository`` directory holds
+(``load``, ``sync``). A version is published only after its session loaded and ran a warm-up batch; the version it
+replaces keeps serving until then and drains its queue afterwards. A load that fails leaves whatever was serving in
+place and records the reason for the repository index.
 """
 
 from __future__ import annotations
@@ -11,24 +12,23 @@ import asyncio
 import enum
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from contract.errors import ConduitError, ErrorCode
-from inference_server.batcher import BatchObserver, DynamicBatcher
+from inference_server.batcher import BatchObserver, Clock, DynamicBatcher
 from inference_server.config import ModelConfig, read_model_config
 from inference_server.profile import DataProfile, find_profile, read_profile
-from inference_server.runtime import ModelSpec, OnnxModel
+from inference_server.repository import MODEL_FILE, ModelRepository
+from inference_server.runtime import OnnxModel
+from inference_server.spec import ModelSpec
 from inference_server.stats import ModelStats
 from inference_server.types import IndexEntry
 
 __all__ = ["ModelManager", "ServedVersion", "VersionState"]
 
 log = logging.getLogger(__name__)
-
-MODEL_FILE = "model.onnx"
-CONFIG_FILE = "config.json"
 
 Fingerprint = tuple[int, int, int, int]
 StatsFactory = Callable[[str, str], ModelStats]
@@ -63,9 +63,9 @@ class _Status:
     failed_fingerprint: Fingerprint | None = None
 
 
-def _fingerprint(model_file: Path, config_file: Path) -> Fingerprint:
+def _fingerprint(model_file: Path, config_file: Path | None) -> Fingerprint:
     model = model_file.stat()
-    config = config_file.stat() if config_file.exists() else None
+    config = config_file.stat() if config_file is not None and config_file.exists() else None
     return (
         model.st_mtime_ns,
         model.st_size,
@@ -75,11 +75,11 @@ def _fingerprint(model_file: Path, config_file: Path) -> Fingerprint:
 
 
 def _load(
-    name: str, version: str, path: Path, config: ModelConfig
+    name: str, version: str, path: Path, config: ModelConfig, clock: Clock
 ) -> tuple[OnnxModel, dict[int, int], DataProfile | None]:
     """Load and warm up on a worker thread: onnxruntime session creation blocks for a while."""
     model = OnnxModel(name, version, path, config)
-    return model, model.warm_up(), _profile(name, version, path.parent)
+    return model, model.warm_up(clock), _profile(name, version, path.parent)
 
 
 def _profile(name: str, version: str, version_dir: Path) -> DataProfile | None:
@@ -104,10 +104,14 @@ class _Route:
 
 
 class ModelManager:
-    """The model versions a server serves, and their states.
+    """The model versions a server serves, their states, and where requests without a version go.
+
+    ``repository`` is the directory ``load``, ``sync`` and ``index`` read (through a ``ModelRepository``); versions
+    can also be loaded from files anywhere with ``load_files``.
 
     Requests that name no version go to the newest ready version, unless ``set_routing`` assigned the model a primary
-    version (and optionally a canary taking a share of those requests).
+    version (and optionally a canary taking a share of those requests). ``clock`` is the server's one monotonic
+    nanosecond clock, given to every batcher and warm-up.
     """
 
     def __init__(
@@ -115,10 +119,12 @@ class ModelManager:
         repository: Path,
         *,
         stats_factory: StatsFactory,
+        clock: Clock,
         observers: ObserverFactory | None = None,
         draw: Callable[[], float] = random.random,
     ) -> None:
-        self._repository = repository
+        self._repository = ModelRepository(repository)
+        self._clock = clock
         self._stats_factory = stats_factory
         self._observers = observers
         self._draw = draw
@@ -180,11 +186,9 @@ class ModelManager:
             for (name, version), status in self._status.items()
         ]
         known = {entry.name for entry in entries}
-        if self._repository.is_dir():
-            # Models on disk that are not loaded (unloaded, or not yet polled) are listed as Triton lists them.
-            for path in self._repository.iterdir():
-                if path.is_dir() and path.name not in known and not path.name.startswith("."):
-                    entries.append(IndexEntry(path.name, "", VersionState.UNAVAILABLE.value, "unloaded"))
+        # Models on disk that are not loaded (unloaded, or not yet polled) are listed as Triton lists them.
+        for name in self._repository.names() - known:
+            entries.append(IndexEntry(name, "", VersionState.UNAVAILABLE.value, "unloaded"))
         return sorted(entries, key=lambda e: (e.name, int(e.version) if e.version.isdigit() else -1))
 
     def routing(self, name: str) -> tuple[str, str, float] | None:
@@ -225,11 +229,7 @@ class ModelManager:
 
     async def sync(self, *, force: bool = False) -> None:
         """Bring the served set in line with the repository directory (the poller calls this)."""
-        on_disk = (
-            {p.name for p in self._repository.iterdir() if p.is_dir() and not p.name.startswith(".")}
-            if self._repository.is_dir()
-            else set()
-        )
+        on_disk = self._repository.names()
         for name in sorted(on_disk):
             try:
                 await self.load(name, force=force)
@@ -252,21 +252,52 @@ class ModelManager:
             ConduitError: NOT_FOUND when the repository has no such model; FAILED_PRECONDITION when no version of it
                 could be loaded and none is serving.
         """
-        model_dir = self._repository / name
-        if not name or "/" in name or name.startswith(".") or not model_dir.is_dir():
+        repository = self._repository
+        if not repository.has(name):
             if name in self._served or any(key[0] == name for key in self._status):
                 await self.unload(name)  # gone from disk: what was loaded from it goes too
             raise ConduitError(ErrorCode.NOT_FOUND, f"no model {name!r} in the repository")
+
+        # Scanned once the lock is held: a load queued behind another sees the directory as it is then.
+        def scan() -> tuple[dict[str, Path], Path | None]:
+            return repository.versions(name), repository.config_file(name)
+
+        await self._load_shielded(name, scan, force)
+
+    async def load_files(
+        self, name: str, versions: Mapping[str, Path], config_file: Path | None = None, *, force: bool = True
+    ) -> None:
+        """Serve exactly ``versions`` of ``name``, from model files wherever they are: new and changed ones are loaded,
+        served ones not given are drained. A version's data profile is looked for beside its model file.
+
+        Args:
+            name: the model's name.
+            versions: the model file (``model.onnx``) of each version, by version (an integer's canonical spelling).
+            config_file: the model's ``config.json``; ``None`` or a missing file means all defaults.
+            force: retry versions whose files did not change since a failed load.
+
+        Raises:
+            ConduitError: FAILED_PRECONDITION as ``load``.
+        """
+        files = dict(versions)
+        await self._load_shielded(name, lambda: (files, config_file), force)
+
+    async def _load_shielded(
+        self, name: str, scan: Callable[[], tuple[dict[str, Path], Path | None]], force: bool
+    ) -> None:
         # The load runs as its own task: a caller that gives up (deadline, cancelled RPC) must not leave a version
         # half-loaded and stuck in LOADING.
-        task = asyncio.get_running_loop().create_task(self._load_serialized(name, model_dir, force))
+        task = asyncio.get_running_loop().create_task(self._load_serialized(name, scan, force))
         self._background.add(task)
         task.add_done_callback(self._forget)
         await asyncio.shield(task)
 
-    async def _load_serialized(self, name: str, model_dir: Path, force: bool) -> None:
+    async def _load_serialized(
+        self, name: str, scan: Callable[[], tuple[dict[str, Path], Path | None]], force: bool
+    ) -> None:
         async with self._locks.setdefault(name, asyncio.Lock()):
-            await self._load_locked(name, model_dir, force)
+            on_disk, config_file = scan()
+            await self._load_locked(name, on_disk, config_file, force)
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         self._background.discard(task)
@@ -274,18 +305,9 @@ class ModelManager:
             # Mark the outcome retrieved: a caller that went away has nobody to tell, and the index shows the reason.
             task.exception()
 
-    async def _load_locked(self, name: str, model_dir: Path, force: bool) -> None:
-        config_file = model_dir / CONFIG_FILE
-        on_disk = {
-            p.name: p / MODEL_FILE
-            for p in model_dir.iterdir()
-            # isdecimal and isascii: "²" is a digit to isdigit() but not an int() can read.
-            if p.name.isascii() and p.name.isdecimal() and p.is_dir() and (p / MODEL_FILE).is_file()
-        }
-        # Versions are integers; "007" and "7" would be the same version, so keep the canonical spelling only.
-        on_disk = {str(int(v)): path for v, path in on_disk.items() if str(int(v)) == v}
+    async def _load_locked(self, name: str, on_disk: dict[str, Path], config_file: Path | None, force: bool) -> None:
         try:
-            config = read_model_config(config_file)
+            config = read_model_config(config_file) if config_file is not None else ModelConfig()
         except ConduitError as exc:
             serving = self._served.get(name, {})
             for version in on_disk or [""]:
@@ -311,24 +333,28 @@ class ModelManager:
             if served is None:
                 self._status[(name, version)] = _Status(VersionState.LOADING)
             try:
-                model, warm_up_ns, profile = await asyncio.to_thread(_load, name, version, path, config)
+                model, warm_up_ns, profile = await asyncio.to_thread(_load, name, version, path, config, self._clock)
             except ConduitError as exc:
                 failures.append(f"version {version}: {exc.message}")
                 self._mark_failed(name, version, exc.message, fingerprint, serving=served is not None)
                 continue
             stats = served.stats if served is not None else self._stats_factory(name, version)
+            spec = model.spec
+            # The version's configuration is its spec's, resolved against the graph: the batcher reads it there.
+            settings = spec.config
             current[version] = ServedVersion(
-                spec=model.spec,
+                spec=spec,
                 batcher=DynamicBatcher(
                     model,
-                    max_batch_size=model.spec.max_batch_size,
-                    max_queue_size=config.max_queue_size,
-                    max_queue_delay_us=config.max_queue_delay_us,
-                    preferred_batch_sizes=config.preferred_batch_sizes,
+                    max_batch_size=spec.max_batch_size,
+                    max_queue_size=settings.max_queue_size,
+                    max_queue_delay_us=settings.max_queue_delay_us,
+                    preferred_batch_sizes=settings.preferred_batch_sizes,
                     stats=stats,
-                    observers=self._observers(model.spec, profile) if self._observers is not None else (),
-                    inline_compute_us=config.inline_compute_us,
+                    observers=self._observers(spec, profile) if self._observers is not None else (),
+                    inline_compute_us=settings.inline_compute_us,
                     warm_up_ns=warm_up_ns,
+                    clock=self._clock,
                 ),
                 fingerprint=fingerprint,
             )

@@ -1,64 +1,20 @@
-"""onnxruntime execution of one model version, and the description of its tensors clients see."""
+"""onnxruntime execution of one model version; what it accepts and answers is described by its ``ModelSpec``."""
 
 from __future__ import annotations
 
-import functools
-import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from contract.datatypes import numpy_dtype, onnx_type_to_datatype
+from contract.entities import TensorSignature
 from contract.errors import ConduitError, ErrorCode
 from inference_server.config import DEFAULT_MAX_BATCH_SIZE, ModelConfig, TensorOverride
+from inference_server.spec import ModelSpec
 
-__all__ = ["PLATFORM", "ModelSpec", "OnnxModel", "TensorSpec"]
-
-PLATFORM = "onnxruntime_onnx"
-
-
-@dataclass(frozen=True, slots=True)
-class TensorSpec:
-    """One input or output as clients see it.
-
-    ``dims`` excludes the batch dimension when the model batches; -1 marks a variable dimension.
-    """
-
-    name: str
-    datatype: str
-    dims: tuple[int, ...]
-
-    @property
-    def dtype(self) -> np.dtype:
-        return numpy_dtype(self.datatype)
-
-
-@dataclass(frozen=True)  # no slots: cached_property needs an instance dictionary
-class ModelSpec:
-    """What a loaded model version accepts and answers."""
-
-    name: str
-    version: str
-    max_batch_size: int
-    inputs: tuple[TensorSpec, ...]
-    outputs: tuple[TensorSpec, ...]
-    config: ModelConfig
-    platform: str = PLATFORM
-
-    @property
-    def batched(self) -> bool:
-        return self.max_batch_size > 0
-
-    @functools.cached_property
-    def output_index(self) -> dict[str, int]:
-        """Position of each output in ``outputs``, by name."""
-        return {spec.name: i for i, spec in enumerate(self.outputs)}
-
-    def shape_of(self, spec: TensorSpec) -> tuple[int, ...]:
-        """Full shape announced in metadata: with a leading -1 when batched."""
-        return (-1, *spec.dims) if self.batched else spec.dims
+__all__ = ["OnnxModel"]
 
 
 def _dims(shape: list[int | str | None]) -> tuple[int, ...]:
@@ -68,7 +24,7 @@ def _dims(shape: list[int | str | None]) -> tuple[int, ...]:
 
 def _apply(
     graph: list[ort.NodeArg], overrides: list[TensorOverride], batched: bool, kind: str
-) -> tuple[TensorSpec, ...]:
+) -> tuple[TensorSignature, ...]:
     by_name = {o.name: o for o in overrides}
     unknown = set(by_name) - {arg.name for arg in graph}
     if unknown:
@@ -95,7 +51,7 @@ def _apply(
                         f"config.json gives {kind} {arg.name!r} dims {override.dims}, the graph has rank {len(dims)}",
                     )
                 dims = tuple(override.dims)
-        specs.append(TensorSpec(arg.name, datatype, dims))
+        specs.append(TensorSignature(arg.name, datatype, dims))
     return tuple(specs)
 
 
@@ -136,10 +92,10 @@ class OnnxModel:
         self.spec = ModelSpec(
             name=name,
             version=version,
-            max_batch_size=max_batch,
             inputs=_apply(graph_inputs, config.inputs, batched, "input"),
             outputs=_apply(self._session.get_outputs(), config.outputs, batched, "output"),
-            config=config,
+            # Held once, resolved: the batch size in effect is the configuration's, not a second copy beside it.
+            config=config.model_copy(update={"max_batch_size": max_batch}),
         )
         self._output_names = [s.name for s in self.spec.outputs]
 
@@ -149,8 +105,12 @@ class OnnxModel:
         outputs: list[np.ndarray] = self._session.run(self._output_names, feeds)
         return outputs
 
-    def warm_up(self, runs: int = 3) -> dict[int, int]:
+    def warm_up(self, clock: Callable[[], int], runs: int = 3) -> dict[int, int]:
         """Run the graph at batch 1 and at the largest batch, so the first request pays nothing.
+
+        Args:
+            clock: The batcher's clock (monotonic nanoseconds): these timings seed its cost estimates.
+            runs: Timed runs per batch size.
 
         Returns:
             The fastest of ``runs`` timings in nanoseconds, by number of rows: the batcher's first cost estimates.
@@ -160,18 +120,18 @@ class OnnxModel:
         for size in sizes:
             feeds = {}
             for spec in self.spec.inputs:
-                dims = tuple(1 if d < 0 else d for d in spec.dims)
+                dims = tuple(1 if d < 0 else d for d in spec.shape)
                 shape = (size, *dims) if self.spec.batched else dims
                 if spec.datatype == "BYTES":
                     feeds[spec.name] = np.full(shape, "", dtype=object)
                 else:
-                    feeds[spec.name] = np.zeros(shape, dtype=spec.dtype)
+                    feeds[spec.name] = np.zeros(shape, dtype=numpy_dtype(spec.datatype))
             try:
                 best = None
                 for _ in range(runs):
-                    start = time.perf_counter_ns()
+                    start = clock()
                     self.run(dict(feeds))
-                    elapsed = time.perf_counter_ns() - start
+                    elapsed = clock() - start
                     best = elapsed if best is None else min(best, elapsed)
                 if best is not None:
                     timings[size] = best

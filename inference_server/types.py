@@ -11,7 +11,11 @@ __all__ = ["IndexEntry", "InferRequest", "InferResponse", "Tensor"]
 
 @dataclass(slots=True)
 class Tensor:
-    """A named tensor; ``data`` already has the tensor's shape (BYTES: an object array of ``bytes``)."""
+    """A named tensor; ``data`` already has the tensor's shape.
+
+    BYTES: an object array of ``str`` in a request (the transport decodes the UTF-8 once, as ONNX string tensors need
+    it); of ``str`` or ``bytes`` in a response.
+    """
 
     name: str
     datatype: str

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from contract.entities import CategoryCount, ColumnProfile
+from contract.entities import CategoryCount, ColumnProfile, TensorSignature
 from inference_server import kernels
 from inference_server.config import ModelConfig
 from inference_server.profile import DataProfile
-from inference_server.runtime import ModelSpec, TensorSpec
+from inference_server.spec import ModelSpec
 from inference_server.telemetry import SketchPlan, sum_set
 from inference_server.telemetry._sketches import VersionSketches
 
@@ -33,10 +33,10 @@ def _column(name: str, kind: str, **baseline: Any) -> ColumnProfile:
 
 
 def plan() -> SketchPlan:
-    inputs = [TensorSpec(f"x{i}", "FP32", (1,)) for i in range(NUMERIC)]
-    inputs += [TensorSpec(f"c{i}", "BYTES", (1,)) for i in range(CATEGORICAL)]
-    outputs = (TensorSpec("label", "INT64", ()), TensorSpec("probabilities", "FP32", (2,)))
-    spec = ModelSpec("bench", "1", 64, tuple(inputs), outputs, ModelConfig())
+    inputs = [TensorSignature(f"x{i}", "FP32", (1,)) for i in range(NUMERIC)]
+    inputs += [TensorSignature(f"c{i}", "BYTES", (1,)) for i in range(CATEGORICAL)]
+    outputs = (TensorSignature("label", "INT64", ()), TensorSignature("probabilities", "FP32", (2,)))
+    spec = ModelSpec("bench", "1", tuple(inputs), outputs, ModelConfig(max_batch_size=64))
     edges = tuple(float(edge) for edge in np.linspace(-2, 2, BINS + 1))
     columns = {f"x{i}": _column(f"x{i}", "numeric", bin_edges=edges) for i in range(NUMERIC)}
     categories = tuple(CategoryCount(f"v{j}", 1) for j in range(CATEGORIES))

@@ -25,7 +25,7 @@ import polars as pl
 from inference_server.predictions._sampler import Sample
 
 if TYPE_CHECKING:
-    from inference_server.runtime import TensorSpec
+    from contract.entities import TensorSignature
 
 __all__ = ["PARTIAL_PREFIX", "LogFile", "by_version", "describe", "frame", "frames", "write_parquet"]
 
@@ -68,10 +68,10 @@ def _text(value: object) -> str:
     return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
 
 
-def _column(name: str, spec: TensorSpec, arrays: Sequence[np.ndarray], rows: Sequence[int]) -> pl.Series:
+def _column(name: str, spec: TensorSignature, arrays: Sequence[np.ndarray], rows: Sequence[int]) -> pl.Series:
     dtype = _POLARS.get(spec.datatype, pl.String)
     per_row = [array.reshape(count, -1) for array, count in zip(arrays, rows, strict=True)]
-    scalar = all(d == 1 for d in spec.dims)
+    scalar = all(d == 1 for d in spec.shape)
     if spec.datatype == "BYTES":
         if scalar:
             return pl.Series(name, [_text(v) for a in per_row for v in a[:, 0]], dtype=pl.String)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from inference_server.runtime import ModelSpec
+    from inference_server.spec import ModelSpec
     from inference_server.types import Tensor
 
 __all__ = ["PredictionSampler", "Sample"]
@@ -93,7 +93,7 @@ class PredictionSampler:
         """Copy a sampled request into the buffer, or count it dropped when the buffer is full.
 
         Args:
-            inputs: The request's validated tensors (any order; BYTES as object arrays of bytes).
+            inputs: The request's validated tensors (any order; BYTES as object arrays of str).
             outputs: Every output of the model for the request's rows, in the model's output order.
         """
         rows = int(outputs[0].shape[0]) if spec.batched and outputs and outputs[0].ndim else 1

@@ -26,7 +26,7 @@ from inference_server.telemetry._sums import SumSet
 from inference_server.telemetry._tracing import Tracing, VersionTracer
 
 if TYPE_CHECKING:
-    from inference_server.runtime import ModelSpec
+    from inference_server.spec import ModelSpec
 
 __all__ = ["SCOPE", "InFlightSource", "Telemetry", "VersionRecorder", "histogram_set", "sum_set"]
 

@@ -39,7 +39,8 @@ from inference_server.profile import DataProfile
 from inference_server.telemetry._sums import SumSet
 
 if TYPE_CHECKING:
-    from inference_server.runtime import ModelSpec, TensorSpec
+    from contract.entities import TensorSignature
+    from inference_server.spec import ModelSpec
 
 __all__ = [
     "SketchObserver",
@@ -90,8 +91,8 @@ class _Classes:
     """Class indices 0 … classes-1 are always reported; 0 when the graph does not say how many."""
 
 
-def _one_per_row(spec: ModelSpec, tensor: TensorSpec) -> bool:
-    return spec.batched and tensor.dims in ((), (1,))
+def _one_per_row(spec: ModelSpec, tensor: TensorSignature) -> bool:
+    return spec.batched and tensor.shape in ((), (1,))
 
 
 class SketchPlan:
@@ -106,7 +107,7 @@ class SketchPlan:
             column = profile.columns.get(tensor.name)
             if column is None or not _one_per_row(spec, tensor):
                 continue
-            source = _Source(tensor.name, flat=tensor.dims == ())
+            source = _Source(tensor.name, flat=tensor.shape == ())
             if tensor.datatype in _NUMERIC and column.kind == "numeric" and column.bin_edges:
                 bins = len(column.bin_edges) - 1
                 binned.append((_Binned(tensor.name, source, bins, tensor.datatype), column.bin_edges))
@@ -119,15 +120,15 @@ class SketchPlan:
             label = spec.outputs[outputs["label"]]
             probabilities = spec.outputs[outputs["probabilities"]]
             if label.datatype in _NUMERIC and _one_per_row(spec, label):
-                width = probabilities.dims[-1] if probabilities.dims else -1
-                source = _Source("label", outputs["label"], flat=label.dims == ())
+                width = probabilities.shape[-1] if probabilities.shape else -1
+                source = _Source("label", outputs["label"], flat=label.shape == ())
                 self._classes = _Classes(source, max(width, 0))
         elif "variable" in outputs:
             variable = spec.outputs[outputs["variable"]]
             target: ColumnProfile | None = profile.columns.get(profile.target) if profile.target else None
             numeric = variable.datatype in _NUMERIC and _one_per_row(spec, variable)
             if target is not None and target.bin_edges and numeric:
-                source = _Source("variable", outputs["variable"], flat=variable.dims == ())
+                source = _Source("variable", outputs["variable"], flat=variable.shape == ())
                 bins = len(target.bin_edges) - 1
                 binned.append((_Binned(metrics.PREDICTION, source, bins, variable.datatype), target.bin_edges))
         self._binned = [b for b, _ in binned]

@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 
 from contract.datatypes import CONTENTS_FIELD, numpy_dtype
+from contract.entities import TensorSignature
 from contract.errors import ConduitError, ErrorCode
 from inference_server.kernels import cast_checked, decode_bytes, encode_bytes
 from inference_server.protocol import grpc_service_pb2 as pb
 from inference_server.protocol import model_config_pb2 as mc
-from inference_server.runtime import ModelSpec, TensorSpec
+from inference_server.spec import ModelSpec
 from inference_server.stats import Duration, ModelStats
 from inference_server.types import IndexEntry, InferRequest, InferResponse, Tensor
 
@@ -56,9 +57,30 @@ def _shape(name: str, dims: Iterable[int]) -> tuple[tuple[int, ...], int]:
     return shape, math.prod(shape)
 
 
+def _text(name: str, values: list[bytes]) -> np.ndarray:
+    """BYTES as the text ONNX string tensors hold: UTF-8 decoded here, once, so invalid bytes fail this request and
+    never a batch it would have joined."""
+    text = np.empty(len(values), dtype=object)
+    try:
+        text[:] = [value.decode("utf-8") for value in values]
+    except UnicodeDecodeError:
+        # Find the culprit only on failure, so the common path stays one comprehension.
+        for i, value in enumerate(values):
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ConduitError(
+                    ErrorCode.INVALID_ARGUMENT,
+                    f"input {name!r} element {i} is not valid UTF-8 ({exc.reason} at byte {exc.start}); "
+                    "the model's string inputs hold text",
+                ) from None
+        raise
+    return text
+
+
 def _decode_raw(name: str, datatype: str, shape: tuple[int, ...], count: int, buffer: bytes) -> np.ndarray:
     if datatype == "BYTES":
-        return decode_bytes(buffer, count).reshape(shape)
+        return _text(name, decode_bytes(buffer, count).tolist()).reshape(shape)
     dtype = numpy_dtype(datatype)
     if len(buffer) != count * dtype.itemsize:
         raise ConduitError(
@@ -89,9 +111,7 @@ def _decode_typed(
             f"input {name!r}: {len(values)} values in {field}, shape {list(shape)} needs {count}",
         )
     if datatype == "BYTES":
-        array = np.empty(count, dtype=object)
-        array[:] = list(values)
-        return array.reshape(shape)
+        return _text(name, list(values)).reshape(shape)
     if datatype in _NARROWED:
         wide = np.array(values, dtype=np.int64 if datatype.startswith("INT") else np.uint64)
         return cast_checked(wide, numpy_dtype(datatype)).reshape(shape)
@@ -173,7 +193,7 @@ def encode_infer_response(response: InferResponse) -> pb.ModelInferResponse:
     return message
 
 
-def _tensor_metadata(spec: ModelSpec, tensor: TensorSpec) -> pb.ModelMetadataResponse.TensorMetadata:
+def _tensor_metadata(spec: ModelSpec, tensor: TensorSignature) -> pb.ModelMetadataResponse.TensorMetadata:
     return pb.ModelMetadataResponse.TensorMetadata(
         name=tensor.name, datatype=tensor.datatype, shape=spec.shape_of(tensor)
     )
@@ -189,9 +209,9 @@ def model_metadata(spec: ModelSpec, versions: list[str]) -> pb.ModelMetadataResp
     )
 
 
-def _model_output(spec: ModelSpec, tensor: TensorSpec) -> mc.ModelOutput:
-    output = mc.ModelOutput(name=tensor.name, data_type=_CONFIG_TYPE[tensor.datatype], dims=tensor.dims)
-    if spec.batched and not tensor.dims:
+def _model_output(spec: ModelSpec, tensor: TensorSignature) -> mc.ModelOutput:
+    output = mc.ModelOutput(name=tensor.name, data_type=_CONFIG_TYPE[tensor.datatype], dims=tensor.shape)
+    if spec.batched and not tensor.shape:
         # A batched output of shape [N] is written as Triton does: dims [1], reshaped to no dimensions.
         output.dims[:] = [1]
         output.reshape.SetInParent()
@@ -205,7 +225,7 @@ def model_config(spec: ModelSpec) -> pb.ModelConfigResponse:
         platform=spec.platform,
         backend="onnxruntime",
         max_batch_size=spec.max_batch_size,
-        input=[mc.ModelInput(name=t.name, data_type=_CONFIG_TYPE[t.datatype], dims=t.dims) for t in spec.inputs],
+        input=[mc.ModelInput(name=t.name, data_type=_CONFIG_TYPE[t.datatype], dims=t.shape) for t in spec.inputs],
         output=[_model_output(spec, t) for t in spec.outputs],
         version_policy=mc.ModelVersionPolicy(all=mc.ModelVersionPolicy.All()),
         instance_group=[mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)],

@@ -4,6 +4,7 @@ share (visible in the per-version statistics), and a request naming a version ge
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,9 @@ def two_versions(tmp_path: Path) -> Path:
 
 
 def _manager(repository: Path, draw: float = 0.5) -> ModelManager:
-    return ModelManager(repository, stats_factory=lambda _name, _version: ModelStats(), draw=lambda: draw)
+    return ModelManager(
+        repository, stats_factory=lambda _name, _version: ModelStats(), clock=time.perf_counter_ns, draw=lambda: draw
+    )
 
 
 async def test_primary_wins_over_a_higher_version(two_versions: Path) -> None:

@@ -15,13 +15,14 @@ import numpy as np
 import polars as pl
 import pytest
 
+from contract.entities import TensorSignature
 from contract.errors import ConduitError
 from control_plane.protocol import control_plane_pb2 as cp
 from inference_server.config import ModelConfig
 from inference_server.follower import ControlPlaneClient
 from inference_server.follower._client import UPLOAD_CHUNK_BYTES
 from inference_server.predictions import PredictionSampler, Uploader, UploadSink, frames, write_parquet
-from inference_server.runtime import ModelSpec, TensorSpec
+from inference_server.spec import ModelSpec
 from inference_server.types import Tensor
 from tests.conftest import free_port
 
@@ -30,10 +31,9 @@ from .conftest import Api, StartApi
 SPEC = ModelSpec(
     name="fraud",
     version="3",
-    max_batch_size=8,
-    inputs=(TensorSpec("amount", "FP32", (1,)),),
-    outputs=(TensorSpec("label", "INT64", (1,)),),
-    config=ModelConfig(),
+    inputs=(TensorSignature("amount", "FP32", (1,)),),
+    outputs=(TensorSignature("label", "INT64", (1,)),),
+    config=ModelConfig(max_batch_size=8),
 )
 
 

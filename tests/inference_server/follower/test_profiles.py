@@ -18,7 +18,7 @@ from contract.metrics import PREDICTION, SKETCH_BIN
 from control_plane.protocol import control_plane_pb2 as cp
 from tests.conftest import free_port
 from tests.inference_server.conftest import ProfiledModel, StartServer
-from tests.inference_server.test_follower import (
+from tests.inference_server.follower.test_follower import (
     ADMIN_TOKEN,
     FOLLOW,
     POOL,
@@ -26,7 +26,7 @@ from tests.inference_server.test_follower import (
     _run_control_plane,
     eventually,
 )
-from tests.inference_server.test_sketches import sketch_points
+from tests.inference_server.telemetry.test_sketches import sketch_points
 from trainers import bundled
 
 MODEL = "credit"

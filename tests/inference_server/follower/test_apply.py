@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -32,7 +33,7 @@ async def cached(cache: ArtifactCache, payload: bytes, version: int) -> Artifact
 
 
 def new_follower(cache: ArtifactCache) -> tuple[Follower, ModelManager]:
-    models = ModelManager(cache.repository, stats_factory=lambda _n, _v: ModelStats())
+    models = ModelManager(cache.repository, stats_factory=lambda _n, _v: ModelStats(), clock=time.perf_counter_ns)
     return Follower(models, cache, None, pool="default", address="127.0.0.1:1", name="test"), models
 
 

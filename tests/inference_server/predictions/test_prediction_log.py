@@ -16,15 +16,15 @@ import pytest
 from pydantic import ValidationError
 
 from clients import AsyncInferenceClient
+from contract.entities import TensorSignature
 from inference_server.config import ModelConfig
 from inference_server.predictions import LocalSink, PredictionLogger, PredictionSampler, frames
-from inference_server.runtime import ModelSpec, TensorSpec
 from inference_server.settings import ServerSettings
+from inference_server.spec import ModelSpec
 from inference_server.types import Tensor
 from tests.conftest import identity_model
+from tests.inference_server.conftest import ProfiledModel, StartServer
 from trainers.onnx_export import write_model_version
-
-from .conftest import ProfiledModel, StartServer
 
 
 @pytest.fixture
@@ -134,10 +134,9 @@ def _spec(rows_dims: tuple[int, ...] = (1,)) -> ModelSpec:
     return ModelSpec(
         name="m",
         version="1",
-        max_batch_size=8,
-        inputs=(TensorSpec("x", "FP32", rows_dims),),
-        outputs=(TensorSpec("y", "FP32", rows_dims),),
-        config=ModelConfig(),
+        inputs=(TensorSignature("x", "FP32", rows_dims),),
+        outputs=(TensorSignature("y", "FP32", rows_dims),),
+        config=ModelConfig(max_batch_size=8),
     )
 
 
@@ -212,8 +211,8 @@ async def test_a_version_that_cannot_be_written_costs_its_rows_alone_counted_dro
     (logs / "m" / "1").write_text("a file where version 1's directory goes")
     sampler = PredictionSampler(1.0, max_rows=100, flush_rows=100)
     logger = PredictionLogger(sampler, LocalSink(logs), interval_s=3600.0)
-    other = ModelSpec(name="n", version="1", max_batch_size=8, inputs=_spec().inputs, outputs=_spec().outputs,
-                      config=ModelConfig())  # fmt: skip
+    other = ModelSpec(name="n", version="1", inputs=_spec().inputs, outputs=_spec().outputs,
+                      config=ModelConfig(max_batch_size=8))  # fmt: skip
     _keep(sampler, _spec(), "lost", rows=3)
     _keep(sampler, other, "kept")
     await logger.flush()

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from inference_server.telemetry import HistogramSet, InMemoryReader, PrometheusReader, SumSet
-from tests.inference_server.test_histograms import Clock, points
+from tests.inference_server.telemetry.test_histograms import Clock, points
 
 NAME = "conduit.test.values"
 LABELS = ("0", "1", "below", "above", "missing")
