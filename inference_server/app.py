@@ -42,10 +42,11 @@ from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.trace import TracerProvider
 from pydantic import ValidationError
 
+from contract.client import ControlPlaneClient
 from contract.errors import ConduitError, ErrorCode
 from inference_server import kernels
 from inference_server.dataplane import DataPlane
-from inference_server.follower import ArtifactCache, ControlPlaneClient, Follower
+from inference_server.follower import ArtifactCache, Follower, Reconciler
 from inference_server.models import ModelManager
 from inference_server.predictions import LocalSink, PredictionLogger, PredictionSampler, Sink, UploadSink
 from inference_server.protocol import grpc_service_pb2 as pb
@@ -69,6 +70,8 @@ __all__ = ["InferenceServer", "main", "run"]
 
 log = logging.getLogger("conduit.serve")
 
+# A control plane that does not answer a unary call within this many seconds counts as down.
+CONTROL_PLANE_CALL_TIMEOUT_S = 10.0
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 
 
@@ -224,9 +227,9 @@ class InferenceServer:
 
     def _new_follower(self, cache: ArtifactCache) -> Follower:
         settings = self.settings
+        reconciler = Reconciler(self._models, cache, pool=settings.pool, retry_interval=settings.heartbeat_interval)
         return Follower(
-            self._models,
-            cache,
+            reconciler,
             None,
             pool=settings.pool,
             address="",
@@ -240,7 +243,9 @@ class InferenceServer:
         settings = self.settings
         assert settings.control_plane is not None and settings.token is not None  # checked by the settings
         ca = settings.control_plane_ca.read_bytes() if settings.control_plane_ca is not None else None
-        return ControlPlaneClient(settings.control_plane, token=settings.token, root_certificates=ca)
+        return ControlPlaneClient.connect(
+            settings.control_plane, token=settings.token, root_certificates=ca, timeout=CONTROL_PLANE_CALL_TIMEOUT_S
+        )
 
     async def start(self) -> int:
         """Load the repository, listen, then report ready. Returns the bound gRPC port."""
@@ -251,7 +256,7 @@ class InferenceServer:
         # plane: start-up never waits for it.
         if self._cache is not None:
             self.follower = self._new_follower(self._cache)
-            await self.follower.restore()
+            await self.follower.reconciler.restore()
         else:
             await self._models.load_all()
         address = f"{self.settings.host}:{self.settings.grpc_port}"

@@ -8,7 +8,7 @@ is a ``ConduitError`` with the code of the gRPC status (``contract.status``); ev
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -36,6 +36,7 @@ from contract.entities import (
     Model,
     ModelVersion,
     MonitoringReport,
+    NewPredictionLog,
     Page,
     PoolAssignments,
     PredictionLog,
@@ -96,7 +97,8 @@ class ControlPlaneClient:
 
     def __init__(self, channel: grpc.aio.Channel, *, token: str, timeout: float | None = 30.0) -> None:
         self._channel = channel
-        self._stub = cp_grpc.ControlPlaneAsyncStub(channel)
+        # Typed as ControlPlaneAsyncStub for an aio channel (the overloads of mypy-protobuf's stubs).
+        self._stub = cp_grpc.ControlPlaneStub(channel)
         self._metadata = (("authorization", f"Bearer {token}"),)
         self._timeout = timeout
 
@@ -155,7 +157,7 @@ class ControlPlaneClient:
 
     async def _download(
         self, name: str, call: grpc.aio.UnaryStreamMultiCallable[Request, cp.ArtifactChunk], request: Request
-    ) -> AsyncIterator[ArtifactRef | bytes]:
+    ) -> AsyncGenerator[ArtifactRef | bytes, None]:
         stream = call(request, metadata=self._metadata)
         try:
             async for item in artifact_chunks(aiter(stream)):
@@ -257,7 +259,7 @@ class ControlPlaneClient:
         request = cp.GetVersionRequest(ref=wire.version_ref(ref))
         return wire.model_version_of(await self._unary("GetVersion", self._stub.GetVersion, request))
 
-    def artifact(self, ref: VersionRef) -> AsyncIterator[ArtifactRef | bytes]:
+    def artifact(self, ref: VersionRef) -> AsyncGenerator[ArtifactRef | bytes, None]:
         """The version's ONNX artifact as it streams: its ``ArtifactRef`` (the version resolved), then its bytes."""
         request = cp.DownloadArtifactRequest(ref=wire.version_ref(ref))
         return self._download("DownloadArtifact", self._stub.DownloadArtifact, request)
@@ -429,7 +431,7 @@ class ControlPlaneClient:
         answer = await self._unary("ListServers", self._stub.ListServers, cp.ListServersRequest(pool=pool))
         return [wire.server_of(s) for s in answer.servers]
 
-    async def watch_assignments(self, pool: str, server_id: str) -> AsyncIterator[PoolAssignments]:
+    async def watch_assignments(self, pool: str, server_id: str) -> AsyncGenerator[PoolAssignments, None]:
         """The pool's assignments now, then again on every change, until the stream breaks (raised)."""
         stream = self._stub.WatchAssignments(
             cp.WatchAssignmentsRequest(pool=pool, server_id=server_id), metadata=self._metadata
@@ -516,33 +518,13 @@ class ControlPlaneClient:
             request.until.CopyFrom(wire.timestamp(until))
         return wire.monitoring_report_of(await self._unary("GetMonitoring", self._stub.GetMonitoring, request))
 
-    async def upload_prediction_log(
-        self,
-        path: Path,
-        *,
-        model: str,
-        version: int,
-        first_at: datetime,
-        last_at: datetime,
-        rows: int,
-        sha256: str,
-        size_bytes: int,
-        server: str,
-    ) -> tuple[PredictionLog, bool]:
-        """Upload one prediction log file; returns it as stored and whether this call created it (false: the
-        control plane held a file with this sha256 already)."""
-        header = cp.PredictionLogHeader(
-            model=model,
-            version=version,
-            first_at=wire.timestamp(first_at),
-            last_at=wire.timestamp(last_at),
-            rows=rows,
-            sha256=sha256,
-            size_bytes=size_bytes,
-            server=server,
-        )
+    async def upload_prediction_log(self, path: Path, log: NewPredictionLog) -> tuple[PredictionLog, bool]:
+        """Upload the prediction log file at ``path`` that ``log`` describes; returns it as stored and whether this
+        call created it (false: the control plane held a file with this sha256 already)."""
         requests = FileRequests(
-            cp.UploadPredictionLogRequest(header=header), path, lambda c: cp.UploadPredictionLogRequest(chunk=c)
+            cp.UploadPredictionLogRequest(header=wire.prediction_log_header(log)),
+            path,
+            lambda chunk: cp.UploadPredictionLogRequest(chunk=chunk),
         )
         answer = await self._upload("UploadPredictionLog", self._stub.UploadPredictionLog, requests)
         return wire.prediction_log_of(answer.log), answer.created

@@ -45,7 +45,9 @@ from contract.wire._monitoring import (
     latency_histogram_of,
     monitoring_report,
     monitoring_report_of,
+    new_prediction_log_of,
     prediction_log,
+    prediction_log_header,
     prediction_log_of,
 )
 from contract.wire._registry import (
@@ -111,7 +113,9 @@ __all__ = [
     "model_version_of",
     "monitoring_report",
     "monitoring_report_of",
+    "new_prediction_log_of",
     "prediction_log",
+    "prediction_log_header",
     "prediction_log_of",
     "required_datetime_of",
     "role",

@@ -9,9 +9,11 @@ from contract.entities import (
     LatencyHistogram,
     MonitoringReport,
     MonitoringWindow,
+    NewPredictionLog,
     PredictionLog,
 )
-from contract.wire._time import required_datetime_of, timestamp
+from contract.errors import ConduitError, ErrorCode
+from contract.wire._time import datetime_of, required_datetime_of, timestamp
 from control_plane.protocol import control_plane_pb2 as cp
 
 __all__ = [
@@ -20,7 +22,9 @@ __all__ = [
     "latency_histogram_of",
     "monitoring_report",
     "monitoring_report_of",
+    "new_prediction_log_of",
     "prediction_log",
+    "prediction_log_header",
     "prediction_log_of",
 ]
 
@@ -179,4 +183,34 @@ def prediction_log_of(message: cp.PredictionLog) -> PredictionLog:
         server=message.server,
         created_at=required_datetime_of(message, "created_at"),
         created_by="",
+    )
+
+
+def prediction_log_header(value: NewPredictionLog) -> cp.PredictionLogHeader:
+    return cp.PredictionLogHeader(
+        model=value.model,
+        version=value.version,
+        first_at=timestamp(value.first_at),
+        last_at=timestamp(value.last_at),
+        rows=value.rows,
+        sha256=value.sha256,
+        size_bytes=value.size_bytes,
+        server=value.server,
+    )
+
+
+def new_prediction_log_of(message: cp.PredictionLogHeader) -> NewPredictionLog:
+    """Raises: ConduitError: INVALID_ARGUMENT when the header leaves a time unset."""
+    first_at, last_at = datetime_of(message, "first_at"), datetime_of(message, "last_at")
+    if first_at is None or last_at is None:
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, "the header must set first_at and last_at")
+    return NewPredictionLog(
+        model=message.model,
+        version=message.version,
+        first_at=first_at,
+        last_at=last_at,
+        rows=message.rows,
+        sha256=message.sha256,
+        size_bytes=message.size_bytes,
+        server=message.server,
     )

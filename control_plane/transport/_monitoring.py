@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contract import wire
 from contract.wire import datetime_of
 from control_plane.protocol import control_plane_pb2 as cp
-from control_plane.transport import _monitoring_converters as converters
 from control_plane.transport._base import DomainServicer
 from control_plane.transport._calls import Context
 from control_plane.transport._streams import download_chunks, upload_chunks, upload_header
@@ -36,7 +35,7 @@ class MonitoringServicer(DomainServicer):
         self, request_iterator: AsyncIterator[cp.UploadPredictionLogRequest], context: Context
     ) -> cp.UploadPredictionLogResponse:
         async with self._call("UploadPredictionLog", context) as user:
-            new = converters.new_prediction_log((await upload_header(request_iterator)).header)
+            new = wire.new_prediction_log_of((await upload_header(request_iterator)).header)
             stored, created = await self._s.predictions.upload(new, upload_chunks(request_iterator), actor=user.name)
             return cp.UploadPredictionLogResponse(log=wire.prediction_log(stored), created=created)
 

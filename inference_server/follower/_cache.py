@@ -32,7 +32,6 @@ from typing import IO, Any
 
 from contract.entities import ArtifactRef, PoolAssignments
 from contract.errors import ConduitError, ErrorCode
-from inference_server.follower._client import ArtifactHeader
 from inference_server.profile import PROFILE_FILE
 
 __all__ = ["ArtifactCache"]
@@ -106,7 +105,7 @@ class ArtifactCache:
         path = self.artifact(ref)
         return path.is_file() and path.stat().st_size == ref.size_bytes
 
-    async def store(self, ref: ArtifactRef, chunks: AsyncIterator[ArtifactHeader | bytes]) -> Path:
+    async def store(self, ref: ArtifactRef, chunks: AsyncIterator[ArtifactRef | bytes]) -> Path:
         """Write a download to the cache once its sha256 and size match ``ref``; returns the artifact's path.
 
         Raises:
@@ -121,7 +120,7 @@ class ArtifactCache:
             digest = hashlib.sha256()
             size = 0
             async for chunk in chunks:
-                if isinstance(chunk, ArtifactHeader):
+                if isinstance(chunk, ArtifactRef):
                     if (chunk.sha256, chunk.size_bytes) != (ref.sha256, ref.size_bytes):
                         raise ConduitError(
                             ErrorCode.INTERNAL,

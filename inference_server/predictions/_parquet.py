@@ -17,15 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
+from contract.entities import NewPredictionLog, TensorSignature
 from inference_server.predictions._sampler import Sample
-
-if TYPE_CHECKING:
-    from contract.entities import TensorSignature
 
 __all__ = ["PARTIAL_PREFIX", "LogFile", "by_version", "describe", "frame", "frames", "write_parquet"]
 
@@ -62,6 +59,19 @@ class LogFile:
     rows: int
     sha256: str
     size_bytes: int
+
+    def announced(self, server: str) -> NewPredictionLog:
+        """What an upload of this file by ``server`` (its instance name) announces."""
+        return NewPredictionLog(
+            model=self.model,
+            version=int(self.version),
+            first_at=self.first_at,
+            last_at=self.last_at,
+            rows=self.rows,
+            sha256=self.sha256,
+            size_bytes=self.size_bytes,
+            server=server,
+        )
 
 
 def _text(value: object) -> str:

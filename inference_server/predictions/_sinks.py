@@ -22,6 +22,7 @@ from typing import Protocol
 
 import polars as pl
 
+from contract.entities import NewPredictionLog, PredictionLog
 from contract.errors import ConduitError, ErrorCode
 from inference_server.predictions._parquet import PARTIAL_PREFIX, LogFile, describe, write_parquet
 
@@ -45,8 +46,9 @@ class Sink(Protocol):
 
 
 class Uploader(Protocol):
-    async def upload_prediction_log(self, log_file: LogFile, server: str) -> bool:
-        """Upload one file; returns whether the control plane created it (false: it held it already)."""
+    async def upload_prediction_log(self, path: Path, log: NewPredictionLog) -> tuple[PredictionLog, bool]:
+        """Upload one file; returns it as stored and whether the control plane created it (false: it held it
+        already)."""
 
 
 def _stamp(frame: pl.DataFrame) -> str:
@@ -178,7 +180,7 @@ class UploadSink:
                 return
             try:
                 described = await asyncio.to_thread(describe, path)
-                created = await uploader.upload_prediction_log(described, self._server)
+                _, created = await uploader.upload_prediction_log(path, described.announced(self._server))
             except (ConduitError, ValueError, OSError, pl.exceptions.PolarsError) as exc:
                 if isinstance(exc, ConduitError) and exc.code not in _REFUSALS:
                     failures = self._failures.get(path.name, 0) + (exc.code not in _AWAY)

@@ -19,7 +19,7 @@ import pytest
 from clients import InferenceClient
 from clients.control_plane import ControlPlaneClient, parse_ref
 from clients.training import fetch_dataset, import_frame, register_result
-from inference_server.follower import ControlPlaneClient as AsyncControlPlaneClient
+from contract.client import ControlPlaneClient as AsyncControlPlaneClient
 from inference_server.predictions import write_parquet
 from tests.conftest import StartServe
 from trainers import TrainingResult, bundled, parse_spec, train
@@ -164,9 +164,9 @@ def _upload_log(cluster: Cluster, token: str, frame: pl.DataFrame, directory: Pa
     log_file = write_parquet(frame, directory, "{sha256}.parquet")
 
     async def send() -> None:
-        client = AsyncControlPlaneClient(cluster.control_plane.address, token=token)
+        client = AsyncControlPlaneClient.connect(cluster.control_plane.address, token=token)
         try:
-            assert await client.upload_prediction_log(log_file, "pod-1")
+            assert (await client.upload_prediction_log(log_file.path, log_file.announced("pod-1")))[1]
         finally:
             await client.close()
 

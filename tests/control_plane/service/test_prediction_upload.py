@@ -15,12 +15,11 @@ import numpy as np
 import polars as pl
 import pytest
 
+from contract.client import CHUNK_BYTES, ControlPlaneClient
 from contract.entities import TensorSignature
 from contract.errors import ConduitError
 from control_plane.protocol import control_plane_pb2 as cp
 from inference_server.config import ModelConfig
-from inference_server.follower import ControlPlaneClient
-from inference_server.follower._client import UPLOAD_CHUNK_BYTES
 from inference_server.predictions import PredictionSampler, Uploader, UploadSink, frames, write_parquet
 from inference_server.spec import ModelSpec
 from inference_server.types import Tensor
@@ -57,13 +56,13 @@ async def test_a_log_waits_in_the_outbox_until_the_control_plane_takes_it(api: A
     kept = tmp_path / "kept.parquet"
     shutil.copy(waiting[0], kept)
 
-    unreachable = ControlPlaneClient(f"127.0.0.1:{free_port()}", token=token)
+    unreachable = ControlPlaneClient.connect(f"127.0.0.1:{free_port()}", token=token)
     uploader = unreachable
     await sink.retry()
     assert sink.waiting() == waiting
     await unreachable.close()
 
-    reachable = ControlPlaneClient(api.server.target, token=token)
+    reachable = ControlPlaneClient.connect(api.server.target, token=token)
     uploader = reachable
     try:
         await sink.retry()
@@ -91,7 +90,7 @@ async def test_a_file_that_cannot_be_stored_is_set_aside_and_the_others_go_on(ap
     outbox = tmp_path / "outbox"
     outbox.mkdir()
     (outbox / "junk.parquet").write_bytes(b"not parquet")  # oldest: tried first
-    client = ControlPlaneClient(api.server.target, token=token)
+    client = ControlPlaneClient.connect(api.server.target, token=token)
     try:
         sink = UploadSink(outbox, lambda: client, server="pod-7")
         await sink.store(sampled_tables(2))
@@ -123,19 +122,19 @@ async def test_an_upload_answered_before_its_last_byte_closes_the_file(api: Api,
         "version": ["3"] * rows, "request_id": ["r"] * rows, "amount": rng.random(rows),
     })  # fmt: skip
     log_file = write_parquet(frame, tmp_path, "{sha256}.parquet")
-    assert log_file.size_bytes > 4 * UPLOAD_CHUNK_BYTES
-    client = ControlPlaneClient(api.server.target, token=token)
-    refused = ControlPlaneClient(api.server.target, token=viewer)
+    assert log_file.size_bytes > 4 * CHUNK_BYTES
+    client = ControlPlaneClient.connect(api.server.target, token=token)
+    refused = ControlPlaneClient.connect(api.server.target, token=viewer)
     try:
-        assert await client.upload_prediction_log(log_file, "pod-7")
+        assert (await client.upload_prediction_log(log_file.path, log_file.announced("pod-7")))[1]
         assert not _open(log_file.path)
         # Held already: the control plane answers after the header, before any chunk.
-        assert not await client.upload_prediction_log(log_file, "pod-7")
+        assert not (await client.upload_prediction_log(log_file.path, log_file.announced("pod-7")))[1]
         assert not _open(log_file.path)
         # Refused before the stream is read. (Its code is not asserted here: a chunk gRPC writes after the refusal
         # arrived but before the client saw it can turn the status into INTERNAL, a race of gRPC's own.)
         with pytest.raises(ConduitError):
-            await refused.upload_prediction_log(log_file, "pod-7")
+            await refused.upload_prediction_log(log_file.path, log_file.announced("pod-7"))
         assert not _open(log_file.path)
     finally:
         await client.close()
@@ -153,7 +152,7 @@ async def test_a_file_failing_with_the_control_plane_answering_is_rejected_after
     first = sink.waiting()
 
     # An outage is no fault of the file: however often, it stays.
-    unreachable = ControlPlaneClient(f"127.0.0.1:{free_port()}", token=viewer)
+    unreachable = ControlPlaneClient.connect(f"127.0.0.1:{free_port()}", token=viewer)
     uploader = unreachable
     for _ in range(4):
         await sink.retry()
@@ -161,7 +160,7 @@ async def test_a_file_failing_with_the_control_plane_answering_is_rejected_after
     assert (sink.waiting(), sink.rejected_files) == (first, 0)
 
     # A viewer may not upload (PERMISSION_DENIED): the third answer in a row sets the file aside.
-    denied = ControlPlaneClient(api.server.target, token=viewer)
+    denied = ControlPlaneClient.connect(api.server.target, token=viewer)
     uploader = denied
     try:
         await sink.retry()
@@ -187,7 +186,7 @@ async def test_a_file_above_the_control_planes_upload_limit_is_rejected_at_once(
     token = (
         await small.stub.CreateUser(cp.CreateUserRequest(name="pod", role=cp.ROLE_SERVER), metadata=small.admin)
     ).token
-    client = ControlPlaneClient(small.server.target, token=token)
+    client = ControlPlaneClient.connect(small.server.target, token=token)
     try:
         sink = UploadSink(tmp_path / "outbox", lambda: client, server="pod-7")
         await sink.store(sampled_tables(400))

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from contract.entities import ArtifactRef, Assignment, PoolAssignments
-from inference_server.follower import ArtifactCache, Follower
-from inference_server.follower._client import ArtifactHeader
+from inference_server.follower import ArtifactCache, Reconciler
 from inference_server.models import ModelManager
 from inference_server.stats import ModelStats
 from tests.conftest import TrainedModel, identity_model
@@ -25,16 +24,16 @@ BROKEN = b"this is not an ONNX graph"
 async def cached(cache: ArtifactCache, payload: bytes, version: int) -> ArtifactRef:
     ref = ArtifactRef(version, hashlib.sha256(payload).hexdigest(), len(payload))
 
-    async def chunks() -> AsyncIterator[ArtifactHeader | bytes]:
+    async def chunks() -> AsyncIterator[ArtifactRef | bytes]:
         yield payload
 
     await cache.store(ref, chunks())
     return ref
 
 
-def new_follower(cache: ArtifactCache) -> tuple[Follower, ModelManager]:
+def new_follower(cache: ArtifactCache) -> tuple[Reconciler, ModelManager]:
     models = ModelManager(cache.repository, stats_factory=lambda _n, _v: ModelStats(), clock=time.perf_counter_ns)
-    return Follower(models, cache, None, pool="default", address="127.0.0.1:1", name="test"), models
+    return Reconciler(models, cache, pool="default"), models
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from contract.entities import ArtifactRef, Assignment, PoolAssignments
 from contract.errors import ConduitError, ErrorCode
 from inference_server.follower import ArtifactCache
 from inference_server.follower._cache import PRUNE_GRACE_S
-from inference_server.follower._client import ArtifactHeader
 from tests.conftest import identity_model
 
 PAYLOAD = identity_model("FP32")
@@ -27,10 +26,10 @@ def ref_of(payload: bytes, version: int = 1) -> ArtifactRef:
 
 async def download(
     payload: bytes, header: ArtifactRef | None = None, chunk: int = 100
-) -> AsyncIterator[ArtifactHeader | bytes]:
+) -> AsyncIterator[ArtifactRef | bytes]:
     """The shape of a DownloadArtifact stream: the announced sha256 and size, then the bytes in chunks."""
     announced = header or ref_of(payload)
-    yield ArtifactHeader(announced.version, announced.sha256, announced.size_bytes)
+    yield ArtifactRef(announced.version, announced.sha256, announced.size_bytes)
     for start in range(0, len(payload), chunk):
         yield payload[start : start + chunk]
 
@@ -100,7 +99,7 @@ async def test_mismatched_artifact_is_refused_and_leaves_no_file(tmp_path: Path,
 async def test_failed_download_leaves_no_file(tmp_path: Path) -> None:
     cache = ArtifactCache(tmp_path / "cache")
 
-    async def broken() -> AsyncIterator[ArtifactHeader | bytes]:
+    async def broken() -> AsyncIterator[ArtifactRef | bytes]:
         yield PAYLOAD[:50]
         raise ConduitError(ErrorCode.UNAVAILABLE, "control plane went away")
 

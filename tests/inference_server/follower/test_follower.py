@@ -12,7 +12,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from contract.client import ControlPlaneClient
+from contract.entities import Lineage, Role
 from control_plane.app import ControlPlaneServer
-from control_plane.protocol import control_plane_pb2 as cp
-from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
 from control_plane.settings import ControlPlaneSettings
 from inference_server.app import InferenceServer
 from inference_server.follower import Follower
@@ -39,7 +39,6 @@ POOL = "default"
 MODEL = "fraud"
 POLL = 0.05
 BOUND = 20.0
-CHUNK = 64 * 1024
 # A following test server: heartbeats and reconnections fast enough that a test waits fractions of a second.
 FOLLOW = {"heartbeat_interval": 0.2, "reconnect_backoff_initial": 0.05, "reconnect_backoff_max": 0.3}
 LOAD_TASKS = 4
@@ -64,19 +63,23 @@ def other_classifier(classifier: TrainedModel) -> TrainedModel:
 
 @dataclass
 class ControlPlane:
-    """An in-process control plane on a fixed port and database, with an admin stub; restartable."""
+    """An in-process control plane on a fixed port and database, with an admin client; restartable."""
 
     home: Path
     port: int
     tls: tuple[Path, Path] | None = None
     watch_poll_interval: float = 0.5
     server: ControlPlaneServer | None = None
-    channel: grpc.aio.Channel | None = None
-    stub: Any = None
+    api: ControlPlaneClient | None = None
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def admin(self) -> ControlPlaneClient:
+        assert self.api is not None, "start the control plane first"
+        return self.api
 
     async def start(self) -> None:
         cert, key = self.tls if self.tls is not None else (None, None)
@@ -91,46 +94,33 @@ class ControlPlane:
         )
         self.server = ControlPlaneServer(settings)
         self.port = await self.server.start()
-        if self.channel is None:
-            if cert is None:
-                self.channel = grpc.aio.insecure_channel(self.address)
-            else:
-                credentials = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
-                self.channel = grpc.aio.secure_channel(self.address, credentials)
-            self.stub = cp_grpc.ControlPlaneStub(self.channel)  # type: ignore[no-untyped-call]
+        if self.api is None:
+            ca = None if cert is None else cert.read_bytes()
+            self.api = ControlPlaneClient.connect(self.address, token=ADMIN_TOKEN, root_certificates=ca)
 
     async def stop(self) -> None:
         if self.server is not None:
             await self.server.stop(0)
             self.server = None
 
-    async def call(self, method: str, request: Any) -> Any:
-        return await getattr(self.stub, method)(request, metadata=[("authorization", f"Bearer {ADMIN_TOKEN}")])
-
     async def server_token(self, name: str) -> str:
-        answer = await self.call("CreateUser", cp.CreateUserRequest(name=name, role=cp.ROLE_SERVER))
-        return str(answer.token)
+        _, token = await self.admin.create_user(name, Role.SERVER)
+        return token
 
-    async def register(self, payload: bytes, *, model: str = MODEL, lineage: cp.Lineage | None = None) -> int:
-        """Register a new version of ``model`` from ONNX bytes, streamed in chunks."""
-
-        def messages() -> Iterator[cp.RegisterVersionRequest]:
-            header = cp.RegisterVersionHeader(
-                model=model,
-                create_model=True,
-                sha256=hashlib.sha256(payload).hexdigest(),
-                size_bytes=len(payload),
-                lineage=lineage,
-            )
-            yield cp.RegisterVersionRequest(header=header)
-            for start in range(0, len(payload), CHUNK):
-                yield cp.RegisterVersionRequest(chunk=payload[start : start + CHUNK])
-
-        version = await self.stub.RegisterVersion(messages(), metadata=[("authorization", f"Bearer {ADMIN_TOKEN}")])
-        return int(version.version)
+    async def register(self, payload: bytes, *, model: str = MODEL, lineage: Lineage | None = None) -> int:
+        """Register a new version of ``model`` from ONNX bytes."""
+        path = self.home.parent / f"upload-{hashlib.sha256(payload).hexdigest()[:16]}.onnx"
+        path.write_bytes(payload)
+        return (await self.admin.register_version(model, path, lineage=lineage)).version
 
     async def set_production(self, version: int) -> None:
-        await self.call("SetAlias", cp.SetAliasRequest(model=MODEL, alias="production", version=version))
+        await self.admin.set_alias(MODEL, "production", version)
+
+    async def deploy(self, version: int = 0, *, alias: str = "", canary_version: int = 0, percent: float = 0.0) -> None:
+        """Deploy ``MODEL`` on ``POOL``."""
+        await self.admin.deploy(
+            POOL, MODEL, alias=alias, version=version, canary_version=canary_version, canary_percent=percent
+        )
 
     def stored_artifact(self, payload: bytes) -> Path:
         """Where the control plane's local artifact store keeps ``payload``."""
@@ -142,8 +132,8 @@ async def _run_control_plane(plane: ControlPlane) -> AsyncIterator[ControlPlane]
     await plane.start()
     yield plane
     await plane.stop()
-    if plane.channel is not None:
-        await plane.channel.close()
+    if plane.api is not None:
+        await plane.api.close()
 
 
 @pytest.fixture
@@ -245,8 +235,7 @@ async def test_follows_deployments_switches_and_rolls_back_under_load(
     v1 = await control_plane.register(classifier.onnx)
     v2 = await control_plane.register(other_classifier.onnx)
     await control_plane.set_production(v1)
-    target = cp.VersionRef(model=MODEL, alias="production")
-    await control_plane.call("Deploy", cp.DeployRequest(pool=POOL, target=target))
+    await control_plane.deploy(alias="production")
 
     server = await start_following(start_server, control_plane, token, tmp_path / "cache")
     await eventually(lambda: _is(served_versions(server), [str(v1)]), "v1 served")
@@ -266,10 +255,11 @@ async def test_follows_deployments_switches_and_rolls_back_under_load(
     assert load.answered[str(v1)] > 0 and load.answered[str(v2)] > 0
 
     async def reported() -> bool:
-        answer = await control_plane.call("ListServers", cp.ListServersRequest(pool=POOL))
-        (entry,) = [s for s in answer.servers if s.id == follower(server).server_id]
+        servers = await control_plane.admin.list_servers(POOL)
+        (status,) = [s for s in servers if s.record.id == follower(server).server_id]
+        entry = status.record
         models = [(m.model, m.version, m.state) for m in entry.models]
-        return entry.alive and models == [(MODEL, v1, "READY")] and entry.generation == follower(server).generation
+        return status.alive and models == [(MODEL, v1, "READY")] and entry.generation == follower(server).generation
 
     await eventually(reported, "a heartbeat with READY v1 in ListServers")
 
@@ -285,10 +275,7 @@ async def test_canary_deployment_splits_traffic(
     token = await control_plane.server_token("server-c")
     v1 = await control_plane.register(classifier.onnx)
     v2 = await control_plane.register(other_classifier.onnx)
-    request = cp.DeployRequest(
-        pool=POOL, target=cp.VersionRef(model=MODEL, version=v1), canary_version=v2, canary_percent=50.0
-    )
-    await control_plane.call("Deploy", request)
+    await control_plane.deploy(v1, canary_version=v2, percent=50.0)
     server = await start_following(start_server, control_plane, token, tmp_path / "cache")
     await eventually(lambda: _is(served_versions(server), [str(v1), str(v2)]), "primary and canary served")
     assert server.models.routing(MODEL) == (str(v1), str(v2), 50.0)
@@ -300,7 +287,7 @@ async def test_canary_deployment_splits_traffic(
         await load.finish()
     assert load.failures == []
     # Promoting the canary: the pinned primary moves to v2, the canary goes, v1 drains.
-    await control_plane.call("Deploy", cp.DeployRequest(pool=POOL, target=cp.VersionRef(model=MODEL, version=v2)))
+    await control_plane.deploy(v2)
     await eventually(lambda: _is(served_versions(server), [str(v2)]), "v2 alone")
     assert server.models.routing(MODEL) == (str(v2), "", 0.0)
 
@@ -317,8 +304,7 @@ async def test_control_plane_down_under_load_then_back(
     v1 = await control_plane.register(classifier.onnx)
     v2 = await control_plane.register(other_classifier.onnx)
     await control_plane.set_production(v1)
-    target = cp.VersionRef(model=MODEL, alias="production")
-    await control_plane.call("Deploy", cp.DeployRequest(pool=POOL, target=target))
+    await control_plane.deploy(alias="production")
     server = await start_following(start_server, control_plane, token, tmp_path / "cache")
     await eventually(lambda: _is(served_versions(server), [str(v1)]), "v1 served")
     load = Load(connect(server.port), classifier.rows[:1])
@@ -350,8 +336,7 @@ async def test_artifact_unavailable_is_retried_until_it_is_served(
     v1 = await control_plane.register(classifier.onnx)
     v2 = await control_plane.register(other_classifier.onnx)
     await control_plane.set_production(v1)
-    target = cp.VersionRef(model=MODEL, alias="production")
-    await control_plane.call("Deploy", cp.DeployRequest(pool=POOL, target=target))
+    await control_plane.deploy(alias="production")
     server = await start_following(start_server, control_plane, token, tmp_path / "cache")
     await eventually(lambda: _is(served_versions(server), [str(v1)]), "v1 served")
 
@@ -367,10 +352,10 @@ async def test_artifact_unavailable_is_retried_until_it_is_served(
 
     # The watch's apply, then at least two retries: more than a single retry is what is checked.
     await eventually(lambda: _true(failed_downloads() >= 3), "three failed downloads")
-    assert await served_versions(server) == [str(v1)] and MODEL in follower(server).failures()
+    assert await served_versions(server) == [str(v1)] and MODEL in follower(server).reconciler.failures()
     hidden.rename(stored)
     await eventually(lambda: _is(served_versions(server), [str(v2)]), "v2 served once its artifact is back")
-    assert follower(server).failures() == {}
+    assert follower(server).reconciler.failures() == {}
 
 
 @pytest.fixture
@@ -396,12 +381,12 @@ async def test_watch_that_misses_a_change_is_reopened_by_the_heartbeat_check(
     token = await quiet.server_token("server-stuck")
     v1 = await quiet.register(classifier.onnx)
     v2 = await quiet.register(other_classifier.onnx)
-    await quiet.call("Deploy", cp.DeployRequest(pool=POOL, target=cp.VersionRef(model=MODEL, version=v1)))
+    await quiet.deploy(v1)
     server = await start_following(start_server, quiet, token, tmp_path / "cache")
     await eventually(lambda: _is(served_versions(server), [str(v1)]), "v1 served")
     await eventually(lambda: _true(follower(server).connected), "following")
 
-    await other.call("Deploy", cp.DeployRequest(pool=POOL, target=cp.VersionRef(model=MODEL, version=v2)))
+    await other.deploy(v2)
     await eventually(lambda: _is(served_versions(server), [str(v2)]), "v2 served through a reopened watch")
 
 
@@ -416,8 +401,7 @@ async def test_restart_without_control_plane_serves_the_cache(
     token = await control_plane.server_token("server-r")
     v1 = await control_plane.register(classifier.onnx)
     v2 = await control_plane.register(other_classifier.onnx)
-    target = cp.VersionRef(model=MODEL, version=v1)
-    await control_plane.call("Deploy", cp.DeployRequest(pool=POOL, target=target, canary_version=v2, canary_percent=10))
+    await control_plane.deploy(v1, canary_version=v2, percent=10)
     cache = tmp_path / "cache"
     first = await start_following(start_server, control_plane, token, cache)
     await eventually(lambda: _is(served_versions(first), [str(v1), str(v2)]), "v1 and canary v2 served")
@@ -445,7 +429,7 @@ async def test_conduit_serve_follows_over_tls_and_stops_on_sigterm(
     plane = tls_control_plane
     token = await plane.server_token("server-cli")
     v1 = await plane.register(classifier.onnx)
-    await plane.call("Deploy", cp.DeployRequest(pool=POOL, target=cp.VersionRef(model=MODEL, version=v1)))
+    await plane.deploy(v1)
     port = free_port()
     args = [CONDUIT, "serve", "--control-plane", plane.address, "--control-plane-ca", str(plane.tls[0])]  # type: ignore[index]
     args += ["--cache-dir", str(tmp_path / "cache"), "--grpc-port", str(port), "--metrics-port", "0"]
@@ -464,8 +448,8 @@ async def test_conduit_serve_follows_over_tls_and_stops_on_sigterm(
             await eventually(ready, "v1 served by conduit serve")
 
         async def listed() -> bool:
-            answer = await plane.call("ListServers", cp.ListServersRequest(pool=POOL))
-            return [(s.name, s.address, [m.state for m in s.models]) for s in answer.servers] == [
+            servers = [status.record for status in await plane.admin.list_servers(POOL)]
+            return [(s.name, s.address, [m.state for m in s.models]) for s in servers] == [
                 ("cli-server", f"127.0.0.1:{port}", ["READY"])
             ]
 

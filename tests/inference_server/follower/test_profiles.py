@@ -4,7 +4,6 @@ same, without sketches."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,10 +11,8 @@ import numpy as np
 import pytest
 
 from clients import AsyncInferenceClient
-from clients.control_plane import ControlPlaneClient
-from clients.training import import_frame
+from contract.entities import Lineage
 from contract.metrics import PREDICTION, SKETCH_BIN
-from control_plane.protocol import control_plane_pb2 as cp
 from tests.conftest import free_port
 from tests.inference_server.conftest import ProfiledModel, StartServer
 from tests.inference_server.follower.test_follower import (
@@ -28,6 +25,7 @@ from tests.inference_server.follower.test_follower import (
 )
 from tests.inference_server.telemetry.test_sketches import sketch_points
 from trainers import bundled
+from trainers import datasets as ds
 
 MODEL = "credit"
 
@@ -40,19 +38,20 @@ async def control_plane(tmp_path: Path) -> AsyncIterator[ControlPlane]:
 
 async def register_with_lineage(plane: ControlPlane, model: ProfiledModel) -> int:
     """Import the credit data set, register the model as trained on it, deploy it to the pool."""
-
-    def imported() -> cp.DatasetVersion:
-        with ControlPlaneClient(plane.address, token=ADMIN_TOKEN) as client:
-            stored, _ = import_frame(
-                client, bundled.load("credit"), "credit", source="bundled:credit", target="default"
-            )
-            return stored
-
-    dataset = await asyncio.to_thread(imported)
-    lineage = cp.Lineage(dataset=dataset.name, dataset_version=dataset.version)
+    frame = bundled.load("credit")
+    path = plane.home.parent / "credit.parquet"
+    ds.write_parquet(frame, path)
+    dataset, _ = await plane.admin.import_dataset(
+        "credit",
+        path,
+        version=ds.content_version(frame),
+        profile=ds.profile(frame),
+        source="bundled:credit",
+        target="default",
+    )
+    lineage = Lineage(dataset=dataset.name, dataset_version=dataset.version)
     version = await plane.register(model.result.onnx, model=MODEL, lineage=lineage)
-    target = cp.VersionRef(model=MODEL, version=version)
-    await plane.call("Deploy", cp.DeployRequest(pool=POOL, target=target))
+    await plane.admin.deploy(POOL, MODEL, version=version)
     return version
 
 
