@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from contract.client import ControlPlaneClient
+from contract.entities import JobRun, VersionRef
 from contract.errors import ConduitError, ErrorCode
-from control_plane.protocol import control_plane_pb2 as cp
-from dashboard._data import DashboardData
-from dashboard._entities import JobRunRow, time_of
+from dashboard._data import monitoring, recent_runs
 
 __all__ = ["ErrorCount", "LogLine", "RunLog", "TrainingLog", "error_counts", "job_run_logs", "training_log"]
 
@@ -37,7 +37,7 @@ class TrainingLog:
 
 @dataclass(frozen=True)
 class RunLog:
-    run: JobRunRow
+    run: JobRun
     lines: list[LogLine]
     total_lines: int
 
@@ -49,25 +49,26 @@ def _matching(text: str, query: str) -> tuple[list[LogLine], int]:
     return kept, len(lines)
 
 
-async def training_log(data: DashboardData, token: str, model: str, version: int, query: str) -> TrainingLog:
+async def training_log(api: ControlPlaneClient, model: str, version: int, query: str) -> TrainingLog:
     """The lines of ``model:version``'s training log matching ``query`` (``found`` false when it has none)."""
+    ref = VersionRef(model, version=version)
     try:
-        _, content = await data.attachment(token, model, version, TRAINING_LOG)
+        _, content = await api.get_attachment(ref, TRAINING_LOG)
     except ConduitError as exc:
         if exc.code is not ErrorCode.NOT_FOUND:
             raise
         # The version itself must exist: a missing version is the page's NOT_FOUND, a missing log an empty state.
-        await data.version(token, model, version)
+        await api.get_version(ref)
         return TrainingLog(model, version, [], 0, found=False)
     lines, total = _matching(content.decode("utf-8", errors="replace"), query)
     return TrainingLog(model, version, lines, total, found=True)
 
 
-async def job_run_logs(data: DashboardData, token: str, job: str, query: str, *, limit: int = 50) -> list[RunLog]:
+async def job_run_logs(api: ControlPlaneClient, job: str, query: str, *, limit: int = 50) -> list[RunLog]:
     """The newest ``limit`` runs (of ``job``, or of every scheduled job), each with its log lines matching ``query``;
     runs with no matching line are left out when ``query`` is set."""
     logs = []
-    for run in await data.recent_runs(token, job, limit=limit):
+    for run in await recent_runs(api, job, limit=limit):
         lines, total = _matching(run.log, query)
         if lines or not query:
             logs.append(RunLog(run, lines, total))
@@ -85,17 +86,16 @@ class ErrorCount:
 
 
 async def error_counts(
-    data: DashboardData, token: str, ref: cp.VersionRef, query: str, *, since_minutes: int = _DAY_MINUTES
+    api: ControlPlaneClient, ref: VersionRef, query: str, *, since_minutes: int = _DAY_MINUTES
 ) -> list[ErrorCount]:
     """The failed requests to ``ref``'s version per minute and status over the last ``since_minutes``, newest first;
     a query keeps the statuses that contain it. Servers count failures by status (their messages stay with the
     caller), so this is the error log the control plane can give."""
-    answer = await data.monitoring(token, ref, since_minutes=since_minutes, window_minutes=1)
+    report = await monitoring(api, ref, since_minutes=since_minutes, window_minutes=1)
     needle = query.casefold()
     counts = [
-        ErrorCount(minute, answer.version, status, count)
-        for window in answer.windows
-        if (minute := time_of(window, "start")) is not None
+        ErrorCount(window.start, report.version, status, count)
+        for window in report.windows
         for status, count in sorted(window.errors.items())
         if count and needle in status.casefold()
     ]

@@ -8,11 +8,13 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+from contract.client import ControlPlaneClient
+from contract.entities import ColumnProfile, FeatureDrift, MonitoringReport, VersionRef
 from contract.errors import ConduitError, ErrorCode
-from control_plane.protocol import control_plane_pb2 as cp
-from dashboard._data import DashboardData
+from dashboard._data import monitoring
 
 __all__ = ["PERIODS", "monitoring_json", "window_minutes"]
 
@@ -29,12 +31,17 @@ def window_minutes(since_minutes: int) -> int:
     return PERIODS[since_minutes]
 
 
-def _iso(window: cp.MonitoringWindow, name: str) -> str:
-    return str(getattr(window, name).ToJsonString())
+def _iso(moment: datetime) -> str:
+    """RFC 3339 in UTC as protobuf's JSON writes a Timestamp: no fraction on a whole second, else 3 or 6 digits."""
+    text = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    micros = moment.microsecond
+    if micros:
+        text += f".{micros // 1000:03d}" if micros % 1000 == 0 else f".{micros:06d}"
+    return text + "Z"
 
 
-def _optional_ms(window: cp.MonitoringWindow, name: str) -> float | None:
-    return getattr(window, name) * 1e3 if window.HasField(name) else None
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1e3
 
 
 def _finite(value: float) -> float | None:
@@ -46,14 +53,14 @@ def _shares(counts: Sequence[int]) -> list[float]:
     return [c / total for c in counts]
 
 
-def _feature(drift: cp.FeatureDrift) -> dict[str, Any]:
+def _feature(drift: FeatureDrift) -> dict[str, Any]:
     return {
         "feature": drift.feature,
         "kind": drift.kind,
         "count": drift.count,
         "psi": _finite(drift.psi),
         "js": _finite(drift.js),
-        "ks": _finite(drift.ks) if drift.HasField("ks") else None,
+        "ks": None if drift.ks is None else _finite(drift.ks),
         "chi2_p_value": _finite(drift.chi2_p_value),
         "drifted": drift.drifted,
         # The cells the statistics were computed on, each side as shares of its own total (the baseline's from the
@@ -72,7 +79,7 @@ def _edge(value: float) -> str:
     return f"{value / 1000:.3g}k" if abs(value) >= 1000 else f"{value:.3g}"
 
 
-def _histogram(column: cp.ColumnProfile) -> dict[str, Any] | None:
+def _histogram(column: ColumnProfile) -> dict[str, Any] | None:
     """A column's training distribution as labelled shares; ``None`` for a kind without one."""
     if column.kind == "numeric" and column.bin_counts:
         edges = list(column.bin_edges)
@@ -90,11 +97,11 @@ def _histogram(column: cp.ColumnProfile) -> dict[str, Any] | None:
     return {"feature": column.name, "kind": column.kind, "labels": labels, "shares": [c / total for c in counts]}
 
 
-async def _baseline(data: DashboardData, token: str, series: cp.GetMonitoringResponse) -> list[dict[str, Any]]:
-    if not series.HasField("baseline"):
+async def _baseline(api: ControlPlaneClient, series: MonitoringReport) -> list[dict[str, Any]]:
+    if series.baseline is None:
         return []
     try:
-        dataset = await data.dataset(token, series.baseline.name, series.baseline.version)
+        dataset = await api.get_dataset(series.baseline.name, series.baseline.version)
     except ConduitError as exc:
         if exc.code is ErrorCode.NOT_FOUND:
             return []
@@ -105,15 +112,15 @@ async def _baseline(data: DashboardData, token: str, series: cp.GetMonitoringRes
 
 
 async def monitoring_json(
-    data: DashboardData, token: str, ref: cp.VersionRef, since_minutes: int, *, baseline: bool = True
+    api: ControlPlaneClient, ref: VersionRef, since_minutes: int, *, baseline: bool = True
 ) -> dict[str, Any]:
     """Everything the monitoring page shows of ``ref`` over the last ``since_minutes`` minutes (the baseline's
     histograms only with ``baseline``: they do not change, so a page fetches them once)."""
     window = window_minutes(since_minutes)
-    series = await data.monitoring(token, ref, since_minutes=since_minutes, window_minutes=window)
-    summary = await data.monitoring(token, ref, since_minutes=since_minutes, window_minutes=_SUMMARY_WINDOW)
+    series = await monitoring(api, ref, since_minutes=since_minutes, window_minutes=window)
+    summary = await monitoring(api, ref, since_minutes=since_minutes, window_minutes=_SUMMARY_WINDOW)
     seconds = window * 60
-    times = [_iso(w, "start") for w in series.windows]
+    times = [_iso(w.start) for w in series.windows]
     features = sorted({f.feature for w in series.windows for f in w.features})
     psi: dict[str, list[float | None]] = {name: [None] * len(series.windows) for name in features}
     for index, w in enumerate(series.windows):
@@ -124,11 +131,11 @@ async def monitoring_json(
     return {
         "model": series.model,
         "version": series.version,
-        "baseline": f"{series.baseline.name}:{series.baseline.version}" if series.HasField("baseline") else None,
+        "baseline": None if series.baseline is None else f"{series.baseline.name}:{series.baseline.version}",
         "thresholds": {
-            "psi": series.thresholds.psi_threshold,
-            "chi2_p": series.thresholds.chi2_p_threshold,
-            "drift_share": series.thresholds.drift_share,
+            "psi": series.rule.psi_threshold,
+            "chi2_p": series.rule.chi2_p_threshold,
+            "drift_share": series.rule.drift_share,
         },
         "since_minutes": since_minutes,
         "window_minutes": window,
@@ -140,18 +147,19 @@ async def monitoring_json(
                 100.0 * e / (w.requests + e) if w.requests + e else 0.0
                 for w, e in zip(series.windows, errors, strict=True)
             ],
-            "p50_ms": [_optional_ms(w, "latency_p50") for w in series.windows],
-            "p99_ms": [_optional_ms(w, "latency_p99") for w in series.windows],
+            # A window's quantiles are p50, p90 and p99.
+            "p50_ms": [_ms(w.quantiles[0]) for w in series.windows],
+            "p99_ms": [_ms(w.quantiles[2]) for w in series.windows],
         },
         "drift": {"t": times, "psi": psi},
         "summary": None
         if latest is None
         else {
-            "start": _iso(latest, "start"),
-            "end": _iso(latest, "end"),
+            "start": _iso(latest.start),
+            "end": _iso(latest.end),
             "dataset_drift": latest.dataset_drift,
             "drifted_share": latest.drifted_share,
             "features": [_feature(f) for f in latest.features],
         },
-        "baseline_histograms": await _baseline(data, token, series) if baseline else None,
+        "baseline_histograms": await _baseline(api, series) if baseline else None,
     }

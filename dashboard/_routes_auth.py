@@ -30,7 +30,7 @@ async def login(request: Request) -> Response:
     if not token:
         return render(request, "login.html", None, "", status_code=400, next=target, error="Enter a token.")
     try:
-        await context_of(request).data.whoami(token)
+        await context_of(request).control_plane.with_token(token).whoami()
     except ConduitError as exc:
         if exc.code is not ErrorCode.UNAUTHENTICATED:
             raise

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from contract.entities import VersionRef
 from contract.errors import ConduitError, ErrorCode
 from dashboard._reports import comparison_html, report_html
 from dashboard._web import context_of, render, session
@@ -45,53 +46,54 @@ async def home(request: Request) -> Response:
 
 
 async def models(request: Request) -> Response:
-    token, viewer = await session(request)
+    api, viewer = await session(request)
     archived = request.query_params.get("archived") == "1"
-    page = await context_of(request).data.models(
-        token, request.query_params.get("page_token", ""), include_archived=archived
+    page = await api.list_models(
+        include_archived=archived,
+        page_size=context_of(request).page_size,
+        page_token=request.query_params.get("page_token", ""),
     )
     return render(request, "models.html", viewer, "models", page=page, archived=archived)
 
 
 async def model(request: Request) -> Response:
-    token, viewer = await session(request)
-    data = context_of(request).data
+    api, viewer = await session(request)
     name = request.path_params["name"]
-    found = await data.model(token, name)
-    page = await data.versions(token, name, request.query_params.get("page_token", ""))
+    found = await api.get_model(name)
+    page = await api.list_versions(
+        name, page_size=context_of(request).page_size, page_token=request.query_params.get("page_token", "")
+    )
     metric_names = _columns({m for v in page.items for m in v.metrics})
     return render(request, "model.html", viewer, "models", model=found, page=page, metric_names=metric_names)
 
 
 async def version(request: Request) -> Response:
-    token, viewer = await session(request)
-    found = await context_of(request).data.version(token, request.path_params["name"], request.path_params["version"])
+    api, viewer = await session(request)
+    found = await api.get_version(VersionRef(request.path_params["name"], version=request.path_params["version"]))
     return render(request, "version.html", viewer, "models", version=found)
 
 
 async def attachment(request: Request) -> Response:
-    token, _ = await session(request)
+    api, _ = await session(request)
     params = request.path_params
-    media_type, content = await context_of(request).data.attachment(
-        token, params["name"], params["version"], params["attachment"]
+    document, content = await api.get_attachment(
+        VersionRef(params["name"], version=params["version"]), params["attachment"]
     )
-    shown = "application/json" if media_type == "application/json" else "text/plain; charset=utf-8"
+    shown = "application/json" if document.media_type == "application/json" else "text/plain; charset=utf-8"
     headers = {"Content-Security-Policy": _DOCUMENT_POLICY}
     return Response(content, media_type=shown, headers=headers)
 
 
 async def report(request: Request) -> Response:
-    token, _ = await session(request)
-    html = await report_html(
-        context_of(request).data, token, request.path_params["name"], request.path_params["version"]
-    )
+    api, _ = await session(request)
+    html = await report_html(api, request.path_params["name"], request.path_params["version"])
     return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_POLICY})
 
 
 async def compare(request: Request) -> Response:
-    token, _ = await session(request)
+    api, _ = await session(request)
     a, b = _int(request, "a"), _int(request, "b")
-    html = await comparison_html(context_of(request).data, token, request.path_params["name"], a, b)
+    html = await comparison_html(api, request.path_params["name"], a, b)
     return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_POLICY})
 
 

@@ -3,6 +3,8 @@ rendering a template with the viewer and the navigation."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,9 +15,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from contract.client import ControlPlaneClient
+from contract.entities import User
 from contract.errors import ConduitError, ErrorCode
-from dashboard._data import DashboardData
-from dashboard._entities import Viewer
 
 __all__ = [
     "COOKIE",
@@ -62,10 +64,17 @@ NAVIGATION = (
 
 @dataclass(frozen=True)
 class Context:
-    """What the routes need, wired once by the composition root."""
+    """What the routes need, wired once by the composition root.
 
-    data: DashboardData
+    Attributes:
+        control_plane: The client the dashboard opened, with no token of its own: every call goes through its
+            ``with_token`` with the token of the session being answered.
+        page_size: Rows per page of paginated lists.
+    """
+
+    control_plane: ControlPlaneClient
     templates: Jinja2Templates
+    page_size: int
     refresh_seconds: float
     secure_cookie: bool
 
@@ -79,8 +88,8 @@ def context_of(request: Request) -> Context:
     return context
 
 
-async def session(request: Request) -> tuple[str, Viewer]:
-    """The token of the request's session and whom it belongs to.
+async def session(request: Request) -> tuple[ControlPlaneClient, User]:
+    """A control plane client calling with the token of the request's session, and whom that token belongs to.
 
     Raises:
         LoginRequired: no session cookie.
@@ -89,7 +98,8 @@ async def session(request: Request) -> tuple[str, Viewer]:
     token = request.cookies.get(COOKIE, "")
     if not token:
         raise LoginRequired
-    return token, await context_of(request).data.whoami(token)
+    api = context_of(request).control_plane.with_token(token)
+    return api, await api.whoami()
 
 
 def _utc(value: datetime | None) -> str:
@@ -109,6 +119,11 @@ def _size(value: int) -> str:
     return f"{value} B"
 
 
+def _state(value: Mapping[str, Any] | None) -> str:
+    """An audit entry's state as the control plane writes it in its messages; empty for none."""
+    return "" if value is None else json.dumps(value, sort_keys=True, default=str)
+
+
 def _with_query(request: Request, **params: Any) -> str:
     """The request's URL with ``params`` set (an empty value removes one)."""
     url = request.url.remove_query_params([k for k, v in params.items() if v in ("", None)])
@@ -120,13 +135,15 @@ def make_templates() -> Jinja2Templates:
     environment = Environment(
         loader=PackageLoader("dashboard", "templates"), autoescape=select_autoescape(), trim_blocks=True
     )
-    environment.filters.update(utc=_utc, number=_number, size=_size, quote=lambda s: quote(str(s), safe=""))
+    environment.filters.update(
+        utc=_utc, number=_number, size=_size, state=_state, quote=lambda s: quote(str(s), safe="")
+    )
     environment.globals.update(navigation=NAVIGATION, with_query=_with_query)
     return Jinja2Templates(env=environment)
 
 
 def render(
-    request: Request, template: str, viewer: Viewer | None, section: str, status_code: int = 200, **values: Any
+    request: Request, template: str, viewer: User | None, section: str, status_code: int = 200, **values: Any
 ) -> Response:
     """``template`` drawn with ``values``, the viewer and the navigation's current ``section``."""
     templates = context_of(request).templates

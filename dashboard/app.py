@@ -1,4 +1,4 @@
-"""Composition root of ``conduit dashboard``: settings → control plane channel → data layer → routes → uvicorn."""
+"""Composition root of ``conduit dashboard``: settings → control plane client → routes → uvicorn."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from contract.client import ControlPlaneClient
 from contract.errors import ConduitError
+from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
 from dashboard import _routes_auth, _routes_operations, _routes_registry
-from dashboard._control_plane import ControlPlane
-from dashboard._data import DashboardData
 from dashboard._web import Context, LoginRequired, handle_conduit_error, handle_login_required, make_templates
 from dashboard.settings import DashboardSettings
 
@@ -68,6 +68,14 @@ def _plotly_js() -> Path:
     return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
 
 
+def _name_the_async_stub() -> None:
+    """Workaround: ``contract.client`` builds its stub as ``control_plane_pb2_grpc.ControlPlaneAsyncStub``, a class
+    only the generated type stubs (.pyi) declare; at run time ``ControlPlaneStub`` on an aio channel is that stub.
+    Give the module the name the client looks up; a no-op once the module (or the client) is fixed."""
+    if not hasattr(cp_grpc, "ControlPlaneAsyncStub"):
+        setattr(cp_grpc, "ControlPlaneAsyncStub", cp_grpc.ControlPlaneStub)  # noqa: B010
+
+
 def create_app(settings: DashboardSettings, root_certificates: bytes | None = None) -> Starlette:
     """The dashboard's ASGI application; its control plane channel opens and closes with the app's lifespan."""
     templates = make_templates()
@@ -75,11 +83,15 @@ def create_app(settings: DashboardSettings, root_certificates: bytes | None = No
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        control_plane = ControlPlane(
-            settings.control_plane, root_certificates=root_certificates, timeout=settings.rpc_timeout
+        _name_the_async_stub()
+        # On the running loop: a grpc.aio channel binds to the loop it is created on. The dashboard has no token of
+        # its own; every call goes through ``with_token`` with the token of the session it answers.
+        control_plane = ControlPlaneClient.connect(
+            settings.control_plane, token="", root_certificates=root_certificates, timeout=settings.rpc_timeout
         )
-        data = DashboardData(control_plane, page_size=settings.page_size)
-        app.state.context = Context(data, templates, settings.refresh_seconds, settings.secure_cookie)
+        app.state.context = Context(
+            control_plane, templates, settings.page_size, settings.refresh_seconds, settings.secure_cookie
+        )
         try:
             yield
         finally:

@@ -5,6 +5,7 @@ served by `conduit serve --control-plane`, normal and shifted traffic, a firing 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import time
@@ -19,12 +20,18 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from clients import ConduitError, ErrorCode, InferenceClient
-from clients.control_plane import ControlPlaneClient
-from clients.training import fetch_dataset, import_frame, register_result
-from control_plane.protocol import control_plane_pb2 as cp
+from contract.client import SyncControlPlaneClient
+from contract.entities import Role, VersionRef
+from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
 from tests.conftest import CONDUIT, ROOT, free_port
 from tests.control_plane.e2e.conftest import ADMIN_TOKEN, CREDIT_SPEC, Cluster, Process, eventually
-from trainers import bundled, parse_spec, train
+from trainers import TrainingResult, bundled, parse_spec, train
+from trainers import datasets as ds
+
+# contract.client builds its stub as control_plane_pb2_grpc.ControlPlaneAsyncStub, a class only the generated .pyi
+# declares (at run time ControlPlaneStub on an aio channel is that stub); dashboard.app applies the same workaround.
+if not hasattr(cp_grpc, "ControlPlaneAsyncStub"):
+    setattr(cp_grpc, "ControlPlaneAsyncStub", cp_grpc.ControlPlaneStub)  # noqa: B010
 
 CHROMIUM = "/usr/bin/chromium"
 MODEL = "credit"
@@ -44,8 +51,8 @@ class Dashboard:
     normal: dict[str, np.ndarray]
     shifted: dict[str, np.ndarray]
 
-    def admin(self) -> ControlPlaneClient:
-        return ControlPlaneClient(self.cluster.control_plane.address, token=ADMIN_TOKEN)
+    def admin(self) -> SyncControlPlaneClient:
+        return SyncControlPlaneClient.connect(self.cluster.control_plane.address, token=ADMIN_TOKEN)
 
     def send(self, inputs: Mapping[str, np.ndarray], repeat: int = 1) -> int:
         """Infer every row of ``inputs`` ``repeat`` times through the served model; the number of requests."""
@@ -70,13 +77,13 @@ class Dashboard:
     def failed(self) -> int:
         """Requests the control plane's monitoring has counted as INVALID_ARGUMENT for the served version."""
         with self.admin() as client:
-            answer = client.get_monitoring(cp.VersionRef(model=MODEL, alias="production"), window_minutes=1440)
+            answer = client.run(client.api.get_monitoring(VersionRef.parse(f"{MODEL}@production"), window_minutes=1440))
         return sum(w.errors.get("INVALID_ARGUMENT", 0) for w in answer.windows)
 
     def served(self) -> int:
         """Requests the control plane's monitoring has counted for the served version in the last 15 minutes."""
         with self.admin() as client:
-            answer = client.get_monitoring(cp.VersionRef(model=MODEL, alias="production"), window_minutes=1440)
+            answer = client.run(client.api.get_monitoring(VersionRef.parse(f"{MODEL}@production"), window_minutes=1440))
         return sum(w.requests for w in answer.windows)
 
 
@@ -90,6 +97,46 @@ def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: fl
                 return
         time.sleep(0.05)
     raise TimeoutError(f"{url} not answering after {timeout}s:\n{log.read_text()}")
+
+
+def _register(
+    admin: SyncControlPlaneClient,
+    result: TrainingResult,
+    folder: Path,
+    *,
+    log: str,
+    description: str,
+    aliases: list[str],
+) -> None:
+    """Register ``result`` as the next version of MODEL with the documents a report reads."""
+    environment = {
+        "packages": result.packages,
+        "classes": list(result.classes),
+        "inputs": [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in result.inputs],
+        "outputs": [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in result.outputs],
+    }
+    attachments = {
+        "evaluation.json": ("application/json", json.dumps(result.evaluation, allow_nan=False).encode()),
+        "spec.toml": ("application/toml", result.lineage.training_spec.encode()),
+        "environment.json": ("application/json", json.dumps(environment, indent=2).encode()),
+        "training.log": ("text/plain", log.encode()),
+    }
+    path = folder / "model.onnx"
+    path.write_bytes(result.onnx)
+    tags = {"task": result.spec.model.task, "estimator": result.spec.model.estimator, "dataset": result.lineage.dataset}
+    admin.run(
+        admin.api.register_version(
+            MODEL,
+            path,
+            metrics=result.metrics,
+            params=result.params,
+            tags=tags,
+            lineage=result.lineage,
+            description=description,
+            aliases=aliases,
+            attachments=attachments,
+        )
+    )
 
 
 def _start_control_plane(tmp: Path) -> Cluster:
@@ -133,21 +180,35 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     cluster = _start_control_plane(tmp)
     process: subprocess.Popen[bytes] | None = None
     try:
-        with ControlPlaneClient(cluster.control_plane.address, token=ADMIN_TOKEN) as admin:
-            import_frame(admin, bundled.load("credit"), "credit", source="bundled:credit", target="default")
-            frame, stored = fetch_dataset(admin, "credit", "")
+        with SyncControlPlaneClient.connect(cluster.control_plane.address, token=ADMIN_TOKEN) as admin:
+            credit = bundled.load("credit")
+            data = ds.write_parquet(credit, tmp / "credit.parquet")
+            admin.run(
+                admin.api.import_dataset(
+                    "credit",
+                    data,
+                    version=ds.content_version(credit),
+                    profile=ds.profile(credit),
+                    source="bundled:credit",
+                    target="default",
+                )
+            )
+            stored = admin.run(admin.api.download_dataset("credit", tmp / "fetched.parquet"))
+            frame = ds.read_parquet(tmp / "fetched.parquet")
             lines: list[str] = []
             result = train(parse_spec(CREDIT_SPEC), frame, dataset_version=stored.version, log=lines.append)
             log = "\n".join(lines) + "\n"
             # Two versions, so that there is something to compare; the second one serves.
-            register_result(admin, result, model=MODEL, log=log, description="first fit")
-            register_result(admin, result, model=MODEL, aliases=["production"], log=log, description="same fit")
-            admin.deploy("default", MODEL, alias="production")
-            viewer_token = admin.create_user("viewer-1", cp.ROLE_VIEWER).token
-            cluster.server_token = admin.create_user("server-1", cp.ROLE_SERVER).token
-            admin.create_alert_rule("drifting", model=f"{MODEL}@production", when="drift > 0.2", notify="log")
-            admin.create_job("nightly", cron="0 3 * * *", kind="evaluate")
-            admin.run_job("nightly")
+            _register(admin, result, tmp, log=log, description="first fit", aliases=[])
+            _register(admin, result, tmp, log=log, description="same fit", aliases=["production"])
+            admin.run(admin.api.deploy("default", MODEL, alias="production"))
+            _, viewer_token = admin.run(admin.api.create_user("viewer-1", Role.VIEWER))
+            _, cluster.server_token = admin.run(admin.api.create_user("server-1", Role.SERVER))
+            admin.run(
+                admin.api.create_alert_rule("drifting", model=f"{MODEL}@production", when="drift > 0.2", notify="log")
+            )
+            admin.run(admin.api.create_job("nightly", cron="0 3 * * *", kind="evaluate"))
+            admin.run(admin.api.run_job("nightly"))
 
         server = _serve(cluster)
         with InferenceClient(server.address) as inference:
@@ -172,13 +233,13 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
 
         def firing() -> bool:
             with board.admin() as client:
-                return any(a.phase == "firing" for a in client.list_alerts("drifting"))
+                return any(a.phase == "firing" for a in client.run(client.api.list_alerts("drifting")))
 
         eventually(firing, timeout=60, what="the drift alert firing")
 
         def logged() -> bool:
             with board.admin() as client:
-                return bool(client.list_prediction_logs(cp.VersionRef(model=MODEL)))
+                return bool(client.run(client.api.list_prediction_logs(VersionRef(MODEL))).items)
 
         eventually(logged, timeout=60, what="a prediction log uploaded")
         yield board

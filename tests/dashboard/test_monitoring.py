@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import BrowserContext, Page, expect
 
-from control_plane.protocol import control_plane_pb2 as cp
+from contract.entities import MonitoringWindow, VersionRef
 
 from .conftest import MODEL, Dashboard, watch
 
@@ -33,13 +33,15 @@ def _shown(page: Page) -> dict[str, list[str]]:
     )
 
 
-def _period(dashboard: Dashboard) -> cp.MonitoringWindow:
+def _period(dashboard: Dashboard) -> MonitoringWindow:
     """GetMonitoring over the page's period (15 minutes) in one window: the drift the page shows."""
     with dashboard.admin() as admin:
-        answer = admin.get_monitoring(
-            cp.VersionRef(model=MODEL, alias="production"),
-            since=datetime.now(UTC) - timedelta(minutes=15),
-            window_minutes=1440,
+        answer = admin.run(
+            admin.api.get_monitoring(
+                VersionRef(MODEL, alias="production"),
+                since=datetime.now(UTC) - timedelta(minutes=15),
+                window_minutes=1440,
+            )
         )
     return [w for w in answer.windows if w.features][-1]
 
@@ -47,7 +49,7 @@ def _period(dashboard: Dashboard) -> cp.MonitoringWindow:
 def _stored(dashboard: Dashboard) -> dict[str, list[str]]:
     """The page's drift table, from GetMonitoring, formatted as the page does."""
     return {
-        f.feature: [f"{f.psi:.4f}", f"{f.js:.4f}", f"{f.ks:.4f}" if f.HasField("ks") else "—"]
+        f.feature: [f"{f.psi:.4f}", f"{f.js:.4f}", f"{f.ks:.4f}" if f.ks is not None else "—"]
         for f in _period(dashboard).features
     }
 

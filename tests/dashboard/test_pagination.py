@@ -24,7 +24,9 @@ def paged(dashboard: Dashboard, tmp_path_factory: pytest.TempPathFactory) -> str
     path.write_bytes(identity_model("FP32"))
     with dashboard.admin() as admin:
         for number in range(1, VERSIONS + 1):
-            admin.register_version(PAGED, path, metrics={"auc": number / 100}, description=f"fit {number}")
+            admin.run(
+                admin.api.register_version(PAGED, path, metrics={"auc": number / 100}, description=f"fit {number}")
+            )
     return PAGED
 
 

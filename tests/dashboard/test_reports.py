@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Route
 
-from control_plane.protocol import control_plane_pb2 as cp
+from contract.entities import VersionRef
 
 from .conftest import MODEL, Dashboard, watch
 
@@ -21,7 +21,7 @@ BINARY_PLOTS = ("plot-roc", "plot-pr", "plot-ks", "plot-confusion", "plot-calibr
 
 def test_the_roc_auc_and_ks_drawn_are_the_registry_metrics(viewer: BrowserContext, dashboard: Dashboard) -> None:
     with dashboard.admin() as admin:
-        metrics = admin.get_version(cp.VersionRef(model=MODEL, version=2)).metrics
+        metrics = admin.run(admin.api.get_version(VersionRef(MODEL, version=2))).metrics
     watched = watch(viewer.new_page())
     page = watched.page
     page.goto(f"{dashboard.url}/models/{MODEL}/versions/2")
