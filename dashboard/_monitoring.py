@@ -148,8 +148,8 @@ async def monitoring_json(
                 for w, e in zip(series.windows, errors, strict=True)
             ],
             # A window's quantiles are p50, p90 and p99.
-            "p50_ms": [_ms(w.quantiles[0]) for w in series.windows],
-            "p99_ms": [_ms(w.quantiles[2]) for w in series.windows],
+            "p50_ms": [_ms(w.p50) for w in series.windows],
+            "p99_ms": [_ms(w.p99) for w in series.windows],
         },
         "drift": {"t": times, "psi": psi},
         "summary": None

@@ -3,8 +3,6 @@ rendering a template with the viewer and the navigation."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from contract import wire
 from contract.client import ControlPlaneClient
 from contract.entities import User
 from contract.errors import ConduitError, ErrorCode
@@ -119,11 +118,6 @@ def _size(value: int) -> str:
     return f"{value} B"
 
 
-def _state(value: Mapping[str, Any] | None) -> str:
-    """An audit entry's state as the control plane writes it in its messages; empty for none."""
-    return "" if value is None else json.dumps(value, sort_keys=True, default=str)
-
-
 def _with_query(request: Request, **params: Any) -> str:
     """The request's URL with ``params`` set (an empty value removes one)."""
     url = request.url.remove_query_params([k for k, v in params.items() if v in ("", None)])
@@ -136,7 +130,7 @@ def make_templates() -> Jinja2Templates:
         loader=PackageLoader("dashboard", "templates"), autoescape=select_autoescape(), trim_blocks=True
     )
     environment.filters.update(
-        utc=_utc, number=_number, size=_size, state=_state, quote=lambda s: quote(str(s), safe="")
+        utc=_utc, number=_number, size=_size, state=wire.state_json, quote=lambda s: quote(str(s), safe="")
     )
     environment.globals.update(navigation=NAVIGATION, with_query=_with_query)
     return Jinja2Templates(env=environment)

@@ -21,7 +21,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contract.client import ControlPlaneClient
 from contract.errors import ConduitError
-from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
 from dashboard import _routes_auth, _routes_operations, _routes_registry
 from dashboard._web import Context, LoginRequired, handle_conduit_error, handle_login_required, make_templates
 from dashboard.settings import DashboardSettings
@@ -68,14 +67,6 @@ def _plotly_js() -> Path:
     return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
 
 
-def _name_the_async_stub() -> None:
-    """Workaround: ``contract.client`` builds its stub as ``control_plane_pb2_grpc.ControlPlaneAsyncStub``, a class
-    only the generated type stubs (.pyi) declare; at run time ``ControlPlaneStub`` on an aio channel is that stub.
-    Give the module the name the client looks up; a no-op once the module (or the client) is fixed."""
-    if not hasattr(cp_grpc, "ControlPlaneAsyncStub"):
-        setattr(cp_grpc, "ControlPlaneAsyncStub", cp_grpc.ControlPlaneStub)  # noqa: B010
-
-
 def create_app(settings: DashboardSettings, root_certificates: bytes | None = None) -> Starlette:
     """The dashboard's ASGI application; its control plane channel opens and closes with the app's lifespan."""
     templates = make_templates()
@@ -83,11 +74,10 @@ def create_app(settings: DashboardSettings, root_certificates: bytes | None = No
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        _name_the_async_stub()
         # On the running loop: a grpc.aio channel binds to the loop it is created on. The dashboard has no token of
         # its own; every call goes through ``with_token`` with the token of the session it answers.
         control_plane = ControlPlaneClient.connect(
-            settings.control_plane, token="", root_certificates=root_certificates, timeout=settings.rpc_timeout
+            settings.control_plane, token=None, root_certificates=root_certificates, timeout=settings.rpc_timeout
         )
         app.state.context = Context(
             control_plane, templates, settings.page_size, settings.refresh_seconds, settings.secure_cookie

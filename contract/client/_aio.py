@@ -91,20 +91,21 @@ class ControlPlaneClient:
 
     Args:
         channel: The channel to the control plane.
-        token: Bearer token sent with every call.
+        token: Bearer token sent with every call; ``None`` sends none (a process calling only for others, through
+            ``with_token``).
         timeout: Deadline of unary calls in seconds; uploads get ``UPLOAD_TIMEOUT_S``, streams none.
     """
 
-    def __init__(self, channel: grpc.aio.Channel, *, token: str, timeout: float | None = 30.0) -> None:
+    def __init__(self, channel: grpc.aio.Channel, *, token: str | None, timeout: float | None = 30.0) -> None:
         self._channel = channel
         # Typed as ControlPlaneAsyncStub for an aio channel (the overloads of mypy-protobuf's stubs).
         self._stub = cp_grpc.ControlPlaneStub(channel)
-        self._metadata = (("authorization", f"Bearer {token}"),)
+        self._metadata = () if token is None else (("authorization", f"Bearer {token}"),)
         self._timeout = timeout
 
     @classmethod
     def connect(
-        cls, target: str, *, token: str, root_certificates: bytes | None = None, timeout: float | None = 30.0
+        cls, target: str, *, token: str | None, root_certificates: bytes | None = None, timeout: float | None = 30.0
     ) -> ControlPlaneClient:
         """A client on a new channel to ``target`` (``host:port``); TLS when ``root_certificates`` (PEM) is given."""
         options = [

@@ -144,6 +144,18 @@ class MonitoringWindow:
     dataset_drift: bool
     drifted_share: float
 
+    @property
+    def p50(self) -> float | None:
+        return self.quantiles[0]
+
+    @property
+    def p90(self) -> float | None:
+        return self.quantiles[1]
+
+    @property
+    def p99(self) -> float | None:
+        return self.quantiles[2]
+
 
 @dataclass(frozen=True, slots=True)
 class DatasetRef:

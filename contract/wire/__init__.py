@@ -67,7 +67,7 @@ from contract.wire._registry import (
     version_ref_of,
 )
 from contract.wire._time import datetime_of, required_datetime_of, timestamp
-from contract.wire._users import audit_entry, audit_entry_of, role, role_of, user, user_of
+from contract.wire._users import audit_entry, audit_entry_of, role, role_of, state_json, user, user_of
 
 __all__ = [
     "QUANTILE_FIELDS",
@@ -122,6 +122,7 @@ __all__ = [
     "role_of",
     "server",
     "server_of",
+    "state_json",
     "tensor_spec",
     "tensor_spec_of",
     "timestamp",

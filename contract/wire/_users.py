@@ -11,7 +11,7 @@ from contract.errors import ConduitError, ErrorCode
 from contract.wire._time import required_datetime_of, timestamp
 from control_plane.protocol import control_plane_pb2 as cp
 
-__all__ = ["audit_entry", "audit_entry_of", "role", "role_of", "user", "user_of"]
+__all__ = ["audit_entry", "audit_entry_of", "role", "role_of", "state_json", "user", "user_of"]
 
 _ROLES: dict[Role, cp.Role] = {
     Role.VIEWER: cp.ROLE_VIEWER,
@@ -44,7 +44,8 @@ def user_of(message: cp.User) -> User:
     return User(message.name, role_of(message.role), message.disabled, required_datetime_of(message, "created_at"))
 
 
-def _json(state: Mapping[str, Any] | None) -> str:
+def state_json(state: Mapping[str, Any] | None) -> str:
+    """An audit entry's state as its message carries it (sorted keys); empty for none."""
     return "" if state is None else json.dumps(state, sort_keys=True, default=str)
 
 
@@ -62,8 +63,8 @@ def audit_entry(value: AuditEntry) -> cp.AuditEntry:
         actor=value.actor,
         action=value.action,
         target=value.target,
-        before_json=_json(value.before),
-        after_json=_json(value.after),
+        before_json=state_json(value.before),
+        after_json=state_json(value.after),
     )
 
 

@@ -22,16 +22,10 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from clients import ConduitError, ErrorCode, InferenceClient
 from contract.client import SyncControlPlaneClient
 from contract.entities import Role, VersionRef
-from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
 from tests.conftest import CONDUIT, ROOT, free_port
 from tests.control_plane.e2e.conftest import ADMIN_TOKEN, CREDIT_SPEC, Cluster, Process, eventually
 from trainers import TrainingResult, bundled, parse_spec, train
 from trainers import datasets as ds
-
-# contract.client builds its stub as control_plane_pb2_grpc.ControlPlaneAsyncStub, a class only the generated .pyi
-# declares (at run time ControlPlaneStub on an aio channel is that stub); dashboard.app applies the same workaround.
-if not hasattr(cp_grpc, "ControlPlaneAsyncStub"):
-    setattr(cp_grpc, "ControlPlaneAsyncStub", cp_grpc.ControlPlaneStub)  # noqa: B010
 
 CHROMIUM = "/usr/bin/chromium"
 MODEL = "credit"
