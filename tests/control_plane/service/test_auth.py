@@ -8,6 +8,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import message_factory
 from google.protobuf.timestamp_pb2 import Timestamp
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
@@ -131,6 +132,29 @@ DOWNLOADS: dict[str, Any] = {
 }
 
 
+class _Method:
+    """One call of the service by name, on the channel: the table names every call, so it is made generically."""
+
+    def __init__(self, api: Api, call: str) -> None:
+        self._channel = api.channel
+        self._path = f"/{SERVICE.full_name}/{call}"
+        answer = message_factory.GetMessageClass(SERVICE.methods_by_name[call].output_type)
+        self._decode = answer.FromString
+
+    def unary_unary(self, request: Any, **options: Any) -> Any:
+        call = self._channel.unary_unary(self._path, request_serializer=_encode, response_deserializer=self._decode)
+        return call(request, **options)
+
+    def unary_stream(self, request: Any, **options: Any) -> Any:
+        call = self._channel.unary_stream(self._path, request_serializer=_encode, response_deserializer=self._decode)
+        return call(request, **options)
+
+
+def _encode(message: Any) -> bytes:
+    encoded: bytes = message.SerializeToString()
+    return encoded
+
+
 async def _status(api: Api, call: str, metadata: Metadata) -> grpc.StatusCode:
     """The status ``call`` ends with (OK, or the first message of a watch)."""
     stub = api.stub
@@ -166,7 +190,7 @@ async def _status(api: Api, call: str, metadata: Metadata) -> grpc.StatusCode:
             uploads = [cp.UploadPredictionLogRequest(header=log_header), cp.UploadPredictionLogRequest(chunk=_PAYLOAD)]
             await stub.UploadPredictionLog(iter(uploads), metadata=metadata, timeout=10)
         elif call in DOWNLOADS:
-            async for _ in getattr(stub, call)(DOWNLOADS[call], metadata=metadata, timeout=10):
+            async for _ in _Method(api, call).unary_stream(DOWNLOADS[call], metadata=metadata, timeout=10):
                 pass
         elif call == "WatchAssignments":
             watch = stub.WatchAssignments(cp.WatchAssignmentsRequest(pool="default"), metadata=metadata, timeout=10)
@@ -174,7 +198,7 @@ async def _status(api: Api, call: str, metadata: Metadata) -> grpc.StatusCode:
             watch.cancel()
             return grpc.StatusCode.OK
         else:
-            await getattr(stub, call)(UNARY_REQUESTS[call], metadata=metadata, timeout=10)
+            await _Method(api, call).unary_unary(UNARY_REQUESTS[call], metadata=metadata, timeout=10)
     except grpc.aio.AioRpcError as error:
         return error.code()
     return grpc.StatusCode.OK
