@@ -1,0 +1,73 @@
+"""contract.entities: the JSON forms every process shares, version references, and a pool's assignments by name."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from contract.entities import (
+    ArtifactRef,
+    Assignment,
+    CategoryCount,
+    ColumnProfile,
+    DatasetProfile,
+    PoolAssignments,
+    VersionRef,
+)
+from contract.errors import ConduitError, ErrorCode
+
+
+def test_a_profile_survives_strict_json_with_its_infinite_edges_and_missing_statistics() -> None:
+    profile = DatasetProfile(
+        rows=3,
+        columns=(
+            ColumnProfile("x", "Float64", "numeric", 3, 1.0, (-math.inf, 0.0, math.inf), (0, 0), math.nan, 0.0),
+            ColumnProfile("c", "String", "categorical", 0, 0.0, top_categories=(CategoryCount("a", 2),), other_count=1),
+        ),
+    )
+    # allow_nan=False: the text is JSON any reader (and PostgreSQL's json type) accepts.
+    text = json.dumps(profile.to_json(), allow_nan=False)
+    back = DatasetProfile.from_json(json.loads(text))
+    assert back.columns[1] == profile.columns[1] and back.rows == 3
+    numeric = back.column("x")
+    assert numeric.bin_edges == (-math.inf, 0.0, math.inf) and math.isnan(numeric.min)
+    assert back.column("c").categories == ("a",)
+    with pytest.raises(KeyError):
+        back.column("absent")
+
+
+def test_a_hand_written_profile_needs_only_names_and_kinds() -> None:
+    profile = DatasetProfile.from_json({"columns": [{"name": "x", "kind": "numeric", "bin_edges": [0, 1, 2]}]})
+    assert profile.column("x") == ColumnProfile("x", "", "numeric", 0, 0.0, bin_edges=(0.0, 1.0, 2.0))
+    with pytest.raises(KeyError):
+        DatasetProfile.from_json({"columns": [{"name": "x"}]})
+
+
+@pytest.mark.parametrize(
+    ("text", "ref"),
+    [
+        ("fraud", VersionRef("fraud")),
+        ("fraud:12", VersionRef("fraud", version=12)),
+        ("fraud@production", VersionRef("fraud", alias="production")),
+    ],
+)
+def test_version_references_parse_and_print_back(text: str, ref: VersionRef) -> None:
+    assert VersionRef.parse(text) == ref
+    assert str(ref) == text
+
+
+@pytest.mark.parametrize("text", ["", "fraud:", "fraud@", "fraud:1.5", "fraud@a@b", "fraud:1@a"])
+def test_malformed_references_are_invalid(text: str) -> None:
+    with pytest.raises(ConduitError) as refused:
+        VersionRef.parse(text)
+    assert refused.value.code is ErrorCode.INVALID_ARGUMENT
+
+
+def test_a_pools_assignments_are_ordered_by_model_and_survive_json() -> None:
+    ref, canary = ArtifactRef(1, "ab" * 32, 10), ArtifactRef(2, "cd" * 32, 20)
+    state = PoolAssignments.of("default", 4, [Assignment("b", ref), Assignment("a", ref, canary, 12.5)])
+    assert [a.model for a in state.models] == ["a", "b"]
+    assert state.by_model()["a"].artifacts() == [ref, canary] and state.by_model()["b"].artifacts() == [ref]
+    assert PoolAssignments.from_json(json.loads(json.dumps(state.to_json()))) == state
