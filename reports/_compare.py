@@ -118,7 +118,7 @@ def _overlay(kind: str, a: ReportInputs, b: ReportInputs) -> tuple[Plot | None, 
 def _metrics(a: ReportInputs, b: ReportInputs) -> dict[str, Any]:
     # The trainers' one list, which also sets each search's direction. Imported here, not at the top: the trainers
     # bring scikit-learn and polars, which a dashboard showing reports would otherwise load before its first page.
-    from trainers._metrics import LOWER_IS_BETTER
+    from trainers import LOWER_IS_BETTER
 
     rows: list[list[Any]] = []
     for name in sorted(set(a.metrics) | set(b.metrics), key=lambda n: ("." in n, n)):

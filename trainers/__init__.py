@@ -5,11 +5,13 @@
 """
 
 from trainers._errors import DatasetError, SpecError, TrainingError
+from trainers._metrics import LOWER_IS_BETTER
 from trainers._parity import ParityError, ParityReport
 from trainers._train import PARITY_TOLERANCE, TrainingResult, train
 from trainers.spec import TrainingSpec, describe_estimators, load_spec, parse_spec
 
 __all__ = [
+    "LOWER_IS_BETTER",
     "PARITY_TOLERANCE",
     "DatasetError",
     "ParityError",
