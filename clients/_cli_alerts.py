@@ -11,11 +11,11 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
-from clients._cli_control import SubParsers, command_parser, emit, table
-from clients.control_plane import ControlPlaneClient
-from control_plane.protocol import control_plane_pb2 as cp
+from clients._cli_control import SubParsers, command_parser
+from clients._cli_output import emit, table, when
+from contract import wire
+from contract.client import SyncControlPlaneClient
+from contract.entities import AlertEvent, AlertRuleRecord, AlertStatus, JobRecord, JobRun
 
 __all__ = ["add_alert_commands"]
 
@@ -31,35 +31,35 @@ def _duration(text: str) -> timedelta:
     return timedelta(seconds=int(match[1]) * _SECONDS[match[2]])
 
 
-def _when(value: Timestamp) -> str:
-    return value.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _rules_text(rules: list[cp.AlertRule]) -> str:
+def _rules_text(rules: list[AlertRuleRecord]) -> str:
     now = datetime.now(UTC)
     rows = []
     for rule in rules:
         target = f"{rule.model}@{rule.alias}" if rule.alias else rule.model
-        silenced = rule.HasField("silenced_until") and rule.silenced_until.ToDatetime(tzinfo=UTC) > now
-        rows.append([rule.name, target, rule.condition, rule.channel, _when(rule.silenced_until) if silenced else "-"])
+        until = rule.silenced_until if rule.silenced_until is not None and rule.silenced_until > now else None
+        rows.append([rule.name, target, rule.condition, rule.channel, when(until)])
     return table(("RULE", "MODEL", "WHEN", "NOTIFY", "SILENCED UNTIL"), rows)
 
 
-def _alerts_text(alerts: list[cp.Alert]) -> str:
+def _value(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _alerts_text(alerts: list[AlertStatus]) -> str:
     rows = [
         [
-            a.rule, f"{a.model}:{a.version}", a.phase, _when(a.since) if a.HasField("since") else "-",
-            f"{a.value:.4g}" if a.HasField("value") else "-", "yes" if a.acknowledged else "no",
+            a.rule, f"{a.model}:{a.version}", a.phase, when(a.since), _value(a.value),
+            "yes" if a.acknowledged else "no",
         ]
         for a in alerts
     ]  # fmt: skip
     return table(("RULE", "VERSION", "STATE", "SINCE (UTC)", "VALUE", "ACKED"), rows)
 
 
-def _history_text(events: list[cp.AlertEvent]) -> str:
+def _history_text(events: list[AlertEvent]) -> str:
     rows = [
         [
-            _when(e.at), e.rule, f"{e.model}:{e.version}", e.phase, f"{e.value:.4g}" if e.HasField("value") else "-",
+            when(e.at), e.rule, f"{e.model}:{e.version}", e.phase, _value(e.value),
             e.channel, e.delivery or "pending", e.attempts, e.error or "-",
         ]
         for e in events
@@ -67,91 +67,91 @@ def _history_text(events: list[cp.AlertEvent]) -> str:
     return table(("AT (UTC)", "RULE", "VERSION", "EVENT", "VALUE", "CHANNEL", "DELIVERY", "TRIES", "ERROR"), rows)
 
 
-def _jobs_text(jobs: list[cp.Job]) -> str:
-    rows = [[j.name, j.cron, j.kind, j.created_by, _when(j.created_at)] for j in jobs]
+def _jobs_text(jobs: list[JobRecord]) -> str:
+    rows = [[j.name, j.cron, j.kind, j.created_by, when(j.created_at)] for j in jobs]
     return table(("JOB", "CRON", "KIND", "CREATED BY", "CREATED (UTC)"), rows)
 
 
-def _runs_text(runs: list[cp.JobRun], *, logs: bool) -> str:
-    rows = [
-        [
-            r.job, _when(r.tick), r.holder, r.outcome or "running",
-            _when(r.finished_at) if r.HasField("finished_at") else "-",
-        ]
-        for r in runs
-    ]  # fmt: skip
+def _runs_text(runs: list[JobRun], *, logs: bool) -> str:
+    rows = [[r.job, when(r.tick), r.holder, r.outcome or "running", when(r.finished_at)] for r in runs]
     text = table(("JOB", "TICK (UTC)", "RUN BY", "OUTCOME", "FINISHED (UTC)"), rows)
     if logs:
         for run in runs:
-            text += f"\n\n--- {run.job} {_when(run.tick)} ---\n{run.log.rstrip()}"
+            text += f"\n\n--- {run.job} {when(run.tick)} ---\n{run.log.rstrip()}"
     return text
 
 
 # -- alerts ---------------------------------------------------------------------------------------------------
 
 
-def _alerts_add(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    rule = client.create_alert_rule(args.rule, model=args.model, when=args.when, notify=args.notify)
-    emit(args, rule, lambda: _rules_text([rule]))
+def _alerts_add(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    rule = client.run(client.api.create_alert_rule(args.rule, model=args.model, when=args.when, notify=args.notify))
+    emit(args, wire.alert_rule(rule), lambda: _rules_text([rule]))
 
 
-def _alerts_list(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    rules = client.list_alert_rules()
-    alerts = client.list_alerts()
-    emit(args, rules, lambda: _rules_text(rules) + ("\n\n" + _alerts_text(alerts) if alerts else ""))
+def _alerts_list(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    rules = client.run(client.api.list_alert_rules())
+    alerts = client.run(client.api.list_alerts())
+    emit(
+        args,
+        [wire.alert_rule(r) for r in rules],
+        lambda: _rules_text(rules) + ("\n\n" + _alerts_text(alerts) if alerts else ""),
+    )
 
 
-def _alerts_history(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    events = client.alert_history(args.rule or "", limit=args.limit)
-    emit(args, events, lambda: _history_text(events))
+def _alerts_history(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    events = client.run(client.api.alert_history(args.rule or "", limit=args.limit))
+    emit(args, [wire.alert_event(e) for e in events], lambda: _history_text(events))
 
 
-def _alerts_silence(client: ControlPlaneClient, args: argparse.Namespace) -> None:
+def _alerts_silence(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
     until = None if args.lift else datetime.now(UTC) + args.duration
-    rule = client.silence_alert(args.rule, until)
-    emit(args, rule, lambda: _rules_text([rule]))
+    rule = client.run(client.api.silence_alert(args.rule, until))
+    emit(args, wire.alert_rule(rule), lambda: _rules_text([rule]))
 
 
-def _alerts_ack(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    alert = client.acknowledge_alert(args.rule, args.model, args.version or "")
-    emit(args, alert, lambda: _alerts_text([alert]))
+def _alerts_ack(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    alert = client.run(client.api.acknowledge_alert(args.rule, args.model, args.version or ""))
+    emit(args, wire.alert(alert), lambda: _alerts_text([alert]))
 
 
-def _alerts_remove(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    rule = client.delete_alert_rule(args.rule)
-    emit(args, rule, lambda: f"removed alert rule {rule.name}")
+def _alerts_remove(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    rule = client.run(client.api.delete_alert_rule(args.rule))
+    emit(args, wire.alert_rule(rule), lambda: f"removed alert rule {rule.name}")
 
 
 # -- jobs -----------------------------------------------------------------------------------------------------
 
 
-def _jobs_add(client: ControlPlaneClient, args: argparse.Namespace) -> None:
+def _jobs_add(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
     if args.train is not None:
         # The control plane runs the trainer in its own home: the spec travels as text, not as a path here.
-        job = client.create_job(args.name, cron=args.cron, kind="train", spec=Path(args.train).read_text())
+        job = client.run(
+            client.api.create_job(args.name, cron=args.cron, kind="train", spec=Path(args.train).read_text())
+        )
     else:
-        job = client.create_job(args.name, cron=args.cron, kind="evaluate" if args.evaluate else "gc")
-    emit(args, job, lambda: _jobs_text([job]))
+        job = client.run(client.api.create_job(args.name, cron=args.cron, kind="evaluate" if args.evaluate else "gc"))
+    emit(args, wire.job(job), lambda: _jobs_text([job]))
 
 
-def _jobs_list(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    jobs = client.list_jobs()
-    emit(args, jobs, lambda: _jobs_text(jobs))
+def _jobs_list(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    jobs = client.run(client.api.list_jobs())
+    emit(args, [wire.job(j) for j in jobs], lambda: _jobs_text(jobs))
 
 
-def _jobs_history(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    runs = client.job_runs(args.name, limit=args.limit)
-    emit(args, runs, lambda: _runs_text(runs, logs=args.logs))
+def _jobs_history(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    runs = client.run(client.api.job_runs(args.name, limit=args.limit))
+    emit(args, [wire.job_run(r) for r in runs], lambda: _runs_text(runs, logs=args.logs))
 
 
-def _jobs_run(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    run = client.run_job(args.name)
-    emit(args, run, lambda: _runs_text([run], logs=True))
+def _jobs_run(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    run = client.run(client.api.run_job(args.name))
+    emit(args, wire.job_run(run), lambda: _runs_text([run], logs=True))
 
 
-def _jobs_remove(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    job = client.delete_job(args.name)
-    emit(args, job, lambda: f"removed job {job.name}")
+def _jobs_remove(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    job = client.run(client.api.delete_job(args.name))
+    emit(args, wire.job(job), lambda: f"removed job {job.name}")
 
 
 def add_alert_commands(sub: SubParsers) -> None:

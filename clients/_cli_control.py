@@ -8,19 +8,18 @@ TLS), calls one RPC, and prints a table, or JSON with ``--json``. Errors print o
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from google.protobuf.json_format import MessageToDict
-from google.protobuf.message import Message
-
-from clients.control_plane import ControlPlaneClient, parse_ref
+from clients._cli_output import emit, mapping, table, when
+from contract import wire
+from contract.client import SyncControlPlaneClient, collect
+from contract.entities import AuditEntry, Deployment, Lineage, ModelVersion, Role, VersionRef
 from contract.errors import ConduitError, ErrorCode
 from control_plane.protocol import control_plane_pb2 as cp
 
@@ -28,20 +27,17 @@ __all__ = [
     "SubParsers",
     "add_control_commands",
     "command_parser",
-    "emit",
     "normalize_argv",
     "run_control_command",
-    "table",
-    "when",
 ]
 
 DEFAULT_ADDRESS = "127.0.0.1:8100"
-ROLES = {"viewer": cp.ROLE_VIEWER, "maintainer": cp.ROLE_MAINTAINER, "server": cp.ROLE_SERVER, "admin": cp.ROLE_ADMIN}
+ROLES = {role.value: role for role in Role}
 DEPLOY_ACTIONS = ("rollback", "list", "remove")
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
-Handler = Callable[[ControlPlaneClient, argparse.Namespace], Any]
+Handler = Callable[[SyncControlPlaneClient, argparse.Namespace], Any]
 SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
@@ -87,51 +83,20 @@ def _percent(text: str) -> float:
     return value
 
 
-# -- output ------------------------------------------------------------------------------------------------------
+# -- text --------------------------------------------------------------------------------------------------------------
 
 
-def _as_dict(message: Message) -> dict[str, Any]:
-    return MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
-
-
-def when(message: Message, field: str) -> str:
-    if not message.HasField(field):
-        return "-"
-    moment: datetime = getattr(message, field).ToDatetime(tzinfo=UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    cells = [list(headers)] + [[str(cell) for cell in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells
-    )
-
-
-def _mapping(values: Mapping[str, object]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(values.items())) or "-"
-
-
-def emit(args: argparse.Namespace, data: Message | Sequence[Message], text: Callable[[], str]) -> None:
-    if args.json:
-        payload: Any = [_as_dict(m) for m in data] if isinstance(data, Sequence) else _as_dict(data)
-        print(json.dumps(payload, indent=2, sort_keys=True))
-    else:
-        print(text())
-
-
-def _version_text(version: cp.ModelVersion) -> str:
+def _version_text(version: ModelVersion) -> str:
     lines = [
         f"model        {version.model}",
         f"version      {version.version}",
         f"aliases      {', '.join(version.aliases) or '-'}",
         f"sha256       {version.sha256}",
         f"size         {version.size_bytes} bytes",
-        f"created      {when(version, 'created_at')} by {version.created_by}",
-        f"metrics      {_mapping(version.metrics)}",
-        f"params       {_mapping(version.params)}",
-        f"tags         {_mapping(version.tags)}",
+        f"created      {when(version.created_at)} by {version.created_by}",
+        f"metrics      {mapping(version.metrics)}",
+        f"params       {mapping(version.params)}",
+        f"tags         {mapping(version.tags)}",
     ]
     lineage = version.lineage
     if lineage.dataset or lineage.dataset_version or lineage.code_version or lineage.parent_version:
@@ -148,8 +113,13 @@ def _version_text(version: cp.ModelVersion) -> str:
     return "\n".join(lines)
 
 
-def _deployment_row(d: cp.Deployment) -> list[object]:
-    target = "(removed)" if d.undeployed else (f"@{d.alias}" if d.alias else f":{d.version}")
+def _target(d: Deployment) -> str:
+    """``@ALIAS`` or ``:VERSION`` (``:0`` when neither, as the API's zero value reads)."""
+    return f"@{d.alias}" if d.alias else f":{d.version or 0}"
+
+
+def _deployment_row(d: Deployment) -> list[object]:
+    target = "(removed)" if d.undeployed else _target(d)
     canary = f"v{d.canary_version} {d.canary_percent:g}%" if d.canary_version else "-"
     serving = d.resolved_version or "-"
     return [
@@ -160,197 +130,230 @@ def _deployment_row(d: cp.Deployment) -> list[object]:
         serving,
         canary,
         "yes" if d.active else "",
-        when(d, "created_at"),
+        when(d.created_at),
         d.created_by,
     ]
+
+
+def _change(entry: AuditEntry) -> str:
+    # The states as the API writes them (JSON text), not as Python prints the parsed mappings.
+    message = wire.audit_entry(entry)
+    return f"{message.before_json or '-'} -> {message.after_json or '-'}"
 
 
 # -- handlers ----------------------------------------------------------------------------------------------------
 
 
-def _models_register(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    lineage = cp.Lineage(
+def _models_register(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    lineage = Lineage(
         dataset=args.dataset or "",
         dataset_version=args.dataset_version or "",
         code_version=args.code_version or "",
         training_spec=args.training_spec.read_text() if args.training_spec else "",
         parent_version=args.parent_version or 0,
     )
-    version = client.register_version(
-        args.name,
-        args.file,
-        metrics=_metrics(args.metric),
-        params=_pairs(args.param, "param"),
-        tags=_pairs(args.tag, "tag"),
-        lineage=lineage,
-        description=args.description or "",
-        aliases=args.alias or [],
+    version = client.run(
+        client.api.register_version(
+            args.name,
+            args.file,
+            metrics=_metrics(args.metric),
+            params=_pairs(args.param, "param"),
+            tags=_pairs(args.tag, "tag"),
+            lineage=lineage,
+            description=args.description or "",
+            aliases=args.alias or [],
+        )
     )
-    emit(args, version, lambda: str(version.version))
+    emit(args, wire.model_version(version), lambda: str(version.version))
 
 
-def _models_list(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    models = client.list_models(include_archived=args.all)
+def _models_list(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    models = client.run(collect(lambda token: client.api.list_models(include_archived=args.all, page_token=token)))
     rows = [
-        [m.name, m.latest_version or "-", _mapping(m.aliases), "archived" if m.archived else "", when(m, "created_at")]
+        [m.name, m.latest_version or "-", mapping(m.aliases), "archived" if m.archived else "", when(m.created_at)]
         for m in models
     ]
-    emit(args, models, lambda: table(["MODEL", "LATEST", "ALIASES", "", "CREATED"], rows))
+    emit(args, [wire.model(m) for m in models], lambda: table(["MODEL", "LATEST", "ALIASES", "", "CREATED"], rows))
 
 
-def _models_show(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    version = client.get_version(parse_ref(args.ref))
-    emit(args, version, lambda: _version_text(version))
+def _models_show(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    version = client.run(client.api.get_version(VersionRef.parse(args.ref)))
+    emit(args, wire.model_version(version), lambda: _version_text(version))
 
 
-def _models_versions(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    versions = client.list_versions(args.name, tags=_pairs(args.tag, "tag"), limit=args.limit)
+def _models_versions(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    tags = _pairs(args.tag, "tag")
+    versions = client.run(
+        collect(lambda token: client.api.list_versions(args.name, tags=tags, page_token=token), args.limit)
+    )
     rows = [
-        [v.version, ", ".join(v.aliases) or "-", _mapping(v.metrics), _mapping(v.tags), when(v, "created_at")]
+        [v.version, ", ".join(v.aliases) or "-", mapping(v.metrics), mapping(v.tags), when(v.created_at)]
         for v in versions
     ]
-    emit(args, versions, lambda: table(["VERSION", "ALIASES", "METRICS", "TAGS", "CREATED"], rows))
+    emit(
+        args,
+        [wire.model_version(v) for v in versions],
+        lambda: table(["VERSION", "ALIASES", "METRICS", "TAGS", "CREATED"], rows),
+    )
 
 
-def _models_alias(client: ControlPlaneClient, args: argparse.Namespace) -> None:
+def _models_alias(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
     if args.delete:
         if args.version is not None:
             raise ConduitError(ErrorCode.INVALID_ARGUMENT, "give either VERSION or --delete, not both")
-        version = client.delete_alias(args.name, args.alias)
+        version = client.run(client.api.delete_alias(args.name, args.alias))
         print(f"deleted {args.name}@{args.alias} (was version {version})")
         return
     if args.version is None:
         raise ConduitError(ErrorCode.INVALID_ARGUMENT, "missing VERSION (or --delete)")
-    alias = client.set_alias(args.name, args.alias, args.version)
+    alias = client.run(client.api.set_alias(args.name, args.alias, args.version))
     moved = f" (was {alias.previous_version})" if alias.previous_version else ""
-    emit(args, alias, lambda: f"{alias.model}@{alias.alias} -> {alias.version}{moved}")
+    emit(args, wire.alias(alias), lambda: f"{alias.model}@{alias.alias} -> {alias.version}{moved}")
 
 
-def _models_create(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    model = client.create_model(args.name, args.description or "")
-    emit(args, model, lambda: f"created model {model.name}")
+def _models_create(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    model = client.run(client.api.create_model(args.name, args.description or ""))
+    emit(args, wire.model(model), lambda: f"created model {model.name}")
 
 
-def _models_archive(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    model = client.archive_model(args.name)
-    emit(args, model, lambda: f"archived model {model.name}")
+def _models_archive(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    model = client.run(client.api.archive_model(args.name))
+    emit(args, wire.model(model), lambda: f"archived model {model.name}")
 
 
-def _models_download(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    header = client.download(parse_ref(args.ref), args.output)
+def _models_download(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    header = client.run(client.api.download(VersionRef.parse(args.ref), args.output))
     print(f"wrote {args.output} (version {header.version}, {header.size_bytes} bytes, sha256 {header.sha256})")
 
 
-def _deploy_apply(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    ref = parse_ref(args.target)
-    if not ref.HasField("alias") and not ref.HasField("version"):
+def _deploy_apply(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    ref = VersionRef.parse(args.target)
+    if ref.alias is None and ref.version is None:
         raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"{args.target!r}: deploy NAME@ALIAS or NAME:VERSION")
     if (args.canary is None) != (args.percent is None):
         raise ConduitError(ErrorCode.INVALID_ARGUMENT, "--canary VERSION and --percent P go together")
-    deployment = client.deploy(
-        args.pool,
-        ref.model,
-        alias=ref.alias,
-        version=ref.version,
-        canary_version=args.canary or 0,
-        canary_percent=args.percent or 0.0,
+    deployment = client.run(
+        client.api.deploy(
+            args.pool,
+            ref.model,
+            alias=ref.alias or "",
+            version=ref.version or 0,
+            canary_version=args.canary or 0,
+            canary_percent=args.percent or 0.0,
+        )
     )
-    canary = f", canary version {deployment.canary_version} at {deployment.canary_percent:g}%" if args.canary else ""
+    canary = (
+        f", canary version {deployment.canary_version or 0} at {deployment.canary_percent:g}%" if args.canary else ""
+    )
     emit(
         args,
-        deployment,
+        wire.deployment(deployment),
         lambda: (
             f"deployed {args.target} to pool {deployment.pool} "
-            f"(serving version {deployment.resolved_version}{canary}; deployment {deployment.id})"
+            f"(serving version {deployment.resolved_version or 0}{canary}; deployment {deployment.id})"
         ),
     )
 
 
-def _deploy_rollback(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    deployment = client.rollback(args.pool, args.name)
-    target = f"@{deployment.alias}" if deployment.alias else f":{deployment.version}"
+def _deploy_rollback(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    deployment = client.run(client.api.rollback(args.pool, args.name))
     emit(
         args,
-        deployment,
+        wire.deployment(deployment),
         lambda: (
-            f"rolled back {args.name} on pool {deployment.pool} to {args.name}{target} "
+            f"rolled back {args.name} on pool {deployment.pool} to {args.name}{_target(deployment)} "
             f"(serving version {deployment.resolved_version or '-'}; deployment {deployment.id})"
         ),
     )
 
 
-def _deploy_remove(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    deployment = client.undeploy(args.pool, args.name)
-    emit(args, deployment, lambda: f"removed {args.name} from pool {deployment.pool}")
+def _deploy_remove(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    deployment = client.run(client.api.undeploy(args.pool, args.name))
+    emit(args, wire.deployment(deployment), lambda: f"removed {args.name} from pool {deployment.pool}")
 
 
-def _deploy_list(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    deployments = client.list_deployments(pool=args.pool or "", model=args.model or "", history=args.history)
+def _deploy_list(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    deployments = client.run(
+        collect(
+            lambda token: client.api.list_deployments(
+                pool=args.pool or "", model=args.model or "", history=args.history, page_token=token
+            )
+        )
+    )
     headers = ["ID", "POOL", "MODEL", "TARGET", "SERVING", "CANARY", "ACTIVE", "CREATED", "BY"]
-    emit(args, deployments, lambda: table(headers, [_deployment_row(d) for d in deployments]))
+    emit(
+        args,
+        [wire.deployment(d) for d in deployments],
+        lambda: table(headers, [_deployment_row(d) for d in deployments]),
+    )
 
 
-def _servers_list(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    servers = client.list_servers(pool=args.pool or "")
+def _servers_list(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    servers = client.run(client.api.list_servers(args.pool or ""))
     rows = [
         [
-            s.name,
-            s.pool,
-            s.address,
+            s.record.name,
+            s.record.pool,
+            s.record.address,
             "alive" if s.alive else "silent",
-            when(s, "last_heartbeat"),
-            " ".join(f"{m.model}:{m.version}={m.state}" for m in s.models) or "-",
+            when(s.record.last_heartbeat),
+            " ".join(f"{m.model}:{m.version}={m.state}" for m in s.record.models) or "-",
         ]
         for s in servers
     ]
-    emit(args, servers, lambda: table(["SERVER", "POOL", "ADDRESS", "STATE", "HEARTBEAT", "MODELS"], rows))
+    emit(
+        args,
+        [wire.server(s) for s in servers],
+        lambda: table(["SERVER", "POOL", "ADDRESS", "STATE", "HEARTBEAT", "MODELS"], rows),
+    )
 
 
-def _role_name(role: int) -> str:
-    return next((name for name, value in ROLES.items() if value == role), "?")
-
-
-def _users_create(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    created = client.create_user(args.name, ROLES[args.role])
-    emit(args, created, lambda: created.token)
+def _users_create(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    user, token = client.run(client.api.create_user(args.name, ROLES[args.role]))
+    emit(args, cp.CreateUserResponse(user=wire.user(user), token=token), lambda: token)
     if not args.json:
         print(f"created {args.role} {args.name}; the token above is shown once", file=sys.stderr)
 
 
-def _users_list(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    users = client.list_users()
-    rows = [[u.name, _role_name(u.role), "disabled" if u.disabled else "", when(u, "created_at")] for u in users]
-    emit(args, users, lambda: table(["USER", "ROLE", "", "CREATED"], rows))
+def _users_list(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    users = client.run(client.api.list_users())
+    rows = [[u.name, u.role.value, "disabled" if u.disabled else "", when(u.created_at)] for u in users]
+    emit(args, [wire.user(u) for u in users], lambda: table(["USER", "ROLE", "", "CREATED"], rows))
 
 
-def _users_token(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    print(client.create_token(args.name))
+def _users_token(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    print(client.run(client.api.create_token(args.name)))
 
 
-def _users_disable(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    user = client.disable_user(args.name)
-    emit(args, user, lambda: f"disabled {user.name}")
+def _users_disable(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    user = client.run(client.api.disable_user(args.name))
+    emit(args, wire.user(user), lambda: f"disabled {user.name}")
 
 
-def _users_whoami(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    user = client.whoami()
-    emit(args, user, lambda: f"{user.name} ({_role_name(user.role)})")
+def _users_whoami(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    user = client.run(client.api.whoami())
+    emit(args, wire.user(user), lambda: f"{user.name} ({user.role.value})")
 
 
-def _audit(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    entries = client.list_audit(
-        since=args.since,
-        actor=args.actor or "",
-        action=args.action or "",
-        target_prefix=args.target or "",
-        limit=args.limit,
+def _audit(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    entries = client.run(
+        collect(
+            lambda token: client.api.list_audit(
+                since=args.since,
+                actor=args.actor or "",
+                action=args.action or "",
+                target_prefix=args.target or "",
+                page_token=token,
+            ),
+            args.limit,
+        )
     )
-
-    def change(entry: cp.AuditEntry) -> str:
-        return f"{entry.before_json or '-'} -> {entry.after_json or '-'}"
-
-    rows = [[when(e, "at"), e.actor, e.action, e.target, change(e)] for e in entries]
-    emit(args, entries, lambda: table(["AT (UTC)", "ACTOR", "ACTION", "TARGET", "CHANGE"], rows))
+    rows = [[when(e.at), e.actor, e.action, e.target, _change(e)] for e in entries]
+    emit(
+        args,
+        [wire.audit_entry(e) for e in entries],
+        lambda: table(["AT (UTC)", "ACTOR", "ACTION", "TARGET", "CHANGE"], rows),
+    )
 
 
 # -- parsers -----------------------------------------------------------------------------------------------------
@@ -507,7 +510,7 @@ def run_control_command(args: argparse.Namespace) -> int:
     )
     try:
         root_certificates = ca.read_bytes() if ca else None
-        with ControlPlaneClient(address, token=token, root_certificates=root_certificates) as client:
+        with SyncControlPlaneClient.connect(address, token=token, root_certificates=root_certificates) as client:
             args.handler(client, args)
     except ConduitError as exc:
         print(f"conduit: {exc.message}", file=sys.stderr)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import re
-from datetime import UTC
+from datetime import datetime
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
-from clients._cli_control import SubParsers, _since, command_parser, emit, table
-from clients.control_plane import ControlPlaneClient, parse_ref
-from control_plane.protocol import control_plane_pb2 as cp
+from clients._cli_control import SubParsers, _since, command_parser
+from clients._cli_output import emit, table, when
+from contract import wire
+from contract.client import SyncControlPlaneClient
+from contract.entities import FeatureDrift, MonitoringReport, MonitoringWindow, VersionRef
 
 __all__ = ["add_monitoring_commands"]
 
@@ -32,26 +32,27 @@ def _window(text: str) -> int:
     return minutes
 
 
-def _minute(value: Timestamp) -> str:
-    return value.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M")
+def _minute(value: datetime) -> str:
+    return when(value, "%Y-%m-%d %H:%M")
 
 
-def _ms(window: cp.MonitoringWindow, field: str) -> str:
-    return f"{getattr(window, field) * 1e3:.2f}" if window.HasField(field) else "-"
+def _ms(window: MonitoringWindow, field: str) -> str:
+    seconds = window.quantiles[wire.QUANTILE_FIELDS.index(field)]
+    return "-" if seconds is None else f"{seconds * 1e3:.2f}"
 
 
 def _number(value: float) -> str:
     return f"{value:.3g}"
 
 
-def _errors(window: cp.MonitoringWindow) -> str:
+def _errors(window: MonitoringWindow) -> str:
     if not window.errors:
         return "0"
     detail = " ".join(f"{status}={count}" for status, count in sorted(window.errors.items()))
     return f"{sum(window.errors.values())} {detail}"
 
 
-def _verdict(window: cp.MonitoringWindow) -> str:
+def _verdict(window: MonitoringWindow) -> str:
     inputs = [f for f in window.features if f.feature != "@prediction"]
     if not inputs:
         return "-"
@@ -59,26 +60,29 @@ def _verdict(window: cp.MonitoringWindow) -> str:
     return f"{'DRIFT' if window.dataset_drift else 'ok'} {drifted}/{len(inputs)}"
 
 
-def _feature_row(feature: cp.FeatureDrift) -> list[object]:
-    numeric = feature.HasField("ks")
+def _optional(value: float | None) -> str:
+    return "-" if value is None else _number(value)
+
+
+def _feature_row(feature: FeatureDrift) -> list[object]:
     return [
         feature.feature,
         feature.kind,
         feature.count,
         _number(feature.psi),
         _number(feature.js),
-        _number(feature.ks) if numeric else "-",
-        _number(feature.ks_p_value) if numeric else "-",
+        _optional(feature.ks),
+        _optional(feature.ks_p_value),
         _number(feature.chi2),
         _number(feature.chi2_p_value),
         "yes" if feature.drifted else "no",
     ]
 
 
-def _text(answer: cp.GetMonitoringResponse) -> str:
+def _text(answer: MonitoringReport) -> str:
     baseline = (
         f"drift against {answer.baseline.name}:{answer.baseline.version}"
-        if answer.HasField("baseline")
+        if answer.baseline is not None
         else "no drift baseline (the version's lineage names no data set version the control plane holds)"
     )
     lines = [f"{answer.model}:{answer.version}  {baseline}"]
@@ -89,7 +93,7 @@ def _text(answer: cp.GetMonitoringResponse) -> str:
         for w in answer.windows
     ]
     lines.append(table(("WINDOW (UTC)", "REQUESTS", "ERRORS", "P50 MS", "P99 MS", "DATA SET"), rows))
-    rule = answer.thresholds
+    rule = answer.rule
     for window in answer.windows:
         if not window.features:
             continue
@@ -104,9 +108,10 @@ def _text(answer: cp.GetMonitoringResponse) -> str:
     return "\n".join(lines)
 
 
-def _show(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    answer = client.get_monitoring(parse_ref(args.ref), since=args.since, window_minutes=args.window)
-    emit(args, answer, lambda: _text(answer))
+def _show(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    ref = VersionRef.parse(args.ref)
+    answer = client.run(client.api.get_monitoring(ref, since=args.since, window_minutes=args.window))
+    emit(args, wire.monitoring_report(answer), lambda: _text(answer))
 
 
 def add_monitoring_commands(sub: SubParsers) -> None:

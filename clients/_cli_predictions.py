@@ -13,41 +13,45 @@ from pathlib import Path
 
 import polars as pl
 
-from clients._cli_control import SubParsers, _since, command_parser, emit, table, when
-from clients.control_plane import ControlPlaneClient, parse_ref
+from clients._cli_control import SubParsers, _since, command_parser
+from clients._cli_output import emit, table, when
+from contract import wire
+from contract.client import SyncControlPlaneClient, collect
+from contract.entities import PredictionLog, VersionRef
 from contract.errors import ConduitError, ErrorCode
-from control_plane.protocol import control_plane_pb2 as cp
 
 __all__ = ["add_prediction_commands"]
 
 _HEADERS = ("VERSION", "FIRST (UTC)", "LAST (UTC)", "ROWS", "BYTES", "SERVER", "SHA256")
 
 
-def _span(ref: cp.VersionRef, args: argparse.Namespace) -> str:
+def _span(ref: VersionRef, args: argparse.Namespace) -> str:
     target = ref.model + (f"@{ref.alias}" if ref.alias else f":{ref.version}" if ref.version else "")
     return f"{target} since {args.since:%Y-%m-%d %H:%M:%S} UTC" if args.since else target
 
 
-def _logs(client: ControlPlaneClient, args: argparse.Namespace) -> tuple[cp.VersionRef, list[cp.PredictionLog]]:
-    ref = parse_ref(args.ref)
-    return ref, client.list_prediction_logs(ref, since=args.since)
+def _logs(client: SyncControlPlaneClient, args: argparse.Namespace) -> tuple[VersionRef, list[PredictionLog]]:
+    ref = VersionRef.parse(args.ref)
+    return ref, client.run(
+        collect(lambda token: client.api.list_prediction_logs(ref, since=args.since, page_token=token))
+    )
 
 
-def _list(client: ControlPlaneClient, args: argparse.Namespace) -> None:
+def _list(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
     ref, logs = _logs(client, args)
 
     def text() -> str:
         if not logs:
             return f"no prediction logs of {_span(ref, args)}"
         rows = [
-            [log.version, when(log, "first_at"), when(log, "last_at"), log.rows, log.size_bytes, log.server,
+            [log.version, when(log.first_at), when(log.last_at), log.rows, log.size_bytes, log.server,
              log.sha256[:12]]
             for log in logs
         ]  # fmt: skip
         total = sum(log.rows for log in logs)
         return f"{table(_HEADERS, rows)}\n{len(logs)} file(s), {total} row(s)"
 
-    emit(args, logs, text)
+    emit(args, [wire.prediction_log(log) for log in logs], text)
 
 
 def _partial(output: Path) -> Path:
@@ -77,7 +81,7 @@ def _conflicts(tables: list[tuple[int, pl.DataFrame]]) -> str:
     return "; ".join(found) or "their columns cannot be united"
 
 
-def _export(client: ControlPlaneClient, args: argparse.Namespace) -> None:
+def _export(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
     output: Path = args.output
     partial = _partial(output)
     try:
@@ -88,7 +92,7 @@ def _export(client: ControlPlaneClient, args: argparse.Namespace) -> None:
             tables = []
             for i, log in enumerate(logs):
                 path = Path(scratch) / f"{i}.parquet"
-                client.download_prediction_log(log.sha256, path)
+                client.run(client.api.download_prediction_log(log.sha256, path))
                 tables.append((log.version, pl.read_parquet(path)))
         # Versions may differ in their tensors: their columns are united, missing ones null, types cast to a common
         # one where there is one (Int64 and Float32 to Float64); a scalar and a list column have none.

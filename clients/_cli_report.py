@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from clients._cli_control import SubParsers, command_parser
-from clients.control_plane import ControlPlaneClient, parse_ref
+from contract.client import SyncControlPlaneClient
+from contract.entities import DatasetVersion, VersionRef
 from contract.errors import ConduitError, ErrorCode
-from control_plane.protocol import control_plane_pb2 as cp
 
 if TYPE_CHECKING:
     from reports import ReportInputs
@@ -30,7 +30,7 @@ _USAGE = (
 )
 
 
-def fetch_report_inputs(client: ControlPlaneClient, ref: cp.VersionRef) -> ReportInputs:
+def fetch_report_inputs(client: SyncControlPlaneClient, ref: VersionRef) -> ReportInputs:
     """The version ``ref`` names (GetVersion), each attachment a report reads (GetAttachment), and the profile of
     the data set version its lineage names (GetDataset; None when there is none or the control plane lacks it).
 
@@ -39,20 +39,22 @@ def fetch_report_inputs(client: ControlPlaneClient, ref: cp.VersionRef) -> Repor
     """
     from reports import ATTACHMENTS, ReportInputs  # matplotlib: loaded by this command only, not by every one
 
-    version = client.get_version(ref)
+    version = client.run(client.api.get_version(ref))
     # Pinned to the resolved number: an alias moving between the calls must not mix two versions' documents.
-    pinned = cp.VersionRef(model=version.model, version=version.version)
+    pinned = VersionRef(version.model, version=version.version)
     stored = {attachment.name for attachment in version.attachments}
-    attachments = {name: client.get_attachment(pinned, name).content for name in ATTACHMENTS if name in stored}
-    dataset = None
+    attachments = {
+        name: client.run(client.api.get_attachment(pinned, name))[1] for name in ATTACHMENTS if name in stored
+    }
+    dataset: DatasetVersion | None = None
     lineage = version.lineage
     if lineage.dataset and lineage.dataset_version:
         try:
-            dataset = client.get_dataset(lineage.dataset, lineage.dataset_version)
+            dataset = client.run(client.api.get_dataset(lineage.dataset, lineage.dataset_version))
         except ConduitError as exc:
             if exc.code != ErrorCode.NOT_FOUND:
                 raise
-    return ReportInputs.from_messages(version, attachments, dataset)
+    return ReportInputs.of(version, attachments, dataset)
 
 
 def _write(path: Path, html: str) -> None:
@@ -72,15 +74,15 @@ def _write(path: Path, html: str) -> None:
         raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"cannot write {path}: {exc.strerror}") from None
 
 
-def _report(client: ControlPlaneClient, args: argparse.Namespace) -> None:
+def _report(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
     from reports import render_comparison, render_report
 
     refs: list[str] = args.refs
     if refs[0] == "compare" and len(refs) == 3:
-        a, b = (fetch_report_inputs(client, parse_ref(text)) for text in refs[1:])
+        a, b = (fetch_report_inputs(client, VersionRef.parse(text)) for text in refs[1:])
         html, what = render_comparison(a, b), f"{a.ref} against {b.ref}"
     elif len(refs) == 1:
-        inputs = fetch_report_inputs(client, parse_ref(refs[0]))
+        inputs = fetch_report_inputs(client, VersionRef.parse(refs[0]))
         html, what = render_report(inputs), inputs.ref
     else:
         raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"expected NAME[@ALIAS|:VERSION] or compare A B, got {refs}")

@@ -12,10 +12,12 @@ import os
 import sys
 from pathlib import Path
 
-from clients._cli_control import SubParsers, command_parser, emit, table, when
-from clients.control_plane import ControlPlaneClient
+from clients._cli_control import SubParsers, command_parser
+from clients._cli_output import emit, table, when
 from clients.training import BUNDLED_PREFIX, fetch_dataset, import_frame, read_source, register_result
-from control_plane.protocol import control_plane_pb2 as cp
+from contract import wire
+from contract.client import SyncControlPlaneClient, collect
+from contract.entities import DatasetVersion
 from trainers import ParityError, SpecError, describe_estimators, load_spec, train
 from trainers.bundled import BUNDLED
 
@@ -30,17 +32,17 @@ def _dataset_ref(text: str) -> tuple[str, str]:
     return name, version
 
 
-def _dataset_row(d: cp.DatasetVersion) -> list[object]:
-    return [d.name, d.version, d.profile.rows, len(d.profile.columns), d.target or "-", d.source, when(d, "created_at")]
+def _dataset_row(d: DatasetVersion) -> list[object]:
+    return [d.name, d.version, d.profile.rows, len(d.profile.columns), d.target or "-", d.source, when(d.created_at)]
 
 
 _DATASET_HEADERS = ("NAME", "VERSION", "ROWS", "COLUMNS", "TARGET", "SOURCE", "CREATED")
 
 
-def _profile_text(d: cp.DatasetVersion) -> str:
+def _profile_text(d: DatasetVersion) -> str:
     head = (
         f"{d.name}:{d.version}  {d.profile.rows} rows  target {d.target or '-'}  source {d.source}\n"
-        f"created {when(d, 'created_at')} by {d.created_by or '-'}  sha256 {d.sha256[:16]}…  {d.size_bytes} bytes\n"
+        f"created {when(d.created_at)} by {d.created_by or '-'}  sha256 {d.sha256[:16]}…  {d.size_bytes} bytes\n"
     )
     rows = []
     for c in d.profile.columns:
@@ -53,14 +55,14 @@ def _profile_text(d: cp.DatasetVersion) -> str:
     return head + table(("COLUMN", "DTYPE", "KIND", "MISSING", "SUMMARY"), rows)
 
 
-def _import(client: ControlPlaneClient, args: argparse.Namespace) -> None:
+def _import(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
     frame, source = read_source(args.source, sql=args.sql, db=args.db)
     stored, created = import_frame(
         client, frame, args.name, source=source, target=args.target or "", description=args.description
     )
     emit(
         args,
-        stored,
+        wire.dataset_version(stored),
         lambda: (
             f"{'imported' if created else 'unchanged'} {stored.name}:{stored.version}  "
             f"({stored.profile.rows} rows, {len(stored.profile.columns)} columns)"
@@ -68,28 +70,32 @@ def _import(client: ControlPlaneClient, args: argparse.Namespace) -> None:
     )
 
 
-def _list(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    found = client.list_datasets(limit=args.limit)
-    emit(args, found, lambda: table(_DATASET_HEADERS, map(_dataset_row, found)))
+def _list(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    found = client.run(collect(lambda token: client.api.list_datasets(page_token=token), args.limit))
+    emit(args, [wire.dataset_version(d) for d in found], lambda: table(_DATASET_HEADERS, map(_dataset_row, found)))
 
 
-def _versions(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    found = client.list_dataset_versions(args.name, limit=args.limit)
-    emit(args, found, lambda: table(_DATASET_HEADERS, map(_dataset_row, found)))
+def _versions(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    found = client.run(collect(lambda token: client.api.list_dataset_versions(args.name, page_token=token), args.limit))
+    emit(args, [wire.dataset_version(d) for d in found], lambda: table(_DATASET_HEADERS, map(_dataset_row, found)))
 
 
-def _show(client: ControlPlaneClient, args: argparse.Namespace) -> None:
-    stored = client.get_dataset(*_dataset_ref(args.ref))
-    emit(args, stored, lambda: _profile_text(stored))
+def _show(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    stored = client.run(client.api.get_dataset(*_dataset_ref(args.ref)))
+    emit(args, wire.dataset_version(stored), lambda: _profile_text(stored))
 
 
-def _download(client: ControlPlaneClient, args: argparse.Namespace) -> None:
+def _download(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
     name, version = _dataset_ref(args.ref)
-    stored = client.download_dataset(name, args.output, version)
-    emit(args, stored, lambda: f"wrote {args.output} ({stored.name}:{stored.version}, {stored.size_bytes} bytes)")
+    stored = client.run(client.api.download_dataset(name, args.output, version))
+    emit(
+        args,
+        wire.dataset_version(stored),
+        lambda: f"wrote {args.output} ({stored.name}:{stored.version}, {stored.size_bytes} bytes)",
+    )
 
 
-def _train(client: ControlPlaneClient, args: argparse.Namespace) -> None:
+def _train(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
     spec = load_spec(args.spec)
     lines: list[str] = []
 

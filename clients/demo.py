@@ -26,9 +26,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hdrh.histogram import HdrHistogram
 
 from clients import ConduitError, InferenceClient
-from clients.control_plane import ControlPlaneClient
 from clients.training import fetch_dataset, import_frame, register_result
-from control_plane.protocol import control_plane_pb2 as cp
+from contract.client import SyncControlPlaneClient
+from contract.entities import Role
 from trainers import bundled, load_spec, train
 
 __all__ = ["run_demo"]
@@ -141,7 +141,7 @@ def run_demo(*, requests: int = 2000, workdir: Path | None = None) -> int:
         address = f"127.0.0.1:{cp_port}"
         print(f"control plane on {address} (SQLite registry and artifacts in {home})")
 
-        with ControlPlaneClient(address, token=admin_token) as registry:
+        with SyncControlPlaneClient.connect(address, token=admin_token) as registry:
             dataset, _ = import_frame(
                 registry, bundled.load(DATASET), DATASET, source=f"bundled:{DATASET}", target="default"
             )
@@ -159,9 +159,9 @@ def run_demo(*, requests: int = 2000, workdir: Path | None = None) -> int:
             )
             version = register_result(registry, result, model=MODEL, aliases=["production"])
             print(f"registered {MODEL} version {version.version} (sha256 {version.sha256[:12]}…) as production")
-            deployment = registry.deploy(POOL, MODEL, alias="production")
+            deployment = registry.run(registry.api.deploy(POOL, MODEL, alias="production"))
             print(f"deployed {MODEL}@production to pool {deployment.pool}")
-            server_token = registry.create_user("demo-server", cp.ROLE_SERVER).token
+            _, server_token = registry.run(registry.api.create_user("demo-server", Role.SERVER))
 
             serve = [sys.executable, "-m", "clients.cli", "serve", "--control-plane", address, "--pool", POOL]
             serve += ["--cache-dir", str(root / "serve-cache")]
@@ -192,7 +192,8 @@ def run_demo(*, requests: int = 2000, workdir: Path | None = None) -> int:
                 for q in (50, 90, 99, 99.9):
                     print(f"  p{q:<5} {histogram.get_value_at_percentile(q):>8}")
                 print(f"  max    {histogram.get_max_value():>8}")
-            for record in registry.list_servers(pool=POOL):
+            for status in registry.run(registry.api.list_servers(POOL)):
+                record = status.record
                 models = ", ".join(f"{m.model}:{m.version} {m.state}" for m in record.models) or "nothing yet"
-                print(f"server {record.name} ({'alive' if record.alive else 'silent'}): {models}")
+                print(f"server {record.name} ({'alive' if status.alive else 'silent'}): {models}")
     return 0

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import polars as pl
 
-from clients.control_plane import ControlPlaneClient
-from contract import wire
-from control_plane.protocol import control_plane_pb2 as cp
+from contract.client import SyncControlPlaneClient
+from contract.entities import DatasetVersion, ModelVersion
 from trainers import TrainingResult, bundled
 from trainers import datasets as ds
 
@@ -51,14 +50,14 @@ def read_source(source: str | None, *, sql: str | None = None, db: str | None = 
 
 
 def import_frame(
-    client: ControlPlaneClient,
+    client: SyncControlPlaneClient,
     frame: pl.DataFrame,
     name: str,
     *,
     source: str,
     target: str = "",
     description: str = "",
-) -> tuple[cp.DatasetVersion, bool]:
+) -> tuple[DatasetVersion, bool]:
     """Version, profile and upload ``frame`` as data set ``name``; identical data gives the same version.
 
     Returns the stored version and whether this call created it.
@@ -74,34 +73,36 @@ def import_frame(
     with tempfile.TemporaryDirectory(prefix="conduit-dataset-") as folder:
         path = Path(folder) / "data.parquet"
         ds.write_parquet(frame, path)
-        return client.import_dataset(
-            name,
-            path,
-            version=version,
-            profile=wire.dataset_profile(ds.profile(frame)),
-            source=source,
-            target=target,
-            description=description,
+        return client.run(
+            client.api.import_dataset(
+                name,
+                path,
+                version=version,
+                profile=ds.profile(frame),
+                source=source,
+                target=target,
+                description=description,
+            )
         )
 
 
-def fetch_dataset(client: ControlPlaneClient, name: str, version: str = "") -> tuple[pl.DataFrame, cp.DatasetVersion]:
+def fetch_dataset(client: SyncControlPlaneClient, name: str, version: str = "") -> tuple[pl.DataFrame, DatasetVersion]:
     """A data set version (the newest when ``version`` is empty) as a frame, with its record."""
     with tempfile.TemporaryDirectory(prefix="conduit-dataset-") as folder:
         path = Path(folder) / "data.parquet"
-        stored = client.download_dataset(name, path, version)
+        stored = client.run(client.api.download_dataset(name, path, version))
         return ds.read_parquet(path), stored
 
 
 def register_result(
-    client: ControlPlaneClient,
+    client: SyncControlPlaneClient,
     result: TrainingResult,
     *,
     model: str,
     aliases: Sequence[str] = (),
     description: str = "",
     log: str = "",
-) -> cp.ModelVersion:
+) -> ModelVersion:
     """Register a training run as the next version of ``model``, with everything a report needs attached."""
     lineage = result.lineage
     environment = {
@@ -121,19 +122,16 @@ def register_result(
     with tempfile.TemporaryDirectory(prefix="conduit-model-") as folder:
         path = Path(folder) / "model.onnx"
         path.write_bytes(result.onnx)
-        return client.register_version(
-            model,
-            path,
-            metrics=result.metrics,
-            params=result.params,
-            tags={"task": spec.model.task, "estimator": spec.model.estimator, "dataset": lineage.dataset},
-            lineage=cp.Lineage(
-                dataset=lineage.dataset,
-                dataset_version=lineage.dataset_version,
-                training_spec=lineage.training_spec,
-                code_version=lineage.code_version,
-            ),
-            description=description,
-            aliases=list(aliases),
-            attachments=attachments,
+        return client.run(
+            client.api.register_version(
+                model,
+                path,
+                metrics=result.metrics,
+                params=result.params,
+                tags={"task": spec.model.task, "estimator": spec.model.estimator, "dataset": lineage.dataset},
+                lineage=lineage,
+                description=description,
+                aliases=list(aliases),
+                attachments=attachments,
+            )
         )

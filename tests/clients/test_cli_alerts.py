@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from clients.cli import main
-from clients.control_plane import ControlPlaneClient
+from contract.client import ControlPlaneClient
 from control_plane.app import ControlPlaneServer
 from control_plane.settings import ControlPlaneSettings
 
@@ -81,8 +81,8 @@ async def test_alert_rules_from_the_command_line(target: str, capsys: pytest.Cap
     assert await conduit(target, "alerts", "ack", "drifting", "--model", "fraud") == 1
     assert "no firing alert" in capsys.readouterr().err
     assert await conduit(target, "alerts", "remove", "drifting") == 0
-    with ControlPlaneClient(target, token=ADMIN_TOKEN) as client:
-        assert [r.name for r in await asyncio.to_thread(client.list_alert_rules)] == ["slow"]
+    async with ControlPlaneClient.connect(target, token=ADMIN_TOKEN) as client:
+        assert [r.name for r in await client.list_alert_rules()] == ["slow"]
 
 
 async def test_jobs_from_the_command_line(target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -95,8 +95,8 @@ async def test_jobs_from_the_command_line(target: str, tmp_path: Path, capsys: p
     assert await conduit(target, "jobs", "list") == 0
     rows = [line.split()[:3] for line in capsys.readouterr().out.splitlines()[1:]]
     assert rows == [["check", "*", "*"], ["nightly", "0", "3"], ["sweep", "*/5", "*"]]
-    with ControlPlaneClient(target, token=ADMIN_TOKEN) as client:
-        jobs = {j.name: j for j in await asyncio.to_thread(client.list_jobs)}
+    async with ControlPlaneClient.connect(target, token=ADMIN_TOKEN) as client:
+        jobs = {j.name: j for j in await client.list_jobs()}
     assert jobs["nightly"].spec == spec.read_text() and jobs["nightly"].kind == "train"
 
     assert await conduit(target, "jobs", "run", "sweep") == 0

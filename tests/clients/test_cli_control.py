@@ -9,17 +9,17 @@ import pytest
 from clients import ConduitError, ErrorCode
 from clients._cli_control import _metrics, _pairs, _since, normalize_argv
 from clients.cli import main
-from clients.control_plane import parse_ref
+from contract.entities import VersionRef
 
 
 def test_parse_ref_forms() -> None:
-    assert parse_ref("fraud").model == "fraud"
-    assert not parse_ref("fraud").HasField("version") and not parse_ref("fraud").HasField("alias")
-    assert parse_ref("fraud@production").alias == "production"
-    assert parse_ref("fraud:12").version == 12
+    assert VersionRef.parse("fraud").model == "fraud"
+    assert VersionRef.parse("fraud").version is None and VersionRef.parse("fraud").alias is None
+    assert VersionRef.parse("fraud@production").alias == "production"
+    assert VersionRef.parse("fraud:12").version == 12
     for bad in ("fraud@", "fraud:x", "a@b@c", "fraud:1@x", ""):
         with pytest.raises(ConduitError) as caught:
-            parse_ref(bad)
+            VersionRef.parse(bad)
         assert caught.value.code is ErrorCode.INVALID_ARGUMENT
 
 

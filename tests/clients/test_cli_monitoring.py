@@ -1,7 +1,8 @@
 """``conduit monitoring show`` and ``ControlPlaneClient.get_monitoring`` against a real control plane on loopback,
 fed a profiled data set, a version trained on it, and one OTLP push of served traffic.
 
-The CLI and the client block while the control plane runs on the test's event loop, so they run in threads.
+The CLI (and the blocking client that populates) block while the control plane runs on the test's event loop, so
+they run in threads.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from opentelemetry.sdk.metrics.export import MetricExportResult
 
 from clients._cli_monitoring import _window
 from clients.cli import main
-from clients.control_plane import ControlPlaneClient, parse_ref
 from clients.training import import_frame
+from contract.client import ControlPlaneClient, SyncControlPlaneClient
+from contract.entities import Lineage, VersionRef
 from control_plane.app import ControlPlaneServer
-from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.settings import ControlPlaneSettings
 from tests.conftest import TrainedModel
 from tests.control_plane.monitoring.conftest import categorical_sketch, numeric_sketch
@@ -46,10 +47,10 @@ def populate(target: str, model: Path, rng: np.random.Generator) -> None:
     """Data set credit, fraud version 1 (alias production) trained on it, and a push of 120 requests whose amounts
     drifted and whose cities did not."""
     frame = pl.DataFrame({"amount": rng.normal(100.0, 20.0, 3000), "city": rng.choice(CITIES, 3000)})
-    with ControlPlaneClient(target, token=ADMIN_TOKEN) as client:
+    with SyncControlPlaneClient.connect(target, token=ADMIN_TOKEN) as client:
         dataset, _ = import_frame(client, frame, "credit", source="test")
-        lineage = cp.Lineage(dataset="credit", dataset_version=dataset.version)
-        client.register_version("fraud", model, lineage=lineage, aliases=["production"])
+        lineage = Lineage(dataset="credit", dataset_version=dataset.version)
+        client.run(client.api.register_version("fraud", model, lineage=lineage, aliases=["production"]))
     (amount,) = (c for c in dataset.profile.columns if c.name == "amount")
     pusher = Pusher(target, ADMIN_TOKEN)
     try:
@@ -75,8 +76,9 @@ async def test_show_prints_each_window_and_its_drift(
     model = tmp_path / "model.onnx"
     model.write_bytes(classifier.onnx)
     await asyncio.to_thread(populate, target, model, np.random.default_rng(2))
-    with ControlPlaneClient(target, token=ADMIN_TOKEN) as client:
-        answer = await asyncio.to_thread(client.get_monitoring, parse_ref("fraud@production"))
+    async with ControlPlaneClient.connect(target, token=ADMIN_TOKEN) as client:
+        answer = await client.get_monitoring(VersionRef.parse("fraud@production"))
+    assert answer.baseline is not None
     (window,) = answer.windows
     assert window.requests == 120 and dict(window.errors) == {"UNAVAILABLE": 2}
 
@@ -84,8 +86,10 @@ async def test_show_prints_each_window_and_its_drift(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"fraud:1  drift against credit:{answer.baseline.version}"
     assert lines[1].split() == ["WINDOW", "(UTC)", "REQUESTS", "ERRORS", "P50", "MS", "P99", "MS", "DATA", "SET"]
-    start = window.start.ToDatetime().strftime("%Y-%m-%d %H:%M")
-    p50, p99 = f"{window.latency_p50 * 1e3:.2f}", f"{window.latency_p99 * 1e3:.2f}"
+    start = window.start.strftime("%Y-%m-%d %H:%M")
+    p50_s, _, p99_s = window.quantiles
+    assert p50_s is not None and p99_s is not None
+    p50, p99 = f"{p50_s * 1e3:.2f}", f"{p99_s * 1e3:.2f}"
     assert lines[2].split() == [*start.split(), "120", "2", "UNAVAILABLE=2", p50, p99, "DRIFT", "1/2"]
     assert (
         lines[4].startswith(f"{start} to ")

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from html import unescape
 from pathlib import Path
 
-from clients.control_plane import ControlPlaneClient
-from control_plane.protocol import control_plane_pb2 as cp
+from contract.client import SyncControlPlaneClient
+from contract.entities import VersionRef
 from tests.control_plane.e2e.conftest import ADMIN_TOKEN, Cluster, start_cluster
 from tests.reports.conftest import figure_ids, figure_texts
 
@@ -89,18 +89,21 @@ def test_reports_comparisons_and_refusals_as_a_viewer(start_cluster: Callable[[s
     assert f"B v2 · 1 (AUC = {second['metrics']['roc_auc']:.4f})" in roc
 
     # A version whose evaluation.json has parts of the wrong shape: the report names them and draws the rest.
-    first_ref = cp.VersionRef(model="credit-report", version=1)
-    with ControlPlaneClient(cluster.control_plane.address, token=ADMIN_TOKEN) as client:
+    first_ref = VersionRef("credit-report", version=1)
+    with SyncControlPlaneClient.connect(cluster.control_plane.address, token=ADMIN_TOKEN) as client:
         artifact = tmp_path / "model.onnx"
-        client.download(first_ref, artifact)
-        evaluation = json.loads(client.get_attachment(first_ref, "evaluation.json").content)
+        client.run(client.api.download(first_ref, artifact))
+        _, content = client.run(client.api.get_attachment(first_ref, "evaluation.json"))
+        evaluation = json.loads(content)
         evaluation |= {"rows": {"train": "x"}, "confusion_matrix": "x", "trees": {"trees": [{}]}}
-        client.register_version(
-            "credit-report",
-            artifact,
-            metrics=first["metrics"],
-            tags={"task": "binary", "estimator": "random_forest"},
-            attachments={"evaluation.json": ("application/json", json.dumps(evaluation).encode())},
+        client.run(
+            client.api.register_version(
+                "credit-report",
+                artifact,
+                metrics=first["metrics"],
+                tags={"task": "binary", "estimator": "random_forest"},
+                attachments={"evaluation.json": ("application/json", json.dumps(evaluation).encode())},
+            )
         )
     malformed = tmp_path / "malformed.html"
     done = cluster.cli("report", "credit-report:3", "-o", str(malformed), token=viewer)

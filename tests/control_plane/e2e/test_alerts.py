@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from clients import InferenceClient
-from clients.control_plane import ControlPlaneClient
 from clients.training import fetch_dataset, import_frame, register_result
+from contract.client import SyncControlPlaneClient
 from tests.control_plane.alerting.conftest import WebhookReceiver, webhook  # noqa: F401 (fixture)
 from trainers import bundled, parse_spec, train
 
@@ -42,12 +42,12 @@ def test_a_drift_rule_fires_once_on_shifted_traffic_and_resolves_once_after(
     monkeypatch.setenv("CONDUIT_ALERTS_DRIFT_WINDOW_S", "900")
     monkeypatch.setenv("CONDUIT_ALERTS_RETRY_BASE_DELAY_S", "0.1")
     cluster = start_cluster("")
-    with ControlPlaneClient(cluster.control_plane.address, token=ADMIN_TOKEN) as client:
+    with SyncControlPlaneClient.connect(cluster.control_plane.address, token=ADMIN_TOKEN) as client:
         import_frame(client, bundled.load("credit"), "credit", source="bundled:credit", target="default")
         frame, stored = fetch_dataset(client, "credit", "")
         result = train(parse_spec(CREDIT_SPEC), frame, dataset_version=stored.version)
         register_result(client, result, model="credit", aliases=["production"])
-        client.deploy("default", "credit", alias="production")
+        client.run(client.api.deploy("default", "credit", alias="production"))
     cluster.cli("alerts", "add", "drifting", "--model", "credit@production", "--when", "drift > 0.2",
                 "--notify", f"webhook:{webhook.url}")  # fmt: skip
 
@@ -59,9 +59,9 @@ def test_a_drift_rule_fires_once_on_shifted_traffic_and_resolves_once_after(
     shifted = {**normal, "income": normal["income"] * 3}
 
     def alert_value() -> float | None:
-        with ControlPlaneClient(cluster.control_plane.address, token=ADMIN_TOKEN) as client:
-            alerts = [a for a in client.list_alerts("drifting") if a.HasField("value")]
-        return alerts[0].value if alerts else None
+        with SyncControlPlaneClient.connect(cluster.control_plane.address, token=ADMIN_TOKEN) as client:
+            values = [a.value for a in client.run(client.api.list_alerts("drifting")) if a.value is not None]
+        return values[0] if values else None
 
     def settled_on(rows: int) -> None:
         """Wait until every row sent is counted by monitoring, then for evaluations that saw them all."""

@@ -4,8 +4,8 @@ version posts exactly one resolved notification while traffic goes on."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from clients import InferenceClient
-from clients.control_plane import ControlPlaneClient
+from contract.client import SyncControlPlaneClient, collect
 from tests.control_plane.alerting.conftest import WebhookReceiver, webhook  # noqa: F401 (fixture)
 
 from .conftest import ADMIN_TOKEN, MODEL, Cluster, Load, eventually
@@ -65,16 +65,16 @@ def matmul_chain(copies: int, layers: int) -> bytes:
     return model.SerializeToString()
 
 
-def _latest_tick(admin: ControlPlaneClient) -> tuple[int, int]:
+def _latest_tick(admin: SyncControlPlaneClient) -> datetime:
     """The tick of the newest run of the built-in evaluation, finished or not."""
-    runs = admin.job_runs("@evaluate", limit=1)
-    return (runs[0].tick.seconds, runs[0].tick.nanos) if runs else (0, 0)
+    runs = admin.run(admin.api.job_runs("@evaluate", limit=1))
+    return runs[0].tick if runs else datetime.min.replace(tzinfo=UTC)
 
 
-def _evaluations_since(admin: ControlPlaneClient, tick: tuple[int, int]) -> int:
+def _evaluations_since(admin: SyncControlPlaneClient, tick: datetime) -> int:
     """Runs of the built-in evaluation that started after ``tick`` and have finished."""
-    runs = admin.job_runs("@evaluate", limit=100)
-    return sum(1 for run in runs if (run.tick.seconds, run.tick.nanos) > tick and run.HasField("finished_at"))
+    runs = admin.run(admin.api.job_runs("@evaluate", limit=100))
+    return sum(1 for run in runs if run.tick > tick and run.finished_at is not None)
 
 
 def test_a_latency_rule_fires_once_for_a_slow_version_and_resolves_once_when_a_fast_one_replaces_it(
@@ -89,9 +89,9 @@ def test_a_latency_rule_fires_once_for_a_slow_version_and_resolves_once_when_a_f
     slow, fast = tmp_path / "slow.onnx", tmp_path / "fast.onnx"
     slow.write_bytes(matmul_chain(copies=2048, layers=8))
     fast.write_bytes(matmul_chain(copies=1, layers=1))
-    with ControlPlaneClient(cluster.control_plane.address, token=ADMIN_TOKEN) as admin:
-        assert admin.register_version(MODEL, slow, aliases=["production"]).version == 1
-        admin.deploy("default", MODEL, alias="production")
+    with SyncControlPlaneClient.connect(cluster.control_plane.address, token=ADMIN_TOKEN) as admin:
+        assert admin.run(admin.api.register_version(MODEL, slow, aliases=["production"])).version == 1
+        admin.run(admin.api.deploy("default", MODEL, alias="production"))
         cluster.cli("alerts", "add", "slow", "--model", f"{MODEL}@production", "--when",
                     f"p99_ms > {THRESHOLD_MS} for 10s", "--notify", f"webhook:{webhook.url}")  # fmt: skip
 
@@ -109,11 +109,13 @@ def test_a_latency_rule_fires_once_for_a_slow_version_and_resolves_once_when_a_f
             ]  # fmt: skip
             assert firing["value"] > THRESHOLD_MS
             # Acknowledged, like every change a user makes, it is audited.
-            assert admin.acknowledge_alert("slow", MODEL, "1").acknowledged
-            [audited] = admin.list_audit(action="AcknowledgeAlert")
+            assert admin.run(admin.api.acknowledge_alert("slow", MODEL, "1")).acknowledged
+            [audited] = admin.run(
+                collect(lambda token: admin.api.list_audit(action="AcknowledgeAlert", page_token=token), 100)
+            )
 
-            assert admin.register_version(MODEL, fast).version == 2
-            admin.set_alias(MODEL, "production", 2)
+            assert admin.run(admin.api.register_version(MODEL, fast)).version == 2
+            admin.run(admin.api.set_alias(MODEL, "production", 2))
             load.wait_for_version("2")
             eventually(lambda: len(webhook.posts) >= 2, timeout=30, what="the resolved notification")
             served_by_fast = load.versions["2"]
@@ -125,13 +127,14 @@ def test_a_latency_rule_fires_once_for_a_slow_version_and_resolves_once_when_a_f
                 what=f"{EVALUATIONS_AFTER} more evaluations",
             )
             assert load.versions["2"] > served_by_fast
-            phases = {alert.version: alert.phase for alert in admin.list_alerts("slow")}
-            history = admin.alert_history("slow")
+            phases = {alert.version: alert.phase for alert in admin.run(admin.api.list_alerts("slow"))}
+            history = admin.run(admin.api.alert_history("slow"))
     assert load.errors == []
     assert [(p["state"], p["version"]) for p in webhook.posts] == [("firing", "1"), ("resolved", "1")]
     assert webhook.posts[1]["started_at"] == firing["started_at"]
     assert "no longer watched" in webhook.posts[1]["detail"]
     assert webhook.posts[1]["acknowledged_by"] == audited.actor
-    assert audited.target == "alert/slow" and json.loads(audited.after_json)["acknowledged_by"] == audited.actor
+    assert audited.target == "alert/slow" and audited.after is not None
+    assert audited.after["acknowledged_by"] == audited.actor
     assert phases == {"1": "resolved", "2": "inactive"}
     assert [(event.phase, event.delivery) for event in history] == [("resolved", "delivered"), ("firing", "delivered")]

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from clients import InferenceClient
-from clients.control_plane import ControlPlaneClient
 from clients.training import fetch_dataset, import_frame, register_result
+from contract.client import SyncControlPlaneClient
 from trainers import bundled, parse_spec, train
 
 from .conftest import ADMIN_TOKEN, CREDIT_SPEC, Cluster, eventually
@@ -24,13 +24,13 @@ def test_served_traffic_and_a_shifted_feature_reach_conduit_monitoring_show(
     start_cluster: Callable[[str], Cluster], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cluster = start_cluster("")
-    with ControlPlaneClient(cluster.control_plane.address, token=ADMIN_TOKEN) as client:
+    with SyncControlPlaneClient.connect(cluster.control_plane.address, token=ADMIN_TOKEN) as client:
         import_frame(client, bundled.load("credit"), "credit", source="bundled:credit", target="default")
         spec = parse_spec(CREDIT_SPEC)
         frame, stored = fetch_dataset(client, "credit", "")
         result = train(spec, frame, dataset_version=stored.version)
         register_result(client, result, model="credit", aliases=["production"])
-        client.deploy("default", "credit", alias="production")
+        client.run(client.api.deploy("default", "credit", alias="production"))
 
     monkeypatch.setenv("CONDUIT_OTLP_INTERVAL", "0.5")
     server = cluster.serve()

@@ -14,8 +14,8 @@ import onnxruntime as ort
 import pytest
 
 from clients import ConduitError, ErrorCode, InferenceClient
-from clients.control_plane import ControlPlaneClient
-from control_plane.protocol import control_plane_pb2 as cp
+from contract.client import SyncControlPlaneClient
+from contract.entities import LatencyHistogram, MonitoringWindow, VersionRef
 
 from .conftest import ADMIN_TOKEN, MODEL, Cluster, eventually
 from .test_alerts_latency import WIDTH, matmul_chain
@@ -49,9 +49,9 @@ def test_stored_rollups_count_every_request_sent_and_bound_their_latency_by_the_
     path.write_bytes(model)
     rows = np.random.default_rng(2).standard_normal((SUCCEEDED, WIDTH)).astype(np.float32)
     floor_s = _fastest_run_s(model, rows[:1])
-    with ControlPlaneClient(cluster.control_plane.address, token=ADMIN_TOKEN) as admin:
-        admin.register_version(MODEL, path, aliases=["production"])
-        admin.deploy("default", MODEL, alias="production")
+    with SyncControlPlaneClient.connect(cluster.control_plane.address, token=ADMIN_TOKEN) as admin:
+        admin.run(admin.api.register_version(MODEL, path, aliases=["production"]))
+        admin.run(admin.api.deploy("default", MODEL, alias="production"))
     monkeypatch.setenv("CONDUIT_OTLP_INTERVAL", "0.5")
     server = cluster.serve()
 
@@ -70,10 +70,10 @@ def test_stored_rollups_count_every_request_sent_and_bound_their_latency_by_the_
             client_s.append(time.perf_counter() - start)
     assert len(client_s) == SUCCEEDED and refused == {ErrorCode.INVALID_ARGUMENT: REFUSED}
 
-    def windows() -> list[cp.MonitoringWindow]:
-        with ControlPlaneClient(cluster.control_plane.address, token=ADMIN_TOKEN) as client:
-            ref = cp.VersionRef(model=MODEL, alias="production")
-            return list(client.get_monitoring(ref, window_minutes=1440).windows)
+    def windows() -> list[MonitoringWindow]:
+        with SyncControlPlaneClient.connect(cluster.control_plane.address, token=ADMIN_TOKEN) as client:
+            ref = VersionRef(MODEL, alias="production")
+            return list(client.run(client.api.get_monitoring(ref, window_minutes=1440)).windows)
 
     def counted() -> tuple[int, dict[str, int]]:
         found = windows()
@@ -95,7 +95,7 @@ def test_stored_rollups_count_every_request_sent_and_bound_their_latency_by_the_
             eventually(lambda later=later: counted() == later, timeout=30, what=f"request {SUCCEEDED + n} stored once")
     assert counted() == (len(client_s), {"INVALID_ARGUMENT": REFUSED})
 
-    histograms = [window.latency for window in windows() if window.HasField("latency")]
+    histograms: list[LatencyHistogram] = [window.latency for window in windows() if window.latency is not None]
     bounds = list(histograms[0].bounds)
     assert all(list(h.bounds) == bounds for h in histograms)
     counts = np.sum([list(h.counts) for h in histograms], axis=0)

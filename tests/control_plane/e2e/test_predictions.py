@@ -17,9 +17,10 @@ import polars as pl
 import pytest
 
 from clients import InferenceClient
-from clients.control_plane import ControlPlaneClient, parse_ref
 from clients.training import fetch_dataset, import_frame, register_result
 from contract.client import ControlPlaneClient as AsyncControlPlaneClient
+from contract.client import SyncControlPlaneClient, collect
+from contract.entities import VersionRef
 from inference_server.predictions import write_parquet
 from tests.conftest import StartServe
 from trainers import TrainingResult, bundled, parse_spec, train
@@ -96,12 +97,12 @@ def test_sampled_requests_come_back_from_conduit_predictions_export(
     start_cluster: Callable[[str], Cluster], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     cluster = start_cluster("")
-    with ControlPlaneClient(cluster.control_plane.address, token=ADMIN_TOKEN) as client:
+    with SyncControlPlaneClient.connect(cluster.control_plane.address, token=ADMIN_TOKEN) as client:
         import_frame(client, bundled.load("credit"), "credit", source="bundled:credit", target="default")
         frame, stored = fetch_dataset(client, "credit", "")
         result = train(parse_spec(SPEC), frame, dataset_version=stored.version)
         register_result(client, result, model="credit", aliases=["production"])
-        client.deploy("default", "credit", alias="production")
+        client.run(client.api.deploy("default", "credit", alias="production"))
 
     monkeypatch.setenv("CONDUIT_PREDICTION_LOG_SAMPLE", "1.0")
     monkeypatch.setenv("CONDUIT_PREDICTION_LOG_FLUSH_INTERVAL", "0.2")
@@ -111,11 +112,12 @@ def test_sampled_requests_come_back_from_conduit_predictions_export(
     after = time.time()
 
     expected_rows = REQUESTS * ROWS_PER_REQUEST
-    with ControlPlaneClient(cluster.control_plane.address, token=ADMIN_TOKEN) as client:
-        production = parse_ref("credit@production")
+    with SyncControlPlaneClient.connect(cluster.control_plane.address, token=ADMIN_TOKEN) as client:
+        production = VersionRef.parse("credit@production")
 
         def uploaded() -> int:
-            return sum(log.rows for log in client.list_prediction_logs(production))
+            logs = client.run(collect(lambda token: client.api.list_prediction_logs(production, page_token=token)))
+            return sum(log.rows for log in logs)
 
         eventually(lambda: uploaded() == expected_rows, what="every row uploaded")
     listed = json.loads(cluster.cli("predictions", "list", "credit@production", "--since", "1h", "--json").stdout)

@@ -14,9 +14,9 @@ from scipy import stats
 from sklearn import metrics as skm
 
 from clients import InferenceClient
-from clients.control_plane import ControlPlaneClient
 from clients.training import fetch_dataset, import_frame, register_result
-from control_plane.protocol import control_plane_pb2 as cp
+from contract.client import SyncControlPlaneClient
+from contract.entities import ModelVersion, VersionRef
 from trainers import TrainingResult, bundled, parse_spec, train
 
 from .conftest import ADMIN_TOKEN, Cluster, eventually
@@ -74,10 +74,10 @@ FAMILIES: dict[str, Callable[[], str]] = {
 @dataclass
 class Trained:
     result: TrainingResult
-    version: cp.ModelVersion
+    version: ModelVersion
 
 
-def _served(client: InferenceClient, version: cp.ModelVersion, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _served(client: InferenceClient, version: ModelVersion, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The test split through the server, in requests of at most MAX_BATCH rows (the server's default limit)."""
     rows = len(next(iter(inputs.values())))
     parts: dict[str, list[np.ndarray]] = {}
@@ -127,7 +127,7 @@ def test_every_family_served_by_conduit_serve_equals_the_native_model(
 ) -> None:
     cluster = start_cluster("")
     trained: dict[str, Trained] = {}
-    with ControlPlaneClient(cluster.control_plane.address, token=ADMIN_TOKEN) as client:
+    with SyncControlPlaneClient.connect(cluster.control_plane.address, token=ADMIN_TOKEN) as client:
         for name in bundled.BUNDLED:
             import_frame(
                 client, bundled.load(name), name, source=f"bundled:{name}", target=bundled.BUNDLED[name].target
@@ -139,11 +139,11 @@ def test_every_family_served_by_conduit_serve_equals_the_native_model(
             result = train(spec, frame, dataset_version=stored.version)
             assert spec.registration is not None
             version = register_result(client, result, model=spec.registration.name)
-            client.deploy("default", spec.registration.name, version=version.version)
+            client.run(client.api.deploy("default", spec.registration.name, version=version.version))
             trained[family] = Trained(result, version)
 
         for family, run in trained.items():
-            stored_metrics = dict(client.get_version(cp.VersionRef(model=run.version.model)).metrics)
+            stored_metrics = dict(client.run(client.api.get_version(VersionRef(run.version.model))).metrics)
             expected = _expected_metrics(run.result)
             for metric, value in expected.items():
                 assert stored_metrics[metric] == pytest.approx(value, rel=1e-9, abs=1e-12), (family, metric)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clients.control_plane import ControlPlaneClient
+from contract.client import ControlPlaneClient
 from control_plane.alerting import AlertingSettings
 from control_plane.app import ControlPlaneServer
 from control_plane.settings import ControlPlaneSettings
@@ -31,9 +31,8 @@ async def test_a_drift_rule_mails_its_firing(
     server = ControlPlaneServer(settings, alerting=alerting)
     await server.start()
     try:
-        with ControlPlaneClient(server.target, token=ADMIN_TOKEN) as client:
-            await asyncio.to_thread(
-                client.create_alert_rule,
+        async with ControlPlaneClient.connect(server.target, token=ADMIN_TOKEN) as client:
+            await client.create_alert_rule(
                 "drifting",
                 model="fraud@production",
                 when="drift > 0.2",
@@ -49,8 +48,8 @@ async def test_a_drift_rule_mails_its_firing(
         assert envelope.rcpt_tos == ["oncall@example.com"] and mail["To"] == "oncall@example.com"
         assert mail["From"] == "conduit@example.com"
         assert "FIRING" in mail["Subject"] and "drifting" in mail["Subject"]
-        with ControlPlaneClient(server.target, token=ADMIN_TOKEN) as client:
-            (event,) = await asyncio.to_thread(client.alert_history, "drifting")
+        async with ControlPlaneClient.connect(server.target, token=ADMIN_TOKEN) as client:
+            (event,) = await client.alert_history("drifting")
         assert (event.phase, event.delivery, event.channel) == ("firing", "delivered", "email:oncall@example.com")
     finally:
         await server.stop(grace=1.0)

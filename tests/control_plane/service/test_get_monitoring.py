@@ -15,9 +15,9 @@ import polars as pl
 import pytest
 from opentelemetry.sdk.metrics.export import MetricExportResult
 
-from clients.control_plane import ControlPlaneClient
 from clients.training import import_frame
-from contract.entities import DriftRule
+from contract.client import SyncControlPlaneClient
+from contract.entities import DatasetVersion, DriftRule
 from control_plane.monitoring import compare
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.store import SqlStore
@@ -49,12 +49,12 @@ class Served:
     amounts: np.ndarray
     cities: list[str]
     classes: np.ndarray
-    dataset: cp.DatasetVersion
+    dataset: DatasetVersion
 
 
 async def populate(api: Api, pusher: Pusher, model: bytes, rng: np.random.Generator) -> Served:
     """Import the training data, register version 1 of fraud trained on it, and push one export of served traffic."""
-    with ControlPlaneClient(api.server.target, token=ADMIN_TOKEN) as client:
+    with SyncControlPlaneClient.connect(api.server.target, token=ADMIN_TOKEN) as client:
         dataset, _ = await asyncio.to_thread(
             import_frame, client, training_frame(rng), "credit", source="test", target="label"
         )
