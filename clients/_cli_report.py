@@ -44,7 +44,7 @@ def fetch_report_inputs(client: SyncControlPlaneClient, ref: VersionRef) -> Repo
     pinned = VersionRef(version.model, version=version.version)
     stored = {attachment.name for attachment in version.attachments}
     attachments = {
-        name: client.run(client.api.get_attachment(pinned, name))[1] for name in ATTACHMENTS if name in stored
+        name: client.run(client.api.get_attachment(pinned, name)).content for name in ATTACHMENTS if name in stored
     }
     dataset: DatasetVersion | None = None
     lineage = version.lineage

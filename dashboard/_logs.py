@@ -53,7 +53,7 @@ async def training_log(api: ControlPlaneClient, model: str, version: int, query:
     """The lines of ``model:version``'s training log matching ``query`` (``found`` false when it has none)."""
     ref = VersionRef(model, version=version)
     try:
-        _, content = await api.get_attachment(ref, TRAINING_LOG)
+        content = (await api.get_attachment(ref, TRAINING_LOG)).content
     except ConduitError as exc:
         if exc.code is not ErrorCode.NOT_FOUND:
             raise

@@ -17,7 +17,7 @@ async def _inputs(api: ControlPlaneClient, model: str, version: int) -> ReportIn
     ref = VersionRef(model, version=version)
     found = await api.get_version(ref)
     stored = {a.name for a in found.attachments}
-    attachments = {name: (await api.get_attachment(ref, name))[1] for name in ATTACHMENTS if name in stored}
+    attachments = {name: (await api.get_attachment(ref, name)).content for name in ATTACHMENTS if name in stored}
     dataset: DatasetVersion | None = None
     lineage = found.lineage
     if lineage.dataset and lineage.dataset_version:

@@ -76,12 +76,10 @@ async def version(request: Request) -> Response:
 async def attachment(request: Request) -> Response:
     api, _ = await session(request)
     params = request.path_params
-    document, content = await api.get_attachment(
-        VersionRef(params["name"], version=params["version"]), params["attachment"]
-    )
-    shown = "application/json" if document.media_type == "application/json" else "text/plain; charset=utf-8"
+    found = await api.get_attachment(VersionRef(params["name"], version=params["version"]), params["attachment"])
+    shown = "application/json" if found.attachment.media_type == "application/json" else "text/plain; charset=utf-8"
     headers = {"Content-Security-Policy": _DOCUMENT_POLICY}
-    return Response(content, media_type=shown, headers=headers)
+    return Response(found.content, media_type=shown, headers=headers)
 
 
 async def report(request: Request) -> Response:

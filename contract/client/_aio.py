@@ -24,7 +24,7 @@ from contract.entities import (
     AlertStatus,
     AliasChange,
     ArtifactRef,
-    Attachment,
+    AttachmentContent,
     AuditEntry,
     DatasetProfile,
     DatasetVersion,
@@ -269,11 +269,11 @@ class ControlPlaneClient:
         """Write the version's ONNX artifact to ``destination`` (atomically, sha256 verified); what was written."""
         return await write_verified(self.artifact(ref), destination)
 
-    async def get_attachment(self, ref: VersionRef, name: str) -> tuple[Attachment, bytes]:
-        """A document stored with the version (e.g. ``evaluation.json``) and its content. Raises NOT_FOUND."""
+    async def get_attachment(self, ref: VersionRef, name: str) -> AttachmentContent:
+        """A document stored with the version (e.g. ``evaluation.json``), its content and the version ``ref``
+        resolved to. Raises NOT_FOUND."""
         request = cp.GetAttachmentRequest(ref=wire.version_ref(ref), name=name)
-        answer = await self._unary("GetAttachment", self._stub.GetAttachment, request)
-        return wire.attachment_of(answer.attachment), bytes(answer.content)
+        return wire.attachment_content_of(await self._unary("GetAttachment", self._stub.GetAttachment, request))
 
     async def set_alias(self, model: str, alias: str, version: int) -> AliasChange:
         """Point ``alias`` at ``version`` (creating or moving it)."""

@@ -33,6 +33,7 @@ from contract.entities._monitoring import (
 from contract.entities._registry import (
     AliasChange,
     Attachment,
+    AttachmentContent,
     Lineage,
     Model,
     ModelVersion,
@@ -50,6 +51,7 @@ __all__ = [
     "ArtifactRef",
     "Assignment",
     "Attachment",
+    "AttachmentContent",
     "AuditEntry",
     "CategoryCount",
     "ColumnProfile",

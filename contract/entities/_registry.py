@@ -12,6 +12,7 @@ from contract.errors import ConduitError, ErrorCode
 __all__ = [
     "AliasChange",
     "Attachment",
+    "AttachmentContent",
     "Lineage",
     "Model",
     "ModelVersion",
@@ -100,6 +101,15 @@ class Attachment:
     media_type: str
     sha256: str
     size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentContent:
+    """One attachment of a version, with its content and the version number its reference resolved to."""
+
+    version: int
+    attachment: Attachment
+    content: bytes
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from contract.entities import AliasChange, Attachment, Lineage, Model, ModelVersion, TensorSignature, VersionRef
+from contract.entities import (
+    AliasChange,
+    Attachment,
+    AttachmentContent,
+    Lineage,
+    Model,
+    ModelVersion,
+    TensorSignature,
+    VersionRef,
+)
 from contract.wire._time import required_datetime_of, timestamp
 from control_plane.protocol import control_plane_pb2 as cp
 
@@ -10,6 +19,8 @@ __all__ = [
     "alias",
     "alias_of",
     "attachment",
+    "attachment_content",
+    "attachment_content_of",
     "attachment_of",
     "lineage",
     "lineage_of",
@@ -82,6 +93,14 @@ def attachment(value: Attachment) -> cp.Attachment:
 
 def attachment_of(message: cp.Attachment) -> Attachment:
     return Attachment(message.name, message.media_type, message.sha256, message.size_bytes)
+
+
+def attachment_content(value: AttachmentContent) -> cp.AttachmentContent:
+    return cp.AttachmentContent(attachment=attachment(value.attachment), content=value.content, version=value.version)
+
+
+def attachment_content_of(message: cp.AttachmentContent) -> AttachmentContent:
+    return AttachmentContent(message.version, attachment_of(message.attachment), bytes(message.content))
 
 
 def model_version(value: ModelVersion) -> cp.ModelVersion:

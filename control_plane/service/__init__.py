@@ -15,7 +15,7 @@ from control_plane.service.deployments import DeploymentService
 from control_plane.service.jobs import JobRunners
 from control_plane.service.monitoring import MonitoringService
 from control_plane.service.predictions import PredictionLogDownload, PredictionLogService
-from control_plane.service.registry import AttachmentContent, Download, RegistryService
+from control_plane.service.registry import Download, RegistryService
 from control_plane.service.servers import Clock, ServerService, utc_now
 from control_plane.service.spool import Spool
 from control_plane.service.uploads import AttachmentUpload, UploadHeader, UploadService
@@ -26,7 +26,6 @@ __all__ = [
     "ADMIN_USER",
     "Alert",
     "AlertingService",
-    "AttachmentContent",
     "AttachmentUpload",
     "Changes",
     "Clock",

@@ -6,14 +6,14 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
-from contract.entities import AliasChange, Attachment, Model, ModelVersion, Page, VersionRef
+from contract.entities import AliasChange, AttachmentContent, Model, ModelVersion, Page, VersionRef
 from contract.errors import ConduitError, ErrorCode
 from control_plane.artifacts import CHUNK_BYTES, ArtifactStore
 from control_plane.service import _reads
 from control_plane.service.changes import Changes
 from control_plane.store import AbstractStore
 
-__all__ = ["AttachmentContent", "Download", "RegistryService"]
+__all__ = ["Download", "RegistryService"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,15 +22,6 @@ class Download:
 
     version: ModelVersion
     chunks: AsyncIterator[bytes]
-
-
-@dataclass(frozen=True, slots=True)
-class AttachmentContent:
-    """One attachment of a version, with its content."""
-
-    version: ModelVersion
-    attachment: Attachment
-    content: bytes
 
 
 class RegistryService:
@@ -93,4 +84,4 @@ class RegistryService:
             raise ConduitError(
                 ErrorCode.NOT_FOUND, f"model {version.model!r} version {version.version} has no attachment {name!r}"
             )
-        return AttachmentContent(version, found, await _reads.read_whole(self._artifacts, found.sha256))
+        return AttachmentContent(version.version, found, await _reads.read_whole(self._artifacts, found.sha256))

@@ -77,7 +77,7 @@ class RegistryServicer(DomainServicer):
     async def GetAttachment(self, request: cp.GetAttachmentRequest, context: Context) -> cp.AttachmentContent:
         async with self._call("GetAttachment", context):
             found = await self._s.registry.get_attachment(wire.version_ref_of(request.ref), request.name)
-            return converters.attachment_content(found)
+            return wire.attachment_content(found)
 
     # -- aliases ------------------------------------------------------------------------------------------------
 

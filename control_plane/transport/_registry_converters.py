@@ -1,19 +1,12 @@
-"""Registry requests as the core's values, and attachments with their content as a message (``contract.wire``
-converts the entities)."""
+"""Registry requests as the core's values (``contract.wire`` converts the entities)."""
 
 from __future__ import annotations
 
 from contract import wire
 from control_plane.protocol import control_plane_pb2 as cp
-from control_plane.service import AttachmentContent, AttachmentUpload, UploadHeader
+from control_plane.service import AttachmentUpload, UploadHeader
 
-__all__ = ["attachment_content", "upload_header"]
-
-
-def attachment_content(value: AttachmentContent) -> cp.AttachmentContent:
-    return cp.AttachmentContent(
-        attachment=wire.attachment(value.attachment), content=value.content, version=value.version.version
-    )
+__all__ = ["upload_header"]
 
 
 def upload_header(message: cp.RegisterVersionHeader) -> UploadHeader:

@@ -93,7 +93,7 @@ def test_reports_comparisons_and_refusals_as_a_viewer(start_cluster: Callable[[s
     with SyncControlPlaneClient.connect(cluster.control_plane.address, token=ADMIN_TOKEN) as client:
         artifact = tmp_path / "model.onnx"
         client.run(client.api.download(first_ref, artifact))
-        _, content = client.run(client.api.get_attachment(first_ref, "evaluation.json"))
+        content = client.run(client.api.get_attachment(first_ref, "evaluation.json")).content
         evaluation = json.loads(content)
         evaluation |= {"rows": {"train": "x"}, "confusion_matrix": "x", "trees": {"trees": [{}]}}
         client.run(
