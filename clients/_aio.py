@@ -13,12 +13,16 @@ from typing import Any, TypeVar
 import grpc
 from numpy.typing import NDArray
 
-from clients._channel import DEFAULT_MAX_MESSAGE_BYTES, Stub, channel_options, error_from_rpc
+from clients._channel import DEFAULT_MAX_MESSAGE_BYTES, channel_options, error_from_rpc
 from clients._codec import ParameterInput, decode_infer_response, decode_stream_response, encode_infer_request
 from clients._result import InferResult
 from contract.errors import ConduitError
 from inference_server.protocol import grpc_service_pb2 as pb
+from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
 from inference_server.protocol import model_config_pb2 as mc
+
+Request = TypeVar("Request")
+Response = TypeVar("Response")
 
 __all__ = ["AsyncInferenceClient"]
 
@@ -55,7 +59,7 @@ class AsyncInferenceClient:
             self._channel = grpc.aio.insecure_channel(target, options=merged)
         else:
             self._channel = grpc.aio.secure_channel(target, credentials, options=merged)
-        self._stub = Stub(self._channel)
+        self._stub = pb_grpc.GRPCInferenceServiceStub(self._channel)
         self._timeout = timeout
         self._metadata = tuple(metadata) or None
 
@@ -71,33 +75,37 @@ class AsyncInferenceClient:
         """Close the channel, letting calls in flight finish for ``grace`` seconds (``None``: cancel them now)."""
         await self._channel.close(grace)
 
-    async def _call(self, method: str, request: Any, timeout: float | None) -> Any:
+    async def _call(
+        self,
+        name: str,
+        call: grpc.aio.UnaryUnaryMultiCallable[Request, Response],
+        request: Request,
+        timeout: float | None,
+    ) -> Response:
         try:
-            return await getattr(self._stub, method)(
-                request, timeout=self._timeout if timeout is None else timeout, metadata=self._metadata
-            )
+            return await call(request, timeout=self._timeout if timeout is None else timeout, metadata=self._metadata)
         except grpc.RpcError as error:
-            raise error_from_rpc(method, error) from error
+            raise error_from_rpc(name, error) from error
 
     async def server_live(self, *, timeout: float | None = None) -> bool:
         """Whether the server process is up."""
-        response: pb.ServerLiveResponse = await self._call("ServerLive", pb.ServerLiveRequest(), timeout)
+        response = await self._call("ServerLive", self._stub.ServerLive, pb.ServerLiveRequest(), timeout)
         return response.live
 
     async def server_ready(self, *, timeout: float | None = None) -> bool:
         """Whether the server is ready to serve its models."""
-        response: pb.ServerReadyResponse = await self._call("ServerReady", pb.ServerReadyRequest(), timeout)
+        response = await self._call("ServerReady", self._stub.ServerReady, pb.ServerReadyRequest(), timeout)
         return response.ready
 
     async def model_ready(self, name: str, version: str = "", *, timeout: float | None = None) -> bool:
         """Whether a model (its default version when ``version`` is empty) is ready for inference."""
         request = pb.ModelReadyRequest(name=name, version=version)
-        response: pb.ModelReadyResponse = await self._call("ModelReady", request, timeout)
+        response = await self._call("ModelReady", self._stub.ModelReady, request, timeout)
         return response.ready
 
     async def server_metadata(self, *, timeout: float | None = None) -> pb.ServerMetadataResponse:
         """Server name, version and protocol extensions."""
-        response: pb.ServerMetadataResponse = await self._call("ServerMetadata", pb.ServerMetadataRequest(), timeout)
+        response = await self._call("ServerMetadata", self._stub.ServerMetadata, pb.ServerMetadataRequest(), timeout)
         return response
 
     async def model_metadata(
@@ -105,13 +113,13 @@ class AsyncInferenceClient:
     ) -> pb.ModelMetadataResponse:
         """A model's versions, platform, and input and output tensors."""
         request = pb.ModelMetadataRequest(name=name, version=version)
-        response: pb.ModelMetadataResponse = await self._call("ModelMetadata", request, timeout)
+        response = await self._call("ModelMetadata", self._stub.ModelMetadata, request, timeout)
         return response
 
     async def model_config(self, name: str, version: str = "", *, timeout: float | None = None) -> mc.ModelConfig:
         """A model's configuration in Triton's schema."""
         request = pb.ModelConfigRequest(name=name, version=version)
-        response: pb.ModelConfigResponse = await self._call("ModelConfig", request, timeout)
+        response = await self._call("ModelConfig", self._stub.ModelConfig, request, timeout)
         return response.config
 
     async def model_statistics(
@@ -119,7 +127,7 @@ class AsyncInferenceClient:
     ) -> list[pb.ModelStatistics]:
         """Inference statistics of one model, or of every model when ``name`` is empty."""
         request = pb.ModelStatisticsRequest(name=name, version=version)
-        response: pb.ModelStatisticsResponse = await self._call("ModelStatistics", request, timeout)
+        response = await self._call("ModelStatistics", self._stub.ModelStatistics, request, timeout)
         return list(response.model_stats)
 
     async def repository_index(
@@ -127,16 +135,26 @@ class AsyncInferenceClient:
     ) -> list[pb.RepositoryIndexResponse.ModelIndex]:
         """The models in the server's repository (only the ready ones when ``ready``)."""
         request = pb.RepositoryIndexRequest(ready=ready)
-        response: pb.RepositoryIndexResponse = await self._call("RepositoryIndex", request, timeout)
+        response = await self._call("RepositoryIndex", self._stub.RepositoryIndex, request, timeout)
         return list(response.models)
 
     async def load_model(self, name: str, *, timeout: float | None = None) -> None:
         """Load (or reload) a model from the server's repository."""
-        await self._call("RepositoryModelLoad", pb.RepositoryModelLoadRequest(model_name=name), timeout)
+        await self._call(
+            "RepositoryModelLoad",
+            self._stub.RepositoryModelLoad,
+            pb.RepositoryModelLoadRequest(model_name=name),
+            timeout,
+        )
 
     async def unload_model(self, name: str, *, timeout: float | None = None) -> None:
         """Unload a model; in-flight requests finish first."""
-        await self._call("RepositoryModelUnload", pb.RepositoryModelUnloadRequest(model_name=name), timeout)
+        await self._call(
+            "RepositoryModelUnload",
+            self._stub.RepositoryModelUnload,
+            pb.RepositoryModelUnloadRequest(model_name=name),
+            timeout,
+        )
 
     async def infer(
         self,
@@ -168,7 +186,7 @@ class AsyncInferenceClient:
         request = encode_infer_request(
             model, inputs, version=version, outputs=outputs, request_id=request_id, raw=raw, parameters=parameters
         )
-        response: pb.ModelInferResponse = await self._call("ModelInfer", request, timeout)
+        response = await self._call("ModelInfer", self._stub.ModelInfer, request, timeout)
         return decode_infer_response(response)
 
     async def stream_infer(

@@ -1,4 +1,4 @@
-"""What the blocking and the asyncio client share about gRPC: channel options, the stub and the error rule."""
+"""What the blocking and the asyncio client share about gRPC: channel options and the error rule."""
 
 from __future__ import annotations
 
@@ -6,15 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from contract.status import error_from_rpc
-from inference_server.protocol import grpc_service_pb2_grpc
 
-__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "Stub", "channel_options", "error_from_rpc"]
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "channel_options", "error_from_rpc"]
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-
-# The generated stub has no type hints; naming it Any keeps strict type checking of our code independent of whether
-# the checker follows imports into generated modules. It works on sync and grpc.aio channels alike.
-Stub: Any = grpc_service_pb2_grpc.GRPCInferenceServiceStub
 
 
 def channel_options(max_message_bytes: int, options: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:

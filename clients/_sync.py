@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from numpy.typing import NDArray
 
-from clients._channel import DEFAULT_MAX_MESSAGE_BYTES, Stub, channel_options, error_from_rpc
+from clients._channel import DEFAULT_MAX_MESSAGE_BYTES, channel_options, error_from_rpc
 from clients._codec import ParameterInput, decode_infer_response, decode_stream_response, encode_infer_request
 from clients._result import InferResult
 from contract.errors import ConduitError
 from inference_server.protocol import grpc_service_pb2 as pb
+from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
 from inference_server.protocol import model_config_pb2 as mc
+
+Request = TypeVar("Request")
+Response = TypeVar("Response")
 
 __all__ = ["InferenceClient"]
 
@@ -49,7 +53,7 @@ class InferenceClient:
             self._channel = grpc.insecure_channel(target, options=merged)
         else:
             self._channel = grpc.secure_channel(target, credentials, options=merged)
-        self._stub = Stub(self._channel)
+        self._stub = pb_grpc.GRPCInferenceServiceStub(self._channel)
         self._timeout = timeout
         self._metadata = tuple(metadata) or None
 
@@ -65,45 +69,45 @@ class InferenceClient:
         """Close the channel; calls still in flight are cancelled."""
         self._channel.close()
 
-    def _call(self, method: str, request: Any, timeout: float | None) -> Any:
+    def _call(
+        self, name: str, call: grpc.UnaryUnaryMultiCallable[Request, Response], request: Request, timeout: float | None
+    ) -> Response:
         try:
-            return getattr(self._stub, method)(
-                request, timeout=self._timeout if timeout is None else timeout, metadata=self._metadata
-            )
+            return call(request, timeout=self._timeout if timeout is None else timeout, metadata=self._metadata)
         except grpc.RpcError as error:
-            raise error_from_rpc(method, error) from error
+            raise error_from_rpc(name, error) from error
 
     def server_live(self, *, timeout: float | None = None) -> bool:
         """Whether the server process is up."""
-        response: pb.ServerLiveResponse = self._call("ServerLive", pb.ServerLiveRequest(), timeout)
+        response = self._call("ServerLive", self._stub.ServerLive, pb.ServerLiveRequest(), timeout)
         return response.live
 
     def server_ready(self, *, timeout: float | None = None) -> bool:
         """Whether the server is ready to serve its models."""
-        response: pb.ServerReadyResponse = self._call("ServerReady", pb.ServerReadyRequest(), timeout)
+        response = self._call("ServerReady", self._stub.ServerReady, pb.ServerReadyRequest(), timeout)
         return response.ready
 
     def model_ready(self, name: str, version: str = "", *, timeout: float | None = None) -> bool:
         """Whether a model (its default version when ``version`` is empty) is ready for inference."""
         request = pb.ModelReadyRequest(name=name, version=version)
-        response: pb.ModelReadyResponse = self._call("ModelReady", request, timeout)
+        response = self._call("ModelReady", self._stub.ModelReady, request, timeout)
         return response.ready
 
     def server_metadata(self, *, timeout: float | None = None) -> pb.ServerMetadataResponse:
         """Server name, version and protocol extensions."""
-        response: pb.ServerMetadataResponse = self._call("ServerMetadata", pb.ServerMetadataRequest(), timeout)
+        response = self._call("ServerMetadata", self._stub.ServerMetadata, pb.ServerMetadataRequest(), timeout)
         return response
 
     def model_metadata(self, name: str, version: str = "", *, timeout: float | None = None) -> pb.ModelMetadataResponse:
         """A model's versions, platform, and input and output tensors."""
         request = pb.ModelMetadataRequest(name=name, version=version)
-        response: pb.ModelMetadataResponse = self._call("ModelMetadata", request, timeout)
+        response = self._call("ModelMetadata", self._stub.ModelMetadata, request, timeout)
         return response
 
     def model_config(self, name: str, version: str = "", *, timeout: float | None = None) -> mc.ModelConfig:
         """A model's configuration in Triton's schema."""
         request = pb.ModelConfigRequest(name=name, version=version)
-        response: pb.ModelConfigResponse = self._call("ModelConfig", request, timeout)
+        response = self._call("ModelConfig", self._stub.ModelConfig, request, timeout)
         return response.config
 
     def model_statistics(
@@ -111,7 +115,7 @@ class InferenceClient:
     ) -> list[pb.ModelStatistics]:
         """Inference statistics of one model, or of every model when ``name`` is empty."""
         request = pb.ModelStatisticsRequest(name=name, version=version)
-        response: pb.ModelStatisticsResponse = self._call("ModelStatistics", request, timeout)
+        response = self._call("ModelStatistics", self._stub.ModelStatistics, request, timeout)
         return list(response.model_stats)
 
     def repository_index(
@@ -119,16 +123,26 @@ class InferenceClient:
     ) -> list[pb.RepositoryIndexResponse.ModelIndex]:
         """The models in the server's repository (only the ready ones when ``ready``)."""
         request = pb.RepositoryIndexRequest(ready=ready)
-        response: pb.RepositoryIndexResponse = self._call("RepositoryIndex", request, timeout)
+        response = self._call("RepositoryIndex", self._stub.RepositoryIndex, request, timeout)
         return list(response.models)
 
     def load_model(self, name: str, *, timeout: float | None = None) -> None:
         """Load (or reload) a model from the server's repository."""
-        self._call("RepositoryModelLoad", pb.RepositoryModelLoadRequest(model_name=name), timeout)
+        self._call(
+            "RepositoryModelLoad",
+            self._stub.RepositoryModelLoad,
+            pb.RepositoryModelLoadRequest(model_name=name),
+            timeout,
+        )
 
     def unload_model(self, name: str, *, timeout: float | None = None) -> None:
         """Unload a model; in-flight requests finish first."""
-        self._call("RepositoryModelUnload", pb.RepositoryModelUnloadRequest(model_name=name), timeout)
+        self._call(
+            "RepositoryModelUnload",
+            self._stub.RepositoryModelUnload,
+            pb.RepositoryModelUnloadRequest(model_name=name),
+            timeout,
+        )
 
     def infer(
         self,
@@ -160,7 +174,7 @@ class InferenceClient:
         request = encode_infer_request(
             model, inputs, version=version, outputs=outputs, request_id=request_id, raw=raw, parameters=parameters
         )
-        response: pb.ModelInferResponse = self._call("ModelInfer", request, timeout)
+        response = self._call("ModelInfer", self._stub.ModelInfer, request, timeout)
         return decode_infer_response(response)
 
     def stream_infer(

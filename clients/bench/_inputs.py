@@ -14,12 +14,12 @@ import grpc
 import numpy as np
 from numpy.typing import NDArray
 
-from clients._channel import Stub
 from clients._codec import encode_infer_request
 from contract.datatypes import DATATYPES, numpy_dtype
 from contract.entities import TensorSignature
 from contract.errors import ConduitError
 from inference_server.protocol import grpc_service_pb2 as pb
+from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
 
 __all__ = ["InputError", "build_requests", "fetch_inputs", "with_id"]
 
@@ -40,7 +40,7 @@ async def fetch_inputs(
         grpc.aio.AioRpcError: the server refused (unknown model, not ready, …).
         InputError: a datatype this client cannot generate.
     """
-    answer = await Stub(channel).ModelMetadata(
+    answer = await pb_grpc.GRPCInferenceServiceStub(channel).ModelMetadata(
         pb.ModelMetadataRequest(name=model, version=version), timeout=timeout_s, metadata=metadata or None
     )
     specs = [TensorSignature(t.name, t.datatype, tuple(int(d) for d in t.shape)) for t in answer.inputs]
