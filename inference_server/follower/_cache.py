@@ -224,6 +224,11 @@ class ArtifactCache:
             return set()
         return {int(p.name) for p in directory.iterdir() if p.name.isascii() and p.name.isdecimal()}
 
+    def model_files(self, model: str) -> dict[str, Path]:
+        """The ``model.onnx`` of each version of ``model`` in the repository, by version."""
+        files = {str(version): self.repository / model / str(version) / MODEL_FILE for version in self.installed(model)}
+        return {version: path for version, path in files.items() if path.is_file()}
+
     def remove(self, model: str, version: int | None = None) -> None:
         """Take one version of ``model`` (``None``: the whole model) out of the repository."""
         _check_name(model)

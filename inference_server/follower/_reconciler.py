@@ -1,10 +1,11 @@
 """Reconciling a server's models with its pool's assignments: apply them, restore them from the cache, report what
 serves.
 
-Applying an assignment reuses the repository lifecycle: the artifacts are downloaded into the cache, linked into the
-cache's model repository, and ``ModelManager.load`` loads, warms up and publishes them. Only once the assigned
-primary is ready does routing switch to it, and only then are versions no longer assigned removed and drained, so a
-switch fails no request. A restart serves the last applied assignments from the cache. A model that could not be
+Applying an assignment reuses the served set's lifecycle: the artifacts are downloaded into the cache and linked into
+the cache's model repository beside their profiles, and ``ModelManager.load_files`` loads exactly those files, warms
+them up and publishes them (no directory scan decides what serves). Only once the assigned primary is ready does
+routing switch to it, and only then are versions no longer assigned removed and drained, so a switch fails no
+request. A restart serves the last applied assignments from the cache. A model that could not be
 applied is tried again every retry interval until it takes or its assignment changes. Talking to the control plane is
 the session's job (``inference_server.follower._follower``); this module only downloads through its client.
 """
@@ -108,7 +109,13 @@ class Reconciler:
                 for ref in assignment.artifacts():
                     if self._cache.has(ref):
                         await asyncio.to_thread(self._cache.install, name, ref)
-        await self._models.load_all()
+        for name in sorted(assigned):
+            try:
+                files = self._cache.model_files(name)
+                if files:  # none cached: nothing to serve, and the failure is reported below
+                    await self._models.load_files(name, files)
+            except ConduitError as exc:  # which versions failed, and why, is read from the index below
+                log.warning("model %s: %s", name, exc.message)
         reasons = {(entry.name, entry.version): entry.reason for entry in self._models.index()}
         for name, assignment in assigned.items():
             ready = set(self._models.versions(name))
@@ -205,7 +212,7 @@ class Reconciler:
                 await self._fetch_profile(name, ref.version)
         load_error = ""
         try:
-            await self._models.load(name, force=True)
+            await self._models.load_files(name, self._cache.model_files(name), force=True)
         except ConduitError as exc:
             load_error = exc.message  # a version failed; which one matters, and is read from what is ready below
         ready = set(self._models.versions(name))
@@ -220,7 +227,7 @@ class Reconciler:
             await asyncio.to_thread(self._cache.remove, name, version)
         if stale:
             with contextlib.suppress(ConduitError):  # a canary that failed again is reported below
-                await self._models.load(name, force=False)
+                await self._models.load_files(name, self._cache.model_files(name), force=False)
         canary = assignment.canary
         if canary is not None and str(canary.version) not in ready:
             return _Failed(canary.version, f"canary version {canary.version} did not load: {load_error}")
