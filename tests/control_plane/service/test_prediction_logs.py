@@ -27,7 +27,15 @@ from control_plane.settings import ControlPlaneSettings
 
 from .conftest import ADMIN_TOKEN, Api, Metadata, bearer, eventually, files, read_all
 
-T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+# Yesterday, to the second: within the retention of the pruner every control plane runs at start, whenever the
+# tests run (a fixed date falls out of it a month later, and the pruner then races the test for the log).
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+
+
+# The clock of a control plane whose gc job is under test: set back, so that the pruner it runs at start (which
+# reads this clock, where the job reads the real time) leaves the expired logs to the job.
+def _set_back() -> datetime:
+    return datetime.now(UTC) - timedelta(days=10)
 
 
 def parquet(rows: int, *, seed: int = 0) -> bytes:
@@ -194,7 +202,7 @@ async def test_the_gc_job_deletes_logs_past_the_retention_with_their_files(sqlit
     settings = ControlPlaneSettings(
         home=tmp_path / "home", db=sqlite_url, grpc_port=0, admin_token=ADMIN_TOKEN, prediction_log_retention=30
     )
-    server = ControlPlaneServer(settings, alerting=AlertingSettings(gc_grace_s=0))
+    server = ControlPlaneServer(settings, alerting=AlertingSettings(gc_grace_s=0), clock=_set_back)
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
     try:
