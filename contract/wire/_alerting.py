@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contract.entities import AlertEvent, AlertRuleRecord, AlertStatus, JobRecord, JobRun
+from contract.wire._fields import optional_double
 from contract.wire._time import datetime_of, required_datetime_of, timestamp
 from control_plane.protocol import control_plane_pb2 as cp
 
@@ -18,10 +19,6 @@ __all__ = [
     "job_run",
     "job_run_of",
 ]
-
-
-def _optional(message: cp.Alert | cp.AlertEvent) -> float | None:
-    return message.value if message.HasField("value") else None
 
 
 def alert_rule(value: AlertRuleRecord) -> cp.AlertRule:
@@ -76,7 +73,7 @@ def alert_of(message: cp.Alert) -> AlertStatus:
         version=message.version,
         phase=message.phase,
         since=datetime_of(message, "since"),
-        value=_optional(message),
+        value=optional_double(message, "value"),
         acknowledged=message.acknowledged,
         detail=message.detail,
     )
@@ -109,7 +106,7 @@ def alert_event_of(message: cp.AlertEvent) -> AlertEvent:
         version=message.version,
         phase=message.phase,
         at=required_datetime_of(message, "at"),
-        value=_optional(message),
+        value=optional_double(message, "value"),
         detail=message.detail,
         channel=message.channel,
         delivery=message.delivery,

@@ -13,6 +13,7 @@ from contract.entities import (
     PredictionLog,
 )
 from contract.errors import ConduitError, ErrorCode
+from contract.wire._fields import optional_double
 from contract.wire._time import datetime_of, required_datetime_of, timestamp
 from control_plane.protocol import control_plane_pb2 as cp
 
@@ -32,11 +33,6 @@ QUANTILE_FIELDS = ("latency_p50", "latency_p90", "latency_p99")
 """The fields of a window's ``quantiles``, in order."""
 
 
-def _optional(message: object, field: str) -> float | None:
-    value: float | None = getattr(message, field) if message.HasField(field) else None  # type: ignore[attr-defined]
-    return value
-
-
 def latency_histogram(value: LatencyHistogram) -> cp.LatencyHistogram:
     message = cp.LatencyHistogram(
         bounds=list(value.bounds), counts=list(value.counts), count=value.count, sum=value.sum
@@ -54,8 +50,8 @@ def latency_histogram_of(message: cp.LatencyHistogram) -> LatencyHistogram:
         counts=tuple(message.counts),
         count=message.count,
         sum=message.sum,
-        min=_optional(message, "min"),
-        max=_optional(message, "max"),
+        min=optional_double(message, "min"),
+        max=optional_double(message, "max"),
     )
 
 
@@ -88,8 +84,8 @@ def _feature_drift_of(message: cp.FeatureDrift) -> FeatureDrift:
         chi2=message.chi2,
         chi2_p_value=message.chi2_p_value,
         drifted=message.drifted,
-        ks=_optional(message, "ks"),
-        ks_p_value=_optional(message, "ks_p_value"),
+        ks=optional_double(message, "ks"),
+        ks_p_value=optional_double(message, "ks_p_value"),
         cells=tuple(message.cells),
         observed=tuple(message.observed),
         expected=tuple(message.expected),
@@ -121,7 +117,7 @@ def _window_of(message: cp.MonitoringWindow) -> MonitoringWindow:
         requests=message.requests,
         errors=dict(message.errors),
         latency=latency_histogram_of(message.latency) if message.HasField("latency") else None,
-        quantiles=tuple(_optional(message, field) for field in QUANTILE_FIELDS),
+        quantiles=tuple(optional_double(message, field) for field in QUANTILE_FIELDS),
         features=tuple(_feature_drift_of(f) for f in message.features),
         dataset_drift=message.dataset_drift,
         drifted_share=message.drifted_share,
