@@ -162,6 +162,8 @@ def run_demo(*, requests: int = 2000, workdir: Path | None = None) -> int:
             deployment = registry.run(registry.api.deploy(POOL, MODEL, alias="production"))
             print(f"deployed {MODEL}@production to pool {deployment.pool}")
             _, server_token = registry.run(registry.api.create_user("demo-server", Role.SERVER))
+            # The server authenticates its callers as the control plane's users: the demo calls as a viewer.
+            _, caller_token = registry.run(registry.api.create_user("demo-caller", Role.VIEWER))
 
             serve = [sys.executable, "-m", "clients.cli", "serve", "--control-plane", address, "--pool", POOL]
             serve += ["--cache-dir", str(root / "serve-cache")]
@@ -171,7 +173,8 @@ def run_demo(*, requests: int = 2000, workdir: Path | None = None) -> int:
             server = stack.enter_context(_process(serve, "inference server", serve_port, serve_env))
             rows = result.test_inputs
             count = len(result.test_target)
-            with InferenceClient(f"127.0.0.1:{serve_port}", timeout=10.0) as client:
+            caller = [("authorization", f"Bearer {caller_token}")]
+            with InferenceClient(f"127.0.0.1:{serve_port}", timeout=10.0, metadata=caller) as client:
                 _wait_model(client, server)
                 print(f"serving on 127.0.0.1:{serve_port}, following the control plane")
                 batch = client.infer(MODEL, _rows(rows, 0, 8))

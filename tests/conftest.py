@@ -116,10 +116,20 @@ def free_port() -> int:
         return port
 
 
-def wait_serving(port: int, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:
-    """Block until the server's gRPC health service answers SERVING."""
+def wait_serving(
+    port: int,
+    timeout: float = 60.0,
+    process: subprocess.Popen[bytes] | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
+) -> None:
+    """Block until the server's gRPC health service answers SERVING (over TLS, as localhost, with ``credentials``)."""
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+    channel = (
+        grpc.insecure_channel(f"127.0.0.1:{port}")
+        if credentials is None
+        else grpc.secure_channel(f"localhost:{port}", credentials)
+    )
+    with channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             if process is not None and process.poll() is not None:
@@ -162,7 +172,12 @@ def start_serve(tmp_path: Path) -> Iterator[StartServe]:
     """Start `conduit serve` processes on free ports; every one still running is killed at teardown."""
     started: list[ServeProcess] = []
 
-    def start(repo: Path, *extra: str, env: dict[str, str] | None = None) -> ServeProcess:
+    def start(
+        repo: Path,
+        *extra: str,
+        env: dict[str, str] | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> ServeProcess:
         port, metrics_port = free_port(), free_port()
         log = tmp_path / f"serve-{port}.log"
         args = [CONDUIT, "serve", "--model-repository", str(repo), "--grpc-port", str(port)]
@@ -172,7 +187,7 @@ def start_serve(tmp_path: Path) -> Iterator[StartServe]:
         served = ServeProcess(process, port, metrics_port, log)
         started.append(served)
         try:
-            wait_serving(port, process=process)
+            wait_serving(port, process=process, credentials=credentials)
         except Exception:
             process.kill()
             raise RuntimeError(f"conduit serve did not start:\n{log.read_text()}") from None
