@@ -199,6 +199,10 @@ def _dashboard_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--control-plane", metavar="ADDR", help="control plane address (default 127.0.0.1:8100)")
     p.add_argument("--control-plane-ca", type=Path, metavar="FILE", help="PEM CA of the control plane: use TLS")
     p.add_argument("--refresh-seconds", type=float, metavar="S", help="monitoring pages refresh every S (default 5)")
+    p.add_argument("--session-idle-seconds", type=float, metavar="S", help="sign-in sessions end unused (default 1800)")
+    p.add_argument(
+        "--session-lifetime-seconds", type=float, metavar="S", help="sign-in sessions end after (default 43200)"
+    )
     p.add_argument("--log-level", help="logging level (default INFO)")
 
 

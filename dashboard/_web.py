@@ -17,10 +17,12 @@ from contract import wire
 from contract.client import ControlPlaneClient
 from contract.entities import User
 from contract.errors import ConduitError, ErrorCode
+from dashboard._sessions import Sessions
 
 __all__ = [
     "COOKIE",
     "HTTP_STATUS_OF",
+    "LOGIN_CSRF_COOKIE",
     "Context",
     "LoginRequired",
     "context_of",
@@ -32,6 +34,7 @@ __all__ = [
 ]
 
 COOKIE = "conduit_session"
+LOGIN_CSRF_COOKIE = "conduit_login_csrf"
 
 # The one table from a control plane error to the HTTP status of the page that met it. UNAUTHENTICATED is not here:
 # it sends the browser to the login page instead.
@@ -76,6 +79,11 @@ class Context:
     page_size: int
     refresh_seconds: float
     secure_cookie: bool
+    sessions: Sessions
+
+    def secure(self, request: Request) -> bool:
+        """Whether cookies set on ``request``'s answer are marked Secure."""
+        return self.secure_cookie or request.url.scheme == "https"
 
 
 class LoginRequired(Exception):
@@ -94,11 +102,19 @@ async def session(request: Request) -> tuple[ControlPlaneClient, User]:
         LoginRequired: no session cookie.
         ConduitError: UNAUTHENTICATED when the token is no longer valid.
     """
-    token = request.cookies.get(COOKIE, "")
-    if not token:
+    context = context_of(request)
+    found = context.sessions.get(request.cookies.get(COOKIE, ""))
+    if found is None:
         raise LoginRequired
-    api = context_of(request).control_plane.with_token(token)
-    return api, await api.whoami()
+    # The page's forms carry the session's CSRF token (see ``render``).
+    request.state.csrf = found.csrf
+    api = context.control_plane.with_token(found.token)
+    try:
+        return api, await api.whoami()
+    except ConduitError as exc:
+        if exc.code is ErrorCode.UNAUTHENTICATED:  # disabled user or token: the session ends with it
+            context.sessions.close(request.cookies.get(COOKIE, ""))
+        raise
 
 
 def _utc(value: datetime | None) -> str:
@@ -141,7 +157,7 @@ def render(
 ) -> Response:
     """``template`` drawn with ``values``, the viewer and the navigation's current ``section``."""
     templates = context_of(request).templates
-    context = {"viewer": viewer, "section": section, **values}
+    context = {"viewer": viewer, "section": section, "csrf": getattr(request.state, "csrf", ""), **values}
     return templates.TemplateResponse(request, template, context, status_code=status_code)
 
 

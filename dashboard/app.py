@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from contract.client import ControlPlaneClient
 from contract.errors import ConduitError
 from dashboard import _routes_auth, _routes_operations, _routes_registry
+from dashboard._sessions import Sessions
 from dashboard._web import Context, LoginRequired, handle_conduit_error, handle_login_required, make_templates
 from dashboard.settings import DashboardSettings
 
@@ -67,6 +68,14 @@ def _plotly_js() -> Path:
     return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
 
 
+PUBLIC_ROUTES: frozenset[str] = frozenset(
+    {"/", "/healthz", "/static/vendor/plotly.min.js", "/static", "/login", "/logout"}
+)
+"""The routes answered without a session: the home page (a redirect to /models), the probe, static files, signing
+in, and signing out (which, without a session, only sends the browser to the login page). Every other route needs a
+session."""
+
+
 def create_app(settings: DashboardSettings, root_certificates: bytes | None = None) -> Starlette:
     """The dashboard's ASGI application; its control plane channel opens and closes with the app's lifespan."""
     templates = make_templates()
@@ -79,8 +88,9 @@ def create_app(settings: DashboardSettings, root_certificates: bytes | None = No
         control_plane = ControlPlaneClient.connect(
             settings.control_plane, token=None, root_certificates=root_certificates, timeout=settings.rpc_timeout
         )
+        sessions = Sessions(settings.session_idle_seconds, settings.session_lifetime_seconds)
         app.state.context = Context(
-            control_plane, templates, settings.page_size, settings.refresh_seconds, settings.secure_cookie
+            control_plane, templates, settings.page_size, settings.refresh_seconds, settings.secure_cookie, sessions
         )
         try:
             yield

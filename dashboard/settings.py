@@ -31,7 +31,12 @@ class DashboardSettings(BaseSettings):
     refresh_seconds: float = Field(default=5.0, gt=0)
     """Seconds between two fetches of a monitoring page's data by the browser."""
     secure_cookie: bool = False
-    """Mark the session cookie Secure (set it when the dashboard is reached over HTTPS, e.g. behind a proxy)."""
+    """Mark the session cookie Secure even on requests that arrive as plain HTTP (set it behind a proxy that ends
+    TLS without forwarding the scheme); requests that arrive as HTTPS always get a Secure cookie."""
+    session_idle_seconds: float = Field(default=1800.0, gt=0)
+    """A sign-in session unused this long ends (30 minutes)."""
+    session_lifetime_seconds: float = Field(default=43200.0, gt=0)
+    """A sign-in session ends this long after it began, used or not (12 hours)."""
     rpc_timeout: float = Field(default=15.0, gt=0)
     """Deadline of each call to the control plane, in seconds."""
     log_level: str = "INFO"

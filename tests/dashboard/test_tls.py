@@ -3,7 +3,9 @@ against the CA given; without it, it cannot, and says the control plane is unava
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
+import re
 import socket
 import subprocess
 import time
@@ -27,9 +29,12 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def _login(url: str) -> tuple[int, str]:
-    """POST the admin token to the dashboard's login form; its status and body (a redirect is not followed)."""
-    body = urllib.parse.urlencode({"token": ADMIN_TOKEN, "next": "/models"}).encode()
-    opener = urllib.request.build_opener(_NoRedirect)
+    """Fill the dashboard's login form with the admin token; its status and body (a redirect is not followed)."""
+    opener = urllib.request.build_opener(_NoRedirect, urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    with opener.open(f"{url}/login", timeout=30) as form:
+        match = re.search(r'name="csrf" value="([^"]+)"', form.read().decode())
+    assert match is not None
+    body = urllib.parse.urlencode({"token": ADMIN_TOKEN, "next": "/models", "csrf": match.group(1)}).encode()
     try:
         with opener.open(urllib.request.Request(f"{url}/login", data=body), timeout=30) as answer:
             return answer.status, answer.read().decode()
