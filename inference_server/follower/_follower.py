@@ -79,6 +79,7 @@ class Follower:
         self._watch_stuck = asyncio.Event()
         self._on_callers = on_callers
         self._callers_digest = callers_digest
+        self._callers_warned = False
 
     @property
     def client(self) -> ControlPlaneClient | None:
@@ -218,7 +219,12 @@ class Follower:
         try:
             callers = await client.list_callers(self._callers_digest)
         except ConduitError as exc:  # the callers known so far keep working; the next heartbeat asks again
-            log.debug("callers not refreshed: %s", exc.message)
+            if exc.code in (ErrorCode.UNIMPLEMENTED, ErrorCode.PERMISSION_DENIED) and not self._callers_warned:
+                # Not a passing outage: say once why callers may be refused.
+                log.warning("cannot fetch the control plane's callers (%s): %s", exc.code.name, exc.message)
+                self._callers_warned = True
+            else:
+                log.debug("callers not refreshed: %s", exc.message)
             return
         if callers.unchanged:
             return
