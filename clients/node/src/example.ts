@@ -95,9 +95,21 @@ function resolveAlias(options: Options): Promise<ModelVersion> {
   });
 }
 
+// grpc-js sends the target's host as the TLS server name even when it is an IP address (grpc/grpc-node#1919), and
+// Node warns about that on stderr (DEP0123) although the certificate is still verified against the address. Only
+// that warning is dropped, so that a failed call stays one line.
+function dropIpServerNameWarning(): void {
+  const emitWarning = process.emitWarning.bind(process) as (warning: string | Error, ...rest: unknown[]) => void;
+  const replacement = (warning: string | Error, ...rest: unknown[]): void => {
+    if (rest[1] !== "DEP0123") emitWarning(warning, ...rest);
+  };
+  process.emitWarning = replacement as typeof process.emitWarning;
+}
+
 // Plaintext, or TLS trusting --tls-ca (the system's roots when absent) with --tls-cert/--tls-key for mutual TLS.
 function transport(options: Options): ChannelCredentials {
   if (!options.tlsCa && !options.tlsCert) return credentials.createInsecure();
+  dropIpServerNameWarning();
   const read = (path: string): Buffer | null => (path ? readFileSync(path) : null);
   return credentials.createSsl(read(options.tlsCa), read(options.tlsKey), read(options.tlsCert));
 }
