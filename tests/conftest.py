@@ -134,6 +134,27 @@ def wait_serving(port: int, timeout: float = 60.0, process: subprocess.Popen[byt
     raise TimeoutError(f"server on port {port} not serving after {timeout}s")
 
 
+def wait_serving_tls(
+    port: int,
+    credentials: grpc.ChannelCredentials,
+    timeout: float = 60.0,
+    process: subprocess.Popen[bytes] | None = None,
+) -> None:
+    """``wait_serving`` for a server on TLS: the same health check, on a channel with ``credentials``."""
+    deadline = time.monotonic() + timeout
+    with grpc.secure_channel(f"127.0.0.1:{port}", credentials) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"conduit serve exited with {process.returncode}")
+            with contextlib.suppress(grpc.RpcError):
+                answer = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+                if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            time.sleep(0.05)
+    raise TimeoutError(f"server on port {port} not serving TLS after {timeout}s")
+
+
 @dataclass
 class ServeProcess:
     """A `conduit serve` subprocess."""
