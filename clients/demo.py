@@ -101,14 +101,17 @@ def _wait_healthy(
 
 def _wait_model(client: InferenceClient, server: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
+    last = "not ready"
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise RuntimeError(f"conduit serve exited with code {server.returncode}")
-        with contextlib.suppress(ConduitError):
+        try:
             if client.model_ready(MODEL, timeout=1.0):
                 return
+        except ConduitError as exc:
+            last = exc.message
         time.sleep(0.1)
-    raise TimeoutError(f"the server did not load {MODEL}")
+    raise TimeoutError(f"the server did not load {MODEL} ({last})")
 
 
 @contextlib.contextmanager
