@@ -39,6 +39,36 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--max-message-bytes", type=int, help="largest gRPC message in either direction (default 64 MiB)")
     p.add_argument("--drain-timeout", type=float, metavar="S", help="seconds to answer in-flight calls on SIGTERM")
     p.add_argument("--log-level", help="logging level (default INFO)")
+    security = p.add_argument_group("security")
+    security.add_argument(
+        "--tls-cert", type=Path, metavar="FILE", help="PEM certificate chain: serve TLS (re-read on change)"
+    )
+    security.add_argument("--tls-key", type=Path, metavar="FILE", help="PEM private key of --tls-cert")
+    security.add_argument(
+        "--tls-client-ca", type=Path, metavar="FILE", help="require client certificates signed by this PEM CA (mTLS)"
+    )
+    security.add_argument(
+        "--tokens-file",
+        type=Path,
+        metavar="FILE",
+        help="repository mode: authenticate callers by these token hashes and roles (`conduit tokens add`)",
+    )
+    security.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="no caller authentication (needed to serve a non-loopback host without --tokens-file)",
+    )
+    security.add_argument(
+        "--model-control",
+        choices=["none", "explicit"],
+        help="repository mode: 'explicit' allows RepositoryModelLoad/Unload, by admins (default none)",
+    )
+    security.add_argument(
+        "--max-inflight-bytes", type=int, metavar="N", help="request tensor bytes in flight at once (default 512 MiB)"
+    )
+    security.add_argument(
+        "--stream-window-bytes", type=int, metavar="N", help="bytes a stream reads ahead and holds (default 16 MiB)"
+    )
     telemetry = p.add_argument_group("telemetry")
     telemetry.add_argument("--otlp-endpoint", metavar="URL", help="push metrics with OTLP/gRPC to this collector")
     telemetry.add_argument(
@@ -198,6 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from clients._cli_monitoring import add_monitoring_commands
     from clients._cli_predictions import add_prediction_commands
     from clients._cli_report import add_report_commands
+    from clients._cli_tokens import add_token_commands, run_token_command
     from clients._cli_train import add_training_commands
     from clients.bench._cli import add_bench_parser, run_bench_command
 
@@ -212,6 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_alert_commands(sub)
     add_report_commands(sub)
     add_bench_parser(sub)
+    add_token_commands(sub)
     _demo_parser(sub)
     _dashboard_parser(sub)
     args = parser.parse_args(normalize_argv(list(sys.argv[1:] if argv is None else argv)))
@@ -220,6 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "control-plane": _control_plane,
         "demo": _demo,
         "bench": run_bench_command,
+        "tokens": run_token_command,
         "dashboard": _dashboard,
     }
     if args.command in handlers:

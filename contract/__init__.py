@@ -3,6 +3,7 @@
 - ``contract.errors``: ``ConduitError`` and ``ErrorCode``, the one error family;
 - ``contract.status``: the one table between error codes and gRPC statuses;
 - ``contract.datatypes``: the Open Inference Protocol datatypes and their numpy equivalents;
+- ``contract.tokens``: bearer tokens, made and hashed the one way every process checks them;
 - ``contract.metrics``: the metric names and labels servers push and the control plane keeps;
 - ``contract.entities``: the plain values of the registry and its API (models, versions, signatures, lineage,
   data sets and profiles, deployments, assignments, servers, users, alerts, jobs, monitoring reports, …);

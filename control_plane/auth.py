@@ -1,24 +1,21 @@
 """Bearer tokens and the one table of which role may make which call.
 
-Tokens are ``cdt_`` + 43 URL-safe characters (256 random bits); the registry keeps only their sha256, so a leaked
-database does not leak working tokens. No grpc here: the transport hands in the call's metadata as pairs.
+Tokens are made and hashed by ``contract.tokens``; the registry keeps only their sha256, so a leaked database does
+not leak working tokens. No grpc here: the transport hands in the call's metadata as pairs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import secrets
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from contract.entities import Role, User
 from contract.errors import ConduitError, ErrorCode
+from contract.tokens import TOKEN_PREFIX, hash_token, new_token
 from control_plane.store import AbstractStore
 
 __all__ = ["PERMISSIONS", "TOKEN_PREFIX", "Authenticator", "authorize", "hash_token", "new_token"]
-
-TOKEN_PREFIX = "cdt_"
 
 _READ = frozenset(
     {
@@ -70,7 +67,8 @@ _MAINTAIN = frozenset(
 )
 # ExportMetrics: OpenTelemetry's MetricsService/Export, served beside the control plane's own calls. GetVersion and
 # GetDataset: a server reads its versions' lineage and the training profile it sketches served values against (a
-# profile holds no rows; DownloadDataset stays with maintainers).
+# profile holds no rows; DownloadDataset stays with maintainers). ListCallers: the token hashes a server
+# authenticates its callers with (hashes of 256-bit random tokens: they open nothing).
 _SERVE = frozenset(
     {
         "WatchAssignments",
@@ -82,6 +80,7 @@ _SERVE = frozenset(
         "GetVersion",
         "GetDataset",
         "UploadPredictionLog",
+        "ListCallers",
     }
 )
 _ADMINISTER = frozenset({"CreateUser", "ListUsers", "CreateToken", "DisableUser"})
@@ -97,16 +96,6 @@ PERMISSIONS: Mapping[str, frozenset[Role]] = MappingProxyType(
     {call: frozenset(role for role, calls in _CALLS_OF.items() if call in calls) for call in _CALLS_OF[Role.ADMIN]}
 )
 """RPC name -> the roles allowed to make it. A call missing from the table is refused to everyone."""
-
-
-def new_token() -> str:
-    """A fresh random token, to be shown once and stored only as ``hash_token(token)``."""
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
-
-
-def hash_token(token: str) -> str:
-    """The sha256 hex digest under which a token is stored."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _bearer(metadata: Iterable[tuple[str, str | bytes]]) -> str:

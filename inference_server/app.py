@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -43,8 +44,10 @@ from opentelemetry.trace import TracerProvider
 from pydantic import ValidationError
 
 from contract.client import ControlPlaneClient
+from contract.entities import Callers
 from contract.errors import ConduitError, ErrorCode
 from inference_server import kernels
+from inference_server.auth import Authorizer, Caller, TokenTable, read_tokens_file
 from inference_server.dataplane import DataPlane
 from inference_server.follower import ArtifactCache, Follower, Reconciler
 from inference_server.models import ModelManager
@@ -64,6 +67,8 @@ from inference_server.telemetry import (
     histogram_set,
     sum_set,
 )
+from inference_server.transport._auth import AuthInterceptor
+from inference_server.transport._tls import ReloadingCertificates
 from inference_server.transport.servicer import InferenceServicer
 
 __all__ = ["InferenceServer", "main", "run"]
@@ -72,6 +77,8 @@ log = logging.getLogger("conduit.serve")
 
 # A control plane that does not answer a unary call within this many seconds counts as down.
 CONTROL_PLANE_CALL_TIMEOUT_S = 10.0
+# Seconds between checks of the tokens file for changes: a removed token stops working within this.
+TOKENS_FILE_POLL_S = 2.0
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 
 
@@ -135,6 +142,14 @@ class InferenceServer:
             server_version=_version(),
             clock=clock,
             predictions=self.predictions,
+            max_inflight_bytes=settings.max_inflight_bytes,
+            model_control=_model_control_refusal(settings),
+        )
+        self.authorizer = _authorizer(settings)
+        self._certificates = (
+            ReloadingCertificates(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+            if settings.tls_cert is not None and settings.tls_key is not None
+            else None
         )
         options = [
             ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -142,9 +157,13 @@ class InferenceServer:
             # Off unless several workers share the port: a second server on a busy port must fail, not split traffic.
             ("grpc.so_reuseport", 1 if reuse_port else 0),
         ]
-        self._server = grpc.aio.server(options=options)
+        # No interceptor at all when callers are not authenticated: the open path pays nothing for the option.
+        interceptors = [AuthInterceptor(self.authorizer)] if self.authorizer is not None else None
+        self._server = grpc.aio.server(options=options, interceptors=interceptors)
         # The shared-memory and trace RPCs are left to the generated base class, which answers UNIMPLEMENTED.
-        servicer = InferenceServicer(self.dataplane)  # type: ignore[abstract]
+        servicer = InferenceServicer(  # type: ignore[abstract]
+            self.dataplane, stream_window_bytes=settings.stream_window_bytes
+        )
         pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, self._server)
         self._health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
@@ -228,6 +247,20 @@ class InferenceServer:
     def _new_follower(self, cache: ArtifactCache) -> Follower:
         settings = self.settings
         reconciler = Reconciler(self._models, cache, pool=settings.pool, retry_interval=settings.heartbeat_interval)
+        authorizer = self.authorizer
+        on_callers = None
+        digest = ""
+        if authorizer is not None:
+            # Who may call, as last fetched: a restart while the control plane is away still knows its callers.
+            cached = cache.load_callers()
+            if cached is not None:
+                authorizer.replace(_token_table(cached))
+                digest = cached.digest
+
+            async def on_callers(callers: Callers) -> None:
+                authorizer.replace(_token_table(callers))
+                await asyncio.to_thread(cache.save_callers, callers)
+
         return Follower(
             reconciler,
             None,
@@ -237,6 +270,8 @@ class InferenceServer:
             heartbeat_interval=settings.heartbeat_interval,
             backoff_initial=settings.reconnect_backoff_initial,
             backoff_max=settings.reconnect_backoff_max,
+            on_callers=on_callers,
+            callers_digest=digest,
         )
 
     def _new_client(self) -> ControlPlaneClient:
@@ -261,13 +296,18 @@ class InferenceServer:
             await self._models.load_all()
         address = f"{self.settings.host}:{self.settings.grpc_port}"
         try:
-            self.port = self._server.add_insecure_port(address)
+            if self._certificates is not None:
+                self.port = self._server.add_secure_port(address, self._certificates.credentials())
+            else:
+                self.port = self._server.add_insecure_port(address)
         except RuntimeError:
             raise ConduitError(ErrorCode.UNAVAILABLE, f"cannot listen on {address} (is the port in use?)") from None
         await self._server.start()
         self._background.append(asyncio.create_task(self._telemetry.run_flusher(self.settings.metrics_flush_interval)))
         if self.settings.poll_interval:
             self._background.append(asyncio.create_task(self._poll(self.settings.poll_interval)))
+        if self.settings.tokens_file is not None and self.authorizer is not None:
+            self._background.append(asyncio.create_task(_watch_tokens_file(self.settings.tokens_file, self.authorizer)))
         if self.follower is not None:
             self.follower.client = self._new_client()
             self.follower.address = self.settings.advertise or f"{_advertised_host(self.settings.host)}:{self.port}"
@@ -279,8 +319,27 @@ class InferenceServer:
             self._prediction_logger.start()
         self.dataplane.set_ready(True)
         await self._set_serving(True)
-        log.info("serving on %s:%d", self.settings.host, self.port)
+        log.info("serving on %s:%d (%s)", self.settings.host, self.port, self._describe_security())
+        if self.settings.no_auth and not self.settings.loopback():
+            log.warning("authentication is off (--no-auth): anyone who reaches %s may call this server", address)
         return self.port
+
+    def _describe_security(self) -> str:
+        settings = self.settings
+        if self._certificates is None:
+            transport = "plaintext"
+        else:
+            transport = "mutual TLS" if settings.tls_client_ca is not None else "TLS"
+        if self.authorizer is None:
+            callers = "no caller authentication"
+        elif settings.tokens_file is not None:
+            callers = f"callers authenticated by the tokens in {settings.tokens_file}"
+        else:
+            callers = "callers authenticated as the control plane's users"
+        control = (
+            "model control explicit" if settings.model_control == "explicit" and settings.control_plane is None else ""
+        )
+        return ", ".join(part for part in (transport, callers, control) if part)
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop following the control plane, refuse new calls, answer every accepted one (up to ``grace`` seconds),
@@ -318,6 +377,58 @@ class InferenceServer:
                 await self._models.sync()
             except Exception:  # a poll must never kill the server; the next one retries
                 log.exception("repository poll failed")
+
+
+def _model_control_refusal(settings: ServerSettings) -> str | None:
+    """Why RepositoryModelLoad/Unload are refused on this server; ``None`` when they change what it serves."""
+    if settings.control_plane is not None:
+        return (
+            f"this server follows pool {settings.pool!r} of the control plane, which alone decides what it serves: "
+            "deploy through the control plane"
+        )
+    if settings.model_control != "explicit":
+        return "model control is off: start conduit serve with --model-control explicit to load and unload models"
+    return None
+
+
+def _token_table(callers: Callers) -> TokenTable:
+    return TokenTable(((t.token_sha256, Caller(t.user, t.role)) for t in callers.tokens), callers.digest)
+
+
+def _authorizer(settings: ServerSettings) -> Authorizer | None:
+    """The authorizer of a server that authenticates its callers, with the tokens known at start."""
+    if not settings.authenticates():
+        return None
+    if settings.tokens_file is not None:
+        return Authorizer(read_tokens_file(settings.tokens_file))
+    # Following: the tokens of the control plane's users, as the follower last saved them, until it fetches them.
+    return Authorizer(None)
+
+
+async def _watch_tokens_file(path: Path, authorizer: Authorizer, interval: float = TOKENS_FILE_POLL_S) -> None:
+    """Re-read the tokens file when it changes; a broken edit keeps the previous tokens, and says so once."""
+    stamp = _stamp(path)
+    while True:
+        await asyncio.sleep(interval)
+        current = _stamp(path)
+        if current == stamp:
+            continue
+        stamp = current
+        try:
+            table = await asyncio.to_thread(read_tokens_file, path)
+        except ConduitError as exc:
+            log.warning("keeping the previous tokens: %s", exc.message)
+            continue
+        authorizer.replace(table)
+        log.info("tokens file %s re-read: %d tokens", path, len(table))
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    try:
+        found = path.stat()
+    except OSError:
+        return (-1, -1, -1)
+    return (found.st_size, found.st_mtime_ns, found.st_ino)
 
 
 def _advertised_host(host: str) -> str:

@@ -36,7 +36,8 @@ class DataPlane:
     """Transport-neutral server API over a ``ModelManager``.
 
     ``clock`` is the server's one monotonic nanosecond clock, the one its batchers use: arrivals and deadlines taken
-    here are compared with their timestamps.
+    here are compared with their timestamps. ``max_inflight_bytes`` bounds the tensor bytes of all requests in
+    flight. ``model_control`` says why load and unload are refused (``None``: they change what is served).
     """
 
     def __init__(
@@ -47,8 +48,13 @@ class DataPlane:
         server_version: str,
         clock: Callable[[], int],
         predictions: PredictionSampler | None = None,
+        max_inflight_bytes: int = 512 * 1024 * 1024,
+        model_control: str | None = None,
     ) -> None:
         self._models = models
+        self._max_inflight_bytes = max_inflight_bytes
+        self._inflight_bytes = 0
+        self._model_control = model_control
         self._predictions = predictions
         self._metadata = ServerMetadata(server_name, server_version, EXTENSIONS)
         self._clock = clock
@@ -97,10 +103,31 @@ class DataPlane:
         entries = self._models.index()
         return [e for e in entries if e.state == "READY"] if ready_only else entries
 
+    @property
+    def inflight_bytes(self) -> int:
+        """Tensor bytes of the requests in flight now."""
+        return self._inflight_bytes
+
+    def _check_model_control(self) -> None:
+        if self._model_control is not None:
+            raise ConduitError(ErrorCode.FAILED_PRECONDITION, self._model_control)
+
     async def load_model(self, name: str) -> None:
+        """Load (or reload) ``name`` from the repository.
+
+        Raises:
+            ConduitError: FAILED_PRECONDITION when model control is off; NOT_FOUND, INVALID_ARGUMENT for the model.
+        """
+        self._check_model_control()
         await self._models.load(name)
 
     async def unload_model(self, name: str) -> None:
+        """Stop serving ``name``, draining its requests in flight.
+
+        Raises:
+            ConduitError: FAILED_PRECONDITION when model control is off; NOT_FOUND when it is not served.
+        """
+        self._check_model_control()
         await self._models.unload(name)
 
     # -- inference ---
@@ -113,26 +140,39 @@ class DataPlane:
         """
         arrival = self._clock()
         served = self._models.get(request.model, request.version)
-        spec = served.spec
-        wanted: list[int] = []
+        size = 0
+        for tensor in request.inputs:
+            size += tensor.data.nbytes
+        if self._inflight_bytes + size > self._max_inflight_bytes:
+            raise ConduitError(
+                ErrorCode.RESOURCE_EXHAUSTED,
+                f"server busy: {size} bytes of inputs would exceed the {self._max_inflight_bytes} bytes of requests "
+                "it holds at once; retry later",
+            )
+        self._inflight_bytes += size
+        try:
+            spec = served.spec
+            wanted: list[int] = []
 
-        def prepare() -> tuple[dict[str, np.ndarray], int]:
-            nonlocal wanted
-            prepared = _validate(spec, request.inputs)
-            wanted = _select_outputs(spec, request.outputs)
-            return prepared
+            def prepare() -> tuple[dict[str, np.ndarray], int]:
+                nonlocal wanted
+                prepared = _validate(spec, request.inputs)
+                wanted = _select_outputs(spec, request.outputs)
+                return prepared
 
-        deadline = arrival + int(request.timeout_s * 1e9) if request.timeout_s is not None else None
-        # The batcher counts the request and records its outcome, whatever it is: one place for all of it.
-        outputs = await served.batcher.infer(prepare, arrival_ns=arrival, deadline_ns=deadline)
+            deadline = arrival + int(request.timeout_s * 1e9) if request.timeout_s is not None else None
+            # The batcher counts the request and records its outcome, whatever it is: one place for all of it.
+            outputs = await served.batcher.infer(prepare, arrival_ns=arrival, deadline_ns=deadline)
+        finally:
+            self._inflight_bytes -= size
         sampler = self._predictions
         # One draw per answered request; only a sampled one is copied.
         if sampler is not None and sampler.sampled():
-            sampler.keep(served.spec, request.id, request.inputs, outputs)
-        spec_outputs = served.spec.outputs
+            sampler.keep(spec, request.id, request.inputs, outputs)
+        spec_outputs = spec.outputs
         return InferResponse(
-            model=served.spec.name,
-            version=served.spec.version,
+            model=spec.name,
+            version=spec.version,
             id=request.id,
             outputs=[Tensor(spec_outputs[i].name, spec_outputs[i].datatype, outputs[i]) for i in wanted],
             raw_output=request.raw_output,

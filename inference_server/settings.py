@@ -5,6 +5,7 @@ Parsed only in the composition root (``inference_server.app``); nothing else rea
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal, Self
 
@@ -59,6 +60,29 @@ class ServerSettings(BaseSettings):
     """Seconds between scans of the repository for new, changed and removed models; unset: no polling."""
     max_message_bytes: int = Field(default=64 * MIB, ge=1024)
     """Largest gRPC message accepted or sent."""
+    max_inflight_bytes: int = Field(default=512 * MIB, ge=1024)
+    """Bytes of decoded request tensors in flight at once, over every call of this worker; a request that would go
+    beyond is answered RESOURCE_EXHAUSTED at once (a request alone larger than this is always refused)."""
+    stream_window_bytes: int = Field(default=16 * MIB, ge=1024)
+    """Bytes of one ModelStreamInfer stream's requests read ahead and answers not yet sent; past it, the stream stops
+    reading until the client reads its answers (gRPC flow control then pushes back on the client)."""
+    tls_cert: Path | None = None
+    """PEM certificate chain to serve TLS with (with ``tls_key``); re-read when the files change, for the next
+    connections. Unset: plaintext."""
+    tls_key: Path | None = None
+    """PEM private key of ``tls_cert``."""
+    tls_client_ca: Path | None = None
+    """PEM CA certificates: require callers to present a client certificate signed by one of them (mutual TLS)."""
+    tokens_file: Path | None = None
+    """Repository mode: TOML file of the callers' tokens, as sha256 hashes with a name and role
+    (``conduit tokens add``); turns caller authentication on. Re-read when it changes."""
+    no_auth: bool = False
+    """Serve without caller authentication: needed to serve a non-loopback address in repository mode without a
+    ``tokens_file``; with a control plane, turns its default authentication of callers off."""
+    model_control: Literal["none", "explicit"] = "none"
+    """Repository mode: ``explicit`` lets RepositoryModelLoad and RepositoryModelUnload change what is served (an
+    admin's token when authentication is on); ``none`` refuses them. A server following a control plane always
+    refuses them: the control plane alone decides what it serves."""
     drain_timeout: float = Field(default=30.0, gt=0)
     """Seconds a stopping server waits for in-flight requests."""
     otlp_endpoint: str | None = None
@@ -113,7 +137,7 @@ class ServerSettings(BaseSettings):
             raise ValueError(f"{value}: not a directory")
         return value
 
-    @field_validator("control_plane_ca")
+    @field_validator("control_plane_ca", "tls_cert", "tls_key", "tls_client_ca", "tokens_file")
     @classmethod
     def _is_file(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
@@ -136,7 +160,47 @@ class ServerSettings(BaseSettings):
             raise ValueError("--prediction-log-flush-rows exceeds --prediction-log-buffer-rows")
         if self.reconnect_backoff_initial > self.reconnect_backoff_max:
             raise ValueError("--reconnect-backoff-initial exceeds --reconnect-backoff-max")
+        self._check_security()
         return self
+
+    def _check_security(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("set both --tls-cert and --tls-key, or neither")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ValueError("--tls-client-ca needs --tls-cert and --tls-key")
+        if self.control_plane is not None:
+            if self.tokens_file is not None:
+                raise ValueError(
+                    "--tokens-file only applies to --model-repository; a following server checks "
+                    "callers against the control plane's users"
+                )
+            if self.model_control != "none":
+                raise ValueError(
+                    "--model-control only applies to --model-repository; the control plane decides "
+                    "what a following server serves"
+                )
+        if self.tokens_file is not None and self.no_auth:
+            raise ValueError("--no-auth contradicts --tokens-file")
+        if self.control_plane is None and self.tokens_file is None and not self.no_auth and not self.loopback():
+            raise ValueError(
+                f"serving {self.host} (not loopback) without authentication: give --tokens-file, or --no-auth to "
+                "serve anyone who reaches it"
+            )
+
+    def loopback(self) -> bool:
+        """Whether ``host`` is a loopback address, reachable from this machine only."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def authenticates(self) -> bool:
+        """Whether callers must present a token: following a control plane (unless ``no_auth``), or a tokens file."""
+        if self.no_auth:
+            return False
+        return self.control_plane is not None or self.tokens_file is not None
 
     def prediction_log_ratio(self) -> float:
         """The share of requests logged (see ``prediction_log_sample``)."""

@@ -26,6 +26,7 @@ from contract.entities import (
     ArtifactRef,
     AttachmentContent,
     AuditEntry,
+    Callers,
     DatasetProfile,
     DatasetVersion,
     Deployment,
@@ -471,6 +472,12 @@ class ControlPlaneClient:
     async def whoami(self) -> User:
         """The user the token belongs to."""
         return wire.user_of(await self._unary("WhoAmI", self._stub.WhoAmI, cp.WhoAmIRequest()))
+
+    async def list_callers(self, digest: str = "") -> Callers:
+        """For inference servers: the hashes of every enabled user's tokens; ``unchanged`` when ``digest`` is
+        current."""
+        request = cp.ListCallersRequest(digest=digest)
+        return wire.callers_of(await self._unary("ListCallers", self._stub.ListCallers, request))
 
     async def list_audit(
         self,

@@ -41,7 +41,7 @@ from contract.entities._registry import (
     TensorSignature,
     VersionRef,
 )
-from contract.entities._users import AuditEntry, Role, User
+from contract.entities._users import AuditEntry, Callers, CallerToken, Role, User
 
 __all__ = [
     "AlertEvent",
@@ -53,6 +53,8 @@ __all__ = [
     "Attachment",
     "AttachmentContent",
     "AuditEntry",
+    "CallerToken",
+    "Callers",
     "CategoryCount",
     "ColumnProfile",
     "DatasetProfile",

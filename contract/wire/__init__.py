@@ -69,7 +69,17 @@ from contract.wire._registry import (
     version_ref_of,
 )
 from contract.wire._time import datetime_of, required_datetime_of, timestamp
-from contract.wire._users import audit_entry, audit_entry_of, role, role_of, state_json, user, user_of
+from contract.wire._users import (
+    audit_entry,
+    audit_entry_of,
+    callers,
+    callers_of,
+    role,
+    role_of,
+    state_json,
+    user,
+    user_of,
+)
 
 __all__ = [
     "QUANTILE_FIELDS",
@@ -91,6 +101,8 @@ __all__ = [
     "attachment_of",
     "audit_entry",
     "audit_entry_of",
+    "callers",
+    "callers_of",
     "category_count",
     "column_profile",
     "column_profile_of",

@@ -6,12 +6,22 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from contract.entities import AuditEntry, Role, User
+from contract.entities import AuditEntry, Callers, CallerToken, Role, User
 from contract.errors import ConduitError, ErrorCode
 from contract.wire._time import required_datetime_of, timestamp
 from control_plane.protocol import control_plane_pb2 as cp
 
-__all__ = ["audit_entry", "audit_entry_of", "role", "role_of", "state_json", "user", "user_of"]
+__all__ = [
+    "audit_entry",
+    "audit_entry_of",
+    "callers",
+    "callers_of",
+    "role",
+    "role_of",
+    "state_json",
+    "user",
+    "user_of",
+]
 
 _ROLES: dict[Role, cp.Role] = {
     Role.VIEWER: cp.ROLE_VIEWER,
@@ -78,3 +88,16 @@ def audit_entry_of(message: cp.AuditEntry) -> AuditEntry:
         before=_state(message.before_json),
         after=_state(message.after_json),
     )
+
+
+def callers(value: Callers) -> cp.ListCallersResponse:
+    return cp.ListCallersResponse(
+        digest=value.digest,
+        unchanged=value.unchanged,
+        callers=[cp.Caller(token_sha256=t.token_sha256, user=t.user, role=role(t.role)) for t in value.tokens],
+    )
+
+
+def callers_of(message: cp.ListCallersResponse) -> Callers:
+    tokens = tuple(CallerToken(c.token_sha256, c.user, role_of(c.role)) for c in message.callers)
+    return Callers(message.digest, tokens, message.unchanged)

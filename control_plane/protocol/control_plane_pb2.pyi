@@ -753,6 +753,32 @@ class WhoAmIRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class ListCallersRequest(_message.Message):
+    __slots__ = ("digest",)
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    digest: str
+    def __init__(self, digest: _Optional[str] = ...) -> None: ...
+
+class Caller(_message.Message):
+    __slots__ = ("token_sha256", "user", "role")
+    TOKEN_SHA256_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    token_sha256: str
+    user: str
+    role: Role
+    def __init__(self, token_sha256: _Optional[str] = ..., user: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ...) -> None: ...
+
+class ListCallersResponse(_message.Message):
+    __slots__ = ("digest", "unchanged", "callers")
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    CALLERS_FIELD_NUMBER: _ClassVar[int]
+    digest: str
+    unchanged: bool
+    callers: _containers.RepeatedCompositeFieldContainer[Caller]
+    def __init__(self, digest: _Optional[str] = ..., unchanged: _Optional[bool] = ..., callers: _Optional[_Iterable[_Union[Caller, _Mapping]]] = ...) -> None: ...
+
 class AuditEntry(_message.Message):
     __slots__ = ("id", "at", "actor", "action", "target", "before_json", "after_json")
     ID_FIELD_NUMBER: _ClassVar[int]

@@ -174,6 +174,11 @@ class ControlPlaneStub:
                 request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.WhoAmIRequest.SerializeToString,
                 response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.User.FromString,
                 _registered_method=True)
+        self.ListCallers = channel.unary_unary(
+                '/conduit.control.v1.ControlPlane/ListCallers',
+                request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ListCallersRequest.SerializeToString,
+                response_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ListCallersResponse.FromString,
+                _registered_method=True)
         self.ListAudit = channel.unary_unary(
                 '/conduit.control.v1.ControlPlane/ListAudit',
                 request_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ListAuditRequest.SerializeToString,
@@ -445,6 +450,14 @@ class ControlPlaneServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCallers(self, request, context):
+        """For inference servers: the hashes of every enabled user's tokens, to authenticate their callers without a call
+        per request. Answers `unchanged` when the caller already holds the table with `digest`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAudit(self, request, context):
         """Audit log of every mutating call.
         """
@@ -699,6 +712,11 @@ def add_ControlPlaneServicer_to_server(servicer, server):
                     servicer.WhoAmI,
                     request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.WhoAmIRequest.FromString,
                     response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.User.SerializeToString,
+            ),
+            'ListCallers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCallers,
+                    request_deserializer=control__plane_dot_protocol_dot_control__plane__pb2.ListCallersRequest.FromString,
+                    response_serializer=control__plane_dot_protocol_dot_control__plane__pb2.ListCallersResponse.SerializeToString,
             ),
             'ListAudit': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAudit,
@@ -1542,6 +1560,33 @@ class ControlPlane:
             '/conduit.control.v1.ControlPlane/WhoAmI',
             control__plane_dot_protocol_dot_control__plane__pb2.WhoAmIRequest.SerializeToString,
             control__plane_dot_protocol_dot_control__plane__pb2.User.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCallers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conduit.control.v1.ControlPlane/ListCallers',
+            control__plane_dot_protocol_dot_control__plane__pb2.ListCallersRequest.SerializeToString,
+            control__plane_dot_protocol_dot_control__plane__pb2.ListCallersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -85,6 +85,10 @@ class ControlPlaneStub:
     CreateToken: _grpc.UnaryUnaryMultiCallable[_control_plane_pb2.CreateTokenRequest, _control_plane_pb2.CreateTokenResponse]
     DisableUser: _grpc.UnaryUnaryMultiCallable[_control_plane_pb2.DisableUserRequest, _control_plane_pb2.User]
     WhoAmI: _grpc.UnaryUnaryMultiCallable[_control_plane_pb2.WhoAmIRequest, _control_plane_pb2.User]
+    ListCallers: _grpc.UnaryUnaryMultiCallable[_control_plane_pb2.ListCallersRequest, _control_plane_pb2.ListCallersResponse]
+    """For inference servers: the hashes of every enabled user's tokens, to authenticate their callers without a call
+    per request. Answers `unchanged` when the caller already holds the table with `digest`.
+    """
     ListAudit: _grpc.UnaryUnaryMultiCallable[_control_plane_pb2.ListAuditRequest, _control_plane_pb2.ListAuditResponse]
     """Audit log of every mutating call."""
     GetMonitoring: _grpc.UnaryUnaryMultiCallable[_control_plane_pb2.GetMonitoringRequest, _control_plane_pb2.GetMonitoringResponse]
@@ -160,6 +164,10 @@ class ControlPlaneAsyncStub(ControlPlaneStub):
     CreateToken: _aio.UnaryUnaryMultiCallable[_control_plane_pb2.CreateTokenRequest, _control_plane_pb2.CreateTokenResponse]  # type: ignore[assignment]
     DisableUser: _aio.UnaryUnaryMultiCallable[_control_plane_pb2.DisableUserRequest, _control_plane_pb2.User]  # type: ignore[assignment]
     WhoAmI: _aio.UnaryUnaryMultiCallable[_control_plane_pb2.WhoAmIRequest, _control_plane_pb2.User]  # type: ignore[assignment]
+    ListCallers: _aio.UnaryUnaryMultiCallable[_control_plane_pb2.ListCallersRequest, _control_plane_pb2.ListCallersResponse]  # type: ignore[assignment]
+    """For inference servers: the hashes of every enabled user's tokens, to authenticate their callers without a call
+    per request. Answers `unchanged` when the caller already holds the table with `digest`.
+    """
     ListAudit: _aio.UnaryUnaryMultiCallable[_control_plane_pb2.ListAuditRequest, _control_plane_pb2.ListAuditResponse]  # type: ignore[assignment]
     """Audit log of every mutating call."""
     GetMonitoring: _aio.UnaryUnaryMultiCallable[_control_plane_pb2.GetMonitoringRequest, _control_plane_pb2.GetMonitoringResponse]  # type: ignore[assignment]
@@ -400,6 +408,16 @@ class ControlPlaneServicer(metaclass=_abc_1.ABCMeta):
         request: _control_plane_pb2.WhoAmIRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_control_plane_pb2.User, _abc.Awaitable[_control_plane_pb2.User]]: ...
+
+    @_abc_1.abstractmethod
+    def ListCallers(
+        self,
+        request: _control_plane_pb2.ListCallersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_plane_pb2.ListCallersResponse, _abc.Awaitable[_control_plane_pb2.ListCallersResponse]]:
+        """For inference servers: the hashes of every enabled user's tokens, to authenticate their callers without a call
+        per request. Answers `unchanged` when the caller already holds the table with `digest`.
+        """
 
     @_abc_1.abstractmethod
     def ListAudit(

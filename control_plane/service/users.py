@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from contract.entities import AuditEntry, Page, Role, User
+from contract.entities import AuditEntry, Callers, Page, Role, User
 from contract.errors import ConduitError, ErrorCode
 from control_plane.auth import hash_token, new_token
 from control_plane.store import AbstractStore
@@ -54,6 +54,11 @@ class UserService:
 
     async def list_users(self) -> list[User]:
         return await asyncio.to_thread(self._store.list_users)
+
+    async def callers(self, digest: str = "") -> Callers:
+        """The token hashes inference servers accept; ``unchanged`` when the asker holds ``digest`` already."""
+        current = Callers.of(await asyncio.to_thread(self._store.callers))
+        return Callers(current.digest, unchanged=True) if digest and digest == current.digest else current
 
     async def list_audit(
         self,

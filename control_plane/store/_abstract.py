@@ -15,6 +15,7 @@ from contract.entities import (
     AlertRuleRecord,
     AliasChange,
     AuditEntry,
+    CallerToken,
     DatasetVersion,
     Deployment,
     DeploymentSpec,
@@ -191,6 +192,10 @@ class AbstractStore(abc.ABC):
     @abc.abstractmethod
     def list_users(self) -> list[User]:
         """Users by name."""
+
+    @abc.abstractmethod
+    def callers(self) -> list[CallerToken]:
+        """Every token of every enabled user, by hash."""
 
     @abc.abstractmethod
     def user_for_token(self, token_hash: str) -> User | None:

@@ -12,6 +12,7 @@ from contract.entities import (
     AlertRuleRecord,
     AliasChange,
     AuditEntry,
+    CallerToken,
     DatasetVersion,
     Deployment,
     DeploymentSpec,
@@ -207,6 +208,10 @@ class SqlStore(AbstractStore):
     def list_users(self) -> list[User]:
         with self._db.read() as session:
             return _users.list_users(session)
+
+    def callers(self) -> list[CallerToken]:
+        with self._db.read() as session:
+            return _users.callers(session)
 
     def user_for_token(self, token_hash: str) -> User | None:
         with self._db.read() as session:

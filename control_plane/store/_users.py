@@ -6,7 +6,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from contract.entities import Role, User
+from contract.entities import CallerToken, Role, User
 from contract.errors import ConduitError, ErrorCode
 from control_plane.store import _convert
 from control_plane.store._audit import record
@@ -17,6 +17,7 @@ __all__ = [
     "BOOTSTRAP_ACTOR",
     "add_token",
     "bootstrap_admin",
+    "callers",
     "create_user",
     "disable_user",
     "list_users",
@@ -80,6 +81,15 @@ def disable_user(session: Session, name: str, *, actor: str) -> User:
 
 def list_users(session: Session) -> list[User]:
     return [_convert.user(row) for row in session.scalars(select(UserRow).order_by(UserRow.name))]
+
+
+def callers(session: Session) -> list[CallerToken]:
+    rows = session.execute(
+        select(TokenRow.token_hash, UserRow.name, UserRow.role)
+        .join(UserRow, TokenRow.user_id == UserRow.id)
+        .where(~UserRow.disabled)
+    )
+    return [CallerToken(token_hash, name, Role(role)) for token_hash, name, role in rows]
 
 
 def user_for_token(session: Session, token_hash: str) -> User | None:

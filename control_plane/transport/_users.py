@@ -38,6 +38,10 @@ class UsersServicer(DomainServicer):
         async with self._call("WhoAmI", context) as user:
             return wire.user(user)
 
+    async def ListCallers(self, request: cp.ListCallersRequest, context: Context) -> cp.ListCallersResponse:
+        async with self._call("ListCallers", context):
+            return wire.callers(await self._s.users.callers(request.digest))
+
     # -- audit --------------------------------------------------------------------------------------------------
 
     async def ListAudit(self, request: cp.ListAuditRequest, context: Context) -> cp.ListAuditResponse:

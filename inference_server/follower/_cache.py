@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
 
-from contract.entities import ArtifactRef, PoolAssignments
+from contract.entities import ArtifactRef, Callers, PoolAssignments
 from contract.errors import ConduitError, ErrorCode
 from inference_server.profile import PROFILE_FILE
 
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.onnx"
 STATE_FILE = "assignments.json"
+CALLERS_FILE = "callers.json"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # Seconds an artifact is safe from pruning after it was written; see ``ArtifactCache.prune``.
 PRUNE_GRACE_S = 600.0
@@ -249,13 +250,32 @@ class ArtifactCache:
 
     def save_state(self, state: PoolAssignments) -> None:
         """Persist ``state`` atomically."""
-        fd, name = tempfile.mkstemp(prefix=f".{STATE_FILE}-", dir=self.root)
+        self._write_json(self._state_file, state.to_json())
+
+    def load_callers(self) -> Callers | None:
+        """The callers' token hashes saved by ``save_callers``; ``None`` when there are none or they cannot be read."""
+        path = self.root / CALLERS_FILE
+        try:
+            return Callers.from_json(json.loads(path.read_text()))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring unreadable %s: %s", path, exc)
+            return None
+
+    def save_callers(self, callers: Callers) -> None:
+        """Persist the callers' token hashes atomically, readable by this user only, so that a restart without the
+        control plane still knows who may call."""
+        self._write_json(self.root / CALLERS_FILE, callers.to_json())
+
+    def _write_json(self, path: Path, document: dict[str, Any]) -> None:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}-", dir=self.root)  # created 0600
         try:
             with os.fdopen(fd, "w") as file:
-                json.dump(state.to_json(), file, indent=1)
+                json.dump(document, file, indent=1)
                 file.flush()
                 os.fsync(file.fileno())
-            os.replace(name, self._state_file)
+            os.replace(name, path)
         except BaseException:
             Path(name).unlink(missing_ok=True)
             raise

@@ -9,10 +9,10 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from contract.client import ControlPlaneClient
-from contract.entities import PoolAssignments
+from contract.entities import Callers, PoolAssignments
 from contract.errors import ConduitError, ErrorCode
 from inference_server.follower._reconciler import Reconciler
 
@@ -42,6 +42,9 @@ class Follower:
         backoff_initial: Seconds before the first reconnection; doubles on every failed attempt.
         backoff_max: Longest wait between attempts.
         jitter: Draws in [0, 1) that spread reconnections of many servers apart.
+        on_callers: Given the control plane's callers (the token hashes of its enabled users) whenever they change:
+            fetched at every connection and every heartbeat, so a disabled user stops working within one interval.
+        callers_digest: The digest of the callers the server already holds (from its cache), if any.
     """
 
     def __init__(
@@ -56,6 +59,8 @@ class Follower:
         backoff_initial: float = 0.2,
         backoff_max: float = 5.0,
         jitter: Callable[[], float] = random.random,
+        on_callers: Callable[[Callers], Awaitable[None]] | None = None,
+        callers_digest: str = "",
     ) -> None:
         self.reconciler = reconciler
         self.client = client
@@ -72,6 +77,8 @@ class Follower:
         self._received = 0
         self._behind = 0
         self._watch_stuck = asyncio.Event()
+        self._on_callers = on_callers
+        self._callers_digest = callers_digest
 
     @property
     def client(self) -> ControlPlaneClient | None:
@@ -127,6 +134,7 @@ class Follower:
         while True:
             try:
                 server_id = await self._registered(client)
+                await self._refresh_callers(client)
                 self._watch_stuck.clear()
                 self._behind = 0
                 stream = client.watch_assignments(self._pool, server_id)
@@ -204,6 +212,20 @@ class Follower:
             self._behind = 0
             self._watch_stuck.set()
 
+    async def _refresh_callers(self, client: ControlPlaneClient) -> None:
+        if self._on_callers is None:
+            return
+        try:
+            callers = await client.list_callers(self._callers_digest)
+        except ConduitError as exc:  # the callers known so far keep working; the next heartbeat asks again
+            log.debug("callers not refreshed: %s", exc.message)
+            return
+        if callers.unchanged:
+            return
+        await self._on_callers(callers)
+        self._callers_digest = callers.digest
+        log.info("callers: %d tokens of the control plane's enabled users", len(callers.tokens))
+
     async def _heartbeats(self) -> None:
         client = self.client
         assert client is not None
@@ -212,6 +234,8 @@ class Follower:
                 async with asyncio.timeout(self._heartbeat_interval):
                     await self.reconciler.applied_event.wait()
             self.reconciler.applied_event.clear()
+            await self.reconciler.converge()
+            await self._refresh_callers(client)
             if self._server_id is None:
                 continue
             try:

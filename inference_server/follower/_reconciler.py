@@ -293,6 +293,30 @@ class Reconciler:
             except Exception:  # e.g. the state file cannot be written: try again next time
                 log.exception("retrying failed models")
 
+    async def converge(self) -> None:
+        """Apply again the assignment of every model with an assigned version that is not ready (unloaded, failed or
+        evicted behind the reconciler's back): what serves is what the control plane assigned, within one heartbeat.
+
+        Models already failing are left to the retry loop.
+        """
+        if self.applying or self._wanted is None:
+            return
+        ready = {(entry.name, entry.version) for entry in self._models.index() if entry.state == "READY"}
+        drifted: dict[str, _Failed] = {}
+        for assignment in self._applied.models:
+            if assignment.model in self._failures:
+                continue
+            for ref in assignment.artifacts():
+                if (assignment.model, str(ref.version)) not in ready:
+                    drifted[assignment.model] = _Failed(ref.version, f"version {ref.version} was not ready")
+                    break
+        if not drifted:
+            return
+        for name, failure in sorted(drifted.items()):
+            log.warning("model %s: %s although assigned; applying its assignment again", name, failure.reason)
+        self._failures.update(drifted)
+        await self.apply(self._wanted)
+
     def start_retries(self) -> None:
         """Retry what ``restore`` could not apply, without waiting for an assignment."""
         if self._failures:

@@ -17,13 +17,16 @@ from inference_server.dataplane import DataPlane
 from inference_server.protocol import grpc_service_pb2 as pb
 from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
 from inference_server.transport import converters
+from inference_server.transport._sizes import request_bytes, response_bytes
 
 __all__ = ["InferenceServicer"]
 
 log = logging.getLogger(__name__)
 
-# Requests of one stream read ahead of their answers; past it, reading pauses and gRPC flow control pushes back.
+# Requests of one stream read ahead of their answers, at most; past it, reading pauses and gRPC flow control pushes
+# back. The bytes they and their unsent answers hold are bounded by the stream's window.
 STREAM_READ_AHEAD = 1024
+STREAM_WINDOW_BYTES = 16 * 1024 * 1024
 INTERNAL_MESSAGE = "internal error; the server log has the details"
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -63,14 +66,51 @@ def guarded(
     return guarded_call
 
 
+class _Window:
+    """What one stream holds: requests read and not answered, answers not yet written, in number and in bytes."""
+
+    def __init__(self, max_bytes: int, max_requests: int) -> None:
+        self._max_bytes = max_bytes
+        self._max_requests = max_requests
+        self._bytes = 0
+        self._requests = 0
+        self._room = asyncio.Event()
+
+    def _full(self) -> bool:
+        return self._bytes > self._max_bytes or self._requests >= self._max_requests
+
+    def add(self, size: int) -> None:
+        """A request of ``size`` bytes was read."""
+        self._bytes += size
+        self._requests += 1
+
+    def add_bytes(self, size: int) -> None:
+        """An answer of ``size`` bytes was computed."""
+        self._bytes += size
+
+    def remove(self, size: int) -> None:
+        """A request and its answer, ``size`` bytes together, are done with."""
+        self._bytes -= size
+        self._requests -= 1
+        if not self._full():
+            self._room.set()
+
+    async def room(self) -> None:
+        """Wait until the window has room for one more request (one request always fits in an empty window)."""
+        while self._full():
+            self._room.clear()
+            await self._room.wait()
+
+
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     """Open Inference Protocol over gRPC, with Triton's extensions.
 
     Every unary RPC is ``guarded``; a stream answers a failed request in the stream and aborts only when reading fails.
     """
 
-    def __init__(self, dataplane: DataPlane) -> None:
+    def __init__(self, dataplane: DataPlane, *, stream_window_bytes: int = STREAM_WINDOW_BYTES) -> None:
         self._dataplane = dataplane
+        self._stream_window_bytes = stream_window_bytes
 
     @guarded
     async def ServerLive(self, request: pb.ServerLiveRequest, context: Context) -> pb.ServerLiveResponse:
@@ -134,10 +174,12 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     ) -> AsyncIterator[pb.ModelStreamInferResponse]:
         """Requests of a stream run concurrently (so they batch together) and are answered in order.
 
-        A failed request is answered with ``error_message`` and the stream goes on.
+        A failed request is answered with ``error_message`` and the stream goes on. What the stream holds (requests
+        read ahead, answers the client has not read yet) stays within its window: past it, reading pauses and gRPC
+        flow control pushes back on the client.
         """
-        pending: collections.deque[asyncio.Task[pb.ModelStreamInferResponse]] = collections.deque()
-        window = asyncio.Semaphore(STREAM_READ_AHEAD)
+        pending: collections.deque[tuple[asyncio.Task[pb.ModelStreamInferResponse], int]] = collections.deque()
+        window = _Window(self._stream_window_bytes, STREAM_READ_AHEAD)
         progress = asyncio.Event()  # a request was read, or reading ended
         reading = True
 
@@ -145,9 +187,11 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             nonlocal reading
             try:
                 async for request in request_iterator:
-                    await window.acquire()
-                    pending.append(asyncio.ensure_future(self._stream_one(request, context)))
+                    size = request_bytes(request)
+                    window.add(size)
+                    pending.append((asyncio.ensure_future(self._stream_one(request, context, window)), size))
                     progress.set()
+                    await window.room()
             finally:
                 reading = False
                 progress.set()
@@ -159,22 +203,30 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                     progress.clear()
                     await progress.wait()
                     continue
-                response = await pending.popleft()
-                window.release()
+                task, size = pending[0]
+                response = await task
+                pending.popleft()
                 yield response
+                # Written (to the transport's flow-controlled buffer): its bytes and its request's leave the window.
+                window.remove(size + response_bytes(response.infer_response))
             if reader.done() and not reader.cancelled() and (failure := reader.exception()) is not None:
                 await _abort(context, failure if isinstance(failure, Exception) else RuntimeError(str(failure)))
         finally:
             # The client went away or the stream failed: requests read but not answered must not go on computing.
             reader.cancel()
-            for task in pending:
+            for task, _ in pending:
                 task.cancel()
 
-    async def _stream_one(self, request: pb.ModelInferRequest, context: Context) -> pb.ModelStreamInferResponse:
+    async def _stream_one(
+        self, request: pb.ModelInferRequest, context: Context, window: _Window
+    ) -> pb.ModelStreamInferResponse:
         try:
             decoded = converters.decode_infer_request(request, context.time_remaining())
             response = await self._dataplane.infer(decoded)
-            return pb.ModelStreamInferResponse(infer_response=converters.encode_infer_response(response))
+            encoded = converters.encode_infer_response(response)
+            # Computed but maybe not read yet: the answer holds memory until it is written.
+            window.add_bytes(response_bytes(encoded))
+            return pb.ModelStreamInferResponse(infer_response=encoded)
         except Exception as exc:
             if isinstance(exc, ConduitError):
                 message = f"[{exc.code.name}] {exc.message}"

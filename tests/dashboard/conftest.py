@@ -23,7 +23,7 @@ from clients import ConduitError, ErrorCode, InferenceClient
 from contract.client import SyncControlPlaneClient
 from contract.entities import Role, VersionRef
 from tests.conftest import CONDUIT, ROOT, free_port
-from tests.control_plane.e2e.conftest import ADMIN_TOKEN, CREDIT_SPEC, Cluster, Process, eventually
+from tests.control_plane.e2e.conftest import ADMIN_TOKEN, CALLER, CREDIT_SPEC, Cluster, Process, eventually
 from trainers import TrainingResult, bundled, parse_spec, train
 from trainers import datasets as ds
 
@@ -52,7 +52,7 @@ class Dashboard:
         """Infer every row of ``inputs`` ``repeat`` times through the served model; the number of requests."""
         rows = len(next(iter(inputs.values())))
         requests = 0
-        with InferenceClient(self.server.address) as inference:
+        with InferenceClient(self.server.address, metadata=CALLER) as inference:
             for _ in range(repeat):
                 for start in range(0, rows, ROWS_PER_REQUEST):
                     inference.infer(MODEL, {k: v[start : start + ROWS_PER_REQUEST] for k, v in inputs.items()})
@@ -62,7 +62,7 @@ class Dashboard:
     def fail(self, count: int) -> None:
         """Send ``count`` requests one feature short: each fails with INVALID_ARGUMENT."""
         short = {k: v[:1] for k, v in list(self.normal.items())[1:]}
-        with InferenceClient(self.server.address) as inference:
+        with InferenceClient(self.server.address, metadata=CALLER) as inference:
             for _ in range(count):
                 with pytest.raises(ConduitError) as failed:
                     inference.infer(MODEL, short)
@@ -205,7 +205,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
             admin.run(admin.api.run_job("nightly"))
 
         server = _serve(cluster)
-        with InferenceClient(server.address) as inference:
+        with InferenceClient(server.address, metadata=CALLER) as inference:
             eventually(lambda: inference.model_ready(MODEL), timeout=60, what="credit loaded")
         normal = {k: np.asarray(v) for k, v in result.test_inputs.items()}
         shifted = {**normal, "income": normal["income"] * 3}

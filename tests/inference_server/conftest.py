@@ -45,7 +45,7 @@ class Running(NamedTuple):
 
 
 StartServer = Callable[..., Awaitable[Running]]
-Connect = Callable[[int], pb_grpc.GRPCInferenceServiceStub]
+Connect = Callable[..., pb_grpc.GRPCInferenceServiceStub]
 
 
 @pytest.fixture
@@ -63,6 +63,8 @@ async def start_server() -> AsyncIterator[StartServer]:
         provider = MeterProvider(metric_readers=[reader])
         if repo is not None:
             settings["model_repository"] = repo
+            # The lifecycle tests load and unload through the repository protocol; those of model control off say so.
+            settings.setdefault("model_control", "explicit")
         server = InferenceServer(
             ServerSettings(grpc_port=0, metrics_port=0, **settings),
             provider,
@@ -87,13 +89,32 @@ async def server(start_server: StartServer, repository: Path) -> Running:
     return await start_server(repository)
 
 
+class Bearer(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.StreamStreamClientInterceptor):  # type: ignore[misc]
+    """Sends ``authorization: Bearer TOKEN`` with every unary and bidirectional call of a channel."""
+
+    def __init__(self, token: str) -> None:
+        self._metadata = ("authorization", f"Bearer {token}")
+
+    def _details(self, details: Any) -> Any:
+        metadata = grpc.aio.Metadata(*(details.metadata or ()), self._metadata)
+        return details._replace(metadata=metadata)
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self._details(details), request)
+
+    async def intercept_stream_stream(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
+        return await continuation(self._details(details), request_iterator)
+
+
 @pytest.fixture
 async def connect() -> AsyncIterator[Connect]:
-    """``connect(port)`` opens a ``grpc.aio`` channel to a server and returns an inference stub; closed at teardown."""
+    """``connect(port, token=None)`` opens a ``grpc.aio`` channel to a server (sending ``token`` as a bearer token
+    with every call) and returns an inference stub; closed at teardown."""
     channels: list[grpc.aio.Channel] = []
 
-    def open_stub(port: int) -> pb_grpc.GRPCInferenceServiceStub:
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    def open_stub(port: int, token: str | None = None) -> pb_grpc.GRPCInferenceServiceStub:
+        interceptors = [Bearer(token)] if token is not None else None
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=interceptors)
         channels.append(channel)
         return pb_grpc.GRPCInferenceServiceStub(channel)  # type: ignore[no-untyped-call]
 

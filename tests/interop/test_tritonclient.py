@@ -576,7 +576,7 @@ def test_statistics_count_inferences(
 def test_repository_index_unload_and_load(
     repository: Path, start_serve: Any, connect: Connect, references: dict[str, tuple[Reference, np.ndarray]]
 ) -> None:
-    client = connect(start_serve(repository).target)
+    client = connect(start_serve(repository, "--model-control", "explicit").target)
     expected = {"classifier", "forest", *(f"identity_{d.lower()}" for d in DATATYPES)}
     index = client.get_model_repository_index().models
     assert {m.name for m in index} == expected

@@ -26,6 +26,8 @@ from tests.conftest import CONDUIT, TrainedModel, free_port
 from trainers.onnx_export import export_sklearn
 
 ADMIN_TOKEN = "cdt_e2e-admin-token-0123456789abcdef0123456789"
+# Following servers authenticate their callers as the control plane's users; the admin's token is one of them.
+CALLER = (("authorization", f"Bearer {ADMIN_TOKEN}"),)
 MODEL = "credit"
 # A logistic regression on the bundled credit data: its inputs are four numbers and two categories.
 CREDIT_SPEC = """
@@ -192,7 +194,7 @@ class Load:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _run(self, index: int) -> None:
-        with InferenceClient(self.target, timeout=10.0) as client:
+        with InferenceClient(self.target, timeout=10.0, metadata=CALLER) as client:
             i = index
             while not self._stop.is_set():
                 row = self.rows[i % len(self.rows) : i % len(self.rows) + 1]

@@ -17,7 +17,7 @@ from contract.client import SyncControlPlaneClient
 from tests.control_plane.alerting.conftest import WebhookReceiver, webhook  # noqa: F401 (fixture)
 from trainers import bundled, parse_spec, train
 
-from .conftest import ADMIN_TOKEN, CREDIT_SPEC, Cluster, eventually
+from .conftest import ADMIN_TOKEN, CALLER, CREDIT_SPEC, Cluster, eventually
 from .test_monitoring import ROWS_PER_REQUEST
 
 EVALUATE_INTERVAL_S = 1.0
@@ -26,7 +26,7 @@ EVALUATE_INTERVAL_S = 1.0
 def _send(address: str, inputs: Mapping[str, np.ndarray], repeat: int = 1) -> int:
     """Infer every row of ``inputs`` ``repeat`` times; the number of rows sent."""
     rows = len(next(iter(inputs.values())))
-    with InferenceClient(address) as inference:
+    with InferenceClient(address, metadata=CALLER) as inference:
         for _ in range(repeat):
             for start in range(0, rows, ROWS_PER_REQUEST):
                 inference.infer("credit", {k: v[start : start + ROWS_PER_REQUEST] for k, v in inputs.items()})
@@ -53,7 +53,7 @@ def test_a_drift_rule_fires_once_on_shifted_traffic_and_resolves_once_after(
 
     monkeypatch.setenv("CONDUIT_OTLP_INTERVAL", "0.5")
     server = cluster.serve()
-    with InferenceClient(server.address) as inference:
+    with InferenceClient(server.address, metadata=CALLER) as inference:
         eventually(lambda: inference.model_ready("credit"), timeout=60, what="credit loaded")
     normal = dict(result.test_inputs)
     shifted = {**normal, "income": normal["income"] * 3}

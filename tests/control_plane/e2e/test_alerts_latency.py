@@ -17,7 +17,7 @@ from clients import InferenceClient
 from contract.client import SyncControlPlaneClient, collect
 from tests.control_plane.alerting.conftest import WebhookReceiver, webhook  # noqa: F401 (fixture)
 
-from .conftest import ADMIN_TOKEN, MODEL, Cluster, Load, eventually
+from .conftest import ADMIN_TOKEN, CALLER, MODEL, Cluster, Load, eventually
 
 WIDTH = 256
 EVALUATE_INTERVAL_S = 1.0
@@ -98,7 +98,7 @@ def test_a_latency_rule_fires_once_for_a_slow_version_and_resolves_once_when_a_f
         monkeypatch.setenv("CONDUIT_OTLP_INTERVAL", "0.5")
         server = cluster.serve()
         rows = np.random.default_rng(1).standard_normal((64, WIDTH)).astype(np.float32)
-        with InferenceClient(server.address) as inference:
+        with InferenceClient(server.address, metadata=CALLER) as inference:
             eventually(lambda: inference.model_ready(MODEL), timeout=60, what="the slow version loaded")
         with Load(server.address, rows, threads=1) as load:
             # Judged on the minute still filling: the firing comes after ten seconds of slow answers, not at its end.

@@ -15,7 +15,7 @@ import pytest
 from clients import InferenceClient
 from tests.conftest import TrainedModel
 
-from .conftest import MODEL, Cluster, Load, eventually
+from .conftest import CALLER, MODEL, Cluster, Load, eventually
 
 
 def _write(tmp_path: Path, name: str, model: TrainedModel) -> Path:
@@ -61,7 +61,7 @@ def test_register_deploy_serve_switch_and_rollback(
     cluster.cli("deploy", f"{MODEL}@production", "--pool", "default", token=maintainer)
     server = cluster.serve()
     rows = classifier.rows[:16]
-    with InferenceClient(server.address, timeout=10.0) as client:
+    with InferenceClient(server.address, timeout=10.0, metadata=CALLER) as client:
         eventually(lambda: client.model_ready(MODEL), what="the deployed model is ready")
         answer = client.infer(MODEL, {"input": rows})
         assert answer.model_version == "1"
@@ -105,7 +105,7 @@ def test_control_plane_killed_under_load(
     cluster.cli("models", "register", MODEL, str(_write(tmp_path, "v2.onnx", challenger)))
     cluster.cli("deploy", f"{MODEL}@production")
     server = cluster.serve()
-    with InferenceClient(server.address, timeout=10.0) as client:
+    with InferenceClient(server.address, timeout=10.0, metadata=CALLER) as client:
         eventually(lambda: client.model_ready(MODEL), what="the deployed model is ready")
 
     with Load(server.address, classifier.rows) as load:
@@ -129,12 +129,12 @@ def test_server_restarted_while_control_plane_is_down_serves_from_cache(
     cluster.cli("models", "register", MODEL, str(_write(tmp_path, "v1.onnx", classifier)), "--alias", "production")
     cluster.cli("deploy", f"{MODEL}@production")
     server = cluster.serve()
-    with InferenceClient(server.address, timeout=10.0) as client:
+    with InferenceClient(server.address, timeout=10.0, metadata=CALLER) as client:
         eventually(lambda: client.model_ready(MODEL), what="the deployed model is ready")
     cluster.control_plane.kill()
     assert server.terminate() == 0
 
     server.start()
-    with InferenceClient(server.address, timeout=10.0) as client:
+    with InferenceClient(server.address, timeout=10.0, metadata=CALLER) as client:
         eventually(lambda: client.model_ready(MODEL), what="the cached model is ready")
         assert client.infer(MODEL, {"input": classifier.rows[:4]}).model_version == "1"

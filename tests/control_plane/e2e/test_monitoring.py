@@ -15,7 +15,7 @@ from clients.training import fetch_dataset, import_frame, register_result
 from contract.client import SyncControlPlaneClient
 from trainers import bundled, parse_spec, train
 
-from .conftest import ADMIN_TOKEN, CREDIT_SPEC, Cluster, eventually
+from .conftest import ADMIN_TOKEN, CALLER, CREDIT_SPEC, Cluster, eventually
 
 ROWS_PER_REQUEST = 8
 
@@ -39,7 +39,7 @@ def test_served_traffic_and_a_shifted_feature_reach_conduit_monitoring_show(
     inputs["income"] = inputs["income"] * 3
     rows = len(inputs["income"])
     requests = 0
-    with InferenceClient(server.address) as inference:
+    with InferenceClient(server.address, metadata=CALLER) as inference:
         eventually(lambda: inference.model_ready("credit"), timeout=60, what="credit loaded")
         for start in range(0, rows, ROWS_PER_REQUEST):
             inference.infer("credit", {k: v[start : start + ROWS_PER_REQUEST] for k, v in inputs.items()})

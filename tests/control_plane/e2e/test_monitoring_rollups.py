@@ -17,7 +17,7 @@ from clients import ConduitError, ErrorCode, InferenceClient
 from contract.client import SyncControlPlaneClient
 from contract.entities import LatencyHistogram, MonitoringWindow, VersionRef
 
-from .conftest import ADMIN_TOKEN, MODEL, Cluster, eventually
+from .conftest import ADMIN_TOKEN, CALLER, MODEL, Cluster, eventually
 from .test_alerts_latency import WIDTH, matmul_chain
 
 SUCCEEDED = 60
@@ -57,7 +57,7 @@ def test_stored_rollups_count_every_request_sent_and_bound_their_latency_by_the_
 
     client_s: list[float] = []
     refused: Counter[ErrorCode] = Counter()
-    with InferenceClient(server.address, timeout=30.0) as inference:
+    with InferenceClient(server.address, timeout=30.0, metadata=CALLER) as inference:
         eventually(lambda: inference.model_ready(MODEL), timeout=60, what="the model loaded")
         for i in range(SUCCEEDED + REFUSED):
             if i % 9 == 4 and sum(refused.values()) < REFUSED:
@@ -86,7 +86,7 @@ def test_stored_rollups_count_every_request_sent_and_bound_their_latency_by_the_
     eventually(lambda: counted() == expected, timeout=30, what=f"{SUCCEEDED} requests and {REFUSED} errors stored")
     # Several more pushes later, nothing was counted twice: one more request at a time, each counted exactly once
     # before the next is sent, takes at least one push after each (a push that counted anything again would overshoot).
-    with InferenceClient(server.address) as inference:
+    with InferenceClient(server.address, metadata=CALLER) as inference:
         for n in range(1, LATER_PUSHES + 1):
             start = time.perf_counter()
             inference.infer(MODEL, {"input": rows[n - 1 : n]})

@@ -26,7 +26,7 @@ from tests.conftest import StartServe
 from trainers import TrainingResult, bundled, parse_spec, train
 from trainers.onnx_export import write_model_version
 
-from .conftest import ADMIN_TOKEN, Cluster, eventually
+from .conftest import ADMIN_TOKEN, CALLER, Cluster, eventually
 
 SPEC = """
 [dataset]
@@ -57,7 +57,7 @@ def _plain(value: Any) -> Any:
 
 def _send(target: str, model: str, inputs: dict[str, np.ndarray]) -> Sent:
     sent = []
-    with InferenceClient(target) as inference:
+    with InferenceClient(target, metadata=CALLER) as inference:
         eventually(lambda: inference.model_ready(model), timeout=60, what=f"{model} loaded")
         for i in range(REQUESTS):
             rows = {k: v[i * ROWS_PER_REQUEST : (i + 1) * ROWS_PER_REQUEST] for k, v in inputs.items()}

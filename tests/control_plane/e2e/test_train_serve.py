@@ -19,7 +19,7 @@ from contract.client import SyncControlPlaneClient
 from contract.entities import ModelVersion, VersionRef
 from trainers import TrainingResult, bundled, parse_spec, train
 
-from .conftest import ADMIN_TOKEN, Cluster, eventually
+from .conftest import ADMIN_TOKEN, CALLER, Cluster, eventually
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 PARITY = 1e-4
@@ -149,7 +149,7 @@ def test_every_family_served_by_conduit_serve_equals_the_native_model(
                 assert stored_metrics[metric] == pytest.approx(value, rel=1e-9, abs=1e-12), (family, metric)
 
     server = cluster.serve()
-    with InferenceClient(server.address) as inference:
+    with InferenceClient(server.address, metadata=CALLER) as inference:
         eventually(
             lambda: all(inference.model_ready(run.version.model) for run in trained.values()),
             timeout=120,

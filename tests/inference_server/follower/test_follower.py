@@ -107,6 +107,11 @@ class ControlPlane:
         _, token = await self.admin.create_user(name, Role.SERVER)
         return token
 
+    async def viewer_token(self, name: str = "caller") -> str:
+        """A viewer's token: what a following server's callers need."""
+        _, token = await self.admin.create_user(name, Role.VIEWER)
+        return token
+
     async def register(self, payload: bytes, *, model: str = MODEL, lineage: Lineage | None = None) -> int:
         """Register a new version of ``model`` from ONNX bytes."""
         path = self.home.parent / f"upload-{hashlib.sha256(payload).hexdigest()[:16]}.onnx"
@@ -232,6 +237,7 @@ async def test_follows_deployments_switches_and_rolls_back_under_load(
     other_classifier: TrainedModel,
 ) -> None:
     token = await control_plane.server_token("server-a")
+    viewer = await control_plane.viewer_token()
     v1 = await control_plane.register(classifier.onnx)
     v2 = await control_plane.register(other_classifier.onnx)
     await control_plane.set_production(v1)
@@ -239,7 +245,7 @@ async def test_follows_deployments_switches_and_rolls_back_under_load(
 
     server = await start_following(start_server, control_plane, token, tmp_path / "cache")
     await eventually(lambda: _is(served_versions(server), [str(v1)]), "v1 served")
-    load = Load(connect(server.port), classifier.rows[:1])
+    load = Load(connect(server.port, viewer), classifier.rows[:1])
     load.start()
     try:
         assert await load.served_only(v1)
@@ -273,13 +279,14 @@ async def test_canary_deployment_splits_traffic(
     other_classifier: TrainedModel,
 ) -> None:
     token = await control_plane.server_token("server-c")
+    viewer = await control_plane.viewer_token()
     v1 = await control_plane.register(classifier.onnx)
     v2 = await control_plane.register(other_classifier.onnx)
     await control_plane.deploy(v1, canary_version=v2, percent=50.0)
     server = await start_following(start_server, control_plane, token, tmp_path / "cache")
     await eventually(lambda: _is(served_versions(server), [str(v1), str(v2)]), "primary and canary served")
     assert server.models.routing(MODEL) == (str(v1), str(v2), 50.0)
-    load = Load(connect(server.port), classifier.rows[:1])
+    load = Load(connect(server.port, viewer), classifier.rows[:1])
     load.start()
     try:
         await eventually(lambda: _true(min(load.answered[str(v1)], load.answered[str(v2)]) >= 50), "both answer")
@@ -301,13 +308,14 @@ async def test_control_plane_down_under_load_then_back(
     other_classifier: TrainedModel,
 ) -> None:
     token = await control_plane.server_token("server-b")
+    viewer = await control_plane.viewer_token()
     v1 = await control_plane.register(classifier.onnx)
     v2 = await control_plane.register(other_classifier.onnx)
     await control_plane.set_production(v1)
     await control_plane.deploy(alias="production")
     server = await start_following(start_server, control_plane, token, tmp_path / "cache")
     await eventually(lambda: _is(served_versions(server), [str(v1)]), "v1 served")
-    load = Load(connect(server.port), classifier.rows[:1])
+    load = Load(connect(server.port, viewer), classifier.rows[:1])
     load.start()
     try:
         await eventually(lambda: _true(follower(server).connected), "following")
@@ -399,6 +407,7 @@ async def test_restart_without_control_plane_serves_the_cache(
     other_classifier: TrainedModel,
 ) -> None:
     token = await control_plane.server_token("server-r")
+    viewer = await control_plane.viewer_token()
     v1 = await control_plane.register(classifier.onnx)
     v2 = await control_plane.register(other_classifier.onnx)
     await control_plane.deploy(v1, canary_version=v2, percent=10)
@@ -416,7 +425,7 @@ async def test_restart_without_control_plane_serves_the_cache(
     assert await served_versions(second) == [str(v1), str(v2)]
     assert second.models.routing(MODEL) == (str(v1), str(v2), 10.0)
     assert follower(second).generation == generation and not follower(second).connected
-    stub = connect(second.port)
+    stub = connect(second.port, viewer)  # the callers the first server fetched, from the cache
     request = pb.ModelInferRequest(model_name=MODEL, model_version=str(v1))
     request.inputs.add(name="input", datatype="FP32", shape=classifier.rows[:1].shape)
     request.raw_input_contents.append(classifier.rows[:1].tobytes())
@@ -428,6 +437,7 @@ async def test_conduit_serve_follows_over_tls_and_stops_on_sigterm(
 ) -> None:
     plane = tls_control_plane
     token = await plane.server_token("server-cli")
+    viewer = await plane.viewer_token()
     v1 = await plane.register(classifier.onnx)
     await plane.deploy(v1)
     port = free_port()
@@ -443,7 +453,9 @@ async def test_conduit_serve_follows_over_tls_and_stops_on_sigterm(
             stub = pb_grpc.GRPCInferenceServiceStub(channel)  # type: ignore[no-untyped-call]
 
             async def ready() -> bool:
-                return bool((await stub.ModelReady(pb.ModelReadyRequest(name=MODEL, version=str(v1)))).ready)
+                request = pb.ModelReadyRequest(name=MODEL, version=str(v1))
+                answer = await stub.ModelReady(request, metadata=(("authorization", f"Bearer {viewer}"),))
+                return bool(answer.ready)
 
             await eventually(ready, "v1 served by conduit serve")
 

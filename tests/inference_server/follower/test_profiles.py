@@ -58,6 +58,7 @@ async def register_with_lineage(plane: ControlPlane, model: ProfiledModel) -> in
 async def follow_and_send(
     start_server: StartServer, plane: ControlPlane, model: ProfiledModel, token: str, cache: Path
 ) -> dict[tuple[str, str], dict[str, int]]:
+    viewer = await plane.viewer_token(f"caller-{token[-6:]}")
     server, port, reader = await start_server(
         None, control_plane=plane.address, token=token, cache_dir=cache, otlp_push=False, **FOLLOW
     )
@@ -67,7 +68,8 @@ async def follow_and_send(
 
     await eventually(serving, "the assigned version serving")
     rows = model.result.test_inputs
-    async with AsyncInferenceClient(f"127.0.0.1:{port}", timeout=10.0) as client:
+    metadata = [("authorization", f"Bearer {viewer}")]
+    async with AsyncInferenceClient(f"127.0.0.1:{port}", timeout=10.0, metadata=metadata) as client:
         for start in range(0, 48, 16):
             await client.infer(MODEL, {name: array[start : start + 16] for name, array in rows.items()})
     await server.stop()

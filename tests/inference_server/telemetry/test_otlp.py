@@ -21,7 +21,8 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metric
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 
 from clients import InferenceClient
-from contract.entities import ArtifactRef, Assignment, PoolAssignments
+from contract.entities import ArtifactRef, Assignment, Callers, CallerToken, PoolAssignments, Role
+from contract.tokens import hash_token
 from inference_server.follower import ArtifactCache
 from tests.conftest import CONDUIT, free_port, wait_serving
 from tests.inference_server.conftest import ProfiledModel
@@ -29,6 +30,8 @@ from tests.inference_server.conftest import ProfiledModel
 DELTA = metrics_pb2.AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
 CUMULATIVE = metrics_pb2.AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
 TOKEN = "cdt_server-token-for-tests"
+CALLER = "cdt_viewer-token-for-tests"
+VIEWER = [("authorization", f"Bearer {CALLER}")]
 BOUND = 30.0
 
 
@@ -114,6 +117,8 @@ def _cached_follower(cache_dir: Path, model: ProfiledModel) -> None:
     cache.install("credit", ref)
     model.write(cache.repository, "credit", beside="version")
     cache.save_state(PoolAssignments.of("default", 1, [Assignment("credit", ref)]))
+    # The callers it fetched last: the tests call it as a viewer.
+    cache.save_callers(Callers.of([CallerToken(hash_token(CALLER), "caller", Role.VIEWER)]))
 
 
 def test_a_following_server_pushes_delta_metrics_and_sketches_to_the_control_plane_with_its_token(
@@ -139,7 +144,7 @@ def test_a_following_server_pushes_delta_metrics_and_sketches_to_the_control_pla
     try:
         wait_serving(grpc_port, process=process)
         rows = credit.result.test_inputs
-        with InferenceClient(f"127.0.0.1:{grpc_port}", timeout=10.0) as client:
+        with InferenceClient(f"127.0.0.1:{grpc_port}", timeout=10.0, metadata=VIEWER) as client:
             for start in range(0, 40, 8):
                 client.infer("credit", {name: array[start : start + 8] for name, array in rows.items()})
 
@@ -181,7 +186,7 @@ def test_push_off_sends_nothing(tmp_path: Path, credit: ProfiledModel, receiver:
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         wait_serving(grpc_port, process=process)
-        with InferenceClient(f"127.0.0.1:{grpc_port}", timeout=10.0) as client:
+        with InferenceClient(f"127.0.0.1:{grpc_port}", timeout=10.0, metadata=VIEWER) as client:
             client.infer("credit", {name: array[:4] for name, array in credit.result.test_inputs.items()})
         time.sleep(1.0)  # five push intervals: a push would have come
         assert collector.points == []

@@ -4126,6 +4126,170 @@ func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
 	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{61}
 }
 
+type ListCallersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Digest        string                 `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"` // of the table the server holds; empty: none
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCallersRequest) Reset() {
+	*x = ListCallersRequest{}
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCallersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCallersRequest) ProtoMessage() {}
+
+func (x *ListCallersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCallersRequest.ProtoReflect.Descriptor instead.
+func (*ListCallersRequest) Descriptor() ([]byte, []int) {
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *ListCallersRequest) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+type Caller struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TokenSha256   string                 `protobuf:"bytes,1,opt,name=token_sha256,json=tokenSha256,proto3" json:"token_sha256,omitempty"` // hex; never the token itself
+	User          string                 `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	Role          Role                   `protobuf:"varint,3,opt,name=role,proto3,enum=conduit.control.v1.Role" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Caller) Reset() {
+	*x = Caller{}
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Caller) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Caller) ProtoMessage() {}
+
+func (x *Caller) ProtoReflect() protoreflect.Message {
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Caller.ProtoReflect.Descriptor instead.
+func (*Caller) Descriptor() ([]byte, []int) {
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *Caller) GetTokenSha256() string {
+	if x != nil {
+		return x.TokenSha256
+	}
+	return ""
+}
+
+func (x *Caller) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *Caller) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+type ListCallersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Digest        string                 `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`        // identifies this table's content
+	Unchanged     bool                   `protobuf:"varint,2,opt,name=unchanged,proto3" json:"unchanged,omitempty"` // the requested digest is current: `callers` is left empty
+	Callers       []*Caller              `protobuf:"bytes,3,rep,name=callers,proto3" json:"callers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCallersResponse) Reset() {
+	*x = ListCallersResponse{}
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCallersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCallersResponse) ProtoMessage() {}
+
+func (x *ListCallersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCallersResponse.ProtoReflect.Descriptor instead.
+func (*ListCallersResponse) Descriptor() ([]byte, []int) {
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *ListCallersResponse) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *ListCallersResponse) GetUnchanged() bool {
+	if x != nil {
+		return x.Unchanged
+	}
+	return false
+}
+
+func (x *ListCallersResponse) GetCallers() []*Caller {
+	if x != nil {
+		return x.Callers
+	}
+	return nil
+}
+
 type AuditEntry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -4141,7 +4305,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[62]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4153,7 +4317,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[62]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4166,7 +4330,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{62}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *AuditEntry) GetId() int64 {
@@ -4232,7 +4396,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[63]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4244,7 +4408,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[63]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4257,7 +4421,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{63}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ListAuditRequest) GetSince() *timestamppb.Timestamp {
@@ -4312,7 +4476,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[64]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4324,7 +4488,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[64]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4337,7 +4501,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{64}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ListAuditResponse) GetEntries() []*AuditEntry {
@@ -4368,7 +4532,7 @@ type GetMonitoringRequest struct {
 
 func (x *GetMonitoringRequest) Reset() {
 	*x = GetMonitoringRequest{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[65]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4380,7 +4544,7 @@ func (x *GetMonitoringRequest) String() string {
 func (*GetMonitoringRequest) ProtoMessage() {}
 
 func (x *GetMonitoringRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[65]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4393,7 +4557,7 @@ func (x *GetMonitoringRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMonitoringRequest.ProtoReflect.Descriptor instead.
 func (*GetMonitoringRequest) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{65}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *GetMonitoringRequest) GetRef() *VersionRef {
@@ -4440,7 +4604,7 @@ type LatencyHistogram struct {
 
 func (x *LatencyHistogram) Reset() {
 	*x = LatencyHistogram{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[66]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4452,7 +4616,7 @@ func (x *LatencyHistogram) String() string {
 func (*LatencyHistogram) ProtoMessage() {}
 
 func (x *LatencyHistogram) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[66]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4465,7 +4629,7 @@ func (x *LatencyHistogram) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencyHistogram.ProtoReflect.Descriptor instead.
 func (*LatencyHistogram) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{66}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *LatencyHistogram) GetBounds() []float64 {
@@ -4535,7 +4699,7 @@ type FeatureDrift struct {
 
 func (x *FeatureDrift) Reset() {
 	*x = FeatureDrift{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[67]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4547,7 +4711,7 @@ func (x *FeatureDrift) String() string {
 func (*FeatureDrift) ProtoMessage() {}
 
 func (x *FeatureDrift) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[67]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4560,7 +4724,7 @@ func (x *FeatureDrift) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureDrift.ProtoReflect.Descriptor instead.
 func (*FeatureDrift) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{67}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *FeatureDrift) GetFeature() string {
@@ -4675,7 +4839,7 @@ type MonitoringWindow struct {
 
 func (x *MonitoringWindow) Reset() {
 	*x = MonitoringWindow{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[68]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4687,7 +4851,7 @@ func (x *MonitoringWindow) String() string {
 func (*MonitoringWindow) ProtoMessage() {}
 
 func (x *MonitoringWindow) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[68]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4700,7 +4864,7 @@ func (x *MonitoringWindow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MonitoringWindow.ProtoReflect.Descriptor instead.
 func (*MonitoringWindow) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{68}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *MonitoringWindow) GetStart() *timestamppb.Timestamp {
@@ -4790,7 +4954,7 @@ type DatasetRef struct {
 
 func (x *DatasetRef) Reset() {
 	*x = DatasetRef{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[69]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4802,7 +4966,7 @@ func (x *DatasetRef) String() string {
 func (*DatasetRef) ProtoMessage() {}
 
 func (x *DatasetRef) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[69]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4815,7 +4979,7 @@ func (x *DatasetRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatasetRef.ProtoReflect.Descriptor instead.
 func (*DatasetRef) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{69}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *DatasetRef) GetName() string {
@@ -4843,7 +5007,7 @@ type DriftThresholds struct {
 
 func (x *DriftThresholds) Reset() {
 	*x = DriftThresholds{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[70]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4855,7 +5019,7 @@ func (x *DriftThresholds) String() string {
 func (*DriftThresholds) ProtoMessage() {}
 
 func (x *DriftThresholds) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[70]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4868,7 +5032,7 @@ func (x *DriftThresholds) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriftThresholds.ProtoReflect.Descriptor instead.
 func (*DriftThresholds) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{70}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *DriftThresholds) GetPsiThreshold() float64 {
@@ -4905,7 +5069,7 @@ type GetMonitoringResponse struct {
 
 func (x *GetMonitoringResponse) Reset() {
 	*x = GetMonitoringResponse{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[71]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4917,7 +5081,7 @@ func (x *GetMonitoringResponse) String() string {
 func (*GetMonitoringResponse) ProtoMessage() {}
 
 func (x *GetMonitoringResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[71]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4930,7 +5094,7 @@ func (x *GetMonitoringResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMonitoringResponse.ProtoReflect.Descriptor instead.
 func (*GetMonitoringResponse) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{71}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *GetMonitoringResponse) GetModel() string {
@@ -4985,7 +5149,7 @@ type AlertRule struct {
 
 func (x *AlertRule) Reset() {
 	*x = AlertRule{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[72]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4997,7 +5161,7 @@ func (x *AlertRule) String() string {
 func (*AlertRule) ProtoMessage() {}
 
 func (x *AlertRule) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[72]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5010,7 +5174,7 @@ func (x *AlertRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertRule.ProtoReflect.Descriptor instead.
 func (*AlertRule) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{72}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *AlertRule) GetName() string {
@@ -5081,7 +5245,7 @@ type CreateAlertRuleRequest struct {
 
 func (x *CreateAlertRuleRequest) Reset() {
 	*x = CreateAlertRuleRequest{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[73]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5093,7 +5257,7 @@ func (x *CreateAlertRuleRequest) String() string {
 func (*CreateAlertRuleRequest) ProtoMessage() {}
 
 func (x *CreateAlertRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[73]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5106,7 +5270,7 @@ func (x *CreateAlertRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAlertRuleRequest.ProtoReflect.Descriptor instead.
 func (*CreateAlertRuleRequest) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{73}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *CreateAlertRuleRequest) GetName() string {
@@ -5145,7 +5309,7 @@ type ListAlertRulesRequest struct {
 
 func (x *ListAlertRulesRequest) Reset() {
 	*x = ListAlertRulesRequest{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[74]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5157,7 +5321,7 @@ func (x *ListAlertRulesRequest) String() string {
 func (*ListAlertRulesRequest) ProtoMessage() {}
 
 func (x *ListAlertRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[74]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5170,7 +5334,7 @@ func (x *ListAlertRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertRulesRequest.ProtoReflect.Descriptor instead.
 func (*ListAlertRulesRequest) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{74}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{77}
 }
 
 type ListAlertRulesResponse struct {
@@ -5182,7 +5346,7 @@ type ListAlertRulesResponse struct {
 
 func (x *ListAlertRulesResponse) Reset() {
 	*x = ListAlertRulesResponse{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[75]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5194,7 +5358,7 @@ func (x *ListAlertRulesResponse) String() string {
 func (*ListAlertRulesResponse) ProtoMessage() {}
 
 func (x *ListAlertRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[75]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5207,7 +5371,7 @@ func (x *ListAlertRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertRulesResponse.ProtoReflect.Descriptor instead.
 func (*ListAlertRulesResponse) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{75}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ListAlertRulesResponse) GetRules() []*AlertRule {
@@ -5226,7 +5390,7 @@ type DeleteAlertRuleRequest struct {
 
 func (x *DeleteAlertRuleRequest) Reset() {
 	*x = DeleteAlertRuleRequest{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[76]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5238,7 +5402,7 @@ func (x *DeleteAlertRuleRequest) String() string {
 func (*DeleteAlertRuleRequest) ProtoMessage() {}
 
 func (x *DeleteAlertRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[76]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5251,7 +5415,7 @@ func (x *DeleteAlertRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAlertRuleRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAlertRuleRequest) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{76}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *DeleteAlertRuleRequest) GetName() string {
@@ -5278,7 +5442,7 @@ type Alert struct {
 
 func (x *Alert) Reset() {
 	*x = Alert{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[77]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5290,7 +5454,7 @@ func (x *Alert) String() string {
 func (*Alert) ProtoMessage() {}
 
 func (x *Alert) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[77]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5303,7 +5467,7 @@ func (x *Alert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Alert.ProtoReflect.Descriptor instead.
 func (*Alert) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{77}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *Alert) GetRule() string {
@@ -5371,7 +5535,7 @@ type ListAlertsRequest struct {
 
 func (x *ListAlertsRequest) Reset() {
 	*x = ListAlertsRequest{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[78]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5383,7 +5547,7 @@ func (x *ListAlertsRequest) String() string {
 func (*ListAlertsRequest) ProtoMessage() {}
 
 func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[78]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5396,7 +5560,7 @@ func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsRequest.ProtoReflect.Descriptor instead.
 func (*ListAlertsRequest) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{78}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *ListAlertsRequest) GetRule() string {
@@ -5415,7 +5579,7 @@ type ListAlertsResponse struct {
 
 func (x *ListAlertsResponse) Reset() {
 	*x = ListAlertsResponse{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[79]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5427,7 +5591,7 @@ func (x *ListAlertsResponse) String() string {
 func (*ListAlertsResponse) ProtoMessage() {}
 
 func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[79]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5440,7 +5604,7 @@ func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsResponse.ProtoReflect.Descriptor instead.
 func (*ListAlertsResponse) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{79}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ListAlertsResponse) GetAlerts() []*Alert {
@@ -5471,7 +5635,7 @@ type AlertEvent struct {
 
 func (x *AlertEvent) Reset() {
 	*x = AlertEvent{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[80]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5483,7 +5647,7 @@ func (x *AlertEvent) String() string {
 func (*AlertEvent) ProtoMessage() {}
 
 func (x *AlertEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[80]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5496,7 +5660,7 @@ func (x *AlertEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertEvent.ProtoReflect.Descriptor instead.
 func (*AlertEvent) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{80}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *AlertEvent) GetId() int64 {
@@ -5593,7 +5757,7 @@ type ListAlertHistoryRequest struct {
 
 func (x *ListAlertHistoryRequest) Reset() {
 	*x = ListAlertHistoryRequest{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[81]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5605,7 +5769,7 @@ func (x *ListAlertHistoryRequest) String() string {
 func (*ListAlertHistoryRequest) ProtoMessage() {}
 
 func (x *ListAlertHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[81]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5618,7 +5782,7 @@ func (x *ListAlertHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertHistoryRequest.ProtoReflect.Descriptor instead.
 func (*ListAlertHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{81}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *ListAlertHistoryRequest) GetRule() string {
@@ -5644,7 +5808,7 @@ type ListAlertHistoryResponse struct {
 
 func (x *ListAlertHistoryResponse) Reset() {
 	*x = ListAlertHistoryResponse{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[82]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5656,7 +5820,7 @@ func (x *ListAlertHistoryResponse) String() string {
 func (*ListAlertHistoryResponse) ProtoMessage() {}
 
 func (x *ListAlertHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[82]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5669,7 +5833,7 @@ func (x *ListAlertHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertHistoryResponse.ProtoReflect.Descriptor instead.
 func (*ListAlertHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{82}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *ListAlertHistoryResponse) GetEvents() []*AlertEvent {
@@ -5689,7 +5853,7 @@ type SilenceAlertRequest struct {
 
 func (x *SilenceAlertRequest) Reset() {
 	*x = SilenceAlertRequest{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[83]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5701,7 +5865,7 @@ func (x *SilenceAlertRequest) String() string {
 func (*SilenceAlertRequest) ProtoMessage() {}
 
 func (x *SilenceAlertRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[83]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5714,7 +5878,7 @@ func (x *SilenceAlertRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SilenceAlertRequest.ProtoReflect.Descriptor instead.
 func (*SilenceAlertRequest) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{83}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *SilenceAlertRequest) GetRule() string {
@@ -5742,7 +5906,7 @@ type AcknowledgeAlertRequest struct {
 
 func (x *AcknowledgeAlertRequest) Reset() {
 	*x = AcknowledgeAlertRequest{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[84]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5754,7 +5918,7 @@ func (x *AcknowledgeAlertRequest) String() string {
 func (*AcknowledgeAlertRequest) ProtoMessage() {}
 
 func (x *AcknowledgeAlertRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[84]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5767,7 +5931,7 @@ func (x *AcknowledgeAlertRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcknowledgeAlertRequest.ProtoReflect.Descriptor instead.
 func (*AcknowledgeAlertRequest) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{84}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *AcknowledgeAlertRequest) GetRule() string {
@@ -5806,7 +5970,7 @@ type Job struct {
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[85]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5818,7 +5982,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[85]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5831,7 +5995,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{85}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *Job) GetName() string {
@@ -5888,7 +6052,7 @@ type CreateJobRequest struct {
 
 func (x *CreateJobRequest) Reset() {
 	*x = CreateJobRequest{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[86]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5900,7 +6064,7 @@ func (x *CreateJobRequest) String() string {
 func (*CreateJobRequest) ProtoMessage() {}
 
 func (x *CreateJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[86]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5913,7 +6077,7 @@ func (x *CreateJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJobRequest.ProtoReflect.Descriptor instead.
 func (*CreateJobRequest) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{86}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *CreateJobRequest) GetName() string {
@@ -5952,7 +6116,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[87]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5964,7 +6128,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[87]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5977,7 +6141,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{87}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{90}
 }
 
 type ListJobsResponse struct {
@@ -5989,7 +6153,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[88]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6001,7 +6165,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[88]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6014,7 +6178,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{88}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -6033,7 +6197,7 @@ type DeleteJobRequest struct {
 
 func (x *DeleteJobRequest) Reset() {
 	*x = DeleteJobRequest{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[89]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6045,7 +6209,7 @@ func (x *DeleteJobRequest) String() string {
 func (*DeleteJobRequest) ProtoMessage() {}
 
 func (x *DeleteJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[89]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6058,7 +6222,7 @@ func (x *DeleteJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteJobRequest.ProtoReflect.Descriptor instead.
 func (*DeleteJobRequest) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{89}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *DeleteJobRequest) GetName() string {
@@ -6084,7 +6248,7 @@ type JobRun struct {
 
 func (x *JobRun) Reset() {
 	*x = JobRun{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[90]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6096,7 +6260,7 @@ func (x *JobRun) String() string {
 func (*JobRun) ProtoMessage() {}
 
 func (x *JobRun) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[90]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6109,7 +6273,7 @@ func (x *JobRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobRun.ProtoReflect.Descriptor instead.
 func (*JobRun) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{90}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *JobRun) GetJob() string {
@@ -6171,7 +6335,7 @@ type ListJobRunsRequest struct {
 
 func (x *ListJobRunsRequest) Reset() {
 	*x = ListJobRunsRequest{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[91]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6183,7 +6347,7 @@ func (x *ListJobRunsRequest) String() string {
 func (*ListJobRunsRequest) ProtoMessage() {}
 
 func (x *ListJobRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[91]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6196,7 +6360,7 @@ func (x *ListJobRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobRunsRequest) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{91}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *ListJobRunsRequest) GetJob() string {
@@ -6222,7 +6386,7 @@ type ListJobRunsResponse struct {
 
 func (x *ListJobRunsResponse) Reset() {
 	*x = ListJobRunsResponse{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[92]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6234,7 +6398,7 @@ func (x *ListJobRunsResponse) String() string {
 func (*ListJobRunsResponse) ProtoMessage() {}
 
 func (x *ListJobRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[92]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6247,7 +6411,7 @@ func (x *ListJobRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobRunsResponse) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{92}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *ListJobRunsResponse) GetRuns() []*JobRun {
@@ -6266,7 +6430,7 @@ type RunJobRequest struct {
 
 func (x *RunJobRequest) Reset() {
 	*x = RunJobRequest{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[93]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6278,7 +6442,7 @@ func (x *RunJobRequest) String() string {
 func (*RunJobRequest) ProtoMessage() {}
 
 func (x *RunJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[93]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6291,7 +6455,7 @@ func (x *RunJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunJobRequest.ProtoReflect.Descriptor instead.
 func (*RunJobRequest) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{93}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *RunJobRequest) GetName() string {
@@ -6322,7 +6486,7 @@ type PredictionLog struct {
 
 func (x *PredictionLog) Reset() {
 	*x = PredictionLog{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[94]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6334,7 +6498,7 @@ func (x *PredictionLog) String() string {
 func (*PredictionLog) ProtoMessage() {}
 
 func (x *PredictionLog) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[94]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6347,7 +6511,7 @@ func (x *PredictionLog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PredictionLog.ProtoReflect.Descriptor instead.
 func (*PredictionLog) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{94}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *PredictionLog) GetId() int64 {
@@ -6436,7 +6600,7 @@ type PredictionLogHeader struct {
 
 func (x *PredictionLogHeader) Reset() {
 	*x = PredictionLogHeader{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[95]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6448,7 +6612,7 @@ func (x *PredictionLogHeader) String() string {
 func (*PredictionLogHeader) ProtoMessage() {}
 
 func (x *PredictionLogHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[95]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6461,7 +6625,7 @@ func (x *PredictionLogHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PredictionLogHeader.ProtoReflect.Descriptor instead.
 func (*PredictionLogHeader) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{95}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *PredictionLogHeader) GetModel() string {
@@ -6533,7 +6697,7 @@ type UploadPredictionLogRequest struct {
 
 func (x *UploadPredictionLogRequest) Reset() {
 	*x = UploadPredictionLogRequest{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[96]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6545,7 +6709,7 @@ func (x *UploadPredictionLogRequest) String() string {
 func (*UploadPredictionLogRequest) ProtoMessage() {}
 
 func (x *UploadPredictionLogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[96]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6558,7 +6722,7 @@ func (x *UploadPredictionLogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadPredictionLogRequest.ProtoReflect.Descriptor instead.
 func (*UploadPredictionLogRequest) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{96}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *UploadPredictionLogRequest) GetPart() isUploadPredictionLogRequest_Part {
@@ -6614,7 +6778,7 @@ type UploadPredictionLogResponse struct {
 
 func (x *UploadPredictionLogResponse) Reset() {
 	*x = UploadPredictionLogResponse{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[97]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6626,7 +6790,7 @@ func (x *UploadPredictionLogResponse) String() string {
 func (*UploadPredictionLogResponse) ProtoMessage() {}
 
 func (x *UploadPredictionLogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[97]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6639,7 +6803,7 @@ func (x *UploadPredictionLogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadPredictionLogResponse.ProtoReflect.Descriptor instead.
 func (*UploadPredictionLogResponse) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{97}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *UploadPredictionLogResponse) GetLog() *PredictionLog {
@@ -6671,7 +6835,7 @@ type ListPredictionLogsRequest struct {
 
 func (x *ListPredictionLogsRequest) Reset() {
 	*x = ListPredictionLogsRequest{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[98]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6683,7 +6847,7 @@ func (x *ListPredictionLogsRequest) String() string {
 func (*ListPredictionLogsRequest) ProtoMessage() {}
 
 func (x *ListPredictionLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[98]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6696,7 +6860,7 @@ func (x *ListPredictionLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPredictionLogsRequest.ProtoReflect.Descriptor instead.
 func (*ListPredictionLogsRequest) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{98}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *ListPredictionLogsRequest) GetModel() string {
@@ -6758,7 +6922,7 @@ type ListPredictionLogsResponse struct {
 
 func (x *ListPredictionLogsResponse) Reset() {
 	*x = ListPredictionLogsResponse{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[99]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6770,7 +6934,7 @@ func (x *ListPredictionLogsResponse) String() string {
 func (*ListPredictionLogsResponse) ProtoMessage() {}
 
 func (x *ListPredictionLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[99]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6783,7 +6947,7 @@ func (x *ListPredictionLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPredictionLogsResponse.ProtoReflect.Descriptor instead.
 func (*ListPredictionLogsResponse) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{99}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *ListPredictionLogsResponse) GetLogs() []*PredictionLog {
@@ -6809,7 +6973,7 @@ type DownloadPredictionLogRequest struct {
 
 func (x *DownloadPredictionLogRequest) Reset() {
 	*x = DownloadPredictionLogRequest{}
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[100]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6821,7 +6985,7 @@ func (x *DownloadPredictionLogRequest) String() string {
 func (*DownloadPredictionLogRequest) ProtoMessage() {}
 
 func (x *DownloadPredictionLogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[100]
+	mi := &file_control_plane_protocol_control_plane_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6834,7 +6998,7 @@ func (x *DownloadPredictionLogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadPredictionLogRequest.ProtoReflect.Descriptor instead.
 func (*DownloadPredictionLogRequest) Descriptor() ([]byte, []int) {
-	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{100}
+	return file_control_plane_protocol_control_plane_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *DownloadPredictionLogRequest) GetSha256() string {
@@ -7198,7 +7362,17 @@ const file_control_plane_protocol_control_plane_proto_rawDesc = "" +
 	"\x05token\x18\x01 \x01(\tR\x05token\"(\n" +
 	"\x12DisableUserRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x0f\n" +
-	"\rWhoAmIRequest\"\xce\x01\n" +
+	"\rWhoAmIRequest\",\n" +
+	"\x12ListCallersRequest\x12\x16\n" +
+	"\x06digest\x18\x01 \x01(\tR\x06digest\"m\n" +
+	"\x06Caller\x12!\n" +
+	"\ftoken_sha256\x18\x01 \x01(\tR\vtokenSha256\x12\x12\n" +
+	"\x04user\x18\x02 \x01(\tR\x04user\x12,\n" +
+	"\x04role\x18\x03 \x01(\x0e2\x18.conduit.control.v1.RoleR\x04role\"\x81\x01\n" +
+	"\x13ListCallersResponse\x12\x16\n" +
+	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x1c\n" +
+	"\tunchanged\x18\x02 \x01(\bR\tunchanged\x124\n" +
+	"\acallers\x18\x03 \x03(\v2\x1a.conduit.control.v1.CallerR\acallers\"\xce\x01\n" +
 	"\n" +
 	"AuditEntry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12*\n" +
@@ -7443,7 +7617,7 @@ const file_control_plane_protocol_control_plane_proto_rawDesc = "" +
 	"\x0fROLE_MAINTAINER\x10\x02\x12\x0f\n" +
 	"\vROLE_SERVER\x10\x03\x12\x0e\n" +
 	"\n" +
-	"ROLE_ADMIN\x10\x042\xf5 \n" +
+	"ROLE_ADMIN\x10\x042\xd5!\n" +
 	"\fControlPlane\x12P\n" +
 	"\vCreateModel\x12&.conduit.control.v1.CreateModelRequest\x1a\x19.conduit.control.v1.Model\x12[\n" +
 	"\n" +
@@ -7476,7 +7650,8 @@ const file_control_plane_protocol_control_plane_proto_rawDesc = "" +
 	"\tListUsers\x12$.conduit.control.v1.ListUsersRequest\x1a%.conduit.control.v1.ListUsersResponse\x12^\n" +
 	"\vCreateToken\x12&.conduit.control.v1.CreateTokenRequest\x1a'.conduit.control.v1.CreateTokenResponse\x12O\n" +
 	"\vDisableUser\x12&.conduit.control.v1.DisableUserRequest\x1a\x18.conduit.control.v1.User\x12E\n" +
-	"\x06WhoAmI\x12!.conduit.control.v1.WhoAmIRequest\x1a\x18.conduit.control.v1.User\x12X\n" +
+	"\x06WhoAmI\x12!.conduit.control.v1.WhoAmIRequest\x1a\x18.conduit.control.v1.User\x12^\n" +
+	"\vListCallers\x12&.conduit.control.v1.ListCallersRequest\x1a'.conduit.control.v1.ListCallersResponse\x12X\n" +
 	"\tListAudit\x12$.conduit.control.v1.ListAuditRequest\x1a%.conduit.control.v1.ListAuditResponse\x12d\n" +
 	"\rGetMonitoring\x12(.conduit.control.v1.GetMonitoringRequest\x1a).conduit.control.v1.GetMonitoringResponse\x12\\\n" +
 	"\x0fCreateAlertRule\x12*.conduit.control.v1.CreateAlertRuleRequest\x1a\x1d.conduit.control.v1.AlertRule\x12g\n" +
@@ -7510,7 +7685,7 @@ func file_control_plane_protocol_control_plane_proto_rawDescGZIP() []byte {
 }
 
 var file_control_plane_protocol_control_plane_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_control_plane_protocol_control_plane_proto_msgTypes = make([]protoimpl.MessageInfo, 110)
+var file_control_plane_protocol_control_plane_proto_msgTypes = make([]protoimpl.MessageInfo, 113)
 var file_control_plane_protocol_control_plane_proto_goTypes = []any{
 	(Role)(0),                            // 0: conduit.control.v1.Role
 	(*Model)(nil),                        // 1: conduit.control.v1.Model
@@ -7575,75 +7750,78 @@ var file_control_plane_protocol_control_plane_proto_goTypes = []any{
 	(*CreateTokenResponse)(nil),          // 60: conduit.control.v1.CreateTokenResponse
 	(*DisableUserRequest)(nil),           // 61: conduit.control.v1.DisableUserRequest
 	(*WhoAmIRequest)(nil),                // 62: conduit.control.v1.WhoAmIRequest
-	(*AuditEntry)(nil),                   // 63: conduit.control.v1.AuditEntry
-	(*ListAuditRequest)(nil),             // 64: conduit.control.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),            // 65: conduit.control.v1.ListAuditResponse
-	(*GetMonitoringRequest)(nil),         // 66: conduit.control.v1.GetMonitoringRequest
-	(*LatencyHistogram)(nil),             // 67: conduit.control.v1.LatencyHistogram
-	(*FeatureDrift)(nil),                 // 68: conduit.control.v1.FeatureDrift
-	(*MonitoringWindow)(nil),             // 69: conduit.control.v1.MonitoringWindow
-	(*DatasetRef)(nil),                   // 70: conduit.control.v1.DatasetRef
-	(*DriftThresholds)(nil),              // 71: conduit.control.v1.DriftThresholds
-	(*GetMonitoringResponse)(nil),        // 72: conduit.control.v1.GetMonitoringResponse
-	(*AlertRule)(nil),                    // 73: conduit.control.v1.AlertRule
-	(*CreateAlertRuleRequest)(nil),       // 74: conduit.control.v1.CreateAlertRuleRequest
-	(*ListAlertRulesRequest)(nil),        // 75: conduit.control.v1.ListAlertRulesRequest
-	(*ListAlertRulesResponse)(nil),       // 76: conduit.control.v1.ListAlertRulesResponse
-	(*DeleteAlertRuleRequest)(nil),       // 77: conduit.control.v1.DeleteAlertRuleRequest
-	(*Alert)(nil),                        // 78: conduit.control.v1.Alert
-	(*ListAlertsRequest)(nil),            // 79: conduit.control.v1.ListAlertsRequest
-	(*ListAlertsResponse)(nil),           // 80: conduit.control.v1.ListAlertsResponse
-	(*AlertEvent)(nil),                   // 81: conduit.control.v1.AlertEvent
-	(*ListAlertHistoryRequest)(nil),      // 82: conduit.control.v1.ListAlertHistoryRequest
-	(*ListAlertHistoryResponse)(nil),     // 83: conduit.control.v1.ListAlertHistoryResponse
-	(*SilenceAlertRequest)(nil),          // 84: conduit.control.v1.SilenceAlertRequest
-	(*AcknowledgeAlertRequest)(nil),      // 85: conduit.control.v1.AcknowledgeAlertRequest
-	(*Job)(nil),                          // 86: conduit.control.v1.Job
-	(*CreateJobRequest)(nil),             // 87: conduit.control.v1.CreateJobRequest
-	(*ListJobsRequest)(nil),              // 88: conduit.control.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),             // 89: conduit.control.v1.ListJobsResponse
-	(*DeleteJobRequest)(nil),             // 90: conduit.control.v1.DeleteJobRequest
-	(*JobRun)(nil),                       // 91: conduit.control.v1.JobRun
-	(*ListJobRunsRequest)(nil),           // 92: conduit.control.v1.ListJobRunsRequest
-	(*ListJobRunsResponse)(nil),          // 93: conduit.control.v1.ListJobRunsResponse
-	(*RunJobRequest)(nil),                // 94: conduit.control.v1.RunJobRequest
-	(*PredictionLog)(nil),                // 95: conduit.control.v1.PredictionLog
-	(*PredictionLogHeader)(nil),          // 96: conduit.control.v1.PredictionLogHeader
-	(*UploadPredictionLogRequest)(nil),   // 97: conduit.control.v1.UploadPredictionLogRequest
-	(*UploadPredictionLogResponse)(nil),  // 98: conduit.control.v1.UploadPredictionLogResponse
-	(*ListPredictionLogsRequest)(nil),    // 99: conduit.control.v1.ListPredictionLogsRequest
-	(*ListPredictionLogsResponse)(nil),   // 100: conduit.control.v1.ListPredictionLogsResponse
-	(*DownloadPredictionLogRequest)(nil), // 101: conduit.control.v1.DownloadPredictionLogRequest
-	nil,                                  // 102: conduit.control.v1.Model.AliasesEntry
-	nil,                                  // 103: conduit.control.v1.ModelVersion.MetricsEntry
-	nil,                                  // 104: conduit.control.v1.ModelVersion.ParamsEntry
-	nil,                                  // 105: conduit.control.v1.ModelVersion.TagsEntry
-	nil,                                  // 106: conduit.control.v1.RegisterVersionHeader.MetricsEntry
-	nil,                                  // 107: conduit.control.v1.RegisterVersionHeader.ParamsEntry
-	nil,                                  // 108: conduit.control.v1.RegisterVersionHeader.TagsEntry
-	nil,                                  // 109: conduit.control.v1.ListVersionsRequest.TagsEntry
-	nil,                                  // 110: conduit.control.v1.MonitoringWindow.ErrorsEntry
-	(*timestamppb.Timestamp)(nil),        // 111: google.protobuf.Timestamp
+	(*ListCallersRequest)(nil),           // 63: conduit.control.v1.ListCallersRequest
+	(*Caller)(nil),                       // 64: conduit.control.v1.Caller
+	(*ListCallersResponse)(nil),          // 65: conduit.control.v1.ListCallersResponse
+	(*AuditEntry)(nil),                   // 66: conduit.control.v1.AuditEntry
+	(*ListAuditRequest)(nil),             // 67: conduit.control.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),            // 68: conduit.control.v1.ListAuditResponse
+	(*GetMonitoringRequest)(nil),         // 69: conduit.control.v1.GetMonitoringRequest
+	(*LatencyHistogram)(nil),             // 70: conduit.control.v1.LatencyHistogram
+	(*FeatureDrift)(nil),                 // 71: conduit.control.v1.FeatureDrift
+	(*MonitoringWindow)(nil),             // 72: conduit.control.v1.MonitoringWindow
+	(*DatasetRef)(nil),                   // 73: conduit.control.v1.DatasetRef
+	(*DriftThresholds)(nil),              // 74: conduit.control.v1.DriftThresholds
+	(*GetMonitoringResponse)(nil),        // 75: conduit.control.v1.GetMonitoringResponse
+	(*AlertRule)(nil),                    // 76: conduit.control.v1.AlertRule
+	(*CreateAlertRuleRequest)(nil),       // 77: conduit.control.v1.CreateAlertRuleRequest
+	(*ListAlertRulesRequest)(nil),        // 78: conduit.control.v1.ListAlertRulesRequest
+	(*ListAlertRulesResponse)(nil),       // 79: conduit.control.v1.ListAlertRulesResponse
+	(*DeleteAlertRuleRequest)(nil),       // 80: conduit.control.v1.DeleteAlertRuleRequest
+	(*Alert)(nil),                        // 81: conduit.control.v1.Alert
+	(*ListAlertsRequest)(nil),            // 82: conduit.control.v1.ListAlertsRequest
+	(*ListAlertsResponse)(nil),           // 83: conduit.control.v1.ListAlertsResponse
+	(*AlertEvent)(nil),                   // 84: conduit.control.v1.AlertEvent
+	(*ListAlertHistoryRequest)(nil),      // 85: conduit.control.v1.ListAlertHistoryRequest
+	(*ListAlertHistoryResponse)(nil),     // 86: conduit.control.v1.ListAlertHistoryResponse
+	(*SilenceAlertRequest)(nil),          // 87: conduit.control.v1.SilenceAlertRequest
+	(*AcknowledgeAlertRequest)(nil),      // 88: conduit.control.v1.AcknowledgeAlertRequest
+	(*Job)(nil),                          // 89: conduit.control.v1.Job
+	(*CreateJobRequest)(nil),             // 90: conduit.control.v1.CreateJobRequest
+	(*ListJobsRequest)(nil),              // 91: conduit.control.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),             // 92: conduit.control.v1.ListJobsResponse
+	(*DeleteJobRequest)(nil),             // 93: conduit.control.v1.DeleteJobRequest
+	(*JobRun)(nil),                       // 94: conduit.control.v1.JobRun
+	(*ListJobRunsRequest)(nil),           // 95: conduit.control.v1.ListJobRunsRequest
+	(*ListJobRunsResponse)(nil),          // 96: conduit.control.v1.ListJobRunsResponse
+	(*RunJobRequest)(nil),                // 97: conduit.control.v1.RunJobRequest
+	(*PredictionLog)(nil),                // 98: conduit.control.v1.PredictionLog
+	(*PredictionLogHeader)(nil),          // 99: conduit.control.v1.PredictionLogHeader
+	(*UploadPredictionLogRequest)(nil),   // 100: conduit.control.v1.UploadPredictionLogRequest
+	(*UploadPredictionLogResponse)(nil),  // 101: conduit.control.v1.UploadPredictionLogResponse
+	(*ListPredictionLogsRequest)(nil),    // 102: conduit.control.v1.ListPredictionLogsRequest
+	(*ListPredictionLogsResponse)(nil),   // 103: conduit.control.v1.ListPredictionLogsResponse
+	(*DownloadPredictionLogRequest)(nil), // 104: conduit.control.v1.DownloadPredictionLogRequest
+	nil,                                  // 105: conduit.control.v1.Model.AliasesEntry
+	nil,                                  // 106: conduit.control.v1.ModelVersion.MetricsEntry
+	nil,                                  // 107: conduit.control.v1.ModelVersion.ParamsEntry
+	nil,                                  // 108: conduit.control.v1.ModelVersion.TagsEntry
+	nil,                                  // 109: conduit.control.v1.RegisterVersionHeader.MetricsEntry
+	nil,                                  // 110: conduit.control.v1.RegisterVersionHeader.ParamsEntry
+	nil,                                  // 111: conduit.control.v1.RegisterVersionHeader.TagsEntry
+	nil,                                  // 112: conduit.control.v1.ListVersionsRequest.TagsEntry
+	nil,                                  // 113: conduit.control.v1.MonitoringWindow.ErrorsEntry
+	(*timestamppb.Timestamp)(nil),        // 114: google.protobuf.Timestamp
 }
 var file_control_plane_protocol_control_plane_proto_depIdxs = []int32{
-	111, // 0: conduit.control.v1.Model.created_at:type_name -> google.protobuf.Timestamp
-	102, // 1: conduit.control.v1.Model.aliases:type_name -> conduit.control.v1.Model.AliasesEntry
+	114, // 0: conduit.control.v1.Model.created_at:type_name -> google.protobuf.Timestamp
+	105, // 1: conduit.control.v1.Model.aliases:type_name -> conduit.control.v1.Model.AliasesEntry
 	1,   // 2: conduit.control.v1.ListModelsResponse.models:type_name -> conduit.control.v1.Model
 	7,   // 3: conduit.control.v1.ModelVersion.inputs:type_name -> conduit.control.v1.TensorSpec
 	7,   // 4: conduit.control.v1.ModelVersion.outputs:type_name -> conduit.control.v1.TensorSpec
-	103, // 5: conduit.control.v1.ModelVersion.metrics:type_name -> conduit.control.v1.ModelVersion.MetricsEntry
-	104, // 6: conduit.control.v1.ModelVersion.params:type_name -> conduit.control.v1.ModelVersion.ParamsEntry
-	105, // 7: conduit.control.v1.ModelVersion.tags:type_name -> conduit.control.v1.ModelVersion.TagsEntry
+	106, // 5: conduit.control.v1.ModelVersion.metrics:type_name -> conduit.control.v1.ModelVersion.MetricsEntry
+	107, // 6: conduit.control.v1.ModelVersion.params:type_name -> conduit.control.v1.ModelVersion.ParamsEntry
+	108, // 7: conduit.control.v1.ModelVersion.tags:type_name -> conduit.control.v1.ModelVersion.TagsEntry
 	8,   // 8: conduit.control.v1.ModelVersion.lineage:type_name -> conduit.control.v1.Lineage
-	111, // 9: conduit.control.v1.ModelVersion.created_at:type_name -> google.protobuf.Timestamp
+	114, // 9: conduit.control.v1.ModelVersion.created_at:type_name -> google.protobuf.Timestamp
 	10,  // 10: conduit.control.v1.ModelVersion.attachments:type_name -> conduit.control.v1.Attachment
-	106, // 11: conduit.control.v1.RegisterVersionHeader.metrics:type_name -> conduit.control.v1.RegisterVersionHeader.MetricsEntry
-	107, // 12: conduit.control.v1.RegisterVersionHeader.params:type_name -> conduit.control.v1.RegisterVersionHeader.ParamsEntry
-	108, // 13: conduit.control.v1.RegisterVersionHeader.tags:type_name -> conduit.control.v1.RegisterVersionHeader.TagsEntry
+	109, // 11: conduit.control.v1.RegisterVersionHeader.metrics:type_name -> conduit.control.v1.RegisterVersionHeader.MetricsEntry
+	110, // 12: conduit.control.v1.RegisterVersionHeader.params:type_name -> conduit.control.v1.RegisterVersionHeader.ParamsEntry
+	111, // 13: conduit.control.v1.RegisterVersionHeader.tags:type_name -> conduit.control.v1.RegisterVersionHeader.TagsEntry
 	8,   // 14: conduit.control.v1.RegisterVersionHeader.lineage:type_name -> conduit.control.v1.Lineage
 	13,  // 15: conduit.control.v1.RegisterVersionHeader.attachments:type_name -> conduit.control.v1.AttachmentUpload
 	12,  // 16: conduit.control.v1.RegisterVersionRequest.header:type_name -> conduit.control.v1.RegisterVersionHeader
-	109, // 17: conduit.control.v1.ListVersionsRequest.tags:type_name -> conduit.control.v1.ListVersionsRequest.TagsEntry
+	112, // 17: conduit.control.v1.ListVersionsRequest.tags:type_name -> conduit.control.v1.ListVersionsRequest.TagsEntry
 	9,   // 18: conduit.control.v1.ListVersionsResponse.versions:type_name -> conduit.control.v1.ModelVersion
 	11,  // 19: conduit.control.v1.GetVersionRequest.ref:type_name -> conduit.control.v1.VersionRef
 	11,  // 20: conduit.control.v1.DownloadArtifactRequest.ref:type_name -> conduit.control.v1.VersionRef
@@ -7652,17 +7830,17 @@ var file_control_plane_protocol_control_plane_proto_depIdxs = []int32{
 	22,  // 23: conduit.control.v1.ColumnProfile.top_categories:type_name -> conduit.control.v1.CategoryCount
 	23,  // 24: conduit.control.v1.DatasetProfile.columns:type_name -> conduit.control.v1.ColumnProfile
 	24,  // 25: conduit.control.v1.DatasetVersion.profile:type_name -> conduit.control.v1.DatasetProfile
-	111, // 26: conduit.control.v1.DatasetVersion.created_at:type_name -> google.protobuf.Timestamp
+	114, // 26: conduit.control.v1.DatasetVersion.created_at:type_name -> google.protobuf.Timestamp
 	24,  // 27: conduit.control.v1.ImportDatasetHeader.profile:type_name -> conduit.control.v1.DatasetProfile
 	26,  // 28: conduit.control.v1.ImportDatasetRequest.header:type_name -> conduit.control.v1.ImportDatasetHeader
 	25,  // 29: conduit.control.v1.ImportDatasetResponse.dataset:type_name -> conduit.control.v1.DatasetVersion
 	25,  // 30: conduit.control.v1.ListDatasetsResponse.datasets:type_name -> conduit.control.v1.DatasetVersion
 	25,  // 31: conduit.control.v1.ListDatasetVersionsResponse.versions:type_name -> conduit.control.v1.DatasetVersion
-	111, // 32: conduit.control.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
+	114, // 32: conduit.control.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
 	11,  // 33: conduit.control.v1.DeployRequest.target:type_name -> conduit.control.v1.VersionRef
 	38,  // 34: conduit.control.v1.ListDeploymentsResponse.deployments:type_name -> conduit.control.v1.Deployment
-	111, // 35: conduit.control.v1.Server.registered_at:type_name -> google.protobuf.Timestamp
-	111, // 36: conduit.control.v1.Server.last_heartbeat:type_name -> google.protobuf.Timestamp
+	114, // 35: conduit.control.v1.Server.registered_at:type_name -> google.protobuf.Timestamp
+	114, // 36: conduit.control.v1.Server.last_heartbeat:type_name -> google.protobuf.Timestamp
 	43,  // 37: conduit.control.v1.Server.models:type_name -> conduit.control.v1.LoadedModel
 	43,  // 38: conduit.control.v1.HeartbeatRequest.models:type_name -> conduit.control.v1.LoadedModel
 	44,  // 39: conduit.control.v1.ListServersResponse.servers:type_name -> conduit.control.v1.Server
@@ -7670,143 +7848,147 @@ var file_control_plane_protocol_control_plane_proto_depIdxs = []int32{
 	51,  // 41: conduit.control.v1.Assignment.canary:type_name -> conduit.control.v1.ArtifactRef
 	52,  // 42: conduit.control.v1.Assignments.models:type_name -> conduit.control.v1.Assignment
 	0,   // 43: conduit.control.v1.User.role:type_name -> conduit.control.v1.Role
-	111, // 44: conduit.control.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	114, // 44: conduit.control.v1.User.created_at:type_name -> google.protobuf.Timestamp
 	0,   // 45: conduit.control.v1.CreateUserRequest.role:type_name -> conduit.control.v1.Role
 	54,  // 46: conduit.control.v1.CreateUserResponse.user:type_name -> conduit.control.v1.User
 	54,  // 47: conduit.control.v1.ListUsersResponse.users:type_name -> conduit.control.v1.User
-	111, // 48: conduit.control.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	111, // 49: conduit.control.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
-	63,  // 50: conduit.control.v1.ListAuditResponse.entries:type_name -> conduit.control.v1.AuditEntry
-	11,  // 51: conduit.control.v1.GetMonitoringRequest.ref:type_name -> conduit.control.v1.VersionRef
-	111, // 52: conduit.control.v1.GetMonitoringRequest.since:type_name -> google.protobuf.Timestamp
-	111, // 53: conduit.control.v1.GetMonitoringRequest.until:type_name -> google.protobuf.Timestamp
-	111, // 54: conduit.control.v1.MonitoringWindow.start:type_name -> google.protobuf.Timestamp
-	111, // 55: conduit.control.v1.MonitoringWindow.end:type_name -> google.protobuf.Timestamp
-	110, // 56: conduit.control.v1.MonitoringWindow.errors:type_name -> conduit.control.v1.MonitoringWindow.ErrorsEntry
-	67,  // 57: conduit.control.v1.MonitoringWindow.latency:type_name -> conduit.control.v1.LatencyHistogram
-	68,  // 58: conduit.control.v1.MonitoringWindow.features:type_name -> conduit.control.v1.FeatureDrift
-	70,  // 59: conduit.control.v1.GetMonitoringResponse.baseline:type_name -> conduit.control.v1.DatasetRef
-	71,  // 60: conduit.control.v1.GetMonitoringResponse.thresholds:type_name -> conduit.control.v1.DriftThresholds
-	69,  // 61: conduit.control.v1.GetMonitoringResponse.windows:type_name -> conduit.control.v1.MonitoringWindow
-	111, // 62: conduit.control.v1.AlertRule.created_at:type_name -> google.protobuf.Timestamp
-	111, // 63: conduit.control.v1.AlertRule.silenced_until:type_name -> google.protobuf.Timestamp
-	73,  // 64: conduit.control.v1.ListAlertRulesResponse.rules:type_name -> conduit.control.v1.AlertRule
-	111, // 65: conduit.control.v1.Alert.since:type_name -> google.protobuf.Timestamp
-	78,  // 66: conduit.control.v1.ListAlertsResponse.alerts:type_name -> conduit.control.v1.Alert
-	111, // 67: conduit.control.v1.AlertEvent.at:type_name -> google.protobuf.Timestamp
-	81,  // 68: conduit.control.v1.ListAlertHistoryResponse.events:type_name -> conduit.control.v1.AlertEvent
-	111, // 69: conduit.control.v1.SilenceAlertRequest.until:type_name -> google.protobuf.Timestamp
-	111, // 70: conduit.control.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	86,  // 71: conduit.control.v1.ListJobsResponse.jobs:type_name -> conduit.control.v1.Job
-	111, // 72: conduit.control.v1.JobRun.tick:type_name -> google.protobuf.Timestamp
-	111, // 73: conduit.control.v1.JobRun.started_at:type_name -> google.protobuf.Timestamp
-	111, // 74: conduit.control.v1.JobRun.finished_at:type_name -> google.protobuf.Timestamp
-	91,  // 75: conduit.control.v1.ListJobRunsResponse.runs:type_name -> conduit.control.v1.JobRun
-	111, // 76: conduit.control.v1.PredictionLog.first_at:type_name -> google.protobuf.Timestamp
-	111, // 77: conduit.control.v1.PredictionLog.last_at:type_name -> google.protobuf.Timestamp
-	111, // 78: conduit.control.v1.PredictionLog.created_at:type_name -> google.protobuf.Timestamp
-	111, // 79: conduit.control.v1.PredictionLogHeader.first_at:type_name -> google.protobuf.Timestamp
-	111, // 80: conduit.control.v1.PredictionLogHeader.last_at:type_name -> google.protobuf.Timestamp
-	96,  // 81: conduit.control.v1.UploadPredictionLogRequest.header:type_name -> conduit.control.v1.PredictionLogHeader
-	95,  // 82: conduit.control.v1.UploadPredictionLogResponse.log:type_name -> conduit.control.v1.PredictionLog
-	111, // 83: conduit.control.v1.ListPredictionLogsRequest.since:type_name -> google.protobuf.Timestamp
-	111, // 84: conduit.control.v1.ListPredictionLogsRequest.until:type_name -> google.protobuf.Timestamp
-	95,  // 85: conduit.control.v1.ListPredictionLogsResponse.logs:type_name -> conduit.control.v1.PredictionLog
-	2,   // 86: conduit.control.v1.ControlPlane.CreateModel:input_type -> conduit.control.v1.CreateModelRequest
-	3,   // 87: conduit.control.v1.ControlPlane.ListModels:input_type -> conduit.control.v1.ListModelsRequest
-	5,   // 88: conduit.control.v1.ControlPlane.GetModel:input_type -> conduit.control.v1.GetModelRequest
-	6,   // 89: conduit.control.v1.ControlPlane.ArchiveModel:input_type -> conduit.control.v1.ArchiveModelRequest
-	14,  // 90: conduit.control.v1.ControlPlane.RegisterVersion:input_type -> conduit.control.v1.RegisterVersionRequest
-	15,  // 91: conduit.control.v1.ControlPlane.ListVersions:input_type -> conduit.control.v1.ListVersionsRequest
-	17,  // 92: conduit.control.v1.ControlPlane.GetVersion:input_type -> conduit.control.v1.GetVersionRequest
-	18,  // 93: conduit.control.v1.ControlPlane.DownloadArtifact:input_type -> conduit.control.v1.DownloadArtifactRequest
-	20,  // 94: conduit.control.v1.ControlPlane.GetAttachment:input_type -> conduit.control.v1.GetAttachmentRequest
-	27,  // 95: conduit.control.v1.ControlPlane.ImportDataset:input_type -> conduit.control.v1.ImportDatasetRequest
-	29,  // 96: conduit.control.v1.ControlPlane.ListDatasets:input_type -> conduit.control.v1.ListDatasetsRequest
-	31,  // 97: conduit.control.v1.ControlPlane.ListDatasetVersions:input_type -> conduit.control.v1.ListDatasetVersionsRequest
-	33,  // 98: conduit.control.v1.ControlPlane.GetDataset:input_type -> conduit.control.v1.GetDatasetRequest
-	33,  // 99: conduit.control.v1.ControlPlane.DownloadDataset:input_type -> conduit.control.v1.GetDatasetRequest
-	35,  // 100: conduit.control.v1.ControlPlane.SetAlias:input_type -> conduit.control.v1.SetAliasRequest
-	36,  // 101: conduit.control.v1.ControlPlane.DeleteAlias:input_type -> conduit.control.v1.DeleteAliasRequest
-	39,  // 102: conduit.control.v1.ControlPlane.Deploy:input_type -> conduit.control.v1.DeployRequest
-	40,  // 103: conduit.control.v1.ControlPlane.Rollback:input_type -> conduit.control.v1.RollbackRequest
-	41,  // 104: conduit.control.v1.ControlPlane.ListDeployments:input_type -> conduit.control.v1.ListDeploymentsRequest
-	45,  // 105: conduit.control.v1.ControlPlane.RegisterServer:input_type -> conduit.control.v1.RegisterServerRequest
-	46,  // 106: conduit.control.v1.ControlPlane.Heartbeat:input_type -> conduit.control.v1.HeartbeatRequest
-	48,  // 107: conduit.control.v1.ControlPlane.ListServers:input_type -> conduit.control.v1.ListServersRequest
-	50,  // 108: conduit.control.v1.ControlPlane.WatchAssignments:input_type -> conduit.control.v1.WatchAssignmentsRequest
-	55,  // 109: conduit.control.v1.ControlPlane.CreateUser:input_type -> conduit.control.v1.CreateUserRequest
-	57,  // 110: conduit.control.v1.ControlPlane.ListUsers:input_type -> conduit.control.v1.ListUsersRequest
-	59,  // 111: conduit.control.v1.ControlPlane.CreateToken:input_type -> conduit.control.v1.CreateTokenRequest
-	61,  // 112: conduit.control.v1.ControlPlane.DisableUser:input_type -> conduit.control.v1.DisableUserRequest
-	62,  // 113: conduit.control.v1.ControlPlane.WhoAmI:input_type -> conduit.control.v1.WhoAmIRequest
-	64,  // 114: conduit.control.v1.ControlPlane.ListAudit:input_type -> conduit.control.v1.ListAuditRequest
-	66,  // 115: conduit.control.v1.ControlPlane.GetMonitoring:input_type -> conduit.control.v1.GetMonitoringRequest
-	74,  // 116: conduit.control.v1.ControlPlane.CreateAlertRule:input_type -> conduit.control.v1.CreateAlertRuleRequest
-	75,  // 117: conduit.control.v1.ControlPlane.ListAlertRules:input_type -> conduit.control.v1.ListAlertRulesRequest
-	77,  // 118: conduit.control.v1.ControlPlane.DeleteAlertRule:input_type -> conduit.control.v1.DeleteAlertRuleRequest
-	79,  // 119: conduit.control.v1.ControlPlane.ListAlerts:input_type -> conduit.control.v1.ListAlertsRequest
-	82,  // 120: conduit.control.v1.ControlPlane.ListAlertHistory:input_type -> conduit.control.v1.ListAlertHistoryRequest
-	84,  // 121: conduit.control.v1.ControlPlane.SilenceAlert:input_type -> conduit.control.v1.SilenceAlertRequest
-	85,  // 122: conduit.control.v1.ControlPlane.AcknowledgeAlert:input_type -> conduit.control.v1.AcknowledgeAlertRequest
-	87,  // 123: conduit.control.v1.ControlPlane.CreateJob:input_type -> conduit.control.v1.CreateJobRequest
-	88,  // 124: conduit.control.v1.ControlPlane.ListJobs:input_type -> conduit.control.v1.ListJobsRequest
-	90,  // 125: conduit.control.v1.ControlPlane.DeleteJob:input_type -> conduit.control.v1.DeleteJobRequest
-	92,  // 126: conduit.control.v1.ControlPlane.ListJobRuns:input_type -> conduit.control.v1.ListJobRunsRequest
-	94,  // 127: conduit.control.v1.ControlPlane.RunJob:input_type -> conduit.control.v1.RunJobRequest
-	97,  // 128: conduit.control.v1.ControlPlane.UploadPredictionLog:input_type -> conduit.control.v1.UploadPredictionLogRequest
-	99,  // 129: conduit.control.v1.ControlPlane.ListPredictionLogs:input_type -> conduit.control.v1.ListPredictionLogsRequest
-	101, // 130: conduit.control.v1.ControlPlane.DownloadPredictionLog:input_type -> conduit.control.v1.DownloadPredictionLogRequest
-	1,   // 131: conduit.control.v1.ControlPlane.CreateModel:output_type -> conduit.control.v1.Model
-	4,   // 132: conduit.control.v1.ControlPlane.ListModels:output_type -> conduit.control.v1.ListModelsResponse
-	1,   // 133: conduit.control.v1.ControlPlane.GetModel:output_type -> conduit.control.v1.Model
-	1,   // 134: conduit.control.v1.ControlPlane.ArchiveModel:output_type -> conduit.control.v1.Model
-	9,   // 135: conduit.control.v1.ControlPlane.RegisterVersion:output_type -> conduit.control.v1.ModelVersion
-	16,  // 136: conduit.control.v1.ControlPlane.ListVersions:output_type -> conduit.control.v1.ListVersionsResponse
-	9,   // 137: conduit.control.v1.ControlPlane.GetVersion:output_type -> conduit.control.v1.ModelVersion
-	19,  // 138: conduit.control.v1.ControlPlane.DownloadArtifact:output_type -> conduit.control.v1.ArtifactChunk
-	21,  // 139: conduit.control.v1.ControlPlane.GetAttachment:output_type -> conduit.control.v1.AttachmentContent
-	28,  // 140: conduit.control.v1.ControlPlane.ImportDataset:output_type -> conduit.control.v1.ImportDatasetResponse
-	30,  // 141: conduit.control.v1.ControlPlane.ListDatasets:output_type -> conduit.control.v1.ListDatasetsResponse
-	32,  // 142: conduit.control.v1.ControlPlane.ListDatasetVersions:output_type -> conduit.control.v1.ListDatasetVersionsResponse
-	25,  // 143: conduit.control.v1.ControlPlane.GetDataset:output_type -> conduit.control.v1.DatasetVersion
-	19,  // 144: conduit.control.v1.ControlPlane.DownloadDataset:output_type -> conduit.control.v1.ArtifactChunk
-	34,  // 145: conduit.control.v1.ControlPlane.SetAlias:output_type -> conduit.control.v1.Alias
-	37,  // 146: conduit.control.v1.ControlPlane.DeleteAlias:output_type -> conduit.control.v1.DeleteAliasResponse
-	38,  // 147: conduit.control.v1.ControlPlane.Deploy:output_type -> conduit.control.v1.Deployment
-	38,  // 148: conduit.control.v1.ControlPlane.Rollback:output_type -> conduit.control.v1.Deployment
-	42,  // 149: conduit.control.v1.ControlPlane.ListDeployments:output_type -> conduit.control.v1.ListDeploymentsResponse
-	44,  // 150: conduit.control.v1.ControlPlane.RegisterServer:output_type -> conduit.control.v1.Server
-	47,  // 151: conduit.control.v1.ControlPlane.Heartbeat:output_type -> conduit.control.v1.HeartbeatResponse
-	49,  // 152: conduit.control.v1.ControlPlane.ListServers:output_type -> conduit.control.v1.ListServersResponse
-	53,  // 153: conduit.control.v1.ControlPlane.WatchAssignments:output_type -> conduit.control.v1.Assignments
-	56,  // 154: conduit.control.v1.ControlPlane.CreateUser:output_type -> conduit.control.v1.CreateUserResponse
-	58,  // 155: conduit.control.v1.ControlPlane.ListUsers:output_type -> conduit.control.v1.ListUsersResponse
-	60,  // 156: conduit.control.v1.ControlPlane.CreateToken:output_type -> conduit.control.v1.CreateTokenResponse
-	54,  // 157: conduit.control.v1.ControlPlane.DisableUser:output_type -> conduit.control.v1.User
-	54,  // 158: conduit.control.v1.ControlPlane.WhoAmI:output_type -> conduit.control.v1.User
-	65,  // 159: conduit.control.v1.ControlPlane.ListAudit:output_type -> conduit.control.v1.ListAuditResponse
-	72,  // 160: conduit.control.v1.ControlPlane.GetMonitoring:output_type -> conduit.control.v1.GetMonitoringResponse
-	73,  // 161: conduit.control.v1.ControlPlane.CreateAlertRule:output_type -> conduit.control.v1.AlertRule
-	76,  // 162: conduit.control.v1.ControlPlane.ListAlertRules:output_type -> conduit.control.v1.ListAlertRulesResponse
-	73,  // 163: conduit.control.v1.ControlPlane.DeleteAlertRule:output_type -> conduit.control.v1.AlertRule
-	80,  // 164: conduit.control.v1.ControlPlane.ListAlerts:output_type -> conduit.control.v1.ListAlertsResponse
-	83,  // 165: conduit.control.v1.ControlPlane.ListAlertHistory:output_type -> conduit.control.v1.ListAlertHistoryResponse
-	73,  // 166: conduit.control.v1.ControlPlane.SilenceAlert:output_type -> conduit.control.v1.AlertRule
-	78,  // 167: conduit.control.v1.ControlPlane.AcknowledgeAlert:output_type -> conduit.control.v1.Alert
-	86,  // 168: conduit.control.v1.ControlPlane.CreateJob:output_type -> conduit.control.v1.Job
-	89,  // 169: conduit.control.v1.ControlPlane.ListJobs:output_type -> conduit.control.v1.ListJobsResponse
-	86,  // 170: conduit.control.v1.ControlPlane.DeleteJob:output_type -> conduit.control.v1.Job
-	93,  // 171: conduit.control.v1.ControlPlane.ListJobRuns:output_type -> conduit.control.v1.ListJobRunsResponse
-	91,  // 172: conduit.control.v1.ControlPlane.RunJob:output_type -> conduit.control.v1.JobRun
-	98,  // 173: conduit.control.v1.ControlPlane.UploadPredictionLog:output_type -> conduit.control.v1.UploadPredictionLogResponse
-	100, // 174: conduit.control.v1.ControlPlane.ListPredictionLogs:output_type -> conduit.control.v1.ListPredictionLogsResponse
-	19,  // 175: conduit.control.v1.ControlPlane.DownloadPredictionLog:output_type -> conduit.control.v1.ArtifactChunk
-	131, // [131:176] is the sub-list for method output_type
-	86,  // [86:131] is the sub-list for method input_type
-	86,  // [86:86] is the sub-list for extension type_name
-	86,  // [86:86] is the sub-list for extension extendee
-	0,   // [0:86] is the sub-list for field type_name
+	0,   // 48: conduit.control.v1.Caller.role:type_name -> conduit.control.v1.Role
+	64,  // 49: conduit.control.v1.ListCallersResponse.callers:type_name -> conduit.control.v1.Caller
+	114, // 50: conduit.control.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	114, // 51: conduit.control.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
+	66,  // 52: conduit.control.v1.ListAuditResponse.entries:type_name -> conduit.control.v1.AuditEntry
+	11,  // 53: conduit.control.v1.GetMonitoringRequest.ref:type_name -> conduit.control.v1.VersionRef
+	114, // 54: conduit.control.v1.GetMonitoringRequest.since:type_name -> google.protobuf.Timestamp
+	114, // 55: conduit.control.v1.GetMonitoringRequest.until:type_name -> google.protobuf.Timestamp
+	114, // 56: conduit.control.v1.MonitoringWindow.start:type_name -> google.protobuf.Timestamp
+	114, // 57: conduit.control.v1.MonitoringWindow.end:type_name -> google.protobuf.Timestamp
+	113, // 58: conduit.control.v1.MonitoringWindow.errors:type_name -> conduit.control.v1.MonitoringWindow.ErrorsEntry
+	70,  // 59: conduit.control.v1.MonitoringWindow.latency:type_name -> conduit.control.v1.LatencyHistogram
+	71,  // 60: conduit.control.v1.MonitoringWindow.features:type_name -> conduit.control.v1.FeatureDrift
+	73,  // 61: conduit.control.v1.GetMonitoringResponse.baseline:type_name -> conduit.control.v1.DatasetRef
+	74,  // 62: conduit.control.v1.GetMonitoringResponse.thresholds:type_name -> conduit.control.v1.DriftThresholds
+	72,  // 63: conduit.control.v1.GetMonitoringResponse.windows:type_name -> conduit.control.v1.MonitoringWindow
+	114, // 64: conduit.control.v1.AlertRule.created_at:type_name -> google.protobuf.Timestamp
+	114, // 65: conduit.control.v1.AlertRule.silenced_until:type_name -> google.protobuf.Timestamp
+	76,  // 66: conduit.control.v1.ListAlertRulesResponse.rules:type_name -> conduit.control.v1.AlertRule
+	114, // 67: conduit.control.v1.Alert.since:type_name -> google.protobuf.Timestamp
+	81,  // 68: conduit.control.v1.ListAlertsResponse.alerts:type_name -> conduit.control.v1.Alert
+	114, // 69: conduit.control.v1.AlertEvent.at:type_name -> google.protobuf.Timestamp
+	84,  // 70: conduit.control.v1.ListAlertHistoryResponse.events:type_name -> conduit.control.v1.AlertEvent
+	114, // 71: conduit.control.v1.SilenceAlertRequest.until:type_name -> google.protobuf.Timestamp
+	114, // 72: conduit.control.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	89,  // 73: conduit.control.v1.ListJobsResponse.jobs:type_name -> conduit.control.v1.Job
+	114, // 74: conduit.control.v1.JobRun.tick:type_name -> google.protobuf.Timestamp
+	114, // 75: conduit.control.v1.JobRun.started_at:type_name -> google.protobuf.Timestamp
+	114, // 76: conduit.control.v1.JobRun.finished_at:type_name -> google.protobuf.Timestamp
+	94,  // 77: conduit.control.v1.ListJobRunsResponse.runs:type_name -> conduit.control.v1.JobRun
+	114, // 78: conduit.control.v1.PredictionLog.first_at:type_name -> google.protobuf.Timestamp
+	114, // 79: conduit.control.v1.PredictionLog.last_at:type_name -> google.protobuf.Timestamp
+	114, // 80: conduit.control.v1.PredictionLog.created_at:type_name -> google.protobuf.Timestamp
+	114, // 81: conduit.control.v1.PredictionLogHeader.first_at:type_name -> google.protobuf.Timestamp
+	114, // 82: conduit.control.v1.PredictionLogHeader.last_at:type_name -> google.protobuf.Timestamp
+	99,  // 83: conduit.control.v1.UploadPredictionLogRequest.header:type_name -> conduit.control.v1.PredictionLogHeader
+	98,  // 84: conduit.control.v1.UploadPredictionLogResponse.log:type_name -> conduit.control.v1.PredictionLog
+	114, // 85: conduit.control.v1.ListPredictionLogsRequest.since:type_name -> google.protobuf.Timestamp
+	114, // 86: conduit.control.v1.ListPredictionLogsRequest.until:type_name -> google.protobuf.Timestamp
+	98,  // 87: conduit.control.v1.ListPredictionLogsResponse.logs:type_name -> conduit.control.v1.PredictionLog
+	2,   // 88: conduit.control.v1.ControlPlane.CreateModel:input_type -> conduit.control.v1.CreateModelRequest
+	3,   // 89: conduit.control.v1.ControlPlane.ListModels:input_type -> conduit.control.v1.ListModelsRequest
+	5,   // 90: conduit.control.v1.ControlPlane.GetModel:input_type -> conduit.control.v1.GetModelRequest
+	6,   // 91: conduit.control.v1.ControlPlane.ArchiveModel:input_type -> conduit.control.v1.ArchiveModelRequest
+	14,  // 92: conduit.control.v1.ControlPlane.RegisterVersion:input_type -> conduit.control.v1.RegisterVersionRequest
+	15,  // 93: conduit.control.v1.ControlPlane.ListVersions:input_type -> conduit.control.v1.ListVersionsRequest
+	17,  // 94: conduit.control.v1.ControlPlane.GetVersion:input_type -> conduit.control.v1.GetVersionRequest
+	18,  // 95: conduit.control.v1.ControlPlane.DownloadArtifact:input_type -> conduit.control.v1.DownloadArtifactRequest
+	20,  // 96: conduit.control.v1.ControlPlane.GetAttachment:input_type -> conduit.control.v1.GetAttachmentRequest
+	27,  // 97: conduit.control.v1.ControlPlane.ImportDataset:input_type -> conduit.control.v1.ImportDatasetRequest
+	29,  // 98: conduit.control.v1.ControlPlane.ListDatasets:input_type -> conduit.control.v1.ListDatasetsRequest
+	31,  // 99: conduit.control.v1.ControlPlane.ListDatasetVersions:input_type -> conduit.control.v1.ListDatasetVersionsRequest
+	33,  // 100: conduit.control.v1.ControlPlane.GetDataset:input_type -> conduit.control.v1.GetDatasetRequest
+	33,  // 101: conduit.control.v1.ControlPlane.DownloadDataset:input_type -> conduit.control.v1.GetDatasetRequest
+	35,  // 102: conduit.control.v1.ControlPlane.SetAlias:input_type -> conduit.control.v1.SetAliasRequest
+	36,  // 103: conduit.control.v1.ControlPlane.DeleteAlias:input_type -> conduit.control.v1.DeleteAliasRequest
+	39,  // 104: conduit.control.v1.ControlPlane.Deploy:input_type -> conduit.control.v1.DeployRequest
+	40,  // 105: conduit.control.v1.ControlPlane.Rollback:input_type -> conduit.control.v1.RollbackRequest
+	41,  // 106: conduit.control.v1.ControlPlane.ListDeployments:input_type -> conduit.control.v1.ListDeploymentsRequest
+	45,  // 107: conduit.control.v1.ControlPlane.RegisterServer:input_type -> conduit.control.v1.RegisterServerRequest
+	46,  // 108: conduit.control.v1.ControlPlane.Heartbeat:input_type -> conduit.control.v1.HeartbeatRequest
+	48,  // 109: conduit.control.v1.ControlPlane.ListServers:input_type -> conduit.control.v1.ListServersRequest
+	50,  // 110: conduit.control.v1.ControlPlane.WatchAssignments:input_type -> conduit.control.v1.WatchAssignmentsRequest
+	55,  // 111: conduit.control.v1.ControlPlane.CreateUser:input_type -> conduit.control.v1.CreateUserRequest
+	57,  // 112: conduit.control.v1.ControlPlane.ListUsers:input_type -> conduit.control.v1.ListUsersRequest
+	59,  // 113: conduit.control.v1.ControlPlane.CreateToken:input_type -> conduit.control.v1.CreateTokenRequest
+	61,  // 114: conduit.control.v1.ControlPlane.DisableUser:input_type -> conduit.control.v1.DisableUserRequest
+	62,  // 115: conduit.control.v1.ControlPlane.WhoAmI:input_type -> conduit.control.v1.WhoAmIRequest
+	63,  // 116: conduit.control.v1.ControlPlane.ListCallers:input_type -> conduit.control.v1.ListCallersRequest
+	67,  // 117: conduit.control.v1.ControlPlane.ListAudit:input_type -> conduit.control.v1.ListAuditRequest
+	69,  // 118: conduit.control.v1.ControlPlane.GetMonitoring:input_type -> conduit.control.v1.GetMonitoringRequest
+	77,  // 119: conduit.control.v1.ControlPlane.CreateAlertRule:input_type -> conduit.control.v1.CreateAlertRuleRequest
+	78,  // 120: conduit.control.v1.ControlPlane.ListAlertRules:input_type -> conduit.control.v1.ListAlertRulesRequest
+	80,  // 121: conduit.control.v1.ControlPlane.DeleteAlertRule:input_type -> conduit.control.v1.DeleteAlertRuleRequest
+	82,  // 122: conduit.control.v1.ControlPlane.ListAlerts:input_type -> conduit.control.v1.ListAlertsRequest
+	85,  // 123: conduit.control.v1.ControlPlane.ListAlertHistory:input_type -> conduit.control.v1.ListAlertHistoryRequest
+	87,  // 124: conduit.control.v1.ControlPlane.SilenceAlert:input_type -> conduit.control.v1.SilenceAlertRequest
+	88,  // 125: conduit.control.v1.ControlPlane.AcknowledgeAlert:input_type -> conduit.control.v1.AcknowledgeAlertRequest
+	90,  // 126: conduit.control.v1.ControlPlane.CreateJob:input_type -> conduit.control.v1.CreateJobRequest
+	91,  // 127: conduit.control.v1.ControlPlane.ListJobs:input_type -> conduit.control.v1.ListJobsRequest
+	93,  // 128: conduit.control.v1.ControlPlane.DeleteJob:input_type -> conduit.control.v1.DeleteJobRequest
+	95,  // 129: conduit.control.v1.ControlPlane.ListJobRuns:input_type -> conduit.control.v1.ListJobRunsRequest
+	97,  // 130: conduit.control.v1.ControlPlane.RunJob:input_type -> conduit.control.v1.RunJobRequest
+	100, // 131: conduit.control.v1.ControlPlane.UploadPredictionLog:input_type -> conduit.control.v1.UploadPredictionLogRequest
+	102, // 132: conduit.control.v1.ControlPlane.ListPredictionLogs:input_type -> conduit.control.v1.ListPredictionLogsRequest
+	104, // 133: conduit.control.v1.ControlPlane.DownloadPredictionLog:input_type -> conduit.control.v1.DownloadPredictionLogRequest
+	1,   // 134: conduit.control.v1.ControlPlane.CreateModel:output_type -> conduit.control.v1.Model
+	4,   // 135: conduit.control.v1.ControlPlane.ListModels:output_type -> conduit.control.v1.ListModelsResponse
+	1,   // 136: conduit.control.v1.ControlPlane.GetModel:output_type -> conduit.control.v1.Model
+	1,   // 137: conduit.control.v1.ControlPlane.ArchiveModel:output_type -> conduit.control.v1.Model
+	9,   // 138: conduit.control.v1.ControlPlane.RegisterVersion:output_type -> conduit.control.v1.ModelVersion
+	16,  // 139: conduit.control.v1.ControlPlane.ListVersions:output_type -> conduit.control.v1.ListVersionsResponse
+	9,   // 140: conduit.control.v1.ControlPlane.GetVersion:output_type -> conduit.control.v1.ModelVersion
+	19,  // 141: conduit.control.v1.ControlPlane.DownloadArtifact:output_type -> conduit.control.v1.ArtifactChunk
+	21,  // 142: conduit.control.v1.ControlPlane.GetAttachment:output_type -> conduit.control.v1.AttachmentContent
+	28,  // 143: conduit.control.v1.ControlPlane.ImportDataset:output_type -> conduit.control.v1.ImportDatasetResponse
+	30,  // 144: conduit.control.v1.ControlPlane.ListDatasets:output_type -> conduit.control.v1.ListDatasetsResponse
+	32,  // 145: conduit.control.v1.ControlPlane.ListDatasetVersions:output_type -> conduit.control.v1.ListDatasetVersionsResponse
+	25,  // 146: conduit.control.v1.ControlPlane.GetDataset:output_type -> conduit.control.v1.DatasetVersion
+	19,  // 147: conduit.control.v1.ControlPlane.DownloadDataset:output_type -> conduit.control.v1.ArtifactChunk
+	34,  // 148: conduit.control.v1.ControlPlane.SetAlias:output_type -> conduit.control.v1.Alias
+	37,  // 149: conduit.control.v1.ControlPlane.DeleteAlias:output_type -> conduit.control.v1.DeleteAliasResponse
+	38,  // 150: conduit.control.v1.ControlPlane.Deploy:output_type -> conduit.control.v1.Deployment
+	38,  // 151: conduit.control.v1.ControlPlane.Rollback:output_type -> conduit.control.v1.Deployment
+	42,  // 152: conduit.control.v1.ControlPlane.ListDeployments:output_type -> conduit.control.v1.ListDeploymentsResponse
+	44,  // 153: conduit.control.v1.ControlPlane.RegisterServer:output_type -> conduit.control.v1.Server
+	47,  // 154: conduit.control.v1.ControlPlane.Heartbeat:output_type -> conduit.control.v1.HeartbeatResponse
+	49,  // 155: conduit.control.v1.ControlPlane.ListServers:output_type -> conduit.control.v1.ListServersResponse
+	53,  // 156: conduit.control.v1.ControlPlane.WatchAssignments:output_type -> conduit.control.v1.Assignments
+	56,  // 157: conduit.control.v1.ControlPlane.CreateUser:output_type -> conduit.control.v1.CreateUserResponse
+	58,  // 158: conduit.control.v1.ControlPlane.ListUsers:output_type -> conduit.control.v1.ListUsersResponse
+	60,  // 159: conduit.control.v1.ControlPlane.CreateToken:output_type -> conduit.control.v1.CreateTokenResponse
+	54,  // 160: conduit.control.v1.ControlPlane.DisableUser:output_type -> conduit.control.v1.User
+	54,  // 161: conduit.control.v1.ControlPlane.WhoAmI:output_type -> conduit.control.v1.User
+	65,  // 162: conduit.control.v1.ControlPlane.ListCallers:output_type -> conduit.control.v1.ListCallersResponse
+	68,  // 163: conduit.control.v1.ControlPlane.ListAudit:output_type -> conduit.control.v1.ListAuditResponse
+	75,  // 164: conduit.control.v1.ControlPlane.GetMonitoring:output_type -> conduit.control.v1.GetMonitoringResponse
+	76,  // 165: conduit.control.v1.ControlPlane.CreateAlertRule:output_type -> conduit.control.v1.AlertRule
+	79,  // 166: conduit.control.v1.ControlPlane.ListAlertRules:output_type -> conduit.control.v1.ListAlertRulesResponse
+	76,  // 167: conduit.control.v1.ControlPlane.DeleteAlertRule:output_type -> conduit.control.v1.AlertRule
+	83,  // 168: conduit.control.v1.ControlPlane.ListAlerts:output_type -> conduit.control.v1.ListAlertsResponse
+	86,  // 169: conduit.control.v1.ControlPlane.ListAlertHistory:output_type -> conduit.control.v1.ListAlertHistoryResponse
+	76,  // 170: conduit.control.v1.ControlPlane.SilenceAlert:output_type -> conduit.control.v1.AlertRule
+	81,  // 171: conduit.control.v1.ControlPlane.AcknowledgeAlert:output_type -> conduit.control.v1.Alert
+	89,  // 172: conduit.control.v1.ControlPlane.CreateJob:output_type -> conduit.control.v1.Job
+	92,  // 173: conduit.control.v1.ControlPlane.ListJobs:output_type -> conduit.control.v1.ListJobsResponse
+	89,  // 174: conduit.control.v1.ControlPlane.DeleteJob:output_type -> conduit.control.v1.Job
+	96,  // 175: conduit.control.v1.ControlPlane.ListJobRuns:output_type -> conduit.control.v1.ListJobRunsResponse
+	94,  // 176: conduit.control.v1.ControlPlane.RunJob:output_type -> conduit.control.v1.JobRun
+	101, // 177: conduit.control.v1.ControlPlane.UploadPredictionLog:output_type -> conduit.control.v1.UploadPredictionLogResponse
+	103, // 178: conduit.control.v1.ControlPlane.ListPredictionLogs:output_type -> conduit.control.v1.ListPredictionLogsResponse
+	19,  // 179: conduit.control.v1.ControlPlane.DownloadPredictionLog:output_type -> conduit.control.v1.ArtifactChunk
+	134, // [134:180] is the sub-list for method output_type
+	88,  // [88:134] is the sub-list for method input_type
+	88,  // [88:88] is the sub-list for extension type_name
+	88,  // [88:88] is the sub-list for extension extendee
+	0,   // [0:88] is the sub-list for field type_name
 }
 
 func init() { file_control_plane_protocol_control_plane_proto_init() }
@@ -7826,12 +8008,12 @@ func file_control_plane_protocol_control_plane_proto_init() {
 		(*ImportDatasetRequest_Header)(nil),
 		(*ImportDatasetRequest_Chunk)(nil),
 	}
-	file_control_plane_protocol_control_plane_proto_msgTypes[66].OneofWrappers = []any{}
-	file_control_plane_protocol_control_plane_proto_msgTypes[67].OneofWrappers = []any{}
-	file_control_plane_protocol_control_plane_proto_msgTypes[68].OneofWrappers = []any{}
-	file_control_plane_protocol_control_plane_proto_msgTypes[77].OneofWrappers = []any{}
+	file_control_plane_protocol_control_plane_proto_msgTypes[69].OneofWrappers = []any{}
+	file_control_plane_protocol_control_plane_proto_msgTypes[70].OneofWrappers = []any{}
+	file_control_plane_protocol_control_plane_proto_msgTypes[71].OneofWrappers = []any{}
 	file_control_plane_protocol_control_plane_proto_msgTypes[80].OneofWrappers = []any{}
-	file_control_plane_protocol_control_plane_proto_msgTypes[96].OneofWrappers = []any{
+	file_control_plane_protocol_control_plane_proto_msgTypes[83].OneofWrappers = []any{}
+	file_control_plane_protocol_control_plane_proto_msgTypes[99].OneofWrappers = []any{
 		(*UploadPredictionLogRequest_Header)(nil),
 		(*UploadPredictionLogRequest_Chunk)(nil),
 	}
@@ -7841,7 +8023,7 @@ func file_control_plane_protocol_control_plane_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_control_plane_protocol_control_plane_proto_rawDesc), len(file_control_plane_protocol_control_plane_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   110,
+			NumMessages:   113,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -60,6 +60,7 @@ const (
 	ControlPlane_CreateToken_FullMethodName           = "/conduit.control.v1.ControlPlane/CreateToken"
 	ControlPlane_DisableUser_FullMethodName           = "/conduit.control.v1.ControlPlane/DisableUser"
 	ControlPlane_WhoAmI_FullMethodName                = "/conduit.control.v1.ControlPlane/WhoAmI"
+	ControlPlane_ListCallers_FullMethodName           = "/conduit.control.v1.ControlPlane/ListCallers"
 	ControlPlane_ListAudit_FullMethodName             = "/conduit.control.v1.ControlPlane/ListAudit"
 	ControlPlane_GetMonitoring_FullMethodName         = "/conduit.control.v1.ControlPlane/GetMonitoring"
 	ControlPlane_CreateAlertRule_FullMethodName       = "/conduit.control.v1.ControlPlane/CreateAlertRule"
@@ -124,6 +125,9 @@ type ControlPlaneClient interface {
 	CreateToken(ctx context.Context, in *CreateTokenRequest, opts ...grpc.CallOption) (*CreateTokenResponse, error)
 	DisableUser(ctx context.Context, in *DisableUserRequest, opts ...grpc.CallOption) (*User, error)
 	WhoAmI(ctx context.Context, in *WhoAmIRequest, opts ...grpc.CallOption) (*User, error)
+	// For inference servers: the hashes of every enabled user's tokens, to authenticate their callers without a call
+	// per request. Answers `unchanged` when the caller already holds the table with `digest`.
+	ListCallers(ctx context.Context, in *ListCallersRequest, opts ...grpc.CallOption) (*ListCallersResponse, error)
 	// Audit log of every mutating call.
 	ListAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (*ListAuditResponse, error)
 	// Monitoring of one model version, per time window: traffic, errors, latency, and the drift of its inputs and
@@ -474,6 +478,16 @@ func (c *controlPlaneClient) WhoAmI(ctx context.Context, in *WhoAmIRequest, opts
 	return out, nil
 }
 
+func (c *controlPlaneClient) ListCallers(ctx context.Context, in *ListCallersRequest, opts ...grpc.CallOption) (*ListCallersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCallersResponse)
+	err := c.cc.Invoke(ctx, ControlPlane_ListCallers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *controlPlaneClient) ListAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (*ListAuditResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListAuditResponse)
@@ -701,6 +715,9 @@ type ControlPlaneServer interface {
 	CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error)
 	DisableUser(context.Context, *DisableUserRequest) (*User, error)
 	WhoAmI(context.Context, *WhoAmIRequest) (*User, error)
+	// For inference servers: the hashes of every enabled user's tokens, to authenticate their callers without a call
+	// per request. Answers `unchanged` when the caller already holds the table with `digest`.
+	ListCallers(context.Context, *ListCallersRequest) (*ListCallersResponse, error)
 	// Audit log of every mutating call.
 	ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error)
 	// Monitoring of one model version, per time window: traffic, errors, latency, and the drift of its inputs and
@@ -821,6 +838,9 @@ func (UnimplementedControlPlaneServer) DisableUser(context.Context, *DisableUser
 }
 func (UnimplementedControlPlaneServer) WhoAmI(context.Context, *WhoAmIRequest) (*User, error) {
 	return nil, status.Error(codes.Unimplemented, "method WhoAmI not implemented")
+}
+func (UnimplementedControlPlaneServer) ListCallers(context.Context, *ListCallersRequest) (*ListCallersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCallers not implemented")
 }
 func (UnimplementedControlPlaneServer) ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAudit not implemented")
@@ -1355,6 +1375,24 @@ func _ControlPlane_WhoAmI_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControlPlane_ListCallers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCallersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).ListCallers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlPlane_ListCallers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).ListCallers(ctx, req.(*ListCallersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ControlPlane_ListAudit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListAuditRequest)
 	if err := dec(in); err != nil {
@@ -1741,6 +1779,10 @@ var ControlPlane_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "WhoAmI",
 			Handler:    _ControlPlane_WhoAmI_Handler,
+		},
+		{
+			MethodName: "ListCallers",
+			Handler:    _ControlPlane_ListCallers_Handler,
 		},
 		{
 			MethodName: "ListAudit",

@@ -583,6 +583,26 @@ export interface DisableUserRequest {
 export interface WhoAmIRequest {
 }
 
+export interface ListCallersRequest {
+  /** of the table the server holds; empty: none */
+  digest: string;
+}
+
+export interface Caller {
+  /** hex; never the token itself */
+  tokenSha256: string;
+  user: string;
+  role: Role;
+}
+
+export interface ListCallersResponse {
+  /** identifies this table's content */
+  digest: string;
+  /** the requested digest is current: `callers` is left empty */
+  unchanged: boolean;
+  callers: Caller[];
+}
+
 export interface AuditEntry {
   id: number;
   at?: Date | undefined;
@@ -7010,6 +7030,219 @@ export const WhoAmIRequest: MessageFns<WhoAmIRequest> = {
   },
 };
 
+function createBaseListCallersRequest(): ListCallersRequest {
+  return { digest: "" };
+}
+
+export const ListCallersRequest: MessageFns<ListCallersRequest> = {
+  encode(message: ListCallersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.digest !== "") {
+      writer.uint32(10).string(message.digest);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListCallersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListCallersRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.digest = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ListCallersRequest>, I>>(base?: I): ListCallersRequest {
+    return ListCallersRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListCallersRequest>, I>>(object: I): ListCallersRequest {
+    const message = createBaseListCallersRequest();
+    message.digest = object.digest ?? "";
+    return message;
+  },
+};
+
+function createBaseCaller(): Caller {
+  return { tokenSha256: "", user: "", role: 0 };
+}
+
+export const Caller: MessageFns<Caller> = {
+  encode(message: Caller, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tokenSha256 !== "") {
+      writer.uint32(10).string(message.tokenSha256);
+    }
+    if (message.user !== "") {
+      writer.uint32(18).string(message.user);
+    }
+    if (message.role !== 0) {
+      writer.uint32(24).int32(message.role);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Caller {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCaller();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tokenSha256 = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.role = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<Caller>, I>>(base?: I): Caller {
+    return Caller.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Caller>, I>>(object: I): Caller {
+    const message = createBaseCaller();
+    message.tokenSha256 = object.tokenSha256 ?? "";
+    message.user = object.user ?? "";
+    message.role = object.role ?? 0;
+    return message;
+  },
+};
+
+function createBaseListCallersResponse(): ListCallersResponse {
+  return { digest: "", unchanged: false, callers: [] };
+}
+
+export const ListCallersResponse: MessageFns<ListCallersResponse> = {
+  encode(message: ListCallersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.digest !== "") {
+      writer.uint32(10).string(message.digest);
+    }
+    if (message.unchanged !== false) {
+      writer.uint32(16).bool(message.unchanged);
+    }
+    for (const v of message.callers) {
+      Caller.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListCallersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListCallersResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.digest = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.unchanged = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.callers.push(Caller.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ListCallersResponse>, I>>(base?: I): ListCallersResponse {
+    return ListCallersResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListCallersResponse>, I>>(object: I): ListCallersResponse {
+    const message = createBaseListCallersResponse();
+    message.digest = object.digest ?? "";
+    message.unchanged = object.unchanged ?? false;
+    message.callers = object.callers?.map((e) => Caller.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseAuditEntry(): AuditEntry {
   return { id: 0, at: undefined, actor: "", action: "", target: "", beforeJson: "", afterJson: "" };
 }
@@ -11082,6 +11315,19 @@ export const ControlPlaneService = {
     responseSerialize: (value: User): Buffer => Buffer.from(User.encode(value).finish()),
     responseDeserialize: (value: Buffer): User => User.decode(value),
   },
+  /**
+   * For inference servers: the hashes of every enabled user's tokens, to authenticate their callers without a call
+   * per request. Answers `unchanged` when the caller already holds the table with `digest`.
+   */
+  listCallers: {
+    path: "/conduit.control.v1.ControlPlane/ListCallers" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListCallersRequest): Buffer => Buffer.from(ListCallersRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListCallersRequest => ListCallersRequest.decode(value),
+    responseSerialize: (value: ListCallersResponse): Buffer => Buffer.from(ListCallersResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListCallersResponse => ListCallersResponse.decode(value),
+  },
   /** Audit log of every mutating call. */
   listAudit: {
     path: "/conduit.control.v1.ControlPlane/ListAudit" as const,
@@ -11308,6 +11554,11 @@ export interface ControlPlaneServer extends UntypedServiceImplementation {
   createToken: handleUnaryCall<CreateTokenRequest, CreateTokenResponse>;
   disableUser: handleUnaryCall<DisableUserRequest, User>;
   whoAmI: handleUnaryCall<WhoAmIRequest, User>;
+  /**
+   * For inference servers: the hashes of every enabled user's tokens, to authenticate their callers without a call
+   * per request. Answers `unchanged` when the caller already holds the table with `digest`.
+   */
+  listCallers: handleUnaryCall<ListCallersRequest, ListCallersResponse>;
   /** Audit log of every mutating call. */
   listAudit: handleUnaryCall<ListAuditRequest, ListAuditResponse>;
   /**
@@ -11742,6 +11993,25 @@ export interface ControlPlaneClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: User) => void,
+  ): ClientUnaryCall;
+  /**
+   * For inference servers: the hashes of every enabled user's tokens, to authenticate their callers without a call
+   * per request. Answers `unchanged` when the caller already holds the table with `digest`.
+   */
+  listCallers(
+    request: ListCallersRequest,
+    callback: (error: ServiceError | null, response: ListCallersResponse) => void,
+  ): ClientUnaryCall;
+  listCallers(
+    request: ListCallersRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListCallersResponse) => void,
+  ): ClientUnaryCall;
+  listCallers(
+    request: ListCallersRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListCallersResponse) => void,
   ): ClientUnaryCall;
   /** Audit log of every mutating call. */
   listAudit(
