@@ -9,8 +9,6 @@ it needs, the flags that point it at them, and the running process.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import secrets
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ from pathlib import Path
 
 import grpc
 
+from contract.tokens import hash_token, new_token
 from tests.conftest import CONDUIT, ServeProcess, free_port, wait_serving_tls
 from tests.pki import Authority, Issued
 
@@ -40,12 +39,12 @@ class SecureFiles:
         ca = Authority.create(directory / "ca")
         server = ca.issue(directory / "server", "localhost")
         client = ca.issue(directory / "client", "caller", client=True)
-        viewer, admin = (f"cdt_{secrets.token_urlsafe(24)}" for _ in range(2))
+        viewer, admin = new_token(), new_token()
         tokens_file = directory / "tokens.toml"
-        entries = []
-        for role, token in (("viewer", viewer), ("admin", admin)):
-            digest = hashlib.sha256(token.encode()).hexdigest()
-            entries.append(f'[[tokens]]\nname = "{role}"\nrole = "{role}"\nsha256 = "{digest}"\n')
+        entries = [
+            f'[[tokens]]\nname = "{role}"\nrole = "{role}"\nsha256 = "{hash_token(token)}"\n'
+            for role, token in (("viewer", viewer), ("admin", admin))
+        ]
         tokens_file.write_text("\n".join(entries))
         return cls(ca, server, client, tokens_file, viewer, admin)
 

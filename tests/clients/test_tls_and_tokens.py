@@ -78,15 +78,20 @@ def test_without_a_known_token_inference_is_unauthenticated(
         assert c.server_live()
 
 
-def test_a_viewer_may_not_load_models(secure_server: SecureServer) -> None:
-    token = secure_server.files.viewer_token
+@pytest.mark.parametrize(
+    ("holder", "code"), [("viewer", ErrorCode.PERMISSION_DENIED), ("admin", ErrorCode.FAILED_PRECONDITION)]
+)
+def test_the_token_decides_who_may_load_models(secure_server: SecureServer, holder: str, code: ErrorCode) -> None:
+    # A viewer is refused by role; an admin gets through, to the server's refusal of loads without model control.
+    files = secure_server.files
+    token = files.viewer_token if holder == "viewer" else files.admin_token
     credentials = mutual_tls(secure_server)
     with (
         InferenceClient(secure_server.target, credentials=credentials, token=token, timeout=BOUND) as c,
         pytest.raises(ConduitError) as refused,
     ):
         c.load_model("classifier")
-    assert refused.value.code == ErrorCode.PERMISSION_DENIED
+    assert refused.value.code == code
 
 
 async def test_the_token_travels_in_the_metadata_given_too(
