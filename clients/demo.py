@@ -216,7 +216,7 @@ def run_demo(*, requests: int = 2000, workdir: Path | None = None, tls: DemoTLS 
             deployment = registry.run(registry.api.deploy(POOL, MODEL, alias="production"))
             print(f"deployed {MODEL}@production to pool {deployment.pool}")
             _, server_token = registry.run(registry.api.create_user("demo-server", Role.SERVER))
-            # The server checks callers' tokens against the control plane's users; a viewer may infer.
+            # The server authenticates its callers as the control plane's users: the demo calls as a viewer.
             _, caller_token = registry.run(registry.api.create_user("demo-caller", Role.VIEWER))
 
             serve = [sys.executable, "-m", "clients.cli", "serve", "--control-plane", address, "--pool", POOL]

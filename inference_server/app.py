@@ -320,8 +320,11 @@ class InferenceServer:
         self.dataplane.set_ready(True)
         await self._set_serving(True)
         log.info("serving on %s:%d (%s)", self.settings.host, self.port, self._describe_security())
-        if self.settings.no_auth and not self.settings.loopback():
-            log.warning("authentication is off (--no-auth): anyone who reaches %s may call this server", address)
+        if not self.settings.loopback():
+            if self.authorizer is None:
+                log.warning("authentication is off (--no-auth): anyone who reaches %s may call this server", address)
+            elif self._certificates is None:
+                log.warning("callers' tokens cross the network in clear text: serve TLS (--tls-cert, --tls-key)")
         return self.port
 
     def _describe_security(self) -> str:

@@ -116,10 +116,20 @@ def free_port() -> int:
         return port
 
 
-def wait_serving(port: int, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:
-    """Block until the server's gRPC health service answers SERVING."""
+def wait_serving(
+    port: int,
+    timeout: float = 60.0,
+    process: subprocess.Popen[bytes] | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
+) -> None:
+    """Block until the server's gRPC health service answers SERVING (over TLS, as localhost, with ``credentials``)."""
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+    channel = (
+        grpc.insecure_channel(f"127.0.0.1:{port}")
+        if credentials is None
+        else grpc.secure_channel(f"localhost:{port}", credentials)
+    )
+    with channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             if process is not None and process.poll() is not None:
@@ -132,27 +142,6 @@ def wait_serving(port: int, timeout: float = 60.0, process: subprocess.Popen[byt
                 pass
             time.sleep(0.05)
     raise TimeoutError(f"server on port {port} not serving after {timeout}s")
-
-
-def wait_serving_tls(
-    port: int,
-    credentials: grpc.ChannelCredentials,
-    timeout: float = 60.0,
-    process: subprocess.Popen[bytes] | None = None,
-) -> None:
-    """``wait_serving`` for a server on TLS: the same health check, on a channel with ``credentials``."""
-    deadline = time.monotonic() + timeout
-    with grpc.secure_channel(f"127.0.0.1:{port}", credentials) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            if process is not None and process.poll() is not None:
-                raise RuntimeError(f"conduit serve exited with {process.returncode}")
-            with contextlib.suppress(grpc.RpcError):
-                answer = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
-                if answer.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            time.sleep(0.05)
-    raise TimeoutError(f"server on port {port} not serving TLS after {timeout}s")
 
 
 @dataclass
@@ -183,7 +172,12 @@ def start_serve(tmp_path: Path) -> Iterator[StartServe]:
     """Start `conduit serve` processes on free ports; every one still running is killed at teardown."""
     started: list[ServeProcess] = []
 
-    def start(repo: Path, *extra: str, env: dict[str, str] | None = None) -> ServeProcess:
+    def start(
+        repo: Path,
+        *extra: str,
+        env: dict[str, str] | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> ServeProcess:
         port, metrics_port = free_port(), free_port()
         log = tmp_path / f"serve-{port}.log"
         args = [CONDUIT, "serve", "--model-repository", str(repo), "--grpc-port", str(port)]
@@ -193,7 +187,7 @@ def start_serve(tmp_path: Path) -> Iterator[StartServe]:
         served = ServeProcess(process, port, metrics_port, log)
         started.append(served)
         try:
-            wait_serving(port, process=process)
+            wait_serving(port, process=process, credentials=credentials)
         except Exception:
             process.kill()
             raise RuntimeError(f"conduit serve did not start:\n{log.read_text()}") from None

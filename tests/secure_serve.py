@@ -17,7 +17,7 @@ from pathlib import Path
 import grpc
 
 from contract.tokens import hash_token, new_token
-from tests.conftest import CONDUIT, ServeProcess, free_port, wait_serving_tls
+from tests.conftest import CONDUIT, ServeProcess, free_port, wait_serving
 from tests.pki import Authority, Issued
 
 __all__ = ["SecureFiles", "SecureServer", "serving_securely"]
@@ -89,7 +89,7 @@ def serving_securely(files: SecureFiles, repository: Path, log: Path) -> Iterato
     served = ServeProcess(process, port, metrics_port, log)
     try:
         try:
-            wait_serving_tls(port, files.credentials(), process=process)
+            wait_serving(port, process=process, credentials=files.credentials())
         except Exception:
             raise RuntimeError(f"conduit serve did not start:\n{log.read_text()}") from None
         yield SecureServer(served, files)

@@ -47,10 +47,24 @@ def free_port() -> int:
         return port
 
 
-def wait_ready(port: int, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 120.0) -> None:
-    """Poll OIP ServerReady until it answers ready; fail fast if the process dies first."""
+def wait_ready(
+    port: int,
+    process: subprocess.Popen[bytes],
+    log: Path,
+    timeout_s: float = 120.0,
+    credentials: grpc.ChannelCredentials | None = None,
+) -> None:
+    """Poll OIP ServerReady until it answers ready; fail fast if the process dies first.
+
+    With ``credentials`` the server is reached over TLS, as ``localhost`` (the name its certificate carries).
+    """
     deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+    channel = (
+        grpc.insecure_channel(f"127.0.0.1:{port}")
+        if credentials is None
+        else grpc.secure_channel(f"localhost:{port}", credentials)
+    )
+    with channel:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)  # type: ignore[no-untyped-call]
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -98,8 +112,12 @@ def perf_analyzer(
     duration_s: float,
     input_data: Path,
     workdir: Path,
+    host: str = "127.0.0.1",
+    extra: tuple[str, ...] = (),
 ) -> Point:
     """Measure one (model, concurrency) point: batch 1, unary gRPC, three windows totalling ``duration_s``.
+
+    ``extra`` arguments go to perf_analyzer as they are (headers, TLS options).
 
     Raises:
         RuntimeError: perf_analyzer failed; the message carries its output.
@@ -108,13 +126,14 @@ def perf_analyzer(
     window_ms = max(200, int(duration_s * 1000 / 3))
     command = [
         str(binary),
-        *("-m", model, "-i", "grpc", "-u", f"127.0.0.1:{port}", "-b", "1"),
+        *("-m", model, "-i", "grpc", "-u", f"{host}:{port}", "-b", "1"),
         *("--concurrency-range", str(concurrency), "--measurement-interval", str(window_ms)),
         # A fixed length instead of "until three windows agree within 10%": on a shared machine the default never
         # converges, and perf_analyzer then writes no result at all. The spread between windows is reported instead.
         *("--stability-percentage", "10000", "--max-trials", "3"),
         *("--warmup-request-count", str(100 * concurrency)),
         *("--input-data", str(input_data), "-f", str(csv_path), "-v"),
+        *extra,
     ]
     csv_path.unlink(missing_ok=True)  # a kept --workdir must not hand back an older run's figures
     try:

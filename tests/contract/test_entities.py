@@ -10,10 +10,13 @@ import pytest
 from contract.entities import (
     ArtifactRef,
     Assignment,
+    Callers,
+    CallerToken,
     CategoryCount,
     ColumnProfile,
     DatasetProfile,
     PoolAssignments,
+    Role,
     VersionRef,
 )
 from contract.errors import ConduitError, ErrorCode
@@ -71,3 +74,13 @@ def test_a_pools_assignments_are_ordered_by_model_and_survive_json() -> None:
     assert [a.model for a in state.models] == ["a", "b"]
     assert state.by_model()["a"].artifacts() == [ref, canary] and state.by_model()["b"].artifacts() == [ref]
     assert PoolAssignments.from_json(json.loads(json.dumps(state.to_json()))) == state
+
+
+def test_callers_digest_follows_the_content_not_the_order_and_survives_json() -> None:
+    a = CallerToken("a" * 64, "ana", Role.VIEWER)
+    b = CallerToken("b" * 64, "bob", Role.ADMIN)
+    assert Callers.of([a, b]) == Callers.of([b, a])
+    assert Callers.of([a, b]).digest != Callers.of([a]).digest
+    assert Callers.of([a]).digest != Callers.of([CallerToken("a" * 64, "ana", Role.ADMIN)]).digest
+    table = Callers.of([a, b])
+    assert Callers.from_json(table.to_json()) == table

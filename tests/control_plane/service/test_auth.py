@@ -72,6 +72,7 @@ SERVE = {
     "GetVersion",
     "GetDataset",
     "UploadPredictionLog",
+    "ListCallers",
 }
 # ExportMetrics: the OTLP receiver served beside the ControlPlane service (MetricsService/Export).
 EVERYTHING = {method.name for method in SERVICE.methods} | {"ExportMetrics"}
@@ -108,6 +109,7 @@ UNARY_REQUESTS: dict[str, Any] = {
     "CreateToken": cp.CreateTokenRequest(user="ghost"),
     "DisableUser": cp.DisableUserRequest(name="ghost"),
     "WhoAmI": cp.WhoAmIRequest(),
+    "ListCallers": cp.ListCallersRequest(),
     "ListAudit": cp.ListAuditRequest(),
     "GetMonitoring": cp.GetMonitoringRequest(ref=cp.VersionRef(model="ghost")),
     "CreateAlertRule": cp.CreateAlertRuleRequest(name="ghost", model="ghost", when="drift > 0.2", notify="log"),
@@ -278,3 +280,24 @@ def test_tokens_are_random_and_stored_as_sha256() -> None:
     assert token.startswith("cdt_") and len(token) == len("cdt_") + 43
     assert token != new_token()
     assert hash_token(token) == hashlib.sha256(token.encode()).hexdigest()
+
+
+async def test_list_callers_gives_servers_the_hashes_of_enabled_users_tokens(api: Api) -> None:
+    server = await api.user("server-1", cp.ROLE_SERVER)
+    await api.user("ana", cp.ROLE_VIEWER)
+    extra = await api.stub.CreateToken(cp.CreateTokenRequest(user="ana"), metadata=api.admin)
+    first = await api.stub.ListCallers(cp.ListCallersRequest(), metadata=server)
+    by_hash = {c.token_sha256: (c.user, c.role) for c in first.callers}
+    assert by_hash[hash_token(api.tokens["ana"])] == ("ana", cp.ROLE_VIEWER)
+    assert by_hash[hash_token(extra.token)] == ("ana", cp.ROLE_VIEWER)
+    assert by_hash[hash_token(api.tokens["server-1"])] == ("server-1", cp.ROLE_SERVER)
+    assert not any(api.tokens["ana"] in str(c) for c in first.callers)  # hashes only, never a token
+    assert not first.unchanged and first.digest
+
+    again = await api.stub.ListCallers(cp.ListCallersRequest(digest=first.digest), metadata=server)
+    assert again.unchanged and not again.callers and again.digest == first.digest
+
+    await api.stub.DisableUser(cp.DisableUserRequest(name="ana"), metadata=api.admin)
+    after = await api.stub.ListCallers(cp.ListCallersRequest(digest=first.digest), metadata=server)
+    assert not after.unchanged and after.digest != first.digest
+    assert {c.user for c in after.callers} == {"admin", "server-1"}
