@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from clients._channel import DEFAULT_MAX_MESSAGE_BYTES, channel_options, error_from_rpc
 from clients._codec import ParameterInput, decode_infer_response, decode_stream_response, encode_infer_request
 from clients._result import InferResult
+from clients._tls import bearer_metadata
 from contract.errors import ConduitError
 from inference_server.protocol import grpc_service_pb2 as pb
 from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
@@ -40,8 +41,13 @@ class AsyncInferenceClient:
         timeout: Default deadline of each call, in seconds; ``None`` waits for as long as it takes.
         max_message_bytes: Largest message sent or received (``-1`` for no limit).
         options: Extra gRPC channel arguments; they override the ones derived from ``max_message_bytes``.
-        credentials: TLS credentials; ``None`` opens a plaintext channel.
-        metadata: Headers sent with every call, e.g. ``[("authorization", "Bearer ...")]``.
+        credentials: TLS credentials (``tls_credentials(...)`` builds them from PEM files); ``None`` opens a
+            plaintext channel.
+        metadata: Headers sent with every call.
+        token: Bearer token, sent with every call as ``authorization: Bearer <token>``.
+
+    Raises:
+        ValueError: an empty ``token``, or a ``token`` together with an ``authorization`` header in ``metadata``.
     """
 
     def __init__(
@@ -53,7 +59,9 @@ class AsyncInferenceClient:
         options: Sequence[tuple[str, Any]] = (),
         credentials: grpc.ChannelCredentials | None = None,
         metadata: Sequence[tuple[str, str]] = (),
+        token: str | None = None,
     ) -> None:
+        headers = bearer_metadata(token, metadata)
         merged = channel_options(max_message_bytes, options)
         if credentials is None:
             self._channel = grpc.aio.insecure_channel(target, options=merged)
@@ -61,7 +69,7 @@ class AsyncInferenceClient:
             self._channel = grpc.aio.secure_channel(target, credentials, options=merged)
         self._stub = pb_grpc.GRPCInferenceServiceStub(self._channel)
         self._timeout = timeout
-        self._metadata = tuple(metadata) or None
+        self._metadata = headers or None
 
     async def __aenter__(self) -> AsyncInferenceClient:
         return self

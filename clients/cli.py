@@ -145,12 +145,24 @@ def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         default=None,
         help="keep the control plane home and server cache here (default: temporary)",
     )
+    p.add_argument(
+        "--tls-cert",
+        type=Path,
+        metavar="FILE",
+        help="serve inference with TLS: a PEM certificate for 127.0.0.1, which the demo's client trusts as its CA",
+    )
+    p.add_argument("--tls-key", type=Path, metavar="FILE", help="PEM private key of --tls-cert")
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from clients.demo import run_demo
+    from clients.demo import demo_tls, run_demo
 
-    return run_demo(requests=args.requests, workdir=args.workdir)
+    try:
+        tls = demo_tls(args.tls_cert, args.tls_key)
+    except ValueError as exc:
+        print(f"conduit demo: {exc}", file=sys.stderr)
+        return 1
+    return run_demo(requests=args.requests, workdir=args.workdir, tls=tls)
 
 
 def _control_plane_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

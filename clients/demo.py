@@ -2,7 +2,8 @@
 
 Runs on the embedded defaults with nothing but the installed package: a control plane on a temporary SQLite file
 and artifact directory, one `conduit serve --control-plane` process following it, and the Python clients, all on
-free loopback ports.
+free loopback ports. The inference calls carry a viewer's token, as a following server requires; with a certificate
+and key the server also serves TLS, and the client trusts that certificate as its CA.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +28,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hdrh.histogram import HdrHistogram
 
 from clients import ConduitError, InferenceClient
+from clients._cli_inference import pem_flag
 from clients.training import fetch_dataset, import_frame, register_result
 from contract.client import SyncControlPlaneClient
 from contract.entities import Role
 from trainers import bundled, load_spec, train
 
-__all__ = ["run_demo"]
+__all__ = ["DemoTLS", "demo_tls", "run_demo"]
 
 MODEL = "credit-default"
 DATASET = "credit"
@@ -45,9 +48,45 @@ def _free_port() -> int:
         return port
 
 
-def _wait_healthy(port: int, process: subprocess.Popen[bytes], what: str, timeout: float = 60.0) -> None:
+@dataclass(frozen=True)
+class DemoTLS:
+    """The inference server's certificate and key (PEM files), and the certificate's bytes, which the client trusts."""
+
+    cert: Path
+    key: Path
+    ca: bytes
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        """The client's side: TLS trusting the server's own certificate."""
+        return grpc.ssl_channel_credentials(root_certificates=self.ca)
+
+
+def demo_tls(cert: Path | None, key: Path | None) -> DemoTLS | None:
+    """The demo's TLS set-up from ``--tls-cert`` and ``--tls-key``; None when neither is given.
+
+    Raises:
+        ValueError: one without the other, or a file that cannot be read or holds no PEM block; names the flag.
+    """
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise ValueError("--tls-cert needs --tls-key" if key is None else "--tls-key needs --tls-cert")
+    ca = pem_flag(cert, "--tls-cert")
+    pem_flag(key, "--tls-key")
+    return DemoTLS(cert, key, ca)
+
+
+def _wait_healthy(
+    port: int,
+    process: subprocess.Popen[bytes],
+    what: str,
+    timeout: float = 60.0,
+    credentials: grpc.ChannelCredentials | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+    target = f"127.0.0.1:{port}"
+    channel = grpc.insecure_channel(target) if credentials is None else grpc.secure_channel(target, credentials)
+    with channel:
         stub: Any = health_pb2_grpc.HealthStub(channel)  # typed without its methods
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -62,21 +101,30 @@ def _wait_healthy(port: int, process: subprocess.Popen[bytes], what: str, timeou
 
 def _wait_model(client: InferenceClient, server: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
+    last = "not ready"
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise RuntimeError(f"conduit serve exited with code {server.returncode}")
-        with contextlib.suppress(ConduitError):
+        try:
             if client.model_ready(MODEL, timeout=1.0):
                 return
+        except ConduitError as exc:
+            last = exc.message
         time.sleep(0.1)
-    raise TimeoutError(f"the server did not load {MODEL}")
+    raise TimeoutError(f"the server did not load {MODEL} ({last})")
 
 
 @contextlib.contextmanager
-def _process(command: list[str], what: str, port: int, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+def _process(
+    command: list[str],
+    what: str,
+    port: int,
+    env: dict[str, str],
+    credentials: grpc.ChannelCredentials | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(command, env=env)
     try:
-        _wait_healthy(port, process, what)
+        _wait_healthy(port, process, what, credentials=credentials)
         yield process
     finally:
         if process.poll() is None:
@@ -127,8 +175,14 @@ def _rows(inputs: dict[str, np.ndarray], start: int, stop: int) -> dict[str, np.
     return {name: values[start:stop] for name, values in inputs.items()}
 
 
-def run_demo(*, requests: int = 2000, workdir: Path | None = None) -> int:
-    """Run the demo end to end; returns the process exit code."""
+def run_demo(*, requests: int = 2000, workdir: Path | None = None, tls: DemoTLS | None = None) -> int:
+    """Run the demo end to end; returns the process exit code.
+
+    Args:
+        requests: Single-row requests to time.
+        workdir: Where the control plane's home and the server's cache live; a temporary directory when None.
+        tls: Serve the inference port with this certificate and key (``demo_tls`` checks them); plaintext when None.
+    """
     with contextlib.ExitStack() as stack:
         root = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="conduit-demo-")))
         home = root / "home"
@@ -168,15 +222,19 @@ def run_demo(*, requests: int = 2000, workdir: Path | None = None) -> int:
             serve = [sys.executable, "-m", "clients.cli", "serve", "--control-plane", address, "--pool", POOL]
             serve += ["--cache-dir", str(root / "serve-cache")]
             serve += ["--grpc-port", str(serve_port), "--metrics-port", "0", "--log-level", "WARNING"]
+            credentials = None
+            if tls is not None:
+                serve += ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
+                credentials = tls.credentials()
             # In the environment, not in argv, where any user's `ps` would show it.
             serve_env = {**os.environ, "CONDUIT_TOKEN": server_token}
-            server = stack.enter_context(_process(serve, "inference server", serve_port, serve_env))
+            server = stack.enter_context(_process(serve, "inference server", serve_port, serve_env, credentials))
             rows = result.test_inputs
             count = len(result.test_target)
-            caller = [("authorization", f"Bearer {caller_token}")]
-            with InferenceClient(f"127.0.0.1:{serve_port}", timeout=10.0, metadata=caller) as client:
+            target = f"127.0.0.1:{serve_port}"
+            with InferenceClient(target, timeout=10.0, credentials=credentials, token=caller_token) as client:
                 _wait_model(client, server)
-                print(f"serving on 127.0.0.1:{serve_port}, following the control plane")
+                print(f"serving on {target}{' with TLS' if tls else ''}, following the control plane")
                 batch = client.infer(MODEL, _rows(rows, 0, 8))
                 print(f"version      {batch.model_version}")
                 print("city         ", [str(c) for c in rows["city"][:8, 0]])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import grpc
 
+from clients._cli_inference import InferenceConnection, add_inference_flags, inference_connection
 from clients.bench._config import BenchConfig, Level, parse_duration
 from clients.bench._inputs import InputError
 from clients.bench._recorder import Recorder
@@ -120,14 +121,14 @@ def add_bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="open loop: most requests in flight; later sends wait and the wait counts as latency (10000)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random data and Poisson arrivals (default 0)")
-    p.add_argument("--token", default=None, help="sent as 'authorization: Bearer TOKEN'")
     p.add_argument("--json", type=Path, metavar="OUT", help="write every figure, timeline and spectrum as JSON")
     p.add_argument("--csv", type=Path, metavar="OUT", help="write one summary row per level as CSV")
     p.add_argument("--plot", type=Path, metavar="OUT.png", help="plot the percentile spectrum and the timeline")
     p.add_argument("--quiet", action="store_true", help="no live progress")
+    add_inference_flags(p)
 
 
-def _config(args: argparse.Namespace) -> BenchConfig:
+def _config(args: argparse.Namespace, connection: InferenceConnection) -> BenchConfig:
     if args.rate is not None:
         levels = tuple(Level(rate=float(r)) for r in args.rate)
     else:
@@ -147,7 +148,8 @@ def _config(args: argparse.Namespace) -> BenchConfig:
         timeout_s=args.timeout,
         max_outstanding=args.max_outstanding,
         seed=args.seed,
-        metadata=(("authorization", f"Bearer {args.token}"),) if args.token else (),
+        metadata=connection.metadata,
+        credentials=connection.credentials,
     )
 
 
@@ -183,7 +185,12 @@ def run_bench_command(args: argparse.Namespace) -> int:
     from clients.bench._runner import new_event_loop, run_bench
 
     try:
-        config = _config(args)
+        connection = inference_connection(args)
+    except ValueError as exc:
+        print(f"conduit bench: {exc}", file=sys.stderr)
+        return 1
+    try:
+        config = _config(args, connection)
     except ValueError as exc:
         print(f"conduit bench: {exc}", file=sys.stderr)
         return 2

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import grpc
+
 __all__ = ["Arrival", "BenchConfig", "Level", "parse_duration"]
 
 Arrival = Literal["constant", "poisson"]
@@ -81,6 +83,8 @@ class BenchConfig:
     seed: int = 0
     metadata: tuple[tuple[str, str], ...] = ()
     """Headers sent with every call, e.g. ``("authorization", "Bearer …")``."""
+    credentials: grpc.ChannelCredentials | None = field(default=None, compare=False)
+    """TLS credentials of the channel (``clients.tls_credentials`` builds them); plaintext when None."""
 
     def __post_init__(self) -> None:
         if not self.levels:

@@ -101,6 +101,7 @@ def to_json(result: BenchResult) -> dict[str, Any]:
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "client": {"host": platform.node(), "python": platform.python_version(), "cpus": os.cpu_count()},
         "target": config.target,
+        "tls": config.credentials is not None,
         "model": config.model,
         "version": config.version,
         "mode": "open" if config.open_loop else "closed",

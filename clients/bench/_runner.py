@@ -189,7 +189,11 @@ async def run_bench(config: BenchConfig, progress: Progress | None = None) -> Be
         InputError: the model's inputs cannot be filled as asked.
     """
     options = channel_options(DEFAULT_MAX_MESSAGE_BYTES, ())
-    async with grpc.aio.insecure_channel(config.target, options=options) as channel:
+    if config.credentials is None:
+        channel = grpc.aio.insecure_channel(config.target, options=options)
+    else:
+        channel = grpc.aio.secure_channel(config.target, config.credentials, options=options)
+    async with channel:
         inputs = await fetch_inputs(channel, config.model, config.version, config.metadata, config.timeout_s)
         requests = build_requests(
             config.model,

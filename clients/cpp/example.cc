@@ -3,11 +3,15 @@
 //   build/conduit_example --target 127.0.0.1:8001 --model credit --rows rows.csv
 //   build/conduit_example --target 127.0.0.1:8001 --model credit --rows rows.csv \
 //       --control-plane 127.0.0.1:8100 --token "$CONDUIT_TOKEN" --alias production
+//   build/conduit_example --target server.example:8001 --model credit --rows rows.csv --token "$CONDUIT_TOKEN" \
+//       --tls-ca ca.pem --tls-cert client.pem --tls-key client-key.pem
 //
-// Rows are CSV, one row per line (`-` reads stdin). With --alias, the version to call is looked up in the control
-// plane first. The input travels as raw little-endian FP32 bytes (raw_input_contents), which costs the server no
-// per-value decoding; outputs come back the same way in raw_output_contents. A failed call prints its gRPC status
-// on stderr and exits 1.
+// Rows are CSV, one row per line (`-` reads stdin). With --alias, the version to call is looked up in the control plane
+// first. The token (default $CONDUIT_TOKEN) goes with every call as `authorization: Bearer TOKEN`. With --tls-ca the
+// inference connection uses TLS and trusts that CA (the system's roots when only --tls-cert is given); --tls-cert and
+// --tls-key present a client certificate to a server that requires mutual TLS. The input travels as raw little-endian
+// FP32 bytes (raw_input_contents), which costs the server no per-value decoding; outputs come back the same way in
+// raw_output_contents. A failed call prints its gRPC status on stderr and exits 1.
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
@@ -31,6 +35,7 @@ struct Options {
   std::string target = "127.0.0.1:8001";
   std::string model, version, input = "input", rows = "-";
   std::string control_plane, token, alias;
+  std::string tls_ca, tls_cert, tls_key;
 };
 
 const char* kCodeNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
@@ -54,16 +59,38 @@ Options ParseArgs(int argc, char** argv) {
   Options options;
   if (const char* token = std::getenv("CONDUIT_TOKEN")) options.token = token;
   std::map<std::string, std::string*> names = {
-      {"--target", &options.target}, {"--model", &options.model},   {"--version", &options.version},
-      {"--input", &options.input},   {"--rows", &options.rows},     {"--control-plane", &options.control_plane},
-      {"--token", &options.token},   {"--alias", &options.alias}};
+      {"--target", &options.target},     {"--model", &options.model},     {"--version", &options.version},
+      {"--input", &options.input},       {"--rows", &options.rows},       {"--control-plane", &options.control_plane},
+      {"--token", &options.token},       {"--alias", &options.alias},     {"--tls-ca", &options.tls_ca},
+      {"--tls-cert", &options.tls_cert}, {"--tls-key", &options.tls_key}};
   for (int i = 1; i < argc; i += 2) {
     auto found = names.find(argv[i]);
     if (found == names.end() || i + 1 >= argc) Fail(std::string("unknown or incomplete option ") + argv[i]);
     *found->second = argv[i + 1];
   }
   if (options.model.empty()) Fail("--model is required");
+  if (options.tls_cert.empty() != options.tls_key.empty()) Fail("--tls-cert and --tls-key go together");
   return options;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) Fail("cannot read " + path);
+  std::ostringstream contents;
+  contents << file.rdbuf();
+  return contents.str();
+}
+
+// Plaintext, or TLS trusting --tls-ca (the system's roots when empty) with --tls-cert/--tls-key for mutual TLS.
+std::shared_ptr<grpc::ChannelCredentials> Transport(const Options& options) {
+  if (options.tls_ca.empty() && options.tls_cert.empty()) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions ssl;
+  if (!options.tls_ca.empty()) ssl.pem_root_certs = ReadFile(options.tls_ca);
+  if (!options.tls_cert.empty()) {
+    ssl.pem_cert_chain = ReadFile(options.tls_cert);
+    ssl.pem_private_key = ReadFile(options.tls_key);
+  }
+  return grpc::SslCredentials(ssl);
 }
 
 std::vector<std::vector<float>> ReadRows(const std::string& path) {
@@ -182,11 +209,12 @@ int main(int argc, char** argv) {
   input->add_shape(rows.empty() ? 0 : static_cast<int64_t>(rows[0].size()));
   request.add_raw_input_contents(EncodeFp32(rows));
 
-  auto channel = grpc::CreateChannel(options.target, grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(options.target, Transport(options));
   auto stub = inference::GRPCInferenceService::NewStub(channel);
   inference::ModelInferResponse response;
   grpc::ClientContext context;
   SetDeadline(&context);
+  if (!options.token.empty()) context.AddMetadata("authorization", "Bearer " + options.token);
   grpc::Status status = stub->ModelInfer(&context, request, &response);
   if (!status.ok()) FailRpc(status);
 

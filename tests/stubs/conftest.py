@@ -7,6 +7,8 @@ clients/<language>/README.md gives, and the real processes it calls.
 - ``versions`` (session): ``classifier`` (the shared fixture) and a second model with the same signature but other
   weights, as versions 1 and 2.
 - ``server`` (session): `conduit serve` on a model repository holding both versions of ``classifier``.
+- ``secure_server`` (session): the same repository served with TLS, requiring a client certificate of the test CA
+  and a caller's token.
 - ``control_plane`` (session): `conduit control-plane` where the same two files are registered as versions 1 and 2
   of ``classifier``, the alias ``production`` pointing at 2, and a viewer's token to look it up with.
 """
@@ -27,6 +29,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from tests.conftest import CONDUIT, ServeProcess, TrainedModel, free_port, wait_serving
+from tests.secure_serve import SecureFiles, SecureServer, serving_securely
 from trainers.onnx_export import export_sklearn, write_model_version
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,6 +127,17 @@ def server(tmp_path_factory: pytest.TempPathFactory, versions: dict[int, Trained
             served.terminate(30)
         if process.poll() is None:
             process.kill()
+
+
+@pytest.fixture(scope="session")
+def secure_server(
+    tmp_path_factory: pytest.TempPathFactory, versions: dict[int, TrainedModel]
+) -> Iterator[SecureServer]:
+    tmp = tmp_path_factory.mktemp("secure-serve")
+    for number, model in versions.items():
+        write_model_version(tmp / "models", MODEL, number, model.onnx)
+    with serving_securely(SecureFiles.create(tmp / "pki"), tmp / "models", tmp / "serve.log") as served:
+        yield served
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,15 @@
 
 Each sends a batch as raw FP32 and must read back exactly what onnxruntime, run here on the same rows and the same
 ONNX file, answers: the same labels and bit-identical probabilities. A wrong shape must come back as
-INVALID_ARGUMENT, and an alias looked up in the control plane must lead to the version it names.
+INVALID_ARGUMENT, and an alias looked up in the control plane must lead to the version it names. Against a server
+that requires mutual TLS and a token, the CA, a client certificate and a viewer's token (by flag or CONDUIT_TOKEN)
+get the same answers; without the token the example reports UNAUTHENTICATED.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,8 @@ import onnxruntime as ort
 import pytest
 
 from tests.conftest import ServeProcess, TrainedModel
+from tests.pki import Authority
+from tests.secure_serve import SecureServer
 from tests.stubs.conftest import ALIAS, MODEL, ControlPlane
 
 # Building the C++ example takes most of a minute; its first test pays for it.
@@ -31,8 +36,21 @@ def write_rows(path: Path, rows: np.ndarray) -> Path:
     return path
 
 
-def call(example: list[str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*example, *args], capture_output=True, text=True, timeout=120, check=False)
+def call(example: list[str], *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the example; CONDUIT_TOKEN is ``token`` (unset when None), whatever this process has."""
+    env = {k: v for k, v in os.environ.items() if k != "CONDUIT_TOKEN"}
+    if token is not None:
+        env["CONDUIT_TOKEN"] = token
+    return subprocess.run([*example, *args], capture_output=True, text=True, timeout=120, check=False, env=env)
+
+
+def failure(done: subprocess.CompletedProcess[str]) -> str:
+    """The one line of a failed run, which printed nothing on stdout and exited 1."""
+    assert done.returncode == 1, f"exit {done.returncode}\nstdout: {done.stdout}\nstderr: {done.stderr}"
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]
 
 
 def answer(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -102,3 +120,40 @@ def test_alias_lookup_without_a_token_is_unauthenticated(
     done = call(example, *args, "--control-plane", control_plane.address, "--token", "cdt_not-a-token")
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1].startswith("rpc error: UNAUTHENTICATED: "), done.stderr
+
+
+@pytest.mark.parametrize("token_from", ["flag", "env"])
+def test_mutual_tls_and_a_token_get_predictions_that_match_onnxruntime(
+    example: list[str], secure_server: SecureServer, versions: dict[int, TrainedModel], tmp_path: Path, token_from: str
+) -> None:
+    rows = versions[2].rows[2 * BATCH : 3 * BATCH]
+    csv = write_rows(tmp_path / "rows.csv", rows)
+    files = secure_server.files
+    args = ["--target", secure_server.target, "--model", MODEL, "--version", "2", "--rows", str(csv)]
+    args += files.client_flags()
+    if token_from == "flag":
+        done = call(example, *args, "--token", files.viewer_token)
+    else:
+        done = call(example, *args, token=files.viewer_token)
+    result = answer(done)
+    assert (result["model_name"], result["model_version"]) == (MODEL, "2")
+    assert_predictions(result, versions[2], rows)
+
+
+def test_without_a_token_the_secure_server_answers_unauthenticated(
+    example: list[str], secure_server: SecureServer, tmp_path: Path
+) -> None:
+    csv = write_rows(tmp_path / "rows.csv", np.zeros((1, 32), dtype=np.float32))
+    args = ["--target", secure_server.target, "--model", MODEL, "--rows", str(csv), *secure_server.files.client_flags()]
+    assert failure(call(example, *args)).startswith("rpc error: UNAUTHENTICATED: ")
+    assert failure(call(example, *args, "--token", "cdt_not-a-token")).startswith("rpc error: UNAUTHENTICATED: ")
+
+
+def test_a_client_certificate_without_its_key_is_refused_in_one_line(example: list[str], tmp_path: Path) -> None:
+    csv = write_rows(tmp_path / "rows.csv", np.zeros((1, 32), dtype=np.float32))
+    ca = Authority.create(tmp_path / "ca")
+    client = ca.issue(tmp_path / "client", "caller", client=True)
+    # Refused before any connection: nothing listens on port 1.
+    args = ["--target", "127.0.0.1:1", "--model", MODEL, "--rows", str(csv), "--tls-ca", str(ca.cert)]
+    for half in (["--tls-cert", str(client.cert)], ["--tls-key", str(client.key)]):
+        assert failure(call(example, *args, *half)) == "error: --tls-cert and --tls-key go together"

@@ -3,16 +3,22 @@
 //	example --target 127.0.0.1:8001 --model credit --rows rows.csv
 //	example --target 127.0.0.1:8001 --model credit --rows rows.csv \
 //	    --control-plane 127.0.0.1:8100 --token "$CONDUIT_TOKEN" --alias production
+//	example --target server.example:8001 --model credit --rows rows.csv --token "$CONDUIT_TOKEN" \
+//	    --tls-ca ca.pem --tls-cert client.pem --tls-key client-key.pem
 //
-// Rows are CSV, one row per line (`-` reads stdin). With --alias, the version to call is looked up in the control
-// plane first. The input travels as raw little-endian FP32 bytes (raw_input_contents), which costs the server no
-// per-value decoding; outputs come back the same way in raw_output_contents. A failed call prints its gRPC status
-// on stderr and exits 1.
+// Rows are CSV, one row per line (`-` reads stdin). With --alias, the version to call is looked up in the control plane
+// first. The token (default $CONDUIT_TOKEN) goes with every call as `authorization: Bearer TOKEN`. With --tls-ca the
+// inference connection uses TLS and trusts that CA (the system's roots when only --tls-cert is given); --tls-cert and
+// --tls-key present a client certificate to a server that requires mutual TLS. The input travels as raw little-endian
+// FP32 bytes (raw_input_contents), which costs the server no per-value decoding; outputs come back the same way in
+// raw_output_contents. A failed call prints its gRPC status on stderr and exits 1.
 package main
 
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/json"
 	"flag"
@@ -27,6 +33,7 @@ import (
 	controlv1 "github.com/conduit-ml/conduit/clients/go/control/v1"
 	"github.com/conduit-ml/conduit/clients/go/inference"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -123,6 +130,36 @@ func decode(datatype string, raw []byte) ([]float64, error) {
 	return values, nil
 }
 
+// transport is plaintext, or TLS trusting caPath's certificates (the system's roots when empty) with a client
+// certificate when certPath and keyPath are given.
+func transport(caPath, certPath, keyPath string) (credentials.TransportCredentials, error) {
+	if (certPath == "") != (keyPath == "") {
+		return nil, fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if caPath == "" && certPath == "" {
+		return insecure.NewCredentials(), nil
+	}
+	config := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caPath != "" {
+		pem, err := os.ReadFile(caPath)
+		if err != nil {
+			return nil, err
+		}
+		config.RootCAs = x509.NewCertPool()
+		if !config.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--tls-ca %s: no PEM certificate", caPath)
+		}
+	}
+	if certPath != "" {
+		pair, err := tls.LoadX509KeyPair(certPath, keyPath)
+		if err != nil {
+			return nil, err
+		}
+		config.Certificates = []tls.Certificate{pair}
+	}
+	return credentials.NewTLS(config), nil
+}
+
 func resolveAlias(ctx context.Context, address, token, model, alias string) (int64, error) {
 	conn, err := grpc.NewClient(address, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -145,11 +182,18 @@ func main() {
 	input := flag.String("input", "input", "input tensor name")
 	rowsPath := flag.String("rows", "-", "CSV rows (- reads stdin)")
 	controlPlane := flag.String("control-plane", "", "control plane address, to resolve --alias")
-	token := flag.String("token", os.Getenv("CONDUIT_TOKEN"), "control plane token")
+	token := flag.String("token", os.Getenv("CONDUIT_TOKEN"), "bearer token, for the control plane and the server")
 	alias := flag.String("alias", "", "alias to resolve to a version")
+	caPath := flag.String("tls-ca", "", "PEM CA of the inference server: use TLS")
+	certPath := flag.String("tls-cert", "", "PEM client certificate, for mutual TLS (with --tls-key)")
+	keyPath := flag.String("tls-key", "", "PEM private key of --tls-cert")
 	flag.Parse()
 	if *model == "" {
 		fail(fmt.Errorf("--model is required"))
+	}
+	creds, err := transport(*caPath, *certPath, *keyPath)
+	if err != nil {
+		fail(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -177,11 +221,14 @@ func main() {
 		},
 		RawInputContents: [][]byte{encodeFP32(rows)},
 	}
-	conn, err := grpc.NewClient(*target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(*target, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		fail(err)
 	}
 	defer conn.Close()
+	if *token != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+*token)
+	}
 	response, err := inference.NewGRPCInferenceServiceClient(conn).ModelInfer(ctx, request)
 	if err != nil {
 		fail(err)
