@@ -46,15 +46,38 @@ _CONFIG_TYPE: dict[str, mc.DataType] = {
 }
 # Request-level parameter, named as in Triton's HTTP protocol, that asks for typed contents in the response.
 BINARY_OUTPUT_PARAMETER = "binary_data_output"
+# The most dimensions a tensor can have: numpy's limit (NPY_MAXDIMS, 64 since numpy 2.0).
+MAX_RANK = 64
+# numpy sizes an array as the product of its non-zero dimensions and its element size (8 bytes at most, object
+# pointers included) in a signed 64-bit integer, even when another dimension is zero.
+_MAX_ELEMENTS = int(np.iinfo(np.intp).max) // 8
 
 
 def _shape(name: str, dims: Iterable[int]) -> tuple[tuple[int, ...], int]:
     shape = tuple(dims)
-    if shape and min(shape) < 0:
+    # The common shape costs one comparison more than its product: only an odd one is looked at closely.
+    if len(shape) > MAX_RANK or (shape and min(shape) < 1):
+        _check_odd_shape(name, shape)
+    return shape, math.prod(shape)
+
+
+def _check_odd_shape(name: str, shape: tuple[int, ...]) -> None:
+    """Refuse a shape no tensor can have: more than ``MAX_RANK`` dimensions, a negative one, or an empty tensor whose
+    other dimensions multiply past what numpy can size (a non-empty one that large fails the size checks)."""
+    if len(shape) > MAX_RANK:
+        raise ConduitError(
+            ErrorCode.INVALID_ARGUMENT, f"input {name!r} has {len(shape)} dimensions; at most {MAX_RANK} are supported"
+        )
+    if min(shape) < 0:
         raise ConduitError(
             ErrorCode.INVALID_ARGUMENT, f"input {name!r} has a negative dimension in shape {list(shape)}"
         )
-    return shape, math.prod(shape)
+    if math.prod(d for d in shape if d) > _MAX_ELEMENTS:
+        raise ConduitError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"input {name!r} has shape {list(shape)}: its non-zero dimensions multiply past the {_MAX_ELEMENTS} "
+            "elements a tensor can index",
+        )
 
 
 def _text(name: str, values: list[bytes]) -> np.ndarray:
@@ -123,8 +146,9 @@ def decode_infer_request(message: pb.ModelInferRequest, timeout_s: float | None 
     """Decode a ModelInferRequest into tensors, checking that the contents agree with each declared shape.
 
     Raises:
-        ConduitError: INVALID_ARGUMENT for unknown datatypes, negative dimensions, size mismatches, and raw and
-            typed contents mixed in one request.
+        ConduitError: INVALID_ARGUMENT for unknown datatypes, shapes no tensor can have (a negative dimension, more
+            than ``MAX_RANK``, an empty tensor whose other dimensions multiply past what an array can index), size
+            mismatches, and raw and typed contents mixed in one request.
     """
     raw = message.raw_input_contents
     if raw and len(raw) != len(message.inputs):
