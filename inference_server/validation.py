@@ -95,12 +95,13 @@ def select_outputs(spec: ModelSpec, requested: list[str] | None) -> list[int]:
     """Indices into ``spec.outputs`` of the outputs to answer with, in the order they were asked for.
 
     Raises:
-        ConduitError: INVALID_ARGUMENT for an output the model does not have.
+        ConduitError: INVALID_ARGUMENT for an output the model does not have, or one asked for twice (each answer
+            would hold another copy of it: a short request could ask for gigabytes).
     """
     if not requested:
         return list(range(len(spec.outputs)))
     index = spec.output_index
-    wanted = []
+    wanted: list[int] = []
     for name in requested:
         position = index.get(name)
         if position is None:
@@ -108,5 +109,8 @@ def select_outputs(spec: ModelSpec, requested: list[str] | None) -> list[int]:
                 ErrorCode.INVALID_ARGUMENT,
                 f"unknown output {name!r} for model {spec.name!r}; it has {sorted(index)}",
             )
+        # The loop stops at the first repeat, so ``wanted`` never grows past the model's handful of outputs.
+        if position in wanted:
+            raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"output {name!r} is requested more than once")
         wanted.append(position)
     return wanted

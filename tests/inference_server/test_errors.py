@@ -325,3 +325,15 @@ async def test_more_dimensions_than_a_tensor_can_have(stub: Stub, caplog: pytest
     assert await status(stub.ModelInfer(request)) == grpc.StatusCode.INVALID_ARGUMENT
     assert_quiet(caplog)
 
+
+async def test_an_output_requested_twice(stub: Stub, caplog: pytest.LogCaptureFixture) -> None:
+    # Each repeat would add another copy of the output to the answer: a short request could ask for gigabytes.
+    request = two_inputs_request(np.zeros((1, 3), dtype=np.float32), np.zeros((1, 2), dtype=np.int64))
+    for name in ("yb", "ya", "yb"):
+        request.outputs.add(name=name)
+
+    assert await status(stub.ModelInfer(request)) == grpc.StatusCode.INVALID_ARGUMENT
+    assert_quiet(caplog)
+    del request.outputs[-1]
+    response = await stub.ModelInfer(request)
+    assert [output.name for output in response.outputs] == ["yb", "ya"]
