@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -148,7 +148,8 @@ def decode_infer_request(message: pb.ModelInferRequest, timeout_s: float | None 
     Raises:
         ConduitError: INVALID_ARGUMENT for unknown datatypes, shapes no tensor can have (a negative dimension, more
             than ``MAX_RANK``, an empty tensor whose other dimensions multiply past what an array can index), size
-            mismatches, and raw and typed contents mixed in one request.
+            mismatches, raw and typed contents mixed in one request, and a ``binary_data_output`` parameter that is
+            not a bool.
     """
     raw = message.raw_input_contents
     if raw and len(raw) != len(message.inputs):
@@ -171,7 +172,6 @@ def decode_infer_request(message: pb.ModelInferRequest, timeout_s: float | None 
             data = _decode_typed(name, datatype, shape, count, tensor.contents)
         tensors.append(Tensor(name, datatype, data))
     # Parameters and requested outputs are usually absent: skip building them on the hot path.
-    binary = message.parameters.get(BINARY_OUTPUT_PARAMETER) if message.parameters else None
     return InferRequest(
         model=message.model_name,
         version=message.model_version,
@@ -179,8 +179,23 @@ def decode_infer_request(message: pb.ModelInferRequest, timeout_s: float | None 
         inputs=tensors,
         outputs=[o.name for o in message.outputs] if message.outputs else None,
         timeout_s=timeout_s,
-        raw_output=True if binary is None else binary.bool_param,
+        raw_output=_raw_output(message.parameters) if message.parameters else True,
     )
+
+
+def _raw_output(parameters: Mapping[str, pb.InferParameter]) -> bool:
+    binary = parameters.get(BINARY_OUTPUT_PARAMETER)
+    if binary is None:
+        return True
+    # Any other kind of value would read as false and silently answer the opposite of what a caller who sent 1 or
+    # "true" meant.
+    kind = binary.WhichOneof("parameter_choice")
+    if kind != "bool_param":
+        raise ConduitError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"parameter {BINARY_OUTPUT_PARAMETER!r} takes a bool_param, not {kind or 'an empty value'}",
+        )
+    return binary.bool_param
 
 
 def _raw_bytes(tensor: Tensor) -> bytes:

@@ -337,3 +337,15 @@ async def test_an_output_requested_twice(stub: Stub, caplog: pytest.LogCaptureFi
     del request.outputs[-1]
     response = await stub.ModelInfer(request)
     assert [output.name for output in response.outputs] == ["yb", "ya"]
+
+
+async def test_binary_data_output_takes_a_bool(stub: Stub, caplog: pytest.LogCaptureFixture) -> None:
+    request = infer_request("identity_fp32", row())
+    request.parameters["binary_data_output"].int64_param = 1
+
+    assert await status(stub.ModelInfer(request)) == grpc.StatusCode.INVALID_ARGUMENT
+    assert_quiet(caplog)
+    request.parameters["binary_data_output"].bool_param = False
+    response = await stub.ModelInfer(request)
+    assert not response.raw_output_contents
+    assert list(response.outputs[0].contents.fp32_contents) == [0.0, 1.0, 2.0]

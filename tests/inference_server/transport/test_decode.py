@@ -1,7 +1,7 @@
-"""decode_infer_request at the edges of what a tensor can be: the shapes it accepts, and where it stops.
+"""decode_infer_request at the edges of what a tensor can be: the shapes and parameters it accepts, and where it stops.
 
-Each refusal here once escaped as a numpy ``ValueError`` (answered INTERNAL, with a traceback in the log); the gRPC
-tests in ``test_errors.py`` check the status callers see.
+Each refusal here once escaped as a numpy ``ValueError`` (answered INTERNAL, with a traceback in the log) or was
+silently misread; the gRPC tests in ``test_errors.py`` check the status callers see.
 """
 
 from __future__ import annotations
@@ -74,3 +74,20 @@ def test_a_shape_that_outgrows_the_contents_is_refused(datatype: str) -> None:
     refused(request(datatype, [2**62, 2**62], b"\x00" * size))
     refused(request(datatype, [2**40], b"\x00" * size))
 
+
+def test_binary_data_output_reads_a_bool() -> None:
+    message = request("FP32", [1], np.zeros(1, dtype=np.float32).tobytes())
+    assert decode_infer_request(message).raw_output is True
+    message.parameters["binary_data_output"].bool_param = False
+    assert decode_infer_request(message).raw_output is False
+    message.parameters["binary_data_output"].bool_param = True
+    assert decode_infer_request(message).raw_output is True
+
+
+@pytest.mark.parametrize("kind", ["int64_param", "string_param", "double_param", "uint64_param", None])
+def test_binary_data_output_of_another_kind_is_refused(kind: str | None) -> None:
+    message = request("FP32", [1], np.zeros(1, dtype=np.float32).tobytes())
+    parameter = message.parameters["binary_data_output"]
+    if kind is not None:
+        setattr(parameter, kind, "true" if kind == "string_param" else 1)
+    refused(message)
