@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck generated unit interop perf-analyzer bench proto toolchains stubs compat
+.PHONY: install demo test lint typecheck generated unit interop perf-analyzer bench proto toolchains stubs compat fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -60,6 +60,16 @@ interop: install perf-analyzer
 	$(PY) -m pytest tests/interop -q
 
 test: lint typecheck generated compat unit interop
+
+# Coverage-guided fuzzing of request decoding and validation (atheris), longer than the half minute the unit tests
+# give it: FUZZ_SECONDS (default ten minutes), FUZZ_SEED (0: a fresh one each run). It starts from the committed
+# corpus; new inputs go to .cache/fuzz/corpus and a finding to .cache/fuzz/ (README, Fuzzing).
+FUZZ_SECONDS ?= 600
+FUZZ_SEED ?= 0
+fuzz: install
+	mkdir -p .cache/fuzz/corpus
+	$(PY) -m tests.inference_server.fuzz -max_total_time=$(FUZZ_SECONDS) -seed=$(FUZZ_SEED) -print_final_stats=1 \
+		-artifact_prefix=.cache/fuzz/ .cache/fuzz/corpus tests/inference_server/fuzz/corpus
 
 # Conduit side by side with MLServer and the floors (benchmarks/serving/results.md); about ten minutes.
 bench: install perf-analyzer

@@ -13,6 +13,7 @@ from inference_server.predictions import PredictionSampler
 from inference_server.spec import ModelSpec
 from inference_server.stats import ModelStats
 from inference_server.types import IndexEntry, InferRequest, InferResponse, Tensor
+from inference_server.validation import select_outputs, validate_inputs
 
 __all__ = ["DataPlane", "ModelMetadata", "ServerMetadata"]
 
@@ -156,8 +157,8 @@ class DataPlane:
 
             def prepare() -> tuple[dict[str, np.ndarray], int]:
                 nonlocal wanted
-                prepared = _validate(spec, request.inputs)
-                wanted = _select_outputs(spec, request.outputs)
+                prepared = validate_inputs(spec, request.inputs)
+                wanted = select_outputs(spec, request.outputs)
                 return prepared
 
             deadline = arrival + int(request.timeout_s * 1e9) if request.timeout_s is not None else None
@@ -177,91 +178,3 @@ class DataPlane:
             outputs=[Tensor(spec_outputs[i].name, spec_outputs[i].datatype, outputs[i]) for i in wanted],
             raw_output=request.raw_output,
         )
-
-
-def _validate(spec: ModelSpec, tensors: list[Tensor]) -> tuple[dict[str, np.ndarray], int]:
-    """Check names, datatypes and shapes against the model; return the feeds and the number of rows."""
-    by_name = {tensor.name: tensor for tensor in tensors}
-    # Almost every request names exactly the model's inputs: only otherwise find out what is wrong.
-    if len(tensors) != len(by_name) or len(by_name) != len(spec.inputs):
-        _check_names(spec, tensors, by_name)
-    feeds: dict[str, np.ndarray] = {}
-    rows = 1
-    for position, input_spec in enumerate(spec.inputs):
-        found = by_name.get(input_spec.name)
-        if found is None:
-            _check_names(spec, tensors, by_name)  # a misnamed input is reported as unexpected, not just missing
-            raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"missing input {input_spec.name!r} for model {spec.name!r}")
-        if found.datatype != input_spec.datatype:
-            raise ConduitError(
-                ErrorCode.INVALID_ARGUMENT,
-                f"input {found.name!r} has datatype {found.datatype}, model {spec.name!r} expects "
-                f"{input_spec.datatype}",
-            )
-        shape = found.data.shape
-        dims = shape
-        if spec.batched:
-            if len(shape) < 1 or shape[0] < 1:
-                raise ConduitError(
-                    ErrorCode.INVALID_ARGUMENT, f"input {found.name!r} needs a batch dimension of at least 1"
-                )
-            if position == 0:
-                rows = shape[0]
-            elif shape[0] != rows:
-                raise ConduitError(
-                    ErrorCode.INVALID_ARGUMENT,
-                    f"inputs disagree on the batch size: {spec.inputs[0].name!r} has {rows}, "
-                    f"{found.name!r} has {shape[0]}",
-                )
-            if rows > spec.max_batch_size:
-                raise ConduitError(
-                    ErrorCode.INVALID_ARGUMENT,
-                    f"batch size {rows} exceeds the maximum {spec.max_batch_size} of model {spec.name!r}",
-                )
-            dims = shape[1:]
-        # Most requests match the declared shape exactly: only a variable (-1) dimension needs the element-wise check.
-        if dims != input_spec.shape and (
-            len(dims) != len(input_spec.shape)
-            or any(want not in (-1, got) for want, got in zip(input_spec.shape, dims, strict=True))
-        ):
-            raise ConduitError(
-                ErrorCode.INVALID_ARGUMENT,
-                f"input {found.name!r} has shape {list(shape)}, model {spec.name!r} expects "
-                f"{list(spec.shape_of(input_spec))}",
-            )
-        # BYTES arrive as text already: the transport decoded the UTF-8 once, as the model's string inputs need.
-        feeds[input_spec.name] = found.data
-    return feeds, rows
-
-
-def _check_names(spec: ModelSpec, tensors: list[Tensor], by_name: dict[str, Tensor]) -> None:
-    """Raise the precise error for duplicate or unexpected inputs (missing ones are reported by ``_validate``)."""
-    seen: set[str] = set()
-    for tensor in tensors:
-        if tensor.name in seen:
-            raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"input {tensor.name!r} given twice")
-        seen.add(tensor.name)
-    expected = {s.name for s in spec.inputs}
-    unknown = sorted(set(by_name) - expected)
-    if unknown:
-        raise ConduitError(
-            ErrorCode.INVALID_ARGUMENT,
-            f"unexpected input {', '.join(map(repr, unknown))} for model {spec.name!r}; it takes {sorted(expected)}",
-        )
-
-
-def _select_outputs(spec: ModelSpec, requested: list[str] | None) -> list[int]:
-    """Indices into ``spec.outputs`` of the outputs to answer with, in the order they were asked for."""
-    if not requested:
-        return list(range(len(spec.outputs)))
-    index = spec.output_index
-    wanted = []
-    for name in requested:
-        position = index.get(name)
-        if position is None:
-            raise ConduitError(
-                ErrorCode.INVALID_ARGUMENT,
-                f"unknown output {name!r} for model {spec.name!r}; it has {sorted(index)}",
-            )
-        wanted.append(position)
-    return wanted

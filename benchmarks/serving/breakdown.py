@@ -40,13 +40,13 @@ from opentelemetry.sdk.metrics import MeterProvider
 from workload import INPUT_NAME, build_repository, model_names, session, write_input_data
 
 from inference_server.app import InferenceServer
-from inference_server.dataplane import _validate
 from inference_server.protocol import grpc_service_pb2 as pb
 from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
 from inference_server.settings import ServerSettings
 from inference_server.telemetry import histogram_set, sum_set
 from inference_server.transport import converters
 from inference_server.transport.servicer import InferenceServicer
+from inference_server.validation import validate_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -126,7 +126,7 @@ async def _in_process(repository: Path, rows: np.ndarray) -> list[str]:
             conduit_us = await _best_handler_us(conduit.ModelInfer, wire)
             message = pb.ModelInferRequest.FromString(wire)
             decode_us = _best_us(partial(converters.decode_infer_request, message))
-            validate_us = _best_us(partial(_validate, served.spec, request.inputs))
+            validate_us = _best_us(partial(validate_inputs, served.spec, request.inputs))
             plane_us = await _best_async_us(partial(server.dataplane.infer, request))
             encode_us = _best_us(partial(converters.encode_infer_response, response))
             sess = session(repository / model / "1" / "model.onnx")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -46,15 +46,38 @@ _CONFIG_TYPE: dict[str, mc.DataType] = {
 }
 # Request-level parameter, named as in Triton's HTTP protocol, that asks for typed contents in the response.
 BINARY_OUTPUT_PARAMETER = "binary_data_output"
+# The most dimensions a tensor can have: numpy's limit (NPY_MAXDIMS, 64 since numpy 2.0).
+MAX_RANK = 64
+# numpy sizes an array as the product of its non-zero dimensions and its element size (8 bytes at most, object
+# pointers included) in a signed 64-bit integer, even when another dimension is zero.
+_MAX_ELEMENTS = int(np.iinfo(np.intp).max) // 8
 
 
 def _shape(name: str, dims: Iterable[int]) -> tuple[tuple[int, ...], int]:
     shape = tuple(dims)
-    if shape and min(shape) < 0:
+    # The common shape costs one comparison more than its product: only an odd one is looked at closely.
+    if len(shape) > MAX_RANK or (shape and min(shape) < 1):
+        _check_odd_shape(name, shape)
+    return shape, math.prod(shape)
+
+
+def _check_odd_shape(name: str, shape: tuple[int, ...]) -> None:
+    """Refuse a shape no tensor can have: more than ``MAX_RANK`` dimensions, a negative one, or an empty tensor whose
+    other dimensions multiply past what numpy can size (a non-empty one that large fails the size checks)."""
+    if len(shape) > MAX_RANK:
+        raise ConduitError(
+            ErrorCode.INVALID_ARGUMENT, f"input {name!r} has {len(shape)} dimensions; at most {MAX_RANK} are supported"
+        )
+    if min(shape) < 0:
         raise ConduitError(
             ErrorCode.INVALID_ARGUMENT, f"input {name!r} has a negative dimension in shape {list(shape)}"
         )
-    return shape, math.prod(shape)
+    if math.prod(d for d in shape if d) > _MAX_ELEMENTS:
+        raise ConduitError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"input {name!r} has shape {list(shape)}: its non-zero dimensions multiply past the {_MAX_ELEMENTS} "
+            "elements a tensor can index",
+        )
 
 
 def _text(name: str, values: list[bytes]) -> np.ndarray:
@@ -123,8 +146,10 @@ def decode_infer_request(message: pb.ModelInferRequest, timeout_s: float | None 
     """Decode a ModelInferRequest into tensors, checking that the contents agree with each declared shape.
 
     Raises:
-        ConduitError: INVALID_ARGUMENT for unknown datatypes, negative dimensions, size mismatches, and raw and
-            typed contents mixed in one request.
+        ConduitError: INVALID_ARGUMENT for unknown datatypes, shapes no tensor can have (a negative dimension, more
+            than ``MAX_RANK``, an empty tensor whose other dimensions multiply past what an array can index), size
+            mismatches, raw and typed contents mixed in one request, and a ``binary_data_output`` parameter that is
+            not a bool.
     """
     raw = message.raw_input_contents
     if raw and len(raw) != len(message.inputs):
@@ -147,7 +172,6 @@ def decode_infer_request(message: pb.ModelInferRequest, timeout_s: float | None 
             data = _decode_typed(name, datatype, shape, count, tensor.contents)
         tensors.append(Tensor(name, datatype, data))
     # Parameters and requested outputs are usually absent: skip building them on the hot path.
-    binary = message.parameters.get(BINARY_OUTPUT_PARAMETER) if message.parameters else None
     return InferRequest(
         model=message.model_name,
         version=message.model_version,
@@ -155,8 +179,23 @@ def decode_infer_request(message: pb.ModelInferRequest, timeout_s: float | None 
         inputs=tensors,
         outputs=[o.name for o in message.outputs] if message.outputs else None,
         timeout_s=timeout_s,
-        raw_output=True if binary is None else binary.bool_param,
+        raw_output=_raw_output(message.parameters) if message.parameters else True,
     )
+
+
+def _raw_output(parameters: Mapping[str, pb.InferParameter]) -> bool:
+    binary = parameters.get(BINARY_OUTPUT_PARAMETER)
+    if binary is None:
+        return True
+    # Any other kind of value would read as false and silently answer the opposite of what a caller who sent 1 or
+    # "true" meant.
+    kind = binary.WhichOneof("parameter_choice")
+    if kind != "bool_param":
+        raise ConduitError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"parameter {BINARY_OUTPUT_PARAMETER!r} takes a bool_param, not {kind or 'an empty value'}",
+        )
+    return binary.bool_param
 
 
 def _raw_bytes(tensor: Tensor) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import grpc
@@ -276,3 +277,75 @@ async def test_oversized_message_answers_resource_exhausted(start_server, reposi
     assert await status(stub.ModelInfer(infer_request("identity_fp32", rows))) == grpc.StatusCode.RESOURCE_EXHAUSTED
     # The server is still fine for the next caller.
     assert await status(stub.ModelInfer(infer_request("identity_fp32", row()))) == grpc.StatusCode.OK
+
+
+# --- shapes, outputs and parameters found by fuzzing request decoding (tests/inference_server/fuzz) ---------------
+
+HUGE = 2**62
+
+
+def assert_quiet(caplog: pytest.LogCaptureFixture) -> None:
+    """A refused request logs at most one line, and never a traceback."""
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) <= 1
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+@pytest.mark.parametrize("raw", [True, False], ids=["raw", "typed"])
+@pytest.mark.parametrize("datatype", ["FP32", "BYTES"])
+async def test_empty_tensor_whose_other_dimensions_no_array_can_index(
+    stub: Stub, caplog: pytest.LogCaptureFixture, datatype: str, raw: bool
+) -> None:
+    # No element, so no size check fails; numpy still refuses to build an array of this shape.
+    request = pb.ModelInferRequest(model_name=f"identity_{datatype.lower()}")
+    request.inputs.add(name="x", datatype=datatype, shape=[0, HUGE, HUGE])
+    if raw:
+        request.raw_input_contents.append(b"")
+
+    assert await status(stub.ModelInfer(request)) == grpc.StatusCode.INVALID_ARGUMENT
+    assert_quiet(caplog)
+
+
+async def test_empty_tensor_with_huge_dimensions_in_a_stream(stub: Stub, caplog: pytest.LogCaptureFixture) -> None:
+    request = pb.ModelInferRequest(model_name="identity_fp32", id="huge")
+    request.inputs.add(name="x", datatype="FP32", shape=[1, 3, HUGE, HUGE, 0])
+    request.raw_input_contents.append(b"")
+
+    (answer,) = [response async for response in stub.ModelStreamInfer(iter([request]))]
+
+    assert answer.error_message.startswith("[INVALID_ARGUMENT]")
+    assert answer.infer_response.id == "huge"
+    assert_quiet(caplog)
+
+
+async def test_more_dimensions_than_a_tensor_can_have(stub: Stub, caplog: pytest.LogCaptureFixture) -> None:
+    request = pb.ModelInferRequest(model_name="identity_fp32")
+    request.inputs.add(name="x", datatype="FP32", shape=[1] * 65)
+    request.raw_input_contents.append(np.zeros(1, dtype=np.float32).tobytes())
+
+    assert await status(stub.ModelInfer(request)) == grpc.StatusCode.INVALID_ARGUMENT
+    assert_quiet(caplog)
+
+
+async def test_an_output_requested_twice(stub: Stub, caplog: pytest.LogCaptureFixture) -> None:
+    # Each repeat would add another copy of the output to the answer: a short request could ask for gigabytes.
+    request = two_inputs_request(np.zeros((1, 3), dtype=np.float32), np.zeros((1, 2), dtype=np.int64))
+    for name in ("yb", "ya", "yb"):
+        request.outputs.add(name=name)
+
+    assert await status(stub.ModelInfer(request)) == grpc.StatusCode.INVALID_ARGUMENT
+    assert_quiet(caplog)
+    del request.outputs[-1]
+    response = await stub.ModelInfer(request)
+    assert [output.name for output in response.outputs] == ["yb", "ya"]
+
+
+async def test_binary_data_output_takes_a_bool(stub: Stub, caplog: pytest.LogCaptureFixture) -> None:
+    request = infer_request("identity_fp32", row())
+    request.parameters["binary_data_output"].int64_param = 1
+
+    assert await status(stub.ModelInfer(request)) == grpc.StatusCode.INVALID_ARGUMENT
+    assert_quiet(caplog)
+    request.parameters["binary_data_output"].bool_param = False
+    response = await stub.ModelInfer(request)
+    assert not response.raw_output_contents
+    assert list(response.outputs[0].contents.fp32_contents) == [0.0, 1.0, 2.0]
