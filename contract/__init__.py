@@ -9,7 +9,9 @@
   data sets and profiles, deployments, assignments, servers, users, alerts, jobs, monitoring reports, …);
 - ``contract.wire``: each entity to and from its protobuf message, one converter per message;
 - ``contract.signature``: an ONNX graph's inputs and outputs as tensor signatures;
-- ``contract.client``: the one typed client of the control plane API.
+- ``contract.client``: the one typed client of the control plane API;
+- ``contract.outbound``: where requests a user's settings aim (webhooks, mail, data imports) may go, and one HTTP
+  request made under that rule.
 
 ``control_plane``, ``inference_server``, ``trainers``, ``clients``, the dashboard and reports import from here, never
 from each other's internals. Importing the package loads nothing heavy: onnx is imported by ``contract.signature``
