@@ -159,7 +159,9 @@ class ControlPlaneServer:
                 rule=drift_rule,
                 clock=self._clock,
             ),
-            alerting=AlertingService(store, runners.alerts, runners.leases, runners),
+            alerting=AlertingService(
+                store, runners.alerts, runners.leases, runners, webhook_policy=self.alerting.webhook_policy()
+            ),
             predictions=PredictionLogService(
                 store,
                 artifacts,
@@ -229,7 +231,7 @@ class ControlPlaneServer:
         alerting = self.alerting
         email = EmailSender(alerting) if alerting.smtp_host is not None else None
         notifier = Notifier(
-            webhook=WebhookSender(timeout_s=alerting.webhook_timeout_s),
+            webhook=WebhookSender(policy=alerting.webhook_policy(), timeout_s=alerting.webhook_timeout_s),
             email=email,
             retry=RetryPolicy(alerting.delivery_attempts, alerting.retry_base_delay_s, alerting.retry_max_delay_s),
         )
@@ -333,7 +335,7 @@ def _print_errors(exc: ValidationError, prefix: str) -> None:
         if error["loc"]:
             name = "_".join(str(part) for part in error["loc"])
             field = "--" + name.replace("_", "-") if prefix == "--" else prefix + name.upper()
-            print(f"{PROGRAM}: {field}: {error['msg']}", file=sys.stderr)
+            print(f"{PROGRAM}: {field}: {error['msg'].removeprefix('Value error, ')}", file=sys.stderr)
         else:  # a rule over several settings: its message names them
             print(f"{PROGRAM}: {error['msg'].removeprefix('Value error, ')}", file=sys.stderr)
 

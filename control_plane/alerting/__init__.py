@@ -4,7 +4,9 @@
   (``parse_channel``) print back to their canonical text.
 - States: ``advance`` is the pure per-alert state machine (pending → firing → resolved, silence, acknowledge).
 - Evaluation: ``Evaluator`` reads the monitoring roll-ups through the ``MetricsSource`` protocol.
-- Notification: ``Notifier`` sends on webhook, email and log channels with retries, and reports each ``Delivery``.
+- Notification: ``Notifier`` sends on webhook, email and log channels with retries, and reports each ``Delivery``;
+  webhooks and the SMTP server reach only what ``contract.outbound``'s policy allows (``AlertingSettings``'
+  ``webhook_allow`` and ``smtp_allow``).
 - Persistence: ``SqlAlertStore`` and ``SqlLeaseStore`` on the tables of ``_tables`` (``metadata``), which the
   registry's migrations create; a state is written back only as it was read (``Revision``; else ``AlertChanged``).
   ``AlertEngine`` ties a pass of a rule together.

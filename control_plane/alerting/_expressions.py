@@ -24,6 +24,7 @@ from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 from contract.errors import ConduitError, ErrorCode
+from contract.outbound import redacted_url
 
 __all__ = [
     "Channel",
@@ -338,11 +339,20 @@ class Webhook:
     def __str__(self) -> str:
         return f"webhook:{self.url}"
 
+    def __repr__(self) -> str:
+        # Reprs end up in logs and tracebacks (a rule's, an event's): they show the URL redacted.
+        return f"Webhook({redacted_url(self.url)!r})"
+
+    @property
+    def host(self) -> str:
+        """The URL's host, lower case, without brackets."""
+        return urlsplit(self.url).hostname or ""
+
     @property
     def redacted(self) -> str:
-        """The channel without the URL's path and query, where webhook secrets usually live: for logs and history."""
-        parts = urlsplit(self.url)
-        return f"webhook:{parts.scheme}://{parts.netloc.rpartition('@')[2]}/…"
+        """The channel without the URL's credentials, path and query, where webhook secrets usually live: what
+        listings, the audit log, history and logs show."""
+        return f"webhook:{redacted_url(self.url)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,11 +403,17 @@ def parse_channel(text: str) -> Channel:
         raise _invalid(f"channel is longer than {MAX_CHANNEL} characters")
     kind, sep, target = text.partition(":")
     if kind == "webhook" and sep:
+        # The URL itself is never echoed: it may hold the receiver's secret, and errors travel further than rules.
+        shown = redacted_url(target)
         url = urlsplit(target)
         if url.scheme not in ("http", "https") or not url.hostname:
-            raise _invalid(f"webhook {target!r} must be an http:// or https:// URL with a host")
-        if any(ch.isspace() for ch in target):
-            raise _invalid(f"webhook {target!r} must not contain spaces")
+            raise _invalid("webhook: the URL must be http:// or https:// with a host")
+        if any(ch.isspace() or not ch.isprintable() for ch in target):
+            raise _invalid(f"webhook {shown}: must not contain spaces or control characters")
+        try:
+            url.port  # noqa: B018 (parses the port)
+        except ValueError:
+            raise _invalid(f"webhook {shown}: the port must be a number from 0 to 65535") from None
         return Webhook(target)
     if kind == "email" and sep:
         _, address = parseaddr(target)

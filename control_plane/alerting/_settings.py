@@ -5,11 +5,12 @@ Parsed only in the composition root, like ``ControlPlaneSettings``; this module 
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Annotated, Any, Self
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from contract.outbound import OutboundPolicy, Refused, parse_allow_list
 from control_plane.alerting._evaluate import FILLING_MIN_REQUESTS
 
 __all__ = ["AlertingSettings"]
@@ -36,8 +37,17 @@ class AlertingSettings(BaseSettings):
     """Password of ``smtp_username``."""
     smtp_timeout_s: float = Field(default=10.0, gt=0)
     """Seconds one SMTP conversation may take."""
+    smtp_allow: Annotated[tuple[str, ...], NoDecode] = ()
+    """Where ``smtp_host`` may be although it is not a public address: comma-separated host names and addresses or
+    CIDRs, as for ``webhook_allow`` (a relay on this machine: ``127.0.0.1/32``). Its own list, so that allowing an
+    internal mail relay opens nothing to webhooks, whose URLs maintainers write."""
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     """Seconds one webhook POST may take, connecting included."""
+    webhook_allow: Annotated[tuple[str, ...], NoDecode] = ()
+    """Webhook destinations allowed although they are not public (loopback, private, link-local, reserved…):
+    comma-separated host names, trusted whatever they resolve to (``alerts.corp.internal``), and addresses or CIDRs
+    (``127.0.0.1/32``, ``10.20.0.0/16``, ``fd00::/8``). A cloud metadata address is reached only when listed as that
+    one address (``169.254.169.254/32``). Empty: public destinations only."""
     delivery_attempts: int = Field(default=5, ge=1, le=20)
     """Tries per notification before it is recorded as failed (connection errors, HTTP 5xx and 429, SMTP 4xx)."""
     retry_base_delay_s: float = Field(default=1.0, ge=0)
@@ -69,12 +79,35 @@ class AlertingSettings(BaseSettings):
     max_log_bytes: int = Field(default=256 * 1024, ge=1024)
     """Most bytes of a job's output kept with its run (its beginning and its end)."""
 
+    @field_validator("smtp_allow", "webhook_allow", mode="before")
+    @classmethod
+    def _allow_list(cls, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, str | list | tuple):
+            raise ValueError("expected comma-separated host names, addresses and CIDRs")
+        return parse_allow_list(value)
+
+    def webhook_policy(self) -> OutboundPolicy:
+        """Where webhooks may go."""
+        return OutboundPolicy(self.webhook_allow)
+
+    def smtp_policy(self) -> OutboundPolicy:
+        """Where the SMTP server may be."""
+        return OutboundPolicy(self.smtp_allow)
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.smtp_ssl and self.smtp_starttls:
             raise ValueError("set smtp_ssl (TLS from the start) or smtp_starttls (upgrade), not both")
         if (self.smtp_username is None) != (self.smtp_password is None):
             raise ValueError("set both smtp_username and smtp_password, or neither")
+        if self.smtp_host is not None:
+            # A literal address or localhost is settled now: better refused at start than on every mail.
+            try:
+                self.smtp_policy().check_host(self.smtp_host)
+            except Refused as exc:
+                raise ValueError(
+                    f"smtp_host: {exc.reason}; allow it with CONDUIT_ALERTS_SMTP_ALLOW (e.g. 127.0.0.1/32)"
+                ) from None
         if self.train_timeout_s >= self.lease_ttl_s:
             raise ValueError("train_timeout_s must be below lease_ttl_s, or a live run could be taken over")
         return self

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from contract.entities import AlertRuleRecord, JobRecord
 from contract.errors import ConduitError, ErrorCode
+from contract.outbound import OutboundPolicy, Refused
 from control_plane.alerting import (
     AlertKey,
     AlertRule,
@@ -22,6 +23,7 @@ from control_plane.alerting import (
     SqlLeaseStore,
     StoredEvent,
     TickRecord,
+    Webhook,
     acknowledge,
 )
 from control_plane.service.jobs import JobRunners
@@ -57,6 +59,8 @@ class AlertingService:
     alerts: alert states and events.
     leases: job runs.
     runners: reloads the scheduler's jobs and runs a job on demand.
+    webhook_policy: where webhooks may go; a rule whose webhook is refused whatever DNS says (a literal address,
+        ``localhost``) is refused when created.
     clock: the time acknowledgements are stamped with.
     """
 
@@ -67,19 +71,32 @@ class AlertingService:
         leases: SqlLeaseStore,
         runners: JobRunners,
         *,
+        webhook_policy: OutboundPolicy | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._alerts = alerts
         self._leases = leases
         self._runners = runners
+        self._webhook_policy = webhook_policy or OutboundPolicy()
         self._clock = clock
 
     # -- rules --------------------------------------------------------------------------------------------------
 
     async def create_rule(self, name: str, *, model: str, when: str, notify: str, actor: str) -> AlertRuleRecord:
-        """Raises INVALID_ARGUMENT naming the argument at fault, ALREADY_EXISTS."""
+        """Raises INVALID_ARGUMENT naming the argument at fault (a webhook to an address the outbound policy refuses
+        among them), ALREADY_EXISTS."""
         rule = AlertRule.parse(name, model=model, when=when, notify=notify)
+        if isinstance(rule.channel, Webhook):
+            # Only what needs no DNS: the address a name resolves to is checked at each delivery, where it counts.
+            try:
+                self._webhook_policy.check_host(rule.channel.host)
+            except Refused as exc:
+                raise ConduitError(
+                    ErrorCode.INVALID_ARGUMENT,
+                    f"webhook {rule.channel.redacted.removeprefix('webhook:')}: {exc.reason}, where outbound requests "
+                    "are refused (the control plane's CONDUIT_ALERTS_WEBHOOK_ALLOW can allow it)",
+                ) from None
         record = AlertRuleRecord(
             rule.name, rule.model, rule.alias, str(rule.condition), str(rule.channel), _EPOCH, actor
         )

@@ -35,7 +35,12 @@ async def conduit(target: str, *args: str) -> int:
 
 async def test_alert_rules_from_the_command_line(target: str, capsys: pytest.CaptureFixture[str]) -> None:
     add = ["alerts", "add", "drifting", "--model", "fraud@production", "--when", "drift>0.2", "--notify"]
-    assert await conduit(target, *add, "webhook:http://127.0.0.1:9/secret-path") == 0
+    capsys.readouterr()
+    # Loopback is refused by default (the control plane's CONDUIT_ALERTS_WEBHOOK_ALLOW opens it): one line, no secret.
+    assert await conduit(target, *add, "webhook:http://127.0.0.1:9/secret-path") == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "loopback" in err and "secret-path" not in err
+    assert await conduit(target, *add, "webhook:https://hooks.example.com/secret-path") == 0
     assert (
         await conduit(
             target, "alerts", "add", "slow", "--model", "fraud", "--when", "p99_ms > 50 for 2m", "--notify", "log"
@@ -55,7 +60,7 @@ async def test_alert_rules_from_the_command_line(target: str, capsys: pytest.Cap
         "drift",
         ">",
         "0.2",
-        "webhook:http://127.0.0.1:9/…",
+        "webhook:https://hooks.example.com/…",
         "-",
     ]
     assert lines[2].split()[:3] == ["slow", "fraud", "p99_ms"]

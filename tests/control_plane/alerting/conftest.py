@@ -2,8 +2,10 @@
 databases holding the alerting tables.
 
 - ``clock``: a ``ManualClock`` starting at 2026-03-02 10:00 UTC; ``clock.advance(seconds)`` moves it.
-- ``webhook``: an HTTP server on 127.0.0.1 recording each POST; ``webhook.statuses`` is the queue of statuses it
-  answers with (200 once empty).
+- ``ALLOW_LOOPBACK``, ``loopback_webhooks()``: the allow-list the receivers below need (loopback is refused by
+  default), and a webhook sender under it.
+- ``webhook`` (and ``other_webhook``): an HTTP server on 127.0.0.1 recording each POST; ``webhook.statuses`` is the
+  queue of statuses it answers with (200 once empty), ``webhook.location`` a ``Location`` header to send.
 - ``smtp``: an aiosmtpd ``Controller`` on 127.0.0.1 whose ``messages`` list receives each mail.
 - ``Roll``: an in-memory ``MetricsSource`` of one version's per-minute windows (``minute(n)`` is START + n min).
 - ``alerting_engine``: parametrised over SQLite and PostgreSQL, an engine whose database has the alerting tables.
@@ -12,6 +14,7 @@ databases holding the alerting tables.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import json
 import queue
 import socket
@@ -31,7 +34,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import Engine, create_engine
 
 from contract.entities import LatencyHistogram, Rollup
-from control_plane.alerting import DriftScores
+from control_plane.alerting import AlertingSettings, DriftScores, WebhookSender
 from control_plane.store import migrate
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -106,18 +109,37 @@ class Roll:
         return self.is_ready
 
 
+ALLOW_LOOPBACK = AlertingSettings(webhook_allow="127.0.0.1/32", smtp_allow="127.0.0.1/32")
+"""Alerting settings of an operator whose webhook receivers and mail relay run on this machine, as the tests' do:
+without them, loopback destinations are refused."""
+
+
+def loopback_webhooks() -> WebhookSender:
+    """A webhook sender allowed to reach 127.0.0.1 (``ALLOW_LOOPBACK``)."""
+    return WebhookSender(policy=ALLOW_LOOPBACK.webhook_policy())
+
+
 @dataclass
 class WebhookReceiver:
     url: str
+    port: int
     posts: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     statuses: queue.SimpleQueue[int] = field(default_factory=queue.SimpleQueue)
+    location: str | None = None
+    """Sent as ``Location`` with every answer (for redirects)."""
+
+    def at(self, host: str) -> str:
+        """``url`` with another host for the same receiver (``localhost``)."""
+        return self.url.replace("127.0.0.1", host, 1)
 
 
-@pytest.fixture
-def webhook() -> Iterator[WebhookReceiver]:
+@contextlib.contextmanager
+def receiving() -> Iterator[WebhookReceiver]:
+    """A webhook receiver on 127.0.0.1, whose URL carries a secret in its path and in its query."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    receiver = WebhookReceiver(url=f"http://127.0.0.1:{server.server_address[1]}/hooks/alerts?token=secret")
+    port = server.server_address[1]
+    receiver = WebhookReceiver(url=f"http://127.0.0.1:{port}/hooks/T0/path-s3cret?token=query-s3cret", port=port)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -129,6 +151,8 @@ def webhook() -> Iterator[WebhookReceiver]:
             except queue.Empty:
                 status = 200
             self.send_response(status)
+            if receiver.location is not None:
+                self.send_header("Location", receiver.location)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -144,6 +168,18 @@ def webhook() -> Iterator[WebhookReceiver]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookReceiver]:
+    with receiving() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def other_webhook() -> Iterator[WebhookReceiver]:
+    with receiving() as receiver:
+        yield receiver
 
 
 @dataclass

@@ -29,7 +29,7 @@ from control_plane.alerting import Evaluation as Eval
 from control_plane.alerting import Outcome as Out
 from control_plane.store import SqlStore
 
-from .conftest import ManualClock, Roll, WebhookReceiver, minute, open_engine
+from .conftest import ManualClock, Roll, WebhookReceiver, loopback_webhooks, minute, open_engine
 
 
 @pytest.fixture
@@ -39,7 +39,9 @@ def roll() -> Roll:
 
 def engine_for(store: SqlAlertStore, roll: Roll, clock: ManualClock, sleeps: list[float] | None = None) -> AlertEngine:
     retry = RetryPolicy(attempts=3, base_delay_s=0.25)
-    notifier = Notifier(retry=retry, sleep=(sleeps if sleeps is not None else []).append, clock=clock)
+    notifier = Notifier(
+        webhook=loopback_webhooks(), retry=retry, sleep=(sleeps if sleeps is not None else []).append, clock=clock
+    )
     return AlertEngine(Evaluator(roll, lag_s=120), store, notifier, clock=clock)
 
 
@@ -64,7 +66,7 @@ def test_an_incident_posts_once_when_it_fires_and_once_when_it_resolves(
         (Phase.RESOLVED, DeliveryOutcome.DELIVERED),
         (Phase.FIRING, DeliveryOutcome.DELIVERED),
     ]
-    assert "secret" not in history[0].channel
+    assert "s3cret" not in history[0].channel
     assert store.load(AlertKey("slow", "fraud", "3")).phase is Phase.RESOLVED
     assert store.undelivered() == []
 
@@ -271,7 +273,9 @@ def test_an_acknowledgement_made_during_an_evaluation_is_kept_and_stops_the_repe
         source = AcknowledgedWhileEvaluating(SqlAlertStore(api_engine, clock=clock), key)
         store = SqlAlertStore(evaluator_engine, clock=clock)
         sleeps: list[float] = []
-        notifier = Notifier(retry=RetryPolicy(attempts=1), sleep=sleeps.append, clock=clock)
+        notifier = Notifier(
+            webhook=loopback_webhooks(), retry=RetryPolicy(attempts=1), sleep=sleeps.append, clock=clock
+        )
         engine = AlertEngine(Evaluator(source, lag_s=120), store, notifier, repeat_s=60, clock=clock)
         source.is_ready = False
         engine.evaluate(rule, ["1"], at=minute(0))

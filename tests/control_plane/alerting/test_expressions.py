@@ -120,6 +120,8 @@ def test_channels_parse_and_print_back() -> None:
         ("webhook:ftp://example.com/x", "http:// or https://"),
         ("webhook:https:///nohost", "http:// or https://"),
         ("webhook:https://example.com/a b", "must not contain spaces"),
+        ("webhook:https://example.com/a\x00b", "control characters"),
+        ("webhook:https://example.com:99999/a", "port must be a number"),
         ("email:nobody", "one plain address"),
         ("email:Ops <ops@example.com>", "one plain address"),
         ("email:a@b@example.com", "one plain address"),
@@ -131,6 +133,15 @@ def test_bad_channels_are_invalid_arguments(text: str, named: str) -> None:
         parse_channel(text)
     assert caught.value.code is ErrorCode.INVALID_ARGUMENT
     assert named in caught.value.message
+
+
+def test_a_webhooks_secret_is_never_echoed() -> None:
+    with pytest.raises(ConduitError) as caught:
+        parse_channel("webhook:https://ops:pw-s3cret@example.com:99999/path-s3cret?token=q-s3cret")
+    assert "s3cret" not in caught.value.message
+    notify = "webhook:https://ops:pw-s3cret@example.com/path-s3cret?token=q-s3cret"
+    rule = AlertRule.parse("paged", model="fraud", when="not_ready", notify=notify)
+    assert "s3cret" not in repr(rule) and str(rule.channel) == notify
 
 
 def test_rules_parse_the_alerts_add_arguments() -> None:

@@ -41,6 +41,8 @@ def test_a_drift_rule_fires_once_on_shifted_traffic_and_resolves_once_after(
     monkeypatch.setenv("CONDUIT_ALERTS_EVALUATE_INTERVAL_S", str(EVALUATE_INTERVAL_S))
     monkeypatch.setenv("CONDUIT_ALERTS_DRIFT_WINDOW_S", "900")
     monkeypatch.setenv("CONDUIT_ALERTS_RETRY_BASE_DELAY_S", "0.1")
+    # The receiver listens on loopback, which webhooks may reach only when the operator allows it.
+    monkeypatch.setenv("CONDUIT_ALERTS_WEBHOOK_ALLOW", "127.0.0.1/32")
     cluster = start_cluster("")
     with SyncControlPlaneClient.connect(cluster.control_plane.address, token=ADMIN_TOKEN) as client:
         import_frame(client, bundled.load("credit"), "credit", source="bundled:credit", target="default")

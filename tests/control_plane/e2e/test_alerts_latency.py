@@ -85,6 +85,8 @@ def test_a_latency_rule_fires_once_for_a_slow_version_and_resolves_once_when_a_f
 ) -> None:
     monkeypatch.setenv("CONDUIT_ALERTS_EVALUATE_INTERVAL_S", str(EVALUATE_INTERVAL_S))
     monkeypatch.setenv("CONDUIT_ALERTS_RETRY_BASE_DELAY_S", "0.1")
+    # The receiver listens on loopback, which webhooks may reach only when the operator allows it.
+    monkeypatch.setenv("CONDUIT_ALERTS_WEBHOOK_ALLOW", "127.0.0.1/32")
     cluster = start_cluster("")
     slow, fast = tmp_path / "slow.onnx", tmp_path / "fast.onnx"
     slow.write_bytes(matmul_chain(copies=2048, layers=8))

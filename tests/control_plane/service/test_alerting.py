@@ -21,7 +21,10 @@ async def test_alert_rules_are_validated_listed_silenced_and_removed(any_api: Ap
     stub, admin = any_api.stub, any_api.admin
     rule = await stub.CreateAlertRule(
         cp.CreateAlertRuleRequest(
-            name="drifting", model="fraud@production", when="drift>0.2", notify="webhook:http://127.0.0.1:9/s3cret"
+            name="drifting",
+            model="fraud@production",
+            when="drift>0.2",
+            notify="webhook:https://hooks.example.com/T0/s3cret",
         ),
         metadata=admin,
     )
