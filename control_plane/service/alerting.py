@@ -85,7 +85,7 @@ class AlertingService:
 
     async def create_rule(self, name: str, *, model: str, when: str, notify: str, actor: str) -> AlertRuleRecord:
         """Raises INVALID_ARGUMENT naming the argument at fault (a webhook to an address the outbound policy refuses
-        among them), ALREADY_EXISTS."""
+        among them), ALREADY_EXISTS. The channel is stored in full apart from the rule, which keeps it redacted."""
         rule = AlertRule.parse(name, model=model, when=when, notify=notify)
         if isinstance(rule.channel, Webhook):
             # Only what needs no DNS: the address a name resolves to is checked at each delivery, where it counts.
@@ -98,9 +98,9 @@ class AlertingService:
                     "are refused (the control plane's CONDUIT_ALERTS_WEBHOOK_ALLOW can allow it)",
                 ) from None
         record = AlertRuleRecord(
-            rule.name, rule.model, rule.alias, str(rule.condition), str(rule.channel), _EPOCH, actor
+            rule.name, rule.model, rule.alias, str(rule.condition), rule.channel.redacted, _EPOCH, actor
         )
-        return await asyncio.to_thread(self._store.create_alert_rule, record, actor=actor)
+        return await asyncio.to_thread(self._store.create_alert_rule, record, channel=str(rule.channel), actor=actor)
 
     async def list_rules(self) -> list[AlertRuleRecord]:
         return await asyncio.to_thread(self._store.list_alert_rules)

@@ -44,11 +44,9 @@ BUILTIN_EVALUATE = "@evaluate"
 """The lease name of the built-in evaluation; ``@`` keeps it apart from every job name."""
 
 
-def rule_of(record: AlertRuleRecord) -> AlertRule:
-    """The stored rule as the alerting library evaluates it."""
-    return AlertRule(
-        record.name, record.model, record.alias, parse_condition(record.condition), parse_channel(record.channel)
-    )
+def rule_of(record: AlertRuleRecord, channel: str) -> AlertRule:
+    """The stored rule as the alerting library evaluates it, with its full ``channel`` (the record's is redacted)."""
+    return AlertRule(record.name, record.model, record.alias, parse_condition(record.condition), parse_channel(channel))
 
 
 class JobRunners:
@@ -128,8 +126,11 @@ class JobRunners:
 
     def evaluate(self, job: Job | None = None, tick: datetime | None = None) -> RunResult:
         """Evaluate every rule on the versions it watches, after sending what an earlier pass left unsent."""
-        records = {record.name: record for record in self._store.list_alert_rules() if record.enabled}
-        rules = {name: rule_of(record) for name, record in records.items()}
+        # Channels after rules: a rule created in between has no channel read yet, and waits for the next pass.
+        listed = self._store.list_alert_rules()
+        channels = self._store.alert_rule_channels()
+        records = {record.name: record for record in listed if record.enabled and record.name in channels}
+        rules = {name: rule_of(record, channels[name]) for name, record in records.items()}
         lines = []
         for stored in self._engine.deliver_pending(rules):
             lines.append(

@@ -278,12 +278,21 @@ class AbstractStore(abc.ABC):
     # -- alert rules and jobs -----------------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def create_alert_rule(self, rule: AlertRuleRecord, *, actor: str) -> AlertRuleRecord:
-        """Store a rule already validated by the caller (``created_*`` are set here); ALREADY_EXISTS."""
+    def create_alert_rule(self, rule: AlertRuleRecord, *, channel: str, actor: str) -> AlertRuleRecord:
+        """Store a rule already validated by the caller (``created_*`` are set here); ALREADY_EXISTS.
+
+        ``rule.channel`` is the channel as listings, the audit log and the dashboard show it (a webhook's URL
+        redacted); ``channel`` the full text notifications are sent to, secrets included, kept apart and audited
+        only as a fingerprint."""
 
     @abc.abstractmethod
     def list_alert_rules(self) -> list[AlertRuleRecord]:
-        """Every rule, by name."""
+        """Every rule, by name, each channel as shown (redacted)."""
+
+    @abc.abstractmethod
+    def alert_rule_channels(self) -> dict[str, str]:
+        """The full channel of every rule by rule name, secrets included: for sending notifications only, never for
+        an answer to a caller."""
 
     @abc.abstractmethod
     def delete_alert_rule(self, name: str, *, actor: str) -> AlertRuleRecord:

@@ -3,6 +3,7 @@ by ``control_plane.alerting`` in tables of the same database."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -12,13 +13,15 @@ from sqlalchemy.orm import Session
 from contract.entities import AlertRuleRecord, JobRecord
 from contract.errors import ConduitError, ErrorCode
 from control_plane.store._audit import record
-from control_plane.store._schema import AlertRuleRow, JobRow, utcnow
+from control_plane.store._schema import AlertRuleRow, AlertSecretRow, JobRow, utcnow
 
 __all__ = [
+    "alert_rule_channels",
     "create_alert_rule",
     "create_job",
     "delete_alert_rule",
     "delete_job",
+    "fingerprint",
     "list_alert_rules",
     "list_jobs",
     "silence_alert_rule",
@@ -32,12 +35,24 @@ def _rule(row: AlertRuleRow) -> AlertRuleRecord:
     )  # fmt: skip
 
 
-def _rule_state(row: AlertRuleRow) -> dict[str, Any]:
+def fingerprint(secret: str) -> str:
+    """What the audit log shows of a secret: the first 12 hex digits of its sha256, so that a change is seen and the
+    secret is not (a webhook token has far more entropy than 48 bits could help guess)."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:12]
+
+
+def _secret(session: Session, row: AlertRuleRow) -> AlertSecretRow | None:
+    return session.get(AlertSecretRow, row.id)
+
+
+def _rule_state(row: AlertRuleRow, secret: AlertSecretRow | None) -> dict[str, Any]:
+    # The channel as listed (redacted) and its fingerprint: never the channel in full, which viewers would read.
     return {
         "model": row.model,
         "alias": row.alias,
         "condition": row.condition,
         "channel": row.channel,
+        "channel_fingerprint": None if secret is None else secret.fingerprint,
         "silenced_until": None if row.silenced_until is None else row.silenced_until.isoformat(),
     }
 
@@ -65,7 +80,7 @@ def _job_row(session: Session, name: str) -> JobRow:
     return row
 
 
-def create_alert_rule(session: Session, rule: AlertRuleRecord, *, actor: str) -> AlertRuleRecord:
+def create_alert_rule(session: Session, rule: AlertRuleRecord, *, channel: str, actor: str) -> AlertRuleRecord:
     if session.scalars(select(AlertRuleRow.id).where(AlertRuleRow.name == rule.name)).first() is not None:
         raise ConduitError(ErrorCode.ALREADY_EXISTS, f"alert rule {rule.name!r} already exists")
     row = AlertRuleRow(
@@ -74,7 +89,10 @@ def create_alert_rule(session: Session, rule: AlertRuleRecord, *, actor: str) ->
     )  # fmt: skip
     session.add(row)
     session.flush()
-    record(session, actor, "CreateAlertRule", f"alert/{rule.name}", before=None, after=_rule_state(row))
+    secret = AlertSecretRow(rule_id=row.id, channel=channel, fingerprint=fingerprint(channel))
+    session.add(secret)
+    session.flush()
+    record(session, actor, "CreateAlertRule", f"alert/{rule.name}", before=None, after=_rule_state(row, secret))
     return _rule(row)
 
 
@@ -82,10 +100,21 @@ def list_alert_rules(session: Session) -> list[AlertRuleRecord]:
     return [_rule(row) for row in session.scalars(select(AlertRuleRow).order_by(AlertRuleRow.name))]
 
 
+def alert_rule_channels(session: Session) -> dict[str, str]:
+    query = select(AlertRuleRow.name, AlertSecretRow.channel).join(
+        AlertSecretRow, AlertSecretRow.rule_id == AlertRuleRow.id
+    )
+    return {name: channel for name, channel in session.execute(query)}
+
+
 def delete_alert_rule(session: Session, name: str, *, actor: str) -> AlertRuleRecord:
     row = _rule_row(session, name, lock=True)
     deleted = _rule(row)
-    record(session, actor, "DeleteAlertRule", f"alert/{name}", before=_rule_state(row), after=None)
+    secret = _secret(session, row)
+    record(session, actor, "DeleteAlertRule", f"alert/{name}", before=_rule_state(row, secret), after=None)
+    if secret is not None:
+        session.delete(secret)
+        session.flush()  # before the rule it refers to
     session.delete(row)
     return deleted
 
@@ -94,10 +123,11 @@ def silence_alert_rule(session: Session, name: str, until: datetime | None, *, a
     if until is not None and until.tzinfo is None:
         raise ConduitError(ErrorCode.INVALID_ARGUMENT, "the end of a silence must be timezone-aware")
     row = _rule_row(session, name, lock=True)
-    before = _rule_state(row)
+    secret = _secret(session, row)
+    before = _rule_state(row, secret)
     row.silenced_until = until
     session.flush()
-    record(session, actor, "SilenceAlert", f"alert/{name}", before=before, after=_rule_state(row))
+    record(session, actor, "SilenceAlert", f"alert/{name}", before=before, after=_rule_state(row, secret))
     return _rule(row)
 
 

@@ -30,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 __all__ = [
     "NAMING",
     "AlertRuleRow",
+    "AlertSecretRow",
     "AliasRow",
     "AttachmentRow",
     "AuditRow",
@@ -341,7 +342,8 @@ class SketchRow(Base):
 
 
 class AlertRuleRow(Base):
-    """An alert rule as ``conduit alerts add`` declared it; condition and channel in their canonical text."""
+    """An alert rule as ``conduit alerts add`` declared it; its condition in canonical text, its channel as shown
+    (a webhook's URL redacted to ``scheme://host/…``): the full channel is kept apart, in ``AlertSecretRow``."""
 
     __tablename__ = "alert_rules"
 
@@ -355,6 +357,18 @@ class AlertRuleRow(Base):
     created_by: Mapped[str] = mapped_column(String(NAME))
     silenced_until: Mapped[datetime | None]
     enabled: Mapped[bool] = mapped_column(Boolean)
+
+
+class AlertSecretRow(Base):
+    """An alert rule's channel in full, secrets included (a webhook URL's credentials, path token and query): read
+    to deliver notifications and nowhere else, never listed, audited or shown. ``fingerprint`` (the first 12 hex
+    digits of its sha256) is what the audit log shows of it, so that a change is visible without the secret."""
+
+    __tablename__ = "alert_secrets"
+
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id"), primary_key=True)
+    channel: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(12))
 
 
 class JobRow(Base):

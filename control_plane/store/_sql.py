@@ -264,16 +264,20 @@ class SqlStore(AbstractStore):
 
     # -- alert rules and jobs -----------------------------------------------------------------------------------
 
-    def create_alert_rule(self, rule: AlertRuleRecord, *, actor: str) -> AlertRuleRecord:
+    def create_alert_rule(self, rule: AlertRuleRecord, *, channel: str, actor: str) -> AlertRuleRecord:
         try:
             with self._db.write() as session:
-                return _alerting.create_alert_rule(session, rule, actor=actor)
+                return _alerting.create_alert_rule(session, rule, channel=channel, actor=actor)
         except IntegrityError:
             raise ConduitError(ErrorCode.ALREADY_EXISTS, f"alert rule {rule.name!r} already exists") from None
 
     def list_alert_rules(self) -> list[AlertRuleRecord]:
         with self._db.read() as session:
             return _alerting.list_alert_rules(session)
+
+    def alert_rule_channels(self) -> dict[str, str]:
+        with self._db.read() as session:
+            return _alerting.alert_rule_channels(session)
 
     def delete_alert_rule(self, name: str, *, actor: str) -> AlertRuleRecord:
         with self._db.write() as session:

@@ -23,18 +23,17 @@ class AlertingServicer(DomainServicer):
             created = await self._s.alerting.create_rule(
                 request.name, model=request.model, when=request.when, notify=request.notify, actor=user.name
             )
-            return wire.alert_rule(converters.listed_rule(created))
+            # Rules come from the store with their channel redacted: the full one never leaves it but to be sent to.
+            return wire.alert_rule(created)
 
     async def ListAlertRules(self, request: cp.ListAlertRulesRequest, context: Context) -> cp.ListAlertRulesResponse:
         async with self._call("ListAlertRules", context):
             rules = await self._s.alerting.list_rules()
-            return cp.ListAlertRulesResponse(rules=[wire.alert_rule(converters.listed_rule(r)) for r in rules])
+            return cp.ListAlertRulesResponse(rules=[wire.alert_rule(r) for r in rules])
 
     async def DeleteAlertRule(self, request: cp.DeleteAlertRuleRequest, context: Context) -> cp.AlertRule:
         async with self._call("DeleteAlertRule", context) as user:
-            return wire.alert_rule(
-                converters.listed_rule(await self._s.alerting.delete_rule(request.name, actor=user.name))
-            )
+            return wire.alert_rule(await self._s.alerting.delete_rule(request.name, actor=user.name))
 
     async def ListAlerts(self, request: cp.ListAlertsRequest, context: Context) -> cp.ListAlertsResponse:
         async with self._call("ListAlerts", context):
@@ -51,9 +50,7 @@ class AlertingServicer(DomainServicer):
     async def SilenceAlert(self, request: cp.SilenceAlertRequest, context: Context) -> cp.AlertRule:
         async with self._call("SilenceAlert", context) as user:
             until = datetime_of(request, "until")
-            return wire.alert_rule(
-                converters.listed_rule(await self._s.alerting.silence(request.rule, until, actor=user.name))
-            )
+            return wire.alert_rule(await self._s.alerting.silence(request.rule, until, actor=user.name))
 
     async def AcknowledgeAlert(self, request: cp.AcknowledgeAlertRequest, context: Context) -> cp.Alert:
         async with self._call("AcknowledgeAlert", context) as user:

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from contract.entities import AlertEvent, AlertRuleRecord, AlertStatus, JobRun
-from control_plane.alerting import StoredEvent, TickRecord, parse_channel
+from contract.entities import AlertEvent, AlertStatus, JobRun
+from control_plane.alerting import StoredEvent, TickRecord
 from control_plane.service import Alert
 
-__all__ = ["alert_event", "alert_status", "job_run", "listed_rule"]
-
-
-def listed_rule(value: AlertRuleRecord) -> AlertRuleRecord:
-    """The rule as callers see it: its channel redacted, since a webhook URL's path often carries its secret and
-    viewers may list rules."""
-    return replace(value, channel=parse_channel(value.channel).redacted)
+__all__ = ["alert_event", "alert_status", "job_run"]
 
 
 def alert_status(value: Alert) -> AlertStatus:

@@ -3,6 +3,7 @@ tables come from the same migrations."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 from contract.entities import AlertRuleRecord, JobRecord
@@ -14,17 +15,26 @@ from tests.control_plane.store.conftest import ErrorOf
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+SHOWN = "webhook:https://hooks.example.com/…"
+SECRET = "webhook:https://ops:pass-s3cret@hooks.example.com/T0/path-s3cret?token=query-s3cret"
+FINGERPRINT = hashlib.sha256(SECRET.encode()).hexdigest()[:12]
+
+
 def _rule(name: str, alias: str | None = "prod") -> AlertRuleRecord:
-    return AlertRuleRecord(name, "fraud", alias, "drift > 0.2", "webhook:http://127.0.0.1:9/hook", EPOCH, "")
+    return AlertRuleRecord(name, "fraud", alias, "drift > 0.2", SHOWN, EPOCH, "")
 
 
 def test_alert_rules_are_created_listed_silenced_and_deleted_with_audit(store: SqlStore, error_code: ErrorOf) -> None:
-    created = store.create_alert_rule(_rule("drifting"), actor="alice")
+    created = store.create_alert_rule(_rule("drifting"), channel=SECRET, actor="alice")
     assert (created.name, created.model, created.alias, created.created_by) == ("drifting", "fraud", "prod", "alice")
     assert created.created_at > EPOCH and created.silenced_until is None and created.enabled
-    store.create_alert_rule(_rule("any-version", alias=None), actor="alice")
-    assert error_code(lambda: store.create_alert_rule(_rule("drifting"), actor="bob")) is ErrorCode.ALREADY_EXISTS
+    store.create_alert_rule(_rule("any-version", alias=None), channel="log", actor="alice")
+    again = lambda: store.create_alert_rule(_rule("drifting"), channel=SECRET, actor="bob")  # noqa: E731
+    assert error_code(again) is ErrorCode.ALREADY_EXISTS
     assert [(r.name, r.alias) for r in store.list_alert_rules()] == [("any-version", None), ("drifting", "prod")]
+    # Listed as shown; in full only to be sent to.
+    assert {r.channel for r in store.list_alert_rules()} == {SHOWN}
+    assert store.alert_rule_channels() == {"drifting": SECRET, "any-version": "log"}
 
     until = datetime(2030, 1, 1, tzinfo=UTC)
     assert store.silence_alert_rule("drifting", until, actor="bob").silenced_until == until
@@ -44,6 +54,9 @@ def test_alert_rules_are_created_listed_silenced_and_deleted_with_audit(store: S
         ("DeleteAlertRule", "bob"),
     ]
     assert audit[-1].after is not None and audit[-1].after["condition"] == "drift > 0.2"
+    assert audit[-1].after["channel"] == SHOWN and audit[-1].after["channel_fingerprint"] == FINGERPRINT
+    assert "s3cret" not in repr(audit)
+    assert store.alert_rule_channels() == {"any-version": "log"}
 
 
 def test_jobs_are_created_listed_and_deleted_with_audit(store: SqlStore, error_code: ErrorOf) -> None:

@@ -4,6 +4,7 @@ carried over; Optuna's tables and Alembic table live beside ours."""
 
 from __future__ import annotations
 
+import hashlib
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import optuna
 import psycopg
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
@@ -26,7 +28,7 @@ from control_plane.store import SqlStore, migrate, schema_is_current
 from control_plane.store._migrate import VERSION_TABLE, alembic_config
 from control_plane.store._schema import Base
 
-HEAD = "0005"
+HEAD = "0007"
 # Optuna's tables (optuna/storages/_rdb/models.py) and its Alembic table: none may be one of ours.
 OPTUNA_TABLES = {
     "studies",
@@ -253,5 +255,93 @@ def test_database_lost_while_running_is_unavailable(postgres_server: Any) -> Non
                 call()
             assert lost.value.code is ErrorCode.UNAVAILABLE
             assert "SELECT" not in lost.value.message and "INSERT" not in lost.value.message
+    finally:
+        store.close()
+
+
+def _upgrade(url: str, revision: str) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            command.upgrade(alembic_config(connection), revision)
+    finally:
+        engine.dispose()
+
+
+def test_alert_channels_at_0005_move_apart_and_their_audit_entries_lose_their_secrets(empty_url: str) -> None:
+    secret = "webhook:https://ops:pass-s3cret@hooks.example.com/T0/path-s3cret?token=query-s3cret"
+    fingerprint = hashlib.sha256(secret.encode()).hexdigest()[:12]
+    other = "webhook:http://10.0.0.1/other-s3cret"
+    at = datetime(2026, 1, 2, tzinfo=UTC)
+    _upgrade(empty_url, "0005")
+    engine = create_engine(empty_url)
+    rules, audit = Base.metadata.tables["alert_rules"], Base.metadata.tables["audit_log"]
+    state = {"model": "fraud", "alias": "prod", "condition": "drift > 0.2", "channel": secret, "silenced_until": None}
+    try:
+        with engine.begin() as connection:
+            for name, channel in (("drifting", secret), ("mailed", "email:oncall@example.com")):
+                connection.execute(
+                    rules.insert().values(
+                        name=name, model="fraud", alias="prod", condition="drift > 0.2", channel=channel,
+                        created_at=at, created_by="alice", silenced_until=None, enabled=True,
+                    )
+                )  # fmt: skip
+            for action, target, before, after in (
+                ("CreateAlertRule", "alert/drifting", None, state),
+                ("SilenceAlert", "alert/drifting", state, {**state, "silenced_until": at.isoformat()}),
+                ("DeleteAlertRule", "alert/gone", {**state, "channel": other}, None),
+                ("CreateModel", "model/fraud", None, {"description": "kept"}),
+            ):
+                connection.execute(
+                    audit.insert().values(
+                        at=at, actor="alice", action=action, target=target, before=before, after=after
+                    )
+                )
+    finally:
+        engine.dispose()
+
+    migrate(empty_url)
+    assert _schema_diff(empty_url) == []
+    store = SqlStore(empty_url)
+    try:
+        assert [r.channel for r in store.list_alert_rules()] == [
+            "webhook:https://hooks.example.com/…", "email:oncall@example.com",
+        ]  # fmt: skip
+        assert store.alert_rule_channels() == {"drifting": secret, "mailed": "email:oncall@example.com"}
+        entries = store.list_audit(
+            since=None, actor=None, action=None, target_prefix=None, page_size=0, page_token=""
+        ).items
+        assert "s3cret" not in repr(entries)
+        created, silenced, deleted, model = reversed(entries)
+        assert created.before is None and model.after == {"description": "kept"}
+        assert created.after == {
+            **state,
+            "channel": "webhook:https://hooks.example.com/…",
+            "channel_fingerprint": fingerprint,
+        }
+        assert silenced.before == created.after and silenced.after is not None
+        assert silenced.after["channel_fingerprint"] == fingerprint
+        assert deleted.before is not None and deleted.after is None
+        assert deleted.before["channel"] == "webhook:http://10.0.0.1/…"
+        assert deleted.before["channel_fingerprint"] == hashlib.sha256(other.encode()).hexdigest()[:12]
+    finally:
+        store.close()
+
+    # Down again, the rules hold their channels in full; the audit log stays redacted.
+    engine = create_engine(empty_url)
+    try:
+        with engine.connect() as connection:
+            command.downgrade(alembic_config(connection), "0005")
+        assert _rows(empty_url, "SELECT name, channel FROM alert_rules ORDER BY name") == [
+            ("drifting", secret), ("mailed", "email:oncall@example.com"),
+        ]  # fmt: skip
+        assert "alert_secrets" not in _tables(empty_url)
+    finally:
+        engine.dispose()
+    migrate(empty_url)
+    store = SqlStore(empty_url)
+    try:
+        store.delete_alert_rule("drifting", actor="bob")
+        assert store.alert_rule_channels() == {"mailed": "email:oncall@example.com"}
     finally:
         store.close()
