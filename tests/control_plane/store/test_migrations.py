@@ -26,7 +26,7 @@ from control_plane.store import SqlStore, migrate, schema_is_current
 from control_plane.store._migrate import VERSION_TABLE, alembic_config
 from control_plane.store._schema import Base
 
-HEAD = "0005"
+HEAD = "0006"
 # Optuna's tables (optuna/storages/_rdb/models.py) and its Alembic table: none may be one of ours.
 OPTUNA_TABLES = {
     "studies",
