@@ -96,16 +96,16 @@ def test_a_run_past_its_cpu_time_limit_is_stopped(job: Job) -> None:
 @pytest.mark.parametrize(
     "allocation",
     [
-        "bytearray(2 * 1024**3)",  # Python: MemoryError
-        "import numpy; numpy.ones(2 * 1024**3 // 8)",  # numpy: Unable to allocate
-        "import polars; polars.int_range(0, 2 * 1024**3 // 8, eager=True)",  # polars (Rust): allocation failed
+        "bytearray(4 * 1024**3)",  # Python: MemoryError
+        "import numpy; numpy.ones(4 * 1024**3 // 8)",  # numpy: Unable to allocate
+        "import polars; polars.int_range(0, 4 * 1024**3 // 8, eager=True)",  # polars (Rust): allocation failed
     ],
 )
 def test_a_run_past_its_memory_limit_fails_with_one_line_naming_it(job: Job, allocation: str) -> None:
     code = f"print('allocating', flush=True)\n{allocation}\nprint('allocated')"
-    result = TrainRunner(python(code), limits=RunLimits(wall_s=60.0, memory_bytes=1024 * MIB))(job, START)
+    result = TrainRunner(python(code), limits=RunLimits(wall_s=60.0, memory_bytes=2048 * MIB))(job, START)
     assert not result.ok and "allocating" in result.log and "allocated\n" not in result.log
-    assert last_line(result.log) == "failed: the run went over its memory limit of 1024 MiB"
+    assert last_line(result.log) == "failed: the run went over its memory limit of 2048 MiB"
 
 
 def test_the_limits_bind_what_the_run_starts(job: Job) -> None:
