@@ -13,6 +13,7 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from contract.entities import DriftRule
 from contract.errors import ConduitError, ErrorCode
 from control_plane.alerting import (
+    DEFAULT_TRAIN_COMMAND,
     AlertEngine,
     AlertingSettings,
     EmailSender,
@@ -34,7 +36,7 @@ from control_plane.alerting import (
     Job,
     Notifier,
     RetryPolicy,
-    Runner,
+    RunLimits,
     RunResult,
     SqlAlertStore,
     SqlLeaseStore,
@@ -99,16 +101,23 @@ class ControlPlaneServer:
         settings: Parsed settings.
         alerting: Parsed settings of alerting and scheduled jobs; default: all defaults.
         clock: The current time (aware), for server liveness; tests inject one.
+        train_command: The argv of a train job's process (``{spec}`` is its spec); default ``conduit train``.
     """
 
     def __init__(
-        self, settings: ControlPlaneSettings, *, alerting: AlertingSettings | None = None, clock: Clock = utc_now
+        self,
+        settings: ControlPlaneSettings,
+        *,
+        alerting: AlertingSettings | None = None,
+        clock: Clock = utc_now,
+        train_command: Sequence[str] = DEFAULT_TRAIN_COMMAND,
     ) -> None:
         self.settings = settings
         self.alerting = alerting or AlertingSettings()
         self._stop_jobs = threading.Event()
         self._job_threads: list[threading.Thread] = []
-        self._train: Runner = TrainRunner()
+        self._train_command = tuple(train_command)
+        self._train: TrainRunner | None = None
         self._clock = clock
         self.port = 0
         self.admin_token: str | None = None
@@ -246,28 +255,32 @@ class ControlPlaneServer:
         engine = AlertEngine(evaluator, alerts, notifier, repeat_s=alerting.repeat_s)
         home = self.settings.home_dir()
         return JobRunners(
-            store, artifacts, engine, alerts, leases, train=self._run_train,
+            store, artifacts, engine, alerts, leases, train=self._run_train, train_timeout_s=alerting.train_timeout_s,
             spec_dir=home / "jobs", holder=f"{socket.gethostname()}:{os.getpid()}", gc_grace_s=alerting.gc_grace_s,
             rollup_retention=timedelta(days=self.settings.monitoring_retention), lease_ttl_s=alerting.lease_ttl_s,
             misfire_grace_s=alerting.misfire_grace_s,
             prediction_log_retention=timedelta(days=self.settings.prediction_log_retention),
         )  # fmt: skip
 
-    def _run_train(self, job: Job, tick: datetime) -> RunResult:
-        return self._train(job, tick)
+    def _run_train(self, job: Job, tick: datetime, token: str) -> RunResult:
+        if self._train is None:
+            raise RuntimeError("train jobs run only once the control plane listens")
+        return self._train(job, tick, token)
 
     def _start_jobs(self, runners: JobRunners) -> None:
         """The scheduler and the built-in evaluation, each on a thread of its own until ``stop``."""
         alerting = self.alerting
-        # Known only now that the port is bound: the trainer registers its model here, as the first admin when the
-        # control plane knows that token.
-        env = {**os.environ, "CONDUIT_CONTROL_PLANE": self.target}
-        token = self.settings.admin_token or self.admin_token
-        if token is not None:
-            env["CONDUIT_TOKEN"] = token
+        # A job's process gets only the variables named by train_env, and the address of this control plane (known
+        # only now that the port is bound), which it calls with its creator's token for the run.
+        env = {name: os.environ[name] for name in alerting.train_env_names() if name in os.environ}
+        env["CONDUIT_CONTROL_PLANE"] = self.target
+        # glibc reserves an arena of address space per thread; with a memory limit on the address space, two keep
+        # a run's reservations close to what it uses.
+        env["MALLOC_ARENA_MAX"] = "2"
+        limits = RunLimits(alerting.train_timeout_s, alerting.train_cpu_s, alerting.train_memory_bytes)
         self._train = TrainRunner(
-            timeout_s=alerting.train_timeout_s, max_log_bytes=alerting.max_log_bytes, env=env,
-            cwd=self.settings.home_dir() / "jobs",
+            self._train_command, limits=limits, max_log_bytes=alerting.max_log_bytes, env=env,
+            work_dir=self.settings.home_dir() / "jobs" / "runs",
         )  # fmt: skip
         interval = alerting.evaluate_interval_s
         runners.reload()

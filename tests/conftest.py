@@ -227,3 +227,46 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return cert_path, key_path
+
+
+SECRET_LINE = "root:x:0:0:conduit-secret-line:/root:/bin/bash"
+"""The first line of ``bait``'s file: no error, log or page may ever show it."""
+
+
+@dataclass(frozen=True)
+class Bait:
+    """A file only the test should read, also served over HTTP by a server in a process of its own."""
+
+    file: Path
+    url: str
+    access_log: Path
+
+    def requests(self) -> list[str]:
+        """The requests the HTTP server answered (the lines it logged)."""
+        return [line for line in self.access_log.read_text().splitlines() if '"GET ' in line or '"HEAD ' in line]
+
+
+@pytest.fixture
+def bait(tmp_path: Path) -> Iterator[Bait]:
+    """A CSV file starting with ``SECRET_LINE``, and its URL on a plain HTTP server on 127.0.0.1."""
+    served = tmp_path / "bait"
+    served.mkdir()
+    file = served / "secret.csv"
+    file.write_text(f"{SECRET_LINE}\nsecond\n")
+    access_log = tmp_path / "bait-access.log"
+    # Its own process: polars holds the GIL while it fetches, so a server thread of the test's could never answer.
+    with access_log.open("w") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", str(served)],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()  # "Serving HTTP on 127.0.0.1 port N (http://127.0.0.1:N/) ..."
+        port = int(banner.split(" port ")[1].split()[0])
+        yield Bait(file, f"http://127.0.0.1:{port}/{file.name}", access_log)
+    finally:
+        process.kill()
+        process.wait()

@@ -1,6 +1,7 @@
 """Conduit's trainers: from a file or SQL table to an evaluated, tuned, parity-checked ONNX model.
 
-``trainers.datasets`` reads, versions and profiles data; ``trainers.spec`` parses training specs; ``train`` runs one;
+``trainers.datasets`` reads, versions and profiles data; ``trainers.spec`` parses training specs (their SQL
+expressions checked against the allow-list of ``trainers.expressions``); ``train`` runs one;
 ``trainers.bundled`` ships offline data sets; ``trainers.onnx_export`` converts and checks models.
 """
 

@@ -10,6 +10,7 @@ import polars as pl
 
 from trainers._errors import SpecError, first_line
 from trainers.datasets import column_kind
+from trainers.expressions import ExpressionError, sql_expression
 from trainers.spec import TrainingSpec, polars_dtype
 
 __all__ = ["Prepared", "prepare"]
@@ -64,8 +65,9 @@ def _cast(spec: TrainingSpec, frame: pl.DataFrame) -> pl.DataFrame:
 def _derive(spec: TrainingSpec, frame: pl.DataFrame) -> pl.DataFrame:
     for name, expression in spec.cleaning.derived.items():
         try:
-            frame = frame.with_columns(pl.sql_expr(expression).alias(name))
-        except pl.exceptions.PolarsError as error:
+            # Checked again here: a spec reaches this point parsed, but this is where the expression runs.
+            frame = frame.with_columns(sql_expression(expression).alias(name))
+        except (ExpressionError, pl.exceptions.PolarsError) as error:
             raise SpecError(f"[cleaning] derived column {name!r} ({expression}): {first_line(error)}") from None
     return frame
 

@@ -29,6 +29,7 @@ from pydantic import (
 from trainers._errors import SpecError
 from trainers._estimators import ESTIMATORS, EstimatorInfo, describe_estimators
 from trainers._metrics import TASK_METRICS
+from trainers.expressions import ExpressionError, sql_expression
 
 __all__ = [
     "ESTIMATORS",
@@ -101,7 +102,8 @@ class CleaningSection(_Section):
     casts: dict[str, str] = Field(default_factory=dict)
     """Column → polars dtype name (``Float64``, ``Int64``, ``String``, ``Boolean``, ``Date``, ``Datetime``, …)."""
     derived: dict[str, str] = Field(default_factory=dict)
-    """New column → SQL expression over the columns, evaluated by polars (e.g. ``debt / income``)."""
+    """New column → SQL expression over the columns, evaluated by polars (e.g. ``debt / income``); only the scalar
+    operators and functions of ``trainers.expressions`` are allowed, checked before polars sees the text."""
 
     @field_validator("clip")
     @classmethod
@@ -123,9 +125,9 @@ class CleaningSection(_Section):
     def _expressions(cls, derived: dict[str, str]) -> dict[str, str]:
         for name, expression in derived.items():
             try:
-                pl.sql_expr(expression)
-            except pl.exceptions.PolarsError as error:
-                raise ValueError(f"derived column {name!r}: cannot parse {expression!r}: {error}") from None
+                sql_expression(expression)
+            except ExpressionError as error:
+                raise ValueError(f"derived column {name!r}: {error.message}") from None
         return derived
 
 

@@ -11,7 +11,7 @@
   registry's migrations create; a state is written back only as it was read (``Revision``; else ``AlertChanged``).
   ``AlertEngine`` ties a pass of a rule together.
 - Scheduling: ``Job.parse`` reads ``conduit jobs add`` arguments; ``Scheduler`` runs each tick once across replicas;
-  ``TrainRunner`` runs training specs.
+  ``TrainRunner`` runs training specs in a confined subprocess (``RunLimits``).
 """
 
 from control_plane.alerting._cron import CronSchedule
@@ -57,7 +57,7 @@ from control_plane.alerting._state import (
     silence,
 )
 from control_plane.alerting._tables import alert_events, alert_states, metadata, scheduler_runs
-from control_plane.alerting._train import DEFAULT_TRAIN_COMMAND, BoundedLog, TrainRunner
+from control_plane.alerting._train import DEFAULT_TRAIN_COMMAND, BoundedLog, RunLimits, TrainRunner
 from control_plane.alerting._webhook import WebhookSender
 
 __all__ = [
@@ -100,6 +100,7 @@ __all__ = [
     "Phase",
     "RetryPolicy",
     "Revision",
+    "RunLimits",
     "RunOutcome",
     "RunResult",
     "Runner",

@@ -24,12 +24,14 @@ class JobKind(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """A named action run on a cron schedule; ``spec`` is the training spec of a TRAIN job (else None)."""
+    """A named action run on a cron schedule; ``spec`` is the training spec of a TRAIN job (else None);
+    ``created_by`` the user whose rights a train job runs with (None: not known, as before it was stored)."""
 
     name: str
     schedule: CronSchedule
     kind: JobKind
     spec: Path | None = None
+    created_by: str | None = None
 
     def __post_init__(self) -> None:
         if (self.kind is JobKind.TRAIN) != (self.spec is not None):

@@ -15,6 +15,12 @@ from control_plane.alerting._evaluate import FILLING_MIN_REQUESTS
 
 __all__ = ["AlertingSettings"]
 
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+# What a job is given by the control plane itself, or must never get from it.
+_NOT_PASSED = frozenset({"CONDUIT_ADMIN_TOKEN", "CONDUIT_TOKEN", "CONDUIT_CONTROL_PLANE", "HOME", "TMPDIR"})
+_NOT_PASSED_PREFIXES = ("CONDUIT_CP_", "CONDUIT_ALERTS_", "AWS_")
+
 
 class AlertingSettings(BaseSettings):
     """How alerts are evaluated and delivered, and how scheduled jobs run."""
@@ -69,7 +75,17 @@ class AlertingSettings(BaseSettings):
     """How long a replica holds a job's tick; a run still unfinished after this may be taken over by another
     replica. Keep it above ``train_timeout_s``."""
     train_timeout_s: float = Field(default=3000.0, gt=0)
-    """Seconds a training job may run before it is stopped and recorded as failed."""
+    """Seconds a training job may run (wall clock) before it is stopped and recorded as failed."""
+    train_cpu_s: int = Field(default=12_000, ge=1)
+    """CPU seconds a training job's process may use, every thread counted (RLIMIT_CPU); past them it is stopped and
+    recorded as failed. The default is four cores busy for the whole of ``train_timeout_s``'s default."""
+    train_memory_bytes: int = Field(default=8 * GIB, ge=256 * MIB)
+    """Address space a training job's process may map (RLIMIT_AS); an allocation past it fails, and so does the job.
+    It counts mapped libraries and reserved thread stacks too (a run of the bundled examples maps about 1 GiB)."""
+    train_env: str = "PATH,LANG,LC_ALL,LC_CTYPE,TZ,OMP_NUM_THREADS,POLARS_MAX_THREADS,CONDUIT_CONTROL_PLANE_CA"
+    """Comma-separated names of the control plane's environment variables a training job receives; it receives no
+    other (no admin token, no database URL, no cloud credentials), besides its own ``CONDUIT_CONTROL_PLANE``,
+    ``CONDUIT_TOKEN`` (of its creator, for this run only), ``HOME``, ``TMPDIR`` and ``MALLOC_ARENA_MAX``."""
     evaluate_interval_s: float = Field(default=60.0, gt=0)
     """Seconds between the built-in evaluations of every alert rule (run once across replicas), with or without an
     ``--evaluate`` job."""
@@ -110,4 +126,11 @@ class AlertingSettings(BaseSettings):
                 ) from None
         if self.train_timeout_s >= self.lease_ttl_s:
             raise ValueError("train_timeout_s must be below lease_ttl_s, or a live run could be taken over")
+        for name in self.train_env_names():
+            if not name.replace("_", "").isalnum() or name in _NOT_PASSED or name.startswith(_NOT_PASSED_PREFIXES):
+                raise ValueError(f"train_env: {name!r} cannot be passed to a training job")
         return self
+
+    def train_env_names(self) -> list[str]:
+        """``train_env`` as a list of names."""
+        return [name.strip() for name in self.train_env.split(",") if name.strip()]

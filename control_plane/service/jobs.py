@@ -13,6 +13,7 @@ from pathlib import Path
 
 from contract.entities import AlertRuleRecord, JobRecord
 from contract.errors import ConduitError, ErrorCode
+from contract.tokens import hash_token, new_token
 from control_plane.alerting import (
     AlertChanged,
     AlertEngine,
@@ -35,10 +36,14 @@ from control_plane.alerting import (
 from control_plane.artifacts import ArtifactStore
 from control_plane.store import AbstractStore
 
-__all__ = ["BUILTIN_EVALUATE", "JobRunners", "rule_of"]
+__all__ = ["BUILTIN_EVALUATE", "JobRunners", "TrainProcess", "rule_of"]
 
 log = logging.getLogger("conduit.jobs")
 Clock = Callable[[], datetime]
+TrainProcess = Callable[[Job, datetime, str], RunResult]
+"""Runs a train job's spec in a process of its own that calls the control plane with the given token."""
+# A run's token outlives the run's wall-clock limit by this much at most, should the run's end never delete it.
+TOKEN_MARGIN = timedelta(minutes=5)
 
 BUILTIN_EVALUATE = "@evaluate"
 """The lease name of the built-in evaluation; ``@`` keeps it apart from every job name."""
@@ -58,7 +63,8 @@ class JobRunners:
         engine: evaluates and notifies alert rules.
         alerts: the alert states and history ``engine`` keeps.
         leases: the ticks leased across replicas.
-        train: the runner of train jobs.
+        train: runs a train job's spec with a token of the job's creator, made for that run and deleted after it.
+        train_timeout_s: the longest a train run lasts; its token expires some minutes later at the latest.
         spec_dir: where train jobs' specs are written for the trainer.
         holder: this replica's name in the leases.
         gc_grace_s: see ``AlertingSettings.gc_grace_s``.
@@ -76,7 +82,8 @@ class JobRunners:
         alerts: SqlAlertStore,
         leases: SqlLeaseStore,
         *,
-        train: Runner,
+        train: TrainProcess,
+        train_timeout_s: float,
         spec_dir: Path,
         holder: str,
         gc_grace_s: float,
@@ -92,6 +99,7 @@ class JobRunners:
         self.alerts = alerts
         self.leases = leases
         self._train = train
+        self._token_ttl = timedelta(seconds=train_timeout_s) + TOKEN_MARGIN
         self._spec_dir = spec_dir
         self._holder = holder
         self._gc_grace = timedelta(seconds=gc_grace_s)
@@ -106,7 +114,7 @@ class JobRunners:
         )  # fmt: skip
 
     def runners(self) -> dict[JobKind, Runner]:
-        return {JobKind.EVALUATE: self.evaluate, JobKind.TRAIN: self._train, JobKind.GC: self.gc}
+        return {JobKind.EVALUATE: self.evaluate, JobKind.TRAIN: self.train, JobKind.GC: self.gc}
 
     def job_of(self, record: JobRecord) -> Job:
         """The job of a stored record; a train job's spec is written to ``spec_dir`` for the trainer to read."""
@@ -116,7 +124,7 @@ class JobRunners:
             spec = self._spec_dir / f"{record.name}.toml"
             if not spec.exists() or spec.read_text() != record.spec:
                 spec.write_text(record.spec)
-        return Job(record.name, CronSchedule.parse(record.cron), JobKind(record.kind), spec)
+        return Job(record.name, CronSchedule.parse(record.cron), JobKind(record.kind), spec, record.created_by)
 
     def reload(self) -> None:
         """Take the jobs from the store (after a change here or on another replica)."""
@@ -153,6 +161,34 @@ class JobRunners:
                 lines.append(f"{rule.name}: {traceback.format_exc()}")
         lines.append(f"evaluated {len(rules)} rule(s)")
         return RunResult(ok=ok, log="\n".join(lines))
+
+    def train(self, job: Job, tick: datetime) -> RunResult:
+        """Run a train job as the user who created it: with a token of that user made for this run, which stops
+        working when the run ends (or, should that never be recorded, soon after the run's wall-clock limit)."""
+        creator = job.created_by
+        if creator is None:
+            return RunResult(ok=False, log=f"job {job.name!r} has no creator to run as\n")
+        token = new_token()
+        digest = hash_token(token)
+        try:
+            user = self._store.add_job_token(creator, digest, job=job.name, expires_at=self._clock() + self._token_ttl)
+        except ConduitError as exc:
+            if exc.code is ErrorCode.FAILED_PRECONDITION:
+                reason = f"its creator {creator!r} is disabled; create the job again as an enabled user"
+            elif exc.code is ErrorCode.NOT_FOUND:
+                reason = f"its creator {creator!r} does not exist"
+            else:
+                reason = exc.message
+            return RunResult(ok=False, log=f"job {job.name!r} cannot run as its creator: {reason}\n")
+        try:
+            result = self._train(job, tick, token)
+        finally:
+            try:
+                self._store.revoke_job_token(digest)
+            except Exception:
+                # The token still expires; the run's outcome must not be lost to a store that failed just now.
+                log.exception("job %s: the token of its run could not be deleted (it expires on its own)", job.name)
+        return RunResult(result.ok, f"running as {user.name!r} ({user.role.value})\n{result.log}")
 
     def gc(self, job: Job | None = None, tick: datetime | None = None) -> RunResult:
         """Delete prediction logs older than their retention, then artifacts seen unreferenced for ``gc_grace_s``

@@ -186,6 +186,15 @@ class AbstractStore(abc.ABC):
         """Raises NOT_FOUND."""
 
     @abc.abstractmethod
+    def add_job_token(self, user: str, token_hash: str, *, job: str, expires_at: datetime) -> User:
+        """A token of ``user`` for one run of ``job``, working until ``expires_at`` at the latest (audited with the
+        user as actor). Raises NOT_FOUND, FAILED_PRECONDITION for a disabled user."""
+
+    @abc.abstractmethod
+    def revoke_job_token(self, token_hash: str) -> bool:
+        """Delete a run's token (tokens of users are left alone); False when there was none."""
+
+    @abc.abstractmethod
     def disable_user(self, name: str, *, actor: str) -> User:
         """A disabled user's tokens stop working. Raises NOT_FOUND."""
 
@@ -195,11 +204,11 @@ class AbstractStore(abc.ABC):
 
     @abc.abstractmethod
     def callers(self) -> list[CallerToken]:
-        """Every token of every enabled user, by hash."""
+        """Every token of every enabled user, by hash; jobs' tokens are not among them."""
 
     @abc.abstractmethod
     def user_for_token(self, token_hash: str) -> User | None:
-        """The enabled user holding a token with this hash, if any."""
+        """The enabled user holding an unexpired token with this hash, if any."""
 
     @abc.abstractmethod
     def bootstrap_admin(self, name: str, token_hash: str) -> bool:

@@ -279,7 +279,11 @@ class UserRow(Base):
 
 
 class TokenRow(Base):
-    """Only the sha256 of a token is stored: a leaked database grants no access."""
+    """Only the sha256 of a token is stored: a leaked database grants no access.
+
+    A token with a ``job`` was made for one run of that job, as the job's creator: it works until ``expires_at`` at
+    the latest and is deleted when the run ends.
+    """
 
     __tablename__ = "tokens"
 
@@ -287,6 +291,8 @@ class TokenRow(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(DIGEST), unique=True)
     created_at: Mapped[datetime]
+    job: Mapped[str | None] = mapped_column(String(NAME))
+    expires_at: Mapped[datetime | None]
 
 
 class AuditRow(Base):

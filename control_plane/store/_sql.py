@@ -201,6 +201,14 @@ class SqlStore(AbstractStore):
         with self._db.write() as session:
             _users.add_token(session, user, token_hash, actor=actor)
 
+    def add_job_token(self, user: str, token_hash: str, *, job: str, expires_at: datetime) -> User:
+        with self._db.write() as session:
+            return _users.add_job_token(session, user, token_hash, job=job, expires_at=expires_at)
+
+    def revoke_job_token(self, token_hash: str) -> bool:
+        with self._db.write() as session:
+            return _users.revoke_job_token(session, token_hash)
+
     def disable_user(self, name: str, *, actor: str) -> User:
         with self._db.write() as session:
             return _users.disable_user(session, name, actor=actor)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, text
+from datetime import datetime
+
+from sqlalchemy import delete, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,12 +17,14 @@ from control_plane.store._validate import check_name, check_token_hash
 
 __all__ = [
     "BOOTSTRAP_ACTOR",
+    "add_job_token",
     "add_token",
     "bootstrap_admin",
     "callers",
     "create_user",
     "disable_user",
     "list_users",
+    "revoke_job_token",
     "user_for_token",
 ]
 
@@ -71,6 +75,33 @@ def add_token(session: Session, user: str, token_hash: str, *, actor: str) -> No
     record(session, actor, "CreateToken", f"user/{user}", before=None, after={"user": user})
 
 
+def add_job_token(session: Session, user: str, token_hash: str, *, job: str, expires_at: datetime) -> User:
+    """A token of ``user`` for one run of ``job``; audited with the user as actor, as what the run does will be.
+
+    Tokens of earlier runs past their expiry (a control plane that died mid-run never deleted them) go first.
+    """
+    check_token_hash(token_hash)
+    row = _find(session, user)
+    if row.disabled:
+        raise ConduitError(ErrorCode.FAILED_PRECONDITION, f"user {user!r} is disabled")
+    session.execute(delete(TokenRow).where(TokenRow.expires_at <= utcnow()))
+    session.add(TokenRow(user_id=row.id, token_hash=token_hash, created_at=utcnow(), job=job, expires_at=expires_at))
+    try:
+        session.flush()
+    except IntegrityError:
+        raise ConduitError(ErrorCode.ALREADY_EXISTS, "that token already exists") from None
+    after = {"user": user, "role": row.role, "expires_at": expires_at.isoformat()}
+    record(session, user, "CreateJobToken", f"job/{job}", before=None, after=after)
+    return _convert.user(row)
+
+
+def revoke_job_token(session: Session, token_hash: str) -> bool:
+    """Delete a run's token; False when it was gone already (expired and pruned)."""
+    run_token = delete(TokenRow).where(TokenRow.token_hash == token_hash, TokenRow.job.is_not(None))
+    deleted: int = session.execute(run_token).rowcount  # type: ignore[attr-defined]
+    return deleted > 0
+
+
 def disable_user(session: Session, name: str, *, actor: str) -> User:
     row = _find(session, name)
     before = _convert.user_state(row)
@@ -87,7 +118,9 @@ def callers(session: Session) -> list[CallerToken]:
     rows = session.execute(
         select(TokenRow.token_hash, UserRow.name, UserRow.role)
         .join(UserRow, TokenRow.user_id == UserRow.id)
-        .where(~UserRow.disabled)
+        # A job's token is for the control plane only: it never calls an inference server, and listing it would
+        # change what every server fetches at each run.
+        .where(~UserRow.disabled, TokenRow.job.is_(None))
     )
     return [CallerToken(token_hash, name, Role(role)) for token_hash, name, role in rows]
 
@@ -96,7 +129,11 @@ def user_for_token(session: Session, token_hash: str) -> User | None:
     row = session.scalar(
         select(UserRow)
         .join(TokenRow, TokenRow.user_id == UserRow.id)
-        .where(TokenRow.token_hash == token_hash, ~UserRow.disabled)
+        .where(
+            TokenRow.token_hash == token_hash,
+            ~UserRow.disabled,
+            or_(TokenRow.expires_at.is_(None), TokenRow.expires_at > utcnow()),
+        )
     )
     return None if row is None else _convert.user(row)
 

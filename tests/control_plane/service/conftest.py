@@ -1,8 +1,8 @@
 """Fixtures of the control-plane API tests: a real ``ControlPlaneServer`` on a free loopback port, reached through the
 generated stub over a real channel.
 
-- ``start_api``: start a control plane on a database URL (settings overridable, alerting settings too) and connect
-  to it; stopped at teardown.
+- ``start_api``: start a control plane on a database URL (settings overridable, alerting settings and the train
+  jobs' command too) and connect to it; stopped at teardown.
 - ``api``: one on a migrated SQLite file in ``tmp_path`` with a local artifact directory.
 - ``any_api``: the same, parametrised over SQLite and PostgreSQL (the shared ``store_url`` fixture).
 - ``model_bytes``: the ONNX export of the session's trained classifier (32 FP32 features -> label, probabilities).
@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMet
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation
 from opentelemetry.sdk.resources import Resource
 
-from control_plane.alerting import AlertingSettings
+from control_plane.alerting import DEFAULT_TRAIN_COMMAND, AlertingSettings
 from control_plane.app import ControlPlaneServer
 from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.protocol import control_plane_pb2_grpc as cp_grpc
@@ -147,6 +147,7 @@ async def start_api(tmp_path: Path) -> AsyncIterator[StartApi]:
         channel_credentials: grpc.ChannelCredentials | None = None,
         channel_host: str = "127.0.0.1",
         alerting: AlertingSettings | None = None,
+        train_command: Sequence[str] = DEFAULT_TRAIN_COMMAND,
         **overrides: Any,
     ) -> Api:
         home = home or tmp_path / f"home-{len(started)}"
@@ -158,7 +159,7 @@ async def start_api(tmp_path: Path) -> AsyncIterator[StartApi]:
             "watch_poll_interval": 0.05,
         }
         settings = ControlPlaneSettings(**{**values, **overrides})
-        server = ControlPlaneServer(settings, alerting=alerting, clock=clock or utc_now)
+        server = ControlPlaneServer(settings, alerting=alerting, clock=clock or utc_now, train_command=train_command)
         await server.start()
         target = f"{channel_host}:{server.port}"
         if channel_credentials is None:
