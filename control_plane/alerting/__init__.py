@@ -42,7 +42,7 @@ from control_plane.alerting._leases import SqlLeaseStore, TickRecord
 from control_plane.alerting._notify import LogSender, Notifier
 from control_plane.alerting._payload import Notification
 from control_plane.alerting._rules import AlertRule, parse_model_target
-from control_plane.alerting._runs import JobRun, RunOutcome, RunResult
+from control_plane.alerting._runs import JobRun, RunOutcome, RunResult, failure_line
 from control_plane.alerting._scheduler import LeaseStore, Runner, Scheduler
 from control_plane.alerting._settings import AlertingSettings
 from control_plane.alerting._state import (
@@ -116,6 +116,7 @@ __all__ = [
     "advance",
     "alert_events",
     "alert_states",
+    "failure_line",
     "format_duration",
     "metadata",
     "parse_channel",

@@ -6,7 +6,9 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-__all__ = ["JobRun", "RunOutcome", "RunResult"]
+from contract.errors import ConduitError
+
+__all__ = ["JobRun", "RunOutcome", "RunResult", "failure_line"]
 
 
 class RunOutcome(enum.Enum):
@@ -20,6 +22,14 @@ class RunResult:
 
     ok: bool
     log: str = ""
+
+
+def failure_line(exc: BaseException) -> str:
+    """What a job's log says of an error it met: viewers read job logs, so one line and never a traceback (the
+    control plane's own log keeps that); a ConduitError's message is meant for users and is shown whole."""
+    if isinstance(exc, ConduitError):
+        return f"{exc.code.name}: {exc.message}"
+    return f"unexpected {type(exc).__name__}; the control plane's log has the details"
 
 
 @dataclass(frozen=True, slots=True)

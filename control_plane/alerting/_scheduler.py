@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import traceback
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from control_plane.alerting._jobs import Job, JobKind
-from control_plane.alerting._runs import JobRun, RunOutcome, RunResult
+from control_plane.alerting._runs import JobRun, RunOutcome, RunResult, failure_line
 from control_plane.alerting._time import Clock, utcnow
 
 __all__ = ["LeaseStore", "Runner", "Scheduler"]
@@ -164,8 +163,9 @@ class Scheduler:
         _log.info("job %s: running the tick of %s", job.name, tick.isoformat())
         try:
             result = self._runners[job.kind](job, tick)
-        except Exception:
-            result = RunResult(ok=False, log=traceback.format_exc())
+        except Exception as exc:
+            _log.exception("job %s: the tick of %s failed", job.name, tick.isoformat())
+            result = RunResult(ok=False, log=failure_line(exc))
         outcome = RunOutcome.SUCCEEDED if result.ok else RunOutcome.FAILED
         if not self._leases.complete(job.name, tick, self._holder, outcome, result.log):
             _log.warning("job %s: the tick of %s was taken over before it finished here", job.name, tick.isoformat())

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +28,7 @@ from control_plane.alerting import (
     Scheduler,
     SqlAlertStore,
     SqlLeaseStore,
+    failure_line,
     parse_channel,
     parse_condition,
     silence,
@@ -154,11 +154,11 @@ class JobRunners:
                     lines.append(
                         f"{rule.name} {rule.model}:{stored.key.version}: {stored.event.phase.value} ({outcome})"
                     )
-            except Exception:
+            except Exception as exc:
                 # One broken rule must not keep the others from being evaluated.
                 ok = False
                 log.exception("alert rule %s could not be evaluated", rule.name)
-                lines.append(f"{rule.name}: {traceback.format_exc()}")
+                lines.append(f"{rule.name}: {failure_line(exc)}")
         lines.append(f"evaluated {len(rules)} rule(s)")
         return RunResult(ok=ok, log="\n".join(lines))
 
@@ -290,8 +290,9 @@ class JobRunners:
             raise ConduitError(ErrorCode.ALREADY_EXISTS, f"job {name!r} is already running at {tick.isoformat()}")
         try:
             result = run(tick)
-        except Exception:
-            result = RunResult(ok=False, log=traceback.format_exc())
+        except Exception as exc:
+            log.exception("job %s: the run of %s failed", name, tick.isoformat())
+            result = RunResult(ok=False, log=failure_line(exc))
         outcome = RunOutcome.SUCCEEDED if result.ok else RunOutcome.FAILED
         self.leases.complete(name, tick, self._holder, outcome, result.log)
         return JobRun(name, tick, self._holder, outcome, result.log, started, self._clock())

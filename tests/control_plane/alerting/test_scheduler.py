@@ -169,16 +169,21 @@ def test_after_downtime_only_the_latest_tick_runs_and_a_stale_one_is_skipped(
     assert scheduler.next_tick(clock()) == START + timedelta(minutes=40)
 
 
-def test_a_runner_that_raises_is_a_failed_run_with_its_traceback(alerting_engine: Engine, clock: ManualClock) -> None:
+def test_a_runner_that_raises_is_a_failed_run_whose_log_keeps_the_traceback_from_viewers(
+    alerting_engine: Engine, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
     def broken(job: Job, tick: datetime) -> RunResult:
-        raise RuntimeError("artifact store unreachable")
+        raise RuntimeError("artifact store unreachable at http://10.0.0.7:9000/?secret=s3cret")
 
     leases = SqlLeaseStore(alerting_engine, clock=clock)
     scheduler = Scheduler(
         [Job.parse("gc", cron="@hourly", gc=True)], leases, {JobKind.GC: broken}, holder="a", clock=clock
     )
     [run] = scheduler.run_due()
-    assert run.outcome is RunOutcome.FAILED and "RuntimeError: artifact store unreachable" in run.log
+    # Viewers read run logs: one line, no traceback, nothing of the message; the control plane's log has it all.
+    assert run.outcome is RunOutcome.FAILED
+    assert run.log == "unexpected RuntimeError; the control plane's log has the details"
+    assert "s3cret" in caplog.text and "Traceback" in caplog.text
     assert leases.ticks("gc")[0].outcome is RunOutcome.FAILED
 
 
