@@ -150,7 +150,9 @@ class ControlPlaneServer:
             ),
             datasets=DatasetService(store, artifacts, spool=spool),
             deployments=DeploymentService(store, self._changes),
-            servers=ServerService(store, server_timeout=settings.server_timeout, clock=self._clock),
+            servers=ServerService(
+                store, server_timeout=settings.server_timeout, server_expiry=settings.server_expiry, clock=self._clock
+            ),
             watch=WatchService(store, self._changes, poll_interval=settings.watch_poll_interval),
             users=UserService(store),
             monitoring=MonitoringService(

@@ -53,6 +53,11 @@ class ControlPlaneSettings(BaseSettings):
     in RegisterVersion's first message, so keep it below ``max_message_bytes``."""
     server_timeout: float = Field(default=15.0, gt=0)
     """Seconds without a heartbeat after which an inference server no longer counts as alive."""
+    server_expiry: float = Field(default=600.0, gt=0)
+    """Seconds without a heartbeat or registration after which a server's registration expires: until then only the
+    user who registered the name may register it again or heartbeat as it (anyone else gets PERMISSION_DENIED);
+    after, another user may take the name. Far above ``server_timeout``, so a restart or a short outage never frees
+    a name; at least ``server_timeout``."""
     watch_poll_interval: float = Field(default=0.5, gt=0)
     """Seconds between checks of a pool's assignments generation by each watch: this is how changes made through
     another control-plane replica reach the servers watching this one."""
@@ -75,6 +80,15 @@ class ControlPlaneSettings(BaseSettings):
     """Share of a model's input features that must drift for its data set to count as drifted."""
     log_level: str = "INFO"
     """Python logging level name."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Self:
+        if self.server_expiry < self.server_timeout:
+            raise ValueError(
+                "CONDUIT_CP_SERVER_EXPIRY must be at least CONDUIT_CP_SERVER_TIMEOUT: a live server's name never "
+                "expires"
+            )
+        return self
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Self:

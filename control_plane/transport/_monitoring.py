@@ -36,6 +36,8 @@ class MonitoringServicer(DomainServicer):
     ) -> cp.UploadPredictionLogResponse:
         async with self._call("UploadPredictionLog", context) as user:
             new = wire.new_prediction_log_of((await upload_header(request_iterator)).header)
+            # A server uploads in its own name only: one another user registered is not its to use.
+            await self._s.servers.check_name(new.server, actor=user.name)
             stored, created = await self._s.predictions.upload(new, upload_chunks(request_iterator), actor=user.name)
             return cp.UploadPredictionLogResponse(log=wire.prediction_log(stored), created=created)
 
