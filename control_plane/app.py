@@ -193,7 +193,7 @@ class ControlPlaneServer:
             ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
         ]
         server = self._server = grpc.aio.server(options=options)
-        authenticator = Authenticator(store)
+        authenticator = Authenticator(store, recheck_interval=settings.stream_recheck_interval)
         cp_grpc.add_ControlPlaneServicer_to_server(ControlPlaneServicer(services, authenticator), server)
         metrics.add_metrics_service(metrics.MetricsServicer(services.monitoring, authenticator), server)
         self._health = health_aio.HealthServicer()

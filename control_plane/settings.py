@@ -58,6 +58,9 @@ class ControlPlaneSettings(BaseSettings):
     user who registered the name may register it again or heartbeat as it (anyone else gets PERMISSION_DENIED);
     after, another user may take the name. Far above ``server_timeout``, so a restart or a short outage never frees
     a name; at least ``server_timeout``."""
+    stream_recheck_interval: float = Field(default=2.0, gt=0)
+    """Seconds between checks of the token behind each open stream (assignment watches, uploads, downloads): one
+    whose user was disabled, or whose token is gone, ends with UNAUTHENTICATED within about this long."""
     watch_poll_interval: float = Field(default=0.5, gt=0)
     """Seconds between checks of a pool's assignments generation by each watch: this is how changes made through
     another control-plane replica reach the servers watching this one."""

@@ -69,5 +69,5 @@ class DeploymentsServicer(DomainServicer):
         async with self._call("WatchAssignments", context) as user:
             if request.server_id:
                 await self._s.servers.check_owner(request.server_id, actor=user.name)
-            async for current in self._s.watch.watch(request.pool):
+            async for current in self._live(context, self._s.watch.watch(request.pool)):
                 yield wire.assignments(current)
