@@ -13,7 +13,7 @@ import grpc
 
 from contract.entities import User
 from contract.errors import ConduitError
-from contract.status import status_of
+from contract.status import details_of, status_of
 from control_plane.auth import Authenticator, authorize
 
 __all__ = ["INTERNAL_MESSAGE", "Context", "guarded", "until_revoked"]
@@ -35,7 +35,8 @@ async def guarded(call: str, context: Context, authenticator: Authenticator) -> 
         authorize(user, call)
         yield user
     except ConduitError as exc:
-        await context.abort(status_of(exc.code), exc.message)
+        # Messages echo what callers sent; bounded here, once for every call, so that each stays its own status.
+        await context.abort(status_of(exc.code), details_of(exc.message))
     except grpc.aio.AbortError:
         raise
     except Exception:
