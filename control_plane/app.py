@@ -53,6 +53,7 @@ from control_plane.service import (
     DeploymentService,
     JobRunners,
     MonitoringService,
+    ParquetLimits,
     PredictionLogService,
     RegistryService,
     ServerService,
@@ -140,7 +141,14 @@ class ControlPlaneServer:
         await asyncio.to_thread(migrate, url)
         store = self._store = await asyncio.to_thread(SqlStore, url)
         artifacts = open_artifact_store(settings.artifacts_url(), s3_endpoint_url=settings.s3_endpoint_url)
-        spool = Spool(settings.spool_dir(), max_bytes=settings.max_upload_bytes)
+        spool = Spool(
+            settings.spool_dir(), max_bytes=settings.max_upload_bytes, max_total_bytes=settings.max_spool_bytes
+        )
+        parquet = ParquetLimits(
+            max_rows=settings.max_parquet_rows,
+            max_decoded_bytes=settings.max_parquet_decoded_bytes,
+            max_expansion=settings.max_parquet_expansion,
+        )
         drift_rule = DriftRule(settings.psi_threshold, settings.chi2_p_threshold, settings.drift_share)
         runners = self._job_runners(store, artifacts, drift_rule)
         services = Services(
@@ -148,7 +156,7 @@ class ControlPlaneServer:
             uploads=UploadService(
                 store, artifacts, self._changes, spool=spool, max_attachment_bytes=settings.max_attachment_bytes
             ),
-            datasets=DatasetService(store, artifacts, spool=spool),
+            datasets=DatasetService(store, artifacts, spool=spool, parquet=parquet),
             deployments=DeploymentService(store, self._changes),
             servers=ServerService(
                 store, server_timeout=settings.server_timeout, server_expiry=settings.server_expiry, clock=self._clock
@@ -168,6 +176,7 @@ class ControlPlaneServer:
                 spool=spool,
                 retention=timedelta(days=settings.prediction_log_retention),
                 clock=self._clock,
+                parquet=parquet,
             ),
         )
         removed = await asyncio.to_thread(spool.clear)
