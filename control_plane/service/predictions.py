@@ -14,6 +14,7 @@ from contract.errors import ConduitError, ErrorCode
 from control_plane.artifacts import CHUNK_BYTES, ArtifactStore
 from control_plane.service import _reads
 from control_plane.service._parquet import ParquetLimits, check_parquet
+from control_plane.service._skew import check_reported_time
 from control_plane.service.spool import Spool
 from control_plane.store import AbstractStore, check_new_prediction_log
 
@@ -66,12 +67,15 @@ class PredictionLogService:
             byte is received.
 
         Raises:
-            ConduitError: INVALID_ARGUMENT for a malformed header, a size or sha256 that does not
-                match, bytes that are not a Parquet file, or one holding other rows than announced or more rows or
-                decoded bytes than the limits; RESOURCE_EXHAUSTED above the upload limit or beside too many uploads
-                at once.
+            ConduitError: INVALID_ARGUMENT for a malformed header, times before 2000 or more than a day ahead, a
+                size or sha256 that does not match, bytes that are not a Parquet file, or one holding other rows
+                than announced or more rows or decoded bytes than the limits; RESOURCE_EXHAUSTED above the upload
+                limit or beside too many uploads at once.
         """
         check_new_prediction_log(new)
+        now = self._clock()
+        check_reported_time("first_at", new.first_at, now)
+        check_reported_time("last_at", new.last_at, now)
         self._spool.check_announced("prediction log", new.sha256, new.size_bytes)
         try:
             return await asyncio.to_thread(self._store.get_prediction_log, new.sha256), False

@@ -1,5 +1,5 @@
 """Limits through the real API: uploads spooled at once are bounded in total, Parquet uploads are judged by their
-metadata (a decompression bomb never reaches the store), and an
+metadata (a decompression bomb never reaches the store), reported times outside the stated skew are refused, and an
 error echoing a 10,000-character name still arrives as its own status with a bounded message."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -20,6 +21,7 @@ from control_plane.protocol import control_plane_pb2 as cp
 
 from .conftest import Api, StartApi, eventually, files
 from .test_datasets import datasets, import_requests, parquet
+from .test_prediction_logs import _ts
 from .test_prediction_logs import upload_requests as log_upload_requests
 
 WAIT_S = 10
@@ -142,6 +144,25 @@ async def test_rows_are_bounded_and_must_be_what_a_log_announced(start_api: Star
 
 def pq_rows(rows: int) -> bytes:
     return _table_bytes(pa.table({"x": np.arange(rows, dtype=np.float64)}))
+
+
+# -- reported times -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "first_at",
+    [datetime(2200, 1, 1, tzinfo=UTC), datetime.now(UTC) + timedelta(days=2), datetime(1999, 12, 31, tzinfo=UTC)],
+    ids=["2200", "two-days-ahead", "1999"],
+)
+async def test_a_prediction_log_from_outside_the_skew_is_refused(api: Api, first_at: datetime) -> None:
+    server = await api.user("pod", cp.ROLE_SERVER)
+    requests = log_upload_requests(pq_rows(3), at=first_at)
+    requests[0].header.last_at.CopyFrom(_ts(first_at))
+    failure = await refused(api.stub.UploadPredictionLog(iter(requests), metadata=server, timeout=WAIT_S))
+    assert failure.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "first_at is before 2000 or more than 1 day ahead" in (failure.details() or "")
+    listed = await api.stub.ListPredictionLogs(cp.ListPredictionLogsRequest(model="fraud"), metadata=api.admin)
+    assert list(listed.logs) == []
 
 
 # -- echoed names ---------------------------------------------------------------------------------------------------
