@@ -6,7 +6,7 @@ import grpc
 
 from contract.errors import ConduitError, ErrorCode
 
-__all__ = ["STATUS_OF", "error_from_rpc", "error_from_status", "status_of"]
+__all__ = ["MAX_DETAILS_BYTES", "STATUS_OF", "details_of", "error_from_rpc", "error_from_status", "status_of"]
 
 STATUS_OF: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
@@ -28,6 +28,22 @@ _CODE_OF: dict[grpc.StatusCode, ErrorCode] = {status: code for code, status in S
 def status_of(code: ErrorCode) -> grpc.StatusCode:
     """The gRPC status a ``ConduitError`` with ``code`` is answered with."""
     return STATUS_OF[code]
+
+
+MAX_DETAILS_BYTES = 1024
+"""Most UTF-8 bytes of a status's message. It travels percent-encoded in the ``grpc-message`` trailer (up to 3
+bytes per byte), and a trailer above the peer's metadata limit (8 KiB by default) replaces the whole status with
+RESOURCE_EXHAUSTED: a message echoing a caller's 10,000-character name must still arrive as INVALID_ARGUMENT."""
+
+
+def details_of(message: str) -> str:
+    """``message`` as a status's details: at most ``MAX_DETAILS_BYTES`` of UTF-8, cut with an ellipsis."""
+    encoded = message.encode()
+    if len(encoded) <= MAX_DETAILS_BYTES:
+        return message
+    ellipsis = "…"
+    kept = encoded[: MAX_DETAILS_BYTES - len(ellipsis.encode())].decode(errors="ignore")
+    return kept + ellipsis
 
 
 def error_from_status(status: grpc.StatusCode, message: str) -> ConduitError:

@@ -55,6 +55,7 @@ from control_plane.service import (
     DeploymentService,
     JobRunners,
     MonitoringService,
+    ParquetLimits,
     PredictionLogService,
     RegistryService,
     ServerService,
@@ -149,7 +150,14 @@ class ControlPlaneServer:
         await asyncio.to_thread(migrate, url)
         store = self._store = await asyncio.to_thread(SqlStore, url)
         artifacts = open_artifact_store(settings.artifacts_url(), s3_endpoint_url=settings.s3_endpoint_url)
-        spool = Spool(settings.spool_dir(), max_bytes=settings.max_upload_bytes)
+        spool = Spool(
+            settings.spool_dir(), max_bytes=settings.max_upload_bytes, max_total_bytes=settings.max_spool_bytes
+        )
+        parquet = ParquetLimits(
+            max_rows=settings.max_parquet_rows,
+            max_decoded_bytes=settings.max_parquet_decoded_bytes,
+            max_expansion=settings.max_parquet_expansion,
+        )
         drift_rule = DriftRule(settings.psi_threshold, settings.chi2_p_threshold, settings.drift_share)
         runners = self._job_runners(store, artifacts, drift_rule)
         services = Services(
@@ -157,9 +165,11 @@ class ControlPlaneServer:
             uploads=UploadService(
                 store, artifacts, self._changes, spool=spool, max_attachment_bytes=settings.max_attachment_bytes
             ),
-            datasets=DatasetService(store, artifacts, spool=spool),
+            datasets=DatasetService(store, artifacts, spool=spool, parquet=parquet),
             deployments=DeploymentService(store, self._changes),
-            servers=ServerService(store, server_timeout=settings.server_timeout, clock=self._clock),
+            servers=ServerService(
+                store, server_timeout=settings.server_timeout, server_expiry=settings.server_expiry, clock=self._clock
+            ),
             watch=WatchService(store, self._changes, poll_interval=settings.watch_poll_interval),
             users=UserService(store),
             monitoring=MonitoringService(
@@ -177,6 +187,7 @@ class ControlPlaneServer:
                 spool=spool,
                 retention=timedelta(days=settings.prediction_log_retention),
                 clock=self._clock,
+                parquet=parquet,
             ),
         )
         removed = await asyncio.to_thread(spool.clear)
@@ -202,7 +213,7 @@ class ControlPlaneServer:
             ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
         ]
         server = self._server = grpc.aio.server(options=options)
-        authenticator = Authenticator(store)
+        authenticator = Authenticator(store, recheck_interval=settings.stream_recheck_interval)
         cp_grpc.add_ControlPlaneServicer_to_server(ControlPlaneServicer(services, authenticator), server)
         metrics.add_metrics_service(metrics.MetricsServicer(services.monitoring, authenticator), server)
         self._health = health_aio.HealthServicer()

@@ -7,7 +7,8 @@ not leak working tokens. No grpc here: the transport hands in the call's metadat
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 
 from contract.entities import Role, User
@@ -119,10 +120,22 @@ def authorize(user: User, call: str) -> None:
 
 
 class Authenticator:
-    """Finds the user behind a call's bearer token."""
+    """Finds the user behind a call's bearer token, when the call starts and again while a stream stays open.
 
-    def __init__(self, store: AbstractStore) -> None:
+    Args:
+        recheck_interval: Seconds between checks of an open stream's token (``recheck``).
+        clock: Monotonic seconds, for the age of a re-check's answer.
+    """
+
+    def __init__(
+        self, store: AbstractStore, *, recheck_interval: float = 2.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._store = store
+        self.recheck_interval = recheck_interval
+        self._clock = clock
+        # token hash -> (when it was looked up, the enabled user then): what the open streams re-check against.
+        self._rechecked: dict[str, tuple[float, User | None]] = {}
+        self._pruned = clock()
 
     async def authenticate(self, metadata: Iterable[tuple[str, str | bytes]]) -> User:
         """The enabled user holding the call's token.
@@ -132,7 +145,32 @@ class Authenticator:
         """
         token = _bearer(metadata)
         # Looked up on every call, not cached: disabling a user must stop its tokens at once, on every replica.
-        user = await asyncio.to_thread(self._store.user_for_token, hash_token(token))
-        if user is None or user.disabled:
-            raise ConduitError(ErrorCode.UNAUTHENTICATED, "invalid token")
-        return user
+        return _enabled(await asyncio.to_thread(self._store.user_for_token, hash_token(token)))
+
+    async def recheck(self, metadata: Iterable[tuple[str, str | bytes]]) -> User:
+        """``authenticate`` again, for a stream opened with ``metadata`` that is still open.
+
+        Streams holding the same token share one lookup per half ``recheck_interval`` (a pool of servers usually
+        shares a token), so a disabled user's streams end within about 1.5 intervals, at a cost that does not grow
+        with their number.
+
+        Raises:
+            ConduitError: UNAUTHENTICATED once the user is disabled or the token is gone.
+        """
+        token_hash = hash_token(_bearer(metadata))
+        now = self._clock()
+        found = self._rechecked.get(token_hash)
+        if found is None or now - found[0] >= self.recheck_interval / 2:
+            user = await asyncio.to_thread(self._store.user_for_token, token_hash)
+            if now - self._pruned >= self.recheck_interval:
+                # Entries nobody re-checked for a while belong to closed streams.
+                self._rechecked = {k: v for k, v in self._rechecked.items() if now - v[0] < self.recheck_interval}
+                self._pruned = now
+            found = self._rechecked[token_hash] = (now, user)
+        return _enabled(found[1])
+
+
+def _enabled(user: User | None) -> User:
+    if user is None or user.disabled:
+        raise ConduitError(ErrorCode.UNAUTHENTICATED, "invalid token")
+    return user

@@ -48,11 +48,33 @@ class ControlPlaneSettings(BaseSettings):
     """PEM private key of ``tls_cert``."""
     max_upload_bytes: int = Field(default=2 * GIB, ge=1)
     """Largest model artifact accepted by RegisterVersion, and largest data set file accepted by ImportDataset."""
+    max_spool_bytes: int = Field(default=8 * GIB, ge=1)
+    """Most bytes of uploads (artifacts, data sets, prediction logs, attachments) being received at once: each
+    reserves its announced size until it is stored, and one that does not fit is refused at once with
+    RESOURCE_EXHAUSTED. At least ``max_upload_bytes``."""
+    max_parquet_rows: int = Field(default=100_000_000, ge=1)
+    """Most rows a data set or prediction log may hold, as its Parquet metadata says: a larger one is refused before
+    any job reads it."""
+    max_parquet_decoded_bytes: int = Field(default=16 * GIB, ge=1)
+    """Most bytes a data set or prediction log may decode to, as its Parquet metadata says (its row groups'
+    uncompressed sizes, and its values at their types' widths): a decompression bomb is refused before any job
+    reads it."""
+    max_parquet_expansion: float = Field(default=100.0, ge=1)
+    """Most times its own size a data set or prediction log above 64 MiB decoded may decode to (its Parquet
+    metadata's uncompressed sizes): real tables compress a few times, bombs thousands."""
     max_attachment_bytes: int = Field(default=8 * MIB, ge=0)
     """Largest total size of the documents attached to one model version (evaluation data, spec, log); they travel
     in RegisterVersion's first message, so keep it below ``max_message_bytes``."""
     server_timeout: float = Field(default=15.0, gt=0)
     """Seconds without a heartbeat after which an inference server no longer counts as alive."""
+    server_expiry: float = Field(default=600.0, gt=0)
+    """Seconds without a heartbeat or registration after which a server's registration expires: until then only the
+    user who registered the name may register it again or heartbeat as it (anyone else gets PERMISSION_DENIED);
+    after, another user may take the name. Far above ``server_timeout``, so a restart or a short outage never frees
+    a name; at least ``server_timeout``."""
+    stream_recheck_interval: float = Field(default=2.0, gt=0)
+    """Seconds between checks of the token behind each open stream (assignment watches, uploads, downloads): one
+    whose user was disabled, or whose token is gone, ends with UNAUTHENTICATED within about this long."""
     watch_poll_interval: float = Field(default=0.5, gt=0)
     """Seconds between checks of a pool's assignments generation by each watch: this is how changes made through
     another control-plane replica reach the servers watching this one."""
@@ -75,6 +97,20 @@ class ControlPlaneSettings(BaseSettings):
     """Share of a model's input features that must drift for its data set to count as drifted."""
     log_level: str = "INFO"
     """Python logging level name."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Self:
+        if self.max_spool_bytes < self.max_upload_bytes:
+            raise ValueError(
+                "CONDUIT_CP_MAX_SPOOL_BYTES must be at least the largest upload (--max-upload-bytes), or no upload "
+                "that large ever fits"
+            )
+        if self.server_expiry < self.server_timeout:
+            raise ValueError(
+                "CONDUIT_CP_SERVER_EXPIRY must be at least CONDUIT_CP_SERVER_TIMEOUT: a live server's name never "
+                "expires"
+            )
+        return self
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Self:

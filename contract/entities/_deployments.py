@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
@@ -70,6 +70,14 @@ class ServerRecord:
     last_heartbeat: datetime | None
     models: tuple[LoadedModel, ...]
     generation: int
+    owner: str | None = None
+    """The user who registered it: only that user's tokens heartbeat, re-register or upload as it."""
+
+    def last_heard(self) -> datetime:
+        """When the control plane last heard from it: its latest heartbeat or registration (aware, UTC)."""
+        heard = [self.registered_at] if self.last_heartbeat is None else [self.registered_at, self.last_heartbeat]
+        # Naive datetimes are UTC, as the store writes them.
+        return max(m if m.tzinfo is not None else m.replace(tzinfo=UTC) for m in heard)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,18 @@ from control_plane.monitoring.drift import compare, dataset_verdict
 from control_plane.monitoring.histograms import merge_histograms, quantile
 from control_plane.monitoring.points import Attributes, HistogramPoint, Point, SumPoint, Temporality
 from control_plane.monitoring.report import QUANTILES, Baseline, build_report, window_start
-from control_plane.monitoring.rollups import fold, merge_counts, merge_rollups, minute_of, rollups_of
+from control_plane.monitoring.rollups import (
+    MAX_COUNT,
+    check_counts,
+    fold,
+    merge_counts,
+    merge_rollups,
+    minute_of,
+    rollups_of,
+)
 
 __all__ = [
+    "MAX_COUNT",
     "QUANTILES",
     "Attributes",
     "Baseline",
@@ -22,6 +31,7 @@ __all__ = [
     "SumPoint",
     "Temporality",
     "build_report",
+    "check_counts",
     "compare",
     "dataset_verdict",
     "fold",

@@ -7,6 +7,7 @@ spread over the interval.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -17,7 +18,17 @@ from contract.errors import ConduitError, ErrorCode
 from control_plane.monitoring.histograms import merge_histograms
 from control_plane.monitoring.points import HistogramPoint, Point, SumPoint
 
-__all__ = ["MAX_KEY", "MAX_SKETCH_KEYS", "fold", "merge_counts", "merge_rollups", "minute_of", "rollups_of"]
+__all__ = [
+    "MAX_COUNT",
+    "MAX_KEY",
+    "MAX_SKETCH_KEYS",
+    "check_counts",
+    "fold",
+    "merge_counts",
+    "merge_rollups",
+    "minute_of",
+    "rollups_of",
+]
 
 NS_PER_MINUTE = 60 * 1_000_000_000
 # Longest attribute values, as the roll-up tables store them.
@@ -27,6 +38,8 @@ MAX_KEY = 4096
 MAX_SKETCH_KEYS = 2 * metrics.MAX_BINS
 """Most distinct keys one feature's sketch may have in one export: servers fold rare categories into ``__other__``."""
 _SPECIAL_BINS = frozenset({metrics.BELOW, metrics.ABOVE, metrics.MISSING})
+MAX_COUNT = 2**63 - 1
+"""Largest count a roll-up holds: SQL's BIGINT (OTLP's histogram counts are unsigned 64-bit, and counts add up)."""
 
 
 def _invalid(point: Point, message: str) -> ConduitError:
@@ -114,15 +127,37 @@ def fold(rollups: Iterable[Rollup]) -> list[Rollup]:
     return [merged[key] for key in sorted(merged)]
 
 
+def check_counts(rollup: Rollup) -> Rollup:
+    """``rollup``, once every count it holds is at most ``MAX_COUNT`` and its latency sum is finite.
+
+    Raises:
+        ConduitError: INVALID_ARGUMENT otherwise (a count this large is no count of requests: a broken exporter).
+    """
+    counts = [rollup.requests, *rollup.errors.values()]
+    counts += [count for sketch in rollup.sketches.values() for count in sketch.values()]
+    latency = rollup.latency
+    if latency is not None:
+        counts += [latency.count, *latency.counts]
+    if any(count > MAX_COUNT for count in counts) or (latency is not None and not math.isfinite(latency.sum)):
+        raise ConduitError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"model {rollup.model!r} version {rollup.version!r}: the counts of the minute "
+            f"{rollup.minute:%Y-%m-%d %H:%M} would pass 2^63 - 1 (or its latency sum would not be finite)",
+        )
+    return rollup
+
+
 def rollups_of(points: Sequence[Point]) -> list[Rollup]:
     """The roll-ups of delta points of the metric contract (``contract``), one per (model, version, minute).
 
     Raises:
         ConduitError: INVALID_ARGUMENT for a point without the attributes its metric needs, with an attribute too
-            long to store, a bin that is no bin, or a feature with more keys than any profile gives.
+            long to store, a bin that is no bin, a feature with more keys than any profile gives, or counts that
+            add up past ``MAX_COUNT``.
     """
     rollups = fold(rollup for point in points if (rollup := _rollup(point)) is not None)
     for rollup in rollups:
+        check_counts(rollup)
         for (feature, _), counts in rollup.sketches.items():
             if len(counts) > MAX_SKETCH_KEYS:
                 raise ConduitError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from control_plane.service._parquet import ParquetLimits
 from control_plane.service.alerting import Alert, AlertingService
 from control_plane.service.changes import Changes
 from control_plane.service.datasets import DatasetDownload, DatasetService
@@ -35,6 +36,7 @@ __all__ = [
     "Download",
     "JobRunners",
     "MonitoringService",
+    "ParquetLimits",
     "PredictionLogDownload",
     "PredictionLogService",
     "RegistryService",

@@ -11,7 +11,8 @@ from contract.entities import DatasetVersion, NewDatasetVersion, Page
 from contract.errors import ConduitError, ErrorCode
 from control_plane.artifacts import CHUNK_BYTES, ArtifactStore
 from control_plane.service import _reads
-from control_plane.service.spool import Spool, is_parquet
+from control_plane.service._parquet import ParquetLimits, check_parquet
+from control_plane.service.spool import Spool
 from control_plane.store import AbstractStore, check_new_dataset
 
 __all__ = ["DatasetDownload", "DatasetService"]
@@ -28,12 +29,19 @@ class DatasetDownload:
 
 
 class DatasetService:
-    """Data set versions are immutable and named by their content hash, so importing one twice is harmless."""
+    """Data set versions are immutable and named by their content hash, so importing one twice is harmless.
 
-    def __init__(self, store: AbstractStore, artifacts: ArtifactStore, *, spool: Spool) -> None:
+    Args:
+        parquet: What an imported file's Parquet metadata may declare (rows, decoded size).
+    """
+
+    def __init__(
+        self, store: AbstractStore, artifacts: ArtifactStore, *, spool: Spool, parquet: ParquetLimits | None = None
+    ) -> None:
         self._store = store
         self._artifacts = artifacts
         self._spool = spool
+        self._parquet = parquet or ParquetLimits()
 
     async def import_dataset(
         self, new: NewDatasetVersion, chunks: AsyncIterator[bytes], *, actor: str
@@ -46,7 +54,8 @@ class DatasetService:
 
         Raises:
             ConduitError: INVALID_ARGUMENT for a malformed header or profile, a size or sha256 that does not match,
-                or bytes that are not a Parquet file; RESOURCE_EXHAUSTED above the upload limit.
+                bytes that are not a Parquet file, or one declaring more rows or decoded bytes than the limits;
+                RESOURCE_EXHAUSTED above the upload limit or beside too many uploads at once.
         """
         check_new_dataset(new)
         self._spool.check_announced("data set", new.sha256, new.size_bytes)
@@ -56,8 +65,8 @@ class DatasetService:
             if exc.code is not ErrorCode.NOT_FOUND:
                 raise
         async with self._spool.receive("data set", new.sha256, new.size_bytes, chunks, suffix=".parquet") as spool:
-            if not await asyncio.to_thread(is_parquet, spool):
-                raise ConduitError(ErrorCode.INVALID_ARGUMENT, "the data set is not a Parquet file")
+            # Before it is stored: a train job must never be the first to find a decompression bomb.
+            await asyncio.to_thread(check_parquet, spool, "data set", self._parquet)
             await asyncio.to_thread(self._artifacts.put, new.sha256, spool)
         # The file is complete; the row commits whole or not at all. A concurrent import of the same version may
         # have committed first: the store then returns that one, and created is false.

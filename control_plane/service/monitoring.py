@@ -20,6 +20,7 @@ from control_plane.monitoring import (
     rollups_of,
     window_start,
 )
+from control_plane.service._skew import check_reported_ns
 from control_plane.service.servers import Clock, utc_now
 from control_plane.store import AbstractStore
 
@@ -57,9 +58,15 @@ class MonitoringService:
         """Add the counts of ``points`` (delta or cumulative) to the roll-ups.
 
         Raises:
-            ConduitError: INVALID_ARGUMENT for points that break the metric contract (nothing is stored then);
-                UNAVAILABLE when the database cannot be reached.
+            ConduitError: INVALID_ARGUMENT for points that break the metric contract, or whose times are before 2000
+                or more than a day ahead of this clock (nothing is stored then); UNAVAILABLE when the database
+                cannot be reached.
         """
+        now = self._clock()
+        for point in points:
+            check_reported_ns(f"metric {point.metric}: a point's time", point.time_ns, now)
+            if point.start_ns:  # 0: OTLP's "unknown"
+                check_reported_ns(f"metric {point.metric}: a point's start time", point.start_ns, now)
         if all(point.temporality is Temporality.DELTA for point in points):
             await self._add(points)
             return

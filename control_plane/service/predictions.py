@@ -13,7 +13,9 @@ from contract.entities import NewPredictionLog, Page, PredictionLog
 from contract.errors import ConduitError, ErrorCode
 from control_plane.artifacts import CHUNK_BYTES, ArtifactStore
 from control_plane.service import _reads
-from control_plane.service.spool import Spool, is_parquet
+from control_plane.service._parquet import ParquetLimits, check_parquet
+from control_plane.service._skew import check_reported_time
+from control_plane.service.spool import Spool
 from control_plane.store import AbstractStore, check_new_prediction_log
 
 __all__ = ["PredictionLogDownload", "PredictionLogService"]
@@ -35,6 +37,7 @@ class PredictionLogService:
     Args:
         retention: Logs whose latest row is older than this are deleted by ``prune``, with their files.
         clock: The current time (aware, UTC).
+        parquet: What an uploaded file's Parquet metadata may declare (rows, decoded size).
     """
 
     def __init__(
@@ -45,12 +48,14 @@ class PredictionLogService:
         spool: Spool,
         retention: timedelta = timedelta(days=30),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        parquet: ParquetLimits | None = None,
     ) -> None:
         self._store = store
         self._artifacts = artifacts
         self._spool = spool
         self._retention = retention
         self._clock = clock
+        self._parquet = parquet or ParquetLimits()
 
     async def upload(
         self, new: NewPredictionLog, chunks: AsyncIterator[bytes], *, actor: str
@@ -62,10 +67,15 @@ class PredictionLogService:
             byte is received.
 
         Raises:
-            ConduitError: INVALID_ARGUMENT for a malformed header, a size or sha256 that does not match, or bytes
-                that are not a Parquet file; RESOURCE_EXHAUSTED above the upload limit.
+            ConduitError: INVALID_ARGUMENT for a malformed header, times before 2000 or more than a day ahead, a
+                size or sha256 that does not match, bytes that are not a Parquet file, or one holding other rows
+                than announced or more rows or decoded bytes than the limits; RESOURCE_EXHAUSTED above the upload
+                limit or beside too many uploads at once.
         """
         check_new_prediction_log(new)
+        now = self._clock()
+        check_reported_time("first_at", new.first_at, now)
+        check_reported_time("last_at", new.last_at, now)
         self._spool.check_announced("prediction log", new.sha256, new.size_bytes)
         try:
             return await asyncio.to_thread(self._store.get_prediction_log, new.sha256), False
@@ -73,8 +83,11 @@ class PredictionLogService:
             if exc.code is not ErrorCode.NOT_FOUND:
                 raise
         async with self._spool.receive("prediction log", new.sha256, new.size_bytes, chunks, suffix=".parquet") as f:
-            if not await asyncio.to_thread(is_parquet, f):
-                raise ConduitError(ErrorCode.INVALID_ARGUMENT, "the prediction log is not a Parquet file")
+            rows = await asyncio.to_thread(check_parquet, f, "prediction log", self._parquet)
+            if rows != new.rows:
+                raise ConduitError(
+                    ErrorCode.INVALID_ARGUMENT, f"the prediction log holds {rows} rows; its header announced {new.rows}"
+                )
             await asyncio.to_thread(self._artifacts.put, new.sha256, f)
         # The file is complete; the row commits whole or not at all. A concurrent upload of the same file may have
         # committed first: the store then returns that one, and created is false.

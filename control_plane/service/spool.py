@@ -8,29 +8,16 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import IO
 
 from contract.errors import ConduitError, ErrorCode
 from control_plane.store import is_sha256
 
-__all__ = ["SPOOL_PREFIX", "Spool", "is_parquet"]
+__all__ = ["SPOOL_PREFIX", "Spool"]
 
 SPOOL_PREFIX = "upload-"
-_PARQUET_MAGIC = b"PAR1"
-
-
-def is_parquet(path: Path) -> bool:
-    """Whether ``path`` begins and ends with Parquet's magic number: a file without both is one no reader could
-    read back."""
-    magic = len(_PARQUET_MAGIC)
-    with path.open("rb") as file:
-        if os.fstat(file.fileno()).st_size < 2 * magic:
-            return False
-        head = file.read(magic)
-        file.seek(-magic, os.SEEK_END)
-        return head == file.read(magic) == _PARQUET_MAGIC
 
 
 def _invalid(message: str) -> ConduitError:
@@ -44,17 +31,43 @@ def _absorb(file: IO[bytes], digest: hashlib._Hash, chunk: bytes) -> None:
 
 
 class Spool:
-    """The spool directory shared by every upload (model artifacts, data sets, attachments) and their size limit.
+    """The spool directory shared by every upload (model artifacts, data sets, attachments) and their size limits.
+
+    Every upload reserves its announced size while it is received and stored, so the spool never holds more than
+    ``max_total_bytes`` at once, however many callers upload together; one that does not fit is refused before its
+    first byte is read (its caller may try again later). Used from one event loop.
 
     Args:
         directory: Where uploads are written while they arrive; leftovers of a previous process are removed by
             ``clear``.
         max_bytes: Largest upload accepted.
+        max_total_bytes: Most bytes of uploads received at once; default: ``max_bytes``.
     """
 
-    def __init__(self, directory: Path, *, max_bytes: int) -> None:
+    def __init__(self, directory: Path, *, max_bytes: int, max_total_bytes: int | None = None) -> None:
         self._directory = directory
         self._max_bytes = max_bytes
+        self._max_total = max_bytes if max_total_bytes is None else max_total_bytes
+        self._reserved = 0
+
+    @property
+    def reserved_bytes(self) -> int:
+        """Bytes reserved now by the uploads being received."""
+        return self._reserved
+
+    @contextlib.contextmanager
+    def _reserve(self, what: str, size_bytes: int) -> Iterator[None]:
+        if self._reserved + size_bytes > self._max_total:
+            raise ConduitError(
+                ErrorCode.RESOURCE_EXHAUSTED,
+                f"the {what} ({size_bytes} bytes) does not fit beside the uploads being received now (at most "
+                f"{self._max_total} bytes at once); try again later",
+            )
+        self._reserved += size_bytes
+        try:
+            yield
+        finally:
+            self._reserved -= size_bytes
 
     def clear(self) -> int:
         """Create the spool directory and remove what a killed process left in it; returns how many files."""
@@ -107,25 +120,32 @@ class Spool:
         The file is removed when the block ends, on every path, including the caller going away mid-upload.
 
         Raises:
-            ConduitError: INVALID_ARGUMENT when the size or the sha256 differ from the announced ones.
+            ConduitError: RESOURCE_EXHAUSTED at once when ``size_bytes`` does not fit beside the uploads being
+                received; INVALID_ARGUMENT when the size or the sha256 differ from the announced ones.
         """
-        descriptor, name = tempfile.mkstemp(prefix=SPOOL_PREFIX, suffix=suffix, dir=self._directory)
-        path = Path(name)
-        try:
-            with os.fdopen(descriptor, "wb") as file:
-                await self._receive(what, sha256, size_bytes, chunks, file)
-            yield path
-        finally:
-            path.unlink(missing_ok=True)
+        with self._reserve(what, size_bytes):
+            descriptor, name = tempfile.mkstemp(prefix=SPOOL_PREFIX, suffix=suffix, dir=self._directory)
+            path = Path(name)
+            try:
+                with os.fdopen(descriptor, "wb") as file:
+                    await self._receive(what, sha256, size_bytes, chunks, file)
+                yield path
+            finally:
+                path.unlink(missing_ok=True)
 
     @contextlib.asynccontextmanager
     async def hold(self, data: bytes) -> AsyncIterator[Path]:
-        """``data`` in a spool file, removed when the block ends: for storing bytes that arrived in one message."""
-        descriptor, name = tempfile.mkstemp(prefix=SPOOL_PREFIX, dir=self._directory)
-        path = Path(name)
-        try:
-            with os.fdopen(descriptor, "wb") as file:
-                await asyncio.to_thread(file.write, data)
-            yield path
-        finally:
-            path.unlink(missing_ok=True)
+        """``data`` in a spool file, removed when the block ends: for storing bytes that arrived in one message.
+
+        Raises:
+            ConduitError: RESOURCE_EXHAUSTED when ``data`` does not fit beside the uploads being received.
+        """
+        with self._reserve("attachment", len(data)):
+            descriptor, name = tempfile.mkstemp(prefix=SPOOL_PREFIX, dir=self._directory)
+            path = Path(name)
+            try:
+                with os.fdopen(descriptor, "wb") as file:
+                    await asyncio.to_thread(file.write, data)
+                yield path
+            finally:
+                path.unlink(missing_ok=True)

@@ -16,6 +16,7 @@ from control_plane.store._validate import (
     check_name,
     check_version_metadata,
     is_sha256,
+    shown,
 )
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "migrate",
     "record_audit",
     "schema_is_current",
+    "shown",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from contract.entities import (
     AlertRuleRecord,
@@ -163,13 +163,44 @@ class AbstractStore(abc.ABC):
     # -- servers ------------------------------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def register_server(self, pool: str, address: str, name: str, *, actor: str) -> ServerRecord:
-        """Register a server; the same ``name`` registered again keeps its id and takes the new pool and address."""
+    def register_server(
+        self,
+        pool: str,
+        address: str,
+        name: str,
+        *,
+        actor: str,
+        at: datetime | None = None,
+        expiry: timedelta | None = None,
+    ) -> ServerRecord:
+        """Register a server as ``actor``'s, at ``at`` (default: now). The same user registering the same ``name``
+        again keeps its id and takes the new pool and address.
+
+        Raises:
+            ConduitError: PERMISSION_DENIED when another user registered ``name`` and it has not been silent (no
+                heartbeat nor registration) for longer than ``expiry`` (``None``: registrations never expire); past
+                that, the name is taken over under a new id.
+        """
 
     @abc.abstractmethod
-    def heartbeat(self, server_id: str, models: Sequence[LoadedModel], generation: int, *, at: datetime) -> int:
+    def heartbeat(
+        self, server_id: str, models: Sequence[LoadedModel], generation: int, *, at: datetime, owner: str
+    ) -> int:
         """Record a server's state (not audited: it is a report, sent every few seconds). Returns the pool's
-        generation. Raises NOT_FOUND for an unknown server id."""
+        generation.
+
+        Raises:
+            ConduitError: NOT_FOUND for an unknown server id (or one registered before owners were kept: it
+                registers again); PERMISSION_DENIED when a user other than ``owner`` registered it.
+        """
+
+    @abc.abstractmethod
+    def get_server(self, server_id: str) -> ServerRecord:
+        """The server with that id. Raises NOT_FOUND."""
+
+    @abc.abstractmethod
+    def find_server(self, name: str) -> ServerRecord | None:
+        """The server registered under ``name``, if any."""
 
     @abc.abstractmethod
     def list_servers(self, pool: str | None) -> list[ServerRecord]:

@@ -196,6 +196,7 @@ def server(row: ServerRow) -> ServerRecord:
         last_heartbeat=row.last_heartbeat,
         models=tuple(LoadedModel(m["model"], m["version"], m["state"], m["reason"]) for m in row.models),
         generation=row.generation,
+        owner=row.owner,
     )
 
 

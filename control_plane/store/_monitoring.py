@@ -10,14 +10,15 @@ lock. On SQLite, write transactions already hold the database's write lock from 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
 from contract.entities import LatencyHistogram, Rollup
-from control_plane.monitoring import fold, merge_counts, merge_histograms
+from control_plane.monitoring import check_counts, fold, merge_counts, merge_histograms
 from control_plane.store import _convert
 from control_plane.store._rows import insert_ignoring
 from control_plane.store._schema import RollupRow, SketchRow
@@ -52,14 +53,16 @@ def _set_latency(row: RollupRow, histogram: LatencyHistogram) -> None:
     row.latency_max = histogram.max
 
 
-def _add_sketches(session: Session, rollup_id: int, sketches: Mapping[tuple[str, str], Mapping[str, int]]) -> None:
-    new = [{"rollup_id": rollup_id, "feature": f, "kind": k, "counts": {}} for f, k in sorted(sketches)]
+def _add_sketches(session: Session, rollup_id: int, rollup: Rollup) -> None:
+    new = [{"rollup_id": rollup_id, "feature": f, "kind": k, "counts": {}} for f, k in sorted(rollup.sketches)]
     session.execute(insert_ignoring(session, SketchRow, new, ["rollup_id", "feature", "kind"]))
     # No lock of their own: every writer of these rows holds the roll-up's.
     for row in session.scalars(select(SketchRow).where(SketchRow.rollup_id == rollup_id)):
-        added = sketches.get((row.feature, row.kind))
+        added = rollup.sketches.get((row.feature, row.kind))
         if added:
-            row.counts = merge_counts(row.counts, added)
+            merged = merge_counts(row.counts, added)
+            check_counts(replace(rollup, sketches={(row.feature, row.kind): merged}))
+            row.counts = merged
 
 
 def add_rollups(session: Session, rollups: Sequence[Rollup]) -> None:
@@ -74,13 +77,17 @@ def add_rollups(session: Session, rollups: Sequence[Rollup]) -> None:
             )
             .with_for_update()
         ).one()
-        row.requests += rollup.requests
-        row.errors = merge_counts(row.errors, rollup.errors)
+        requests = row.requests + rollup.requests
+        errors = merge_counts(row.errors, rollup.errors)
         latency = merge_histograms(_convert.latency(row), rollup.latency)
+        # Counts add up across exports: a sum past BIGINT is refused (the transaction with it), never an overflow.
+        check_counts(replace(rollup, requests=requests, errors=errors, latency=latency, sketches={}))
+        row.requests = requests
+        row.errors = errors
         if latency is not None:
             _set_latency(row, latency)
         if rollup.sketches:
-            _add_sketches(session, row.id, rollup.sketches)
+            _add_sketches(session, row.id, rollup)
 
 
 def list_rollups(session: Session, model: str, version: str, since: datetime, until: datetime) -> list[Rollup]:

@@ -264,6 +264,9 @@ class ServerRow(Base):
     last_heartbeat: Mapped[datetime | None]
     models: Mapped[list[Any]]
     generation: Mapped[int] = mapped_column(BigInteger)
+    owner: Mapped[str | None] = mapped_column(String(NAME))
+    """The user who registered it, the only one who may heartbeat or re-register it; ``None`` for a registration
+    from before owners were kept (the next registration claims it)."""
 
     pool: Mapped[PoolRow] = relationship(lazy="joined", innerjoin=True)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -179,13 +179,32 @@ class SqlStore(AbstractStore):
 
     # -- servers ------------------------------------------------------------------------------------------------
 
-    def register_server(self, pool: str, address: str, name: str, *, actor: str) -> ServerRecord:
+    def register_server(
+        self,
+        pool: str,
+        address: str,
+        name: str,
+        *,
+        actor: str,
+        at: datetime | None = None,
+        expiry: timedelta | None = None,
+    ) -> ServerRecord:
         with self._db.write() as session:
-            return _servers.register_server(session, pool, address, name, actor=actor)
+            return _servers.register_server(session, pool, address, name, actor=actor, at=at, expiry=expiry)
 
-    def heartbeat(self, server_id: str, models: Sequence[LoadedModel], generation: int, *, at: datetime) -> int:
+    def heartbeat(
+        self, server_id: str, models: Sequence[LoadedModel], generation: int, *, at: datetime, owner: str
+    ) -> int:
         with self._db.write() as session:
-            return _servers.heartbeat(session, server_id, models, generation, at=at)
+            return _servers.heartbeat(session, server_id, models, generation, at=at, owner=owner)
+
+    def get_server(self, server_id: str) -> ServerRecord:
+        with self._db.read() as session:
+            return _servers.get_server(session, server_id)
+
+    def find_server(self, name: str) -> ServerRecord | None:
+        with self._db.read() as session:
+            return _servers.find_server(session, name)
 
     def list_servers(self, pool: str | None) -> list[ServerRecord]:
         with self._db.read() as session:

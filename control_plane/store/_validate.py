@@ -18,6 +18,7 @@ __all__ = [
     "check_version_metadata",
     "check_version_number",
     "is_sha256",
+    "shown",
 ]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -30,6 +31,13 @@ MAX_KEY = 255
 MAX_VALUE = 4096
 MAX_DESCRIPTION = 65536
 MAX_ENTRIES = 1024
+SHOWN = 64
+"""Most characters of a caller's value echoed in an error message: a refused value may be any length."""
+
+
+def shown(value: str) -> str:
+    """``value`` quoted for an error message, cut to ``SHOWN`` characters with an ellipsis."""
+    return repr(value) if len(value) <= SHOWN else f"{value[:SHOWN]!r}…"
 
 
 def is_sha256(value: str) -> bool:
@@ -42,7 +50,7 @@ def check_name(kind: str, name: str) -> str:
     if not _NAME.fullmatch(name):
         raise ConduitError(
             ErrorCode.INVALID_ARGUMENT,
-            f"{kind} name {name!r} must be 1-128 characters of letters, digits, '.', '_' or '-', "
+            f"{kind} name {shown(name)} must be 1-128 characters of letters, digits, '.', '_' or '-', "
             "starting with a letter or digit",
         )
     return name
@@ -100,7 +108,7 @@ def check_dataset_version(version: str) -> str:
     """A data set version: the content hash the client computed, as 16-64 lowercase hex digits."""
     if not _DATASET_VERSION.fullmatch(version):
         raise ConduitError(
-            ErrorCode.INVALID_ARGUMENT, f"data set version {version!r} must be 16-64 lowercase hex digits"
+            ErrorCode.INVALID_ARGUMENT, f"data set version {shown(version)} must be 16-64 lowercase hex digits"
         )
     return version
 

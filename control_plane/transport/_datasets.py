@@ -22,9 +22,8 @@ class DatasetsServicer(DomainServicer):
     ) -> cp.ImportDatasetResponse:
         async with self._call("ImportDataset", context) as user:
             new = converters.new_dataset_version((await upload_header(request_iterator)).header)
-            dataset, created = await self._s.datasets.import_dataset(
-                new, upload_chunks(request_iterator), actor=user.name
-            )
+            chunks = self._live(context, upload_chunks(request_iterator))
+            dataset, created = await self._s.datasets.import_dataset(new, chunks, actor=user.name)
             return cp.ImportDatasetResponse(dataset=wire.dataset_version(dataset), created=created)
 
     async def ListDatasets(self, request: cp.ListDatasetsRequest, context: Context) -> cp.ListDatasetsResponse:
@@ -52,5 +51,5 @@ class DatasetsServicer(DomainServicer):
     async def DownloadDataset(self, request: cp.GetDatasetRequest, context: Context) -> AsyncIterator[cp.ArtifactChunk]:
         async with self._call("DownloadDataset", context):
             download = await self._s.datasets.download(request.name, request.version or None)
-            async for chunk in download_chunks(download.chunks, download.dataset):
+            async for chunk in self._live(context, download_chunks(download.chunks, download.dataset)):
                 yield chunk

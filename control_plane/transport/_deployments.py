@@ -47,14 +47,15 @@ class DeploymentsServicer(DomainServicer):
 
     async def RegisterServer(self, request: cp.RegisterServerRequest, context: Context) -> cp.Server:
         async with self._call("RegisterServer", context) as user:
+            # The registration is the caller's user's: only that user's tokens re-register or heartbeat it.
             record = await self._s.servers.register(request.pool, request.address, request.name, actor=user.name)
             # It has just spoken to us.
             return wire.server(ServerStatus(record, alive=True))
 
     async def Heartbeat(self, request: cp.HeartbeatRequest, context: Context) -> cp.HeartbeatResponse:
-        async with self._call("Heartbeat", context):
+        async with self._call("Heartbeat", context) as user:
             models = [wire.loaded_model_of(m) for m in request.models]
-            generation = await self._s.servers.heartbeat(request.server_id, models, request.generation)
+            generation = await self._s.servers.heartbeat(request.server_id, models, request.generation, actor=user.name)
             return cp.HeartbeatResponse(generation=generation)
 
     async def ListServers(self, request: cp.ListServersRequest, context: Context) -> cp.ListServersResponse:
@@ -65,6 +66,8 @@ class DeploymentsServicer(DomainServicer):
     async def WatchAssignments(
         self, request: cp.WatchAssignmentsRequest, context: Context
     ) -> AsyncIterator[cp.Assignments]:
-        async with self._call("WatchAssignments", context):
-            async for current in self._s.watch.watch(request.pool):
+        async with self._call("WatchAssignments", context) as user:
+            if request.server_id:
+                await self._s.servers.check_owner(request.server_id, actor=user.name)
+            async for current in self._live(context, self._s.watch.watch(request.pool)):
                 yield wire.assignments(current)

@@ -36,7 +36,10 @@ class MonitoringServicer(DomainServicer):
     ) -> cp.UploadPredictionLogResponse:
         async with self._call("UploadPredictionLog", context) as user:
             new = wire.new_prediction_log_of((await upload_header(request_iterator)).header)
-            stored, created = await self._s.predictions.upload(new, upload_chunks(request_iterator), actor=user.name)
+            # A server uploads in its own name only: one another user registered is not its to use.
+            await self._s.servers.check_name(new.server, actor=user.name)
+            chunks = self._live(context, upload_chunks(request_iterator))
+            stored, created = await self._s.predictions.upload(new, chunks, actor=user.name)
             return cp.UploadPredictionLogResponse(log=wire.prediction_log(stored), created=created)
 
     async def ListPredictionLogs(
@@ -61,5 +64,5 @@ class MonitoringServicer(DomainServicer):
     ) -> AsyncIterator[cp.ArtifactChunk]:
         async with self._call("DownloadPredictionLog", context):
             download = await self._s.predictions.download(request.sha256)
-            async for chunk in download_chunks(download.chunks, download.log):
+            async for chunk in self._live(context, download_chunks(download.chunks, download.log)):
                 yield chunk

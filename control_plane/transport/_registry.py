@@ -46,7 +46,8 @@ class RegistryServicer(DomainServicer):
     ) -> cp.ModelVersion:
         async with self._call("RegisterVersion", context) as user:
             header = converters.upload_header((await upload_header(request_iterator)).header)
-            version = await self._s.uploads.register(header, upload_chunks(request_iterator), actor=user.name)
+            chunks = self._live(context, upload_chunks(request_iterator))
+            version = await self._s.uploads.register(header, chunks, actor=user.name)
             return wire.model_version(version)
 
     async def ListVersions(self, request: cp.ListVersionsRequest, context: Context) -> cp.ListVersionsResponse:
@@ -71,7 +72,7 @@ class RegistryServicer(DomainServicer):
     ) -> AsyncIterator[cp.ArtifactChunk]:
         async with self._call("DownloadArtifact", context):
             download = await self._s.registry.download(wire.version_ref_of(request.ref))
-            async for chunk in download_chunks(download.chunks, download.version):
+            async for chunk in self._live(context, download_chunks(download.chunks, download.version)):
                 yield chunk
 
     async def GetAttachment(self, request: cp.GetAttachmentRequest, context: Context) -> cp.AttachmentContent:

@@ -18,7 +18,7 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2
 from contract import metrics
 from contract.entities import LatencyHistogram
 from contract.errors import ConduitError, ErrorCode
-from control_plane.monitoring import Attributes, HistogramPoint, Point, SumPoint, Temporality
+from control_plane.monitoring import MAX_COUNT, Attributes, HistogramPoint, Point, SumPoint, Temporality
 
 __all__ = ["export_request", "points"]
 
@@ -72,8 +72,10 @@ def _attributes(pairs: Iterable[KeyValue]) -> Attributes:
 def _count(metric: str, point: metrics_pb2.NumberDataPoint) -> int:
     kind = point.WhichOneof("value")
     value: float = point.as_int if kind == "as_int" else point.as_double
-    if kind is None or value < 0 or not math.isfinite(value) or value != int(value):
+    if kind is None or not math.isfinite(value) or value < 0 or value != int(value):
         raise _invalid(metric, "counts must be whole numbers of 0 or more")
+    if value > MAX_COUNT:
+        raise _invalid(metric, f"counts must be at most 2^63 - 1 ({MAX_COUNT})")
     return int(value)
 
 
@@ -89,6 +91,11 @@ def _histogram(metric: str, point: metrics_pb2.HistogramDataPoint) -> LatencyHis
     total = point.sum if point.HasField("sum") else 0.0
     low = point.min if point.HasField("min") else None
     high = point.max if point.HasField("max") else None
+    if point.count > MAX_COUNT or any(c > MAX_COUNT for c in counts):
+        raise _invalid(metric, f"counts must be at most 2^63 - 1 ({MAX_COUNT})")
+    # The roll-ups add sums and keep extremes in SQL, where NaN is no number (SQLite stores it as NULL).
+    if any(v is not None and not math.isfinite(v) for v in (total, low, high)):
+        raise _invalid(metric, "sum, min and max must be finite numbers")
     if not counts:
         # OTLP allows a histogram without buckets: its count is then one bucket holding every value.
         return LatencyHistogram((), (point.count,), point.count, total, low, high)
@@ -127,7 +134,8 @@ def points(request: ExportMetricsServiceRequest) -> list[Point]:
 
     Raises:
         ConduitError: INVALID_ARGUMENT for such a metric of another type (a Gauge of requests), a temporality other
-            than delta or cumulative, a count that is no whole number, or a histogram whose buckets do not add up.
+            than delta or cumulative, a count that is no whole number or above 2^63 - 1, a histogram whose buckets
+            do not add up or whose sum, min or max is not finite.
     """
     found: list[Point] = []
     for resource in request.resource_metrics:

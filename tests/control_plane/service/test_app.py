@@ -104,6 +104,13 @@ def test_invalid_settings_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main({"home": tmp_path, "grpc_port": 70000}) == 2
     assert "--grpc-port" in capsys.readouterr().err
     assert migrate_main({"home": tmp_path, "bogus": 1}) == 2
+    assert "--bogus" in capsys.readouterr().err
+    # Rules over two settings: each refusal is one line naming both.
+    assert main({"home": tmp_path, "server_timeout": 30, "server_expiry": 10}) == 2
+    error = capsys.readouterr().err.strip()
+    assert "CONDUIT_CP_SERVER_EXPIRY must be at least CONDUIT_CP_SERVER_TIMEOUT" in error and "\n" not in error
+    assert main({"home": tmp_path, "max_upload_bytes": 100, "max_spool_bytes": 99}) == 2
+    assert "CONDUIT_CP_MAX_SPOOL_BYTES must be at least" in capsys.readouterr().err
 
 
 def test_migrate_main(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -188,12 +188,12 @@ def _sum(
     return metrics_pb2.Metric(name=name, sum=data)
 
 
-def _histogram(name: str, counts: list[int], bounds: list[float]) -> metrics_pb2.Metric:
+def _histogram(name: str, counts: list[int], bounds: list[float], total: float = 0.1) -> metrics_pb2.Metric:
     point = metrics_pb2.HistogramDataPoint(
         attributes=_attributes(OK),
         time_unix_nano=_now_ns(),
         count=sum(counts),
-        sum=0.1,
+        sum=total,
         bucket_counts=counts,
         explicit_bounds=bounds,
     )
@@ -214,6 +214,24 @@ def _gauge(name: str) -> metrics_pb2.Metric:
     return metrics_pb2.Metric(name=name, gauge=metrics_pb2.Gauge(data_points=[point]))
 
 
+def _sum_of(**point: Any) -> metrics_pb2.Metric:
+    """A Sum of requests whose one point has ``point``'s fields (``as_int=1`` and the time now by default)."""
+    values: dict[str, Any] = {"time_unix_nano": _now_ns(), **point}
+    if "as_double" not in values:
+        values.setdefault("as_int", 1)
+    data = metrics_pb2.Sum(
+        data_points=[metrics_pb2.NumberDataPoint(attributes=_attributes(OK), **values)],
+        aggregation_temporality=metrics_pb2.AGGREGATION_TEMPORALITY_DELTA,
+        is_monotonic=True,
+    )
+    return metrics_pb2.Metric(name="conduit.inference.requests", sum=data)
+
+
+def _ns_at(year: int) -> int:
+    return int(datetime(year, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000_000
+
+
+MAX_U64 = 2**64 - 1
 INVALID = {
     "undecodable": (b"\x0a\xff\xff\xff\xff", "not an OTLP ExportMetricsServiceRequest"),
     "gauge": (_request(_gauge("conduit.inference.requests")), "must be a Sum, not a Gauge"),
@@ -227,6 +245,22 @@ INVALID = {
         _request(_sum("conduit.sketch.bin", {**VERSION, "feature": "amount", "bin": "x"}, 1)),
         "bin 'x' is neither",
     ),
+    # Out of range: once answered INTERNAL (the database's BIGINT overflowed) or stored for centuries.
+    "count 2^64 - 1": (_request(_sum_of(as_double=float(MAX_U64))), "at most 2^63 - 1"),
+    "count NaN": (_request(_sum_of(as_double=float("nan"))), "whole numbers"),
+    "negative count": (_request(_sum_of(as_int=-1)), "whole numbers"),
+    "histogram count 2^64 - 1": (
+        _request(_histogram("conduit.inference.duration", [MAX_U64, 0], [0.1])),
+        "at most 2^63 - 1",
+    ),
+    "histogram sum NaN": (
+        _request(_histogram("conduit.inference.duration", [1, 1], [0.1], total=float("nan"))),
+        "must be finite",
+    ),
+    "year 2200": (_request(_sum_of(time_unix_nano=_ns_at(2200))), "day ahead"),
+    "time 2^64 - 1": (_request(_sum_of(time_unix_nano=MAX_U64)), "day ahead"),
+    "before 2000": (_request(_sum_of(time_unix_nano=_ns_at(1999))), "before 2000"),
+    "start in 2200": (_request(_sum_of(start_time_unix_nano=_ns_at(2200))), "start time"),
 }
 
 
@@ -245,6 +279,23 @@ async def test_malformed_payloads_are_invalid_arguments_and_store_nothing(
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert says in (refused.value.details() or "")
     assert rollups() == []
+
+
+async def test_counts_adding_up_past_2_63_are_refused_and_leave_the_stored_ones(
+    any_api: Api, rollups: Callable[[], list[Rollup]]
+) -> None:
+    half, at = 2**62, _now_ns()  # one time for every point: one minute's roll-up
+    first = _request(_sum_of(as_int=half, time_unix_nano=at))
+    assert await _export_status(any_api, first, any_api.admin) == grpc.StatusCode.OK
+    # Two points in one export (folded together), then one across exports (added to what is stored).
+    both = _request(_sum_of(as_int=half, time_unix_nano=at), _sum_of(as_int=half, time_unix_nano=at))
+    call = any_api.channel.unary_unary("/opentelemetry.proto.collector.metrics.v1.MetricsService/Export")
+    for request in (both, _request(_sum_of(as_int=2**63 - 1, time_unix_nano=at))):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call(request.SerializeToString(), metadata=any_api.admin, timeout=10)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "2^63 - 1" in (refused.value.details() or "")
+    assert total(rollups()).requests == half
 
 
 async def test_other_metrics_are_ignored(api: Api) -> None:

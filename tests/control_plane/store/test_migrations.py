@@ -18,17 +18,18 @@ from alembic.autogenerate import compare_metadata
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, make_url, text
+from sqlalchemy import MetaData, Table, create_engine, inspect, make_url, text
 
 from contract.errors import ConduitError, ErrorCode
 from control_plane import alerting
 from control_plane.store import SqlStore, migrate, schema_is_current
 
 # The packaged migrations and the ORM metadata are internal; comparing them with a database is the point here.
+from control_plane.store._engine import Database
 from control_plane.store._migrate import VERSION_TABLE, alembic_config
 from control_plane.store._schema import Base
 
-HEAD = "0007"
+HEAD = "0008"
 # Optuna's tables (optuna/storages/_rdb/models.py) and its Alembic table: none may be one of ours.
 OPTUNA_TABLES = {
     "studies",
@@ -172,6 +173,64 @@ def test_a_registry_at_0001_with_the_old_version_table_is_carried_over(empty_url
     try:
         assert store.get_model("fraud").description == "kept"
         assert store.list_datasets(page_size=0, page_token="").items == []
+    finally:
+        store.close()
+
+
+def test_servers_registered_before_owners_take_the_owner_their_audit_names(empty_url: str) -> None:
+    database = Database(empty_url)
+    try:
+        with database.write_connection() as connection:
+            command.upgrade(alembic_config(connection), "0005")
+    finally:
+        database.dispose()
+    at = datetime(2026, 1, 2, tzinfo=UTC)
+    engine = create_engine(empty_url)
+    try:
+        with engine.begin() as connection:
+            tables = MetaData()
+            pools, servers, audit = (
+                Table(n, tables, autoload_with=connection) for n in ("pools", "servers", "audit_log")
+            )
+            connection.execute(pools.insert(), [{"id": 1, "name": "default", "generation": 0}])
+            connection.execute(
+                servers.insert(),
+                [
+                    {"id": f"id-{name}", "name": name, "pool_id": 1, "address": "h:1", "registered_at": at,
+                     "last_heartbeat": None, "models": [], "generation": 0}
+                    for name in ("pod-a", "pod-b", "pod-c")
+                ],
+            )  # fmt: skip
+            connection.execute(
+                audit.insert(),
+                [
+                    {"at": at, "actor": actor, "action": "RegisterServer", "target": f"server/{name}", "before": None,
+                     "after": None}
+                    for actor, name in (("alice", "pod-a"), ("bob", "pod-a"), ("carol", "pod-b"), ("dave", "pod-bb"))
+                ],
+            )  # fmt: skip
+    finally:
+        engine.dispose()
+
+    migrate(empty_url)
+    # The latest registration's actor; none for a server the audit never saw register.
+    assert sorted(_rows(empty_url, "SELECT name, owner FROM servers")) == [
+        ("pod-a", "bob"),
+        ("pod-b", "carol"),
+        ("pod-c", None),
+    ]
+    assert _schema_diff(empty_url) == []
+    store = SqlStore(empty_url)
+    try:
+        # An unowned registration is no one's to heartbeat; its server registers again and so claims it.
+        with pytest.raises(ConduitError) as unowned:
+            store.heartbeat("id-pod-c", [], 0, at=at, owner="erin")
+        assert unowned.value.code is ErrorCode.NOT_FOUND
+        claimed = store.register_server("default", "h:2", "pod-c", actor="erin")
+        assert claimed.owner == "erin" and claimed.id != "id-pod-c"
+        with pytest.raises(ConduitError) as owned:
+            store.register_server("default", "h:3", "pod-a", actor="erin")
+        assert owned.value.code is ErrorCode.PERMISSION_DENIED
     finally:
         store.close()
 
