@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from contract.errors import ConduitError
-from contract.status import status_of
+from contract.status import details_of, status_of
 from inference_server.auth import Authorizer
 
 __all__ = ["AuthInterceptor"]
@@ -44,7 +44,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
 def _refusal(handler: Handler, error: ConduitError) -> Handler:
     """A handler of ``handler``'s kind that answers ``error`` without reading the request."""
-    code, message = status_of(error.code), error.message
+    code, message = status_of(error.code), details_of(error.message)
 
     async def refuse(_request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         await context.abort(code, message)

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import grpc
 
 from contract.errors import ConduitError
-from contract.status import status_of
+from contract.status import details_of, status_of
 from inference_server.dataplane import DataPlane
 from inference_server.protocol import grpc_service_pb2 as pb
 from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
@@ -40,7 +40,7 @@ _Response = TypeVar("_Response")
 async def _abort(context: Context, exc: Exception) -> None:
     """Answer a failed call: a ConduitError with its own status, anything else as INTERNAL with no traceback."""
     if isinstance(exc, ConduitError):
-        await context.abort(status_of(exc.code), exc.message)
+        await context.abort(status_of(exc.code), details_of(exc.message))
     log.error("unexpected error in %s", type(exc).__name__, exc_info=exc)
     await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
 
@@ -229,7 +229,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             return pb.ModelStreamInferResponse(infer_response=encoded)
         except Exception as exc:
             if isinstance(exc, ConduitError):
-                message = f"[{exc.code.name}] {exc.message}"
+                message = details_of(f"[{exc.code.name}] {exc.message}")
             else:
                 log.error("unexpected error in a stream request", exc_info=exc)
                 message = INTERNAL_MESSAGE

@@ -13,6 +13,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from contract.datatypes import datatype_of
+from contract.status import MAX_DETAILS_BYTES
 from inference_server.protocol import grpc_service_pb2 as pb
 from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
 from trainers.onnx_export import write_model_version
@@ -229,6 +230,19 @@ async def test_unknown_model(stub: Stub) -> None:
 async def test_unknown_version(stub: Stub) -> None:
     request = infer_request("identity_fp32", row(), version="7")
     assert await status(stub.ModelInfer(request)) == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_huge_model_name_is_still_a_precise_status_with_bounded_details(stub: Stub) -> None:
+    # Echoed whole, the name would exceed gRPC's metadata limit: the caller would see RESOURCE_EXHAUSTED instead.
+    name = "m" * 10_000
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.ModelMetadata(pb.ModelMetadataRequest(name=name))
+    assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+    assert len((refused.value.details() or "").encode()) <= MAX_DETAILS_BYTES
+    stream = stub.ModelStreamInfer(iter([infer_request(name, row())]))
+    answer = await stream.read()
+    assert answer.error_message.startswith("[NOT_FOUND]") and len(answer.error_message.encode()) <= MAX_DETAILS_BYTES
+    stream.cancel()
 
 
 async def test_metadata_of_unknown_model(stub: Stub) -> None:
