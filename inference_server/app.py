@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -47,7 +46,7 @@ from contract.client import ControlPlaneClient
 from contract.entities import Callers
 from contract.errors import ConduitError, ErrorCode
 from inference_server import kernels
-from inference_server.auth import Authorizer, Caller, TokenTable, read_tokens_file
+from inference_server.auth import Authorizer, TokenTable, read_tokens_file, watch_tokens_file
 from inference_server.dataplane import DataPlane
 from inference_server.follower import ArtifactCache, Follower, Reconciler
 from inference_server.models import ModelManager
@@ -254,11 +253,11 @@ class InferenceServer:
             # Who may call, as last fetched: a restart while the control plane is away still knows its callers.
             cached = cache.load_callers()
             if cached is not None:
-                authorizer.replace(_token_table(cached))
+                authorizer.replace(TokenTable.of_callers(cached))
                 digest = cached.digest
 
             async def on_callers(callers: Callers) -> None:
-                authorizer.replace(_token_table(callers))
+                authorizer.replace(TokenTable.of_callers(callers))
                 await asyncio.to_thread(cache.save_callers, callers)
 
         return Follower(
@@ -307,7 +306,9 @@ class InferenceServer:
         if self.settings.poll_interval:
             self._background.append(asyncio.create_task(self._poll(self.settings.poll_interval)))
         if self.settings.tokens_file is not None and self.authorizer is not None:
-            self._background.append(asyncio.create_task(_watch_tokens_file(self.settings.tokens_file, self.authorizer)))
+            self._background.append(
+                asyncio.create_task(watch_tokens_file(self.settings.tokens_file, self.authorizer, TOKENS_FILE_POLL_S))
+            )
         if self.follower is not None:
             self.follower.client = self._new_client()
             self.follower.address = self.settings.advertise or f"{_advertised_host(self.settings.host)}:{self.port}"
@@ -394,10 +395,6 @@ def _model_control_refusal(settings: ServerSettings) -> str | None:
     return None
 
 
-def _token_table(callers: Callers) -> TokenTable:
-    return TokenTable(((t.token_sha256, Caller(t.user, t.role)) for t in callers.tokens), callers.digest)
-
-
 def _authorizer(settings: ServerSettings) -> Authorizer | None:
     """The authorizer of a server that authenticates its callers, with the tokens known at start."""
     if not settings.authenticates():
@@ -406,32 +403,6 @@ def _authorizer(settings: ServerSettings) -> Authorizer | None:
         return Authorizer(read_tokens_file(settings.tokens_file))
     # Following: the tokens of the control plane's users, as the follower last saved them, until it fetches them.
     return Authorizer(None)
-
-
-async def _watch_tokens_file(path: Path, authorizer: Authorizer, interval: float = TOKENS_FILE_POLL_S) -> None:
-    """Re-read the tokens file when it changes; a broken edit keeps the previous tokens, and says so once."""
-    stamp = _stamp(path)
-    while True:
-        await asyncio.sleep(interval)
-        current = _stamp(path)
-        if current == stamp:
-            continue
-        stamp = current
-        try:
-            table = await asyncio.to_thread(read_tokens_file, path)
-        except ConduitError as exc:
-            log.warning("keeping the previous tokens: %s", exc.message)
-            continue
-        authorizer.replace(table)
-        log.info("tokens file %s re-read: %d tokens", path, len(table))
-
-
-def _stamp(path: Path) -> tuple[int, int, int]:
-    try:
-        found = path.stat()
-    except OSError:
-        return (-1, -1, -1)
-    return (found.st_size, found.st_mtime_ns, found.st_ino)
 
 
 def _advertised_host(host: str) -> str:

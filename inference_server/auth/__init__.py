@@ -5,6 +5,6 @@ No grpc here: the transport hands in the method name and the ``authorization`` m
 
 from inference_server.auth._authorizer import Authorizer
 from inference_server.auth._policy import POLICY, Access, granted
-from inference_server.auth._tokens import Caller, TokenTable, read_tokens_file
+from inference_server.auth._tokens import Caller, TokenTable, read_tokens_file, watch_tokens_file
 
-__all__ = ["POLICY", "Access", "Authorizer", "Caller", "TokenTable", "granted", "read_tokens_file"]
+__all__ = ["POLICY", "Access", "Authorizer", "Caller", "TokenTable", "granted", "read_tokens_file", "watch_tokens_file"]

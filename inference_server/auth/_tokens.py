@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-from contract.entities import Role
+from contract.entities import Callers, Role
 from contract.errors import ConduitError, ErrorCode
 from contract.tokens import hash_token
 
-__all__ = ["Caller", "TokenTable", "read_tokens_file"]
+if TYPE_CHECKING:
+    from inference_server.auth._authorizer import Authorizer
+
+__all__ = ["Caller", "TokenTable", "read_tokens_file", "watch_tokens_file"]
+
+log = logging.getLogger("conduit.serve")
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -40,6 +48,11 @@ class TokenTable:
 
     def __len__(self) -> int:
         return len(self._callers)
+
+    @classmethod
+    def of_callers(cls, callers: Callers) -> TokenTable:
+        """The table of the control plane's callers (``ListCallers``)."""
+        return cls(((t.token_sha256, Caller(t.user, t.role)) for t in callers.tokens), callers.digest)
 
     def caller(self, token: str) -> Caller | None:
         """The caller holding ``token``; ``None`` for an unknown one."""
@@ -83,3 +96,31 @@ def read_tokens_file(path: Path) -> TokenTable:
             raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"{where}: the same token hash appears twice")
         callers[digest] = Caller(name, Role(role))
     return TokenTable(callers.items())
+
+
+async def watch_tokens_file(path: Path, authorizer: Authorizer, interval: float) -> None:
+    """Re-read the tokens file every ``interval`` seconds when it changed and hand it to ``authorizer``; a broken
+    edit keeps the previous tokens and is reported once. Runs until cancelled."""
+    stamp = _stamp(path)
+    while True:
+        await asyncio.sleep(interval)
+        current = _stamp(path)
+        if current == stamp:
+            continue
+        stamp = current
+        try:
+            table = await asyncio.to_thread(read_tokens_file, path)
+        except ConduitError as exc:
+            log.warning("keeping the previous tokens: %s", exc.message)
+            continue
+        authorizer.replace(table)
+        log.info("tokens file %s re-read: %d tokens", path, len(table))
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    """What a rewrite or a rename into place changes: size, modification time, inode."""
+    try:
+        found = path.stat()
+    except OSError:
+        return (-1, -1, -1)
+    return (found.st_size, found.st_mtime_ns, found.st_ino)
