@@ -129,13 +129,13 @@ def stub(server: Running, connect: Connect) -> pb_grpc.GRPCInferenceServiceStub:
     return connect(server.port)
 
 
-SlowModel = Callable[[float], bytes]
+SlowModel = Callable[..., bytes]
 # Side of the square matrices a slow model multiplies: big enough that one product takes a measurable time.
 SLOW_SIDE = 512
 
 
-def _slow_graph(products: int) -> bytes:
-    """``y = x`` over FP32 ``[batch, 3]``, after ``products`` products of a 512x512 matrix made from ``x``.
+def _slow_graph(products: int, width: int = 3) -> bytes:
+    """``y = x`` over FP32 ``[batch, width]``, after ``products`` products of a 512x512 matrix made from ``x``.
 
     The matrix is derived from the input (all zeros), so onnxruntime cannot fold the work away at load time.
     """
@@ -152,8 +152,8 @@ def _slow_graph(products: int) -> bytes:
     graph = helper.make_graph(
         nodes,
         "slow_identity",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", width])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", width])],
         initializer=[
             helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
             helper.make_tensor("square", TensorProto.INT64, [2], [SLOW_SIDE, SLOW_SIDE]),
@@ -167,7 +167,8 @@ def _slow_graph(products: int) -> bytes:
 
 @pytest.fixture(scope="session")
 def slow_identity() -> SlowModel:
-    """``slow_identity(seconds)``: an identity model over FP32 ``[batch, 3]`` whose every run takes about ``seconds``.
+    """``slow_identity(seconds, width=3)``: an identity model over FP32 ``[batch, width]`` whose every run takes about
+    ``seconds``.
 
     Calibrated on this machine (one onnxruntime thread, as the server runs models by default), so tests that need a
     model slower than their client deadline hold on fast and slow machines alike.
@@ -185,8 +186,8 @@ def slow_identity() -> SlowModel:
         best = min(best, time.perf_counter() - start)
     per_product = best / probe_products
 
-    def build(seconds: float) -> bytes:
-        return _slow_graph(max(1, round(seconds / per_product)))
+    def build(seconds: float, width: int = 3) -> bytes:
+        return _slow_graph(max(1, round(seconds / per_product)), width)
 
     return build
 
