@@ -6,7 +6,7 @@ import asyncio
 import collections
 import functools
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -64,6 +64,17 @@ def guarded(
             raise  # unreachable: abort raises
 
     return guarded_call
+
+
+async def _write(context: Context, response: pb.ModelStreamInferResponse) -> None:
+    """Write one answer of a stream; a stream whose client went away ends as cancelled, logged by nobody."""
+    try:
+        await context.write(response)
+    except grpc.aio.InternalError:
+        # The transport refuses a write only once the call is over: the client cancelled or went away while the answer
+        # waited for room. gRPC learns of the cancellation separately, and when the refused write reaches it first it
+        # logs the client's departure as a server error, traceback and all. It is the cancellation, and ends as one.
+        raise asyncio.CancelledError from None
 
 
 class _Window:
@@ -169,9 +180,11 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         response = await self._dataplane.infer(decoded)
         return converters.encode_infer_response(response)
 
-    async def ModelStreamInfer(
+    # gRPC's writer form rather than an async generator: a write the transport refuses is then the servicer's to
+    # handle (see _write), not gRPC's, which logs it with a traceback.
+    async def ModelStreamInfer(  # type: ignore[override]
         self, request_iterator: AsyncIterable[pb.ModelInferRequest], context: Context
-    ) -> AsyncIterator[pb.ModelStreamInferResponse]:
+    ) -> None:
         """Requests of a stream run concurrently (so they batch together) and are answered in order.
 
         A failed request is answered with ``error_message`` and the stream goes on. What the stream holds (requests
@@ -206,7 +219,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 task, size = pending[0]
                 response = await task
                 pending.popleft()
-                yield response
+                await _write(context, response)
                 # Written (to the transport's flow-controlled buffer): its bytes and its request's leave the window.
                 window.remove(size + response_bytes(response.infer_response))
             if reader.done() and not reader.cancelled() and (failure := reader.exception()) is not None:
