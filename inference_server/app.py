@@ -24,7 +24,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 from opentelemetry.sdk.metrics import (
     AlwaysOffExemplarFilter,
@@ -66,7 +66,7 @@ from inference_server.telemetry import (
     histogram_set,
     sum_set,
 )
-from inference_server.transport._auth import AuthInterceptor
+from inference_server.transport._auth import GuardedServer
 from inference_server.transport._tls import ReloadingCertificates
 from inference_server.transport.servicer import InferenceServicer
 
@@ -156,19 +156,21 @@ class InferenceServer:
             # Off unless several workers share the port: a second server on a busy port must fail, not split traffic.
             ("grpc.so_reuseport", 1 if reuse_port else 0),
         ]
-        # No interceptor at all when callers are not authenticated: the open path pays nothing for the option.
-        interceptors = [AuthInterceptor(self.authorizer)] if self.authorizer is not None else None
-        self._server = grpc.aio.server(options=options, interceptors=interceptors)
+        self._server = grpc.aio.server(options=options)
+        # Every service is added through ``services``: behind the authorization check when callers are authenticated,
+        # straight onto the server otherwise (the open path pays nothing for the option).
+        services: Any = self._server if self.authorizer is None else GuardedServer(self._server, self.authorizer)
         # The shared-memory and trace RPCs are left to the generated base class, which answers UNIMPLEMENTED.
         servicer = InferenceServicer(  # type: ignore[abstract]
             self.dataplane, stream_window_bytes=settings.stream_window_bytes
         )
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, self._server)
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, services)
         self._health = health_aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
-            self._server,
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, services)
+        names = (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
+        # What reflection.enable_server_reflection does for a grpc.aio server, through ``services``.
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(  # type: ignore[no-untyped-call]
+            reflection.aio.ReflectionServicer(names), services
         )
         self.port = 0
         self._background: list[asyncio.Task[None]] = []
