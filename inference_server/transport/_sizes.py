@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from inference_server.protocol import grpc_service_pb2 as pb
 
 __all__ = ["request_bytes", "response_bytes"]
@@ -31,25 +33,25 @@ def _typed(contents: pb.InferTensorContents) -> int:
     return total
 
 
-def request_bytes(request: pb.ModelInferRequest) -> int:
-    """The tensor bytes ``request`` carries (raw contents exactly, typed contents at 8 bytes a value)."""
+def _message_bytes(
+    raw: Sequence[bytes],
+    tensors: Iterable[pb.ModelInferRequest.InferInputTensor | pb.ModelInferResponse.InferOutputTensor],
+) -> int:
     total = 0
-    for buffer in request.raw_input_contents:
+    for buffer in raw:
         total += len(buffer)
     if not total:
-        for tensor in request.inputs:
+        for tensor in tensors:
             if tensor.HasField("contents"):
                 total += _typed(tensor.contents)
     return total
+
+
+def request_bytes(request: pb.ModelInferRequest) -> int:
+    """The tensor bytes ``request`` carries (raw contents exactly, typed contents at 8 bytes a value)."""
+    return _message_bytes(request.raw_input_contents, request.inputs)
 
 
 def response_bytes(response: pb.ModelInferResponse) -> int:
     """The tensor bytes ``response`` carries, counted as ``request_bytes`` counts a request's."""
-    total = 0
-    for buffer in response.raw_output_contents:
-        total += len(buffer)
-    if not total:
-        for tensor in response.outputs:
-            if tensor.HasField("contents"):
-                total += _typed(tensor.contents)
-    return total
+    return _message_bytes(response.raw_output_contents, response.outputs)
