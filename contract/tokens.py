@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-__all__ = ["TOKEN_PREFIX", "hash_token", "new_token"]
+from contract.errors import ConduitError, ErrorCode
+
+__all__ = ["TOKEN_PREFIX", "bearer_token", "hash_token", "new_token"]
 
 TOKEN_PREFIX = "cdt_"
 
@@ -23,3 +25,16 @@ def new_token() -> str:
 def hash_token(token: str) -> str:
     """The sha256 hex digest under which a token is stored."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``authorization: Bearer <token>`` metadata value.
+
+    Raises:
+        ConduitError: UNAUTHENTICATED when there is none, or it is not a bearer token.
+    """
+    if authorization is not None:
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer" and (token := token.strip()):
+            return token
+    raise ConduitError(ErrorCode.UNAUTHENTICATED, "missing token: send the metadata `authorization: Bearer <token>`")

@@ -13,7 +13,7 @@ from types import MappingProxyType
 
 from contract.entities import Role, User
 from contract.errors import ConduitError, ErrorCode
-from contract.tokens import TOKEN_PREFIX, hash_token, new_token
+from contract.tokens import TOKEN_PREFIX, bearer_token, hash_token, new_token
 from control_plane.store import AbstractStore
 
 __all__ = ["PERMISSIONS", "TOKEN_PREFIX", "Authenticator", "authorize", "hash_token", "new_token"]
@@ -101,14 +101,9 @@ PERMISSIONS: Mapping[str, frozenset[Role]] = MappingProxyType(
 
 def _bearer(metadata: Iterable[tuple[str, str | bytes]]) -> str:
     for key, value in metadata:
-        if key.lower() != "authorization":
-            continue
-        text = value.decode(errors="replace") if isinstance(value, bytes) else value
-        scheme, _, token = text.strip().partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
-        break
-    raise ConduitError(ErrorCode.UNAUTHENTICATED, "missing token: send the metadata `authorization: Bearer <token>`")
+        if key.lower() == "authorization":
+            return bearer_token(value.decode(errors="replace") if isinstance(value, bytes) else value)
+    return bearer_token(None)
 
 
 def authorize(user: User, call: str) -> None:

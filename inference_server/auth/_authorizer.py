@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contract.errors import ConduitError, ErrorCode
+from contract.tokens import bearer_token
 from inference_server.auth._policy import POLICY, Access, granted
 from inference_server.auth._tokens import Caller, TokenTable
 
@@ -56,7 +57,7 @@ class Authorizer:
         return caller
 
     def _authenticate(self, authorization: str | None) -> Caller:
-        token = _bearer(authorization)
+        token = bearer_token(authorization)
         table = self._table
         if table is None:
             raise ConduitError(
@@ -70,11 +71,3 @@ class Authorizer:
                 self._known = {}
             self._known[authorization] = caller
         return caller
-
-
-def _bearer(authorization: str | None) -> str:
-    if authorization is not None:
-        scheme, _, token = authorization.strip().partition(" ")
-        if scheme.lower() == "bearer" and (token := token.strip()):
-            return token
-    raise ConduitError(ErrorCode.UNAUTHENTICATED, "missing token: send the metadata `authorization: Bearer <token>`")

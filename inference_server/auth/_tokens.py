@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from contract.entities import Callers, Role
 from contract.errors import ConduitError, ErrorCode
 from contract.tokens import hash_token
+from inference_server._files import file_stamp
 
 if TYPE_CHECKING:
     from inference_server.auth._authorizer import Authorizer
@@ -101,10 +102,10 @@ def read_tokens_file(path: Path) -> TokenTable:
 async def watch_tokens_file(path: Path, authorizer: Authorizer, interval: float) -> None:
     """Re-read the tokens file every ``interval`` seconds when it changed and hand it to ``authorizer``; a broken
     edit keeps the previous tokens and is reported once. Runs until cancelled."""
-    stamp = _stamp(path)
+    stamp = file_stamp(path)
     while True:
         await asyncio.sleep(interval)
-        current = _stamp(path)
+        current = file_stamp(path)
         if current == stamp:
             continue
         stamp = current
@@ -115,12 +116,3 @@ async def watch_tokens_file(path: Path, authorizer: Authorizer, interval: float)
             continue
         authorizer.replace(table)
         log.info("tokens file %s re-read: %d tokens", path, len(table))
-
-
-def _stamp(path: Path) -> tuple[int, int, int]:
-    """What a rewrite or a rename into place changes: size, modification time, inode."""
-    try:
-        found = path.stat()
-    except OSError:
-        return (-1, -1, -1)
-    return (found.st_size, found.st_mtime_ns, found.st_ino)

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import logging
-import os
 import ssl
 from pathlib import Path
 
 import grpc
 
 from contract.errors import ConduitError, ErrorCode
+from inference_server._files import FileStamp, file_stamp
 
 __all__ = ["ReloadingCertificates"]
 
 log = logging.getLogger("conduit.serve")
-
-_Stamp = tuple[tuple[int, int, int], ...]
 
 
 class ReloadingCertificates:
@@ -53,16 +51,8 @@ class ReloadingCertificates:
             require_client_authentication=self._client_ca is not None,
         )
 
-    def _stat(self) -> _Stamp:
-        stamps = []
-        for path in self._files:
-            try:
-                found = os.stat(path)
-            except OSError:
-                stamps.append((-1, -1, -1))
-            else:
-                stamps.append((found.st_size, found.st_mtime_ns, found.st_ino))
-        return tuple(stamps)
+    def _stat(self) -> tuple[FileStamp, ...]:
+        return tuple(file_stamp(path) for path in self._files)
 
     def _read(self) -> grpc.ServerCertificateConfiguration:
         """The configuration in the files now.
