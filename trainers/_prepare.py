@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from trainers._errors import SpecError, first_line
-from trainers.datasets import column_kind
+from trainers._errors import DatasetError, SpecError, first_line
+from trainers.datasets import cast_columns, column_kind, column_listing, filter_rows, log_lost
 from trainers.expressions import ExpressionError, sql_expression
-from trainers.spec import TrainingSpec, polars_dtype
+from trainers.spec import TrainingSpec
 
 __all__ = ["Prepared", "prepare"]
 
@@ -28,13 +28,14 @@ class Prepared:
 
 
 def prepare(spec: TrainingSpec, frame: pl.DataFrame, log: Callable[[str], None]) -> Prepared:
-    """Apply casts and derived columns, check every column the spec names, then drop rows as the spec says.
+    """Apply casts, derived columns and the filter, check every column the spec names, then drop rows as the spec
+    says.
 
     Raises:
-        SpecError: a column the spec names is missing or has a type its role cannot use, or the target does not
-            fit the task.
+        SpecError: a column the spec names is missing or has a type its role cannot use, a value a strict cast
+            cannot parse, a filter that does not fit the data, or a target that does not fit the task.
     """
-    frame = _derive(spec, _cast(spec, frame))
+    frame = _filter(spec, _derive(spec, _cast(spec, frame, log)), log)
     _check_columns(spec, frame)
     target = spec.dataset.target
     before = frame.height
@@ -51,14 +52,14 @@ def prepare(spec: TrainingSpec, frame: pl.DataFrame, log: Callable[[str], None])
     return Prepared(frame, encoded, classes)
 
 
-def _cast(spec: TrainingSpec, frame: pl.DataFrame) -> pl.DataFrame:
-    for name, dtype_name in spec.cleaning.casts.items():
-        if name not in frame.columns:
-            raise SpecError(f"[cleaning] casts: no column {name!r} in the data set")
+def _cast(spec: TrainingSpec, frame: pl.DataFrame, log: Callable[[str], None]) -> pl.DataFrame:
+    cleaning = spec.cleaning
+    for key, casts, strict in (("casts", cleaning.casts, True), ("try_casts", cleaning.try_casts, False)):
         try:
-            frame = frame.with_columns(pl.col(name).cast(polars_dtype(dtype_name, name)))
-        except pl.exceptions.PolarsError as error:
-            raise SpecError(f"[cleaning] casts: cannot cast {name!r} to {dtype_name}: {first_line(error)}") from None
+            frame, lost = cast_columns(frame, casts, strict=strict)
+        except DatasetError as error:
+            raise SpecError(f"[cleaning] {key}: {error.message}") from None
+        log_lost(lost, casts, log)
     return frame
 
 
@@ -72,15 +73,27 @@ def _derive(spec: TrainingSpec, frame: pl.DataFrame) -> pl.DataFrame:
     return frame
 
 
+def _filter(spec: TrainingSpec, frame: pl.DataFrame, log: Callable[[str], None]) -> pl.DataFrame:
+    condition = spec.cleaning.filter
+    if condition is None:
+        return frame
+    try:
+        kept = filter_rows(frame, condition)
+    except DatasetError as error:
+        raise SpecError(f"[cleaning] {error.message}") from None
+    log(f"cleaning: the filter kept {kept.height} of {frame.height} rows")
+    return kept
+
+
 def _check_columns(spec: TrainingSpec, frame: pl.DataFrame) -> None:
     schema = frame.schema
     target = spec.dataset.target
     if target not in schema:
-        raise SpecError(f"[dataset] target column {target!r} is not in the data set ({_listing(frame)})")
+        raise SpecError(f"[dataset] target column {target!r} is not in the data set ({column_listing(frame)})")
     for role, names in (("numeric", spec.features.numeric), ("categorical", spec.features.categorical)):
         for name in names:
             if name not in schema:
-                raise SpecError(f"[features] {role} column {name!r} is not in the data set ({_listing(frame)})")
+                raise SpecError(f"[features] {role} column {name!r} is not in the data set ({column_listing(frame)})")
             kind = column_kind(schema[name])
             if role == "numeric" and kind not in ("numeric", "boolean"):
                 raise SpecError(
@@ -94,7 +107,7 @@ def _check_columns(spec: TrainingSpec, frame: pl.DataFrame) -> None:
             raise SpecError(f"[cleaning] clip: {name!r} is not a numeric feature")
     for role, column in (("time_column", spec.split.time_column), ("group_column", spec.split.group_column)):
         if column is not None and column not in schema:
-            raise SpecError(f"[split] {role} {column!r} is not in the data set ({_listing(frame)})")
+            raise SpecError(f"[split] {role} {column!r} is not in the data set ({column_listing(frame)})")
 
 
 def _encode_target(spec: TrainingSpec, series: pl.Series) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -123,9 +136,3 @@ def _encode_target(spec: TrainingSpec, series: pl.Series) -> tuple[np.ndarray, t
 
 def _is_nan(frame: pl.DataFrame, column: str) -> pl.Expr:
     return pl.col(column).is_nan() if frame.schema[column].is_float() else pl.lit(False)
-
-
-def _listing(frame: pl.DataFrame, shown: int = 12) -> str:
-    names = frame.columns[:shown]
-    more = f", … {frame.width - shown} more" if frame.width > shown else ""
-    return "columns: " + ", ".join(names) + more

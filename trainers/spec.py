@@ -29,6 +29,7 @@ from pydantic import (
 from trainers._errors import SpecError
 from trainers._estimators import ESTIMATORS, EstimatorInfo, describe_estimators
 from trainers._metrics import TASK_METRICS
+from trainers.datasets import dtype_named
 from trainers.expressions import ExpressionError, sql_expression
 
 __all__ = [
@@ -100,10 +101,17 @@ class CleaningSection(_Section):
     clip: dict[str, tuple[float, float]] = Field(default_factory=dict)
     """Numeric feature → [low, high] (``-inf``/``inf`` for one side)."""
     casts: dict[str, str] = Field(default_factory=dict)
-    """Column → polars dtype name (``Float64``, ``Int64``, ``String``, ``Boolean``, ``Date``, ``Datetime``, …)."""
+    """Column → type (``int``, ``float``, ``string``, ``bool``, ``date``, ``datetime`` or a polars dtype name such as
+    ``Float32``); strict: a value that does not parse fails the run, naming the column and examples."""
+    try_casts: dict[str, str] = Field(default_factory=dict)
+    """Like ``casts``, but a value that does not parse becomes missing (as SQL's ``TRY_CAST``); the run logs how many
+    values each column lost."""
     derived: dict[str, str] = Field(default_factory=dict)
     """New column → SQL expression over the columns, evaluated by polars (e.g. ``debt / income``); only the scalar
     operators and functions of ``trainers.expressions`` are allowed, checked before polars sees the text."""
+    filter: str | None = None
+    """Keep only the rows where this SQL condition is true (e.g. ``age >= 18 AND city <> 'oslo'``), evaluated after
+    casts and derived columns; the same allow-list as ``derived``."""
 
     @field_validator("clip")
     @classmethod
@@ -113,12 +121,29 @@ class CleaningSection(_Section):
                 raise ValueError(f"clip range of {name!r} must be [low, high] with low <= high")
         return clip
 
-    @field_validator("casts")
+    @field_validator("casts", "try_casts")
     @classmethod
     def _dtypes(cls, casts: dict[str, str]) -> dict[str, str]:
         for name, dtype in casts.items():
             polars_dtype(dtype, name)
         return casts
+
+    @field_validator("filter")
+    @classmethod
+    def _condition(cls, condition: str | None) -> str | None:
+        if condition is not None:
+            try:
+                sql_expression(condition)
+            except ExpressionError as error:
+                raise ValueError(error.message) from None
+        return condition
+
+    @model_validator(mode="after")
+    def _cast_once(self) -> CleaningSection:
+        twice = sorted(set(self.casts) & set(self.try_casts))
+        if twice:
+            raise ValueError(f"column {twice[0]!r} is in both casts and try_casts")
+        return self
 
     @field_validator("derived")
     @classmethod
@@ -315,14 +340,8 @@ def load_spec(path: str | Path) -> TrainingSpec:
 
 
 def polars_dtype(name: str, column: str) -> pl.DataType:
-    """The polars dtype called ``name`` (``Float64``, ``String``, …); ``ValueError`` naming ``column`` otherwise."""
-    dtype = getattr(pl, name, None)
-    if isinstance(dtype, type) and issubclass(dtype, pl.DataType) and name[:1].isupper():
-        try:
-            return dtype()
-        except TypeError:  # List, Array, Struct, Enum: they need more than a name
-            pass
-    raise ValueError(f"cast of {column!r}: {name!r} is not a polars dtype (e.g. Float64, Int64, String, Boolean, Date)")
+    """The dtype called ``name`` (``float``, ``Float64``, ``string``, …); ``ValueError`` naming ``column`` otherwise."""
+    return dtype_named(name, column)
 
 
 def _check_model(spec: TrainingSpec) -> None:

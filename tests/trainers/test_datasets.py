@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -13,12 +14,14 @@ import pytest
 from contract.entities import DatasetProfile
 from trainers import DatasetError, bundled
 from trainers.datasets import (
+    canonical,
     content_version,
     profile,
     read_file,
     read_parquet,
     read_sql,
     redact_url,
+    split_null_values,
     write_parquet,
 )
 
@@ -230,3 +233,109 @@ def test_whole_floats_are_counted_but_many_or_fractional_values_are_not() -> Non
 def test_a_constant_column_has_one_bin() -> None:
     column = profile(pl.DataFrame({"k": [4.0] * 9 + [None]})).column("k")
     assert (column.bin_edges, column.bin_counts, column.missing) == ((4.0, 4.0), (9,), 1)
+
+
+def _mixed_frame(rows: int = 500) -> pl.DataFrame:
+    """Every kind of column a real table has, with gaps, and names as people write them."""
+    rng = np.random.default_rng(11)
+    start = dt.datetime(2024, 1, 1, 8, 30)
+    holes = rng.random(rows) < 0.1
+    frame = pl.DataFrame(
+        {
+            "Sample Number": np.arange(rows),
+            "Culmen Length (mm)": np.round(rng.normal(44.0, 5.0, rows), 1),
+            "Body Mass (g)": rng.integers(2700, 6300, rows),
+            "Island": rng.choice(["Biscoe", "Dream", "Torgersen"], rows),
+            "Recorded At": [
+                start + dt.timedelta(minutes=int(m), microseconds=int(u))
+                for m, u in enumerate(rng.integers(0, 999_999, rows))
+            ],
+            "Date Egg": [dt.date(2007, 11, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 700, rows)],
+            "Seen (UTC)": [start + dt.timedelta(hours=int(h)) for h in range(rows)],
+            "Ratio": rng.random(rows),
+        }
+    ).with_columns(pl.col("Seen (UTC)").dt.replace_time_zone("UTC"))
+    # Gaps in every column but the first.
+    return frame.with_columns(
+        pl.when(pl.Series(holes)).then(None).otherwise(pl.col(name)).alias(name) for name in frame.columns[1:]
+    )
+
+
+def test_the_same_rows_as_csv_parquet_ndjson_and_json_have_one_version(tmp_path: Path) -> None:
+    frame = _mixed_frame()
+    # Parquet keeps what a writer chose: nanoseconds, a zone other than UTC, narrow integers and floats.
+    frame.with_columns(
+        pl.col("Recorded At").cast(pl.Datetime("ns")),
+        pl.col("Seen (UTC)").dt.convert_time_zone("Europe/Oslo"),
+        pl.col("Body Mass (g)").cast(pl.Int32),
+    ).write_parquet(tmp_path / "penguins.parquet")
+    frame.write_csv(tmp_path / "penguins.csv")
+    frame.write_ndjson(tmp_path / "penguins.ndjson")
+    frame.write_json(tmp_path / "penguins.json")
+    read = {suffix: read_file(tmp_path / f"penguins.{suffix}") for suffix in ("csv", "parquet", "ndjson", "json")}
+    for suffix, got in read.items():
+        # Dates and times are temporal whatever the format, and the names are the file's, spaces and all.
+        assert got.schema == pl.Schema(
+            {
+                "Sample Number": pl.Int64,
+                "Culmen Length (mm)": pl.Float64,
+                "Body Mass (g)": pl.Int64,
+                "Island": pl.String,
+                "Recorded At": pl.Datetime("us"),
+                "Date Egg": pl.Date,
+                "Seen (UTC)": pl.Datetime("us", "UTC"),
+                "Ratio": pl.Float64,
+            }
+        ), suffix
+    versions = {suffix: content_version(got) for suffix, got in read.items()}
+    assert len(set(versions.values())) == 1, versions
+    assert content_version(frame) == versions["csv"]
+    # A timestamp read as text would be another version: the text form is not the data set.
+    assert content_version(frame.with_columns(pl.col("Recorded At").dt.to_string())) == versions["csv"]
+    assert content_version(frame.with_columns(pl.col("Recorded At").dt.offset_by("1us"))) != versions["csv"]
+
+
+def test_text_that_is_not_entirely_iso_dates_stays_text() -> None:
+    texts = {
+        "invalid day": ["2024-02-30", "2024-03-01"],
+        "mixed with words": ["2024-02-01", "soon"],
+        "another format": ["01/02/2024", "03/02/2024"],
+        "compact": ["20240201", "20240301"],
+    }
+    assert canonical(pl.DataFrame(texts)).schema == pl.Schema(dict.fromkeys(texts, pl.String))
+
+
+def test_r_style_na_is_missing_by_default_and_the_list_can_change(tmp_path: Path) -> None:
+    path = tmp_path / "penguins.csv"
+    path.write_text(
+        "species,Culmen Length (mm),Sex,Comment\n"
+        "Adelie,39.1,MALE,NA\n"
+        "Adelie,NA,NA,Nest never observed\n"
+        "Gentoo,N/A,FEMALE,\n"
+        "Gentoo,46.5,NULL,n.a.\n"
+    )
+    frame = read_file(path)
+    assert frame.schema["Culmen Length (mm)"] == pl.Float64
+    assert frame["Culmen Length (mm)"].to_list() == [39.1, None, None, 46.5]
+    assert frame["Sex"].to_list() == ["MALE", None, "FEMALE", None]
+    assert frame["Comment"].to_list() == [None, "Nest never observed", None, "n.a."]
+    assert profile(frame).column("Culmen Length (mm)").missing == 2
+
+    # Only the markers given count; an empty field is always missing.
+    custom = read_file(path, null_values=split_null_values(["NA,n.a."]))
+    assert custom.schema["Culmen Length (mm)"] == pl.String
+    assert custom["Comment"].to_list() == [None, "Nest never observed", None, None]
+    assert custom["Sex"].to_list() == ["MALE", None, "FEMALE", "NULL"]
+    assert read_file(path, null_values=split_null_values([""]))["Sex"].to_list() == ["MALE", "NA", "FEMALE", "NULL"]
+
+
+def test_null_values_apply_to_every_source(tmp_path: Path) -> None:
+    frame = pl.DataFrame({"island": ["Dream", "NA", None], "sex": ["MALE", "null", "FEMALE"]})
+    frame.write_parquet(tmp_path / "p.parquet")
+    frame.write_ndjson(tmp_path / "p.ndjson")
+    url = _sqlite_table(tmp_path / "p.db", frame)
+    expected = pl.DataFrame({"island": ["Dream", None, None], "sex": ["MALE", None, "FEMALE"]})
+    assert read_file(tmp_path / "p.parquet").equals(expected)
+    assert read_file(tmp_path / "p.ndjson").equals(expected)
+    assert read_sql("SELECT * FROM loans", url).equals(expected)
+    assert read_sql("SELECT * FROM loans", url, null_values=()).equals(frame)

@@ -194,6 +194,10 @@ def test_cleaning_errors_name_the_column(frames: dict[str, pl.DataFrame], make_s
         '[cleaning]\ncasts = { town = "String" }\n': "[cleaning] casts: no column 'town'",
         '[cleaning]\nderived = { ratio = "debt / salary" }\n': "[cleaning] derived column 'ratio' (debt / salary)",
         "[cleaning]\nclip = { city = [0, 1] }\n": "[cleaning] clip: 'city' is not a numeric feature",
+        '[cleaning]\ncasts = { city = "float" }\n': "1955 value(s) do not parse ('lyon', 'paris', 'toulouse'); a try-cast",
+        '[cleaning]\ntry_casts = { town = "float" }\n': "[cleaning] try_casts: no column 'town'",
+        '[cleaning]\nfilter = "salary > 10"\n': "[cleaning] filter 'salary > 10': no column 'salary'",
+        '[cleaning]\nfilter = "income * 2"\n': "[cleaning] filter 'income * 2' gives Float64 values",
     }
     for extra, message in cases.items():
         with pytest.raises(SpecError) as caught:
@@ -201,7 +205,62 @@ def test_cleaning_errors_name_the_column(frames: dict[str, pl.DataFrame], make_s
                 make_spec("credit", "decision_tree", "binary", extra=extra), frames["credit"], dataset_version="x" * 16
             )
         assert message in caught.value.message, caught.value.message
-    with pytest.raises(SpecError, match="'Int128x' is not a polars dtype"):
+    with pytest.raises(SpecError, match="'Int128x' is not a type"):
         make_spec("credit", "decision_tree", "binary", extra='[cleaning]\ncasts = { age = "Int128x" }\n')
     with pytest.raises(SpecError, match="cannot parse"):
         make_spec("credit", "decision_tree", "binary", extra='[cleaning]\nderived = { r = "debt +* 2" }\n')
+    refused = {
+        'filter = "age IN (SELECT 1)"': "[cleaning] filter: a subquery is not allowed",
+        "filter = \"read_csv('/etc/passwd') IS NULL\"": "[cleaning] filter: the function read_csv() is not allowed",
+        'casts = { age = "float" }\ntry_casts = { age = "int" }': "column 'age' is in both casts and try_casts",
+        'try_casts = { age = "Int128x" }': "'Int128x' is not a type",
+    }
+    for extra, message in refused.items():
+        with pytest.raises(SpecError) as caught:
+            make_spec("credit", "decision_tree", "binary", extra=f"[cleaning]\n{extra}\n")
+        assert message in caught.value.message, caught.value.message
+
+
+PENGUINS_SPEC = """
+[dataset]
+name = "penguins"
+target = "species"
+[features]
+numeric = ["culmen", "mass"]
+categorical = ["island"]
+[cleaning]
+try_casts = { "Body Mass (g)" = "float", "Culmen Length (mm)" = "float" }
+derived = { culmen = '"Culmen Length (mm)"', mass = '"Body Mass (g)" / 1000' }
+filter = "island <> 'Torgersen' AND mass IS NOT NULL"
+[split]
+method = "stratified"
+test_size = 0.3
+[model]
+task = "binary"
+estimator = "decision_tree"
+params = { max_depth = 2 }
+"""
+
+
+def test_try_casts_and_a_filter_clean_a_real_looking_table_before_training() -> None:
+    # As imported with --null-values '': the R markers are still text.
+    rows = 120
+    frame = pl.DataFrame(
+        {
+            "species": ["Adelie", "Gentoo"] * (rows // 2),
+            "island": ["Biscoe", "Dream", "Torgersen", "Biscoe"] * (rows // 4),
+            "Culmen Length (mm)": [("NA" if i % 17 == 0 else str(38.0 + (i % 2) * 8 + i % 5)) for i in range(rows)],
+            "Body Mass (g)": [("NA" if i % 11 == 0 else str(3500 + (i % 2) * 1500)) for i in range(rows)],
+        }
+    )
+    logged: list[str] = []
+    result = train(parse_spec(PENGUINS_SPEC), frame, dataset_version="p" * 16, log=logged.append)
+    lost = next(line for line in logged if line.startswith("cleaning: values that did not parse"))
+    assert lost == (
+        "cleaning: values that did not parse became missing: 11 in 'Body Mass (g)' (not float), "
+        "8 in 'Culmen Length (mm)' (not float)"
+    )
+    torgersen = rows // 4
+    mass_missing = sum(1 for i in range(rows) if i % 11 == 0 and i % 4 != 2)
+    assert f"cleaning: the filter kept {rows - torgersen - mass_missing} of {rows} rows" in logged
+    assert result.metrics["accuracy"] == 1.0

@@ -11,6 +11,7 @@ from typing import Any
 import polars as pl
 
 from trainers._errors import DatasetError, first_line
+from trainers.datasets._cleaning import DEFAULT_NULL_VALUES, replace_null_values
 from trainers.datasets._version import canonical
 
 __all__ = ["check_frame", "conflicting_column", "read_file", "read_parquet", "write_parquet"]
@@ -24,12 +25,14 @@ _READERS = {
 }
 
 
-def read_file(path: str | Path) -> pl.DataFrame:
+def read_file(path: str | Path, *, null_values: Sequence[str] = DEFAULT_NULL_VALUES) -> pl.DataFrame:
     """Read a CSV, Parquet, NDJSON (``.ndjson``/``.jsonl``) or JSON (an array of records) file by its suffix.
 
     Every value of a column is read before its type is chosen, so a text value on row 10,000 makes the column text
-    rather than an error; dates stay text (cast them in the training spec). The frame comes back with canonical
-    dtypes (see ``content_version``).
+    rather than an error. A text value equal to one of ``null_values`` is missing, in every format; in a CSV file
+    that happens before types are chosen, so a column of numbers with ``NA`` gaps is numeric (an empty CSV field is
+    always missing). The frame comes back with canonical dtypes (see ``canonical``): ISO dates and date-times are
+    Date and Datetime whatever the format.
 
     Raises:
         DatasetError: no such file, unsupported suffix, unreadable or corrupt content, no rows or no columns, or a
@@ -44,7 +47,7 @@ def read_file(path: str | Path) -> pl.DataFrame:
         raise DatasetError(f"{path}: no such file")
     try:
         if kind == "CSV":
-            frame = pl.read_csv(path, infer_schema_length=None)
+            frame = pl.read_csv(path, infer_schema_length=None, null_values=[v for v in null_values if v] or None)
         elif kind == "Parquet":
             frame = pl.read_parquet(path)
         elif kind == "NDJSON":
@@ -56,7 +59,7 @@ def read_file(path: str | Path) -> pl.DataFrame:
         if conflict is not None:
             raise DatasetError(f"{path}: cannot infer a type: {conflict}") from None
         raise DatasetError(f"{path}: cannot read as {kind}: {first_line(error)}") from None
-    return check_frame(frame, str(path))
+    return check_frame(frame, str(path), null_values=null_values)
 
 
 def read_parquet(path: str | Path) -> pl.DataFrame:
@@ -80,13 +83,14 @@ def write_parquet(frame: pl.DataFrame, path: str | Path) -> Path:
     return path
 
 
-def check_frame(frame: pl.DataFrame, source: str) -> pl.DataFrame:
-    """Refuse a frame without columns or rows; otherwise return it with canonical dtypes."""
+def check_frame(frame: pl.DataFrame, source: str, *, null_values: Sequence[str] = ()) -> pl.DataFrame:
+    """Refuse a frame without columns or rows; otherwise return it with ``null_values`` missing and canonical
+    dtypes."""
     if frame.width == 0:
         raise DatasetError(f"{source}: no columns")
     if frame.height == 0:
         raise DatasetError(f"{source}: no rows (columns {', '.join(frame.columns)})")
-    return canonical(frame)
+    return canonical(replace_null_values(frame, null_values))
 
 
 def conflicting_column(names: Sequence[str], rows: Iterable[Sequence[Any]]) -> str | None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
 import sqlalchemy as sa
 
 from trainers._errors import DatasetError, first_line
+from trainers.datasets._cleaning import DEFAULT_NULL_VALUES
 from trainers.datasets._files import check_frame, conflicting_column
 
 __all__ = ["read_sql", "redact_url"]
@@ -17,10 +19,11 @@ _SECRET_QUERY_KEYS = re.compile(r"pass|secret|token|key", re.IGNORECASE)
 _USERINFO = re.compile(r"//[^/@]*@")
 
 
-def read_sql(query: str, url: str) -> pl.DataFrame:
+def read_sql(query: str, url: str, *, null_values: Sequence[str] = DEFAULT_NULL_VALUES) -> pl.DataFrame:
     """Run ``query`` on the database at SQLAlchemy ``url`` and return its rows (canonical dtypes).
 
-    Every row is read before a column's type is chosen; numbers mixed with text make a text column.
+    Every row is read before a column's type is chosen; numbers mixed with text make a text column. Text values
+    equal to one of ``null_values`` are missing.
 
     Raises:
         DatasetError: a bad URL or missing driver, an SQLite file that does not exist, a failing query, no rows or
@@ -53,7 +56,7 @@ def read_sql(query: str, url: str) -> pl.DataFrame:
         raise DatasetError(f"query on {shown} failed: {first_line(cause)}") from None
     finally:
         engine.dispose()
-    return check_frame(frame, f"query on {shown}")
+    return check_frame(frame, f"query on {shown}", null_values=null_values)
 
 
 def redact_url(url: str) -> str:

@@ -8,6 +8,8 @@ import json
 import numpy as np
 import polars as pl
 
+from trainers.datasets._text import ISO_DATE
+
 __all__ = ["canonical", "content_version"]
 
 _VERSION_DIGITS = 16
@@ -18,8 +20,10 @@ _FORMAT = b"conduit-dataset-v1\0"
 def canonical(frame: pl.DataFrame) -> pl.DataFrame:
     """``frame`` with the dtypes that depend on the source widened to one choice per kind of value.
 
-    Integers become Int64 (UInt64 stays), floats Float64, categoricals String, datetimes microseconds: a Parquet
-    file written with Int32 and a CSV read as Int64 then hold the same data set.
+    Integers become Int64 (UInt64 stays), floats Float64, categoricals String, datetimes microseconds (in UTC when
+    they carry a time zone), and a text column whose every value is an ISO 8601 date (``2024-05-01``) or date-time
+    (``2024-05-01 10:00:00``, ``2024-05-01T10:00:00.25+02:00``) becomes Date or Datetime: a Parquet file written
+    with Int32 and timestamps and a CSV of the same rows then hold the same data set.
     """
     casts: dict[str, pl.DataType] = {}
     for name, dtype in frame.schema.items():
@@ -29,10 +33,30 @@ def canonical(frame: pl.DataFrame) -> pl.DataFrame:
             casts[name] = pl.Float64()
         elif dtype == pl.Categorical or isinstance(dtype, pl.Enum):
             casts[name] = pl.String()
-        elif isinstance(dtype, pl.Datetime) and dtype.time_unit != "us":
-            casts[name] = pl.Datetime("us", dtype.time_zone)
+        elif isinstance(dtype, pl.Datetime):
+            casts[name] = pl.Datetime("us", "UTC" if dtype.time_zone else None)
     changed = {name: dtype for name, dtype in casts.items() if frame.schema[name] != dtype}
-    return frame.cast(changed) if changed else frame  # type: ignore[arg-type]
+    frame = frame.cast(changed) if changed else frame  # type: ignore[arg-type]
+    texts = [frame[name] for name, dtype in frame.schema.items() if dtype == pl.String]
+    dates = [parsed for parsed in map(_temporal, texts) if parsed is not None]
+    return frame.with_columns(dates) if dates else frame
+
+
+def _temporal(text: pl.Series) -> pl.Series | None:
+    """``text`` as Date or Datetime(us) when every present value is one ISO 8601 form of it, else None."""
+    present = text.drop_nulls()
+    if not len(present) or not ISO_DATE.match(present[0]):
+        return None  # the first value settles it cheaply for the many text columns that hold no dates
+    if not bool(present.str.contains(ISO_DATE.pattern).all()):
+        return None
+    timed = bool(present.str.len_bytes().gt(10).any())
+    try:
+        # polars infers the format from the first value; strict refuses a column where any other value differs.
+        if not timed:
+            return text.str.to_date(format="%Y-%m-%d", strict=True)
+        return text.str.to_datetime(time_unit="us", strict=True)
+    except pl.exceptions.PolarsError:
+        return None
 
 
 def content_version(frame: pl.DataFrame) -> str:
