@@ -20,6 +20,7 @@ from contract.client import SyncControlPlaneClient, collect
 from contract.entities import DatasetVersion
 from trainers import ParityError, SpecError, describe_estimators, load_spec, train
 from trainers.bundled import BUNDLED
+from trainers.datasets import DEFAULT_NULL_VALUES, clean, split_null_values
 
 __all__ = ["add_training_commands"]
 
@@ -56,7 +57,16 @@ def _profile_text(d: DatasetVersion) -> str:
 
 
 def _import(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
-    frame, source = read_source(args.source, sql=args.sql, db=args.db)
+    null_values = DEFAULT_NULL_VALUES if args.null_values is None else split_null_values(args.null_values)
+    frame, source = read_source(args.source, sql=args.sql, db=args.db, null_values=null_values)
+    # Cleaning applies to the rows read, whatever their source.
+    frame = clean(
+        frame,
+        casts=dict(args.cast),
+        try_casts=dict(args.try_cast),
+        filter=args.filter,
+        log=lambda line: print(line, file=sys.stderr, flush=True),
+    )
     stored, created = import_frame(
         client, frame, args.name, source=source, target=args.target or "", description=args.description
     )
@@ -68,6 +78,14 @@ def _import(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
             f"({stored.profile.rows} rows, {len(stored.profile.columns)} columns)"
         ),
     )
+
+
+def _column_type(text: str) -> tuple[str, str]:
+    """``COLUMN=TYPE``; the last ``=`` splits, so a column name may hold one."""
+    column, equals, dtype = text.rpartition("=")
+    if not equals or not column or not dtype:
+        raise argparse.ArgumentTypeError(f"{text!r} is not COLUMN=TYPE (e.g. 'Body Mass (g)=float')")
+    return column, dtype
 
 
 def _list(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
@@ -162,6 +180,36 @@ def add_training_commands(sub: SubParsers) -> None:
     p.add_argument("--sql", metavar="QUERY", help="read the result of this query instead of a file")
     p.add_argument("--db", metavar="URL", help="SQLAlchemy URL of the database --sql reads (sqlite:///…, postgresql…)")
     p.add_argument("--description", default="", help="free text stored with the version")
+    cleaning = p.add_argument_group("cleaning (applied to the rows read, in this order, before versioning)")
+    cleaning.add_argument(
+        "--null-values",
+        action="append",
+        metavar="LIST",
+        help="text values that mean missing, comma-separated, repeatable; replaces the default "
+        f"{','.join(DEFAULT_NULL_VALUES)} (an empty CSV field is always missing; --null-values '' keeps only that)",
+    )
+    cleaning.add_argument(
+        "--cast",
+        action="append",
+        default=[],
+        type=_column_type,
+        metavar="COLUMN=TYPE",
+        help="cast a column (int, float, string, bool, date, datetime or a polars dtype); a value that does not "
+        "parse fails the import",
+    )
+    cleaning.add_argument(
+        "--try-cast",
+        action="append",
+        default=[],
+        type=_column_type,
+        metavar="COLUMN=TYPE",
+        help="cast a column; values that do not parse become missing, counted on stderr",
+    )
+    cleaning.add_argument(
+        "--filter",
+        metavar="CONDITION",
+        help="keep the rows where this SQL condition is true (the expressions of a spec's derived columns)",
+    )
     p = command_parser(actions, "list", _list, "the newest version of every data set", listing=True)
     p.add_argument("--limit", type=int, help="at most this many")
     p = command_parser(actions, "versions", _versions, "versions of one data set, newest first", listing=True)

@@ -32,12 +32,21 @@ BUNDLED_PREFIX = "bundled:"
 """``bundled:NAME`` names a data set shipped with Conduit (``trainers.bundled``) as an import source."""
 
 
-def read_source(source: str | None, *, sql: str | None = None, db: str | None = None) -> tuple[pl.DataFrame, str]:
-    """Read a file, a bundled data set or a SQL query; returns the frame and how its source is recorded."""
+def read_source(
+    source: str | None,
+    *,
+    sql: str | None = None,
+    db: str | None = None,
+    null_values: Sequence[str] = ds.DEFAULT_NULL_VALUES,
+) -> tuple[pl.DataFrame, str]:
+    """Read a file, a bundled data set or a SQL query; returns the frame and how its source is recorded.
+
+    Text values equal to one of ``null_values`` are missing in files and query results (bundled data has none).
+    """
     if sql is not None:
         if not db:
             raise ds.DatasetError("--sql needs --db URL (an SQLAlchemy URL)")
-        return ds.read_sql(sql, db), f"sql:{ds.redact_url(db)}"
+        return ds.read_sql(sql, db, null_values=null_values), f"sql:{ds.redact_url(db)}"
     if not source:
         raise ds.DatasetError("give a file, bundled:NAME, or --sql QUERY --db URL")
     if source.startswith(BUNDLED_PREFIX):
@@ -46,7 +55,7 @@ def read_source(source: str | None, *, sql: str | None = None, db: str | None = 
             raise ds.DatasetError(f"no bundled data set {name!r}; there are: {', '.join(sorted(bundled.BUNDLED))}")
         return bundled.load(name), source
     path = Path(source)
-    return ds.read_file(path), f"file:{path.name}"
+    return ds.read_file(path, null_values=null_values), f"file:{path.name}"
 
 
 def import_frame(
@@ -69,6 +78,8 @@ def import_frame(
         raise ds.DatasetError(f"{source}: no rows to import")
     if target and target not in frame.columns:
         raise ds.DatasetError(f"target column {target!r} is not in the data (columns: {', '.join(frame.columns)})")
+    # The stored file holds the rows in the form their version hashes (ISO date text as dates, wide dtypes).
+    frame = ds.canonical(frame)
     version = ds.content_version(frame)
     with tempfile.TemporaryDirectory(prefix="conduit-dataset-") as folder:
         path = Path(folder) / "data.parquet"

@@ -194,7 +194,7 @@ def test_cleaning_errors_name_the_column(frames: dict[str, pl.DataFrame], make_s
         '[cleaning]\ncasts = { town = "String" }\n': "[cleaning] casts: no column 'town'",
         '[cleaning]\nderived = { ratio = "debt / salary" }\n': "[cleaning] derived column 'ratio' (debt / salary)",
         "[cleaning]\nclip = { city = [0, 1] }\n": "[cleaning] clip: 'city' is not a numeric feature",
-        '[cleaning]\ncasts = { city = "float" }\n': "1955 value(s) do not parse ('lyon', 'paris', 'toulouse'); a try-cast",
+        '[cleaning]\ncasts = { city = "float" }\n': "1955 value(s) do not parse ('lyon', 'paris', 'toulouse')",
         '[cleaning]\ntry_casts = { town = "float" }\n': "[cleaning] try_casts: no column 'town'",
         '[cleaning]\nfilter = "salary > 10"\n': "[cleaning] filter 'salary > 10': no column 'salary'",
         '[cleaning]\nfilter = "income * 2"\n': "[cleaning] filter 'income * 2' gives Float64 values",
