@@ -118,3 +118,12 @@ def test_text_becomes_booleans_and_date_times_whatever_the_first_value() -> None
     assert cast["flag"].to_list() == [True, False, None, None]
     assert cast["at"].to_list() == [None, dt.datetime(2024, 1, 1, 10), None, None]
     assert lost == {"flag": 1, "at": 2}
+
+
+def test_a_fraction_is_not_an_integer() -> None:
+    frame = pl.DataFrame({"count": [1.0, 2.5, None, 4.0]})
+    with pytest.raises(DatasetError, match=r"1 value\(s\) do not parse \(2.5\)"):
+        cast_columns(frame, {"count": "int"}, strict=True)
+    cast, lost = cast_columns(frame, {"count": "int"}, strict=False)
+    assert cast["count"].to_list() == [1, None, None, 4] and cast["count"].dtype == pl.Int64
+    assert lost == {"count": 1}
