@@ -29,9 +29,11 @@ KUSTOMIZATIONS = (
 )
 """Every kustomization that renders on its own (examples/tuning/spec is a component of the last two)."""
 
-KUBERNETES_VERSION = "1.33"
-"""The oldest Kubernetes the manifests are for: native gRPC probes (1.27), matchLabelKeys in topology spread (1.27),
-backoffLimitPerIndex of indexed Jobs (1.33). kubernetes-validate checks every built-in kind against its schemas."""
+KUBERNETES_VERSIONS = ("1.33", "1.37")
+"""The Kubernetes versions every built-in kind is validated against: the oldest the manifests are for (native gRPC
+probes came in 1.27, matchLabelKeys in topology spread in 1.27, backoffLimitPerIndex of indexed Jobs in 1.33) and the
+newest whose schemas the pinned kubernetes-validate ships."""
+
 
 CONDUIT_IMAGE = "registry.example.com/conduit/conduit"
 """The overlays' name of the one image every Conduit container runs (the base calls it ``conduit``)."""

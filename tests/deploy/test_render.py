@@ -1,5 +1,5 @@
 """Every kustomization renders, and every object it renders is valid: built-in kinds against the pinned Kubernetes
-version's strict schemas (kubernetes-validate), custom resources against their CRDs' schemas in
+versions' strict schemas (kubernetes-validate), custom resources against their CRDs' schemas in
 deploy/kubernetes/schemas, both refusing a field the schema does not name."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.deploy.conftest import KUBERNETES, KUBERNETES_VERSION, KUSTOMIZATIONS, SCHEMAS, Rendered
+from tests.deploy.conftest import KUBERNETES, KUBERNETES_VERSIONS, KUSTOMIZATIONS, SCHEMAS, Rendered
 
 CUSTOM_RESOURCES = {
     ("keda.sh/v1alpha1", "ScaledObject"): "keda.sh_scaledobject_v1alpha1.json",
@@ -67,13 +67,15 @@ def validation_errors(obj: dict[str, Any]) -> list[str]:
             f"{where}: {'.'.join(map(str, e.absolute_path))}: {e.message}"
             for e in _custom_validator(*key).iter_errors(obj)
         ]
-    try:
-        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
-    except kubernetes_validate.ValidationError as exc:
-        return [f"{where}: {'.'.join(map(str, exc.path))}: {exc.message}"]
-    except kubernetes_validate.SchemaNotFoundError as exc:
-        return [f"{where}: {exc.message} (a custom resource needs its schema in {SCHEMAS})"]
-    return []
+    errors = []
+    for version in KUBERNETES_VERSIONS:
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            errors.append(f"{where} ({version}): {'.'.join(map(str, exc.path))}: {exc.message}")
+        except kubernetes_validate.SchemaNotFoundError as exc:
+            errors.append(f"{where}: {exc.message} (a custom resource needs its schema in {SCHEMAS})")
+    return errors
 
 
 @pytest.mark.parametrize("name", KUSTOMIZATIONS)
