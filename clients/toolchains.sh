@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Install what generating, building and testing the C++, Go, Java and Node.js clients needs, the proto tools, the
-# PostgreSQL server the control-plane tests start, and the browser the dashboard tests drive. Each language uses its
-# own registry: Go modules from the module proxy (clients/go/go.mod), Java artifacts from Maven Central
-# (clients/java/pom.xml, fetched by its build), npm packages from the npm registry (the lock files of proto/ and
-# clients/node/); Debian's packages only for C++, protoc, PostgreSQL and Chromium. Only what is missing is installed:
-# a second run is a no-op in about a second.
+# PostgreSQL server the control-plane tests start, the browser the dashboard tests drive, and the kustomize that renders
+# deploy/kubernetes. Each language uses its own registry: Go modules from the module proxy (clients/go/go.mod, and
+# kustomize's), Java artifacts from Maven Central (clients/java/pom.xml, fetched by its build), npm packages from the npm
+# registry (the lock files of proto/ and clients/node/); Debian's packages only for C++, protoc, PostgreSQL and
+# Chromium. Only what is missing is installed: a second run is a no-op in about a second.
 #
 # Usage: clients/toolchains.sh            (as root, or with sudo available)
 set -euo pipefail
@@ -64,6 +64,18 @@ go_version="$(go env GOVERSION 2>/dev/null || true)"
 [[ -n "${go_version}" ]] || die "Go is not installed: clients/go/go.mod needs Go 1.26 or newer (see clients/go/README.md)"
 (cd "${root}/clients/go" && go mod download) || die "go mod download in clients/go failed (${go_version})"
 log "Go modules of clients/go present (${go_version})"
+
+# kustomize, which renders deploy/kubernetes for its tests (kubectl's built-in copy may be absent or of another
+# version): built from its Go module into .cache/bin, again only when the version there is not the pinned one.
+kustomize_version="v5.7.1"
+kustomize="${root}/.cache/bin/kustomize"
+if [[ "$("${kustomize}" version 2>/dev/null || true)" != "${kustomize_version}" ]]; then
+    log "go install sigs.k8s.io/kustomize/kustomize/v5@${kustomize_version}"
+    GOBIN="${root}/.cache/bin" go install "sigs.k8s.io/kustomize/kustomize/v5@${kustomize_version}" \
+        || die "go install of kustomize ${kustomize_version} failed (${go_version})"
+else
+    log "kustomize ${kustomize_version} present"
+fi
 
 declare -A npm_install=([proto]="install --no-save" [clients/node]="ci")
 for dir in proto clients/node; do
