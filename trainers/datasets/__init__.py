@@ -1,12 +1,16 @@
-"""Data sets: read from files or SQL with polars, versioned by content hash, profiled as the drift baseline."""
+"""Data sets: read from files, SQL, HTTP APIs or object storage with polars, versioned by content hash, profiled as
+the drift baseline."""
 
 from trainers._errors import DatasetError
 from trainers.datasets._files import read_file, read_parquet, write_parquet
+from trainers.datasets._http import Backoff
 from trainers.datasets._profile import column_kind, profile
+from trainers.datasets._remote import read_remote
 from trainers.datasets._sql import read_sql, redact_url
 from trainers.datasets._version import canonical, content_version
 
 __all__ = [
+    "Backoff",
     "DatasetError",
     "canonical",
     "column_kind",
@@ -14,6 +18,7 @@ __all__ = [
     "profile",
     "read_file",
     "read_parquet",
+    "read_remote",
     "read_sql",
     "redact_url",
     "write_parquet",
