@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from pathlib import Path
 
 import polars as pl
@@ -21,13 +22,15 @@ __all__ = ["S3_ENDPOINT_ENV", "add_import_options", "import_spec", "is_url", "re
 
 S3_ENDPOINT_ENV = "CONDUIT_CP_S3_ENDPOINT_URL"
 """The artifact store's S3 endpoint setting, also the default endpoint of ``s3://`` imports."""
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _ANYWHERE = ("0.0.0.0/0", "::/0")
 _URL_OPTIONS = ("records", "next", "header", "format", "outbound_allow")
 
 
 def is_url(source: str | None) -> bool:
-    """Whether ``source`` is an import URL rather than a file or ``bundled:NAME``."""
-    return bool(source) and str(source).lower().startswith(("http://", "https://", "s3://"))
+    """Whether ``source`` is a URL (``scheme://…``; ``ImportSpec`` says which schemes it reads) rather than a file or
+    ``bundled:NAME``."""
+    return bool(source and _URL.match(source))
 
 
 def add_import_options(parser: argparse.ArgumentParser, *, outbound: bool = True) -> None:

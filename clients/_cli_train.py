@@ -64,6 +64,8 @@ def _import(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
         spec = ImportSpec.from_json(args.spec.read_text())
         name, target, description = name or spec.name, target or spec.target, description or spec.description
         frame, source = read_import(spec, args), spec.source
+    elif not name:
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, "give the data set's --name")
     elif is_url(args.source):
         spec = import_spec(args.source, args)
         frame, source = read_import(spec, args), spec.source
@@ -71,7 +73,7 @@ def _import(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
         check_file_options(args)
         frame, source = read_source(args.source, sql=args.sql, db=args.db)
     if not name:
-        raise ConduitError(ErrorCode.INVALID_ARGUMENT, "give the data set's --name")
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, "the import spec names no data set; give --name")
     stored, created = import_frame(client, frame, name, source=source, target=target, description=description)
     emit(
         args,

@@ -170,7 +170,7 @@ def _get_with_retries(
             wait = asked
         if attempt < attempts:
             backoff.sleep(wait)
-    raise DatasetError(f"GET {shown}: {problem} (after {attempts} attempts)")
+    raise DatasetError(f"GET {shown}: {problem} (after {attempts} attempt{'s' if attempts > 1 else ''})")
 
 
 def _read(response: urllib3.BaseHTTPResponse, max_bytes: int, budget: int, shown: str) -> bytes:
