@@ -316,12 +316,14 @@ class ControlPlaneServer:
             self._train_command, limits=limits, max_log_bytes=alerting.max_log_bytes, env=env,
             work_dir=self.settings.home_dir() / "jobs" / "runs",
         )  # fmt: skip
-        # An import reads s3:// URLs through the artifact store's endpoint; its wall clock is its own.
+        # An import reads s3:// URLs through the artifact store's endpoint. Its wall clock is its own, but no longer
+        # than a train run's: the run's token and lease are sized for that.
         if self.settings.s3_endpoint_url:
             env["CONDUIT_CP_S3_ENDPOINT_URL"] = self.settings.s3_endpoint_url
+        wall_s = min(self.imports.timeout_s, alerting.train_timeout_s)
         self._import = TrainRunner(
-            self._import_command, limits=RunLimits(self.imports.timeout_s, alerting.train_cpu_s,
-            alerting.train_memory_bytes), max_log_bytes=alerting.max_log_bytes, env=env,
+            self._import_command, limits=RunLimits(wall_s, alerting.train_cpu_s, alerting.train_memory_bytes),
+            max_log_bytes=alerting.max_log_bytes, env=env,
             work_dir=self.settings.home_dir() / "jobs" / "runs",
         )  # fmt: skip
         interval = alerting.evaluate_interval_s

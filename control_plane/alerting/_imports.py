@@ -44,7 +44,9 @@ class ImportSettings(BaseSettings):
     """Comma-separated names of the control plane's environment variables an import job's ``env:VAR`` header may
     name (``PARTNER_API_TOKEN``); a job naming another is refused. Empty: jobs send no secret header."""
     timeout_s: float = Field(default=900.0, gt=0)
-    """Seconds an import run may take (wall clock, every page and retry included) before it is stopped."""
+    """Seconds an import run may take (wall clock, every page and retry included) before it is stopped; at most
+    ``CONDUIT_ALERTS_TRAIN_TIMEOUT_S``, which its token and lease are sized for. Its CPU and memory limits are a
+    train run's."""
 
     @field_validator("allow", mode="before")
     @classmethod

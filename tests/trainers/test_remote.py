@@ -155,6 +155,11 @@ def test_files_at_urls_are_read_as_files_are(api: ApiServer) -> None:
     frame = _read(ImportSpec(f"{api.url}/data.csv"))
     assert frame.to_dicts() == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
     assert _read(ImportSpec(f"{api.url}/export"))["a"].to_list() == [1.0, 2.5]
+    api.route("/nested.json", Answer.json([{"a": {"b": 1}, "c": "x"}, {"a": {"b": None}, "c": "y"}]))
+    assert _read(ImportSpec(f"{api.url}/nested.json")).to_dicts() == [{"a.b": 1, "c": "x"}, {"a.b": None, "c": "y"}]
+    api.route("/mixed.json", Answer.json([{"a": 1}, True, 3]))
+    with pytest.raises(DatasetError, match=r"^http://[^ ]+/mixed.json: cannot read as JSON"):
+        _read(ImportSpec(f"{api.url}/mixed.json"))
     with pytest.raises(DatasetError, match=r"a JSON object, not a list of records; give --records PATH \(its keys"):
         _read(ImportSpec(f"{api.url}/object"))
     with pytest.raises(DatasetError, match="cannot tell the format"):

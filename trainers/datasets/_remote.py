@@ -132,8 +132,10 @@ def _read_body(body: bytes, kind: str, spec: ImportSpec, shown: str) -> pl.DataF
             raise DatasetError(
                 f"{shown}: the answer is a JSON object, not a list of records; give --records PATH (its keys: {keys})"
             )
-        if isinstance(document, list) and any(isinstance(r, dict) and _nested(r) for r in document):
-            return _read_records([r if isinstance(r, dict) else {} for r in document], spec, shown, pages=1)
+        records = document if isinstance(document, list) else []
+        # Nested records are flattened as API pages are; anything else is the file reader's to accept or refuse.
+        if all(isinstance(r, dict) for r in records) and any(_nested(r) for r in records):
+            return _read_records(records, spec, shown, pages=1)
     return _read_file(body, kind, spec, shown)
 
 
@@ -163,6 +165,7 @@ def _read_file(body: bytes, kind: str, spec: ImportSpec, shown: str) -> pl.DataF
 
 
 def _s3_object(spec: ImportSpec, endpoint_url: str | None, client: Any) -> tuple[bytes, str]:
+    # Imported here: boto3 takes a while to import, and only s3:// imports need it.
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
