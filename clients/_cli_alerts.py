@@ -12,10 +12,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from clients._cli_control import SubParsers, command_parser
+from clients._cli_import import add_import_options, import_spec
 from clients._cli_output import emit, table, when
 from contract import wire
 from contract.client import SyncControlPlaneClient
 from contract.entities import AlertEvent, AlertRuleRecord, AlertStatus, JobRecord, JobRun
+from contract.errors import ConduitError, ErrorCode
 
 __all__ = ["add_alert_commands"]
 
@@ -124,7 +126,21 @@ def _alerts_remove(client: SyncControlPlaneClient, args: argparse.Namespace) -> 
 
 
 def _jobs_add(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
-    if args.train is not None:
+    if args.import_url is not None:
+        if not args.dataset:
+            raise ConduitError(
+                ErrorCode.INVALID_ARGUMENT, "--import needs --name DATASET, the data set it imports into"
+            )
+        # Only the spec travels: header values written env:VAR stay references, read by the control plane per run.
+        spec = import_spec(
+            args.import_url, args, name=args.dataset, target=args.target or "", description=args.description
+        )
+        job = client.run(client.api.create_job(args.name, cron=args.cron, kind="import", spec=spec.to_json()))
+    elif args.dataset or args.records or args.next or args.header or args.format:
+        raise ConduitError(
+            ErrorCode.INVALID_ARGUMENT, "--name, --records, --next, --header, --format: only with --import"
+        )
+    elif args.train is not None:
         # The control plane runs the trainer in its own home: the spec travels as text, not as a path here.
         job = client.run(
             client.api.create_job(args.name, cron=args.cron, kind="train", spec=Path(args.train).read_text())
@@ -182,15 +198,23 @@ def add_alert_commands(sub: SubParsers) -> None:
     p = command_parser(actions, "remove", _alerts_remove, "remove a rule and its alerts (their history stays)")
     p.add_argument("rule", metavar="RULE")
 
-    jobs = sub.add_parser("jobs", help="jobs the control plane runs on a cron schedule: train, evaluate, gc")
+    jobs = sub.add_parser("jobs", help="jobs the control plane runs on a cron schedule: train, import, evaluate, gc")
     actions = jobs.add_subparsers(dest="action", required=True)
     p = command_parser(actions, "add", _jobs_add, "add a job run once per cron tick across control planes")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--cron", required=True, metavar="EXPR", help='five fields, e.g. "*/5 * * * *"')
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--train", type=Path, metavar="SPEC.toml", help="train and register with this spec")
+    group.add_argument(
+        "--import", dest="import_url", metavar="URL",
+        help="import a data set from an http(s):// or s3:// URL (a new version only when the data changed)",
+    )  # fmt: skip
     group.add_argument("--evaluate", action="store_true", help="evaluate every alert rule")
     group.add_argument("--gc", action="store_true", help="delete unreferenced artifacts and old roll-ups")
+    p.add_argument("--name", dest="dataset", metavar="DATASET", help="--import: the data set imported into")
+    p.add_argument("--target", help="--import: the column models will predict")
+    p.add_argument("--description", default="", help="--import: free text stored with each new version")
+    add_import_options(p, outbound=False)
     command_parser(actions, "list", _jobs_list, "the jobs", listing=True)
     p = command_parser(actions, "history", _jobs_history, "a job's runs, newest first", listing=True)
     p.add_argument("name", metavar="NAME")

@@ -13,11 +13,13 @@ import sys
 from pathlib import Path
 
 from clients._cli_control import SubParsers, command_parser
+from clients._cli_import import add_import_options, check_file_options, import_spec, is_url, read_import
 from clients._cli_output import emit, table, when
 from clients.training import BUNDLED_PREFIX, fetch_dataset, import_frame, read_source, register_result
 from contract import wire
 from contract.client import SyncControlPlaneClient, collect
-from contract.entities import DatasetVersion
+from contract.entities import DatasetVersion, ImportSpec
+from contract.errors import ConduitError, ErrorCode
 from trainers import ParityError, SpecError, describe_estimators, load_spec, train
 from trainers.bundled import BUNDLED
 from trainers.datasets import DEFAULT_NULL_VALUES, clean, split_null_values
@@ -57,8 +59,23 @@ def _profile_text(d: DatasetVersion) -> str:
 
 
 def _import(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    name, target, description = args.name, args.target or "", args.description
     null_values = DEFAULT_NULL_VALUES if args.null_values is None else split_null_values(args.null_values)
-    frame, source = read_source(args.source, sql=args.sql, db=args.db, null_values=null_values)
+    if args.spec is not None:
+        # An import job's stored spec: the control plane runs this command with it, as the job's creator.
+        spec = ImportSpec.from_json(args.spec.read_text())
+        name, target, description = name or spec.name, target or spec.target, description or spec.description
+        frame, source = read_import(spec, args, null_values), spec.source
+    elif not name:
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, "give the data set's --name")
+    elif is_url(args.source):
+        spec = import_spec(args.source, args)
+        frame, source = read_import(spec, args, null_values), spec.source
+    else:
+        check_file_options(args)
+        frame, source = read_source(args.source, sql=args.sql, db=args.db, null_values=null_values)
+    if not name:
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, "the import spec names no data set; give --name")
     # Cleaning applies to the rows read, whatever their source.
     frame = clean(
         frame,
@@ -67,9 +84,7 @@ def _import(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
         filter=args.filter,
         log=lambda line: print(line, file=sys.stderr, flush=True),
     )
-    stored, created = import_frame(
-        client, frame, args.name, source=source, target=args.target or "", description=args.description
-    )
+    stored, created = import_frame(client, frame, name, source=source, target=target, description=description)
     emit(
         args,
         wire.dataset_version(stored),
@@ -166,20 +181,23 @@ def _train(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
 
 def add_training_commands(sub: SubParsers) -> None:
     """Add ``datasets`` and ``train`` to the ``conduit`` parser."""
-    datasets = sub.add_parser("datasets", help="data sets: import from files or SQL, list, show profiles")
+    datasets = sub.add_parser("datasets", help="data sets: import from files, SQL or URLs, list, show profiles")
     actions = datasets.add_subparsers(dest="action", required=True)
-    p = command_parser(actions, "import", _import, "import a file, a bundled data set or a SQL query as a version")
+    p = command_parser(
+        actions, "import", _import, "import a file, a URL, a bundled data set or a SQL query as a version"
+    )
     p.add_argument(
         "source",
         nargs="?",
-        help=f"a .csv, .parquet, .ndjson/.jsonl or .json file, or {BUNDLED_PREFIX}NAME "
-        f"({', '.join(sorted(BUNDLED))}); omit with --sql",
+        help=f"a .csv, .parquet, .ndjson/.jsonl or .json file, an http(s):// or s3://bucket/key URL, or "
+        f"{BUNDLED_PREFIX}NAME ({', '.join(sorted(BUNDLED))}); omit with --sql",
     )
-    p.add_argument("--name", required=True, help="data set name")
+    p.add_argument("--name", help="data set name (required)")
     p.add_argument("--target", help="the column models will predict")
     p.add_argument("--sql", metavar="QUERY", help="read the result of this query instead of a file")
     p.add_argument("--db", metavar="URL", help="SQLAlchemy URL of the database --sql reads (sqlite:///…, postgresql…)")
     p.add_argument("--description", default="", help="free text stored with the version")
+    add_import_options(p)
     cleaning = p.add_argument_group("cleaning (applied to the rows read, in this order, before versioning)")
     cleaning.add_argument(
         "--null-values",

@@ -25,14 +25,16 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from contract.entities import DriftRule
+from contract.entities import DriftRule, ImportSpec
 from contract.errors import ConduitError, ErrorCode
 from control_plane.alerting import (
+    DEFAULT_IMPORT_COMMAND,
     DEFAULT_TRAIN_COMMAND,
     AlertEngine,
     AlertingSettings,
     EmailSender,
     Evaluator,
+    ImportSettings,
     Job,
     Notifier,
     RetryPolicy,
@@ -42,6 +44,8 @@ from control_plane.alerting import (
     SqlLeaseStore,
     TrainRunner,
     WebhookSender,
+    import_argv,
+    import_environment,
 )
 from control_plane.artifacts import ArtifactStore, LocalArtifactStore, open_artifact_store
 from control_plane.auth import Authenticator
@@ -103,6 +107,8 @@ class ControlPlaneServer:
         alerting: Parsed settings of alerting and scheduled jobs; default: all defaults.
         clock: The current time (aware), for server liveness; tests inject one.
         train_command: The argv of a train job's process (``{spec}`` is its spec); default ``conduit train``.
+        imports: Parsed settings of import jobs; default: all defaults (public destinations, no variables).
+        import_command: The argv of an import job's process; default ``conduit datasets import --spec {spec}``.
     """
 
     def __init__(
@@ -112,13 +118,18 @@ class ControlPlaneServer:
         alerting: AlertingSettings | None = None,
         clock: Clock = utc_now,
         train_command: Sequence[str] = DEFAULT_TRAIN_COMMAND,
+        imports: ImportSettings | None = None,
+        import_command: Sequence[str] = DEFAULT_IMPORT_COMMAND,
     ) -> None:
         self.settings = settings
         self.alerting = alerting or AlertingSettings()
+        self.imports = imports or ImportSettings()
         self._stop_jobs = threading.Event()
         self._job_threads: list[threading.Thread] = []
         self._train_command = tuple(train_command)
         self._train: TrainRunner | None = None
+        self._import_command = import_argv(tuple(import_command), self.imports)
+        self._import: TrainRunner | None = None
         self._clock = clock
         self.port = 0
         self.admin_token: str | None = None
@@ -179,7 +190,12 @@ class ControlPlaneServer:
                 clock=self._clock,
             ),
             alerting=AlertingService(
-                store, runners.alerts, runners.leases, runners, webhook_policy=self.alerting.webhook_policy()
+                store,
+                runners.alerts,
+                runners.leases,
+                runners,
+                webhook_policy=self.alerting.webhook_policy(),
+                imports=self.imports,
             ),
             predictions=PredictionLogService(
                 store,
@@ -270,13 +286,20 @@ class ControlPlaneServer:
             spec_dir=home / "jobs", holder=f"{socket.gethostname()}:{os.getpid()}", gc_grace_s=alerting.gc_grace_s,
             rollup_retention=timedelta(days=self.settings.monitoring_retention), lease_ttl_s=alerting.lease_ttl_s,
             misfire_grace_s=alerting.misfire_grace_s,
-            prediction_log_retention=timedelta(days=self.settings.prediction_log_retention),
+            prediction_log_retention=timedelta(days=self.settings.prediction_log_retention), imports=self._run_import,
         )  # fmt: skip
 
     def _run_train(self, job: Job, tick: datetime, token: str) -> RunResult:
         if self._train is None:
             raise RuntimeError("train jobs run only once the control plane listens")
         return self._train(job, tick, token)
+
+    def _run_import(self, job: Job, tick: datetime, token: str) -> RunResult:
+        if self._import is None or job.spec is None:
+            raise RuntimeError("import jobs run only once the control plane listens")
+        # Read when the run starts: the job stores env:VAR references, the values are this process's now.
+        spec = ImportSpec.from_json(job.spec.read_text())
+        return self._import(job, tick, token, import_environment(spec, self.imports, os.environ))
 
     def _start_jobs(self, runners: JobRunners) -> None:
         """The scheduler and the built-in evaluation, each on a thread of its own until ``stop``."""
@@ -291,6 +314,16 @@ class ControlPlaneServer:
         limits = RunLimits(alerting.train_timeout_s, alerting.train_cpu_s, alerting.train_memory_bytes)
         self._train = TrainRunner(
             self._train_command, limits=limits, max_log_bytes=alerting.max_log_bytes, env=env,
+            work_dir=self.settings.home_dir() / "jobs" / "runs",
+        )  # fmt: skip
+        # An import reads s3:// URLs through the artifact store's endpoint. Its wall clock is its own, but no longer
+        # than a train run's: the run's token and lease are sized for that.
+        if self.settings.s3_endpoint_url:
+            env["CONDUIT_CP_S3_ENDPOINT_URL"] = self.settings.s3_endpoint_url
+        wall_s = min(self.imports.timeout_s, alerting.train_timeout_s)
+        self._import = TrainRunner(
+            self._import_command, limits=RunLimits(wall_s, alerting.train_cpu_s, alerting.train_memory_bytes),
+            max_log_bytes=alerting.max_log_bytes, env=env,
             work_dir=self.settings.home_dir() / "jobs" / "runs",
         )  # fmt: skip
         interval = alerting.evaluate_interval_s
@@ -353,6 +386,14 @@ def _alerting_settings() -> AlertingSettings | None:
         return None
 
 
+def _import_settings() -> ImportSettings | None:
+    try:
+        return ImportSettings()
+    except ValidationError as exc:
+        _print_errors(exc, "CONDUIT_IMPORT_")
+        return None
+
+
 def _print_errors(exc: ValidationError, prefix: str) -> None:
     """Each error on its own line, naming the setting as the user wrote it: ``--flag`` or ``CONDUIT_ALERTS_NAME``."""
     for error in exc.errors():
@@ -364,8 +405,8 @@ def _print_errors(exc: ValidationError, prefix: str) -> None:
             print(f"{PROGRAM}: {error['msg'].removeprefix('Value error, ')}", file=sys.stderr)
 
 
-async def _serve(settings: ControlPlaneSettings, alerting: AlertingSettings) -> None:
-    server = ControlPlaneServer(settings, alerting=alerting)
+async def _serve(settings: ControlPlaneSettings, alerting: AlertingSettings, imports: ImportSettings) -> None:
+    server = ControlPlaneServer(settings, alerting=alerting, imports=imports)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -391,11 +432,12 @@ def main(overrides: dict[str, Any]) -> int:
     """
     settings = _settings(overrides)
     alerting = _alerting_settings()
-    if settings is None or alerting is None:
+    imports = _import_settings()
+    if settings is None or alerting is None or imports is None:
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(_serve(settings, alerting))
+        asyncio.run(_serve(settings, alerting, imports))
     except ConduitError as exc:
         print(f"{PROGRAM}: {exc.message}", file=sys.stderr)
         return 1

@@ -621,7 +621,8 @@ class ControlPlaneClient:
         return wire.alert_of(await self._unary("AcknowledgeAlert", self._stub.AcknowledgeAlert, request))
 
     async def create_job(self, name: str, *, cron: str, kind: str, spec: str = "") -> JobRecord:
-        """A job run on ``cron``: ``kind`` ``evaluate``, ``gc``, or ``train`` with ``spec``, a training spec's TOML.
+        """A job run on ``cron``: ``kind`` ``evaluate``, ``gc``, ``train`` with ``spec``, a training spec's TOML, or
+        ``import`` with ``spec``, an ``ImportSpec``'s JSON (``ImportSpec.to_json``).
 
         Raises:
             ConduitError: INVALID_ARGUMENT naming the argument at fault; ALREADY_EXISTS.

@@ -19,6 +19,7 @@ from contract.entities._deployments import (
     ServerRecord,
     ServerStatus,
 )
+from contract.entities._imports import IMPORT_FORMATS, ImportSpec, redact_source_url
 from contract.entities._monitoring import (
     DatasetRef,
     DriftRule,
@@ -44,6 +45,7 @@ from contract.entities._registry import (
 from contract.entities._users import AuditEntry, Callers, CallerToken, Role, User
 
 __all__ = [
+    "IMPORT_FORMATS",
     "AlertEvent",
     "AlertRuleRecord",
     "AlertStatus",
@@ -64,6 +66,7 @@ __all__ = [
     "DeploymentSpec",
     "DriftRule",
     "FeatureDrift",
+    "ImportSpec",
     "JobRecord",
     "JobRun",
     "LatencyHistogram",
@@ -86,4 +89,5 @@ __all__ = [
     "TensorSignature",
     "User",
     "VersionRef",
+    "redact_source_url",
 ]

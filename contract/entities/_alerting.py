@@ -26,7 +26,8 @@ class AlertRuleRecord:
 
 @dataclass(frozen=True, slots=True)
 class JobRecord:
-    """A scheduled job as stored: ``kind`` is ``evaluate``, ``train`` or ``gc``; ``spec`` a train job's TOML text."""
+    """A scheduled job as stored: ``kind`` is ``evaluate``, ``train``, ``import`` or ``gc``; ``spec`` a train job's
+    TOML text or an import job's ``ImportSpec`` JSON."""
 
     name: str
     cron: str

@@ -11,7 +11,8 @@
   registry's migrations create; a state is written back only as it was read (``Revision``; else ``AlertChanged``).
   ``AlertEngine`` ties a pass of a rule together.
 - Scheduling: ``Job.parse`` reads ``conduit jobs add`` arguments; ``Scheduler`` runs each tick once across replicas;
-  ``TrainRunner`` runs training specs in a confined subprocess (``RunLimits``).
+  ``TrainRunner`` runs training specs in a confined subprocess (``RunLimits``), and import specs with
+  ``DEFAULT_IMPORT_COMMAND`` under ``ImportSettings``' outbound policy (``CONDUIT_IMPORT_ALLOW``).
 """
 
 from control_plane.alerting._cron import CronSchedule
@@ -37,6 +38,7 @@ from control_plane.alerting._expressions import (
     parse_duration,
 )
 from control_plane.alerting._history import AlertChanged, Revision, SqlAlertStore, StoredEvent
+from control_plane.alerting._imports import DEFAULT_IMPORT_COMMAND, ImportSettings, import_argv, import_environment
 from control_plane.alerting._jobs import Job, JobKind
 from control_plane.alerting._leases import SqlLeaseStore, TickRecord
 from control_plane.alerting._notify import LogSender, Notifier
@@ -61,6 +63,7 @@ from control_plane.alerting._train import DEFAULT_TRAIN_COMMAND, BoundedLog, Run
 from control_plane.alerting._webhook import WebhookSender
 
 __all__ = [
+    "DEFAULT_IMPORT_COMMAND",
     "DEFAULT_TRAIN_COMMAND",
     "AlertChanged",
     "AlertEngine",
@@ -84,6 +87,7 @@ __all__ = [
     "ErrorRateAbove",
     "Evaluation",
     "Evaluator",
+    "ImportSettings",
     "Job",
     "JobKind",
     "JobRun",
@@ -118,6 +122,8 @@ __all__ = [
     "alert_states",
     "failure_line",
     "format_duration",
+    "import_argv",
+    "import_environment",
     "metadata",
     "parse_channel",
     "parse_condition",

@@ -134,10 +134,12 @@ class TrainRunner:
     def limits(self) -> RunLimits:
         return self._limits
 
-    def __call__(self, job: Job, tick: datetime, token: str | None = None) -> RunResult:
-        """Run ``job``'s spec; ``token`` becomes the run's ``CONDUIT_TOKEN``."""
+    def __call__(
+        self, job: Job, tick: datetime, token: str | None = None, env: Mapping[str, str] | None = None
+    ) -> RunResult:
+        """Run ``job``'s spec; ``token`` becomes the run's ``CONDUIT_TOKEN``; ``env`` adds variables to this run."""
         if job.spec is None:
-            raise ValueError(f"job {job.name!r} is not a train job")
+            raise ValueError(f"job {job.name!r} has no spec to run")
         log = BoundedLog(self._max_log_bytes)
         if self._work_dir is not None:
             self._work_dir.mkdir(parents=True, exist_ok=True)
@@ -149,17 +151,19 @@ class TrainRunner:
             except OSError as exc:
                 log.write(f"cannot read the spec: {exc.strerror or exc}\n".encode())
                 return RunResult(ok=False, log=log.text())
-            return self._run(self._argv(spec), run_dir, token, log)
+            return self._run(self._argv(spec), run_dir, token, log, env or {})
         finally:
             shutil.rmtree(run_dir, ignore_errors=True)
 
     def _argv(self, spec: Path) -> list[str]:
         return [part.replace("{spec}", str(spec)) for part in self._command]
 
-    def _run(self, argv: list[str], run_dir: Path, token: str | None, log: BoundedLog) -> RunResult:
+    def _run(
+        self, argv: list[str], run_dir: Path, token: str | None, log: BoundedLog, extra: Mapping[str, str]
+    ) -> RunResult:
         limits = self._limits
         log.write(f"$ {' '.join(argv)}\n".encode())
-        env = {**self._env, "HOME": str(run_dir), "TMPDIR": str(run_dir)}
+        env = {**self._env, **extra, "HOME": str(run_dir), "TMPDIR": str(run_dir)}
         if token is not None:
             env["CONDUIT_TOKEN"] = token
         confined = [

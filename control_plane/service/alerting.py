@@ -8,14 +8,16 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
-from contract.entities import AlertRuleRecord, JobRecord
+from contract.entities import AlertRuleRecord, ImportSpec, JobRecord
 from contract.errors import ConduitError, ErrorCode
 from contract.outbound import OutboundPolicy, Refused
 from control_plane.alerting import (
     AlertKey,
     AlertRule,
     AlertState,
+    ImportSettings,
     Job,
     JobRun,
     Phase,
@@ -27,7 +29,7 @@ from control_plane.alerting import (
     acknowledge,
 )
 from control_plane.service.jobs import JobRunners
-from control_plane.store import AbstractStore
+from control_plane.store import AbstractStore, check_name
 
 __all__ = ["Alert", "AlertingService"]
 
@@ -61,6 +63,7 @@ class AlertingService:
     runners: reloads the scheduler's jobs and runs a job on demand.
     webhook_policy: where webhooks may go; a rule whose webhook is refused whatever DNS says (a literal address,
         ``localhost``) is refused when created.
+    imports: what import jobs may reach and which variables their headers may name; checked when a job is created.
     clock: the time acknowledgements are stamped with.
     """
 
@@ -72,6 +75,7 @@ class AlertingService:
         runners: JobRunners,
         *,
         webhook_policy: OutboundPolicy | None = None,
+        imports: ImportSettings | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
@@ -79,6 +83,7 @@ class AlertingService:
         self._leases = leases
         self._runners = runners
         self._webhook_policy = webhook_policy or OutboundPolicy()
+        self._imports = imports or ImportSettings(allow=(), env=())
         self._clock = clock
 
     # -- rules --------------------------------------------------------------------------------------------------
@@ -153,23 +158,44 @@ class AlertingService:
     # -- jobs ---------------------------------------------------------------------------------------------------
 
     async def create_job(self, name: str, *, cron: str, kind: str, spec: str, actor: str) -> JobRecord:
-        """Raises INVALID_ARGUMENT naming the argument at fault (a train spec must be TOML), ALREADY_EXISTS."""
-        if kind not in ("evaluate", "train", "gc"):
-            raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"job kind must be evaluate, train or gc, not {kind!r}")
+        """Raises INVALID_ARGUMENT naming the argument at fault (a train spec must be TOML, an import spec an
+        ``ImportSpec``'s JSON with a data set name, secrets only as ``env:VAR``), ALREADY_EXISTS."""
+        if kind not in ("evaluate", "train", "gc", "import"):
+            raise ConduitError(
+                ErrorCode.INVALID_ARGUMENT, f"job kind must be evaluate, train, import or gc, not {kind!r}"
+            )
         # The spec travels as text; the file name is only for the parser, which checks the rest of the job.
         train = f"{name}.toml" if kind == "train" else None
-        job = Job.parse(name, cron=cron, train=train, evaluate=kind == "evaluate", gc=kind == "gc")
-        if kind == "train":
+        imports = f"{name}.json" if kind == "import" else None
+        job = Job.parse(name, cron=cron, train=train, imports=imports, evaluate=kind == "evaluate", gc=kind == "gc")
+        if kind == "import":
+            self._check_import(name, spec)
+        elif kind == "train":
             try:
                 tomllib.loads(spec)
             except tomllib.TOMLDecodeError as exc:
                 raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"job {name!r}: the training spec: {exc}") from None
         elif spec:
-            raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"job {name!r}: only a train job has a spec")
-        record = JobRecord(job.name, str(job.schedule), kind, spec if kind == "train" else None, _EPOCH, actor)
+            raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"job {name!r}: only a train or import job has a spec")
+        stored = spec if kind in ("train", "import") else None
+        record = JobRecord(job.name, str(job.schedule), kind, stored, _EPOCH, actor)
         created = await asyncio.to_thread(self._store.create_job, record, actor=actor)
         await asyncio.to_thread(self._runners.reload)
         return created
+
+    def _check_import(self, name: str, spec: str) -> None:
+        imported = ImportSpec.from_json(spec)
+        check_name("data set", imported.name)
+        self._imports.check(imported, name)
+        if imported.scheme != "s3":
+            try:
+                self._imports.policy().check_host(urlsplit(imported.url).hostname or "")
+            except Refused as exc:
+                raise ConduitError(
+                    ErrorCode.INVALID_ARGUMENT,
+                    f"job {name!r}: {imported.source}: {exc.reason}, where outbound requests are refused (the control "
+                    "plane's CONDUIT_IMPORT_ALLOW can allow it)",
+                ) from None
 
     async def list_jobs(self) -> list[JobRecord]:
         return await asyncio.to_thread(self._store.list_jobs)

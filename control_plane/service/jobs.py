@@ -1,5 +1,5 @@
-"""Scheduled jobs as the control plane runs them: the runners of ``evaluate``, ``train`` and ``gc`` jobs, the
-built-in evaluation every ``evaluate_interval_s``, and a run on demand. Blocking code: it runs on the scheduler's
+"""Scheduled jobs as the control plane runs them: the runners of ``evaluate``, ``train``, ``import`` and ``gc`` jobs,
+the built-in evaluation every ``evaluate_interval_s``, and a run on demand. Blocking code: it runs on the scheduler's
 threads, never on the event loop."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ __all__ = ["BUILTIN_EVALUATE", "JobRunners", "TrainProcess", "rule_of"]
 log = logging.getLogger("conduit.jobs")
 Clock = Callable[[], datetime]
 TrainProcess = Callable[[Job, datetime, str], RunResult]
-"""Runs a train job's spec in a process of its own that calls the control plane with the given token."""
+"""Runs a train (or import) job's spec in a process of its own that calls the control plane with the given token."""
 # A run's token outlives the run's wall-clock limit by this much at most, should the run's end never delete it.
 TOKEN_MARGIN = timedelta(minutes=5)
 
@@ -64,6 +64,7 @@ class JobRunners:
         alerts: the alert states and history ``engine`` keeps.
         leases: the ticks leased across replicas.
         train: runs a train job's spec with a token of the job's creator, made for that run and deleted after it.
+        imports: runs an import job's spec the same way; None: import jobs fail, saying so.
         train_timeout_s: the longest a train run lasts; its token expires some minutes later at the latest.
         spec_dir: where train jobs' specs are written for the trainer.
         holder: this replica's name in the leases.
@@ -92,6 +93,7 @@ class JobRunners:
         misfire_grace_s: float,
         prediction_log_retention: timedelta = timedelta(days=30),
         clock: Clock = lambda: datetime.now(UTC),
+        imports: TrainProcess | None = None,
     ) -> None:
         self._store = store
         self._artifacts = artifacts
@@ -99,6 +101,7 @@ class JobRunners:
         self.alerts = alerts
         self.leases = leases
         self._train = train
+        self._imports = imports
         self._token_ttl = timedelta(seconds=train_timeout_s) + TOKEN_MARGIN
         self._spec_dir = spec_dir
         self._holder = holder
@@ -114,14 +117,17 @@ class JobRunners:
         )  # fmt: skip
 
     def runners(self) -> dict[JobKind, Runner]:
-        return {JobKind.EVALUATE: self.evaluate, JobKind.TRAIN: self.train, JobKind.GC: self.gc}
+        return {
+            JobKind.EVALUATE: self.evaluate, JobKind.TRAIN: self.train, JobKind.GC: self.gc,
+            JobKind.IMPORT: self.import_,
+        }  # fmt: skip
 
     def job_of(self, record: JobRecord) -> Job:
-        """The job of a stored record; a train job's spec is written to ``spec_dir`` for the trainer to read."""
+        """The job of a stored record; a train or import job's spec is written to ``spec_dir`` for its process."""
         spec = None
         if record.spec is not None:
             self._spec_dir.mkdir(parents=True, exist_ok=True)
-            spec = self._spec_dir / f"{record.name}.toml"
+            spec = self._spec_dir / f"{record.name}.{'json' if record.kind == JobKind.IMPORT.value else 'toml'}"
             if not spec.exists() or spec.read_text() != record.spec:
                 spec.write_text(record.spec)
         return Job(record.name, CronSchedule.parse(record.cron), JobKind(record.kind), spec, record.created_by)
@@ -165,6 +171,15 @@ class JobRunners:
     def train(self, job: Job, tick: datetime) -> RunResult:
         """Run a train job as the user who created it: with a token of that user made for this run, which stops
         working when the run ends (or, should that never be recorded, soon after the run's wall-clock limit)."""
+        return self._as_creator(job, tick, self._train)
+
+    def import_(self, job: Job, tick: datetime) -> RunResult:
+        """Run an import job as the user who created it, as ``train`` runs a train job."""
+        if self._imports is None:
+            return RunResult(ok=False, log=f"job {job.name!r}: this control plane runs no import jobs\n")
+        return self._as_creator(job, tick, self._imports)
+
+    def _as_creator(self, job: Job, tick: datetime, process: TrainProcess) -> RunResult:
         creator = job.created_by
         if creator is None:
             return RunResult(ok=False, log=f"job {job.name!r} has no creator to run as\n")
@@ -181,7 +196,7 @@ class JobRunners:
                 reason = exc.message
             return RunResult(ok=False, log=f"job {job.name!r} cannot run as its creator: {reason}\n")
         try:
-            result = self._train(job, tick, token)
+            result = process(job, tick, token)
         finally:
             try:
                 self._store.revoke_job_token(digest)

@@ -1,4 +1,5 @@
-"""Data sets: read from files or SQL with polars, versioned by content hash, profiled as the drift baseline."""
+"""Data sets: read from files, SQL, HTTP APIs or object storage with polars, versioned by content hash, profiled as
+the drift baseline."""
 
 from trainers._errors import DatasetError
 from trainers.datasets._cleaning import (
@@ -13,12 +14,15 @@ from trainers.datasets._cleaning import (
     split_null_values,
 )
 from trainers.datasets._files import read_file, read_parquet, write_parquet
+from trainers.datasets._http import Backoff
 from trainers.datasets._profile import column_kind, profile
+from trainers.datasets._remote import read_remote
 from trainers.datasets._sql import read_sql, redact_url
 from trainers.datasets._version import canonical, content_version
 
 __all__ = [
     "DEFAULT_NULL_VALUES",
+    "Backoff",
     "DatasetError",
     "canonical",
     "cast_columns",
@@ -32,6 +36,7 @@ __all__ = [
     "profile",
     "read_file",
     "read_parquet",
+    "read_remote",
     "read_sql",
     "redact_url",
     "replace_null_values",
