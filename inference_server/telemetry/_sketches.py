@@ -144,8 +144,8 @@ class SketchPlan:
         self._edges = np.array([list(edges) + [edges[-1]] * (widest - len(edges)) for _, edges in binned]).reshape(
             len(binned), widest
         )
-        # FP32 features are counted as they come; anything else (FP64, integers) as float64, which holds them all.
-        self._dtype = np.float32 if all(b.datatype == "FP32" for b in self._binned) else np.float64
+        # Every numeric feature is binned as float32, as the profile binned the training values (see above).
+        self._dtype = np.float32
 
     @property
     def empty(self) -> bool:

@@ -5,6 +5,13 @@ The profile itself, its binning rule and its JSON form are ``contract.entities.D
 A numeric column of whole numbers with at most ``TOP_CATEGORIES`` distinct values (a class column stored as
 integers, a count, a rating) also gets exact value counts in ``top_categories`` (values written as integers, ``"0"``,
 ``"1"``): quantile bins merge such values, and a drift check of a model's predicted classes needs them apart.
+
+Numeric values are binned as float32, here and in the inference servers: models take FP32 inputs, and a training
+value equal to a quantile edge (most are, on data with few distinct values, like measurements to one decimal) must
+land in the bin it was counted in once served. Binned as float64 against a float64 edge of 17.3, a served
+``float32(17.3)`` = 17.3000002 falls one bin up, and the window looks drifted on the training data itself. So the
+edges are the quantiles of the float32-cast values rounded to float32 (exact in float64 and JSON), and the counts are
+those of the float32-cast values; a server counts ``float32(value)`` against the same edges and gets the same bin.
 """
 
 from __future__ import annotations
@@ -92,9 +99,16 @@ def _few_whole_numbers(present: pl.Series, kind: str) -> bool:
 
 
 def _quantile_bins(values: np.ndarray, bins: int) -> tuple[tuple[float, ...], tuple[int, ...]]:
-    edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1)))
+    """Edges and counts of ``bins`` quantile bins (fewer when edges coincide) of ``values`` as float32 (see above)."""
+    # Beyond float32's range a value is +-inf once served, counted in the outer bin: clipping to the largest float32
+    # keeps the edges finite and counts it there too.
+    largest = float(np.finfo(np.float32).max)
+    single = np.clip(values, -largest, largest).astype(np.float32).astype(np.float64)
+    quantiles = np.quantile(single, np.linspace(0.0, 1.0, bins + 1)).astype(np.float32)
+    edges = np.unique(quantiles).astype(np.float64)
     if len(edges) == 1:
         return (float(edges[0]), float(edges[0])), (len(values),)
-    index = np.maximum(np.searchsorted(edges, values, side="left") - 1, 0)
+    # Every edge and value is a float32, so comparing them in float64 is exact, as the servers' kernel compares them.
+    index = np.clip(np.searchsorted(edges, single, side="left") - 1, 0, len(edges) - 2)
     counts = np.bincount(index, minlength=len(edges) - 1)
     return tuple(float(e) for e in edges), tuple(int(c) for c in counts)
