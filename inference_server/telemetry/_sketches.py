@@ -15,7 +15,11 @@ Metrics (the control plane's receiver ingests exactly these):
   profile's bins: ``[e0, e1]``, then ``(e[i], e[i+1]]``), ``"below"``, ``"above"`` (outside the edges) or
   ``"missing"`` (NaN).
 - ``conduit.sketch.category`` {model, version, feature, category}: categorical and boolean features, ``category`` =
-  a top category of the profile, ``"__other__"`` for any other value or ``"missing"`` for the empty string.
+  a top category of the profile, ``"__other__"`` for any other value (``"__unseen__"`` when the profile lists every
+  category of the training data, so that any other value is one it never had) or ``"missing"`` for the empty string.
+
+Numeric values are binned as float32 whatever their datatype, as the trainers' profile binned them
+(``trainers.datasets._profile``): a served value equal to a training value then lands in the bin it was counted in.
 - feature ``@prediction``: classifiers count the predicted class index (``label``) as a category; regressors bin
   ``variable`` over the target column's edges.
 """
@@ -82,6 +86,8 @@ class _Categorized:
     categories: tuple[str, ...]
     numeric: bool
     """A boolean column served as a number: 1 is "true", 0 "false", NaN missing."""
+    complete: bool
+    """The profile lists every category of the training data: any other value is unseen."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +95,10 @@ class _Classes:
     source: _Source
     classes: int
     """Class indices 0 … classes-1 are always reported; 0 when the graph does not say how many."""
+
+
+def _complete(column: ColumnProfile) -> bool:
+    return bool(column.top_categories) and not column.other_count
 
 
 def _one_per_row(spec: ModelSpec, tensor: TensorSignature) -> bool:
@@ -112,9 +122,13 @@ class SketchPlan:
                 bins = len(column.bin_edges) - 1
                 binned.append((_Binned(tensor.name, source, bins, tensor.datatype), column.bin_edges))
             elif column.kind == "boolean" and tensor.datatype in _NUMERIC:
-                self._categorized.append(_Categorized(tensor.name, source, column.categories, numeric=True))
+                self._categorized.append(
+                    _Categorized(tensor.name, source, column.categories, numeric=True, complete=_complete(column))
+                )
             elif column.kind in ("categorical", "boolean") and tensor.datatype == "BYTES":
-                self._categorized.append(_Categorized(tensor.name, source, column.categories, numeric=False))
+                self._categorized.append(
+                    _Categorized(tensor.name, source, column.categories, numeric=False, complete=_complete(column))
+                )
         outputs = spec.output_index
         if "label" in outputs and "probabilities" in outputs:
             label = spec.outputs[outputs["label"]]
@@ -265,9 +279,9 @@ def _categories(categorized: _Categorized, values: np.ndarray) -> tuple[tuple[st
         else:
             counts[at] += count
     counts[-2], counts[-1] = other, missing
-    labels = (*categories, metrics.OTHER, metrics.MISSING)
+    labels = (*categories, metrics.UNSEEN if categorized.complete else metrics.OTHER, metrics.MISSING)
     if (
-        metrics.OTHER in categories or metrics.MISSING in categories
+        metrics.OTHER in categories or metrics.UNSEEN in categories or metrics.MISSING in categories
     ):  # a category named like a reserved label: add them up
         merged: dict[str, int] = {}
         for label, count in zip(labels, counts.tolist(), strict=True):
