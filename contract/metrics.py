@@ -7,8 +7,8 @@ exactly these, and the control plane's receiver keeps exactly these and ignores 
 - ``conduit.sketch.bin`` Sum {model, version, feature, bin}: values of a numeric feature per bin of the training
   profile (``"0"``…``"k-1"``), ``"below"``/``"above"`` its edges, or ``"missing"``.
 - ``conduit.sketch.category`` Sum {model, version, feature, category}: values of a categorical feature: a top
-  category of the profile, ``"__other__"``, ``"__unseen__"`` (a value the training data never had, sent instead of
-  ``"__other__"`` when the profile lists every category it had), or ``"missing"``.
+  category of the profile, ``"__other__"``, ``"missing"``, or ``"__unseen__"`` (a value the training data never
+  had: sent when the profile lists every category it had).
 - Feature ``@prediction`` is the model's output: classifiers send their class index as a category, regressors bin
   their prediction over the target column's edges.
 

@@ -38,7 +38,8 @@ def known_categories(spec: ModelSpec, profile: DataProfile | None) -> dict[str, 
         column = profile.columns.get(tensor.name) if profile is not None else None
         if tensor.datatype != "BYTES" or column is None or column.kind not in ("categorical", "boolean"):
             continue
-        if column.other_count or not column.top_categories:
+        categories = column.known_categories()
+        if categories is None:
             log.warning(
                 "model %s version %s: input %r keeps unseen categories: its profile lists only its top categories",
                 spec.name,
@@ -46,7 +47,7 @@ def known_categories(spec: ModelSpec, profile: DataProfile | None) -> dict[str, 
                 tensor.name,
             )
             continue
-        known[tensor.name] = frozenset(column.categories)
+        known[tensor.name] = categories
     if not known:
         log.warning("model %s version %s: refuses unseen categories, but no input has them all listed in a profile",
                     spec.name, spec.version)  # fmt: skip

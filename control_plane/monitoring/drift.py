@@ -48,10 +48,10 @@ Large windows make every shift significant, small ones make PSI noisy; requiring
 either end. A data set drifted when at least ``drift_share`` of its input features with a verdict did; a window
 where none has one has "too few rows".
 
-Unseen categories: a categorical feature whose profile lists every category the training data had (no
-``other_count``) counts the window's values outside that list as ``unseen``; the inference servers send them as
-``__unseen__`` (other values, against a profile that does not list every category, as ``__other__``). They are
-counted in the ``__other__`` cell for the statistics.
+Unseen categories: a categorical feature whose profile lists every category the training data had (its top
+categories, and ``other_categories`` when there are more) counts the window's values outside that list as
+``unseen``; the inference servers send them as ``__unseen__`` (and values of a profile that does not list every
+category as ``__other__``: unseen is then unknown). They are counted in the ``__other__`` cell for the statistics.
 """
 
 from __future__ import annotations
@@ -214,10 +214,15 @@ def _categorical_cells(column: ColumnProfile, counts: Mapping[str, int]) -> _Cel
 def unseen_count(column: ColumnProfile, counts: Mapping[str, int]) -> int | None:
     """Values of a categorical window the training data set never had; None when the profile cannot tell (it lists
     only its top categories)."""
-    if column.other_count or not column.top_categories:
+    known = column.known_categories()
+    if known is None:
         return None
-    listed = {category.value for category in column.top_categories} | {metrics.MISSING}
-    return sum(count for key, count in counts.items() if key not in listed)
+    unseen = sum(
+        count for key, count in counts.items() if key not in known and key not in (metrics.OTHER, metrics.MISSING)
+    )
+    # Against a profile whose top categories are all there is, __other__ (as servers sent it before they sent
+    # __unseen__) holds only values the training data never had.
+    return unseen + (counts.get(metrics.OTHER, 0) if not column.other_count else 0)
 
 
 def compare(

@@ -332,7 +332,7 @@ class CategoryCount(_message.Message):
     def __init__(self, value: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
 class ColumnProfile(_message.Message):
-    __slots__ = ("name", "dtype", "kind", "missing", "missing_rate", "bin_edges", "bin_counts", "min", "max", "mean", "std", "distinct", "top_categories", "other_count")
+    __slots__ = ("name", "dtype", "kind", "missing", "missing_rate", "bin_edges", "bin_counts", "min", "max", "mean", "std", "distinct", "top_categories", "other_count", "other_categories")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DTYPE_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -347,6 +347,7 @@ class ColumnProfile(_message.Message):
     DISTINCT_FIELD_NUMBER: _ClassVar[int]
     TOP_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     OTHER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    OTHER_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     name: str
     dtype: str
     kind: str
@@ -361,7 +362,8 @@ class ColumnProfile(_message.Message):
     distinct: int
     top_categories: _containers.RepeatedCompositeFieldContainer[CategoryCount]
     other_count: int
-    def __init__(self, name: _Optional[str] = ..., dtype: _Optional[str] = ..., kind: _Optional[str] = ..., missing: _Optional[int] = ..., missing_rate: _Optional[float] = ..., bin_edges: _Optional[_Iterable[float]] = ..., bin_counts: _Optional[_Iterable[int]] = ..., min: _Optional[float] = ..., max: _Optional[float] = ..., mean: _Optional[float] = ..., std: _Optional[float] = ..., distinct: _Optional[int] = ..., top_categories: _Optional[_Iterable[_Union[CategoryCount, _Mapping]]] = ..., other_count: _Optional[int] = ...) -> None: ...
+    other_categories: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., dtype: _Optional[str] = ..., kind: _Optional[str] = ..., missing: _Optional[int] = ..., missing_rate: _Optional[float] = ..., bin_edges: _Optional[_Iterable[float]] = ..., bin_counts: _Optional[_Iterable[int]] = ..., min: _Optional[float] = ..., max: _Optional[float] = ..., mean: _Optional[float] = ..., std: _Optional[float] = ..., distinct: _Optional[int] = ..., top_categories: _Optional[_Iterable[_Union[CategoryCount, _Mapping]]] = ..., other_count: _Optional[int] = ..., other_categories: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DatasetProfile(_message.Message):
     __slots__ = ("rows", "columns")

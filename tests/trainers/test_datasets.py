@@ -199,6 +199,9 @@ def test_profile_numbers_match_numpy() -> None:
     expected = sorted(counted.items(), key=lambda item: (-item[1], item[0]))[:20]
     assert [(c.value, c.count) for c in city.top_categories] == expected
     assert city.other_count == sum(counted.values()) - sum(n for _, n in expected)
+    # The 13 rarer cities by name: with the top ones, every city the data had.
+    assert city.other_categories == tuple(sorted(set(counted) - {c for c, _ in expected}))
+    assert city.known_categories() == set(counted)
     assert (city.kind, city.missing, city.distinct, city.bin_edges) == (
         "categorical",
         int(nulls.sum()),
@@ -230,6 +233,15 @@ def test_whole_floats_are_counted_but_many_or_fractional_values_are_not() -> Non
     assert len(result.column("ids").top_categories) == 4
     assert result.column("half").top_categories == ()
     assert profile(wide).column("many").top_categories == ()
+
+
+def test_past_a_thousand_rarer_categories_none_is_listed() -> None:
+    names = [f"v{i}" for i in range(1100)]
+    column = profile(pl.DataFrame({"c": [*names, "v0"]})).column("c")
+    assert len(column.top_categories) == 20 and column.other_count == 1080 and column.other_categories == ()
+    assert column.known_categories() is None  # a value outside the top ones may be a rare one: unknown
+    listed = profile(pl.DataFrame({"c": names[:1020]})).column("c")
+    assert len(listed.other_categories) == 1000 and listed.known_categories() == set(names[:1020])
 
 
 def test_a_constant_column_has_one_bin() -> None:

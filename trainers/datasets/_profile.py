@@ -25,6 +25,8 @@ __all__ = ["column_kind", "profile"]
 
 DEFAULT_BINS = 10
 TOP_CATEGORIES = 20
+OTHER_CATEGORIES = 1000
+"""Past this many categories beyond the top ones, a profile lists none of them (unseen values are then unknown)."""
 
 
 def column_kind(dtype: pl.DataType) -> str:
@@ -63,6 +65,7 @@ def _column(series: pl.Series, bins: int) -> ColumnProfile:
         std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
     top: tuple[CategoryCount, ...] = ()
     other = 0
+    others: tuple[str, ...] = ()
     if (kind in ("categorical", "boolean") and len(present)) or _few_whole_numbers(present, kind):
         texts = present.cast(pl.Int64).cast(pl.String) if kind == "numeric" else present.cast(pl.String)
         count = "count" if texts.name != "count" else "rows"
@@ -70,6 +73,10 @@ def _column(series: pl.Series, bins: int) -> ColumnProfile:
         counted = texts.value_counts(name=count).sort([count, texts.name], descending=[True, False])
         top = tuple(CategoryCount(str(v), int(c)) for v, c in counted.head(TOP_CATEGORIES).iter_rows())
         other = len(present) - sum(c.count for c in top)
+        # The rest by name, so that monitoring can tell a value the training data never had from a rare one.
+        rest = counted[texts.name].slice(TOP_CATEGORIES)
+        if 0 < len(rest) <= OTHER_CATEGORIES:
+            others = tuple(sorted(str(value) for value in rest.to_list()))
     return ColumnProfile(
         name=series.name,
         dtype=str(series.dtype),
@@ -85,6 +92,7 @@ def _column(series: pl.Series, bins: int) -> ColumnProfile:
         distinct=present.n_unique(),
         top_categories=top,
         other_count=other,
+        other_categories=others,
     )
 
 

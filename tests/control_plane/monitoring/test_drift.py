@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -361,5 +362,9 @@ def test_unseen_categories_are_counted_where_the_profile_lists_them_all() -> Non
     partial = ColumnProfile("c", "String", "categorical", 0, 0.0, top_categories=(CategoryCount("a", 600),),
                             other_count=400)  # fmt: skip
     assert compare("c", "categorical", partial, {"a": 60, "__other__": 40}, RULE).unseen is None  # type: ignore[union-attr]
+    # The rarer categories listed by name: those are other, the rest unseen.
+    listed = replace(partial, other_categories=("b", "c"))
+    found = compare("c", "categorical", listed, {"a": 60, "__other__": 30, "__unseen__": 7, "zz": 3}, RULE)
+    assert found is not None and found.unseen == 10 and found.observed == (60, 40, 0)
     numeric = ColumnProfile("x", "Float64", "numeric", 0, 0.0, (0.0, 1.0), (10,))
     assert compare("x", "numeric", numeric, {"0": 200}, RULE).unseen is None  # type: ignore[union-attr]

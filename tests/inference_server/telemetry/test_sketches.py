@@ -62,12 +62,19 @@ def expected_bins(values: np.ndarray, edges: list[float]) -> dict[str, int]:
     }
 
 
-def expected_categories(values: list[str], top: list[str], *, complete: bool) -> dict[str, int]:
-    """Counts of the top categories, missing (""), and the rest: unseen when the profile lists every category."""
+def expected_categories(values: list[str], profiled: dict[str, Any]) -> dict[str, int]:
+    """Counts of the top categories, missing (""), and the rest; when the profile lists every category, the rest
+    the training data never had apart, as unseen."""
     counted = Counter(values)
+    top = [c["value"] for c in profiled["top_categories"]]
     expected = {value: counted.get(value, 0) for value in top}
     expected[MISSING] = counted.get("", 0)
-    expected[UNSEEN if complete else OTHER] = len(values) - sum(expected.values())
+    if profiled["other_count"] and not profiled["other_categories"]:
+        expected[OTHER] = len(values) - sum(expected.values())
+        return expected
+    known = {*top, *profiled["other_categories"], ""}
+    expected[UNSEEN] = sum(n for value, n in counted.items() if value not in known)
+    expected[OTHER] = len(values) - sum(expected.values())
     return expected
 
 
@@ -133,18 +140,17 @@ async def test_sketch_counts_equal_numpy_binning_of_the_rows_sent(
     assert bins[("credit", "income")]["above"] == 1
     assert bins[("credit", "age")]["above"] >= 1
     for name in ("city", "employment"):
-        profiled = column(credit.profile, name)
-        top = [c["value"] for c in profiled["top_categories"]]
         values = rows[name].reshape(-1).tolist()
-        assert categories[("credit", name)] == expected_categories(values, top, complete=not profiled["other_count"])
+        assert categories[("credit", name)] == expected_categories(values, column(credit.profile, name)), name
     # Every city of the training data is in its profile: "atlantis" is one it never had.
     assert column(credit.profile, "city")["other_count"] == 0
-    assert categories[("credit", "city")][UNSEEN] == 1 and OTHER not in categories[("credit", "city")]
+    assert categories[("credit", "city")][UNSEEN] == 1 and categories[("credit", "city")][OTHER] == 0
     assert categories[("credit", "city")][MISSING] >= 1
     mortgage = rows["has_mortgage"].reshape(-1)
     assert categories[("credit", "has_mortgage")] == {
         "false": int((mortgage == 0).sum()),
         "true": int((mortgage == 1).sum()),
+        OTHER: 0,
         UNSEEN: 1,
         MISSING: 1,
     }

@@ -1622,8 +1622,11 @@ type ColumnProfile struct {
 	Distinct      int64            `protobuf:"varint,12,opt,name=distinct,proto3" json:"distinct,omitempty"`
 	TopCategories []*CategoryCount `protobuf:"bytes,13,rep,name=top_categories,json=topCategories,proto3" json:"top_categories,omitempty"`
 	OtherCount    int64            `protobuf:"varint,14,opt,name=other_count,json=otherCount,proto3" json:"other_count,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// the values other_count counts, sorted, when there are at most 1000 of them (empty: none, or more): with
+	// top_categories, every category of the training data, so a served value outside them is an unseen one
+	OtherCategories []string `protobuf:"bytes,15,rep,name=other_categories,json=otherCategories,proto3" json:"other_categories,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ColumnProfile) Reset() {
@@ -1752,6 +1755,13 @@ func (x *ColumnProfile) GetOtherCount() int64 {
 		return x.OtherCount
 	}
 	return 0
+}
+
+func (x *ColumnProfile) GetOtherCategories() []string {
+	if x != nil {
+		return x.OtherCategories
+	}
+	return nil
 }
 
 type DatasetProfile struct {
@@ -7206,7 +7216,7 @@ const file_control_plane_protocol_control_plane_proto_rawDesc = "" +
 	"\aversion\x18\x03 \x01(\x03R\aversion\";\n" +
 	"\rCategoryCount\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\tR\x05value\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x03R\x05count\"\x97\x03\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\"\xc2\x03\n" +
 	"\rColumnProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05dtype\x18\x02 \x01(\tR\x05dtype\x12\x12\n" +
@@ -7224,7 +7234,8 @@ const file_control_plane_protocol_control_plane_proto_rawDesc = "" +
 	"\bdistinct\x18\f \x01(\x03R\bdistinct\x12H\n" +
 	"\x0etop_categories\x18\r \x03(\v2!.conduit.control.v1.CategoryCountR\rtopCategories\x12\x1f\n" +
 	"\vother_count\x18\x0e \x01(\x03R\n" +
-	"otherCount\"a\n" +
+	"otherCount\x12)\n" +
+	"\x10other_categories\x18\x0f \x03(\tR\x0fotherCategories\"a\n" +
 	"\x0eDatasetProfile\x12\x12\n" +
 	"\x04rows\x18\x01 \x01(\x03R\x04rows\x12;\n" +
 	"\acolumns\x18\x02 \x03(\v2!.conduit.control.v1.ColumnProfileR\acolumns\"\xdf\x02\n" +

@@ -299,6 +299,11 @@ export interface ColumnProfile {
   distinct: number;
   topCategories: CategoryCount[];
   otherCount: number;
+  /**
+   * the values other_count counts, sorted, when there are at most 1000 of them (empty: none, or more): with
+   * top_categories, every category of the training data, so a served value outside them is an unseen one
+   */
+  otherCategories: string[];
 }
 
 export interface DatasetProfile {
@@ -3667,6 +3672,7 @@ function createBaseColumnProfile(): ColumnProfile {
     distinct: 0,
     topCategories: [],
     otherCount: 0,
+    otherCategories: [],
   };
 }
 
@@ -3721,6 +3727,9 @@ export const ColumnProfile: MessageFns<ColumnProfile> = {
     }
     if (message.otherCount !== 0) {
       writer.uint32(112).int64(message.otherCount);
+    }
+    for (const v of message.otherCategories) {
+      writer.uint32(122).string(v!);
     }
     return writer;
   },
@@ -3870,6 +3879,14 @@ export const ColumnProfile: MessageFns<ColumnProfile> = {
             message.otherCount = longToNumber(reader.int64());
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.otherCategories.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3901,6 +3918,7 @@ export const ColumnProfile: MessageFns<ColumnProfile> = {
     message.distinct = object.distinct ?? 0;
     message.topCategories = object.topCategories?.map((e) => CategoryCount.fromPartial(e)) || [];
     message.otherCount = object.otherCount ?? 0;
+    message.otherCategories = object.otherCategories?.map((e) => e) || [];
     return message;
   },
 };
