@@ -203,12 +203,21 @@ async def test_a_model_that_refuses_unseen_categories_answers_invalid_argument(
 
     repo = tmp_path / "strict"
     write_model_version(repo, "strict", 1, credit.result.onnx, config={"unseen_categories": "refuse"})
-    (repo / "strict" / "profile.json").write_text(json.dumps(credit.profile))
+    # As a profile of more cities would list them: the two most frequent on top, the others by name only.
+    strict = json.loads(json.dumps(credit.profile))
+    city = column(strict, "city")
+    top, rest = city["top_categories"][:2], city["top_categories"][2:]
+    city.update(top_categories=top, other_count=sum(c["count"] for c in rest))
+    city["other_categories"] = sorted(c["value"] for c in rest)
+    (repo / "strict" / "profile.json").write_text(json.dumps(strict))
     credit.write(repo, "lenient")  # the default: "score"
     server, port, reader = await start_server(repo)
     row = {name: array[:2].copy() for name, array in credit.result.test_inputs.items()}
-    row["city"][:, 0] = ["paris", ""]  # a known city and a missing one: both are scored
+    # A top city and a missing one, then a rarer city the profile lists by name: all are scored.
+    row["city"][:, 0] = [top[0]["value"], ""]
     async with AsyncInferenceClient(f"127.0.0.1:{port}", timeout=30.0) as client:
+        assert len((await client.infer("strict", row)).as_numpy("label")) == 2
+        row["city"][1, 0] = rest[0]["value"]
         assert len((await client.infer("strict", row)).as_numpy("label")) == 2
         row["city"][1, 0] = "atlantis"
         with pytest.raises(ConduitError) as refused:
@@ -225,5 +234,6 @@ async def test_a_model_that_refuses_unseen_categories_answers_invalid_argument(
         assert len((await client.infer("lenient", row)).as_numpy("label")) == 2
     await server.stop()
     assert sketch_points(reader, SKETCH_CATEGORY)[("lenient", "city")][UNSEEN] == 1
-    # Refused requests never reach the batch, so nothing of them is sketched.
-    assert sketch_points(reader, SKETCH_CATEGORY)[("strict", "city")].get(UNSEEN, 0) == 0
+    # Refused requests never reach the batch, so nothing of them is sketched; the rarer city is other, not unseen.
+    sketched = sketch_points(reader, SKETCH_CATEGORY)[("strict", "city")]
+    assert (sketched[UNSEEN], sketched[OTHER], sketched[MISSING]) == (0, 1, 1)
