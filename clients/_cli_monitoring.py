@@ -20,7 +20,7 @@ __all__ = ["add_monitoring_commands"]
 
 _WINDOW = re.compile(r"^(\d+)([mhd]?)$")
 _MINUTES = {"": 1, "m": 1, "h": 60, "d": 1440}
-_FEATURE_HEADERS = ("FEATURE", "KIND", "VALUES", "PSI", "JS", "KS", "P(KS)", "CHI2", "P(CHI2)", "DRIFTED")
+_FEATURE_HEADERS = ("FEATURE", "KIND", "VALUES", "UNSEEN", "PSI", "JS", "KS", "P(KS)", "CHI2", "P(CHI2)", "DRIFTED")
 
 
 def _window(text: str) -> int:
@@ -56,12 +56,21 @@ def _verdict(window: MonitoringWindow) -> str:
     inputs = [f for f in window.features if f.feature != "@prediction"]
     if not inputs:
         return "-"
-    drifted = sum(f.drifted for f in inputs)
-    return f"{'DRIFT' if window.dataset_drift else 'ok'} {drifted}/{len(inputs)}"
+    if window.too_few_rows:
+        return "too few rows"
+    judged = [f for f in inputs if not f.too_few_rows]
+    drifted = sum(f.drifted for f in judged)
+    return f"{'DRIFT' if window.dataset_drift else 'ok'} {drifted}/{len(judged)}"
 
 
 def _optional(value: float | None) -> str:
     return "-" if value is None else _number(value)
+
+
+def _unseen(feature: FeatureDrift) -> str:
+    if feature.unseen is None:
+        return "-"
+    return f"{feature.unseen} ({feature.unseen / feature.count:.1%})" if feature.unseen else "0"
 
 
 def _feature_row(feature: FeatureDrift) -> list[object]:
@@ -69,13 +78,14 @@ def _feature_row(feature: FeatureDrift) -> list[object]:
         feature.feature,
         feature.kind,
         feature.count,
+        _unseen(feature),
         _number(feature.psi),
         _number(feature.js),
         _optional(feature.ks),
         _optional(feature.ks_p_value),
         _number(feature.chi2),
         _number(feature.chi2_p_value),
-        "yes" if feature.drifted else "no",
+        "too few rows" if feature.too_few_rows else "yes" if feature.drifted else "no",
     ]
 
 
@@ -97,12 +107,16 @@ def _text(answer: MonitoringReport) -> str:
     for window in answer.windows:
         if not window.features:
             continue
-        verdict = "drift" if window.dataset_drift else "no drift"
+        if window.too_few_rows:
+            verdict = "too few rows, no verdict"
+        else:
+            verdict = f"{'drift' if window.dataset_drift else 'no drift'}, {window.drifted_share:.0%} of the input "
+            verdict += "features with a verdict drifted"
         lines += [
             "",
-            f"{_minute(window.start)} to {_minute(window.end)}: {verdict}, {window.drifted_share:.0%} of the input "
-            f"features drifted (each: PSI >= {rule.psi_threshold:g} and p(chi2) < {rule.chi2_p_threshold:g}; "
-            f"the data set: at least {rule.drift_share:.0%})",
+            f"{_minute(window.start)} to {_minute(window.end)}: {verdict} (each: PSI >= {rule.psi_threshold:g} and "
+            f"p(chi2) < {rule.chi2_p_threshold:g} over at least {rule.min_rows} values; the data set: at least "
+            f"{rule.drift_share:.0%})",
             table(_FEATURE_HEADERS, [_feature_row(f) for f in window.features]),
         ]
     return "\n".join(lines)

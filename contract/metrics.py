@@ -7,7 +7,8 @@ exactly these, and the control plane's receiver keeps exactly these and ignores 
 - ``conduit.sketch.bin`` Sum {model, version, feature, bin}: values of a numeric feature per bin of the training
   profile (``"0"``…``"k-1"``), ``"below"``/``"above"`` its edges, or ``"missing"``.
 - ``conduit.sketch.category`` Sum {model, version, feature, category}: values of a categorical feature: a top
-  category of the profile, ``"__other__"``, or ``"missing"``.
+  category of the profile, ``"__other__"``, ``"missing"``, or ``"__unseen__"`` (a value the training data never
+  had: sent when the profile lists every category it had).
 - Feature ``@prediction`` is the model's output: classifiers send their class index as a category, regressors bin
   their prediction over the target column's edges.
 
@@ -33,6 +34,7 @@ __all__ = [
     "SKETCH_BIN",
     "SKETCH_CATEGORY",
     "SKETCH_KINDS",
+    "UNSEEN",
 ]
 
 REQUESTS = "conduit.inference.requests"
@@ -44,7 +46,7 @@ INSTANCE = "service.instance.id"
 """Resource attribute naming the exporting process: cumulative series are told apart by it."""
 OK = "OK"
 PREDICTION = "@prediction"
-BELOW, ABOVE, MISSING, OTHER = "below", "above", "missing", "__other__"
+BELOW, ABOVE, MISSING, OTHER, UNSEEN = "below", "above", "missing", "__other__", "__unseen__"
 
 NUMERIC, CATEGORICAL = "numeric", "categorical"
 SKETCH_KINDS = {SKETCH_BIN: NUMERIC, SKETCH_CATEGORY: CATEGORICAL}

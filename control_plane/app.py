@@ -169,7 +169,13 @@ class ControlPlaneServer:
             max_decoded_bytes=settings.max_parquet_decoded_bytes,
             max_expansion=settings.max_parquet_expansion,
         )
-        drift_rule = DriftRule(settings.psi_threshold, settings.chi2_p_threshold, settings.drift_share)
+        drift_rule = DriftRule(
+            settings.psi_threshold,
+            settings.chi2_p_threshold,
+            settings.drift_share,
+            settings.drift_min_rows,
+            settings.drift_min_expected,
+        )
         runners = self._job_runners(store, artifacts, drift_rule)
         services = Services(
             registry=RegistryService(store, artifacts, self._changes),

@@ -95,6 +95,12 @@ class ControlPlaneSettings(BaseSettings):
     """A shift counts as drift only when the chi-squared test's p-value is below this."""
     drift_share: float = Field(default=0.5, gt=0, le=1)
     """Share of a model's input features that must drift for its data set to count as drifted."""
+    drift_min_rows: int = Field(default=100, ge=1)
+    """Fewest values a feature needs in a monitoring window for a drift verdict; fewer show "too few rows" and never
+    count as drift (nor fire a drift alert)."""
+    drift_min_expected: float = Field(default=5.0, gt=0)
+    """Fewest rows the chi-squared test of drift must expect in each cell (Cochran's rule): cells expecting fewer are
+    pooled, and a window too small to leave two such cells shows "too few rows"."""
     log_level: str = "INFO"
     """Python logging level name."""
 

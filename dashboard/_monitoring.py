@@ -63,6 +63,12 @@ def _feature(drift: FeatureDrift) -> dict[str, Any]:
         "ks": None if drift.ks is None else _finite(drift.ks),
         "chi2_p_value": _finite(drift.chi2_p_value),
         "drifted": drift.drifted,
+        "too_few_rows": drift.too_few_rows,
+        "verdict": drift.verdict,
+        # Values the training data never had (categorical features whose profile lists every category): None when
+        # the profile cannot tell.
+        "unseen": drift.unseen,
+        "unseen_rate": None if drift.unseen is None or not drift.count else drift.unseen / drift.count,
         # The cells the statistics were computed on, each side as shares of its own total (the baseline's from the
         # training counts, the window's from its own): what the "now against the baseline" charts draw.
         "cells": list(drift.cells),
@@ -136,6 +142,7 @@ async def monitoring_json(
             "psi": series.rule.psi_threshold,
             "chi2_p": series.rule.chi2_p_threshold,
             "drift_share": series.rule.drift_share,
+            "min_rows": series.rule.min_rows,
         },
         "since_minutes": since_minutes,
         "window_minutes": window,
@@ -159,6 +166,7 @@ async def monitoring_json(
             "end": _iso(latest.end),
             "dataset_drift": latest.dataset_drift,
             "drifted_share": latest.drifted_share,
+            "too_few_rows": latest.too_few_rows,
             "features": [_feature(f) for f in latest.features],
         },
         "baseline_histograms": await _baseline(api, series) if baseline else None,

@@ -13,7 +13,7 @@ from inference_server.predictions import PredictionSampler
 from inference_server.spec import ModelSpec
 from inference_server.stats import ModelStats
 from inference_server.types import IndexEntry, InferRequest, InferResponse, Tensor
-from inference_server.validation import select_outputs, validate_inputs
+from inference_server.validation import check_categories, select_outputs, validate_inputs
 
 __all__ = ["DataPlane", "ModelMetadata", "ServerMetadata"]
 
@@ -152,12 +152,14 @@ class DataPlane:
             )
         self._inflight_bytes += size
         try:
-            spec = served.spec
+            spec, known = served.spec, served.known_categories
             wanted: list[int] = []
 
             def prepare() -> tuple[dict[str, np.ndarray], int]:
                 nonlocal wanted
                 prepared = validate_inputs(spec, request.inputs)
+                if known is not None:
+                    check_categories(spec, known, prepared[0])
                 wanted = select_outputs(spec, request.outputs)
                 return prepared
 

@@ -25,6 +25,7 @@ from inference_server.runtime import OnnxModel
 from inference_server.spec import ModelSpec
 from inference_server.stats import ModelStats
 from inference_server.types import IndexEntry
+from inference_server.validation import known_categories
 
 __all__ = ["ModelManager", "ServedVersion", "VersionState"]
 
@@ -49,6 +50,8 @@ class ServedVersion:
     spec: ModelSpec
     batcher: DynamicBatcher
     fingerprint: Fingerprint
+    known_categories: Mapping[str, frozenset[str]] | None = None
+    """Per BYTES input, the categories it accepts when the version refuses unseen ones (``None``: it refuses none)."""
 
     @property
     def stats(self) -> ModelStats:
@@ -357,6 +360,7 @@ class ModelManager:
                     clock=self._clock,
                 ),
                 fingerprint=fingerprint,
+                known_categories=known_categories(spec, profile),
             )
             # Publish before draining the old one: from here on new requests go to the new session.
             self._publish(name, current)

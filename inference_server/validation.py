@@ -6,13 +6,73 @@ fuzz tests of request decoding run them the same way.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
+
 import numpy as np
 
 from contract.errors import ConduitError, ErrorCode
+from inference_server.profile import DataProfile
 from inference_server.spec import ModelSpec
 from inference_server.types import Tensor
 
-__all__ = ["select_outputs", "validate_inputs"]
+__all__ = ["check_categories", "known_categories", "select_outputs", "validate_inputs"]
+
+log = logging.getLogger(__name__)
+
+# Longest part of a refused value quoted back: a request may carry megabytes in one string.
+_SHOWN_VALUE = 64
+
+
+def known_categories(spec: ModelSpec, profile: DataProfile | None) -> dict[str, frozenset[str]] | None:
+    """The categories of each BYTES input a version refuses other values of (its ``unseen_categories`` is
+    ``refuse``), from its training profile; None when it refuses nothing.
+
+    An input whose profile lists only its top categories cannot tell an unseen value from a rare one: it is
+    scored, with one warning at load.
+    """
+    if spec.config.unseen_categories != "refuse":
+        return None
+    known: dict[str, frozenset[str]] = {}
+    for tensor in spec.inputs:
+        column = profile.columns.get(tensor.name) if profile is not None else None
+        if tensor.datatype != "BYTES" or column is None or column.kind not in ("categorical", "boolean"):
+            continue
+        categories = column.known_categories()
+        if categories is None:
+            log.warning(
+                "model %s version %s: input %r keeps unseen categories: its profile lists only its top categories",
+                spec.name,
+                spec.version,
+                tensor.name,
+            )
+            continue
+        known[tensor.name] = categories
+    if not known:
+        log.warning("model %s version %s: refuses unseen categories, but no input has them all listed in a profile",
+                    spec.name, spec.version)  # fmt: skip
+    return known or None
+
+
+def check_categories(spec: ModelSpec, known: Mapping[str, frozenset[str]], feeds: Mapping[str, np.ndarray]) -> None:
+    """Refuse a request with a categorical value its model's training data never had (missing, ``""``, is not one).
+
+    Raises:
+        ConduitError: INVALID_ARGUMENT naming the input and the value (its first 64 characters).
+    """
+    for name, categories in known.items():
+        values = feeds.get(name)
+        if values is None:
+            continue
+        for value in set(values.ravel().tolist()):
+            if value not in categories and value != "":
+                text = str(value)
+                shown = repr(text[:_SHOWN_VALUE]) + ("…" if len(text) > _SHOWN_VALUE else "")
+                raise ConduitError(
+                    ErrorCode.INVALID_ARGUMENT,
+                    f"input {name!r} has the value {shown}, which model {spec.name!r} never saw in training "
+                    f"(it refuses unseen categories; known: {len(categories)})",
+                )
 
 
 def validate_inputs(spec: ModelSpec, tensors: list[Tensor]) -> tuple[dict[str, np.ndarray], int]:

@@ -60,11 +60,21 @@ class ColumnProfile:
     top_categories: tuple[CategoryCount, ...] = ()
     """Most frequent first."""
     other_count: int = 0
+    other_categories: tuple[str, ...] = ()
+    """The values ``other_count`` counts, sorted, when there are few enough to list (at most 1000); empty when
+    there are none or more."""
 
     @property
     def categories(self) -> tuple[str, ...]:
         """The values of ``top_categories``, most frequent first."""
         return tuple(category.value for category in self.top_categories)
+
+    def known_categories(self) -> frozenset[str] | None:
+        """Every category the training data had; None when the profile does not list them all (then a value
+        outside them may be a rare one, not an unseen one)."""
+        if not self.top_categories or (self.other_count and not self.other_categories):
+            return None
+        return frozenset((*self.categories, *self.other_categories))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -82,6 +92,7 @@ class ColumnProfile:
             "distinct": self.distinct,
             "top_categories": [{"value": c.value, "count": c.count} for c in self.top_categories],
             "other_count": self.other_count,
+            "other_categories": list(self.other_categories),
         }
 
     @classmethod
@@ -109,6 +120,7 @@ class ColumnProfile:
                 CategoryCount(str(c["value"]), int(c.get("count", 0))) for c in data.get("top_categories", ())
             ),
             other_count=int(data.get("other_count", 0)),
+            other_categories=tuple(str(value) for value in data.get("other_categories", ())),
         )
 
 

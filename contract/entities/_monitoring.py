@@ -95,11 +95,18 @@ class PredictionLog:
 class DriftRule:
     """The thresholds of the drift verdicts: a feature drifted when its PSI is at least ``psi_threshold`` and its
     chi-squared p-value below ``chi2_p_threshold``; a window's data set drifted when at least ``drift_share`` of its
-    input features did."""
+    input features did. A feature with fewer than ``min_rows`` values in a window, or whose chi-squared test has
+    too few rows to meet ``min_expected`` (see ``control_plane.monitoring.drift``), has "too few rows" instead of a
+    verdict."""
 
     psi_threshold: float = 0.2
     chi2_p_threshold: float = 0.01
     drift_share: float = 0.5
+    min_rows: int = 100
+    """Fewest values (missing ones included) a feature needs in a window for a verdict."""
+    min_expected: float = 5.0
+    """Fewest rows the chi-squared test expects in each cell it tests (Cochran's rule); cells expecting fewer are
+    pooled first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +133,17 @@ class FeatureDrift:
     """The window's counts per cell: the very counts every statistic above was computed on."""
     expected: tuple[int, ...] = ()
     """The profile's counts per cell."""
+    too_few_rows: bool = False
+    """The window holds too few of its values for a verdict (``DriftRule.min_rows``, ``min_expected``): ``drifted``
+    is then False, whatever the statistics say."""
+    unseen: int | None = None
+    """Categorical features: values the training data set never had; None when its profile does not list all of its
+    categories (numeric features, or more than the profile's top categories)."""
+
+    @property
+    def verdict(self) -> str:
+        """``drift``, ``no drift`` or ``too few rows``."""
+        return "too few rows" if self.too_few_rows else "drift" if self.drifted else "no drift"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +161,9 @@ class MonitoringWindow:
     features: tuple[FeatureDrift, ...]
     dataset_drift: bool
     drifted_share: float
+    """Drifted input features / input features with a verdict (0 when none had one)."""
+    too_few_rows: bool = False
+    """Input features were compared but none had enough rows for a verdict."""
 
     @property
     def p50(self) -> float | None:

@@ -37,6 +37,7 @@ def column_profile(value: ColumnProfile) -> cp.ColumnProfile:
         distinct=value.distinct,
         top_categories=[category_count(c) for c in value.top_categories],
         other_count=value.other_count,
+        other_categories=list(value.other_categories),
     )
 
 
@@ -56,6 +57,7 @@ def column_profile_of(message: cp.ColumnProfile) -> ColumnProfile:
         distinct=message.distinct,
         top_categories=tuple(CategoryCount(c.value, c.count) for c in message.top_categories),
         other_count=message.other_count,
+        other_categories=tuple(message.other_categories),
     )
 
 

@@ -68,9 +68,12 @@ def _feature_drift(value: FeatureDrift) -> cp.FeatureDrift:
         cells=value.cells,
         observed=value.observed,
         expected=value.expected,
+        too_few_rows=value.too_few_rows,
     )
     if value.ks is not None and value.ks_p_value is not None:
         message.ks, message.ks_p_value = value.ks, value.ks_p_value
+    if value.unseen is not None:
+        message.unseen = value.unseen
     return message
 
 
@@ -89,6 +92,8 @@ def _feature_drift_of(message: cp.FeatureDrift) -> FeatureDrift:
         cells=tuple(message.cells),
         observed=tuple(message.observed),
         expected=tuple(message.expected),
+        too_few_rows=message.too_few_rows,
+        unseen=message.unseen if message.HasField("unseen") else None,
     )
 
 
@@ -101,6 +106,7 @@ def _window(value: MonitoringWindow) -> cp.MonitoringWindow:
         features=[_feature_drift(f) for f in value.features],
         dataset_drift=value.dataset_drift,
         drifted_share=value.drifted_share,
+        too_few_rows=value.too_few_rows,
     )
     if value.latency is not None:
         message.latency.CopyFrom(latency_histogram(value.latency))
@@ -121,6 +127,7 @@ def _window_of(message: cp.MonitoringWindow) -> MonitoringWindow:
         features=tuple(_feature_drift_of(f) for f in message.features),
         dataset_drift=message.dataset_drift,
         drifted_share=message.drifted_share,
+        too_few_rows=message.too_few_rows,
     )
 
 
@@ -130,7 +137,11 @@ def monitoring_report(value: MonitoringReport) -> cp.GetMonitoringResponse:
         model=value.model,
         version=value.version,
         thresholds=cp.DriftThresholds(
-            psi_threshold=rule.psi_threshold, chi2_p_threshold=rule.chi2_p_threshold, drift_share=rule.drift_share
+            psi_threshold=rule.psi_threshold,
+            chi2_p_threshold=rule.chi2_p_threshold,
+            drift_share=rule.drift_share,
+            min_rows=rule.min_rows,
+            min_expected=rule.min_expected,
         ),
         windows=[_window(w) for w in value.windows],
     )
@@ -145,7 +156,13 @@ def monitoring_report_of(message: cp.GetMonitoringResponse) -> MonitoringReport:
         model=message.model,
         version=message.version,
         baseline=DatasetRef(message.baseline.name, message.baseline.version) if message.HasField("baseline") else None,
-        rule=DriftRule(thresholds.psi_threshold, thresholds.chi2_p_threshold, thresholds.drift_share),
+        rule=DriftRule(
+            thresholds.psi_threshold,
+            thresholds.chi2_p_threshold,
+            thresholds.drift_share,
+            thresholds.min_rows,
+            thresholds.min_expected,
+        ),
         windows=tuple(_window_of(w) for w in message.windows),
     )
 

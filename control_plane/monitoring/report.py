@@ -94,7 +94,7 @@ def _window(
         if drift is not None:
             features.append(drift)
     features.sort(key=_order)
-    drifted, share = dataset_verdict(features, rule)
+    drifted, share, too_few = dataset_verdict(features, rule)
     latency = merged.latency
     return MonitoringWindow(
         start=start,
@@ -106,6 +106,7 @@ def _window(
         features=tuple(features),
         dataset_drift=drifted,
         drifted_share=share,
+        too_few_rows=too_few,
     )
 
 

@@ -332,7 +332,7 @@ class CategoryCount(_message.Message):
     def __init__(self, value: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
 class ColumnProfile(_message.Message):
-    __slots__ = ("name", "dtype", "kind", "missing", "missing_rate", "bin_edges", "bin_counts", "min", "max", "mean", "std", "distinct", "top_categories", "other_count")
+    __slots__ = ("name", "dtype", "kind", "missing", "missing_rate", "bin_edges", "bin_counts", "min", "max", "mean", "std", "distinct", "top_categories", "other_count", "other_categories")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DTYPE_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -347,6 +347,7 @@ class ColumnProfile(_message.Message):
     DISTINCT_FIELD_NUMBER: _ClassVar[int]
     TOP_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     OTHER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    OTHER_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     name: str
     dtype: str
     kind: str
@@ -361,7 +362,8 @@ class ColumnProfile(_message.Message):
     distinct: int
     top_categories: _containers.RepeatedCompositeFieldContainer[CategoryCount]
     other_count: int
-    def __init__(self, name: _Optional[str] = ..., dtype: _Optional[str] = ..., kind: _Optional[str] = ..., missing: _Optional[int] = ..., missing_rate: _Optional[float] = ..., bin_edges: _Optional[_Iterable[float]] = ..., bin_counts: _Optional[_Iterable[int]] = ..., min: _Optional[float] = ..., max: _Optional[float] = ..., mean: _Optional[float] = ..., std: _Optional[float] = ..., distinct: _Optional[int] = ..., top_categories: _Optional[_Iterable[_Union[CategoryCount, _Mapping]]] = ..., other_count: _Optional[int] = ...) -> None: ...
+    other_categories: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., dtype: _Optional[str] = ..., kind: _Optional[str] = ..., missing: _Optional[int] = ..., missing_rate: _Optional[float] = ..., bin_edges: _Optional[_Iterable[float]] = ..., bin_counts: _Optional[_Iterable[int]] = ..., min: _Optional[float] = ..., max: _Optional[float] = ..., mean: _Optional[float] = ..., std: _Optional[float] = ..., distinct: _Optional[int] = ..., top_categories: _Optional[_Iterable[_Union[CategoryCount, _Mapping]]] = ..., other_count: _Optional[int] = ..., other_categories: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DatasetProfile(_message.Message):
     __slots__ = ("rows", "columns")
@@ -850,7 +852,7 @@ class LatencyHistogram(_message.Message):
     def __init__(self, bounds: _Optional[_Iterable[float]] = ..., counts: _Optional[_Iterable[int]] = ..., count: _Optional[int] = ..., sum: _Optional[float] = ..., min: _Optional[float] = ..., max: _Optional[float] = ...) -> None: ...
 
 class FeatureDrift(_message.Message):
-    __slots__ = ("feature", "kind", "count", "psi", "js", "ks", "ks_p_value", "chi2", "chi2_p_value", "drifted", "cells", "observed", "expected")
+    __slots__ = ("feature", "kind", "count", "psi", "js", "ks", "ks_p_value", "chi2", "chi2_p_value", "drifted", "cells", "observed", "expected", "too_few_rows", "unseen")
     FEATURE_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -864,6 +866,8 @@ class FeatureDrift(_message.Message):
     CELLS_FIELD_NUMBER: _ClassVar[int]
     OBSERVED_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_FIELD_NUMBER: _ClassVar[int]
+    TOO_FEW_ROWS_FIELD_NUMBER: _ClassVar[int]
+    UNSEEN_FIELD_NUMBER: _ClassVar[int]
     feature: str
     kind: str
     count: int
@@ -877,10 +881,12 @@ class FeatureDrift(_message.Message):
     cells: _containers.RepeatedScalarFieldContainer[str]
     observed: _containers.RepeatedScalarFieldContainer[int]
     expected: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, feature: _Optional[str] = ..., kind: _Optional[str] = ..., count: _Optional[int] = ..., psi: _Optional[float] = ..., js: _Optional[float] = ..., ks: _Optional[float] = ..., ks_p_value: _Optional[float] = ..., chi2: _Optional[float] = ..., chi2_p_value: _Optional[float] = ..., drifted: _Optional[bool] = ..., cells: _Optional[_Iterable[str]] = ..., observed: _Optional[_Iterable[int]] = ..., expected: _Optional[_Iterable[int]] = ...) -> None: ...
+    too_few_rows: bool
+    unseen: int
+    def __init__(self, feature: _Optional[str] = ..., kind: _Optional[str] = ..., count: _Optional[int] = ..., psi: _Optional[float] = ..., js: _Optional[float] = ..., ks: _Optional[float] = ..., ks_p_value: _Optional[float] = ..., chi2: _Optional[float] = ..., chi2_p_value: _Optional[float] = ..., drifted: _Optional[bool] = ..., cells: _Optional[_Iterable[str]] = ..., observed: _Optional[_Iterable[int]] = ..., expected: _Optional[_Iterable[int]] = ..., too_few_rows: _Optional[bool] = ..., unseen: _Optional[int] = ...) -> None: ...
 
 class MonitoringWindow(_message.Message):
-    __slots__ = ("start", "end", "requests", "errors", "latency_p50", "latency_p90", "latency_p99", "latency", "features", "dataset_drift", "drifted_share")
+    __slots__ = ("start", "end", "requests", "errors", "latency_p50", "latency_p90", "latency_p99", "latency", "features", "dataset_drift", "drifted_share", "too_few_rows")
     class ErrorsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -899,6 +905,7 @@ class MonitoringWindow(_message.Message):
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     DATASET_DRIFT_FIELD_NUMBER: _ClassVar[int]
     DRIFTED_SHARE_FIELD_NUMBER: _ClassVar[int]
+    TOO_FEW_ROWS_FIELD_NUMBER: _ClassVar[int]
     start: _timestamp_pb2.Timestamp
     end: _timestamp_pb2.Timestamp
     requests: int
@@ -910,7 +917,8 @@ class MonitoringWindow(_message.Message):
     features: _containers.RepeatedCompositeFieldContainer[FeatureDrift]
     dataset_drift: bool
     drifted_share: float
-    def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., requests: _Optional[int] = ..., errors: _Optional[_Mapping[str, int]] = ..., latency_p50: _Optional[float] = ..., latency_p90: _Optional[float] = ..., latency_p99: _Optional[float] = ..., latency: _Optional[_Union[LatencyHistogram, _Mapping]] = ..., features: _Optional[_Iterable[_Union[FeatureDrift, _Mapping]]] = ..., dataset_drift: _Optional[bool] = ..., drifted_share: _Optional[float] = ...) -> None: ...
+    too_few_rows: bool
+    def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., requests: _Optional[int] = ..., errors: _Optional[_Mapping[str, int]] = ..., latency_p50: _Optional[float] = ..., latency_p90: _Optional[float] = ..., latency_p99: _Optional[float] = ..., latency: _Optional[_Union[LatencyHistogram, _Mapping]] = ..., features: _Optional[_Iterable[_Union[FeatureDrift, _Mapping]]] = ..., dataset_drift: _Optional[bool] = ..., drifted_share: _Optional[float] = ..., too_few_rows: _Optional[bool] = ...) -> None: ...
 
 class DatasetRef(_message.Message):
     __slots__ = ("name", "version")
@@ -921,14 +929,18 @@ class DatasetRef(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
 
 class DriftThresholds(_message.Message):
-    __slots__ = ("psi_threshold", "chi2_p_threshold", "drift_share")
+    __slots__ = ("psi_threshold", "chi2_p_threshold", "drift_share", "min_rows", "min_expected")
     PSI_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     CHI2_P_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     DRIFT_SHARE_FIELD_NUMBER: _ClassVar[int]
+    MIN_ROWS_FIELD_NUMBER: _ClassVar[int]
+    MIN_EXPECTED_FIELD_NUMBER: _ClassVar[int]
     psi_threshold: float
     chi2_p_threshold: float
     drift_share: float
-    def __init__(self, psi_threshold: _Optional[float] = ..., chi2_p_threshold: _Optional[float] = ..., drift_share: _Optional[float] = ...) -> None: ...
+    min_rows: int
+    min_expected: float
+    def __init__(self, psi_threshold: _Optional[float] = ..., chi2_p_threshold: _Optional[float] = ..., drift_share: _Optional[float] = ..., min_rows: _Optional[int] = ..., min_expected: _Optional[float] = ...) -> None: ...
 
 class GetMonitoringResponse(_message.Message):
     __slots__ = ("model", "version", "baseline", "thresholds", "windows")

@@ -36,7 +36,8 @@ class RegistryMetrics:
         report = build_report(
             model, int(version), rollups, minutes=_ONE_WINDOW_MINUTES, baseline=baseline, rule=self._rule
         )
-        features = [feature for window in report.windows for feature in window.features]
+        # A feature with too few rows has no verdict: its PSI is noise, and must not fire a drift alert.
+        features = [feature for window in report.windows for feature in window.features if not feature.too_few_rows]
         rows = max((feature.count for feature in features), default=0)
         if rows == 0:
             return None

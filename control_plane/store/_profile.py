@@ -46,7 +46,10 @@ def _check_column(column: ColumnProfile) -> None:
         )
     if any(math.isnan(edge) for edge in column.bin_edges) or any(b < a for a, b in pairwise(column.bin_edges)):
         raise _invalid(f"{where}: bin edges must be numbers in non-decreasing order")
-    if any(len(category.value) > MAX_VALUE for category in column.top_categories):
+    if len(column.other_categories) > MAX_CATEGORIES:
+        raise _invalid(f"{where}: at most {MAX_CATEGORIES} other categories are listed")
+    values = (*column.categories, *column.other_categories)
+    if any(len(value) > MAX_VALUE for value in values):
         raise _invalid(f"{where}: category values are at most {MAX_VALUE} characters")
 
 

@@ -55,22 +55,28 @@
     const body = document.querySelector("#drift-table tbody");
     body.replaceChildren();
     const summary = data.summary;
+    text("min-rows", String(data.thresholds.min_rows));
     document.getElementById("no-drift").hidden = summary !== null;
     document.getElementById("drift-table").hidden = summary === null;
     if (summary === null) { text("summary-window", ""); text("drifted-share", "—"); return; }
     text("summary-window", "(" + utc(summary.start) + " – " + utc(summary.end) + ")");
-    text("drifted-share", (100 * summary.drifted_share).toFixed(0) + "%" + (summary.dataset_drift ? " · data set drift" : ""));
+    text("drifted-share", summary.too_few_rows ? "too few rows"
+      : (100 * summary.drifted_share).toFixed(0) + "%" + (summary.dataset_drift ? " · data set drift" : ""));
     for (const f of summary.features) {
       const row = body.insertRow();
       row.dataset.feature = f.feature;
       if (f.drifted) row.className = "drifted";
-      const cells = [f.feature, f.kind, String(f.count), fixed(f.psi, 4), fixed(f.js, 4), fixed(f.ks, 4),
-        fixed(f.chi2_p_value, 4), f.drifted ? "drifted" : "ok"];
+      if (f.too_few_rows) row.className = "too-few";
+      // Values the training data never had: "–" where the profile lists only its top categories.
+      const unseen = f.unseen === null ? "–"
+        : f.unseen === 0 ? "0" : f.unseen + " (" + (100 * f.unseen_rate).toFixed(1) + "%)";
+      const cells = [f.feature, f.kind, String(f.count), unseen, fixed(f.psi, 4), fixed(f.js, 4), fixed(f.ks, 4),
+        fixed(f.chi2_p_value, 4), f.too_few_rows ? "too few rows" : f.drifted ? "drifted" : "ok"];
       cells.forEach((value, i) => {
         const cell = row.insertCell();
         cell.textContent = value;
-        if (i >= 2 && i <= 6) cell.className = "num";
-        if (i >= 3 && i <= 5) cell.dataset.stat = ["psi", "js", "ks"][i - 3];
+        if (i >= 2 && i <= 7) cell.className = "num";
+        if (i >= 4 && i <= 6) cell.dataset.stat = ["psi", "js", "ks"][i - 4];
       });
     }
   }

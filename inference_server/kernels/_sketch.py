@@ -4,6 +4,11 @@ The training profile supplies, per feature, quantile bin edges; the server adds 
 table and exports it (merging tables is adding them). The bins follow the profile's rule
 (``trainers.datasets._profile``): the first bin is closed on both sides, ``[e0, e1]``, every later one is
 ``(e[i], e[i+1]]``, so a served value lands in the bin the training value equal to it was counted in.
+
+That holds when both sides compare the same numbers: the profile's edges are float32 values and it counted the
+float32-cast training values, so the sketches pass float32 values (whatever the input's datatype). A float32 value
+against a float32 edge compares exactly in float64, where the kernel compares them; a float32 value against an edge
+that is not a float32 (a profile made before) can fall one bin off a training value equal to the edge.
 """
 
 from __future__ import annotations

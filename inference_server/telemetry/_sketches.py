@@ -15,7 +15,12 @@ Metrics (the control plane's receiver ingests exactly these):
   profile's bins: ``[e0, e1]``, then ``(e[i], e[i+1]]``), ``"below"``, ``"above"`` (outside the edges) or
   ``"missing"`` (NaN).
 - ``conduit.sketch.category`` {model, version, feature, category}: categorical and boolean features, ``category`` =
-  a top category of the profile, ``"__other__"`` for any other value or ``"missing"`` for the empty string.
+  a top category of the profile, ``"__other__"`` for any other value, ``"missing"`` for the empty string, and, when
+  the profile lists every category of the training data (``ColumnProfile.known_categories``), ``"__unseen__"`` for
+  the values it never had (``"__other__"`` then counts only the rarer categories it had).
+
+Numeric values are binned as float32 whatever their datatype, as the trainers' profile binned them
+(``trainers.datasets._profile``): a served value equal to a training value then lands in the bin it was counted in.
 - feature ``@prediction``: classifiers count the predicted class index (``label``) as a category; regressors bin
   ``variable`` over the target column's edges.
 """
@@ -82,6 +87,8 @@ class _Categorized:
     categories: tuple[str, ...]
     numeric: bool
     """A boolean column served as a number: 1 is "true", 0 "false", NaN missing."""
+    known: frozenset[str] | None
+    """Every category of the training data, when the profile lists them all: any other value is unseen."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +119,13 @@ class SketchPlan:
                 bins = len(column.bin_edges) - 1
                 binned.append((_Binned(tensor.name, source, bins, tensor.datatype), column.bin_edges))
             elif column.kind == "boolean" and tensor.datatype in _NUMERIC:
-                self._categorized.append(_Categorized(tensor.name, source, column.categories, numeric=True))
+                self._categorized.append(
+                    _Categorized(tensor.name, source, column.categories, numeric=True, known=column.known_categories())
+                )
             elif column.kind in ("categorical", "boolean") and tensor.datatype == "BYTES":
-                self._categorized.append(_Categorized(tensor.name, source, column.categories, numeric=False))
+                self._categorized.append(
+                    _Categorized(tensor.name, source, column.categories, numeric=False, known=column.known_categories())
+                )
         outputs = spec.output_index
         if "label" in outputs and "probabilities" in outputs:
             label = spec.outputs[outputs["label"]]
@@ -144,8 +155,8 @@ class SketchPlan:
         self._edges = np.array([list(edges) + [edges[-1]] * (widest - len(edges)) for _, edges in binned]).reshape(
             len(binned), widest
         )
-        # FP32 features are counted as they come; anything else (FP64, integers) as float64, which holds them all.
-        self._dtype = np.float32 if all(b.datatype == "FP32" for b in self._binned) else np.float64
+        # Every numeric feature is binned as float32, as the profile binned the training values (see above).
+        self._dtype = np.float32
 
     @property
     def empty(self) -> bool:
@@ -246,11 +257,15 @@ def _bin_labels(count: int, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
 def _categories(categorized: _Categorized, values: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
     """Counts of the top categories, then of the other values, then of the missing ones."""
     categories = categorized.categories
+    known = categorized.known
+    unseen = 0
     if categorized.numeric:
         numbers = values.astype(np.float64, copy=False)
         found = Counter({_BOOLEAN_TEXT[v]: int(np.count_nonzero(numbers == v)) for v in (1.0, 0.0)})
         missing = int(np.count_nonzero(np.isnan(numbers)))
         other = len(numbers) - missing - found["true"] - found["false"]
+        if known is not None and not known - {"true", "false"}:
+            other, unseen = 0, other
     else:
         # Python strings (numba cannot read them): a C-level Counter, then a lookup per distinct value.
         found = Counter(values.tolist())
@@ -260,14 +275,19 @@ def _categories(categorized: _Categorized, values: np.ndarray) -> tuple[tuple[st
     index = {category: i for i, category in enumerate(categories)}
     for value, count in found.items():
         at = index.get(value)
-        if at is None:
-            other += count
-        else:
+        if at is not None:
             counts[at] += count
+        elif known is not None and value not in known:
+            unseen += count
+        else:
+            other += count
     counts[-2], counts[-1] = other, missing
     labels = (*categories, metrics.OTHER, metrics.MISSING)
+    if known is not None:  # only a profile listing every category tells an unseen value from a rare one
+        labels = (*labels, metrics.UNSEEN)
+        counts = np.append(counts, unseen)
     if (
-        metrics.OTHER in categories or metrics.MISSING in categories
+        metrics.OTHER in categories or metrics.UNSEEN in categories or metrics.MISSING in categories
     ):  # a category named like a reserved label: add them up
         merged: dict[str, int] = {}
         for label, count in zip(labels, counts.tolist(), strict=True):

@@ -43,9 +43,9 @@ async def target(tmp_path: Path) -> AsyncIterator[str]:
     await server.stop(grace=1.0)
 
 
-def populate(target: str, model: Path, rng: np.random.Generator) -> None:
-    """Data set credit, fraud version 1 (alias production) trained on it, and a push of 120 requests whose amounts
-    drifted and whose cities did not."""
+def populate(target: str, model: Path, rng: np.random.Generator, *, rows: int = 120, unseen: int = 0) -> None:
+    """Data set credit, fraud version 1 (alias production) trained on it, and a push of ``rows`` requests whose
+    amounts drifted and whose cities did not (but for ``unseen`` of them, from a city the training data never had)."""
     frame = pl.DataFrame({"amount": rng.normal(100.0, 20.0, 3000), "city": rng.choice(CITIES, 3000)})
     with SyncControlPlaneClient.connect(target, token=ADMIN_TOKEN) as client:
         dataset, _ = import_frame(client, frame, "credit", source="test")
@@ -54,13 +54,16 @@ def populate(target: str, model: Path, rng: np.random.Generator) -> None:
     (amount,) = (c for c in dataset.profile.columns if c.name == "amount")
     pusher = Pusher(target, ADMIN_TOKEN)
     try:
-        pusher.requests.add(120, {**VERSION, "status": "OK"})
-        for seconds in rng.lognormal(np.log(0.003), 0.5, 120):
+        pusher.requests.add(rows, {**VERSION, "status": "OK"})
+        for seconds in rng.lognormal(np.log(0.003), 0.5, rows):
             pusher.duration.record(float(seconds), {**VERSION, "status": "OK"})
         pusher.requests.add(2, {**VERSION, "status": "UNAVAILABLE"})
-        pusher.sketch(VERSION, "amount", numeric_sketch(rng.normal(150.0, 20.0, 120), amount.bin_edges), numeric=True)
-        cities = [str(c) for c in rng.choice(CITIES, 120)]
-        pusher.sketch(VERSION, "city", categorical_sketch(cities, set(CITIES)), numeric=False)
+        pusher.sketch(VERSION, "amount", numeric_sketch(rng.normal(150.0, 20.0, rows), amount.bin_edges), numeric=True)
+        cities = [str(c) for c in rng.choice(CITIES, rows - unseen)]
+        sketch = categorical_sketch(cities, set(CITIES))
+        if unseen:
+            sketch["__unseen__"] = unseen  # as a server counts values outside a profile that lists every category
+        pusher.sketch(VERSION, "city", sketch, numeric=False)
         assert pusher.push() == MetricExportResult.SUCCESS
     finally:
         pusher.close()
@@ -93,13 +96,16 @@ async def test_show_prints_each_window_and_its_drift(
     assert lines[2].split() == [*start.split(), "120", "2", "UNAVAILABLE=2", p50, p99, "DRIFT", "1/2"]
     assert (
         lines[4].startswith(f"{start} to ")
-        and ": drift, 50% of the input features drifted (each: PSI >= 0.2" in lines[4]
+        and ": drift, 50% of the input features with a verdict drifted (each: PSI >= 0.2" in lines[4]
+        and "over at least 100 values" in lines[4]
     )
     rows = {line.split()[0]: line.split() for line in lines[6:]}
     assert rows["amount"][1] == "numeric" and rows["amount"][-1] == "yes"
-    assert rows["city"][1] == "categorical" and rows["city"][5] == "-" and rows["city"][-1] == "no"
+    assert rows["city"][1] == "categorical" and rows["city"][6] == "-" and rows["city"][-1] == "no"
+    # Every city of the training data is in its profile: none served was unseen; a number has no such count.
+    assert rows["city"][3] == "0" and rows["amount"][3] == "-"
     (amount,) = (f for f in window.features if f.feature == "amount")
-    assert rows["amount"][3:5] == [f"{amount.psi:.3g}", f"{amount.js:.3g}"]
+    assert rows["amount"][4:6] == [f"{amount.psi:.3g}", f"{amount.js:.3g}"]
 
     assert await conduit(target, "monitoring", "show", "fraud:1", "--window", "1h", "--json") == 0
     payload = json.loads(capsys.readouterr().out)
@@ -110,6 +116,34 @@ async def test_show_prints_each_window_and_its_drift(
     assert shown["cells"] == list(amount.cells) and shown["cells"][-1] == "missing"
     assert [int(c) for c in shown["expected"]] == list(amount.expected)
     assert sum(int(c) for c in shown["observed"]) == int(shown["count"]) > 0
+    assert shown.get("too_few_rows", False) is False and "unseen" not in shown
+    city = {f["feature"]: f for f in payload["windows"][0]["features"]}["city"]
+    assert city["unseen"] == "0"
+    assert payload["thresholds"]["min_rows"] == "100"
+
+
+async def test_a_window_of_one_small_request_has_too_few_rows(
+    target: str, classifier: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "model.onnx"
+    model.write_bytes(classifier.onnx)
+    rng = np.random.default_rng(4)
+    await asyncio.to_thread(populate, target, model, rng, rows=6, unseen=2)
+    assert await conduit(target, "monitoring", "show", "fraud@production", "--since", "15m") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].endswith("too few rows") and "DRIFT" not in lines[2]
+    assert ": too few rows, no verdict (each:" in lines[4]
+    rows = {line.split()[0]: line for line in lines[6:]}
+    assert rows["amount"].endswith("too few rows") and rows["city"].endswith("too few rows")
+    assert rows["city"].split()[3:5] == ["2", "(33.3%)"]
+
+    assert await conduit(target, "monitoring", "show", "fraud:1", "--json") == 0
+    (window,) = json.loads(capsys.readouterr().out)["windows"]
+    assert window["too_few_rows"] is True and window.get("dataset_drift", False) is False
+    features = {f["feature"]: f for f in window["features"]}
+    assert all(f["too_few_rows"] is True and f.get("drifted", False) is False for f in features.values())
+    assert features["amount"]["psi"] > 0.2  # what used to read as drift
+    assert features["city"]["unseen"] == "2"
 
 
 async def test_show_without_traffic_and_failures(

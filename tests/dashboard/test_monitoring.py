@@ -54,6 +54,29 @@ def _stored(dashboard: Dashboard) -> dict[str, list[str]]:
     }
 
 
+def _unseen_and_verdicts(page: Page) -> dict[str, list[str]]:
+    """Feature -> (unseen, verdict) as the page's drift table shows them."""
+    return page.eval_on_selector_all(
+        "#drift-table tbody tr",
+        """rows => Object.fromEntries(rows.map(r => [r.dataset.feature,
+            [r.cells[3].textContent, r.cells[8].textContent]]))""",
+    )
+
+
+def _said(dashboard: Dashboard) -> dict[str, list[str]]:
+    """The same from GetMonitoring."""
+
+    def unseen(count: int | None, total: int) -> str:
+        return "–" if count is None else "0" if count == 0 else f"{count} ({100 * count / total:.1f}%)"
+
+    def verdict(too_few: bool, drifted: bool) -> str:
+        return "too few rows" if too_few else "drifted" if drifted else "ok"
+
+    return {
+        f.feature: [unseen(f.unseen, f.count), verdict(f.too_few_rows, f.drifted)] for f in _period(dashboard).features
+    }
+
+
 def _drawn(page: Page, feature: str) -> dict[str, tuple[list[str], list[float]]]:
     """Trace name -> (x, y) of ``feature``'s chart against the baseline, as Plotly holds them in the page."""
     traces = page.evaluate("f => document.getElementById('baseline-' + f).data.map(t => [t.name, [t.x, t.y]])", feature)
@@ -79,6 +102,13 @@ def test_the_drift_shown_is_the_drift_get_monitoring_stores(viewer: BrowserConte
     while (shown := _shown(page)) != (stored := _stored(dashboard)) and time.monotonic() < deadline:
         time.sleep(0.3)
     assert shown == stored
+    # Unseen values and the verdict, as GetMonitoring says them (the table may have refreshed: read both again).
+    deadline = time.monotonic() + 20
+    while (columns := _unseen_and_verdicts(page)) != (said := _said(dashboard)) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert columns == said
+    assert columns["city"][0] != "–" and columns["income"][0] == "–"
+    expect(page.locator("#min-rows")).to_have_text("100")
     # Every input, and the model's output ("@prediction") when the baseline profiles it.
     assert set(shown) - {"@prediction"} == {"age", "income", "debt", "months_at_address", "city", "employment"}
     drifted = page.eval_on_selector_all("#drift-table tbody tr.drifted", "rows => rows.map(r => r.dataset.feature)")

@@ -172,9 +172,11 @@ def test_profile_numbers_match_numpy() -> None:
     assert x.kind == "numeric" and x.dtype == "Float64"
     assert x.missing == int(nulls.sum() + np.isnan(values[~nulls]).sum())
     assert x.missing_rate == pytest.approx(x.missing / 1000)
-    edges = np.unique(np.quantile(present, np.linspace(0, 1, 11)))
-    np.testing.assert_allclose(x.bin_edges, edges)
-    assert list(x.bin_counts) == _bins_by_rule(present, edges)
+    # Binned as float32, as served (trainers.datasets._profile says why): float32 quantiles of the float32 values.
+    single = present.astype(np.float32).astype(np.float64)
+    edges = np.unique(np.quantile(single, np.linspace(0, 1, 11)).astype(np.float32)).astype(np.float64)
+    assert x.bin_edges == tuple(edges)
+    assert list(x.bin_counts) == _bins_by_rule(single, edges)
     assert sum(x.bin_counts) == len(present)
     assert (x.min, x.max) == (present.min(), present.max())
     assert x.mean == pytest.approx(present.mean()) and x.std == pytest.approx(present.std(ddof=1))
@@ -197,6 +199,9 @@ def test_profile_numbers_match_numpy() -> None:
     expected = sorted(counted.items(), key=lambda item: (-item[1], item[0]))[:20]
     assert [(c.value, c.count) for c in city.top_categories] == expected
     assert city.other_count == sum(counted.values()) - sum(n for _, n in expected)
+    # The 13 rarer cities by name: with the top ones, every city the data had.
+    assert city.other_categories == tuple(sorted(set(counted) - {c for c, _ in expected}))
+    assert city.known_categories() == set(counted)
     assert (city.kind, city.missing, city.distinct, city.bin_edges) == (
         "categorical",
         int(nulls.sum()),
@@ -228,6 +233,15 @@ def test_whole_floats_are_counted_but_many_or_fractional_values_are_not() -> Non
     assert len(result.column("ids").top_categories) == 4
     assert result.column("half").top_categories == ()
     assert profile(wide).column("many").top_categories == ()
+
+
+def test_past_a_thousand_rarer_categories_none_is_listed() -> None:
+    names = [f"v{i}" for i in range(1100)]
+    column = profile(pl.DataFrame({"c": [*names, "v0"]})).column("c")
+    assert len(column.top_categories) == 20 and column.other_count == 1080 and column.other_categories == ()
+    assert column.known_categories() is None  # a value outside the top ones may be a rare one: unknown
+    listed = profile(pl.DataFrame({"c": names[:1020]})).column("c")
+    assert len(listed.other_categories) == 1000 and listed.known_categories() == set(names[:1020])
 
 
 def test_a_constant_column_has_one_bin() -> None:

@@ -5,6 +5,13 @@ The profile itself, its binning rule and its JSON form are ``contract.entities.D
 A numeric column of whole numbers with at most ``TOP_CATEGORIES`` distinct values (a class column stored as
 integers, a count, a rating) also gets exact value counts in ``top_categories`` (values written as integers, ``"0"``,
 ``"1"``): quantile bins merge such values, and a drift check of a model's predicted classes needs them apart.
+
+Numeric values are binned as float32, here and in the inference servers: models take FP32 inputs, and a training
+value equal to a quantile edge (most are, on data with few distinct values, like measurements to one decimal) must
+land in the bin it was counted in once served. Binned as float64 against a float64 edge of 17.3, a served
+``float32(17.3)`` = 17.3000002 falls one bin up, and the window looks drifted on the training data itself. So the
+edges are the quantiles of the float32-cast values rounded to float32 (exact in float64 and JSON), and the counts are
+those of the float32-cast values; a server counts ``float32(value)`` against the same edges and gets the same bin.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ __all__ = ["column_kind", "profile"]
 
 DEFAULT_BINS = 10
 TOP_CATEGORIES = 20
+OTHER_CATEGORIES = 1000
+"""Past this many categories beyond the top ones, a profile lists none of them (unseen values are then unknown)."""
 
 
 def column_kind(dtype: pl.DataType) -> str:
@@ -56,6 +65,7 @@ def _column(series: pl.Series, bins: int) -> ColumnProfile:
         std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
     top: tuple[CategoryCount, ...] = ()
     other = 0
+    others: tuple[str, ...] = ()
     if (kind in ("categorical", "boolean") and len(present)) or _few_whole_numbers(present, kind):
         texts = present.cast(pl.Int64).cast(pl.String) if kind == "numeric" else present.cast(pl.String)
         count = "count" if texts.name != "count" else "rows"
@@ -63,6 +73,10 @@ def _column(series: pl.Series, bins: int) -> ColumnProfile:
         counted = texts.value_counts(name=count).sort([count, texts.name], descending=[True, False])
         top = tuple(CategoryCount(str(v), int(c)) for v, c in counted.head(TOP_CATEGORIES).iter_rows())
         other = len(present) - sum(c.count for c in top)
+        # The rest by name, so that monitoring can tell a value the training data never had from a rare one.
+        rest = counted[texts.name].slice(TOP_CATEGORIES)
+        if 0 < len(rest) <= OTHER_CATEGORIES:
+            others = tuple(sorted(str(value) for value in rest.to_list()))
     return ColumnProfile(
         name=series.name,
         dtype=str(series.dtype),
@@ -78,6 +92,7 @@ def _column(series: pl.Series, bins: int) -> ColumnProfile:
         distinct=present.n_unique(),
         top_categories=top,
         other_count=other,
+        other_categories=others,
     )
 
 
@@ -92,9 +107,16 @@ def _few_whole_numbers(present: pl.Series, kind: str) -> bool:
 
 
 def _quantile_bins(values: np.ndarray, bins: int) -> tuple[tuple[float, ...], tuple[int, ...]]:
-    edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1)))
+    """Edges and counts of ``bins`` quantile bins (fewer when edges coincide) of ``values`` as float32 (see above)."""
+    # Beyond float32's range a value is +-inf once served, counted in the outer bin: clipping to the largest float32
+    # keeps the edges finite and counts it there too.
+    largest = float(np.finfo(np.float32).max)
+    single = np.clip(values, -largest, largest).astype(np.float32).astype(np.float64)
+    quantiles = np.quantile(single, np.linspace(0.0, 1.0, bins + 1)).astype(np.float32)
+    edges = np.unique(quantiles).astype(np.float64)
     if len(edges) == 1:
         return (float(edges[0]), float(edges[0])), (len(values),)
-    index = np.maximum(np.searchsorted(edges, values, side="left") - 1, 0)
+    # Every edge and value is a float32, so comparing them in float64 is exact, as the servers' kernel compares them.
+    index = np.clip(np.searchsorted(edges, single, side="left") - 1, 0, len(edges) - 2)
     counts = np.bincount(index, minlength=len(edges) - 1)
     return tuple(float(e) for e in edges), tuple(int(c) for c in counts)

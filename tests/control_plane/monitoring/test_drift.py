@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -65,10 +66,31 @@ def reference_psi(expected: np.ndarray, actual: np.ndarray) -> float:
     return float(np.sum((q - p) * np.log(q / p)))
 
 
-def reference_chi2(expected: np.ndarray, observed: np.ndarray) -> tuple[float, float]:
+def reference_chi2(
+    expected: np.ndarray, observed: np.ndarray, min_expected: float = RULE.min_expected
+) -> tuple[float, float]:
+    """scipy's χ² over the cells after Cochran's pooling: cells expecting fewer than ``min_expected`` rows become one
+    cell (joined to the smallest other one when it still expects too few); cells the training never had, one more."""
     f_exp = observed.sum() * expected / expected.sum()
-    keep = (observed > 0) | (f_exp > 0)
-    result = stats.chisquare(observed[keep], f_exp[keep])
+    unseen = expected == 0
+    small = ~unseen & (f_exp < min_expected)
+    large = ~unseen & ~small
+    obs, exp = list(observed[large]), list(f_exp[large])
+    if small.any():
+        if f_exp[small].sum() >= min_expected or not exp:
+            obs.append(observed[small].sum())
+            exp.append(f_exp[small].sum())
+        else:
+            smallest = int(np.argmin(exp))
+            obs[smallest] += observed[small].sum()
+            exp[smallest] += f_exp[small].sum()
+    if observed[unseen].sum() > 0:
+        obs.append(observed[unseen].sum())
+        exp.append(0.0)
+    if len(obs) < 2:
+        return 0.0, 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result = stats.chisquare(np.array(obs), np.array(exp))
     return float(result.statistic), float(result.pvalue)
 
 
@@ -261,9 +283,13 @@ def test_the_verdict_needs_a_large_and_significant_shift() -> None:
     assert same.psi < 0.02 and not same.drifted
     shifted = drift(rng.normal(1.0, 1.0, 2000))
     assert shifted.psi >= RULE.psi_threshold and shifted.chi2_p_value < RULE.chi2_p_threshold and shifted.drifted
-    # A handful of values: PSI alone would cry drift, the test says it is noise.
+    # A handful of values: PSI alone would cry drift; there are too few rows for any verdict.
     few = drift(rng.normal(0.3, 1.0, 12))
-    assert few.psi >= RULE.psi_threshold and few.chi2_p_value >= RULE.chi2_p_threshold and not few.drifted
+    assert few.psi >= RULE.psi_threshold and few.too_few_rows and not few.drifted
+    assert few.verdict == "too few rows"
+    # Even a strong shift is no verdict below the minimum, and one at the minimum is.
+    assert drift(rng.normal(3.0, 1.0, RULE.min_rows - 1)).verdict == "too few rows"
+    assert drift(rng.normal(3.0, 1.0, RULE.min_rows)).verdict == "drift"
     # Only empty values: the missing cell, where training had almost none.
     empty = drift(np.full(300, np.nan))
     assert empty.drifted and empty.ks is None
@@ -283,8 +309,62 @@ def test_the_data_set_verdict_is_the_share_of_drifted_input_features() -> None:
         return FeatureDrift(name, "numeric", 10, 0.5 if drifted else 0.0, 0.1, 1.0, 0.5, drifted)
 
     features = [feature("a", True), feature("b", False), feature("c", True), feature("d", False)]
-    assert dataset_verdict(features, RULE) == (True, 0.5)
-    assert dataset_verdict(features, DriftRule(drift_share=0.75)) == (False, 0.5)
+    assert dataset_verdict(features, RULE) == (True, 0.5, False)
+    assert dataset_verdict(features, DriftRule(drift_share=0.75)) == (False, 0.5, False)
     # The prediction is not an input feature.
-    assert dataset_verdict([feature("a", False), feature("@prediction", True)], RULE) == (False, 0.0)
-    assert dataset_verdict([], RULE) == (False, 0.0)
+    assert dataset_verdict([feature("a", False), feature("@prediction", True)], RULE) == (False, 0.0, False)
+    assert dataset_verdict([], RULE) == (False, 0.0, False)
+    # Features with too few rows have no verdict: the share is of the others, and with none the window has none.
+    few = FeatureDrift("e", "numeric", 6, 4.0, 0.9, 30.0, 0.0, False, too_few_rows=True)
+    assert dataset_verdict([*features, few, few], RULE) == (True, 0.5, False)
+    assert dataset_verdict([few, feature("@prediction", True)], RULE) == (False, 0.0, True)
+
+
+def test_one_request_of_six_rows_is_too_few_rows_not_drift() -> None:
+    # What a minute holding one request of 6 rows showed: PSI 4-8 on most features, and "DRIFT 5/6".
+    rng = np.random.default_rng(2)
+    profile = numeric_profile(rng.normal(0.0, 1.0, 344))
+    found = compare("x", "numeric", profile, numeric_sketch(rng.normal(0.0, 1.0, 6), profile.bin_edges), RULE)
+    assert found is not None and found.psi > 1.0
+    assert found.too_few_rows and not found.drifted
+    assert dataset_verdict([found] * 5, RULE) == (False, 0.0, True)
+    # Both minimums are the rule's: 6 rows over 10 bins expect 0.6 in each, too few for χ² at 5 however few rows
+    # the rule asks for.
+    sketch = numeric_sketch(rng.normal(0.0, 1.0, 6), profile.bin_edges)
+    assert compare("x", "numeric", profile, sketch, DriftRule(min_rows=5)).too_few_rows  # type: ignore[union-attr]
+    lax = compare("x", "numeric", profile, sketch, DriftRule(min_rows=5, min_expected=0.5))
+    assert lax is not None and not lax.too_few_rows
+
+
+def test_rare_cells_are_pooled_so_one_rare_value_is_not_significant() -> None:
+    # Training: 1 % missing. A window of 200 with 3 missing values (1.5 %) expects 2 there; unpooled, χ² would see
+    # 3 against 2 in that cell only; pooled with nothing else small it joins the smallest bin.
+    profile = ColumnProfile("x", "Float64", "numeric", 10, 0.01, (0.0, 1.0, 2.0, 3.0), (330, 330, 330))
+    found = compare("x", "numeric", profile, {"0": 66, "1": 66, "2": 65, "missing": 3}, RULE)
+    assert found is not None and not found.too_few_rows
+    pooled = stats.chisquare([66 + 3, 66, 65], np.array([330 + 10, 330, 330]) * 200 / 1000)
+    assert (found.chi2, found.chi2_p_value) == pytest.approx((pooled.statistic, pooled.pvalue), rel=1e-12)
+    # One category holding 99 % of the training data: 100 rows cannot test the others (they expect 1 together).
+    skewed = ColumnProfile("c", "String", "categorical", 0, 0.0, top_categories=(CategoryCount("a", 990),
+                           CategoryCount("b", 10)))  # fmt: skip
+    lopsided = compare("c", "categorical", skewed, {"a": 100}, RULE)
+    assert lopsided is not None and lopsided.too_few_rows
+    assert not compare("c", "categorical", skewed, {"a": 1000}, RULE).too_few_rows  # type: ignore[union-attr]
+
+
+def test_unseen_categories_are_counted_where_the_profile_lists_them_all() -> None:
+    complete = ColumnProfile("c", "String", "categorical", 0, 0.0, top_categories=(CategoryCount("a", 600),
+                             CategoryCount("b", 400)))  # fmt: skip
+    found = compare("c", "categorical", complete, {"a": 60, "b": 30, "__unseen__": 8, "zz": 2, "missing": 1}, RULE)
+    assert found is not None and found.unseen == 10
+    # They are counted in the __other__ cell for the statistics.
+    assert found.cells == ("a", "b", "__other__", "missing") and found.observed == (60, 30, 10, 1)
+    partial = ColumnProfile("c", "String", "categorical", 0, 0.0, top_categories=(CategoryCount("a", 600),),
+                            other_count=400)  # fmt: skip
+    assert compare("c", "categorical", partial, {"a": 60, "__other__": 40}, RULE).unseen is None  # type: ignore[union-attr]
+    # The rarer categories listed by name: those are other, the rest unseen.
+    listed = replace(partial, other_categories=("b", "c"))
+    found = compare("c", "categorical", listed, {"a": 60, "__other__": 30, "__unseen__": 7, "zz": 3}, RULE)
+    assert found is not None and found.unseen == 10 and found.observed == (60, 40, 0)
+    numeric = ColumnProfile("x", "Float64", "numeric", 0, 0.0, (0.0, 1.0), (10,))
+    assert compare("x", "numeric", numeric, {"0": 200}, RULE).unseen is None  # type: ignore[union-attr]

@@ -201,6 +201,7 @@ def _wrong_profile(**fields: Any) -> cp.DatasetProfile:
         {"profile": _wrong_profile(bin_edges=[1.0, 2.0], bin_counts=[3, 4])},
         {"profile": _wrong_profile(missing_rate=2.0)},
         {"profile": cp.DatasetProfile(rows=1, columns=[cp.ColumnProfile(name="x", kind="text")])},
+        {"profile": _wrong_profile(other_categories=[f"c{i}" for i in range(1001)])},
     ],
     ids=[
         "sha256-mismatch",
@@ -214,6 +215,7 @@ def _wrong_profile(**fields: Any) -> cp.DatasetProfile:
         "edges-for-bins",
         "missing-rate",
         "kind",
+        "other-categories",
     ],
 )
 async def test_malformed_imports_are_invalid_and_store_nothing(api: Api, fields: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ Stopping the server flushes its sketches, so the tests stop it before reading.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,9 @@ import numpy as np
 import pytest
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
 
-from clients import AsyncInferenceClient
-from contract.metrics import MISSING, OTHER, PREDICTION, SKETCH_BIN, SKETCH_CATEGORY
+from clients import AsyncInferenceClient, ConduitError
+from contract.errors import ErrorCode
+from contract.metrics import MISSING, OTHER, PREDICTION, SKETCH_BIN, SKETCH_CATEGORY, UNSEEN
 from tests.inference_server.conftest import ProfiledModel, StartServer
 
 # Uneven request sizes, so the batcher forms batches of several sizes.
@@ -60,10 +62,18 @@ def expected_bins(values: np.ndarray, edges: list[float]) -> dict[str, int]:
     }
 
 
-def expected_categories(values: list[str], top: list[str]) -> dict[str, int]:
+def expected_categories(values: list[str], profiled: dict[str, Any]) -> dict[str, int]:
+    """Counts of the top categories, missing (""), and the rest; when the profile lists every category, the rest
+    the training data never had apart, as unseen."""
     counted = Counter(values)
+    top = [c["value"] for c in profiled["top_categories"]]
     expected = {value: counted.get(value, 0) for value in top}
     expected[MISSING] = counted.get("", 0)
+    if profiled["other_count"] and not profiled["other_categories"]:
+        expected[OTHER] = len(values) - sum(expected.values())
+        return expected
+    known = {*top, *profiled["other_categories"], ""}
+    expected[UNSEEN] = sum(n for value, n in counted.items() if value not in known)
     expected[OTHER] = len(values) - sum(expected.values())
     return expected
 
@@ -130,15 +140,18 @@ async def test_sketch_counts_equal_numpy_binning_of_the_rows_sent(
     assert bins[("credit", "income")]["above"] == 1
     assert bins[("credit", "age")]["above"] >= 1
     for name in ("city", "employment"):
-        top = [c["value"] for c in column(credit.profile, name)["top_categories"]]
-        assert categories[("credit", name)] == expected_categories(rows[name].reshape(-1).tolist(), top), name
-    assert categories[("credit", "city")][OTHER] >= 1
+        values = rows[name].reshape(-1).tolist()
+        assert categories[("credit", name)] == expected_categories(values, column(credit.profile, name)), name
+    # Every city of the training data is in its profile: "atlantis" is one it never had.
+    assert column(credit.profile, "city")["other_count"] == 0
+    assert categories[("credit", "city")][UNSEEN] == 1 and categories[("credit", "city")][OTHER] == 0
     assert categories[("credit", "city")][MISSING] >= 1
     mortgage = rows["has_mortgage"].reshape(-1)
     assert categories[("credit", "has_mortgage")] == {
         "false": int((mortgage == 0).sum()),
         "true": int((mortgage == 1).sum()),
-        OTHER: 1,
+        OTHER: 0,
+        UNSEEN: 1,
         MISSING: 1,
     }
     labels = np.concatenate([answer.as_numpy("label").reshape(-1) for answer in answers])
@@ -181,3 +194,46 @@ async def test_without_a_profile_or_with_sketches_off_nothing_is_sketched_and_re
     await server.stop()
     assert not sketch_points(reader, SKETCH_BIN)
     assert not sketch_points(reader, SKETCH_CATEGORY)
+
+
+async def test_a_model_that_refuses_unseen_categories_answers_invalid_argument(
+    start_server: StartServer, tmp_path: Path, credit: ProfiledModel
+) -> None:
+    from trainers.onnx_export import write_model_version
+
+    repo = tmp_path / "strict"
+    write_model_version(repo, "strict", 1, credit.result.onnx, config={"unseen_categories": "refuse"})
+    # As a profile of more cities would list them: the two most frequent on top, the others by name only.
+    strict = json.loads(json.dumps(credit.profile))
+    city = column(strict, "city")
+    top, rest = city["top_categories"][:2], city["top_categories"][2:]
+    city.update(top_categories=top, other_count=sum(c["count"] for c in rest))
+    city["other_categories"] = sorted(c["value"] for c in rest)
+    (repo / "strict" / "profile.json").write_text(json.dumps(strict))
+    credit.write(repo, "lenient")  # the default: "score"
+    server, port, reader = await start_server(repo)
+    row = {name: array[:2].copy() for name, array in credit.result.test_inputs.items()}
+    # A top city and a missing one, then a rarer city the profile lists by name: all are scored.
+    row["city"][:, 0] = [top[0]["value"], ""]
+    async with AsyncInferenceClient(f"127.0.0.1:{port}", timeout=30.0) as client:
+        assert len((await client.infer("strict", row)).as_numpy("label")) == 2
+        row["city"][1, 0] = rest[0]["value"]
+        assert len((await client.infer("strict", row)).as_numpy("label")) == 2
+        row["city"][1, 0] = "atlantis"
+        with pytest.raises(ConduitError) as refused:
+            await client.infer("strict", row)
+        assert refused.value.code is ErrorCode.INVALID_ARGUMENT
+        assert "'city'" in refused.value.message and "'atlantis'" in refused.value.message
+        # A long value is quoted only in part.
+        row["city"][1, 0] = "x" * 100_000
+        with pytest.raises(ConduitError) as long:
+            await client.infer("strict", row)
+        assert long.value.code is ErrorCode.INVALID_ARGUMENT and len(long.value.message) < 300
+        # The default scores it, and counts it as unseen.
+        row["city"][1, 0] = "atlantis"
+        assert len((await client.infer("lenient", row)).as_numpy("label")) == 2
+    await server.stop()
+    assert sketch_points(reader, SKETCH_CATEGORY)[("lenient", "city")][UNSEEN] == 1
+    # Refused requests never reach the batch, so nothing of them is sketched; the rarer city is other, not unseen.
+    sketched = sketch_points(reader, SKETCH_CATEGORY)[("strict", "city")]
+    assert (sketched[UNSEEN], sketched[OTHER], sketched[MISSING]) == (0, 1, 1)

@@ -1622,8 +1622,11 @@ type ColumnProfile struct {
 	Distinct      int64            `protobuf:"varint,12,opt,name=distinct,proto3" json:"distinct,omitempty"`
 	TopCategories []*CategoryCount `protobuf:"bytes,13,rep,name=top_categories,json=topCategories,proto3" json:"top_categories,omitempty"`
 	OtherCount    int64            `protobuf:"varint,14,opt,name=other_count,json=otherCount,proto3" json:"other_count,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// the values other_count counts, sorted, when there are at most 1000 of them (empty: none, or more): with
+	// top_categories, every category of the training data, so a served value outside them is an unseen one
+	OtherCategories []string `protobuf:"bytes,15,rep,name=other_categories,json=otherCategories,proto3" json:"other_categories,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ColumnProfile) Reset() {
@@ -1752,6 +1755,13 @@ func (x *ColumnProfile) GetOtherCount() int64 {
 		return x.OtherCount
 	}
 	return 0
+}
+
+func (x *ColumnProfile) GetOtherCategories() []string {
+	if x != nil {
+		return x.OtherCategories
+	}
+	return nil
 }
 
 type DatasetProfile struct {
@@ -4676,23 +4686,29 @@ func (x *LatencyHistogram) GetMax() float64 {
 
 // One feature (or "@prediction", the model's output) in one window against its training profile.
 type FeatureDrift struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	Feature    string                 `protobuf:"bytes,1,opt,name=feature,proto3" json:"feature,omitempty"`
-	Kind       string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`                                   // "numeric" | "categorical"
-	Count      int64                  `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`                                // values seen in the window, missing ones included
-	Psi        float64                `protobuf:"fixed64,4,opt,name=psi,proto3" json:"psi,omitempty"`                                   // population stability index (empty cells floored at 1e-4)
-	Js         float64                `protobuf:"fixed64,5,opt,name=js,proto3" json:"js,omitempty"`                                     // Jensen-Shannon distance, base 2 (0..1)
-	Ks         *float64               `protobuf:"fixed64,6,opt,name=ks,proto3,oneof" json:"ks,omitempty"`                               // numeric: Kolmogorov-Smirnov distance of the binned distributions
-	KsPValue   *float64               `protobuf:"fixed64,7,opt,name=ks_p_value,json=ksPValue,proto3,oneof" json:"ks_p_value,omitempty"` // numeric: its asymptotic two-sample p-value
-	Chi2       float64                `protobuf:"fixed64,8,opt,name=chi2,proto3" json:"chi2,omitempty"`                                 // Pearson's chi-squared of the window's counts against the training proportions
-	Chi2PValue float64                `protobuf:"fixed64,9,opt,name=chi2_p_value,json=chi2PValue,proto3" json:"chi2_p_value,omitempty"`
-	Drifted    bool                   `protobuf:"varint,10,opt,name=drifted,proto3" json:"drifted,omitempty"` // psi >= psi_threshold and chi2_p_value < chi2_p_threshold
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Feature  string                 `protobuf:"bytes,1,opt,name=feature,proto3" json:"feature,omitempty"`
+	Kind     string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`                                   // "numeric" | "categorical"
+	Count    int64                  `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`                                // values seen in the window, missing ones included
+	Psi      float64                `protobuf:"fixed64,4,opt,name=psi,proto3" json:"psi,omitempty"`                                   // population stability index (empty cells floored at 1e-4)
+	Js       float64                `protobuf:"fixed64,5,opt,name=js,proto3" json:"js,omitempty"`                                     // Jensen-Shannon distance, base 2 (0..1)
+	Ks       *float64               `protobuf:"fixed64,6,opt,name=ks,proto3,oneof" json:"ks,omitempty"`                               // numeric: Kolmogorov-Smirnov distance of the binned distributions
+	KsPValue *float64               `protobuf:"fixed64,7,opt,name=ks_p_value,json=ksPValue,proto3,oneof" json:"ks_p_value,omitempty"` // numeric: its asymptotic two-sample p-value
+	// Pearson's chi-squared of the window's counts against the training proportions, over the cells below with those
+	// expecting fewer than min_expected rows pooled into one
+	Chi2       float64 `protobuf:"fixed64,8,opt,name=chi2,proto3" json:"chi2,omitempty"`
+	Chi2PValue float64 `protobuf:"fixed64,9,opt,name=chi2_p_value,json=chi2PValue,proto3" json:"chi2_p_value,omitempty"`
+	Drifted    bool    `protobuf:"varint,10,opt,name=drifted,proto3" json:"drifted,omitempty"` // psi >= psi_threshold and chi2_p_value < chi2_p_threshold, and not too_few_rows
 	// The cells every statistic above was computed on, in order, with the counts on each side (one entry per cell):
 	// numeric: the profile's bins, "[e0, e1]" then "(e1, e2]" ... (values outside the profile's edges counted in the
 	// outer bins), then "missing"; categorical: the profile's top categories, "__other__", then "missing".
-	Cells         []string `protobuf:"bytes,11,rep,name=cells,proto3" json:"cells,omitempty"`
-	Observed      []int64  `protobuf:"varint,12,rep,packed,name=observed,proto3" json:"observed,omitempty"` // the window's counts
-	Expected      []int64  `protobuf:"varint,13,rep,packed,name=expected,proto3" json:"expected,omitempty"` // the training data set's counts (the baseline's profile)
+	Cells    []string `protobuf:"bytes,11,rep,name=cells,proto3" json:"cells,omitempty"`
+	Observed []int64  `protobuf:"varint,12,rep,packed,name=observed,proto3" json:"observed,omitempty"` // the window's counts
+	Expected []int64  `protobuf:"varint,13,rep,packed,name=expected,proto3" json:"expected,omitempty"` // the training data set's counts (the baseline's profile)
+	// Fewer than min_rows values, or too few for the chi-squared test's min_expected: no verdict (drifted is false).
+	TooFewRows bool `protobuf:"varint,14,opt,name=too_few_rows,json=tooFewRows,proto3" json:"too_few_rows,omitempty"`
+	// Categorical: values the training data set never had; unset when its profile does not list every category.
+	Unseen        *int64 `protobuf:"varint,15,opt,name=unseen,proto3,oneof" json:"unseen,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4818,6 +4834,20 @@ func (x *FeatureDrift) GetExpected() []int64 {
 	return nil
 }
 
+func (x *FeatureDrift) GetTooFewRows() bool {
+	if x != nil {
+		return x.TooFewRows
+	}
+	return false
+}
+
+func (x *FeatureDrift) GetUnseen() int64 {
+	if x != nil && x.Unseen != nil {
+		return *x.Unseen
+	}
+	return 0
+}
+
 type MonitoringWindow struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Start    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
@@ -4832,7 +4862,8 @@ type MonitoringWindow struct {
 	Latency       *LatencyHistogram `protobuf:"bytes,8,opt,name=latency,proto3" json:"latency,omitempty"`                                  // unset without OK requests
 	Features      []*FeatureDrift   `protobuf:"bytes,9,rep,name=features,proto3" json:"features,omitempty"`                                // by name; "@prediction" last
 	DatasetDrift  bool              `protobuf:"varint,10,opt,name=dataset_drift,json=datasetDrift,proto3" json:"dataset_drift,omitempty"`  // at least drift_share of the input features drifted
-	DriftedShare  float64           `protobuf:"fixed64,11,opt,name=drifted_share,json=driftedShare,proto3" json:"drifted_share,omitempty"` // drifted input features / input features compared (0 when none were)
+	DriftedShare  float64           `protobuf:"fixed64,11,opt,name=drifted_share,json=driftedShare,proto3" json:"drifted_share,omitempty"` // drifted input features / input features with a verdict (0 when none had one)
+	TooFewRows    bool              `protobuf:"varint,12,opt,name=too_few_rows,json=tooFewRows,proto3" json:"too_few_rows,omitempty"`      // input features were compared, but none had enough rows for a verdict
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4944,6 +4975,13 @@ func (x *MonitoringWindow) GetDriftedShare() float64 {
 	return 0
 }
 
+func (x *MonitoringWindow) GetTooFewRows() bool {
+	if x != nil {
+		return x.TooFewRows
+	}
+	return false
+}
+
 type DatasetRef struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -5001,6 +5039,8 @@ type DriftThresholds struct {
 	PsiThreshold   float64                `protobuf:"fixed64,1,opt,name=psi_threshold,json=psiThreshold,proto3" json:"psi_threshold,omitempty"`
 	Chi2PThreshold float64                `protobuf:"fixed64,2,opt,name=chi2_p_threshold,json=chi2PThreshold,proto3" json:"chi2_p_threshold,omitempty"`
 	DriftShare     float64                `protobuf:"fixed64,3,opt,name=drift_share,json=driftShare,proto3" json:"drift_share,omitempty"`
+	MinRows        int64                  `protobuf:"varint,4,opt,name=min_rows,json=minRows,proto3" json:"min_rows,omitempty"`              // fewest values a feature needs in a window for a verdict
+	MinExpected    float64                `protobuf:"fixed64,5,opt,name=min_expected,json=minExpected,proto3" json:"min_expected,omitempty"` // fewest rows each chi-squared cell must expect (cells expecting fewer are pooled)
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -5052,6 +5092,20 @@ func (x *DriftThresholds) GetChi2PThreshold() float64 {
 func (x *DriftThresholds) GetDriftShare() float64 {
 	if x != nil {
 		return x.DriftShare
+	}
+	return 0
+}
+
+func (x *DriftThresholds) GetMinRows() int64 {
+	if x != nil {
+		return x.MinRows
+	}
+	return 0
+}
+
+func (x *DriftThresholds) GetMinExpected() float64 {
+	if x != nil {
+		return x.MinExpected
 	}
 	return 0
 }
@@ -7162,7 +7216,7 @@ const file_control_plane_protocol_control_plane_proto_rawDesc = "" +
 	"\aversion\x18\x03 \x01(\x03R\aversion\";\n" +
 	"\rCategoryCount\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\tR\x05value\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x03R\x05count\"\x97\x03\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\"\xc2\x03\n" +
 	"\rColumnProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05dtype\x18\x02 \x01(\tR\x05dtype\x12\x12\n" +
@@ -7180,7 +7234,8 @@ const file_control_plane_protocol_control_plane_proto_rawDesc = "" +
 	"\bdistinct\x18\f \x01(\x03R\bdistinct\x12H\n" +
 	"\x0etop_categories\x18\r \x03(\v2!.conduit.control.v1.CategoryCountR\rtopCategories\x12\x1f\n" +
 	"\vother_count\x18\x0e \x01(\x03R\n" +
-	"otherCount\"a\n" +
+	"otherCount\x12)\n" +
+	"\x10other_categories\x18\x0f \x03(\tR\x0fotherCategories\"a\n" +
 	"\x0eDatasetProfile\x12\x12\n" +
 	"\x04rows\x18\x01 \x01(\x03R\x04rows\x12;\n" +
 	"\acolumns\x18\x02 \x03(\v2!.conduit.control.v1.ColumnProfileR\acolumns\"\xdf\x02\n" +
@@ -7408,7 +7463,7 @@ const file_control_plane_protocol_control_plane_proto_rawDesc = "" +
 	"\x03min\x18\x05 \x01(\x01H\x00R\x03min\x88\x01\x01\x12\x15\n" +
 	"\x03max\x18\x06 \x01(\x01H\x01R\x03max\x88\x01\x01B\x06\n" +
 	"\x04_minB\x06\n" +
-	"\x04_max\"\xe0\x02\n" +
+	"\x04_max\"\xaa\x03\n" +
 	"\fFeatureDrift\x12\x18\n" +
 	"\afeature\x18\x01 \x01(\tR\afeature\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x14\n" +
@@ -7425,9 +7480,13 @@ const file_control_plane_protocol_control_plane_proto_rawDesc = "" +
 	" \x01(\bR\adrifted\x12\x14\n" +
 	"\x05cells\x18\v \x03(\tR\x05cells\x12\x1a\n" +
 	"\bobserved\x18\f \x03(\x03R\bobserved\x12\x1a\n" +
-	"\bexpected\x18\r \x03(\x03R\bexpectedB\x05\n" +
+	"\bexpected\x18\r \x03(\x03R\bexpected\x12 \n" +
+	"\ftoo_few_rows\x18\x0e \x01(\bR\n" +
+	"tooFewRows\x12\x1b\n" +
+	"\x06unseen\x18\x0f \x01(\x03H\x02R\x06unseen\x88\x01\x01B\x05\n" +
 	"\x03_ksB\r\n" +
-	"\v_ks_p_value\"\xfd\x04\n" +
+	"\v_ks_p_valueB\t\n" +
+	"\a_unseen\"\x9f\x05\n" +
 	"\x10MonitoringWindow\x120\n" +
 	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12,\n" +
 	"\x03end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\x12\x1a\n" +
@@ -7443,7 +7502,9 @@ const file_control_plane_protocol_control_plane_proto_rawDesc = "" +
 	"\bfeatures\x18\t \x03(\v2 .conduit.control.v1.FeatureDriftR\bfeatures\x12#\n" +
 	"\rdataset_drift\x18\n" +
 	" \x01(\bR\fdatasetDrift\x12#\n" +
-	"\rdrifted_share\x18\v \x01(\x01R\fdriftedShare\x1a9\n" +
+	"\rdrifted_share\x18\v \x01(\x01R\fdriftedShare\x12 \n" +
+	"\ftoo_few_rows\x18\f \x01(\bR\n" +
+	"tooFewRows\x1a9\n" +
 	"\vErrorsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01B\x0e\n" +
@@ -7453,12 +7514,14 @@ const file_control_plane_protocol_control_plane_proto_rawDesc = "" +
 	"\n" +
 	"DatasetRef\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\tR\aversion\"\x81\x01\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\"\xbf\x01\n" +
 	"\x0fDriftThresholds\x12#\n" +
 	"\rpsi_threshold\x18\x01 \x01(\x01R\fpsiThreshold\x12(\n" +
 	"\x10chi2_p_threshold\x18\x02 \x01(\x01R\x0echi2PThreshold\x12\x1f\n" +
 	"\vdrift_share\x18\x03 \x01(\x01R\n" +
-	"driftShare\"\x88\x02\n" +
+	"driftShare\x12\x19\n" +
+	"\bmin_rows\x18\x04 \x01(\x03R\aminRows\x12!\n" +
+	"\fmin_expected\x18\x05 \x01(\x01R\vminExpected\"\x88\x02\n" +
 	"\x15GetMonitoringResponse\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x03R\aversion\x12:\n" +

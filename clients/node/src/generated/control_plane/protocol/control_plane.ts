@@ -299,6 +299,11 @@ export interface ColumnProfile {
   distinct: number;
   topCategories: CategoryCount[];
   otherCount: number;
+  /**
+   * the values other_count counts, sorted, when there are at most 1000 of them (empty: none, or more): with
+   * top_categories, every category of the training data, so a served value outside them is an unseen one
+   */
+  otherCategories: string[];
 }
 
 export interface DatasetProfile {
@@ -688,10 +693,13 @@ export interface FeatureDrift {
   ksPValue?:
     | number
     | undefined;
-  /** Pearson's chi-squared of the window's counts against the training proportions */
+  /**
+   * Pearson's chi-squared of the window's counts against the training proportions, over the cells below with those
+   * expecting fewer than min_expected rows pooled into one
+   */
   chi2: number;
   chi2PValue: number;
-  /** psi >= psi_threshold and chi2_p_value < chi2_p_threshold */
+  /** psi >= psi_threshold and chi2_p_value < chi2_p_threshold, and not too_few_rows */
   drifted: boolean;
   /**
    * The cells every statistic above was computed on, in order, with the counts on each side (one entry per cell):
@@ -703,6 +711,10 @@ export interface FeatureDrift {
   observed: number[];
   /** the training data set's counts (the baseline's profile) */
   expected: number[];
+  /** Fewer than min_rows values, or too few for the chi-squared test's min_expected: no verdict (drifted is false). */
+  tooFewRows: boolean;
+  /** Categorical: values the training data set never had; unset when its profile does not list every category. */
+  unseen?: number | undefined;
 }
 
 export interface MonitoringWindow {
@@ -734,8 +746,10 @@ export interface MonitoringWindow {
   features: FeatureDrift[];
   /** at least drift_share of the input features drifted */
   datasetDrift: boolean;
-  /** drifted input features / input features compared (0 when none were) */
+  /** drifted input features / input features with a verdict (0 when none had one) */
   driftedShare: number;
+  /** input features were compared, but none had enough rows for a verdict */
+  tooFewRows: boolean;
 }
 
 export interface MonitoringWindow_ErrorsEntry {
@@ -752,6 +766,10 @@ export interface DriftThresholds {
   psiThreshold: number;
   chi2PThreshold: number;
   driftShare: number;
+  /** fewest values a feature needs in a window for a verdict */
+  minRows: number;
+  /** fewest rows each chi-squared cell must expect (cells expecting fewer are pooled) */
+  minExpected: number;
 }
 
 export interface GetMonitoringResponse {
@@ -3654,6 +3672,7 @@ function createBaseColumnProfile(): ColumnProfile {
     distinct: 0,
     topCategories: [],
     otherCount: 0,
+    otherCategories: [],
   };
 }
 
@@ -3708,6 +3727,9 @@ export const ColumnProfile: MessageFns<ColumnProfile> = {
     }
     if (message.otherCount !== 0) {
       writer.uint32(112).int64(message.otherCount);
+    }
+    for (const v of message.otherCategories) {
+      writer.uint32(122).string(v!);
     }
     return writer;
   },
@@ -3857,6 +3879,14 @@ export const ColumnProfile: MessageFns<ColumnProfile> = {
             message.otherCount = longToNumber(reader.int64());
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.otherCategories.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3888,6 +3918,7 @@ export const ColumnProfile: MessageFns<ColumnProfile> = {
     message.distinct = object.distinct ?? 0;
     message.topCategories = object.topCategories?.map((e) => CategoryCount.fromPartial(e)) || [];
     message.otherCount = object.otherCount ?? 0;
+    message.otherCategories = object.otherCategories?.map((e) => e) || [];
     return message;
   },
 };
@@ -7801,6 +7832,8 @@ function createBaseFeatureDrift(): FeatureDrift {
     cells: [],
     observed: [],
     expected: [],
+    tooFewRows: false,
+    unseen: undefined,
   };
 }
 
@@ -7852,6 +7885,12 @@ export const FeatureDrift: MessageFns<FeatureDrift> = {
         writer.int64(v);
       }
       writer.join();
+    }
+    if (message.tooFewRows !== false) {
+      writer.uint32(112).bool(message.tooFewRows);
+    }
+    if (message.unseen !== undefined) {
+      writer.uint32(120).int64(message.unseen);
     }
     return writer;
   },
@@ -7993,6 +8032,22 @@ export const FeatureDrift: MessageFns<FeatureDrift> = {
 
             break;
           }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.tooFewRows = reader.bool();
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.unseen = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -8023,6 +8078,8 @@ export const FeatureDrift: MessageFns<FeatureDrift> = {
     message.cells = object.cells?.map((e) => e) || [];
     message.observed = object.observed?.map((e) => e) || [];
     message.expected = object.expected?.map((e) => e) || [];
+    message.tooFewRows = object.tooFewRows ?? false;
+    message.unseen = object.unseen ?? undefined;
     return message;
   },
 };
@@ -8040,6 +8097,7 @@ function createBaseMonitoringWindow(): MonitoringWindow {
     features: [],
     datasetDrift: false,
     driftedShare: 0,
+    tooFewRows: false,
   };
 }
 
@@ -8077,6 +8135,9 @@ export const MonitoringWindow: MessageFns<MonitoringWindow> = {
     }
     if (message.driftedShare !== 0) {
       writer.uint32(89).double(message.driftedShare);
+    }
+    if (message.tooFewRows !== false) {
+      writer.uint32(96).bool(message.tooFewRows);
     }
     return writer;
   },
@@ -8185,6 +8246,14 @@ export const MonitoringWindow: MessageFns<MonitoringWindow> = {
             message.driftedShare = reader.double();
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.tooFewRows = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -8223,6 +8292,7 @@ export const MonitoringWindow: MessageFns<MonitoringWindow> = {
     message.features = object.features?.map((e) => FeatureDrift.fromPartial(e)) || [];
     message.datasetDrift = object.datasetDrift ?? false;
     message.driftedShare = object.driftedShare ?? 0;
+    message.tooFewRows = object.tooFewRows ?? false;
     return message;
   },
 };
@@ -8362,7 +8432,7 @@ export const DatasetRef: MessageFns<DatasetRef> = {
 };
 
 function createBaseDriftThresholds(): DriftThresholds {
-  return { psiThreshold: 0, chi2PThreshold: 0, driftShare: 0 };
+  return { psiThreshold: 0, chi2PThreshold: 0, driftShare: 0, minRows: 0, minExpected: 0 };
 }
 
 export const DriftThresholds: MessageFns<DriftThresholds> = {
@@ -8375,6 +8445,12 @@ export const DriftThresholds: MessageFns<DriftThresholds> = {
     }
     if (message.driftShare !== 0) {
       writer.uint32(25).double(message.driftShare);
+    }
+    if (message.minRows !== 0) {
+      writer.uint32(32).int64(message.minRows);
+    }
+    if (message.minExpected !== 0) {
+      writer.uint32(41).double(message.minExpected);
     }
     return writer;
   },
@@ -8416,6 +8492,22 @@ export const DriftThresholds: MessageFns<DriftThresholds> = {
             message.driftShare = reader.double();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.minRows = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.minExpected = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -8436,6 +8528,8 @@ export const DriftThresholds: MessageFns<DriftThresholds> = {
     message.psiThreshold = object.psiThreshold ?? 0;
     message.chi2PThreshold = object.chi2PThreshold ?? 0;
     message.driftShare = object.driftShare ?? 0;
+    message.minRows = object.minRows ?? 0;
+    message.minExpected = object.minExpected ?? 0;
     return message;
   },
 };
