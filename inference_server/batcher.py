@@ -72,13 +72,9 @@ class _Pending:
     pieces: list[list[np.ndarray]] | None = None
     started_ns: int = 0
 
-    @property
-    def split(self) -> bool:
-        return self.chunk != self.rows
-
     def feeds(self) -> dict[str, np.ndarray]:
         """The rows of the current chunk (views: slices along the first dimension copy nothing)."""
-        if not self.split:
+        if self.chunk == self.rows:
             return self.inputs
         start, stop = self.offset, self.offset + self.chunk
         return {name: array[start:stop] for name, array in self.inputs.items()}
@@ -379,10 +375,13 @@ class DynamicBatcher:
         tracer = stats.tracer
         answered = 0
         for pending, own in zip(batch, done.per_request, strict=True):
-            outputs = self._gather(pending, own, start) if pending.split else own
-            if outputs is None:
-                continue  # a split request with more chunks to come
-            started = pending.started_ns if pending.split else start
+            if pending.chunk == pending.rows:
+                outputs, started = own, start
+            else:  # a chunk of a split request
+                whole = self._gather(pending, own, start)
+                if whole is None:
+                    continue  # more chunks to come
+                outputs, started = whole, pending.started_ns
             answered += 1
             if not pending.future.done():
                 pending.future.set_result(outputs)
@@ -408,7 +407,11 @@ class DynamicBatcher:
         t0 = self._clock()
         if len(batch) == 1:
             feeds = dict(batch[0].feeds())
+        elif batch[0].chunk == batch[0].rows and batch[-1].chunk == batch[-1].rows:
+            feeds = {name: np.concatenate([p.inputs[name] for p in batch]) for name in batch[0].inputs}
         else:
+            # Only the first request (the last chunk of a split one) and the last (a split one's first chunks) can
+            # be partial: _take takes every other request whole.
             parts = [p.feeds() for p in batch]
             feeds = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
         t1 = self._clock()
