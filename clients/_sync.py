@@ -11,9 +11,11 @@ from numpy.typing import NDArray
 
 from clients._channel import DEFAULT_MAX_MESSAGE_BYTES, channel_options, error_from_rpc
 from clients._codec import ParameterInput, decode_infer_response, decode_stream_response, encode_infer_request
+from clients._conform import Inputs, SignatureCache, conform_inputs, signature_of
 from clients._result import InferResult
 from clients._tls import bearer_metadata
-from contract.errors import ConduitError
+from contract.entities import TensorSignature
+from contract.errors import ConduitError, ErrorCode
 from inference_server.protocol import grpc_service_pb2 as pb
 from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
 from inference_server.protocol import model_config_pb2 as mc
@@ -64,6 +66,7 @@ class InferenceClient:
         self._stub = pb_grpc.GRPCInferenceServiceStub(self._channel)
         self._timeout = timeout
         self._metadata = headers or None
+        self._signatures = SignatureCache()
 
     def __enter__(self) -> InferenceClient:
         return self
@@ -155,7 +158,7 @@ class InferenceClient:
     def infer(
         self,
         model: str,
-        inputs: Mapping[str, NDArray[Any]],
+        inputs: Inputs,
         *,
         version: str = "",
         outputs: Sequence[str] | None = None,
@@ -163,38 +166,72 @@ class InferenceClient:
         timeout: float | None = None,
         raw: bool = True,
         parameters: Mapping[str, ParameterInput] | None = None,
+        cast: bool = True,
     ) -> InferResult:
         """Run one inference request.
 
         Args:
             model: Model name.
-            inputs: Input tensors by name; str, bytes and object arrays are sent as BYTES.
+            inputs: Input tensors by name (str, bytes and object arrays are sent as BYTES), or a pandas or polars
+                DataFrame: one column per input, by name, or the columns of a model's single 2-D input.
             version: Model version; empty for the server's choice.
             outputs: Outputs to return; ``None`` for all of them.
             request_id: Echoed back as ``InferResult.id``.
             timeout: Deadline in seconds; ``None`` for the client's default.
             raw: Send raw contents (fast); ``False`` sends typed contents (a request with FP16 inputs stays raw).
             parameters: Request parameters.
+            cast: Cast arrays to the datatypes the model declares when their values fit (float64 to FP32, …), from
+                its metadata, read once per model and version; ``False`` sends arrays as they are (a DataFrame is
+                always mapped and cast).
 
         Raises:
-            ConduitError: INVALID_ARGUMENT for inputs that cannot be encoded, or the server's error.
+            ConduitError: INVALID_ARGUMENT for inputs that cannot be encoded or cast, or the server's error.
         """
+        arrays = self._conform(model, version, inputs, cast, timeout)
         request = encode_infer_request(
-            model, inputs, version=version, outputs=outputs, request_id=request_id, raw=raw, parameters=parameters
+            model, arrays, version=version, outputs=outputs, request_id=request_id, raw=raw, parameters=parameters
         )
-        response = self._call("ModelInfer", self._stub.ModelInfer, request, timeout)
+        try:
+            response = self._call("ModelInfer", self._stub.ModelInfer, request, timeout)
+        except ConduitError as error:
+            if error.code is ErrorCode.INVALID_ARGUMENT:
+                # The cached declaration may be a previous version's: read it again next time.
+                self._signatures.forget(model, version)
+            raise
         return decode_infer_response(response)
+
+    def _signature(self, model: str, version: str, timeout: float | None) -> tuple[TensorSignature, ...]:
+        """The model's declared inputs, from its metadata, cached per model and version."""
+        signature = self._signatures.get(model, version)
+        if signature is None:
+            signature = signature_of(self.model_metadata(model, version, timeout=timeout))
+            self._signatures.put(model, version, signature)
+        return signature
+
+    def _conform(
+        self, model: str, version: str, inputs: Inputs, cast: bool, timeout: float | None
+    ) -> Mapping[str, NDArray[Any]]:
+        if isinstance(inputs, Mapping) and not cast:
+            return inputs
+        try:
+            signature = self._signature(model, version, timeout)
+        except ConduitError:
+            if isinstance(inputs, Mapping):
+                return inputs  # sent as they are: the server answers why it cannot serve them (unknown model, …)
+            raise
+        return conform_inputs(model, inputs, signature)
 
     def stream_infer(
         self,
         model: str,
-        requests: Iterable[Mapping[str, NDArray[Any]]],
+        requests: Iterable[Inputs],
         *,
         version: str = "",
         outputs: Sequence[str] | None = None,
         timeout: float | None = None,
         raw: bool = True,
         parameters: Mapping[str, ParameterInput] | None = None,
+        cast: bool = True,
     ) -> Iterator[InferResult | ConduitError]:
         """Send many requests over one ModelStreamInfer stream; yield one item per answer, as answers arrive.
 
@@ -203,7 +240,8 @@ class InferenceClient:
         (with the code a Conduit server writes into the message, INVALID_ARGUMENT from other servers; INTERNAL for an
         answer that cannot be decoded).
         ``requests`` is read lazily, while answers come back; the stream starts on the first ``next()``.
-        ``timeout`` bounds the whole stream; the other arguments apply to every request.
+        ``timeout`` bounds the whole stream; the other arguments apply to every request (``cast`` as ``infer``
+        casts, the model's metadata read once for the stream).
 
         Raises:
             ConduitError: when the stream itself fails (deadline, connection, server error), or what encoding a
@@ -216,9 +254,10 @@ class InferenceClient:
             # the request stream cleanly so earlier requests are still answered, and raise it to the caller.
             try:
                 for position, inputs in enumerate(requests):
+                    arrays = self._conform(model, version, inputs, cast, deadline)
                     yield encode_infer_request(
                         model,
-                        inputs,
+                        arrays,
                         version=version,
                         outputs=outputs,
                         request_id=str(position),

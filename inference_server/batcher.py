@@ -1,11 +1,14 @@
 """The dynamic batcher: one per loaded model version.
 
 Requests queue; whenever the executor is free the batcher takes everything queued, up to ``max_batch_size`` rows,
-runs one model call and hands each caller its own rows back. The call runs off the event loop, on the batcher's
-executor thread, unless the batch is expected to compute faster than a thread round trip costs (``inline_compute_us``):
-then it runs on the loop thread, which is both faster and cheaper for small models. Requests are validated before they
-get here, so a bad request can never fail its neighbours. The queue is bounded (RESOURCE_EXHAUSTED at once when full)
-and requests whose deadline passed while queued are dropped before compute.
+runs one model call and hands each caller its own rows back. A request of more rows than ``max_batch_size`` is split:
+its rows go through the queue in chunks of at most ``max_batch_size`` (its first and last may share a batch with the
+requests around it), and it is answered once, whole, its outputs concatenated in row order. The call runs off the event
+loop, on the batcher's executor thread, unless the batch is expected to compute faster than a thread round trip costs
+(``inline_compute_us``): then it runs on the loop thread, which is both faster and cheaper for small models. Requests
+are validated before they get here, so a bad request can never fail its neighbours. The queue is bounded
+(RESOURCE_EXHAUSTED at once when full; a split request is one entry, its bytes bounded by the data plane) and requests
+whose deadline passed while queued are dropped before compute, a split one before its next chunk.
 
 The batcher is the one place a request's outcome is recorded: ``infer`` counts it in flight and records a refusal or
 a caller that gave up, the execution paths record successes and model failures, all in the version's ``ModelStats``
@@ -59,6 +62,22 @@ class _Pending:
     arrival_ns: int
     enqueued_ns: int
     deadline_ns: int | None
+    # The rows of the batch being executed are rows[offset:offset + chunk]; ``taken`` rows have gone to executions.
+    # One batch runs at a time, so a request is in at most one of them. A request that fits in one batch (almost
+    # all of them) is taken whole: offset 0, chunk == rows.
+    offset: int = 0
+    chunk: int = 0
+    taken: int = 0
+    # A split request: its outputs so far, chunk by chunk, and when its first chunk started computing.
+    pieces: list[list[np.ndarray]] | None = None
+    started_ns: int = 0
+
+    def feeds(self) -> dict[str, np.ndarray]:
+        """The rows of the current chunk (views: slices along the first dimension copy nothing)."""
+        if self.chunk == self.rows:
+            return self.inputs
+        start, stop = self.offset, self.offset + self.chunk
+        return {name: array[start:stop] for name, array in self.inputs.items()}
 
 
 class _CostModel:
@@ -178,6 +197,9 @@ class DynamicBatcher:
     ) -> asyncio.Future[list[np.ndarray]]:
         """Queue one validated request; the future resolves to its outputs in model output order.
 
+        A request of more rows than ``max_batch_size`` is executed in chunks of at most ``max_batch_size`` rows and
+        answered once, whole.
+
         The caller counts the request in flight first (``infer`` does); a refused request is not counted here.
 
         Raises:
@@ -192,6 +214,7 @@ class DynamicBatcher:
             and self.stats.in_flight <= 1
             and not self._queue
             and not self._delay_ns
+            and rows <= self._max_rows
             and self._costs.expected_ns(rows) < self._inline_ns
         ):
             # The only request in flight, nothing running, cheap enough for the loop thread: it would be a batch of
@@ -200,7 +223,7 @@ class DynamicBatcher:
             return self._run_alone(inputs, rows, arrival_ns)
         future: asyncio.Future[list[np.ndarray]] = self._loop.create_future()
         signature = tuple(array.shape[1:] for array in inputs.values()) if self._batching else ()
-        self._queue.append(_Pending(inputs, rows, signature, future, arrival_ns, self._clock(), deadline_ns))
+        self._queue.append(_Pending(inputs, rows, signature, future, arrival_ns, self._clock(), deadline_ns, 0, rows))
         self._wakeup.set()
         return future
 
@@ -214,7 +237,7 @@ class DynamicBatcher:
             for observer in self._observers:
                 observer.observe(inputs, outputs)
         except Exception as exc:  # as in a batch: the request fails with the model's error, counted
-            self._fail([_Pending(inputs, rows, (), future, arrival_ns, start, None)], exc, rows, start)
+            self._fail([_Pending(inputs, rows, (), future, arrival_ns, start, None, 0, rows)], exc, rows, start)
             return future
         now = self._clock()
         self._costs.observe(rows, ran - start)
@@ -256,7 +279,7 @@ class DynamicBatcher:
         target = self._max_rows
         until = self._queue[0].enqueued_ns + self._delay_ns
         while not self._closing:
-            rows = sum(p.rows for p in self._queue)
+            rows = sum(p.rows - p.taken for p in self._queue)
             if rows >= target or rows in self._preferred:
                 return
             remaining = until - self._clock()
@@ -269,13 +292,17 @@ class DynamicBatcher:
                 return
 
     def _take(self) -> list[_Pending]:
-        """Pop compatible requests up to the batch limit, dropping expired and cancelled ones."""
+        """Pop compatible requests up to the batch limit, dropping expired and cancelled ones.
+
+        A request that fits in a batch is taken whole or left for the next batch; one larger than a batch gives the
+        batch as many of its rows as it has room for and stays at the head of the queue until its last chunk.
+        """
         batch: list[_Pending] = []
         rows = 0
         now = self._clock()
         while self._queue:
             pending = self._queue[0]
-            if pending.future.done():  # cancelled by the caller while queued
+            if pending.future.done():  # cancelled by the caller while queued, or a chunk of it failed
                 self._queue.popleft()
                 continue
             if pending.deadline_ns is not None and pending.deadline_ns <= now:
@@ -283,18 +310,30 @@ class DynamicBatcher:
                 pending.future.set_exception(ConduitError(ErrorCode.DEADLINE_EXCEEDED, "deadline expired in queue"))
                 self.stats.record_failure(now - pending.arrival_ns, ErrorCode.DEADLINE_EXCEEDED.name)
                 continue
-            if batch and (rows + pending.rows > self._max_rows or pending.signature != batch[0].signature):
+            if batch and pending.signature != batch[0].signature:
+                break
+            remaining = pending.rows - pending.taken
+            room = self._max_rows - rows
+            if remaining > room and self._batching:
+                if remaining <= self._max_rows or not room:
+                    break  # fits in the next batch whole
+                # Larger than any batch: fill this one with its next rows, keep the rest queued.
+                pending.offset, pending.chunk = pending.taken, room
+                pending.taken += room
+                batch.append(pending)
                 break
             self._queue.popleft()
+            pending.offset, pending.chunk = pending.taken, remaining
+            pending.taken = pending.rows
             batch.append(pending)
-            rows += pending.rows
+            rows += remaining
             if not self._batching:
                 break
         return batch
 
     async def _execute(self, batch: list[_Pending]) -> None:
         start = self._clock()
-        rows = sum(p.rows for p in batch)
+        rows = sum(p.chunk for p in batch)
         if self._costs.expected_ns(rows) < self._inline_ns:
             self._execute_inline(batch, rows, start)
             return
@@ -332,23 +371,49 @@ class DynamicBatcher:
     def _finish(self, batch: list[_Pending], rows: int, start: int, done: _Executed) -> None:
         now = self._clock()
         self._costs.observe(rows, done.infer_ns)
-        self.stats.record_execution(rows, len(batch), done.input_ns, done.infer_ns, done.output_ns)
-        tracer = self.stats.tracer
-        for pending, outputs in zip(batch, done.per_request, strict=True):
+        stats = self.stats
+        tracer = stats.tracer
+        answered = 0
+        for pending, own in zip(batch, done.per_request, strict=True):
+            if pending.chunk == pending.rows:
+                outputs, started = own, start
+            else:  # a chunk of a split request
+                whole = self._gather(pending, own, start)
+                if whole is None:
+                    continue  # more chunks to come
+                outputs, started = whole, pending.started_ns
+            answered += 1
             if not pending.future.done():
                 pending.future.set_result(outputs)
-            self.stats.record_success(now - pending.arrival_ns, start - pending.enqueued_ns)
+            stats.record_success(now - pending.arrival_ns, started - pending.enqueued_ns)
             if tracer is not None and tracer.sampled():
-                tracer.record(pending.arrival_ns, pending.enqueued_ns, start, now, rows=rows, status="OK")
+                tracer.record(pending.arrival_ns, pending.enqueued_ns, started, now, rows=rows, status="OK")
+        stats.record_execution(rows, len(batch), done.input_ns, done.infer_ns, done.output_ns, answered=answered)
+
+    @staticmethod
+    def _gather(pending: _Pending, outputs: list[np.ndarray], start: int) -> list[np.ndarray] | None:
+        """Keep one chunk's outputs of a split request; after its last chunk, the whole request's, rows in order."""
+        if pending.pieces is None:
+            pending.pieces = []
+            pending.started_ns = start  # it waited in the queue until its first chunk started computing
+        pending.pieces.append(outputs)
+        if pending.offset + pending.chunk < pending.rows:
+            return None
+        return [np.concatenate(parts) for parts in zip(*pending.pieces, strict=True)]
 
     def _run_batch(self, batch: list[_Pending]) -> _Executed:
         """Assemble, run, split: on the executor thread (numpy and onnxruntime release the GIL) or, for batches
         cheaper than a thread round trip, on the loop thread."""
         t0 = self._clock()
         if len(batch) == 1:
-            feeds = dict(batch[0].inputs)
-        else:
+            feeds = dict(batch[0].feeds())
+        elif batch[0].chunk == batch[0].rows and batch[-1].chunk == batch[-1].rows:
             feeds = {name: np.concatenate([p.inputs[name] for p in batch]) for name in batch[0].inputs}
+        else:
+            # Only the first request (the last chunk of a split one) and the last (a split one's first chunks) can
+            # be partial: _take takes every other request whole.
+            parts = [p.feeds() for p in batch]
+            feeds = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
         t1 = self._clock()
         outputs = self._model.run(feeds)
         t2 = self._clock()
@@ -360,7 +425,7 @@ class DynamicBatcher:
             per_request = []
             offset = 0
             for pending in batch:
-                end = offset + pending.rows
+                end = offset + pending.chunk
                 per_request.append([output[offset:end] for output in outputs])
                 offset = end
         t3 = self._clock()

@@ -57,7 +57,8 @@ class ModelStats:
 
     Per request: success, fail, queue and the compute times of the execution it was part of. Per execution:
     ``execution_count`` and ``batch_stats`` keyed by the number of rows executed together. ``inference_count`` counts
-    rows (a request of batch 8 is 8 inferences), as Triton does.
+    rows (a request of batch 8 is 8 inferences), as Triton does; a request split into chunks is one request of all its
+    rows, executed several times.
     """
 
     sink: StatsSink | None = None
@@ -77,17 +78,25 @@ class ModelStats:
     execution_count: int = 0
     last_inference_ms: int = 0
 
-    def record_execution(self, rows: int, requests: int, input_ns: int, infer_ns: int, output_ns: int) -> None:
-        """One model execution of ``rows`` rows that served ``requests`` requests."""
+    def record_execution(
+        self, rows: int, requests: int, input_ns: int, infer_ns: int, output_ns: int, *, answered: int | None = None
+    ) -> None:
+        """One model execution of ``rows`` rows that served ``requests`` requests, ``answered`` of them completed.
+
+        A request larger than ``max_batch_size`` is executed in several chunks: each adds its compute time to the
+        request's, and the request is counted once, by the execution of its last chunk (``answered``, by default
+        every request), so the per-request compute counters keep counting requests.
+        """
         batch = self.batch_stats.get(rows)
         if batch is None:
             batch = self.batch_stats[rows] = BatchStats()
         batch.compute_input.add(input_ns)
         batch.compute_infer.add(infer_ns)
         batch.compute_output.add(output_ns)
-        self.compute_input.add(input_ns * requests, requests)
-        self.compute_infer.add(infer_ns * requests, requests)
-        self.compute_output.add(output_ns * requests, requests)
+        count = requests if answered is None else answered
+        self.compute_input.add(input_ns * requests, count)
+        self.compute_infer.add(infer_ns * requests, count)
+        self.compute_output.add(output_ns * requests, count)
         self.execution_count += 1
         self.inference_count += rows
         self.last_inference_ms = self.wall_clock_ms()

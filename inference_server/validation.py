@@ -80,7 +80,8 @@ def validate_inputs(spec: ModelSpec, tensors: list[Tensor]) -> tuple[dict[str, n
 
     Raises:
         ConduitError: INVALID_ARGUMENT for missing, unexpected or duplicate inputs, wrong datatypes and shapes, a
-            missing batch dimension, inputs disagreeing on the batch size, and batches above ``max_batch_size``.
+            missing batch dimension, inputs disagreeing on the batch size, and a batch above ``max_batch_size`` of
+            rows that hold no values. Any other batch above ``max_batch_size`` is valid: the batcher splits it.
     """
     by_name = {tensor.name: tensor for tensor in tensors}
     # Almost every request names exactly the model's inputs: only otherwise find out what is wrong.
@@ -114,10 +115,13 @@ def validate_inputs(spec: ModelSpec, tensors: list[Tensor]) -> tuple[dict[str, n
                     f"inputs disagree on the batch size: {spec.inputs[0].name!r} has {rows}, "
                     f"{found.name!r} has {shape[0]}",
                 )
-            if rows > spec.max_batch_size:
+            if rows > spec.max_batch_size and not found.data.size:
+                # The batcher splits a batch above max_batch_size; rows holding no values cost no bytes, so nothing
+                # would bound how many chunks it would run.
                 raise ConduitError(
                     ErrorCode.INVALID_ARGUMENT,
-                    f"batch size {rows} exceeds the maximum {spec.max_batch_size} of model {spec.name!r}",
+                    f"batch size {rows} exceeds the maximum {spec.max_batch_size} of model {spec.name!r} and input "
+                    f"{found.name!r} holds no values to split",
                 )
             dims = shape[1:]
         # Most requests match the declared shape exactly: only a variable (-1) dimension needs the element-wise check.

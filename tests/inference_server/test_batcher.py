@@ -444,3 +444,101 @@ async def test_requests_of_a_burst_queue_and_batch_together() -> None:
     assert [a[0][0, 0] for a in answers] == [0.0, 1.0, 2.0, 3.0]
     assert stats.execution_count == 1 and stats.inference_count == 4
     await batcher.stop()
+
+
+# -- requests larger than max_batch_size ---
+
+
+def check_answer(answer: list[np.ndarray] | BaseException, values: list[float]) -> None:
+    """The FakeModel's answer to ``rows(*values)``, rows in order."""
+    assert not isinstance(answer, BaseException), answer
+    x = rows(*values)["x"]
+    np.testing.assert_array_equal(answer[0], x * 2)
+    np.testing.assert_array_equal(answer[1], x.sum(axis=1))
+
+
+async def test_a_request_larger_than_max_batch_size_runs_in_chunks_and_is_answered_whole(clock: FakeClock) -> None:
+    model = FakeModel()
+    batcher = make_batcher(model, clock, max_batch_size=4)
+    first = await busy(batcher, model, clock)
+    values = [float(v) for v in range(10)]
+    big = submit(batcher, clock, *values)
+    model.release()
+    answers = await results(first, big)
+    await batcher.stop()
+
+    assert model.batches == [1, 4, 4, 2]
+    np.testing.assert_array_equal(np.concatenate(model.seen[1:]), rows(*values)["x"])
+    check_answer(answers[1], values)
+
+
+async def test_chunks_share_batches_with_the_requests_around_them(clock: FakeClock) -> None:
+    model = FakeModel()
+    batcher = make_batcher(model, clock, max_batch_size=4)
+    first = await busy(batcher, model, clock)
+    before = submit(batcher, clock, 100, 101)
+    big_values = [float(v) for v in range(10)]
+    big = submit(batcher, clock, *big_values)
+    after = submit(batcher, clock, 200)
+    clock.advance(5_000)
+    model.release()
+    answers = await results(first, before, big, after)
+    await batcher.stop()
+    stats = batcher.stats
+
+    # The big request fills the room the one before it leaves, then goes on in full batches; its last chunk is
+    # taken whole, and the request behind it waits for the next batch.
+    assert model.batches == [1, 4, 4, 4, 1]
+    check_answer(answers[1], [100, 101])
+    check_answer(answers[2], big_values)
+    check_answer(answers[3], [200])
+    # One request of ten rows, executed three times: Triton's counters count it once, with all its rows.
+    assert stats.success.count == 4
+    assert stats.inference_count == 1 + 2 + 10 + 1
+    assert stats.execution_count == 5
+    assert stats.compute_infer.count == 4
+    assert sum(b.compute_infer.count for b in stats.batch_stats.values()) == stats.execution_count
+    # Queue time of the split request ends when its first chunk starts computing.
+    assert stats.queue.ns == 3 * 5_000
+
+
+async def test_a_failed_chunk_fails_its_request_once_and_its_other_chunks_never_run(clock: FakeClock) -> None:
+    model = FakeModel(fail_calls=(2,))
+    batcher = make_batcher(model, clock, max_batch_size=4)
+    first = await busy(batcher, model, clock)
+    big = submit(batcher, clock, *range(12))
+    model.release()
+    answers = await results(first, big)
+    after = await results(submit(batcher, clock, 7))
+    await batcher.stop()
+
+    assert isinstance(answers[1], ConduitError) and answers[1].code is ErrorCode.INTERNAL
+    check_answer(after[0], [7])
+    assert model.batches == [1, 4, 4, 1]
+    assert (batcher.stats.fail.count, batcher.stats.success.count) == (1, 2)
+
+
+async def test_a_split_request_past_its_deadline_is_dropped_before_its_next_chunk(clock: FakeClock) -> None:
+    # Every execution takes 1 µs on the test's clock: the deadline passes after the second chunk.
+    model = ThreadRecordingModel(clock, compute_ns=1_000)
+    batcher = DynamicBatcher(model, max_batch_size=4, max_queue_size=8, stats=ModelStats(), clock=clock)
+    x = {"x": np.zeros((12, 3), dtype=np.float32)}
+    future = batcher.submit(x, 12, arrival_ns=clock(), deadline_ns=clock() + 1_500)
+    (answer,) = await results(future)
+    await batcher.stop()
+
+    assert isinstance(answer, ConduitError) and answer.code is ErrorCode.DEADLINE_EXCEEDED
+    assert len(model.threads) == 2
+    assert (batcher.stats.fail.count, batcher.stats.success.count) == (1, 0)
+
+
+async def test_an_idle_batcher_never_runs_a_request_larger_than_max_batch_size_in_one_call() -> None:
+    clock = FakeClock()
+    batcher, _model, stats = await _idle_inline_batcher(clock)
+    stats.in_flight = 1
+    x = {"x": np.arange(60, dtype=np.float32).reshape(20, 3)}
+    answer = await asyncio.wait_for(batcher.submit(x, 20, arrival_ns=clock()), WAIT)
+    np.testing.assert_array_equal(answer[0], x["x"])
+    assert sorted(stats.batch_stats) == [4, 8]
+    assert (stats.execution_count, stats.inference_count, stats.success.count) == (3, 20, 1)
+    await batcher.stop()

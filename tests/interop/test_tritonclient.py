@@ -604,6 +604,40 @@ def test_repository_index_unload_and_load(
     assert _status(lambda: client.load_model("no_such_model")) == "StatusCode.NOT_FOUND"
 
 
+def test_a_request_larger_than_max_batch_size_is_answered_whole(
+    repository: Path, start_serve: Any, connect: Connect, references: dict[str, tuple[Reference, np.ndarray]]
+) -> None:
+    # classifier's max_batch_size is 64: 256 rows are split through its batcher and answered as one request.
+    client = connect(start_serve(repository).target)
+    reference, rows = references["classifier"]
+    batch = rows[:256]
+    before = client.get_inference_statistics("classifier").model_stats[0]
+    requested = [triton.InferRequestedOutput(name) for name in OUTPUTS]
+    whole = client.infer("classifier", _rows_input(batch), outputs=requested, request_id="whole")
+    assert whole.get_response().id == "whole"
+    _check_against(reference, batch, whole, "256 rows")
+    chunks = [client.infer("classifier", _rows_input(batch[start : start + 64])) for start in range(0, 256, 64)]
+    for name in OUTPUTS:
+        np.testing.assert_array_equal(whole.as_numpy(name), np.concatenate([c.as_numpy(name) for c in chunks]))
+    after = client.get_inference_statistics("classifier").model_stats[0]
+    assert after.inference_stats.success.count - before.inference_stats.success.count == 5
+    assert after.inference_count - before.inference_count == 512
+    assert after.execution_count - before.execution_count >= 8
+    assert max(b.batch_size for b in after.batch_stats) <= 64
+
+    # Over a stream as well, and an 8 MiB request within tritonclient's and the server's default message limits.
+    big = np.tile(rows, (8 * 1024 * 1024 // rows.nbytes + 1, 1))
+    assert big.nbytes >= 8 * 1024 * 1024
+    _check_against(reference, big, client.infer("classifier", _rows_input(big)), "8 MiB")
+    collector = Collector()
+    client.start_stream(callback=collector.stream_callback)
+    client.async_stream_infer("classifier", _rows_input(batch), request_id="streamed")
+    ((request_id, result, error),) = collector.take(1)
+    client.stop_stream()
+    assert (request_id, error) == ("streamed", None)
+    _check_against(reference, batch, result, "256 rows streamed")
+
+
 # -- errors ---
 
 
@@ -629,7 +663,6 @@ def test_errors_carry_their_grpc_status(
             lambda: client.infer("classifier", [_input(INPUT, good.astype(np.float64), "FP64")]),
             invalid,
         ),
-        "batch above max_batch_size": (lambda: client.infer("classifier", _rows_input(rows[:65])), invalid),
         "unknown input name": (lambda: client.infer("classifier", [_input("features", good, "FP32")]), invalid),
         "unknown output name": (
             lambda: client.infer("classifier", _rows_input(good), outputs=[triton.InferRequestedOutput("nope")]),

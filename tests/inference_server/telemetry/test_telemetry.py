@@ -127,7 +127,7 @@ async def test_in_flight_gauge_counts_requests_until_they_are_answered(server, s
 async def test_rejected_and_unknown_requests(server, stub: Stub) -> None:
     running, _, reader = server
     with pytest.raises(grpc.aio.AioRpcError):
-        await stub.ModelInfer(request("identity_fp32", np.ones((65, 3), dtype=np.float32)))
+        await stub.ModelInfer(request("identity_fp32", np.ones((2, 4), dtype=np.float32)))  # wrong width
     with pytest.raises(grpc.aio.AioRpcError):
         await stub.ModelInfer(request("no_such_model", np.ones((1, 3), dtype=np.float32)))
     await running.stop()
