@@ -41,6 +41,8 @@ def channel_options(
     if balance is not None:
         config = {
             "loadBalancingConfig": [{balance: {}}],
+            # Client-side health checking: a server reporting NOT_SERVING (draining) gets no new calls.
+            "healthCheckConfig": {"serviceName": ""},
             "methodConfig": [{"name": [{}], "retryPolicy": _RETRY_POLICY}],
         }
         merged["grpc.service_config"] = json.dumps(config)
