@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck generated unit interop perf-analyzer bench proto toolchains stubs compat fuzz
+.PHONY: install demo test lint typecheck generated unit interop perf-analyzer bench proto toolchains stubs compat fuzz \
+	topology
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -60,6 +61,12 @@ interop: install perf-analyzer
 	$(PY) -m pytest tests/interop -q
 
 test: lint typecheck generated compat unit interop
+
+# The loopback topology (README, Running on more than one machine): PostgreSQL, two control planes, three servers
+# and Envoy, under load while processes are killed and restarted; prints its figures. TOPOLOGY_DIR keeps every log.
+TOPOLOGY_DIR ?=
+topology: install toolchains
+	$(PY) -m tests.topology $(TOPOLOGY_DIR)
 
 # Coverage-guided fuzzing of request decoding and validation (atheris), longer than the half minute the unit tests
 # give it: FUZZ_SECONDS (default ten minutes), FUZZ_SEED (0: a fresh one each run). It starts from the committed

@@ -9,7 +9,14 @@ from typing import Any, TypeVar
 import grpc
 from numpy.typing import NDArray
 
-from clients._channel import DEFAULT_MAX_MESSAGE_BYTES, channel_options, error_from_rpc
+from clients._channel import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    Balance,
+    Target,
+    channel_options,
+    channel_target,
+    error_from_rpc,
+)
 from clients._codec import ParameterInput, decode_infer_response, decode_stream_response, encode_infer_request
 from clients._conform import Inputs, SignatureCache, conform_inputs, signature_of
 from clients._result import InferResult
@@ -33,7 +40,8 @@ class InferenceClient:
     or call ``close()``; one client is safe to share between threads.
 
     Args:
-        target: Server address, e.g. ``"localhost:8001"``.
+        target: Server address, e.g. ``"localhost:8001"``, any gRPC target (``"dns:///conduit:8001"``), or a list
+            of addresses, balanced over (``round_robin`` unless ``balance`` says otherwise).
         timeout: Default deadline of each call, in seconds; ``None`` waits for as long as it takes.
         max_message_bytes: Largest message sent or received (``-1`` for no limit).
         options: Extra gRPC channel arguments; they override the ones derived from ``max_message_bytes``.
@@ -41,14 +49,19 @@ class InferenceClient:
             plaintext channel.
         metadata: Headers sent with every call.
         token: Bearer token, sent with every call as ``authorization: Bearer <token>``.
+        balance: Load-balancing policy over the addresses ``target`` stands for: ``round_robin`` (the default for a
+            list and a ``dns:`` target) or ``pick_first``. Either way a call that fails UNAVAILABLE (a server gone
+            or draining) is tried again, up to 4 attempts; a single address without ``balance`` keeps gRPC's
+            defaults.
 
     Raises:
-        ValueError: an empty ``token``, or a ``token`` together with an ``authorization`` header in ``metadata``.
+        ValueError: an empty ``token``, a ``token`` together with an ``authorization`` header in ``metadata``, or a
+            ``target`` list that is empty or holds an address that is not ``host:port``.
     """
 
     def __init__(
         self,
-        target: str,
+        target: Target,
         *,
         timeout: float | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
@@ -56,13 +69,15 @@ class InferenceClient:
         credentials: grpc.ChannelCredentials | None = None,
         metadata: Sequence[tuple[str, str]] = (),
         token: str | None = None,
+        balance: Balance | None = None,
     ) -> None:
         headers = bearer_metadata(token, metadata)
-        merged = channel_options(max_message_bytes, options)
+        address, policy = channel_target(target, balance)
+        merged = channel_options(max_message_bytes, options, policy)
         if credentials is None:
-            self._channel = grpc.insecure_channel(target, options=merged)
+            self._channel = grpc.insecure_channel(address, options=merged)
         else:
-            self._channel = grpc.secure_channel(target, credentials, options=merged)
+            self._channel = grpc.secure_channel(address, credentials, options=merged)
         self._stub = pb_grpc.GRPCInferenceServiceStub(self._channel)
         self._timeout = timeout
         self._metadata = headers or None

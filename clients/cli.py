@@ -38,6 +38,12 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--poll-interval", type=float, metavar="S", help="rescan the repository every S seconds")
     p.add_argument("--max-message-bytes", type=int, help="largest gRPC message in either direction (default 64 MiB)")
     p.add_argument("--drain-timeout", type=float, metavar="S", help="seconds to answer in-flight calls on SIGTERM")
+    p.add_argument(
+        "--drain-grace",
+        type=float,
+        metavar="S",
+        help="seconds between SIGTERM and the drain, NOT_SERVING through gRPC health but still answering (default 5)",
+    )
     p.add_argument("--log-level", help="logging level (default INFO)")
     security = p.add_argument_group("security")
     security.add_argument(

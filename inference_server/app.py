@@ -173,6 +173,7 @@ class InferenceServer:
             reflection.aio.ReflectionServicer(names), services
         )
         self.port = 0
+        self._withdrawn = False
         self._background: list[asyncio.Task[None]] = []
         self._follower_task: asyncio.Task[None] | None = None
 
@@ -303,6 +304,8 @@ class InferenceServer:
                 self.port = self._server.add_insecure_port(address)
         except RuntimeError:
             raise ConduitError(ErrorCode.UNAVAILABLE, f"cannot listen on {address} (is the port in use?)") from None
+        # gRPC's health service starts SERVING: not before this server says so.
+        await self._set_serving(False)
         await self._server.start()
         self._background.append(asyncio.create_task(self._telemetry.run_flusher(self.settings.metrics_flush_interval)))
         if self.settings.poll_interval:
@@ -320,8 +323,12 @@ class InferenceServer:
                 self.predictions, self._new_prediction_sink(), interval_s=self.settings.prediction_log_flush_interval
             )
             self._prediction_logger.start()
-        self.dataplane.set_ready(True)
-        await self._set_serving(True)
+        if self.follower is None or self.follower.reconciler.assigned.is_set():
+            await self._report_ready()
+        else:
+            # A follower with an empty cache: live, but not ready (health NOT_SERVING) until its first assignment is
+            # in, so that a load balancer sends nothing it cannot answer yet.
+            self._background.append(asyncio.create_task(self._ready_when_assigned(self.follower)))
         log.info("serving on %s:%d (%s)", self.settings.host, self.port, self._describe_security())
         if not self.settings.loopback():
             if self.authorizer is None:
@@ -346,6 +353,24 @@ class InferenceServer:
             "model control explicit" if settings.model_control == "explicit" and settings.control_plane is None else ""
         )
         return ", ".join(part for part in (transport, callers, control) if part)
+
+    async def _report_ready(self) -> None:
+        if self._withdrawn:  # stopping: an assignment arriving now changes nothing
+            return
+        self.dataplane.set_ready(True)
+        await self._set_serving(True)
+
+    async def _ready_when_assigned(self, follower: Follower) -> None:
+        await follower.reconciler.assigned.wait()
+        await self._report_ready()
+        log.info("ready: the first assignments of pool %s are applied", self.settings.pool)
+
+    async def withdraw(self) -> None:
+        """Report NOT_SERVING through gRPC health and not ready through ServerReady, still answering every call: the
+        first step of a stop, which load balancers see before the port refuses."""
+        self._withdrawn = True
+        self.dataplane.set_ready(False)
+        await self._set_serving(False)
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop following the control plane, refuse new calls, answer every accepted one (up to ``grace`` seconds),
@@ -517,12 +542,17 @@ async def _serve(settings: ServerSettings, worker: int, reuse_port: bool) -> Non
         reuse_port=reuse_port,
         worker=worker,
     )
-    stopping = asyncio.Event()
+    signals: asyncio.Queue[int] = asyncio.Queue()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stopping.set)
+        loop.add_signal_handler(signum, signals.put_nowait, signum)
     await server.start()
-    await stopping.wait()
+    if await signals.get() == signal.SIGTERM and settings.drain_grace > 0:
+        # A load balancer learns of the stop from health checks only: keep answering until it has looked.
+        log.info("stopping: NOT_SERVING through health, still answering for %g s before draining", settings.drain_grace)
+        await server.withdraw()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(signals.get(), settings.drain_grace)
     log.info("stopping: draining in-flight requests")
     await server.stop()
     meter_provider.shutdown()

@@ -85,6 +85,10 @@ class ServerSettings(BaseSettings):
     refuses them: the control plane alone decides what it serves."""
     drain_timeout: float = Field(default=30.0, gt=0)
     """Seconds a stopping server waits for in-flight requests."""
+    drain_grace: float = Field(default=5.0, ge=0)
+    """Seconds between SIGTERM and the drain, during which the server reports NOT_SERVING through gRPC health (and
+    not ready through ServerReady) but still answers every call, so that a load balancer (Envoy, kube-proxy) stops
+    sending before the port refuses. SIGINT, or a second signal, skips it."""
     otlp_endpoint: str | None = None
     """OTLP/gRPC collector to push metrics (and sampled traces) to, for example http://127.0.0.1:4317 (https://
     for TLS). Unset: a server following a control plane pushes its metrics there (with its token and the control

@@ -71,6 +71,9 @@ class Reconciler:
         self._retry: asyncio.Task[None] | None = None
         self.applied_event = asyncio.Event()
         """Set after every apply (the session reports at once)."""
+        self.assigned = asyncio.Event()
+        """Set once there is an assignment to serve: restored from the cache, or the first one applied (partly or
+        wholly; what failed is retried and reported). Until then the server is live but not ready."""
 
     @property
     def generation(self) -> int:
@@ -128,6 +131,7 @@ class Reconciler:
                         name, _Failed(ref.version, f"version {ref.version} not restored: {reason}")
                     )
         if state is not None:
+            self.assigned.set()
             # Applied, so an unchanged assignment costs nothing once the control plane is back; the failures above
             # are applied again all the same.
             self._applied = state
@@ -191,6 +195,7 @@ class Reconciler:
             keep = {ref.sha256 for a in [*previous.models, *applied.values(), *wanted.models] for ref in a.artifacts()}
             await asyncio.to_thread(self._cache.prune, keep)
             self.applied_event.set()
+            self.assigned.set()
             if failures:
                 self._schedule_retry()
 

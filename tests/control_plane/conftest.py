@@ -19,12 +19,8 @@ Object storage:
 
 from __future__ import annotations
 
-import glob
-import os
 import shutil
 import socket
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import psycopg
 import pytest
 from moto.server import ThreadedMotoServer
 
 from control_plane.store import SqlStore, migrate
+from tests import postgres as pg
 
 AWS_REGION = "us-east-1"
 AWS_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -49,16 +45,6 @@ def free_port() -> int:
         return port
 
 
-def _postgres_bin(name: str) -> str:
-    found = shutil.which(name)
-    if found:
-        return found
-    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(Path(p).parts[-3]))
-    if not candidates:
-        pytest.fail(f"PostgreSQL's {name} is not installed (looked on PATH and in /usr/lib/postgresql/*/bin)")
-    return candidates[-1]
-
-
 @dataclass(frozen=True)
 class PostgresServer:
     """A running PostgreSQL server; user ``postgres`` with trust authentication on 127.0.0.1."""
@@ -68,50 +54,23 @@ class PostgresServer:
     """A database already migrated to the newest schema, copied by ``create_database(migrated=True)``."""
 
     def url(self, database: str) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+        return pg.postgres_url(self.port, database)
 
     def create_database(self, *, migrated: bool = False) -> str:
         """A new database with a unique name; its URL."""
-        name = f"t_{uuid.uuid4().hex}"
-        template = f' TEMPLATE "{self.template}"' if migrated else ""
-        with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres") as conn:
-            conn.autocommit = True
-            conn.execute(f'CREATE DATABASE "{name}"{template}'.encode())
-        return self.url(name)
+        return pg.create_database(self.port, f"t_{uuid.uuid4().hex}", self.template if migrated else None)
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    initdb, pg_ctl = _postgres_bin("initdb"), _postgres_bin("pg_ctl")
-    # Not pytest's tmp_path: that lives under a root-only directory the postgres user could not enter.
-    root = Path(tempfile.mkdtemp(prefix="conduit-pg-"))
-    data, sockets = root / "data", root / "sockets"
-    sockets.mkdir()
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        # initdb refuses to run as root.
-        as_user = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(root, "postgres")
-        shutil.chown(sockets, "postgres")
-
-    def run(*args: str) -> None:
-        subprocess.run([*as_user, *args], cwd=root, check=True, capture_output=True)
-
-    run(initdb, "--no-sync", "-A", "trust", "-U", "postgres", "-D", str(data))
-    port = free_port()
-    # Durability settings off: the data dir is thrown away after the session.
-    options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
-    run(pg_ctl, "-D", str(data), "-l", str(root / "server.log"), "-o", options, "-w", "start")
     try:
-        server = PostgresServer(port=port, template="conduit_template")
-        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres") as conn:
-            conn.autocommit = True
-            conn.execute(b'CREATE DATABASE "conduit_template"')
-        migrate(server.url(server.template))
-        yield server
-    finally:
-        run(pg_ctl, "-D", str(data), "-m", "immediate", "stop")
-        shutil.rmtree(root, ignore_errors=True)
+        with pg.throwaway_postgres() as port:
+            server = PostgresServer(port=port, template="conduit_template")
+            pg.create_database(port, server.template)
+            migrate(server.url(server.template))
+            yield server
+    except pg.PostgresMissing as exc:  # a failure, never a skip
+        pytest.fail(str(exc))
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sklearn.linear_model import LogisticRegression
 
 from clients import ConduitError, InferenceClient
+from clients._channel import Target
 from tests.conftest import CONDUIT, TrainedModel, free_port
 from trainers.onnx_export import export_sklearn
 
@@ -172,6 +173,11 @@ def start_cluster(tmp_path: Path) -> Iterator[Callable[[str], Cluster]]:
 @pytest.fixture(scope="session")
 def challenger(classifier: TrainedModel) -> TrainedModel:
     """A second version of ``classifier``: same inputs and outputs, different weights (its answers tell it apart)."""
+    return train_challenger(classifier)
+
+
+def train_challenger(classifier: TrainedModel) -> TrainedModel:
+    """A second version of ``classifier``: same inputs and outputs, different weights."""
     rows = classifier.rows
     labels = classifier.estimator.predict(rows)
     flipped = np.where(np.arange(len(labels)) % 3 == 0, 1 - labels, labels)
@@ -183,7 +189,7 @@ def challenger(classifier: TrainedModel) -> TrainedModel:
 class Load:
     """Requests sent continuously from a few threads until stopped; every failure is kept."""
 
-    target: str
+    target: Target
     rows: np.ndarray
     threads: int = 3
     versions: Counter[str] = field(default_factory=Counter)
