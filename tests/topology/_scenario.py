@@ -66,10 +66,10 @@ def deploy(topology: Topology, first: Path, second: Path) -> None:
 
 
 def watch(topology: Topology, webhook: str) -> None:
-    """A rule that fires while the model answers (any latency above a microsecond) and a job every minute, both run by whichever
-    control plane wins each evaluation's and each tick's lease."""
-    rule = ("alerts", "add", "answering", "--model", MODEL, "--when", "p99_ms > 0.001", "--notify", f"webhook:{webhook}")
-    topology.cli(*rule)
+    """A rule that fires while the model answers (any latency above a microsecond) and a job every minute, both run by
+    whichever control plane wins each evaluation's and each tick's lease."""
+    when = "p99_ms > 0.001"
+    topology.cli("alerts", "add", "answering", "--model", MODEL, "--when", when, "--notify", f"webhook:{webhook}")
     topology.cli("jobs", "add", "minutely", "--cron", "* * * * *", "--gc")
 
 
