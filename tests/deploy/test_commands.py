@@ -22,10 +22,6 @@ from inference_server.settings import ServerSettings
 from tests.deploy.conftest import CONDUIT_IMAGE, KUSTOMIZATIONS, Rendered, container_env, expanded_args
 from trainers import load_spec
 
-PENDING_SERVE_ENV = {"CONDUIT_DRAIN_GRACE"}
-"""Variables ``conduit serve`` reads that ServerSettings does not name yet: CONDUIT_DRAIN_GRACE, the seconds a stopping
-server keeps answering while it reports NOT_SERVING before it drains."""
-
 CLIENT_ENV = {"CONDUIT_CONTROL_PLANE", "CONDUIT_TOKEN", "CONDUIT_CONTROL_PLANE_CA", STUDY_DB_ENV}
 """What commands that call the control plane (``conduit train``, …) read besides their flags."""
 
@@ -68,7 +64,7 @@ def settings_of(args: argparse.Namespace, env: dict[str, str], monkeypatch: pyte
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "action")}
     conduit_env = {name for name in env if name.startswith("CONDUIT_")}
     if args.command == "serve":
-        assert conduit_env <= env_names(ServerSettings, "CONDUIT_") | PENDING_SERVE_ENV
+        assert conduit_env <= env_names(ServerSettings, "CONDUIT_")
         return ServerSettings(**overrides)
     if args.command == "control-plane":
         known = env_names(ControlPlaneSettings, "CONDUIT_CP_") | env_names(AlertingSettings, "CONDUIT_ALERTS_")

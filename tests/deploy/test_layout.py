@@ -19,9 +19,6 @@ from inference_server.settings import ServerSettings
 from tests.deploy.conftest import Rendered, container_env, cpu_cores, expanded_args
 from tests.deploy.test_commands import parse, settings_of
 
-DEFAULT_DRAIN_GRACE_S = 5.0
-"""Seconds a stopping server keeps answering while it reports NOT_SERVING, when CONDUIT_DRAIN_GRACE is unset."""
-
 POOLED = ("base", "overlays/staging", "overlays/production")
 
 
@@ -63,11 +60,9 @@ def test_servers_get_their_drain_and_their_cores(
     pools = servers(rendered[name])
     assert pools
     for deployment in pools:
-        settings, env = server_settings(deployment, monkeypatch)
+        settings, _ = server_settings(deployment, monkeypatch)
         pod = deployment["spec"]["template"]["spec"]
-        # Accepted as the setting it becomes, and as the variable until then.
-        grace = float(getattr(settings, "drain_grace", env.get("CONDUIT_DRAIN_GRACE", DEFAULT_DRAIN_GRACE_S)))
-        assert pod["terminationGracePeriodSeconds"] >= grace + settings.drain_timeout
+        assert pod["terminationGracePeriodSeconds"] >= settings.drain_grace + settings.drain_timeout
         # One core per worker and onnxruntime intra-op thread (a model's default configuration).
         (container,) = pod["containers"]
         requests = container["resources"]["requests"]
