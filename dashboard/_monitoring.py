@@ -1,27 +1,25 @@
 """A model version's monitoring as the JSON its page draws and refreshes: traffic, errors and latency per window,
 drift per feature per window against the training baseline, the drift over the whole period, and the baseline's
 histograms from the training data set's profile; each feature's drift over the period comes with the cells it was
-computed on, so the page can draw the period's values against the baseline's."""
+computed on, so the page can draw the period's values against the baseline's. The period is the chosen number of
+minutes ending now, starting on a whole minute (the roll-ups' grain)."""
 
 from __future__ import annotations
 
 import itertools
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from contract.client import ControlPlaneClient
 from contract.entities import ColumnProfile, FeatureDrift, MonitoringReport, VersionRef
 from contract.errors import ConduitError, ErrorCode
-from dashboard._data import monitoring
 
 __all__ = ["PERIODS", "monitoring_json", "window_minutes"]
 
 # Period shown (minutes) -> window length (minutes): about 15 to 100 points per chart.
 PERIODS: dict[int, int] = {15: 1, 60: 1, 360: 5, 1440: 15, 10080: 120}
-# One window spanning the period (GetMonitoring allows 1440 windows; one day is the largest that stays aligned).
-_SUMMARY_WINDOW = 1440
 
 
 def window_minutes(since_minutes: int) -> int:
@@ -29,6 +27,21 @@ def window_minutes(since_minutes: int) -> int:
     if since_minutes not in PERIODS:
         raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"period {since_minutes}: expected one of {sorted(PERIODS)}")
     return PERIODS[since_minutes]
+
+
+def _start(now: datetime, since_minutes: int) -> datetime:
+    """The first minute of the period of ``since_minutes`` ending at ``now``."""
+    return (now - timedelta(minutes=since_minutes)).replace(second=0, microsecond=0)
+
+
+def _whole_period(start: datetime) -> int:
+    """The window length (minutes) of one window starting at ``start`` itself and holding everything after it.
+
+    GetMonitoring's windows start at multiples of their length since the Unix epoch, so a window holding the
+    period's start would begin up to a window earlier (a day-long one at midnight: drift over the whole day
+    whatever period was chosen); one window as long as the time from the epoch to ``start`` begins exactly there.
+    """
+    return int(start.timestamp()) // 60
 
 
 def _iso(moment: datetime) -> str:
@@ -123,8 +136,10 @@ async def monitoring_json(
     """Everything the monitoring page shows of ``ref`` over the last ``since_minutes`` minutes (the baseline's
     histograms only with ``baseline``: they do not change, so a page fetches them once)."""
     window = window_minutes(since_minutes)
-    series = await monitoring(api, ref, since_minutes=since_minutes, window_minutes=window)
-    summary = await monitoring(api, ref, since_minutes=since_minutes, window_minutes=_SUMMARY_WINDOW)
+    now = datetime.now(UTC)
+    start = _start(now, since_minutes)
+    series = await api.get_monitoring(ref, since=start, until=now, window_minutes=window)
+    summary = await api.get_monitoring(ref, since=start, until=now, window_minutes=_whole_period(start))
     seconds = window * 60
     times = [_iso(w.start) for w in series.windows]
     features = sorted({f.feature for w in series.windows for f in w.features})
@@ -146,6 +161,8 @@ async def monitoring_json(
         },
         "since_minutes": since_minutes,
         "window_minutes": window,
+        # What the charts' time axes span, whichever windows hold traffic.
+        "period": {"start": _iso(start), "end": _iso(now)},
         "totals": {"requests": sum(w.requests for w in series.windows), "errors": sum(errors)},
         "traffic": {
             "t": times,
@@ -163,7 +180,7 @@ async def monitoring_json(
         if latest is None
         else {
             "start": _iso(latest.start),
-            "end": _iso(latest.end),
+            "end": _iso(min(latest.end, now)),
             "dataset_drift": latest.dataset_drift,
             "drifted_share": latest.drifted_share,
             "too_few_rows": latest.too_few_rows,

@@ -3,6 +3,7 @@ calibration curves overlaid (A solid, B dashed, one colour per class)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -115,6 +116,17 @@ def _overlay(kind: str, a: ReportInputs, b: ReportInputs) -> tuple[Plot | None, 
         return to_svg(figure, plot_id, caption), problems
 
 
+def _difference(delta: float, *, lower_is_better: bool) -> str | dict[str, str]:
+    """B − A as its cell shows it: green or red only where the difference survives the 4 decimals it is shown with;
+    one that rounds to zero (float noise such as 0.1 + 0.2 − 0.3 included) or is not a number is plain, unsigned."""
+    if not math.isfinite(delta):
+        return str(delta)
+    if round(delta, 4) == 0:
+        return f"{0:.4f}"
+    better = delta < 0 if lower_is_better else delta > 0
+    return {"text": f"{delta:+.4f}" if abs(delta) < 10 else f"{delta:+.4g}", "css": "better" if better else "worse"}
+
+
 def _metrics(a: ReportInputs, b: ReportInputs) -> dict[str, Any]:
     # The trainers' one list, which also sets each search's direction. Imported here, not at the top: the trainers
     # bring scikit-learn and polars, which a dashboard showing reports would otherwise load before its first page.
@@ -125,10 +137,7 @@ def _metrics(a: ReportInputs, b: ReportInputs) -> dict[str, Any]:
         left, right = a.metrics.get(name), b.metrics.get(name)
         difference: Any = ""
         if left is not None and right is not None:
-            delta = right - left
-            better = delta < 0 if name.partition(".")[0] in LOWER_IS_BETTER else delta > 0
-            css = "" if delta == 0 else ("better" if better else "worse")
-            difference = {"text": f"{delta:+.4f}" if abs(delta) < 10 else f"{delta:+.4g}", "css": css}
+            difference = _difference(right - left, lower_is_better=name.partition(".")[0] in LOWER_IS_BETTER)
         rows.append(
             [name, fmt(left) if left is not None else "-", fmt(right) if right is not None else "-", difference]
         )

@@ -25,17 +25,30 @@
   function plain(iso) { return iso.replace("T", " ").replace(/(\.\d+)?Z$/, ""); }
   function utc(iso) { return plain(iso) + " UTC"; }
 
+  // The time axis spans the chosen period, not only the windows that hold traffic (one such window alone would be
+  // drawn a millisecond wide); a first window may start before the period when its length does not divide it. A
+  // tick label at either end that would reach past the plot is left out: it would run into a y axis's labels.
+  function periodAxis(data, t) {
+    const start = plain(data.period.start);
+    const first = t.length && t[0] < start ? t[0] : start;
+    return { type: "date", title: { text: "UTC" }, range: [first, plain(data.period.end)],
+      ticklabeloverflow: "hide past domain" };
+  }
+
   function drawTraffic(data) {
     const t = data.traffic.t.map(plain);
+    // The error rate's axis picks its own round ticks (Plotly's default for an overlaying axis lines them up with
+    // the left axis's grid: 0.384, 0.769, …) and takes the room its labels and title need instead of overlapping.
     Plotly.react("chart-traffic", [
       { x: t, y: data.traffic.request_rate, name: "requests/s", type: "scatter", mode: "lines+markers" },
       { x: t, y: data.traffic.error_rate, name: "errors %", type: "scatter", mode: "lines+markers", yaxis: "y2" },
-    ], layout({ yaxis: { title: { text: "req/s" }, rangemode: "tozero" },
-      yaxis2: { title: { text: "errors %" }, overlaying: "y", side: "right", rangemode: "tozero" } }), config);
+    ], layout({ xaxis: periodAxis(data, t), yaxis: { title: { text: "req/s" }, rangemode: "tozero", automargin: true },
+      yaxis2: { title: { text: "errors %" }, overlaying: "y", side: "right", rangemode: "tozero",
+        tickmode: "auto", nticks: 6, showgrid: false, automargin: true } }), config);
     Plotly.react("chart-latency", [
       { x: t, y: data.traffic.p50_ms, name: "p50", type: "scatter", mode: "lines+markers" },
       { x: t, y: data.traffic.p99_ms, name: "p99", type: "scatter", mode: "lines+markers" },
-    ], layout({ yaxis: { title: { text: "ms" }, rangemode: "tozero" } }), config);
+    ], layout({ xaxis: periodAxis(data, t), yaxis: { title: { text: "ms" }, rangemode: "tozero" } }), config);
   }
 
   function drawDrift(data) {
@@ -47,8 +60,8 @@
       line: { dash: "dash", color: "#b42318", width: 1 } }] : [];
     const annotations = t.length ? [{ xref: "paper", x: 0, y: threshold, text: "drift threshold " + threshold,
       showarrow: false, yanchor: "bottom", xanchor: "left", font: { color: "#b42318" } }] : [];
-    Plotly.react("chart-drift", traces, layout({ yaxis: { title: { text: "PSI" }, rangemode: "tozero" },
-      shapes: shapes, annotations: annotations }), config);
+    Plotly.react("chart-drift", traces, layout({ xaxis: periodAxis(data, t),
+      yaxis: { title: { text: "PSI" }, rangemode: "tozero" }, shapes: shapes, annotations: annotations }), config);
   }
 
   function drawSummary(data) {

@@ -34,13 +34,13 @@ def _shown(page: Page) -> dict[str, list[str]]:
 
 
 def _period(dashboard: Dashboard) -> MonitoringWindow:
-    """GetMonitoring over the page's period (15 minutes) in one window: the drift the page shows."""
+    """GetMonitoring over the page's period (15 minutes from a whole minute) in one window starting there (windows
+    start at multiples of their length since the epoch): the drift the page shows."""
+    since = (datetime.now(UTC) - timedelta(minutes=15)).replace(second=0, microsecond=0)
     with dashboard.admin() as admin:
         answer = admin.run(
             admin.api.get_monitoring(
-                VersionRef(MODEL, alias="production"),
-                since=datetime.now(UTC) - timedelta(minutes=15),
-                window_minutes=1440,
+                VersionRef(MODEL, alias="production"), since=since, window_minutes=int(since.timestamp()) // 60
             )
         )
     return [w for w in answer.windows if w.features][-1]
