@@ -105,8 +105,15 @@ def register_result(
 ) -> ModelVersion:
     """Register a training run as the next version of ``model``, with everything a report needs attached."""
     lineage = result.lineage
+    source = result.source
     environment = {
         "packages": result.packages,
+        # The lineage's code version is the spec's project; Conduit's own commit is kept apart, beside its package.
+        "code": {
+            "commit": source.commit if source is not None else "",
+            "dirty": source.dirty if source is not None else False,
+            "conduit_commit": result.conduit_commit,
+        },
         "classes": list(result.classes),
         "inputs": [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in result.inputs],
         "outputs": [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in result.outputs],

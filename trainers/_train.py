@@ -12,8 +12,9 @@ from sklearn import metrics as skm
 
 from contract.entities import Lineage, TensorSignature
 from contract.signature import signature_of
+from trainers._errors import TrainingError, first_line
 from trainers._insights import model_insights
-from trainers._lineage import code_version, package_versions
+from trainers._lineage import SourceCommit, conduit_commit, package_versions, source_commit
 from trainers._metrics import (
     as_probabilities,
     classification_curves,
@@ -69,9 +70,14 @@ class TrainingResult:
     parity: ParityReport
     spec: TrainingSpec
     lineage: Lineage
-    """The data set version, spec text and code version, as the registry records them."""
+    """The data set version, spec text and code version (the commit of the git repository holding the spec file,
+    ``-dirty`` appended when it has uncommitted changes), as the registry records them."""
     packages: dict[str, str]
     """Installed versions of the libraries that shape a model (``trainers._lineage.PACKAGES``)."""
+    source: SourceCommit | None = None
+    """The spec's repository commit (None: the spec came from no file, or from none in a git repository)."""
+    conduit_commit: str = ""
+    """The commit of the Conduit checkout that trained (empty for an installed release: ``packages`` says which)."""
 
     @property
     def spec_text(self) -> str:
@@ -102,6 +108,7 @@ def train(
     """
     say = log or (lambda _: None)
     task = spec.model.task
+    source = source_commit(spec.path.parent if spec.path is not None else None)
     prepared = prepare(spec, frame, say)
     features = feature_frame(spec, prepared.frame)
     target, classes = prepared.target, prepared.classes
@@ -200,9 +207,11 @@ def train(
             dataset=spec.dataset.name,
             dataset_version=dataset_version,
             training_spec=spec.text,
-            code_version=code_version(),
+            code_version=str(source) if source is not None else "",
         ),
         packages=package_versions(),
+        source=source,
+        conduit_commit=conduit_commit(),
     )
 
 

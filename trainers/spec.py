@@ -52,6 +52,12 @@ __all__ = [
 ]
 
 Task = Literal["binary", "multiclass", "regression"]
+OUTPUTS: dict[str, tuple[str, ...]] = {
+    "binary": ("label", "probabilities"),
+    "multiclass": ("label", "probabilities"),
+    "regression": ("variable",),
+}
+"""The outputs of a trained model's graph, by task (``trainers.onnx_export.export_pipeline``)."""
 Scalar = bool | int | float | str
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
@@ -263,10 +269,16 @@ class TrainingSpec(_Section):
     # "register" would shadow ABCMeta.register on a pydantic model: the section keeps its name in TOML only.
     registration: RegisterSection | None = Field(None, alias="register")
     _text: str = PrivateAttr("")
+    _path: Path | None = PrivateAttr(None)
 
     @property
     def text(self) -> str:
         return self._text
+
+    @property
+    def path(self) -> Path | None:
+        """The file the spec was read from (``load_spec``); None for a spec parsed from text."""
+        return self._path
 
     @property
     def estimator(self) -> EstimatorInfo:
