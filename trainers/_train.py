@@ -138,8 +138,11 @@ def train(
 
     test_features, test_target = features[test_rows], target[test_rows]
     inputs = served_inputs(test_features)
-    payload = export_pipeline(pipeline, inputs)
-    served = run_onnx(payload, inputs)
+    try:
+        payload = export_pipeline(pipeline, inputs)
+        served = run_onnx(payload, inputs)
+    except (RuntimeError, ValueError, TypeError, NotImplementedError) as exc:  # converters' and onnxruntime's own
+        raise TrainingError(f"the model does not export to an ONNX graph that runs: {first_line(exc)}") from None
     probabilities: np.ndarray | None = None
     if task == "regression":
         labels = np.asarray(pipeline.predict(test_features), dtype=np.float64)
