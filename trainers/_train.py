@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 from sklearn import metrics as skm
 
-from contract.entities import Lineage, TensorSignature
+from contract.entities import Lineage, TensorSignature, TrainingProfile
 from contract.signature import signature_of
 from trainers._errors import TrainingError, first_line
 from trainers._insights import model_insights
@@ -29,6 +29,7 @@ from trainers._prepare import prepare
 from trainers._search import SearchOutcome, run_search
 from trainers._split import split_rows
 from trainers._thresholds import align_thresholds
+from trainers.datasets import profile as profile_of
 from trainers.onnx_export import export_pipeline, run_onnx
 from trainers.spec import TrainingSpec
 
@@ -74,6 +75,9 @@ class TrainingResult:
     ``-dirty`` appended when it has uncommitted changes), as the registry records them."""
     packages: dict[str, str]
     """Installed versions of the libraries that shape a model (``trainers._lineage.PACKAGES``)."""
+    profile: TrainingProfile
+    """The rows trained on (both splits, after cleaning), profiled over the spec's features (derived columns
+    included) and its target: the drift baseline of the served inputs and predictions."""
     source: SourceCommit | None = None
     """The spec's repository commit (None: the spec came from no file, or from none in a git repository)."""
     conduit_commit: str = ""
@@ -213,6 +217,9 @@ def train(
             code_version=str(source) if source is not None else "",
         ),
         packages=package_versions(),
+        profile=TrainingProfile(
+            profile_of(prepared.frame.select(*spec.features.columns, spec.dataset.target)), spec.dataset.target
+        ),
         source=source,
         conduit_commit=conduit_commit(),
     )

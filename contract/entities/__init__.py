@@ -8,7 +8,15 @@ One module per domain; import them from here (``from contract.entities import Mo
 
 from contract.entities._alerting import AlertEvent, AlertRuleRecord, AlertStatus, JobRecord, JobRun
 from contract.entities._common import Page
-from contract.entities._datasets import CategoryCount, ColumnProfile, DatasetProfile, DatasetVersion, NewDatasetVersion
+from contract.entities._datasets import (
+    TRAINING_PROFILE,
+    CategoryCount,
+    ColumnProfile,
+    DatasetProfile,
+    DatasetVersion,
+    NewDatasetVersion,
+    TrainingProfile,
+)
 from contract.entities._deployments import (
     ArtifactRef,
     Assignment,
@@ -44,6 +52,7 @@ from contract.entities._registry import (
 from contract.entities._users import AuditEntry, Callers, CallerToken, Role, User
 
 __all__ = [
+    "TRAINING_PROFILE",
     "AlertEvent",
     "AlertRuleRecord",
     "AlertStatus",
@@ -84,6 +93,7 @@ __all__ = [
     "ServerRecord",
     "ServerStatus",
     "TensorSignature",
+    "TrainingProfile",
     "User",
     "VersionRef",
 ]
