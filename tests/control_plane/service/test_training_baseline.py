@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import io
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from clients.training import import_frame, register_result
 from contract.client import SyncControlPlaneClient
 from contract.entities import TRAINING_PROFILE, ModelVersion, VersionRef
 from control_plane.protocol import control_plane_pb2 as cp
+from tests.conftest import CONDUIT
 from tests.control_plane.monitoring.conftest import categorical_sketch, numeric_sketch
 from trainers import TrainingResult, bundled, parse_spec, train
 
@@ -137,6 +139,12 @@ async def test_the_report_and_the_models_commands_name_the_specs_target(api: Api
         _cli, target, "models", "attachment", "mortgage:1", "spec.toml", "-o", str(written), "--force"
     )
     assert code == 0 and written.read_text() == SPEC
+    # -o -: the bytes as stored, on standard output (a process of its own: the command writes bytes to its fd 1).
+    args = [CONDUIT, "models", "attachment", "mortgage:1", "spec.toml", "-o", "-", "--control-plane", target]
+    printed = await asyncio.to_thread(
+        subprocess.run, [*args, "--token", ADMIN_TOKEN], capture_output=True, check=True, timeout=60
+    )
+    assert printed.stdout == SPEC.encode()
 
     # An attachment the version does not have: one line, exit 1, nothing written.
     missing = tmp_path / "nothing.json"
