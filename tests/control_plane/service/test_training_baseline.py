@@ -69,8 +69,10 @@ async def test_the_baseline_follows_the_specs_target_and_derived_columns(
     result, version = await asyncio.to_thread(_train_and_register, api.server.target)
     assert TRAINING_PROFILE in {attachment.name for attachment in version.attachments}
 
-    # What a following server installs as its profile.json: the spec's target, the derived column.
-    with SyncControlPlaneClient.connect(api.server.target, token=ADMIN_TOKEN) as client:
+    # What a following server installs as its profile.json (with a server's token): the spec's target, the derived
+    # column.
+    await api.user("server-1", cp.ROLE_SERVER)
+    with SyncControlPlaneClient.connect(api.server.target, token=api.tokens["server-1"]) as client:
         found = await asyncio.to_thread(client.run, client.api.training_profile(VersionRef("mortgage", version=1)))
     assert found is not None
     profile, target = found
