@@ -96,6 +96,14 @@ def _rename_values(graph: onnx.GraphProto, names: Mapping[str, str]) -> None:
     names = {old: new for old, new in names.items() if old != new}
     if not names:
         return
+    taken = {
+        *(v.name for v in graph.input),
+        *(i.name for i in graph.initializer),
+        *(o for n in graph.node for o in n.output),
+    }
+    clashes = sorted(set(names.values()) & (taken - names.keys()))
+    if clashes:  # never seen; a graph with two values of one name would be refused by onnxruntime less clearly
+        raise ValueError(f"the graph already holds a value named {clashes[0]!r}")
     for values in (graph.input, graph.output, graph.value_info):
         for value in values:
             value.name = names.get(value.name, value.name)

@@ -115,3 +115,20 @@ def test_an_output_name_is_fine_for_a_task_without_that_output() -> None:
     frame = _penguins().with_columns(pl.col("Body Mass (g)").alias("variable"))
     result = train(parse_spec(_spec(["variable", "Culmen Length (mm)"], [])), frame, dataset_version="v")
     assert [tensor.name for tensor in result.inputs] == ["variable", "Culmen Length (mm)"]
+
+
+def test_an_input_is_never_renamed_onto_a_value_the_graph_already_holds() -> None:
+    from onnx import TensorProto, helper
+
+    from trainers.onnx_export import _rename_values
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x_y"], ["x y"])],
+        "g",
+        [helper.make_tensor_value_info("x_y", TensorProto.FLOAT, [None, 1])],
+        [helper.make_tensor_value_info("x y", TensorProto.FLOAT, [None, 1])],
+    )
+    with pytest.raises(ValueError, match="already holds a value named 'x y'"):
+        _rename_values(graph, {"x_y": "x y"})
+    _rename_values(graph, {"x_y": "x z"})
+    assert [graph.input[0].name, graph.node[0].input[0]] == ["x z", "x z"]
