@@ -8,6 +8,8 @@ TLS), calls one RPC, and prints a table, or JSON with ``--json``. Errors print o
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import re
 import sys
@@ -16,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from clients._cli_output import emit, mapping, table, when
+from clients._cli_output import emit, mapping, table, when, write_atomically
 from contract import wire
 from contract.client import SyncControlPlaneClient, collect
 from contract.entities import AuditEntry, Deployment, Lineage, ModelVersion, Role, VersionRef
@@ -36,6 +38,8 @@ ROLES = {role.value: role for role in Role}
 DEPLOY_ACTIONS = ("rollback", "list", "remove")
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+ENVIRONMENT = "environment.json"
+"""The attachment that lists a trained version's classes (``clients.training.register_result`` writes it)."""
 
 Handler = Callable[[SyncControlPlaneClient, argparse.Namespace], Any]
 SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -86,7 +90,7 @@ def _percent(text: str) -> float:
 # -- text --------------------------------------------------------------------------------------------------------------
 
 
-def _version_text(version: ModelVersion) -> str:
+def _version_text(version: ModelVersion, classes: Sequence[str] = ()) -> str:
     lines = [
         f"model        {version.model}",
         f"version      {version.version}",
@@ -109,8 +113,28 @@ def _version_text(version: ModelVersion) -> str:
     for kind, tensors in (("input", version.inputs), ("output", version.outputs)):
         for tensor in tensors:
             shape = ",".join(str(d) for d in tensor.shape)
-            lines.append(f"{kind:<12} {tensor.name} {tensor.datatype} [{shape}]")
+            # repr only where a name would not read as one word: "Culmen Length (mm)" stays visibly one name.
+            name = tensor.name if tensor.name.isidentifier() else repr(tensor.name)
+            lines.append(f"{kind:<12} {name} {tensor.datatype} [{shape}]")
+    if classes:
+        lines.append(f"classes      {', '.join(f'{i}={name}' for i, name in enumerate(classes))}")
+    for attachment in version.attachments:
+        lines.append(f"attachment   {attachment.name} ({attachment.media_type}, {attachment.size_bytes} bytes)")
     return "\n".join(lines)
+
+
+def _classes(client: SyncControlPlaneClient, version: ModelVersion) -> list[str]:
+    """A classifier's class names, as its ``environment.json`` lists them (a served label ``i`` is ``classes[i]``);
+    empty for a regressor, or a version registered without the document or with one that does not list them."""
+    if not any(attachment.name == ENVIRONMENT for attachment in version.attachments):
+        return []
+    pinned = VersionRef(version.model, version=version.version)
+    content = client.run(client.api.get_attachment(pinned, ENVIRONMENT)).content
+    try:
+        classes = json.loads(content).get("classes")
+    except (ValueError, AttributeError):  # not JSON, or not an object: the attachment listing still names it
+        return []
+    return [str(name) for name in classes] if isinstance(classes, list) else []
 
 
 def _target(d: Deployment) -> str:
@@ -178,7 +202,29 @@ def _models_list(client: SyncControlPlaneClient, args: argparse.Namespace) -> No
 
 def _models_show(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
     version = client.run(client.api.get_version(VersionRef.parse(args.ref)))
-    emit(args, wire.model_version(version), lambda: _version_text(version))
+    classes = [] if args.json else _classes(client, version)
+    emit(args, wire.model_version(version), lambda: _version_text(version, classes))
+
+
+def _models_attachment(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    output: Path = args.output
+    to_stdout = str(output) == "-"
+    if not to_stdout and output.exists() and not args.force:
+        raise ConduitError(ErrorCode.ALREADY_EXISTS, f"{output} exists; pass --force to overwrite it")
+    found = client.run(client.api.get_attachment(VersionRef.parse(args.ref), args.file))
+    if hashlib.sha256(found.content).hexdigest() != found.attachment.sha256:
+        raise ConduitError(ErrorCode.INTERNAL, f"attachment {args.file!r} does not match its sha256")
+    if to_stdout:
+        sys.stdout.buffer.write(found.content)
+        sys.stdout.flush()
+        return
+    write_atomically(output, found.content)
+    size = found.attachment.size_bytes
+    emit(
+        args,
+        wire.attachment(found.attachment),
+        lambda: f"wrote {output} ({args.file} of version {found.version}, {size} bytes)",
+    )
 
 
 def _models_versions(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
@@ -424,6 +470,17 @@ def _models_parsers(sub: SubParsers) -> None:
     p = command_parser(msub, "download", _models_download, "download a version's ONNX artifact")
     p.add_argument("ref", metavar="NAME[@ALIAS|:VERSION]")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    p = command_parser(
+        msub,
+        "attachment",
+        _models_attachment,
+        "download one of a version's attachments (models show lists them)",
+        epilog="An OUT that exists is left alone unless --force is given; -o - writes to standard output.",
+    )
+    p.add_argument("ref", metavar="NAME[@ALIAS|:VERSION]")
+    p.add_argument("file", metavar="ATTACHMENT", help="e.g. environment.json, evaluation.json, spec.toml")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT")
+    p.add_argument("--force", action="store_true", help="overwrite OUT when it exists")
 
 
 def _deploy_parsers(sub: SubParsers) -> None:

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
-__all__ = ["as_dict", "emit", "mapping", "table", "when"]
+from contract.errors import ConduitError, ErrorCode
+
+__all__ = ["as_dict", "emit", "mapping", "table", "when", "write_atomically"]
 
 
 def as_dict(message: Message) -> dict[str, Any]:
@@ -50,3 +55,25 @@ def emit(args: argparse.Namespace, data: Message | Sequence[Message], text: Call
         print(json.dumps(payload, indent=2, sort_keys=True))
     else:
         print(text())
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file beside it: a reader never sees half of it, and a failure
+    leaves no partial file.
+
+    Raises:
+        ConduitError: INVALID_ARGUMENT when the folder cannot take the file (missing, read-only, full).
+    """
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"cannot write {path}: {exc.strerror}") from None

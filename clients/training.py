@@ -2,8 +2,8 @@
 
 ``import_frame`` versions, profiles and uploads a polars frame; ``fetch_dataset`` brings a version back;
 ``register_result`` stores a training run as a model version with its metrics, lineage and attachments
-(``evaluation.json``, ``spec.toml``, ``training.log``, ``environment.json``). The ``conduit datasets``/``conduit train``
-commands and ``conduit demo`` are thin layers over these.
+(``evaluation.json``, ``spec.toml``, ``training.log``, ``environment.json``, ``profile.json``). The
+``conduit datasets``/``conduit train`` commands and ``conduit demo`` are thin layers over these.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from contract.client import SyncControlPlaneClient
-from contract.entities import DatasetVersion, ModelVersion
+from contract.entities import TRAINING_PROFILE, DatasetVersion, ModelVersion
 from trainers import TrainingResult, bundled
 from trainers import datasets as ds
 
@@ -116,8 +116,15 @@ def register_result(
 ) -> ModelVersion:
     """Register a training run as the next version of ``model``, with everything a report needs attached."""
     lineage = result.lineage
+    source = result.source
     environment = {
         "packages": result.packages,
+        # The lineage's code version is the spec's project; Conduit's own commit is kept apart, beside its package.
+        "code": {
+            "commit": source.commit if source is not None else "",
+            "dirty": source.dirty if source is not None else False,
+            "conduit_commit": result.conduit_commit,
+        },
         "classes": list(result.classes),
         "inputs": [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in result.inputs],
         "outputs": [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in result.outputs],
@@ -126,6 +133,8 @@ def register_result(
         "evaluation.json": ("application/json", json.dumps(result.evaluation, allow_nan=False).encode()),
         "spec.toml": ("application/toml", lineage.training_spec.encode()),
         "environment.json": ("application/json", json.dumps(environment, indent=2).encode()),
+        # The baseline of monitoring: the spec's target and derived columns, which the data set's profile lacks.
+        TRAINING_PROFILE: ("application/json", json.dumps(result.profile.to_json(), allow_nan=False).encode()),
     }
     if log:
         attachments["training.log"] = ("text/plain", log.encode())

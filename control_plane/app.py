@@ -191,6 +191,7 @@ class ControlPlaneServer:
             users=UserService(store),
             monitoring=MonitoringService(
                 store,
+                artifacts,
                 retention=timedelta(days=settings.monitoring_retention),
                 rule=drift_rule,
                 clock=self._clock,
@@ -278,7 +279,7 @@ class ControlPlaneServer:
             retry=RetryPolicy(alerting.delivery_attempts, alerting.retry_base_delay_s, alerting.retry_max_delay_s),
         )
         evaluator = Evaluator(
-            RegistryMetrics(store, drift_rule),
+            RegistryMetrics(store, artifacts, drift_rule),
             lag_s=alerting.lag_s,
             drift_window_s=alerting.drift_window_s,
             filling_min_requests=alerting.filling_min_requests,

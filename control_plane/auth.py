@@ -66,9 +66,10 @@ _MAINTAIN = frozenset(
         "DownloadPredictionLog",
     }
 )
-# ExportMetrics: OpenTelemetry's MetricsService/Export, served beside the control plane's own calls. GetVersion and
-# GetDataset: a server reads its versions' lineage and the training profile it sketches served values against (a
-# profile holds no rows; DownloadDataset stays with maintainers). ListCallers: the token hashes a server
+# ExportMetrics: OpenTelemetry's MetricsService/Export, served beside the control plane's own calls. GetVersion,
+# GetAttachment and GetDataset: a server reads its versions' lineage and the training profile it sketches served values
+# against, a version's profile.json attachment or its data set's (a profile holds no rows; attachments are documents
+# every viewer reads; DownloadDataset stays with maintainers). ListCallers: the token hashes a server
 # authenticates its callers with (hashes of 256-bit random tokens: they open nothing).
 _SERVE = frozenset(
     {
@@ -79,6 +80,7 @@ _SERVE = frozenset(
         "WhoAmI",
         "ExportMetrics",
         "GetVersion",
+        "GetAttachment",
         "GetDataset",
         "UploadPredictionLog",
         "ListCallers",

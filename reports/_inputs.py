@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from contract.entities import DatasetVersion, ModelVersion
+from contract.entities import TRAINING_PROFILE, DatasetVersion, ModelVersion, TrainingProfile
 
 __all__ = ["ATTACHMENTS", "ReportInputs"]
 
-ATTACHMENTS = ("evaluation.json", "spec.toml", "environment.json", "training.log")
+ATTACHMENTS = ("evaluation.json", "spec.toml", "environment.json", "training.log", TRAINING_PROFILE)
 """The attachments a report reads (``clients.training.register_result`` stores them)."""
 
 
@@ -26,6 +26,8 @@ class ReportInputs:
         environment: ``environment.json`` (package versions, classes, tensors); empty when absent.
         dataset: the lineage's data set version with its profile; None when the lineage names none or the control
             plane does not hold it.
+        training_profile: ``profile.json``: the rows trained on, profiled over the spec's features (derived ones
+            included) and its target; None when the version has none.
         problems: attachments that were present but unreadable, one line each.
     """
 
@@ -49,7 +51,19 @@ class ReportInputs:
     environment: Mapping[str, Any] = field(default_factory=dict)
     training_log: str = ""
     dataset: DatasetVersion | None = None
+    training_profile: TrainingProfile | None = None
     problems: tuple[str, ...] = ()
+
+    @property
+    def target(self) -> str:
+        """The column the model predicts: its spec's (which may differ from the one its data set was imported
+        with); the data set's when the version's documents do not say."""
+        named = self.evaluation.get("target")
+        if isinstance(named, str) and named:
+            return named
+        if self.training_profile is not None and self.training_profile.target:
+            return self.training_profile.target
+        return self.dataset.target if self.dataset is not None else ""
 
     @property
     def ref(self) -> str:
@@ -88,6 +102,7 @@ class ReportInputs:
             environment=environment,
             training_log=_text(attachments, "training.log", problems),
             dataset=dataset,
+            training_profile=_training_profile(attachments, problems),
             problems=tuple(problems),
         )
 
@@ -119,3 +134,14 @@ def _json_object(attachments: Mapping[str, bytes], name: str, problems: list[str
         problems.append(f"{name} is not a JSON object")
         return {}
     return value
+
+
+def _training_profile(attachments: Mapping[str, bytes], problems: list[str]) -> TrainingProfile | None:
+    document = _json_object(attachments, TRAINING_PROFILE, problems)
+    if not document:
+        return None
+    try:
+        return TrainingProfile.from_json(document)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        problems.append(f"{TRAINING_PROFILE} is not a profile ({exc})")
+        return None

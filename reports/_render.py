@@ -103,20 +103,31 @@ def _split_rows(evaluation: Mapping[str, Any]) -> list[list[str]]:
 
 
 def _dataset(inputs: ReportInputs) -> dict[str, Any] | None:
-    dataset = inputs.dataset
-    if dataset is None:
+    dataset, training = inputs.dataset, inputs.training_profile
+    # The rows trained on, over the columns the spec reads (derived ones too), where the version stores them: what
+    # monitoring compares the served inputs with. Else the data set as imported.
+    if training is not None:
+        profile = training.profile
+    elif dataset is not None:
+        profile = dataset.profile
+    else:
         return None
-    created = wire.timestamp(dataset.created_at).ToJsonString()
-    facts = [
-        ["name", dataset.name],
-        ["version", dataset.version],
-        ["source", dataset.source or "-"],
-        ["target", dataset.target or "-"],
-        ["created", f"{created} by {dataset.created_by or '-'}"],
-    ]
+    facts = [["target", inputs.target or "-"]]
+    if dataset is not None:
+        created = wire.timestamp(dataset.created_at).ToJsonString()
+        facts = [
+            ["name", dataset.name],
+            ["version", dataset.version],
+            ["source", dataset.source or "-"],
+            *facts,
+            ["created", f"{created} by {dataset.created_by or '-'}"],
+        ]
+        if dataset.target and dataset.target != inputs.target:
+            facts.insert(4, ["target at import", dataset.target])
+    facts.append(["profile", "the rows trained on, as the spec prepared them" if training else "the data set"])
     headers = ["column", "kind", "dtype", "missing", "min", "max", "mean", "std", "distinct", "top categories"]
     rows = []
-    for column in dataset.profile.columns:
+    for column in profile.columns:
         numeric = column.kind == "numeric"
         top = ", ".join(f"{c.value} ({c.count:,})" for c in column.top_categories)
         rows.append(
@@ -133,7 +144,7 @@ def _dataset(inputs: ReportInputs) -> dict[str, Any] | None:
                 top,
             ]
         )
-    return {"facts": facts, "rows": f"{dataset.profile.rows:,}", "columns": {"headers": headers, "rows": rows}}
+    return {"facts": facts, "rows": f"{profile.rows:,}", "columns": {"headers": headers, "rows": rows}}
 
 
 def _plot_sections(inputs: ReportInputs) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:

@@ -10,10 +10,11 @@ import numpy as np
 import polars as pl
 from sklearn import metrics as skm
 
-from contract.entities import Lineage, TensorSignature
+from contract.entities import Lineage, TensorSignature, TrainingProfile
 from contract.signature import signature_of
+from trainers._errors import TrainingError, first_line
 from trainers._insights import model_insights
-from trainers._lineage import code_version, package_versions
+from trainers._lineage import SourceCommit, conduit_commit, package_versions, source_commit
 from trainers._metrics import (
     as_probabilities,
     classification_curves,
@@ -28,6 +29,7 @@ from trainers._prepare import prepare
 from trainers._search import SearchOutcome, run_search
 from trainers._split import split_rows
 from trainers._thresholds import align_thresholds
+from trainers.datasets import profile as profile_of
 from trainers.onnx_export import export_pipeline, run_onnx
 from trainers.spec import TrainingSpec
 
@@ -69,9 +71,17 @@ class TrainingResult:
     parity: ParityReport
     spec: TrainingSpec
     lineage: Lineage
-    """The data set version, spec text and code version, as the registry records them."""
+    """The data set version, spec text and code version (the commit of the git repository holding the spec file,
+    ``-dirty`` appended when it has uncommitted changes), as the registry records them."""
     packages: dict[str, str]
     """Installed versions of the libraries that shape a model (``trainers._lineage.PACKAGES``)."""
+    profile: TrainingProfile
+    """The rows trained on (both splits, after cleaning), profiled over the spec's features (derived columns
+    included) and its target: the drift baseline of the served inputs and predictions."""
+    source: SourceCommit | None = None
+    """The spec's repository commit (None: the spec came from no file, or from none in a git repository)."""
+    conduit_commit: str = ""
+    """The commit of the Conduit checkout that trained (empty for an installed release: ``packages`` says which)."""
 
     @property
     def spec_text(self) -> str:
@@ -102,6 +112,7 @@ def train(
     """
     say = log or (lambda _: None)
     task = spec.model.task
+    source = source_commit(spec.path.parent if spec.path is not None else None)
     prepared = prepare(spec, frame, say)
     features = feature_frame(spec, prepared.frame)
     target, classes = prepared.target, prepared.classes
@@ -131,8 +142,11 @@ def train(
 
     test_features, test_target = features[test_rows], target[test_rows]
     inputs = served_inputs(test_features)
-    payload = export_pipeline(pipeline, inputs)
-    served = run_onnx(payload, inputs)
+    try:
+        payload = export_pipeline(pipeline, inputs)
+        served = run_onnx(payload, inputs)
+    except (RuntimeError, ValueError, TypeError, NotImplementedError) as exc:  # converters' and onnxruntime's own
+        raise TrainingError(f"the model does not export to an ONNX graph that runs: {first_line(exc)}") from None
     probabilities: np.ndarray | None = None
     if task == "regression":
         labels = np.asarray(pipeline.predict(test_features), dtype=np.float64)
@@ -200,9 +214,14 @@ def train(
             dataset=spec.dataset.name,
             dataset_version=dataset_version,
             training_spec=spec.text,
-            code_version=code_version(),
+            code_version=str(source) if source is not None else "",
         ),
         packages=package_versions(),
+        profile=TrainingProfile(
+            profile_of(prepared.frame.select(*spec.features.columns, spec.dataset.target)), spec.dataset.target
+        ),
+        source=source,
+        conduit_commit=conduit_commit(),
     )
 
 

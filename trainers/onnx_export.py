@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
@@ -79,8 +80,41 @@ def export_pipeline(pipeline: Any, inputs: Mapping[str, np.ndarray]) -> bytes:
     ]
     options = {id(pipeline): {"zipmap": False}} if hasattr(pipeline, "predict_proba") else None
     onnx_model = to_onnx(pipeline, initial_types=initial_types, options=options, target_opset=OPSETS)
+    # skl2onnx turns every input name into an identifier ("Individual ID" -> "Individual_ID"); ONNX itself takes any
+    # non-empty name, and callers send the column names they know.
+    _rename_values(onnx_model.graph, dict(zip((i.name for i in onnx_model.graph.input), inputs, strict=True)))
     payload: bytes = onnx_model.SerializeToString()
     return payload
+
+
+def _rename_values(graph: onnx.GraphProto, names: Mapping[str, str]) -> None:
+    """Rename values of ``graph`` wherever they are defined or used, nested graphs included (old -> new name).
+
+    The new names must be free in the graph: skl2onnx only generates identifiers, and it renamed exactly the input
+    names that are not identifiers, so a name it changed cannot collide with one it generated.
+    """
+    names = {old: new for old, new in names.items() if old != new}
+    if not names:
+        return
+    taken = {
+        *(v.name for v in graph.input),
+        *(i.name for i in graph.initializer),
+        *(o for n in graph.node for o in n.output),
+    }
+    clashes = sorted(set(names.values()) & (taken - names.keys()))
+    if clashes:  # never seen; a graph with two values of one name would be refused by onnxruntime less clearly
+        raise ValueError(f"the graph already holds a value named {clashes[0]!r}")
+    for values in (graph.input, graph.output, graph.value_info):
+        for value in values:
+            value.name = names.get(value.name, value.name)
+    for initializer in graph.initializer:
+        initializer.name = names.get(initializer.name, initializer.name)
+    for node in graph.node:
+        node.input[:] = [names.get(name, name) for name in node.input]
+        node.output[:] = [names.get(name, name) for name in node.output]
+        for attribute in node.attribute:
+            for subgraph in (attribute.g, *attribute.graphs):
+                _rename_values(subgraph, names)
 
 
 def run_onnx(payload: bytes, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:

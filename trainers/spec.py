@@ -34,6 +34,7 @@ from trainers.expressions import ExpressionError, sql_expression
 
 __all__ = [
     "ESTIMATORS",
+    "OUTPUTS",
     "CleaningSection",
     "DatasetSection",
     "EstimatorInfo",
@@ -53,6 +54,12 @@ __all__ = [
 ]
 
 Task = Literal["binary", "multiclass", "regression"]
+OUTPUTS: dict[str, tuple[str, ...]] = {
+    "binary": ("label", "probabilities"),
+    "multiclass": ("label", "probabilities"),
+    "regression": ("variable",),
+}
+"""The outputs of a trained model's graph, by task (``trainers.onnx_export.export_pipeline``)."""
 Scalar = bool | int | float | str
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
@@ -288,10 +295,16 @@ class TrainingSpec(_Section):
     # "register" would shadow ABCMeta.register on a pydantic model: the section keeps its name in TOML only.
     registration: RegisterSection | None = Field(None, alias="register")
     _text: str = PrivateAttr("")
+    _path: Path | None = PrivateAttr(None)
 
     @property
     def text(self) -> str:
         return self._text
+
+    @property
+    def path(self) -> Path | None:
+        """The file the spec was read from (``load_spec``); None for a spec parsed from text."""
+        return self._path
 
     @property
     def estimator(self) -> EstimatorInfo:
@@ -334,9 +347,11 @@ def load_spec(path: str | Path) -> TrainingSpec:
             f"{path}: cannot read the spec: {error.strerror if isinstance(error, OSError) else error}"
         ) from None
     try:
-        return parse_spec(text)
+        spec = parse_spec(text)
     except SpecError as error:
         raise SpecError(f"{path}: {error.message}") from None
+    spec._path = path
+    return spec
 
 
 def polars_dtype(name: str, column: str) -> pl.DataType:
@@ -371,6 +386,22 @@ def _check_model(spec: TrainingSpec) -> None:
         raise SpecError("[split] method 'stratified' needs a classification task; use random, time or group")
     if spec.dataset.target in spec.features.columns:
         raise SpecError(f"[features] the target {spec.dataset.target!r} cannot also be a feature")
+    _check_input_names(spec)
+
+
+def _check_input_names(spec: TrainingSpec) -> None:
+    """Refuse the feature names an ONNX graph cannot take as input names; any other text is served as written."""
+    outputs = OUTPUTS[spec.model.task]
+    for name in spec.features.columns:
+        if not name:
+            raise SpecError("[features] a feature has an empty name, which ONNX reads as 'no input'")
+        if "\0" in name:
+            raise SpecError(f"[features] {name!r} holds a NUL character, which ends a name for ONNX Runtime")
+        if name in outputs:
+            raise SpecError(
+                f"[features] {name!r} is also the name of the model's output; a graph gives each name one value: "
+                f"rename the column (e.g. a [cleaning] derived column {name}_value = '\"{name}\"')"
+            )
 
 
 def _describe(error: ValidationError) -> str:

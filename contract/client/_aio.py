@@ -8,6 +8,7 @@ is a ``ConduitError`` with the code of the gRPC status (``contract.status``); ev
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ import grpc
 from contract import wire
 from contract.client._files import FileRequests, artifact_chunks, file_digest, write_verified
 from contract.entities import (
+    TRAINING_PROFILE,
     AlertEvent,
     AlertRuleRecord,
     AlertStatus,
@@ -43,6 +45,7 @@ from contract.entities import (
     PredictionLog,
     Role,
     ServerStatus,
+    TrainingProfile,
     User,
     VersionRef,
 )
@@ -363,9 +366,24 @@ class ControlPlaneClient:
         return dataset
 
     async def training_profile(self, ref: VersionRef) -> tuple[DatasetProfile, str] | None:
-        """The profile and target column of the data set version ``ref`` was trained on; ``None`` when its lineage
-        names no data set."""
-        lineage = (await self.get_version(ref)).lineage
+        """The profile and target column of the rows ``ref`` was trained on: its ``profile.json`` attachment (its
+        spec's target and derived columns), else its lineage's data set version; ``None`` when it has neither.
+
+        Raises:
+            ConduitError: FAILED_PRECONDITION when the attachment is not a profile; the control plane's refusals.
+        """
+        version = await self.get_version(ref)
+        if any(attachment.name == TRAINING_PROFILE for attachment in version.attachments):
+            pinned = VersionRef(version.model, version=version.version)
+            content = (await self.get_attachment(pinned, TRAINING_PROFILE)).content
+            try:
+                training = TrainingProfile.from_json(json.loads(content))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise ConduitError(
+                    ErrorCode.FAILED_PRECONDITION, f"{version.model}:{version.version}'s {TRAINING_PROFILE}: {exc}"
+                ) from None
+            return training.profile, training.target
+        lineage = version.lineage
         if not lineage.dataset:
             return None
         dataset = await self.get_dataset(lineage.dataset, lineage.dataset_version)

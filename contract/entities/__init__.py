@@ -8,7 +8,15 @@ One module per domain; import them from here (``from contract.entities import Mo
 
 from contract.entities._alerting import AlertEvent, AlertRuleRecord, AlertStatus, JobRecord, JobRun
 from contract.entities._common import Page
-from contract.entities._datasets import CategoryCount, ColumnProfile, DatasetProfile, DatasetVersion, NewDatasetVersion
+from contract.entities._datasets import (
+    TRAINING_PROFILE,
+    CategoryCount,
+    ColumnProfile,
+    DatasetProfile,
+    DatasetVersion,
+    NewDatasetVersion,
+    TrainingProfile,
+)
 from contract.entities._deployments import (
     ArtifactRef,
     Assignment,
@@ -46,6 +54,7 @@ from contract.entities._users import AuditEntry, Callers, CallerToken, Role, Use
 
 __all__ = [
     "IMPORT_FORMATS",
+    "TRAINING_PROFILE",
     "AlertEvent",
     "AlertRuleRecord",
     "AlertStatus",
@@ -87,6 +96,7 @@ __all__ = [
     "ServerRecord",
     "ServerStatus",
     "TensorSignature",
+    "TrainingProfile",
     "User",
     "VersionRef",
     "redact_source_url",

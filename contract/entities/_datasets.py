@@ -19,7 +19,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["CategoryCount", "ColumnProfile", "DatasetProfile", "DatasetVersion", "NewDatasetVersion"]
+__all__ = [
+    "TRAINING_PROFILE",
+    "CategoryCount",
+    "ColumnProfile",
+    "DatasetProfile",
+    "DatasetVersion",
+    "NewDatasetVersion",
+    "TrainingProfile",
+]
+
+TRAINING_PROFILE = "profile.json"
+"""The name of a trained version's ``TrainingProfile`` attachment (the same file name and form as in a model
+repository)."""
 
 
 def _number(value: float) -> float | str:
@@ -151,6 +163,32 @@ class DatasetProfile:
         return cls(
             rows=int(data.get("rows", 0)), columns=tuple(ColumnProfile.from_json(c) for c in data.get("columns", ()))
         )
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingProfile:
+    """The rows a model version was trained on, profiled: the columns its spec reads (derived ones included) and the
+    target it predicts, which may differ from the target its data set was imported with.
+
+    The drift baseline of the version's inputs and of its predictions (``@prediction``), preferred to the profile of
+    its lineage's data set. JSON form: ``DatasetProfile.to_json()`` plus ``"target"``, as a model repository's
+    ``profile.json``.
+    """
+
+    profile: DatasetProfile
+    target: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.profile.to_json(), "target": self.target}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TrainingProfile:
+        """Read the JSON form.
+
+        Raises:
+            KeyError, TypeError, ValueError: not a profile.
+        """
+        return cls(DatasetProfile.from_json(data), str(data.get("target") or ""))
 
 
 @dataclass(frozen=True, slots=True)

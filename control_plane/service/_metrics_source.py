@@ -1,5 +1,5 @@
-"""The alerting library's ``MetricsSource`` on the registry: roll-ups as stored, drift against the profile of the
-data set a version's lineage names, readiness as the servers' heartbeats report it."""
+"""The alerting library's ``MetricsSource`` on the registry: roll-ups as stored, drift against a version's baseline
+(``_baseline.version_baseline``), readiness as the servers' heartbeats report it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from datetime import datetime
 from contract.entities import DriftRule, Rollup
 from contract.errors import ConduitError, ErrorCode
 from control_plane.alerting import DriftScores
+from control_plane.artifacts import ArtifactStore
 from control_plane.monitoring import Baseline, build_report
+from control_plane.service._baseline import version_baseline
 from control_plane.store import AbstractStore
 
 __all__ = ["RegistryMetrics"]
@@ -21,8 +23,9 @@ _ONE_WINDOW_MINUTES = 2**30
 class RegistryMetrics:
     """Reads what alert evaluation needs from ``store`` (synchronously: evaluation runs on a scheduler thread)."""
 
-    def __init__(self, store: AbstractStore, rule: DriftRule) -> None:
+    def __init__(self, store: AbstractStore, artifacts: ArtifactStore, rule: DriftRule) -> None:
         self._store = store
+        self._artifacts = artifacts
         self._rule = rule
 
     def list_rollups(self, model: str, version: str, since: datetime, until: datetime) -> Sequence[Rollup]:
@@ -56,11 +59,9 @@ class RegistryMetrics:
         if not version.isdigit():
             return None  # a server outside the registry: no lineage to compare with
         try:
-            lineage = self._store.get_version(model, version=int(version)).lineage
-            if not lineage.dataset or not lineage.dataset_version:
-                return None
-            return Baseline.of(self._store.get_dataset(lineage.dataset, lineage.dataset_version))
+            found = self._store.get_version(model, version=int(version))
         except ConduitError as exc:
             if exc.code in (ErrorCode.NOT_FOUND, ErrorCode.INVALID_ARGUMENT):
                 return None
             raise
+        return version_baseline(self._store, self._artifacts, found)

@@ -9,10 +9,10 @@ import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from contract.entities import DriftRule, Lineage, MonitoringReport, VersionRef
+from contract.entities import DriftRule, MonitoringReport, VersionRef
 from contract.errors import ConduitError, ErrorCode
+from control_plane.artifacts import ArtifactStore
 from control_plane.monitoring import (
-    Baseline,
     CumulativeTracker,
     Point,
     Temporality,
@@ -20,6 +20,7 @@ from control_plane.monitoring import (
     rollups_of,
     window_start,
 )
+from control_plane.service._baseline import version_baseline
 from control_plane.service._skew import check_reported_ns
 from control_plane.service.servers import Clock, utc_now
 from control_plane.store import AbstractStore
@@ -38,6 +39,7 @@ def _ns(moment: datetime) -> int:
 
 class MonitoringService:
     """Args:
+    artifacts: Where a version's ``profile.json`` attachment, its drift baseline, is read.
     retention: How long roll-ups are kept; points older than that are not stored at all.
     rule: The thresholds of the drift verdicts.
     clock: The current time, timezone-aware; cumulative series that started before the service count from their
@@ -45,9 +47,16 @@ class MonitoringService:
     """
 
     def __init__(
-        self, store: AbstractStore, *, retention: timedelta, rule: DriftRule | None = None, clock: Clock = utc_now
+        self,
+        store: AbstractStore,
+        artifacts: ArtifactStore,
+        *,
+        retention: timedelta,
+        rule: DriftRule | None = None,
+        clock: Clock = utc_now,
     ) -> None:
         self._store = store
+        self._artifacts = artifacts
         self._retention = retention
         self._rule = rule or DriftRule()
         self._clock = clock
@@ -124,22 +133,9 @@ class MonitoringService:
                 f"{windows} windows of {minutes} minute(s); at most {MAX_WINDOWS}: shorten the span or widen them",
             )
         version = await asyncio.to_thread(self._store.get_version, ref.model, version=ref.version, alias=ref.alias)
-        baseline = await self._baseline(version.lineage)
+        baseline = await asyncio.to_thread(version_baseline, self._store, self._artifacts, version)
         rollups = await asyncio.to_thread(self._store.list_rollups, version.model, str(version.version), start, until)
         # Drift statistics are numpy and scipy work: off the event loop.
         return await asyncio.to_thread(
             build_report, version.model, version.version, rollups, minutes=minutes, baseline=baseline, rule=self._rule
         )
-
-    async def _baseline(self, lineage: Lineage) -> Baseline | None:
-        """The profile of the data set version the lineage names; None when it names none the registry holds."""
-        if not lineage.dataset or not lineage.dataset_version:
-            return None
-        try:
-            dataset = await asyncio.to_thread(self._store.get_dataset, lineage.dataset, lineage.dataset_version)
-        except ConduitError as exc:
-            # Lineage is free text at registration: it may name a data set never imported, or not even a valid one.
-            if exc.code in (ErrorCode.NOT_FOUND, ErrorCode.INVALID_ARGUMENT):
-                return None
-            raise
-        return Baseline.of(dataset)

@@ -14,7 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients import AsyncInferenceClient, InferenceClient
 from clients._channel import channel_options, channel_target
-from tests.conftest import StartServe, TrainedModel
+from tests.conftest import ServeProcess, StartServe, TrainedModel
 
 
 def _health(target: str) -> int:
@@ -29,14 +29,25 @@ def _served(target: str) -> int:
         return sum(int(model.inference_count) for model in client.model_statistics("classifier"))
 
 
+def _until_both_answer(client: InferenceClient, servers: list[ServeProcess], classifier: TrainedModel) -> None:
+    """Calls until every server has answered one: round_robin picks a server once its connection and its health
+    check are up, which the first calls may not wait for."""
+    deadline = time.monotonic() + 20
+    while min(_served(s.target) for s in servers) == 0:
+        assert time.monotonic() < deadline, "a server never got a call"
+        client.infer("classifier", {"input": classifier.rows[:1]})
+
+
 def test_a_list_of_servers_is_spread_round_robin(
     start_serve: StartServe, repository: Path, classifier: TrainedModel
 ) -> None:
     servers = [start_serve(repository), start_serve(repository)]
     with InferenceClient([s.target for s in servers], timeout=5.0) as client:
+        _until_both_answer(client, servers, classifier)
+        before = [_served(s.target) for s in servers]
         for _ in range(40):
             client.infer("classifier", {"input": classifier.rows[:1]})
-    counts = [_served(s.target) for s in servers]
+    counts = [_served(s.target) - b for s, b in zip(servers, before, strict=True)]
     assert sum(counts) == 40
     assert min(counts) >= 10, counts
 
@@ -46,9 +57,7 @@ def test_a_draining_server_gets_no_calls_and_its_stop_costs_none(
 ) -> None:
     servers = [start_serve(repository, "--drain-grace", "4"), start_serve(repository, "--drain-grace", "4")]
     with InferenceClient([s.target for s in servers], timeout=5.0) as client:
-        for _ in range(20):
-            client.infer("classifier", {"input": classifier.rows[:1]})
-        assert _served(servers[0].target) > 0
+        _until_both_answer(client, servers, classifier)
         servers[0].process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 2.0
         while _health(servers[0].target) != health_pb2.HealthCheckResponse.NOT_SERVING:

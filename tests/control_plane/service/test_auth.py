@@ -70,6 +70,7 @@ SERVE = {
     "WhoAmI",
     "ExportMetrics",
     "GetVersion",
+    "GetAttachment",
     "GetDataset",
     "UploadPredictionLog",
     "ListCallers",
