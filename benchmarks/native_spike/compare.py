@@ -31,10 +31,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))
 
+import grpc
 import onnxruntime as ort
-from breakdown import DEFAULT_PERF_ANALYZER, _children_cpu, _rows_per_execution, _thread_cpu
+from breakdown import DEFAULT_PERF_ANALYZER, _children_cpu, _thread_cpu
 from harness import free_port, perf_analyzer, running
 from workload import build_repository, write_input_data
+
+from inference_server.protocol import grpc_service_pb2 as pb
+from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
 
 HERE = Path(__file__).resolve().parent
 
@@ -79,6 +83,8 @@ class Point:
     cpu: dict[str, float]
     client: float
     rows_per_handoff: float | None
+    estimate_bias: float | None
+    """Requests estimated (throughput × elapsed, the divisor of every CPU figure) over requests the server counted."""
 
     @property
     def server(self) -> float:
@@ -103,7 +109,7 @@ def measure(
             workdir=workdir,
         )
         after, elapsed, client = _thread_cpu(process.pid), time.monotonic() - started, _children_cpu() - client_before
-        rows_per_handoff = _rows_per_execution(port, MODEL)
+        counts = _counts(port)
     # perf_analyzer loads the server at about this rate from its warm-up to its last window (as breakdown.py does).
     requests = point.measurement.throughput * elapsed
     spent = dict.fromkeys(THREAD_KINDS, 0.0)
@@ -116,12 +122,27 @@ def measure(
         m.p99_us,
         {kind: s / requests * 1e6 for kind, s in spent.items()},
         client / requests * 1e6,
-        rows_per_handoff,
+        counts[0] / counts[1] if counts and counts[1] else None,
+        requests / counts[0] if counts and counts[0] else None,
     )
+
+
+def _counts(port: int) -> tuple[int, int] | None:
+    """(requests, executions) the server counted, from ModelStatistics; ``None`` where it has none (minimal)."""
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        try:
+            answer = pb_grpc.GRPCInferenceServiceStub(channel).ModelStatistics(  # type: ignore[no-untyped-call]
+                pb.ModelStatisticsRequest(name=MODEL), timeout=10
+            )
+        except grpc.RpcError:
+            return None
+    stats = answer.model_stats[0]
+    return stats.inference_count, stats.execution_count
 
 
 def _median(points: list[Point]) -> Point:
     rows = [p.rows_per_handoff for p in points if p.rows_per_handoff is not None]
+    bias = [p.estimate_bias for p in points if p.estimate_bias is not None]
     return Point(
         statistics.median(p.throughput for p in points),
         statistics.median(p.p50 for p in points),
@@ -129,6 +150,7 @@ def _median(points: list[Point]) -> Point:
         {k: statistics.median(p.cpu[k] for p in points) for k in THREAD_KINDS},
         statistics.median(p.client for p in points),
         statistics.median(rows) if rows else None,
+        statistics.median(bias) if bias else None,
     )
 
 
@@ -138,8 +160,8 @@ def _report(results: dict[tuple[str, int], list[Point]], args: argparse.Namespac
     table = [
         "| system | concurrency | throughput (infer/s) | vs minimal | p50 (µs) | p99 (µs) | server CPU / request (µs) "
         "| main thread | gRPC core threads | tokio front | Python hand-off thread | other threads | perf_analyzer "
-        "| rows per Python hand-off | throughput per round |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| rows per Python hand-off | requests estimated / counted | throughput per round |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for concurrency in CONCURRENCIES:
         base = medians[(MINIMAL, concurrency)].throughput
@@ -149,11 +171,12 @@ def _report(results: dict[tuple[str, int], list[Point]], args: argparse.Namespac
             rows = "—" if system == MINIMAL or p.rows_per_handoff is None else f"{p.rows_per_handoff:.2f}"
             if system == "spike (a) native no-op":
                 rows = "— (no hand-off)"
+            bias = "—" if p.estimate_bias is None else f"{p.estimate_bias:.2f}"
             per_round = ", ".join(f"{q.throughput:,.0f}" for q in results[(system, concurrency)])
             table.append(
                 f"| {system} | {concurrency} | {p.throughput:,.0f} | {p.throughput / base:.2f}× | {p.p50:,.0f} "
                 f"| {p.p99:,.0f} | {p.server:.0f} | {c['main']:.0f} | {c['grpc']:.0f} | {c['front']:.0f} "
-                f"| {c['python']:.0f} | {c['other']:.0f} | {p.client:.0f} | {rows} | {per_round} |"
+                f"| {c['python']:.0f} | {c['other']:.0f} | {p.client:.0f} | {rows} | {bias} | {per_round} |"
             )
     gate_rows = []
     for system in systems[1:]:
@@ -173,9 +196,10 @@ def _report(results: dict[tuple[str, int], list[Point]], args: argparse.Namespac
             "",
             f"- {os.cpu_count()} usable cores, shared with other work; load average {load}",
             f"- Linux {platform.release()}; Python {platform.python_version()}; onnxruntime {ort.__version__}",
-            "- perf_analyzer runs on the same 2 cores as the server: its own CPU (about 100 µs per request, column "
-            "*perf_analyzer*) is taken from the same budget, so every throughput here is a shared-core figure, not "
-            "the server's ceiling.",
+            "- perf_analyzer runs on the same 2 cores as the server: its own CPU per request (column *perf_analyzer*; "
+            "about 100 µs in benchmarks/serving/breakdown.md) comes out of the same budget, and other work shares "
+            "the cores too, so every throughput here is a shared-machine figure, not a server's ceiling. Server CPU "
+            "per request is the steadier comparison.",
             "",
             "## Workload",
             "",
@@ -184,7 +208,10 @@ def _report(results: dict[tuple[str, int], list[Point]], args: argparse.Namespac
             f"{args.duration_s:g} s after a warm-up of 100 × concurrency requests, one fresh server process per point. "
             f"{args.rounds} rounds; each round runs every system at concurrency 1, then every system at 16, in the "
             "order of the table. Figures are medians over the rounds; CPU is µs per request from /proc "
-            "(utime + stime of every thread of the server process).",
+            "(utime + stime of every thread of the server process, from just after it is ready until perf_analyzer "
+            "exits) divided by throughput × elapsed time, as benchmarks/serving/breakdown.py does; *requests "
+            "estimated / counted* checks that divisor against the spike's own request count (above 1: CPU per "
+            "request is understated by that factor).",
             "",
             f"## Stage gate: spike (b) throughput at concurrency 16 ≥ {GATE}× the minimal grpc.aio server's",
             "",
