@@ -572,6 +572,8 @@ def run_control_command(args: argparse.Namespace) -> int:
     except ConduitError as exc:
         print(f"conduit: {exc.message}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        raise  # the reader of stdout left: the entry point ends quietly
     except OSError as exc:
         print(f"conduit: {exc}", file=sys.stderr)
         return 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -231,8 +232,39 @@ def _dashboard(args: argparse.Namespace) -> int:
     return code
 
 
+# What a shell reports for a process that SIGPIPE ended (128 + 13), as `ls | head -1` reports for ls.
+BROKEN_PIPE_EXIT = 141
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of our output went away (``conduit … | head -1``): nothing more to say, and nobody to say it to.
+
+    Python would print a traceback, and again at exit when it flushes stdout; pointing stdout at /dev/null lets the
+    interpreter's last flush succeed silently (the recipe of Python's ``signal`` documentation).
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return BROKEN_PIPE_EXIT
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``conduit`` command."""
+    """Entry point of the ``conduit`` command.
+
+    A closed pipe on stdout ends every command quietly, with ``BROKEN_PIPE_EXIT``: no traceback, no error line.
+    """
+    try:
+        try:
+            return _main(argv)
+        finally:
+            # Output still buffered would meet the closed pipe only at exit, out of reach of this handler (argparse's
+            # --help and usage errors leave theirs there too, on their way out with SystemExit).
+            sys.stdout.flush()
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from clients._cli_alerts import add_alert_commands
     from clients._cli_control import add_control_commands, normalize_argv, run_control_command
     from clients._cli_monitoring import add_monitoring_commands
