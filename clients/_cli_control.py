@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from clients._cli_flags import path_flag
 from clients._cli_output import emit, mapping, table, when, write_atomically
 from contract import wire
 from contract.client import SyncControlPlaneClient, collect
@@ -413,7 +414,7 @@ def _connection(parser: argparse.ArgumentParser, *, listing: bool = False) -> No
         help=f"control plane address (CONDUIT_CONTROL_PLANE, default {DEFAULT_ADDRESS})",
     )
     group.add_argument("--token", help="bearer token (CONDUIT_TOKEN)")
-    group.add_argument("--ca", type=Path, metavar="FILE", help="CA certificate for TLS (CONDUIT_CONTROL_PLANE_CA)")
+    group.add_argument("--ca", type=path_flag, metavar="FILE", help="CA certificate for TLS (CONDUIT_CONTROL_PLANE_CA)")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts" if listing else "print JSON")
 
 
