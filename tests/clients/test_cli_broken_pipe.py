@@ -45,9 +45,5 @@ def run_into_closed_pipe(*args: str) -> subprocess.CompletedProcess[bytes]:
 
 
 async def test_a_listing_into_a_closed_pipe_ends_quietly(target: str) -> None:
-    for rule in ("slow", "failing"):
-        add = ["alerts", "add", rule, "--model", "fraud", "--when", "p99_ms > 50", "--notify", "log"]
-        done = await asyncio.to_thread(run_into_closed_pipe, *add, "--control-plane", target)
-        assert done.stderr == b"", done.stderr
     listed = await asyncio.to_thread(run_into_closed_pipe, "alerts", "list", "--json", "--control-plane", target)
     assert (listed.returncode, listed.stderr) == (BROKEN_PIPE_EXIT, b"")
