@@ -300,6 +300,23 @@ def _deploy_apply(client: SyncControlPlaneClient, args: argparse.Namespace) -> N
             f"(serving version {deployment.resolved_version or 0}{canary}; deployment {deployment.id})"
         ),
     )
+    _warn_if_unserved(client, deployment.pool)
+
+
+def _warn_if_unserved(client: SyncControlPlaneClient, pool: str) -> None:
+    """A line on stderr when no live server follows ``pool``: the deployment stands (servers may start later), but a
+    misspelt pool would otherwise serve nothing without a word."""
+    servers = client.run(client.api.list_servers(pool))
+    if any(server.alive for server in servers):
+        return
+    known = sorted({s.record.pool for s in client.run(client.api.list_servers()) if s.alive})
+    elsewhere = f"; live servers follow {', '.join(repr(p) for p in known)}" if known else ""
+    state = f"{len(servers)} registered, none live" if servers else "none registered"
+    print(
+        f"conduit: warning: no server follows pool {pool!r} yet ({state}{elsewhere}); start one with "
+        f"`conduit serve --control-plane ADDR --pool {pool} --token SERVER_TOKEN`",
+        file=sys.stderr,
+    )
 
 
 def _deploy_rollback(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
