@@ -98,7 +98,8 @@ class AlertingService:
 
     async def create_rule(self, name: str, *, model: str, when: str, notify: str, actor: str) -> AlertRuleRecord:
         """Raises INVALID_ARGUMENT naming the argument at fault (a webhook to an address the outbound policy refuses
-        among them), NOT_FOUND for a model or alias the registry does not have, ALREADY_EXISTS. The channel is stored in full apart from the rule, which keeps it redacted."""
+        among them), NOT_FOUND for a model or alias the registry does not have, ALREADY_EXISTS. The channel is stored
+        in full apart from the rule, which keeps it redacted."""
         rule = AlertRule.parse(name, model=model, when=when, notify=notify)
         if isinstance(rule.channel, Webhook):
             # Only what needs no DNS: the address a name resolves to is checked at each delivery, where it counts.
