@@ -62,11 +62,13 @@ def _history_text(events: list[AlertEvent]) -> str:
     rows = [
         [
             when(e.at), e.rule, f"{e.model}:{e.version}", e.phase, _value(e.value),
-            e.channel, e.delivery or "pending", e.attempts, e.error or "-",
+            e.channel, e.delivery or "pending", e.attempts, e.error or "-", e.detail or "-",
         ]
         for e in events
     ]  # fmt: skip
-    return table(("AT (UTC)", "RULE", "VERSION", "EVENT", "VALUE", "CHANNEL", "DELIVERY", "TRIES", "ERROR"), rows)
+    # DETAIL last: it is the longest, and says why (a resolve for lack of traffic reads "no data: …").
+    headers = ("AT (UTC)", "RULE", "VERSION", "EVENT", "VALUE", "CHANNEL", "DELIVERY", "TRIES", "ERROR", "DETAIL")
+    return table(headers, rows)
 
 
 def _jobs_text(jobs: list[JobRecord]) -> str:

@@ -99,6 +99,7 @@ async def test_alert_rules_from_the_command_line(
         "DELIVERY",
         "TRIES",
         "ERROR",
+        "DETAIL",
     ]
     assert await conduit(target, "alerts", "ack", "drifting", "--model", "fraud") == 1
     assert "no firing alert" in capsys.readouterr().err
