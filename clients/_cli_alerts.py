@@ -39,8 +39,8 @@ def _rules_text(rules: list[AlertRuleRecord]) -> str:
     for rule in rules:
         target = f"{rule.model}@{rule.alias}" if rule.alias else rule.model
         until = rule.silenced_until if rule.silenced_until is not None and rule.silenced_until > now else None
-        rows.append([rule.name, target, rule.condition, rule.channel, when(until)])
-    return table(("RULE", "MODEL", "WHEN", "NOTIFY", "SILENCED UNTIL"), rows)
+        rows.append([rule.name, target, rule.condition, rule.window or "-", rule.channel, when(until)])
+    return table(("RULE", "MODEL", "WHEN", "WINDOW", "NOTIFY", "SILENCED UNTIL"), rows)
 
 
 def _value(value: float | None) -> str:
@@ -62,11 +62,13 @@ def _history_text(events: list[AlertEvent]) -> str:
     rows = [
         [
             when(e.at), e.rule, f"{e.model}:{e.version}", e.phase, _value(e.value),
-            e.channel, e.delivery or "pending", e.attempts, e.error or "-",
+            e.channel, e.delivery or "pending", e.attempts, e.error or "-", e.detail or "-",
         ]
         for e in events
     ]  # fmt: skip
-    return table(("AT (UTC)", "RULE", "VERSION", "EVENT", "VALUE", "CHANNEL", "DELIVERY", "TRIES", "ERROR"), rows)
+    # DETAIL last: it is the longest, and says why (a resolve for lack of traffic reads "no data: …").
+    headers = ("AT (UTC)", "RULE", "VERSION", "EVENT", "VALUE", "CHANNEL", "DELIVERY", "TRIES", "ERROR", "DETAIL")
+    return table(headers, rows)
 
 
 def _jobs_text(jobs: list[JobRecord]) -> str:
@@ -179,7 +181,8 @@ def add_alert_commands(sub: SubParsers) -> None:
     p.add_argument("--model", required=True, metavar="NAME[@ALIAS]", help="the model (every version) or an alias")
     p.add_argument(
         "--when", required=True, metavar="EXPR",
-        help="p99_ms > 50 for 2m, error_rate > 1%% for 1m, drift > 0.2, drift(all) > 0.2, no_traffic for 5m, not_ready",
+        help="p99_ms > 50 for 2m, error_rate > 1%% for 1m, drift > 0.2 [over 10m], drift(all) > 0.2, "
+        "no_traffic for 5m, not_ready",
     )  # fmt: skip
     p.add_argument("--notify", required=True, metavar="CHANNEL", help="webhook:URL, email:ADDRESS or log")
     command_parser(actions, "list", _alerts_list, "the rules, then each alert's current state", listing=True)

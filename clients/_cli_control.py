@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from clients._cli_flags import path_flag
 from clients._cli_output import emit, mapping, table, when, write_atomically
 from contract import wire
 from contract.client import SyncControlPlaneClient, collect
@@ -299,6 +300,23 @@ def _deploy_apply(client: SyncControlPlaneClient, args: argparse.Namespace) -> N
             f"(serving version {deployment.resolved_version or 0}{canary}; deployment {deployment.id})"
         ),
     )
+    _warn_if_unserved(client, deployment.pool)
+
+
+def _warn_if_unserved(client: SyncControlPlaneClient, pool: str) -> None:
+    """A line on stderr when no live server follows ``pool``: the deployment stands (servers may start later), but a
+    misspelt pool would otherwise serve nothing without a word."""
+    servers = client.run(client.api.list_servers(pool))
+    if any(server.alive for server in servers):
+        return
+    known = sorted({s.record.pool for s in client.run(client.api.list_servers()) if s.alive})
+    elsewhere = f"; live servers follow {', '.join(repr(p) for p in known)}" if known else ""
+    state = f"{len(servers)} registered, none live" if servers else "none registered"
+    print(
+        f"conduit: warning: no server follows pool {pool!r} yet ({state}{elsewhere}); start one with "
+        f"`conduit serve --control-plane ADDR --pool {pool} --token SERVER_TOKEN`",
+        file=sys.stderr,
+    )
 
 
 def _deploy_rollback(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
@@ -413,7 +431,7 @@ def _connection(parser: argparse.ArgumentParser, *, listing: bool = False) -> No
         help=f"control plane address (CONDUIT_CONTROL_PLANE, default {DEFAULT_ADDRESS})",
     )
     group.add_argument("--token", help="bearer token (CONDUIT_TOKEN)")
-    group.add_argument("--ca", type=Path, metavar="FILE", help="CA certificate for TLS (CONDUIT_CONTROL_PLANE_CA)")
+    group.add_argument("--ca", type=path_flag, metavar="FILE", help="CA certificate for TLS (CONDUIT_CONTROL_PLANE_CA)")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts" if listing else "print JSON")
 
 
@@ -572,6 +590,8 @@ def run_control_command(args: argparse.Namespace) -> int:
     except ConduitError as exc:
         print(f"conduit: {exc.message}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        raise  # the reader of stdout left: the entry point ends quietly
     except OSError as exc:
         print(f"conduit: {exc}", file=sys.stderr)
         return 1

@@ -46,7 +46,8 @@ def pem_flag(path: Path, flag: str) -> bytes:
 
 
 def inference_connection(args: argparse.Namespace) -> InferenceConnection:
-    """The connection the flags of ``add_inference_flags`` ask for; the token falls back to ``CONDUIT_TOKEN``.
+    """The connection the flags of ``add_inference_flags`` ask for; the token falls back to ``CONDUIT_TOKEN`` (an empty
+    ``--token`` counts as not given, see ``clients._cli_flags``).
 
     TLS is on when any of the three files is given; without ``--tls-ca`` the system's roots are trusted.
 
@@ -58,7 +59,7 @@ def inference_connection(args: argparse.Namespace) -> InferenceConnection:
         raise ValueError("--tls-cert needs --tls-key" if args.tls_key is None else "--tls-key needs --tls-cert")
     token = args.token if args.token is not None else os.environ.get("CONDUIT_TOKEN") or None
     if token is not None and not token.strip():
-        raise ValueError("--token is empty")
+        raise ValueError("the token is empty (--token, or CONDUIT_TOKEN when --token is empty or not given)")
     metadata = bearer_metadata(token, ())
     if args.tls_ca is None and args.tls_cert is None:
         return InferenceConnection(None, metadata)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
+
+from clients._cli_flags import CONNECTION_FLAGS, path_flag, unset_empty
 
 __all__ = ["main"]
 
@@ -21,13 +23,19 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         argument_default=argparse.SUPPRESS,
     )
     source = p.add_argument_group("model source (exactly one)")
-    source.add_argument("--model-repository", type=Path, metavar="DIR", help="serve this model repository directory")
+    source.add_argument(
+        "--model-repository", type=path_flag, metavar="DIR", help="serve this model repository directory"
+    )
     source.add_argument("--control-plane", metavar="ADDR", help="follow the control plane at host:port")
     follow = p.add_argument_group("following a control plane")
     follow.add_argument("--pool", help="server pool whose assignments to serve (default 'default')")
     follow.add_argument("--token", help="token of a user with the server role (or CONDUIT_TOKEN)")
-    follow.add_argument("--control-plane-ca", type=Path, metavar="FILE", help="PEM CA of the control plane: use TLS")
-    follow.add_argument("--cache-dir", type=Path, metavar="DIR", help="artifact cache (default HOME/serve-cache/POOL)")
+    follow.add_argument(
+        "--control-plane-ca", type=path_flag, metavar="FILE", help="PEM CA of the control plane: use TLS"
+    )
+    follow.add_argument(
+        "--cache-dir", type=path_flag, metavar="DIR", help="artifact cache (default HOME/serve-cache/POOL)"
+    )
     follow.add_argument("--advertise", metavar="HOST:PORT", help="address registered for callers (default host:port)")
     follow.add_argument("--instance-name", metavar="NAME", help="name registered (default hostname-pid)")
     follow.add_argument("--heartbeat-interval", type=float, metavar="S", help="seconds between heartbeats (default 5)")
@@ -47,15 +55,18 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--log-level", help="logging level (default INFO)")
     security = p.add_argument_group("security")
     security.add_argument(
-        "--tls-cert", type=Path, metavar="FILE", help="PEM certificate chain: serve TLS (re-read on change)"
+        "--tls-cert", type=path_flag, metavar="FILE", help="PEM certificate chain: serve TLS (re-read on change)"
     )
-    security.add_argument("--tls-key", type=Path, metavar="FILE", help="PEM private key of --tls-cert")
+    security.add_argument("--tls-key", type=path_flag, metavar="FILE", help="PEM private key of --tls-cert")
     security.add_argument(
-        "--tls-client-ca", type=Path, metavar="FILE", help="require client certificates signed by this PEM CA (mTLS)"
+        "--tls-client-ca",
+        type=path_flag,
+        metavar="FILE",
+        help="require client certificates signed by this PEM CA (mTLS)",
     )
     security.add_argument(
         "--tokens-file",
-        type=Path,
+        type=path_flag,
         metavar="FILE",
         help="repository mode: authenticate callers by these token hashes and roles (`conduit tokens add`)",
     )
@@ -106,7 +117,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     predictions.add_argument(
         "--prediction-log-dir",
-        type=Path,
+        type=path_flag,
         metavar="DIR",
         help="repository mode: write logs here (unset: none); following: their outbox (CACHE/prediction-logs)",
     )
@@ -133,10 +144,15 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
 
 
+def _given(args: argparse.Namespace, *besides: str) -> dict[str, object]:
+    """The flags given, for settings that fall back to their environment variables: an empty one is not given."""
+    return {k: v for k, v in vars(args).items() if k not in besides and v is not None}
+
+
 def _serve(args: argparse.Namespace) -> int:
     from inference_server.app import main as serve
 
-    return serve({k: v for k, v in vars(args).items() if k != "command"})
+    return serve(_given(args, "command"))
 
 
 def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -147,17 +163,17 @@ def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--requests", type=int, default=2000, help="single-row requests to time (default 2000)")
     p.add_argument(
         "--workdir",
-        type=Path,
+        type=path_flag,
         default=None,
         help="keep the control plane home and server cache here (default: temporary)",
     )
     p.add_argument(
         "--tls-cert",
-        type=Path,
+        type=path_flag,
         metavar="FILE",
         help="serve inference with TLS: a PEM certificate for 127.0.0.1, which the demo's client trusts as its CA",
     )
-    p.add_argument("--tls-key", type=Path, metavar="FILE", help="PEM private key of --tls-cert")
+    p.add_argument("--tls-key", type=path_flag, metavar="FILE", help="PEM private key of --tls-cert")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -185,11 +201,11 @@ def _control_plane_parser(sub: argparse._SubParsersAction[argparse.ArgumentParse
     p.add_argument("--db", metavar="URL", help="sqlite:///FILE or postgresql+psycopg://… (default: SQLite in HOME)")
     p.add_argument("--artifacts", metavar="URL", help="directory or s3://bucket/prefix (default: HOME/artifacts)")
     p.add_argument("--s3-endpoint-url", metavar="URL", help="S3-compatible endpoint (default: AWS)")
-    p.add_argument("--home", type=Path, metavar="DIR", help="where the defaults live (default ~/.conduit)")
+    p.add_argument("--home", type=path_flag, metavar="DIR", help="where the defaults live (default ~/.conduit)")
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--grpc-port", type=int, help="gRPC port (default 8100)")
-    p.add_argument("--tls-cert", type=Path, metavar="FILE", help="PEM certificate: serve TLS (with --tls-key)")
-    p.add_argument("--tls-key", type=Path, metavar="FILE", help="PEM private key of --tls-cert")
+    p.add_argument("--tls-cert", type=path_flag, metavar="FILE", help="PEM certificate: serve TLS (with --tls-key)")
+    p.add_argument("--tls-key", type=path_flag, metavar="FILE", help="PEM private key of --tls-cert")
     p.add_argument("--max-upload-bytes", type=int, help="largest model artifact accepted (default 2 GiB)")
     p.add_argument("--log-level", help="logging level (default INFO)")
 
@@ -198,7 +214,7 @@ def _control_plane(args: argparse.Namespace) -> int:
     from control_plane.app import main as run_control_plane
     from control_plane.app import migrate_main
 
-    overrides = {k: v for k, v in vars(args).items() if k not in ("command", "action")}
+    overrides = _given(args, "command", "action")
     code: int = migrate_main(overrides) if getattr(args, "action", None) == "migrate" else run_control_plane(overrides)
     return code
 
@@ -215,7 +231,7 @@ def _dashboard_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="HTTP port (default 8080)")
     p.add_argument("--control-plane", metavar="ADDR", help="control plane address (default 127.0.0.1:8100)")
-    p.add_argument("--control-plane-ca", type=Path, metavar="FILE", help="PEM CA of the control plane: use TLS")
+    p.add_argument("--control-plane-ca", type=path_flag, metavar="FILE", help="PEM CA of the control plane: use TLS")
     p.add_argument("--refresh-seconds", type=float, metavar="S", help="monitoring pages refresh every S (default 5)")
     p.add_argument("--session-idle-seconds", type=float, metavar="S", help="sign-in sessions end unused (default 1800)")
     p.add_argument(
@@ -227,12 +243,43 @@ def _dashboard_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def _dashboard(args: argparse.Namespace) -> int:
     from dashboard.app import main as run_dashboard
 
-    code: int = run_dashboard({k: v for k, v in vars(args).items() if k != "command"})
+    code: int = run_dashboard(_given(args, "command"))
     return code
 
 
+# What a shell reports for a process that SIGPIPE ended (128 + 13), as `ls | head -1` reports for ls.
+BROKEN_PIPE_EXIT = 141
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of our output went away (``conduit … | head -1``): nothing more to say, and nobody to say it to.
+
+    Python would print a traceback, and again at exit when it flushes stdout; pointing stdout at /dev/null lets the
+    interpreter's last flush succeed silently (the recipe of Python's ``signal`` documentation).
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return BROKEN_PIPE_EXIT
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``conduit`` command."""
+    """Entry point of the ``conduit`` command.
+
+    A closed pipe on stdout ends every command quietly, with ``BROKEN_PIPE_EXIT``: no traceback, no error line.
+    """
+    try:
+        try:
+            return _main(argv)
+        finally:
+            # Output still buffered would meet the closed pipe only at exit, out of reach of this handler (argparse's
+            # --help and usage errors leave theirs there too, on their way out with SystemExit).
+            sys.stdout.flush()
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from clients._cli_alerts import add_alert_commands
     from clients._cli_control import add_control_commands, normalize_argv, run_control_command
     from clients._cli_monitoring import add_monitoring_commands
@@ -257,6 +304,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _demo_parser(sub)
     _dashboard_parser(sub)
     args = parser.parse_args(normalize_argv(list(sys.argv[1:] if argv is None else argv)))
+    # serve, control-plane and dashboard take every flag from CONDUIT_* variables too; the others, their connection.
+    unset_empty(args, vars(args) if args.command in ("serve", "control-plane", "dashboard") else CONNECTION_FLAGS)
     handlers = {
         "serve": _serve,
         "control-plane": _control_plane,

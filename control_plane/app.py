@@ -281,7 +281,6 @@ class ControlPlaneServer:
         evaluator = Evaluator(
             RegistryMetrics(store, artifacts, drift_rule),
             lag_s=alerting.lag_s,
-            drift_window_s=alerting.drift_window_s,
             filling_min_requests=alerting.filling_min_requests,
         )
         alerts = SqlAlertStore(store.engine)

@@ -372,6 +372,18 @@ class InferenceServer:
         self.dataplane.set_ready(False)
         await self._set_serving(False)
 
+    async def wait_refused(self) -> None:
+        """Wait until the follower ends, which it does only when the control plane refuses this server's token; for
+        ever when the server follows no control plane.
+
+        Raises:
+            ConduitError: UNAUTHENTICATED or PERMISSION_DENIED, saying why the control plane refused.
+        """
+        if self._follower_task is None:
+            await asyncio.Event().wait()
+        else:
+            await asyncio.shield(self._follower_task)
+
     async def stop(self, grace: float | None = None) -> None:
         """Stop following the control plane, refuse new calls, answer every accepted one (up to ``grace`` seconds),
         drain the batchers, flush the prediction log."""
@@ -547,17 +559,27 @@ async def _serve(settings: ServerSettings, worker: int, reuse_port: bool) -> Non
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, signals.put_nowait, signum)
     await server.start()
-    if await signals.get() == signal.SIGTERM and settings.drain_grace > 0:
+    signalled = asyncio.create_task(signals.get())
+    refused = asyncio.create_task(server.wait_refused())
+    await asyncio.wait({signalled, refused}, return_when=asyncio.FIRST_COMPLETED)
+    error = refused.exception() if refused.done() else None
+    refused.cancel()
+    if error is None and await signalled == signal.SIGTERM and settings.drain_grace > 0:
         # A load balancer learns of the stop from health checks only: keep answering until it has looked.
         log.info("stopping: NOT_SERVING through health, still answering for %g s before draining", settings.drain_grace)
         await server.withdraw()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(signals.get(), settings.drain_grace)
+    signalled.cancel()
+    await asyncio.gather(signalled, refused, return_exceptions=True)
     log.info("stopping: draining in-flight requests")
     await server.stop()
     meter_provider.shutdown()
     if tracer_provider is not None:
         tracer_provider.shutdown()
+    if error is not None:
+        # A token the control plane refuses stays refused: the server stops, and _worker says why in one line.
+        raise error
     log.info("stopped")
 
 

@@ -102,7 +102,8 @@ def add_bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--input-data",
         type=Path,
         metavar="FILE",
-        help="rows to send: perf_analyzer's JSON, CSV, Parquet or .npy (default: random data)",
+        help="rows to send: perf_analyzer's JSON, CSV, Parquet (a column per input, by name) or .npy (default: random "
+        "data)",
     )
     p.add_argument(
         "--shape",

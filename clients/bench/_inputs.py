@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import numpy as np
@@ -20,6 +20,9 @@ from contract.entities import TensorSignature
 from contract.errors import ConduitError
 from inference_server.protocol import grpc_service_pb2 as pb
 from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
+
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = ["InputError", "build_requests", "fetch_inputs", "with_id"]
 
@@ -83,29 +86,85 @@ def _random(spec: TensorSignature, shape: tuple[int, ...], rng: np.random.Genera
 
 
 def _read_rows(path: Path, specs: list[TensorSignature]) -> dict[str, list[NDArray[Any]]]:
-    """Rows per input from a file: perf_analyzer's ``--input-data`` JSON, or a table/array for a one-input model."""
+    """Rows per input from a file: perf_analyzer's ``--input-data`` JSON, a CSV or Parquet table (see
+    ``_table_rows``), or a .npy array for a one-input model."""
     import polars as pl
 
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":
             return _read_json(path, specs)
-        if len(specs) != 1:
-            raise InputError(f"{path.name}: CSV, Parquet and .npy files feed one-input models; use JSON for several")
-        if suffix == ".npy":
-            array = np.load(path, allow_pickle=False)
-        elif suffix in (".csv", ".parquet"):
+        if suffix in (".csv", ".parquet"):
             frame = pl.read_csv(path) if suffix == ".csv" else pl.read_parquet(path)
-            array = frame.to_numpy()
-        else:
+            return _table_rows(path.name, frame, specs)
+        if len(specs) != 1:
+            raise InputError(f"{path.name}: a .npy file feeds a one-input model; use CSV, Parquet or JSON for several")
+        if suffix != ".npy":
             raise InputError(f"{path.name}: expected a .json, .csv, .parquet or .npy file")
+        array = np.load(path, allow_pickle=False)
     except (OSError, ValueError, KeyError, TypeError, pl.exceptions.PolarsError) as exc:
         if isinstance(exc, InputError):
             raise
         raise InputError(f"cannot read {path}: {exc}") from exc
+    return {specs[0].name: _rows_of(path.name, array)}
+
+
+def _rows_of(name: str, array: NDArray[Any]) -> list[NDArray[Any]]:
     if array.ndim == 0 or len(array) == 0:
-        raise InputError(f"{path.name} holds no rows")
-    return {specs[0].name: list(array)}
+        raise InputError(f"{name} holds no rows")
+    return list(array)
+
+
+def _table_rows(name: str, frame: pl.DataFrame, specs: list[TensorSignature]) -> dict[str, list[NDArray[Any]]]:
+    """Rows per input from a table.
+
+    Each column feeds the input of the same name (a model trained by Conduit takes one input per feature column),
+    cast to that input's datatype. A one-input model fed a table with no column of its input's name takes each row
+    of the table as one row of its input (a single column, or the features of a ``[batch, n]`` input).
+    """
+    names = [spec.name for spec in specs]
+    if len(specs) == 1 and names[0] not in frame.columns:
+        return {names[0]: _rows_of(name, frame.to_numpy())}
+    for column in frame.columns:
+        if column not in names:
+            raise InputError(
+                f"{name}: column {column!r} matches no input of the model (its inputs: {', '.join(names)})"
+            )
+    for spec in specs:
+        if spec.name not in frame.columns:
+            raise InputError(
+                f"{name}: no column for the model's input {spec.name!r} (the file has {', '.join(frame.columns)})"
+            )
+    if frame.height == 0:
+        raise InputError(f"{name} holds no rows")
+    return {spec.name: list(_column(name, frame[spec.name], spec)) for spec in specs}
+
+
+def _column(name: str, column: pl.Series, spec: TensorSignature) -> NDArray[Any]:
+    """``column`` as the values of input ``spec``, or an ``InputError`` saying why it cannot be."""
+    import polars as pl
+
+    dtype = numpy_dtype(spec.datatype)
+    missing = column.null_count()
+    if missing and dtype.kind == "f" and column.dtype.is_numeric():
+        # A missing number travels as NaN, as a model trained by Conduit receives it (its imputer is in the graph).
+        column = column.cast(pl.Float64).fill_null(float("nan"))
+    elif missing and spec.datatype == "BYTES":
+        # A CSV cannot tell an empty text from a missing one: both are the empty string (Conduit's trainers send a
+        # missing category so, too).
+        column = column.cast(pl.String).fill_null("")
+    elif missing:
+        raise InputError(
+            f"{name}: column {column.name!r} has {missing} missing values, which input {spec.name!r} "
+            f"({spec.datatype}) cannot hold"
+        )
+    if spec.datatype == "BYTES":
+        return np.array([str(value) for value in column.to_list()], dtype=object)
+    if not (column.dtype.is_numeric() or column.dtype == pl.Boolean):
+        raise InputError(
+            f"{name}: column {column.name!r} holds {column.dtype}; input {spec.name!r} takes {spec.datatype}"
+        )
+    return column.to_numpy().astype(dtype)
 
 
 def _read_json(path: Path, specs: list[TensorSignature]) -> dict[str, list[NDArray[Any]]]:

@@ -22,6 +22,9 @@ class AlertRuleRecord:
     created_by: str
     silenced_until: datetime | None = None
     enabled: bool = True
+    window: str = ""
+    """The monitoring data each evaluation judges (``5m``, ``latest``), as the control plane derives it from the
+    condition; empty where nobody derived it (the store does not keep it)."""
 
 
 @dataclass(frozen=True, slots=True)

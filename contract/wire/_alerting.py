@@ -31,6 +31,7 @@ def alert_rule(value: AlertRuleRecord) -> cp.AlertRule:
         channel=value.channel,
         created_at=timestamp(value.created_at),
         created_by=value.created_by,
+        window=value.window,
     )
     if value.silenced_until is not None:
         message.silenced_until.CopyFrom(timestamp(value.silenced_until))
@@ -47,6 +48,7 @@ def alert_rule_of(message: cp.AlertRule) -> AlertRuleRecord:
         created_at=required_datetime_of(message, "created_at"),
         created_by=message.created_by,
         silenced_until=datetime_of(message, "silenced_until"),
+        window=message.window,
     )
 
 

@@ -1,7 +1,8 @@
 """Alerting and scheduled jobs of the control plane, as a library with no transport and no clock of its own.
 
 - Rules: ``AlertRule.parse`` reads ``conduit alerts add`` arguments; conditions (``parse_condition``) and channels
-  (``parse_channel``) print back to their canonical text.
+  (``parse_channel``) print back to their canonical text; each condition's ``window_s`` (``describe_window``) is the
+  monitoring data one evaluation judges.
 - States: ``advance`` is the pure per-alert state machine (pending → firing → resolved, silence, acknowledge).
 - Evaluation: ``Evaluator`` reads the monitoring roll-ups through the ``MetricsSource`` protocol.
 - Notification: ``Notifier`` sends on webhook, email and log channels with retries, and reports each ``Delivery``;
@@ -21,6 +22,7 @@ from control_plane.alerting._email import EmailSender
 from control_plane.alerting._engine import AlertEngine
 from control_plane.alerting._evaluate import DriftScores, Evaluator, MetricsSource
 from control_plane.alerting._expressions import (
+    DRIFT_WINDOW_S,
     Channel,
     Condition,
     DriftAbove,
@@ -32,6 +34,7 @@ from control_plane.alerting._expressions import (
     NotReady,
     P99Above,
     Webhook,
+    describe_window,
     format_duration,
     parse_channel,
     parse_condition,
@@ -65,6 +68,7 @@ from control_plane.alerting._webhook import WebhookSender
 __all__ = [
     "DEFAULT_IMPORT_COMMAND",
     "DEFAULT_TRAIN_COMMAND",
+    "DRIFT_WINDOW_S",
     "AlertChanged",
     "AlertEngine",
     "AlertEvent",
@@ -120,6 +124,7 @@ __all__ = [
     "advance",
     "alert_events",
     "alert_states",
+    "describe_window",
     "failure_line",
     "format_duration",
     "import_argv",

@@ -7,10 +7,15 @@ What evaluation needs from monitoring (the contract with the roll-ups and drift)
   and ``latency``, the OK requests' duration histogram with its explicit bounds in seconds (min and max when the
   servers sent them). A minute without a row is a minute without requests (or without data).
 - ``drift``: the population stability index of each input feature against the training baseline's bins, over the
-  rows received in ``[since, until]``, and how many rows that was; None when nothing was received.
+  rows received in ``[since, until]``, how many rows that was, and which features monitoring's verdict calls drifted;
+  None when nothing was received. A feature whose verdict is not drift (no significant shift, or too few rows for a
+  verdict) never fires a rule, whatever its PSI.
 - ``ready``: whether the servers report the version ready (None: no server reports it).
 
-Versions are strings, as the servers label their metrics. A per-window condition (``p99_ms``, ``error_rate``) is
+Versions are strings, as the servers label their metrics. Each condition is judged on its window
+(``Condition.window_s``) plus ``lag_s``, the time its data takes to arrive. A window with nothing in it (no request,
+no row) holds no latency, no error rate and no drift: the condition is clear, and a firing alert resolves, saying
+"no data" (an alert on absence is ``no_traffic``'s job). A per-window condition (``p99_ms``, ``error_rate``) is
 judged on the minutes that have ended; a rule with a ``for`` window is also judged on the minute still filling, so
 that a short window (``for 10s``) is not rounded up to a whole minute: when what the minute holds so far is above the
 threshold, the condition holds from that evaluation on (never from the minute's start, which would credit it with
@@ -39,6 +44,7 @@ from control_plane.alerting._expressions import (
     NoTraffic,
     NotReady,
     P99Above,
+    format_duration,
 )
 from control_plane.alerting._state import Evaluation, Outcome
 from control_plane.monitoring import quantile
@@ -52,10 +58,12 @@ FILLING_MIN_REQUESTS = 20
 
 @dataclass(frozen=True, slots=True)
 class DriftScores:
-    """Per-feature PSI over a period and the number of rows it was computed from."""
+    """Per-feature PSI over a period, the number of rows it was computed from, and the features whose monitoring
+    verdict is drift (None: the source gives no verdicts, and PSI alone decides)."""
 
     rows: int
     psi: Mapping[str, float]
+    drifted: frozenset[str] | None = None
 
 
 class MetricsSource(Protocol):
@@ -106,7 +114,6 @@ class Evaluator:
         source: the roll-ups.
         lag_s: how late a window may arrive after it ends (the servers' export interval plus the roll-up's own
             delay); the newest data counts as current within this lag.
-        drift_window_s: the period drift is measured over.
         filling_min_requests: the answered requests the minute still filling must hold before a ``for`` window
             judges it.
     """
@@ -116,12 +123,10 @@ class Evaluator:
         source: MetricsSource,
         *,
         lag_s: float = 120.0,
-        drift_window_s: float = 3600.0,
         filling_min_requests: int = FILLING_MIN_REQUESTS,
     ) -> None:
         self._source = source
         self._lag = timedelta(seconds=lag_s)
-        self._drift_window = timedelta(seconds=drift_window_s)
         self._filling_min_requests = filling_min_requests
 
     def evaluate(
@@ -145,9 +150,10 @@ class Evaluator:
         """The minutes that ended in ``[at - for_s - lag, at]``, oldest first."""
         return [r for r in self._recent(model, version, at, for_s) if _end(r) <= at]
 
-    def _recent(self, model: str, version: str, at: datetime, for_s: float) -> list[Rollup]:
-        """The minutes that ended in ``[at - for_s - lag, at]`` and the one still filling at ``at``, oldest first."""
-        since = at - timedelta(seconds=for_s) - self._lag - MINUTE
+    def _recent(self, model: str, version: str, at: datetime, window_s: float) -> list[Rollup]:
+        """The minutes that ended in ``[at - window_s - lag, at]`` and the one still filling at ``at``, oldest
+        first."""
+        since = at - timedelta(seconds=window_s) - self._lag - MINUTE
         rollups = self._source.list_rollups(model, version, since, at)
         return sorted((r for r in rollups if since + MINUTE <= _end(r) and r.minute <= at), key=lambda r: r.minute)
 
@@ -155,7 +161,7 @@ class Evaluator:
         measure = _p99_ms if isinstance(condition, P99Above) else _error_rate
         threshold = condition.threshold
         # Windows without a value (no request) neither break nor extend a run: the condition is judged on data.
-        recent = [(w, v) for w in self._recent(model, version, at, condition.for_s) if (v := measure(w)) is not None]
+        recent = [(w, v) for w in self._recent(model, version, at, condition.window_s) if (v := measure(w)) is not None]
         measured = [(w, v) for w, v in recent if _end(w) <= at]
         filling = None
         if recent and _end(recent[-1][0]) > at and condition.for_s > 0:
@@ -170,8 +176,10 @@ class Evaluator:
                     break
                 since = window.minute
             return Evaluation(Outcome.HOLDS, at, value, since=since, through=at, detail=_shown(condition, value))
-        if not measured or _end(measured[-1][0]) < at - self._lag:
-            return Evaluation(Outcome.NO_DATA, at, detail="no request in the window")
+        if not measured:
+            # No traffic, no latency or error rate: nothing is wrong, and an alert that fired on traffic since gone
+            # must end (left firing, it would stay so for as long as nobody calls the model).
+            return Evaluation(Outcome.CLEAR, at, detail=f"no data: no request in the last {self._span(condition)}")
         newest, value = measured[-1]
         if not value > threshold:
             return Evaluation(Outcome.CLEAR, at, value, detail=_shown(condition, value))
@@ -197,18 +205,39 @@ class Evaluator:
             Outcome.HOLDS, at, quiet_s, since=quiet_since, detail=f"no request for {quiet_s:.0f} s or more"
         )
 
+    def _span(self, condition: Condition) -> str:
+        """The data a condition's evaluation read, in words: its window and the lag."""
+        lag_s = int(self._lag.total_seconds())
+        window = format_duration(condition.window_s)
+        return f"{format_duration(condition.window_s + lag_s)} ({window} and {format_duration(lag_s)} of lag)"
+
     def _drift(self, condition: DriftAbove, model: str, version: str, at: datetime) -> Evaluation:
-        scores = self._source.drift(model, version, at - self._drift_window, at)
+        since = at - timedelta(seconds=condition.window_s) - self._lag
+        scores = self._source.drift(model, version, since, at)
         psi = {name: value for name, value in (scores.psi if scores else {}).items() if math.isfinite(value)}
         if scores is None or scores.rows == 0 or not psi:
-            return Evaluation(Outcome.NO_DATA, at, detail="no rows to compare with the baseline")
-        drifted = sorted(name for name, value in psi.items() if value > condition.threshold)
-        value = max(psi.values()) if condition.scope is DriftScope.ANY else min(psi.values())
-        detail = f"{len(drifted)} of {len(psi)} features above PSI {condition.threshold}"
+            # No rows, no drift: like a per-window condition without requests, a firing alert resolves.
+            return Evaluation(Outcome.CLEAR, at, detail=f"no data: no row in the last {self._span(condition)}")
+        # A feature counts when its PSI is above the rule's threshold and monitoring's verdict agrees that it drifted
+        # (significant, on enough rows): a few rows give any PSI, and are no drift.
+        verdicts = scores.drifted
+        counted = {
+            name: value
+            for name, value in psi.items()
+            if value > condition.threshold and (verdicts is None or name in verdicts)
+        }
+        drifted = sorted(counted)
+        if condition.scope is DriftScope.ANY:
+            holds = bool(counted)
+            value = max(counted.values()) if counted else max(psi.values())
+        else:
+            holds = len(counted) == len(psi)
+            value = min(psi.values())
+        detail = f"{len(drifted)} of {len(psi)} features drifted above PSI {condition.threshold}"
+        detail += f" over {format_duration(condition.window_s)} ({scores.rows} rows)"
         if drifted:
             detail += ": " + ", ".join(drifted[:10]) + (", …" if len(drifted) > 10 else "")
-        outcome = Outcome.HOLDS if value > condition.threshold else Outcome.CLEAR
-        return Evaluation(outcome, at, value, detail=detail)
+        return Evaluation(Outcome.HOLDS if holds else Outcome.CLEAR, at, value, detail=detail)
 
     def _ready(self, condition: NotReady, model: str, version: str, at: datetime) -> Evaluation:
         ready = self._source.ready(model, version)

@@ -4,13 +4,20 @@ Conditions::
 
     p99_ms > 50 [for 2m]         99th percentile latency, in milliseconds, of each one-minute window
     error_rate > 1% [for 1m]     failed / all requests of each window, written as a percentage
-    drift > 0.2                  some feature's PSI against the training baseline is above 0.2
-    drift(all) > 0.2             every feature's PSI is above 0.2 (``drift(any)`` is the default spelling)
+    drift > 0.2 [over 10m]       some feature drifted, with a PSI above 0.2, over the rows of the last 10 minutes
+    drift(all) > 0.2 [over 10m]  every feature did (``drift(any)`` is the default spelling)
     no_traffic for 5m            no request answered for five minutes
     not_ready [for 30s]          the servers report the version not ready
 
 Durations are a whole number of ``s``, ``m``, ``h`` or ``d``. ``str()`` of a parsed value is its canonical text, and
 parsing that text gives back an equal value, so the registry can store rules as the text a person wrote.
+
+Every condition has a ``window_s``: the span of monitoring data one evaluation judges, shown with the rule and used
+both to fire it and to resolve it. ``p99_ms`` and ``error_rate``: the one-minute windows of the last ``for`` duration
+(one minute without ``for``); a window with no request in it has no latency and no error rate, so the alert
+resolves. ``drift``: the rows received over its ``over`` duration (``DRIFT_WINDOW_S`` by default, printed in the
+canonical text so that a stored rule never depends on a default that may change). ``no_traffic``: its ``for``
+duration. ``not_ready``: the servers' latest reports, held for its ``for`` duration.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from contract.errors import ConduitError, ErrorCode
 from contract.outbound import redacted_url
 
 __all__ = [
+    "DRIFT_WINDOW_S",
     "Channel",
     "Condition",
     "DriftAbove",
@@ -38,6 +46,7 @@ __all__ = [
     "NotReady",
     "P99Above",
     "Webhook",
+    "describe_window",
     "format_duration",
     "parse_channel",
     "parse_condition",
@@ -53,8 +62,14 @@ _TOKEN = re.compile(
     r"|(?P<word>[A-Za-z_][A-Za-z_0-9]*)"
     r"|(?P<other>\S))"
 )
-_EXAMPLES = "p99_ms > 50 for 2m, error_rate > 1% for 1m, drift > 0.2, drift(all) > 0.2, no_traffic for 5m or not_ready"
+_EXAMPLES = (
+    "p99_ms > 50 for 2m, error_rate > 1% for 1m, drift > 0.2 over 10m, drift(all) > 0.2, no_traffic for 5m or not_ready"
+)
 MAX_DURATION_S = 7 * 86400
+MINUTE_S = 60
+DRIFT_WINDOW_S = 600
+"""The ``over`` window of a drift rule that names none: ten minutes of rows, enough for a verdict at a few requests a
+second, and short enough that a drift rule resolves within minutes of clean traffic."""
 
 
 def _invalid(message: str) -> ConduitError:
@@ -108,6 +123,10 @@ class P99Above:
     def threshold(self) -> float:
         return self.ms
 
+    @property
+    def window_s(self) -> int:
+        return max(self.for_s, MINUTE_S)
+
     def __str__(self) -> str:
         return f"p99_ms > {_format_number(self.ms)}{_for_suffix(self.for_s)}"
 
@@ -127,6 +146,10 @@ class ErrorRateAbove:
     def threshold(self) -> float:
         return self.fraction
 
+    @property
+    def window_s(self) -> int:
+        return max(self.for_s, MINUTE_S)
+
     def __str__(self) -> str:
         return f"error_rate > {_format_number(self.fraction, 100)}%{_for_suffix(self.for_s)}"
 
@@ -140,11 +163,12 @@ class DriftScope(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class DriftAbove:
-    """The population stability index of any (or all) features against the training baseline is above
-    ``threshold``."""
+    """Any (or all) features drifted over the rows of the last ``window_s`` seconds, with a population stability
+    index against the training baseline above ``threshold``."""
 
     threshold: float
     scope: DriftScope = DriftScope.ANY
+    window_s: int = DRIFT_WINDOW_S
 
     @property
     def metric(self) -> str:
@@ -156,7 +180,7 @@ class DriftAbove:
 
     def __str__(self) -> str:
         name = "drift" if self.scope is DriftScope.ANY else f"drift({self.scope.value})"
-        return f"{name} > {_format_number(self.threshold)}"
+        return f"{name} > {_format_number(self.threshold)} over {format_duration(self.window_s)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +196,10 @@ class NoTraffic:
     @property
     def threshold(self) -> float:
         return float(self.for_s)
+
+    @property
+    def window_s(self) -> int:
+        return self.for_s
 
     def __str__(self) -> str:
         return f"no_traffic for {format_duration(self.for_s)}"
@@ -191,12 +219,22 @@ class NotReady:
     def threshold(self) -> float | None:
         return None
 
+    @property
+    def window_s(self) -> int:
+        return self.for_s
+
     def __str__(self) -> str:
         return f"not_ready{_for_suffix(self.for_s)}"
 
 
 Condition = P99Above | ErrorRateAbove | DriftAbove | NoTraffic | NotReady
-"""What an alert rule watches. Every kind has ``metric``, ``threshold`` and ``for_s``, and prints canonically."""
+"""What an alert rule watches. Every kind has ``metric``, ``threshold``, ``for_s`` and ``window_s``, and prints
+canonically."""
+
+
+def describe_window(condition: Condition) -> str:
+    """The window of ``condition`` as listings show it: ``5m``; ``latest`` for the servers' latest readiness."""
+    return format_duration(condition.window_s) if condition.window_s else "latest"
 
 
 class _Tokens:
@@ -269,6 +307,25 @@ class _Tokens:
             raise self.error(f"{metric} needs a window longer than 0s")
         return seconds
 
+    def over(self, metric: str) -> int:
+        """``over DURATION``, or ``DRIFT_WINDOW_S`` when the expression ends here."""
+        if self.peek() is None:
+            return DRIFT_WINDOW_S
+        token = self.take()
+        if token != ("word", "over"):
+            assert token is not None
+            raise self.error(f"expected 'over DURATION' or the end after {metric}, found {token[1]!r}")
+        duration = self.take()
+        if duration is None:
+            raise self.error("'over' needs a duration, like 10m")
+        try:
+            seconds = parse_duration(duration[1])
+        except ConduitError as exc:
+            raise self.error(exc.message) from None
+        if seconds < MINUTE_S:
+            raise self.error(f"{metric} needs a window of at least 1m: its rows are counted per minute")
+        return seconds
+
     def end(self) -> None:
         token = self.peek()
         if token is not None:
@@ -320,8 +377,8 @@ def parse_condition(text: str) -> Condition:
         if float(threshold) <= 0:
             raise tokens.error("drift must be compared with a positive PSI, like drift > 0.2")
         if tokens.peek() == ("word", "for"):
-            raise tokens.error("drift takes no 'for' window: it is already measured over the monitoring window")
-        condition = DriftAbove(float(threshold), scope)
+            raise tokens.error("drift takes no 'for': write 'over 10m' for the period its rows are taken from")
+        condition = DriftAbove(float(threshold), scope, tokens.over(metric))
     elif metric == "no_traffic":
         condition = NoTraffic(tokens.window(metric, required=True))
     else:

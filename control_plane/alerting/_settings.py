@@ -67,8 +67,6 @@ class AlertingSettings(BaseSettings):
     filling_min_requests: int = Field(default=FILLING_MIN_REQUESTS, ge=1)
     """Answered requests the minute still filling must hold before a ``for`` window (``p99_ms``, ``error_rate``)
     judges it; until then only ended minutes count, so one slow request at low traffic cannot fire a ``for 10s``."""
-    drift_window_s: float = Field(default=3600.0, gt=0)
-    """The period drift is measured over at each evaluation."""
     misfire_grace_s: float = Field(default=300.0, gt=0)
     """A scheduled tick missed by more than this (control plane down) is skipped, not run late."""
     lease_ttl_s: float = Field(default=3600.0, gt=0)

@@ -19,9 +19,10 @@ Silence and acknowledgement, and what they notify:
   (an event flagged ``repeat``), because its receivers have not heard of it.
 - **Acknowledged** (by a user, only while firing): stops repeat notifications (``repeat_s``) and the one that would
   follow a silence; cleared when the alert resolves, so the next episode is news again.
-- **No data** (nothing to judge by, e.g. no request in the window): a pending alert drops back to inactive (its
-  window was not held throughout); a firing one stays firing, since an absence of data is not a recovery (the
-  ``no_traffic`` rule watches absence).
+- **No data** (nothing to judge by: no server reports the version's readiness): a pending alert drops back to
+  inactive (its window was not held throughout); a firing one stays firing, since an absence of data is not a
+  recovery (the ``no_traffic`` rule watches absence). A window without requests or rows is not "no data" here: it
+  has no latency, no error rate and no drift, and the evaluator calls it clear (see ``_evaluate``).
 
 Times come only from the evaluations and the calls, never from a clock read here, so the same inputs always give the
 same outputs. ``AlertState.to_dict``/``from_dict`` give the JSON-safe form the wiring persists.

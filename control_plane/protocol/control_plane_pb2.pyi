@@ -957,7 +957,7 @@ class GetMonitoringResponse(_message.Message):
     def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., baseline: _Optional[_Union[DatasetRef, _Mapping]] = ..., thresholds: _Optional[_Union[DriftThresholds, _Mapping]] = ..., windows: _Optional[_Iterable[_Union[MonitoringWindow, _Mapping]]] = ...) -> None: ...
 
 class AlertRule(_message.Message):
-    __slots__ = ("name", "model", "alias", "condition", "channel", "created_at", "created_by", "silenced_until")
+    __slots__ = ("name", "model", "alias", "condition", "channel", "created_at", "created_by", "silenced_until", "window")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ALIAS_FIELD_NUMBER: _ClassVar[int]
@@ -966,6 +966,7 @@ class AlertRule(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     SILENCED_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
     name: str
     model: str
     alias: str
@@ -974,7 +975,8 @@ class AlertRule(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     created_by: str
     silenced_until: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., model: _Optional[str] = ..., alias: _Optional[str] = ..., condition: _Optional[str] = ..., channel: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., silenced_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    window: str
+    def __init__(self, name: _Optional[str] = ..., model: _Optional[str] = ..., alias: _Optional[str] = ..., condition: _Optional[str] = ..., channel: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., silenced_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window: _Optional[str] = ...) -> None: ...
 
 class CreateAlertRuleRequest(_message.Message):
     __slots__ = ("name", "model", "when", "notify")

@@ -44,7 +44,10 @@ class RegistryMetrics:
         rows = max((feature.count for feature in features), default=0)
         if rows == 0:
             return None
-        return DriftScores(rows, {feature.feature: feature.psi for feature in features})
+        # Monitoring's verdict (significant, on enough rows) decides which features drifted; the rule's threshold
+        # then applies to their PSI.
+        drifted = frozenset(feature.feature for feature in features if feature.drifted)
+        return DriftScores(rows, {feature.feature: feature.psi for feature in features}, drifted)
 
     def ready(self, model: str, version: str) -> bool | None:
         states = [

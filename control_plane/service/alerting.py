@@ -4,6 +4,7 @@ parsers before anything is stored."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from control_plane.alerting import (
     TickRecord,
     Webhook,
     acknowledge,
+    describe_window,
+    parse_condition,
 )
 from control_plane.service.jobs import JobRunners
 from control_plane.store import AbstractStore, check_name
@@ -47,6 +50,11 @@ class Alert:
 
 def _order(key: AlertKey) -> tuple[str, str, int, str]:
     return key.rule, key.model, int(key.version) if key.version.isdigit() else -1, key.version
+
+
+def _windowed(record: AlertRuleRecord) -> AlertRuleRecord:
+    """``record`` with its condition's window, which listings show (the store keeps only the condition)."""
+    return dataclasses.replace(record, window=describe_window(parse_condition(record.condition)))
 
 
 def _limit(limit: int) -> int:
@@ -90,7 +98,8 @@ class AlertingService:
 
     async def create_rule(self, name: str, *, model: str, when: str, notify: str, actor: str) -> AlertRuleRecord:
         """Raises INVALID_ARGUMENT naming the argument at fault (a webhook to an address the outbound policy refuses
-        among them), ALREADY_EXISTS. The channel is stored in full apart from the rule, which keeps it redacted."""
+        among them), NOT_FOUND for a model or alias the registry does not have, ALREADY_EXISTS. The channel is stored
+        in full apart from the rule, which keeps it redacted."""
         rule = AlertRule.parse(name, model=model, when=when, notify=notify)
         if isinstance(rule.channel, Webhook):
             # Only what needs no DNS: the address a name resolves to is checked at each delivery, where it counts.
@@ -102,25 +111,37 @@ class AlertingService:
                     f"webhook {rule.channel.redacted.removeprefix('webhook:')}: {exc.reason}, where outbound requests "
                     "are refused (the control plane's CONDUIT_ALERTS_WEBHOOK_ALLOW can allow it)",
                 ) from None
+        await asyncio.to_thread(self._check_target, rule)
         record = AlertRuleRecord(
             rule.name, rule.model, rule.alias, str(rule.condition), rule.channel.redacted, _EPOCH, actor
         )
-        return await asyncio.to_thread(self._store.create_alert_rule, record, channel=str(rule.channel), actor=actor)
+        created = await asyncio.to_thread(self._store.create_alert_rule, record, channel=str(rule.channel), actor=actor)
+        return _windowed(created)
+
+    def _check_target(self, rule: AlertRule) -> None:
+        """NOT_FOUND unless the rule's model, and its alias if it names one, exist: a misspelt name would watch
+        nothing, silently, for ever."""
+        model = self._store.get_model(rule.model)
+        if rule.alias is not None and rule.alias not in model.aliases:
+            known = ", ".join(sorted(model.aliases)) or "none"
+            raise ConduitError(
+                ErrorCode.NOT_FOUND, f"model {rule.model!r} has no alias {rule.alias!r} (its aliases: {known})"
+            )
 
     async def list_rules(self) -> list[AlertRuleRecord]:
-        return await asyncio.to_thread(self._store.list_alert_rules)
+        return [_windowed(record) for record in await asyncio.to_thread(self._store.list_alert_rules)]
 
     async def delete_rule(self, name: str, *, actor: str) -> AlertRuleRecord:
         """Remove the rule and its alerts' states (its history stays). Raises NOT_FOUND."""
         deleted = await asyncio.to_thread(self._store.delete_alert_rule, name, actor=actor)
         await asyncio.to_thread(self._alerts.forget_rule, name)
-        return deleted
+        return _windowed(deleted)
 
     async def silence(self, name: str, until: datetime | None, *, actor: str) -> AlertRuleRecord:
         """Hold the rule's notifications until ``until`` (None: lift the silence). Raises NOT_FOUND."""
         record = await asyncio.to_thread(self._store.silence_alert_rule, name, until, actor=actor)
         await asyncio.to_thread(self._alerts.silence, name, until)
-        return record
+        return _windowed(record)
 
     # -- alerts -------------------------------------------------------------------------------------------------
 

@@ -20,6 +20,10 @@ __all__ = ["Follower"]
 
 log = logging.getLogger("conduit.follower")
 
+# What the control plane answers a token it will never accept (unknown, disabled, without the server role, or not
+# the owner of this server's name): ``run`` ends with it rather than retry.
+REFUSED = frozenset({ErrorCode.UNAUTHENTICATED, ErrorCode.PERMISSION_DENIED})
+
 # Heartbeats in a row that must find the pool's generation ahead of what the watch delivered before the watch counts
 # as stuck: one can overlap with a change on its way down the stream.
 STUCK_HEARTBEATS = 2
@@ -109,6 +113,10 @@ class Follower:
         """Register, watch the pool's assignments and apply them, heartbeat; reconnect whenever the link breaks.
 
         Runs until cancelled. The server keeps serving whatever it has while the control plane is unreachable.
+
+        Raises:
+            ConduitError: UNAUTHENTICATED or PERMISSION_DENIED when the control plane refuses the server's token
+                (registering, or watching its assignments): no retry would succeed.
         """
         heartbeats = asyncio.get_running_loop().create_task(self._heartbeats())
         # What restore left failing: the control plane may stay away, the retries need not wait for it.
@@ -155,6 +163,9 @@ class Follower:
             except _WatchStuck:
                 reason = "the assignment stream delivered no change while the heartbeats saw one"
             except ConduitError as exc:
+                if exc.code in REFUSED:
+                    # Not an outage: the same token would be refused on every attempt, for ever.
+                    raise ConduitError(exc.code, f"the control plane refused this server: {exc.message}") from None
                 if exc.code is ErrorCode.NOT_FOUND:
                     self._server_id = None  # the control plane forgot this server: register again
                 reason = exc.message

@@ -16,6 +16,7 @@ from clients.cli import main
 from contract.client import ControlPlaneClient
 from control_plane.app import ControlPlaneServer
 from control_plane.settings import ControlPlaneSettings
+from tests.conftest import TrainedModel
 
 ADMIN_TOKEN = "cdt_cli-alerts-admin-token-0123456789abcdefghijk"
 
@@ -33,8 +34,21 @@ async def conduit(target: str, *args: str) -> int:
     return await asyncio.to_thread(main, [*args, "--control-plane", target, "--token", ADMIN_TOKEN])
 
 
-async def test_alert_rules_from_the_command_line(target: str, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_alert_rules_from_the_command_line(
+    target: str, classifier: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     add = ["alerts", "add", "drifting", "--model", "fraud@production", "--when", "drift>0.2", "--notify"]
+    # A misspelt model or alias watches nothing: one line, exit 1.
+    assert await conduit(target, *add, "log") == 1
+    assert capsys.readouterr().err == "conduit: CreateAlertRule failed with NOT_FOUND: model 'fraud' not found\n"
+    model = tmp_path / "fraud.onnx"
+    model.write_bytes(classifier.onnx)
+    async with ControlPlaneClient.connect(target, token=ADMIN_TOKEN) as client:
+        await client.register_version("fraud", model, aliases=["production"])
+    wrong = ["alerts", "add", "drifting", "--model", "fraud@prodution", "--when", "drift>0.2", "--notify", "log"]
+    assert await conduit(target, *wrong) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "model 'fraud' has no alias 'prodution' (its aliases: production)" in err
     capsys.readouterr()
     # Loopback is refused by default (the control plane's CONDUIT_ALERTS_WEBHOOK_ALLOW opens it): one line, no secret.
     assert await conduit(target, *add, "webhook:http://127.0.0.1:9/secret-path") == 1
@@ -53,23 +67,26 @@ async def test_alert_rules_from_the_command_line(target: str, capsys: pytest.Cap
 
     assert await conduit(target, "alerts", "list") == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["RULE", "MODEL", "WHEN", "NOTIFY", "SILENCED", "UNTIL"]
+    assert lines[0].split() == ["RULE", "MODEL", "WHEN", "WINDOW", "NOTIFY", "SILENCED", "UNTIL"]
     assert lines[1].split() == [
         "drifting",
         "fraud@production",
-        "drift",
-        ">",
-        "0.2",
+        *("drift", ">", "0.2", "over", "10m"),
+        "10m",
         "webhook:https://hooks.example.com/…",
         "-",
     ]
-    assert lines[2].split()[:3] == ["slow", "fraud", "p99_ms"]
+    assert lines[2].split()[:3] == ["slow", "fraud", "p99_ms"] and lines[2].split()[7] == "2m"
 
     assert await conduit(target, "alerts", "silence", "drifting", "--for", "1h") == 0
     capsys.readouterr()
     assert await conduit(target, "alerts", "list", "--json") == 0
     listed = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in listed] == ["drifting", "slow"] and "silenced_until" in listed[0]
+    assert [(r["condition"], r["window"]) for r in listed] == [
+        ("drift > 0.2 over 10m", "10m"),
+        ("p99_ms > 50 for 2m", "2m"),
+    ]
     assert await conduit(target, "alerts", "history") == 0
     assert capsys.readouterr().out.split() == [
         "AT",
@@ -82,6 +99,7 @@ async def test_alert_rules_from_the_command_line(target: str, capsys: pytest.Cap
         "DELIVERY",
         "TRIES",
         "ERROR",
+        "DETAIL",
     ]
     assert await conduit(target, "alerts", "ack", "drifting", "--model", "fraud") == 1
     assert "no firing alert" in capsys.readouterr().err

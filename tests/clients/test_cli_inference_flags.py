@@ -51,7 +51,6 @@ def refusal(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (["--tls-ca", "{not-pem}"], "conduit bench: --tls-ca {not-pem}: not a PEM file"),
         (["--tls-cert", "{cert}", "--tls-key", "{missing}"], "conduit bench: --tls-key {missing}: No such file"),
         (["--tls-cert", "{not-pem}", "--tls-key", "{key}"], "conduit bench: --tls-cert {not-pem}: not a PEM file"),
-        (["--token", ""], "conduit bench: --token is empty"),
     ],
 )
 def test_bench_refuses_bad_tls_and_token_flags_in_one_line(
@@ -60,6 +59,14 @@ def test_bench_refuses_bad_tls_and_token_flags_in_one_line(
     paths = {name: str(path) for name, path in pem.items()}
     line = refusal([*BENCH, *(flag.format_map(paths) for flag in flags)], capsys)
     assert line.startswith(message.format_map(paths)), line
+
+
+def test_an_empty_token_flag_falls_back_to_a_blank_variable_which_is_refused(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONDUIT_TOKEN", "  ")
+    line = refusal([*BENCH, "--token", ""], capsys)
+    assert line == "conduit bench: the token is empty (--token, or CONDUIT_TOKEN when --token is empty or not given)"
 
 
 @pytest.mark.parametrize(

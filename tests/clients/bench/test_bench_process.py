@@ -13,6 +13,8 @@ import numpy as np
 
 from clients import InferenceClient
 from tests.conftest import CONDUIT, StartServe, TrainedModel
+from trainers import bundled, parse_spec, train
+from trainers.onnx_export import write_model_version
 
 from .conftest import RunBench
 
@@ -161,3 +163,53 @@ def test_unknown_model_and_bad_flags_exit_with_a_message(start_serve: StartServe
         assert done.returncode == code, (flags, done.stderr)
         assert message in done.stderr, (flags, done.stderr)
         assert "Traceback" not in done.stderr
+
+
+CREDIT_SPEC = """
+[dataset]
+name = "credit"
+target = "default"
+[features]
+numeric = ["age", "income", "debt", "months_at_address"]
+categorical = ["city", "employment"]
+[split]
+method = "stratified"
+test_size = 0.3
+seed = 1
+[model]
+task = "binary"
+estimator = "logistic_regression"
+params = { max_iter = 500 }
+"""
+
+
+def test_a_data_sets_columns_feed_a_model_trained_on_it(
+    start_serve: StartServe, run_bench: RunBench, tmp_path: Path
+) -> None:
+    # A model as Conduit trains it: one input per feature column, numbers as FP32 and categories as BYTES.
+    frame = bundled.load("credit")
+    result = train(parse_spec(CREDIT_SPEC), frame, dataset_version="test")
+    repository = tmp_path / "models"
+    write_model_version(repository, "credit", 1, result.onnx)
+    rows = tmp_path / "rows.csv"
+    frame.select(["age", "income", "debt", "months_at_address", "city", "employment"]).head(64).write_csv(rows)
+    server = start_serve(repository)
+    document = run_bench(server.target, "credit", "--input-data", str(rows), "--batch", "4", "--duration", "1s",
+                         "--warmup", "0")  # fmt: skip
+    assert {i["name"]: i["datatype"] for i in document["inputs"]} == {
+        "age": "FP32", "income": "FP32", "debt": "FP32", "months_at_address": "FP32", "city": "BYTES",
+        "employment": "BYTES",
+    }  # fmt: skip
+    level = document["levels"][0]
+    assert level["ok"] > 0 and level["errors"] == {}
+    # A column the model does not take is one line, before any request.
+    frame.select(["age", "income", "debt", "months_at_address", "city", "employment", "default"]).write_csv(rows)
+    done = subprocess.run(
+        [CONDUIT, "bench", "--target", server.target, "--model", "credit", "--input-data", str(rows), "--quiet"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr == (
+        "conduit bench: rows.csv: column 'default' matches no input of the model "
+        "(its inputs: age, income, debt, months_at_address, city, employment)\n"
+    )

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 
 from clients.bench import BenchConfig, InputError, Level, parse_duration
@@ -114,3 +115,69 @@ def test_durations_and_levels() -> None:
     with pytest.raises(ValueError, match="all concurrencies or all rates"):
         BenchConfig("h:1", "m", (Level(concurrency=1), Level(rate=5.0)))
     assert BenchConfig("h:1", "m", (Level(rate=5.0),)).open_loop
+
+
+COLUMNS = [TensorSignature("age", "FP32", (-1, 1)), TensorSignature("city", "BYTES", (-1, 1))]
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_each_column_feeds_the_input_of_its_name(tmp_path: Path, suffix: str) -> None:
+    frame = pl.DataFrame({"city": ["paris", "oslo", "lima"], "age": [31, 47, 22]})
+    path = tmp_path / f"rows.{suffix}"
+    if suffix == "csv":
+        frame.write_csv(path)
+    else:
+        frame.write_parquet(path)
+    requests = [_decode(r) for r in build_requests("m", "", COLUMNS, batch=2, shapes={}, input_data=path, seed=0)]
+    assert len(requests) == 3
+    first = requests[0]
+    assert [(t.name, t.datatype, list(t.shape)) for t in first.inputs] == [
+        ("age", "FP32", [2, 1]),
+        ("city", "BYTES", [2, 1]),
+    ]
+    # The integer column is cast to the input's FP32; the text one is length-prefixed BYTES.
+    assert np.frombuffer(first.raw_input_contents[0], "<f4").tolist() == [31.0, 47.0]
+    assert first.raw_input_contents[1] == b"\x05\x00\x00\x00paris\x04\x00\x00\x00oslo"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "age,city,income\n31,paris,10\n",
+            "rows.csv: column 'income' matches no input of the model (its inputs: age, city)",
+        ),
+        ("age\n31\n", "rows.csv: no column for the model's input 'city' (the file has age)"),
+        ("age,city\nold,paris\n", "rows.csv: column 'age' holds String; input 'age' takes FP32"),
+        ("age,city\n", "rows.csv holds no rows"),
+    ],
+)
+def test_a_table_that_does_not_fit_the_inputs_is_one_line(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text(text)
+    with pytest.raises(InputError) as caught:
+        build_requests("m", "", COLUMNS, batch=1, shapes={}, input_data=path, seed=0)
+    assert str(caught.value) == message
+
+
+def test_a_single_column_named_after_a_one_input_model_feeds_it(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text("x\n1.5\n2.5\n")
+    requests = build_requests(
+        "m", "", [TensorSignature("x", "FP64", (-1,))], batch=2, shapes={}, input_data=path, seed=0
+    )
+    assert np.frombuffer(_decode(requests[0]).raw_input_contents[0], "<f8").tolist() == [1.5, 2.5]
+
+
+def test_a_missing_number_is_nan_a_missing_text_empty_and_a_missing_integer_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text("age,city\n,paris\n31,\n")
+    request = _decode(build_requests("m", "", COLUMNS, batch=2, shapes={}, input_data=path, seed=0)[0])
+    ages = np.frombuffer(request.raw_input_contents[0], "<f4")
+    assert np.isnan(ages[0]) and ages[1] == 31.0
+    assert request.raw_input_contents[1] == b"\x05\x00\x00\x00paris\x00\x00\x00\x00"
+    counts = [TensorSignature("age", "INT64", (-1, 1))]
+    path.write_text("age\n3\n\n4\n")
+    with pytest.raises(InputError) as caught:
+        build_requests("m", "", counts, batch=1, shapes={}, input_data=path, seed=0)
+    assert str(caught.value) == "rows.csv: column 'age' has 1 missing values, which input 'age' (INT64) cannot hold"

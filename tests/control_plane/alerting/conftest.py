@@ -89,6 +89,8 @@ class Roll:
         self.rollups: list[Rollup] = []
         self.scores: DriftScores | None = None
         self.is_ready: bool | None = None
+        self.drift_asked: list[tuple[datetime, datetime]] = []
+        """The periods ``drift`` was asked about."""
 
     def add(self, n: int, latencies_s: Sequence[float], errors: int = 0) -> None:
         """Minute ``n``: requests answered OK in ``latencies_s`` seconds, and ``errors`` failed ones."""
@@ -103,6 +105,7 @@ class Roll:
         return [r for r in self.rollups if since <= r.minute < until]
 
     def drift(self, model: str, version: str, since: datetime, until: datetime) -> DriftScores | None:
+        self.drift_asked.append((since, until))
         return self.scores
 
     def ready(self, model: str, version: str) -> bool | None:

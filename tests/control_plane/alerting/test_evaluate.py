@@ -36,16 +36,47 @@ def test_p99_holds_since_the_first_slow_minute_of_the_run() -> None:
     assert event is not None and state.phase is Phase.FIRING
 
 
-def test_p99_is_clear_when_the_newest_minute_is_fast_and_unknown_without_requests() -> None:
+def test_p99_is_clear_when_the_newest_minute_is_fast_or_its_window_holds_no_request() -> None:
     roll = Roll()
     roll.add(0, [0.080] * 100)
     roll.add(1, [0.002] * 100)
     evaluator = Evaluator(roll, lag_s=120)
     evaluation = evaluator.evaluate(parse_condition("p99_ms > 50"), "fraud", "1", minute(2.5))
     assert evaluation.outcome is Outcome.CLEAR and evaluation.value == pytest.approx(2.0)
-    # The newest window ended five minutes before: too old to say anything about now.
-    assert evaluator.evaluate(parse_condition("p99_ms > 50"), "fraud", "1", minute(7)).outcome is Outcome.NO_DATA
-    assert Evaluator(Roll()).evaluate(parse_condition("p99_ms > 50"), "m", "1", minute(1)).outcome is Outcome.NO_DATA
+    # The newest window ended five minutes before, out of the rule's minute and the lag: no request, no latency.
+    late = evaluator.evaluate(parse_condition("p99_ms > 50"), "fraud", "1", minute(7))
+    assert (late.outcome, late.value) == (Outcome.CLEAR, None)
+    assert late.detail == "no data: no request in the last 3m (1m and 2m of lag)"
+    assert Evaluator(Roll()).evaluate(parse_condition("p99_ms > 50"), "m", "1", minute(1)).outcome is Outcome.CLEAR
+
+
+def test_a_firing_error_rate_resolves_once_its_window_and_the_lag_pass_without_requests() -> None:
+    roll = Roll()
+    for n in range(5):
+        roll.add(n, [0.004] * 80, errors=20)  # 20% of the requests fail, then traffic stops after minute 4
+    evaluator = Evaluator(roll, lag_s=120)
+    state, phases = AlertState(), []
+    for half_minutes in range(2, 60):
+        at = minute(half_minutes / 2)
+        state, event = advance(
+            state, evaluator.evaluate(parse_condition("error_rate > 5% for 1m"), "fraud", "1", at), for_s=60
+        )
+        if event is not None:
+            phases.append((event.phase, at, event.detail))
+    # Minute 4 ends at 10:05; the rule's one-minute window and the two minutes of lag have passed at 10:08.
+    assert [(phase, at) for phase, at, _ in phases] == [(Phase.FIRING, minute(1)), (Phase.RESOLVED, minute(8.5))]
+    assert phases[1][2].startswith("no data: no request in the last 3m")
+    assert state.phase is Phase.RESOLVED
+
+
+def test_a_longer_for_window_waits_that_much_longer_before_no_request_resolves_it() -> None:
+    roll = Roll()
+    for n in range(10):
+        roll.add(n, [0.004] * 80, errors=20)
+    condition = parse_condition("error_rate > 5% for 5m")
+    evaluator = Evaluator(roll, lag_s=120)
+    assert evaluator.evaluate(condition, "fraud", "1", minute(16.5)).outcome is Outcome.HOLDS
+    assert evaluator.evaluate(condition, "fraud", "1", minute(17.5)).outcome is Outcome.CLEAR
 
 
 def test_a_short_for_window_is_judged_on_the_minute_still_filling_from_the_first_evaluation_that_sees_it() -> None:
@@ -157,11 +188,34 @@ def test_drift_on_any_or_all_features() -> None:
     evaluator = Evaluator(roll)
     any_ = evaluator.evaluate(parse_condition("drift > 0.2"), "fraud", "1", minute(0))
     assert (any_.outcome, any_.value) == (Outcome.HOLDS, 0.31)
-    assert any_.detail == "2 of 3 features above PSI 0.2: amount, country"
+    assert any_.detail == "2 of 3 features drifted above PSI 0.2 over 10m (500 rows): amount, country"
     all_ = evaluator.evaluate(parse_condition("drift(all) > 0.2"), "fraud", "1", minute(0))
     assert (all_.outcome, all_.value) == (Outcome.CLEAR, 0.05)
     roll.scores = DriftScores(rows=0, psi={})
-    assert evaluator.evaluate(parse_condition("drift > 0.2"), "fraud", "1", minute(0)).outcome is Outcome.NO_DATA
+    empty = evaluator.evaluate(parse_condition("drift > 0.2"), "fraud", "1", minute(0))
+    assert (empty.outcome, empty.detail) == (Outcome.CLEAR, "no data: no row in the last 12m (10m and 2m of lag)")
+
+
+def test_drift_is_measured_over_the_rules_window() -> None:
+    roll = Roll()
+    roll.scores = DriftScores(rows=500, psi={"amount": 0.05})
+    evaluator = Evaluator(roll, lag_s=60)
+    evaluator.evaluate(parse_condition("drift > 0.2"), "fraud", "1", minute(100))
+    evaluator.evaluate(parse_condition("drift > 0.2 over 30m"), "fraud", "1", minute(100))
+    assert roll.drift_asked == [(minute(89), minute(100)), (minute(69), minute(100))]
+
+
+def test_a_feature_whose_verdict_is_not_drift_never_fires_a_drift_rule() -> None:
+    roll = Roll()
+    # "age" has a PSI far above the threshold, from too few rows (or no significant shift): no verdict of drift.
+    roll.scores = DriftScores(rows=40, psi={"amount": 0.25, "age": 3.2}, drifted=frozenset({"amount"}))
+    evaluator = Evaluator(roll)
+    any_ = evaluator.evaluate(parse_condition("drift > 0.2"), "fraud", "1", minute(0))
+    assert (any_.outcome, any_.value) == (Outcome.HOLDS, 0.25) and any_.detail.endswith(": amount")
+    assert evaluator.evaluate(parse_condition("drift(all) > 0.2"), "fraud", "1", minute(0)).outcome is Outcome.CLEAR
+    roll.scores = DriftScores(rows=40, psi={"amount": 0.25, "age": 3.2}, drifted=frozenset())
+    quiet = evaluator.evaluate(parse_condition("drift > 0.2"), "fraud", "1", minute(0))
+    assert quiet.outcome is Outcome.CLEAR and quiet.detail.startswith("0 of 2 features drifted")
 
 
 def test_readiness() -> None:

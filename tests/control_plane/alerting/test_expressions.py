@@ -16,6 +16,7 @@ from control_plane.alerting import (
     NotReady,
     P99Above,
     Webhook,
+    describe_window,
     format_duration,
     parse_channel,
     parse_condition,
@@ -33,9 +34,12 @@ from control_plane.alerting import (
         ("error_rate > 1% for 1m", ErrorRateAbove(0.01, 60), "error_rate > 1% for 1m"),
         ("error_rate > 7%", ErrorRateAbove(0.07), "error_rate > 7%"),
         ("error_rate > 0.5% for 3600s", ErrorRateAbove(0.005, 3600), "error_rate > 0.5% for 1h"),
-        ("drift > 0.2", DriftAbove(0.2), "drift > 0.2"),
-        ("drift(any) > 0.2", DriftAbove(0.2, DriftScope.ANY), "drift > 0.2"),
-        ("drift(all) > 0.25", DriftAbove(0.25, DriftScope.ALL), "drift(all) > 0.25"),
+        # A drift rule's window is always written out: a stored rule never depends on a default.
+        ("drift > 0.2", DriftAbove(0.2), "drift > 0.2 over 10m"),
+        ("drift(any) > 0.2", DriftAbove(0.2, DriftScope.ANY), "drift > 0.2 over 10m"),
+        ("drift(all) > 0.25", DriftAbove(0.25, DriftScope.ALL), "drift(all) > 0.25 over 10m"),
+        ("drift > 0.2 over 15m", DriftAbove(0.2, DriftScope.ANY, 900), "drift > 0.2 over 15m"),
+        ("drift(all)>0.3 over 3600s", DriftAbove(0.3, DriftScope.ALL, 3600), "drift(all) > 0.3 over 1h"),
         ("no_traffic for 5m", NoTraffic(300), "no_traffic for 5m"),
         ("  no_traffic   for 1d ", NoTraffic(86400), "no_traffic for 1d"),
         ("not_ready", NotReady(), "not_ready"),
@@ -78,7 +82,12 @@ def test_error_rates_round_trip_exactly(percent: str) -> None:
         ("p99_ms > 50 for 2m now", "unexpected 'now'"),
         ("error_rate > 1", "error_rate takes a number with '%'"),
         ("error_rate > 100%", "from 0% to below 100%"),
-        ("drift > 0.2 for 5m", "drift takes no 'for' window"),
+        ("drift > 0.2 for 5m", "drift takes no 'for': write 'over 10m'"),
+        ("drift > 0.2 over", "'over' needs a duration"),
+        ("drift > 0.2 over 30s", "at least 1m"),
+        ("drift > 0.2 over 8d", "longer than seven days"),
+        ("drift > 0.2 during 5m", "expected 'over DURATION'"),
+        ("drift > 0.2 over 5m now", "unexpected 'now'"),
         ("drift(some) > 0.2", "drift(any) or drift(all)"),
         ("drift > 0", "positive PSI"),
         ("no_traffic", "no_traffic needs a window"),
@@ -156,3 +165,20 @@ def test_rules_parse_the_alerts_add_arguments() -> None:
         assert named in caught.value.message
     with pytest.raises(ConduitError, match="alert rule name"):
         AlertRule.parse("no spaces allowed", model="fraud", when="not_ready", notify="log")
+
+
+@pytest.mark.parametrize(
+    ("text", "window"),
+    [
+        ("p99_ms > 50", "1m"),
+        ("p99_ms > 50 for 10s", "1m"),
+        ("error_rate > 5% for 5m", "5m"),
+        ("drift > 0.2", "10m"),
+        ("drift > 0.2 over 1h", "1h"),
+        ("no_traffic for 15m", "15m"),
+        ("not_ready", "latest"),
+        ("not_ready for 30s", "30s"),
+    ],
+)
+def test_every_condition_has_a_window(text: str, window: str) -> None:
+    assert describe_window(parse_condition(text)) == window

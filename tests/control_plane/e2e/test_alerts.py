@@ -39,7 +39,6 @@ def test_a_drift_rule_fires_once_on_shifted_traffic_and_resolves_once_after(
     webhook: WebhookReceiver,  # noqa: F811
 ) -> None:
     monkeypatch.setenv("CONDUIT_ALERTS_EVALUATE_INTERVAL_S", str(EVALUATE_INTERVAL_S))
-    monkeypatch.setenv("CONDUIT_ALERTS_DRIFT_WINDOW_S", "900")
     monkeypatch.setenv("CONDUIT_ALERTS_RETRY_BASE_DELAY_S", "0.1")
     # The receiver listens on loopback, which webhooks may reach only when the operator allows it.
     monkeypatch.setenv("CONDUIT_ALERTS_WEBHOOK_ALLOW", "127.0.0.1/32")
@@ -50,7 +49,7 @@ def test_a_drift_rule_fires_once_on_shifted_traffic_and_resolves_once_after(
         result = train(parse_spec(CREDIT_SPEC), frame, dataset_version=stored.version)
         register_result(client, result, model="credit", aliases=["production"])
         client.run(client.api.deploy("default", "credit", alias="production"))
-    cluster.cli("alerts", "add", "drifting", "--model", "credit@production", "--when", "drift > 0.2",
+    cluster.cli("alerts", "add", "drifting", "--model", "credit@production", "--when", "drift > 0.2 over 15m",
                 "--notify", f"webhook:{webhook.url}")  # fmt: skip
 
     monkeypatch.setenv("CONDUIT_OTLP_INTERVAL", "0.5")

@@ -122,6 +122,10 @@ class Api:
         )
         return version
 
+    async def watched(self, model: str, payload: bytes, alias: str = "production") -> None:
+        """A version of ``model`` with ``alias`` on it: what an alert rule on ``MODEL@ALIAS`` needs to exist."""
+        await self.register(model, payload, aliases=[alias])
+
     async def snapshot(self) -> tuple[list[str], list[Path]]:
         """What the registry and artifact store hold: every version of every model, every artifact file."""
         listing = await self.stub.ListModels(cp.ListModelsRequest(include_archived=True), metadata=self.admin)

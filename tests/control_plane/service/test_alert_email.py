@@ -33,6 +33,10 @@ async def test_a_drift_rule_mails_its_firing(
     server = ControlPlaneServer(settings, alerting=alerting)
     await server.start()
     try:
+        model = tmp_path / "model.onnx"
+        model.write_bytes(classifier.onnx)
+        # A version trained on a profiled data set, and a push of traffic whose amounts drifted.
+        await asyncio.to_thread(populate, server.target, model, np.random.default_rng(2))
         async with ControlPlaneClient.connect(server.target, token=ADMIN_TOKEN) as client:
             await client.create_alert_rule(
                 "drifting",
@@ -40,10 +44,6 @@ async def test_a_drift_rule_mails_its_firing(
                 when="drift > 0.2",
                 notify="email:oncall@example.com",
             )
-        model = tmp_path / "model.onnx"
-        model.write_bytes(classifier.onnx)
-        # A version trained on a profiled data set, and a push of traffic whose amounts drifted.
-        await asyncio.to_thread(populate, server.target, model, np.random.default_rng(2))
         await eventually(lambda: len(smtp.messages) >= 1, "the firing mail")
         await asyncio.sleep(1.0)  # a few more evaluations: the alert keeps firing, and is not mailed again
         [(envelope, mail)] = smtp.messages

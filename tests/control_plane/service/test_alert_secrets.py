@@ -64,8 +64,11 @@ async def test_a_webhook_to_an_address_that_is_not_public_is_refused_when_create
     assert list(audit.entries) == []
 
 
-async def test_the_allow_list_lets_a_rule_name_an_on_premises_receiver(start_api: StartApi, sqlite_url: str) -> None:
+async def test_the_allow_list_lets_a_rule_name_an_on_premises_receiver(
+    start_api: StartApi, sqlite_url: str, model_bytes: bytes
+) -> None:
     api = await start_api(sqlite_url, alerting=AlertingSettings(webhook_allow="127.0.0.1/32, alerts.corp.test"))
+    await api.watched("fraud", model_bytes)
     for name, url in (("lo", "http://127.0.0.1:9/hook"), ("named", "http://localhost:9/hook"), ("corp", FIRST)):
         await api.stub.CreateAlertRule(create(name, url), metadata=api.admin)
     await refusal(api.stub.CreateAlertRule(create("private", "http://10.0.0.1/hook"), metadata=api.admin))
@@ -73,8 +76,9 @@ async def test_the_allow_list_lets_a_rule_name_an_on_premises_receiver(start_api
     assert [r.name for r in listed.rules] == ["corp", "lo", "named"]
 
 
-async def test_a_viewer_reads_no_webhook_secret_but_sees_the_url_change(any_api: Api) -> None:
+async def test_a_viewer_reads_no_webhook_secret_but_sees_the_url_change(any_api: Api, model_bytes: bytes) -> None:
     stub = any_api.stub
+    await any_api.watched("fraud", model_bytes)
     maintainer = await any_api.user("max", cp.ROLE_MAINTAINER)
     viewer = await any_api.user("vera", cp.ROLE_VIEWER)
     answers = [await stub.CreateAlertRule(create("paged", FIRST), metadata=maintainer)]
@@ -110,7 +114,11 @@ async def test_a_refused_delivery_reads_the_same_to_viewers_and_the_log_alone_sa
     # The rule is created while loopback is allowed; the operator then takes that back.
     allowing = ControlPlaneServer(settings, alerting=AlertingSettings(webhook_allow="127.0.0.1/32"))
     await allowing.start()
+    model = tmp_path / "model.onnx"
+    model.write_bytes(classifier.onnx)
     try:
+        # The model first (a rule on a model the registry does not have is refused), with drifted traffic.
+        await asyncio.to_thread(populate, allowing.target, model, np.random.default_rng(2))
         async with ControlPlaneClient.connect(allowing.target, token=ADMIN_TOKEN) as admin:
             await admin.create_alert_rule(
                 "drifting", model="fraud@production", when="drift > 0.2", notify=f"webhook:{webhook.url}"
@@ -122,9 +130,6 @@ async def test_a_refused_delivery_reads_the_same_to_viewers_and_the_log_alone_sa
     caplog.set_level(logging.INFO)
     await server.start()
     try:
-        model = tmp_path / "model.onnx"
-        model.write_bytes(classifier.onnx)
-        await asyncio.to_thread(populate, server.target, model, np.random.default_rng(2))
         async with ControlPlaneClient.connect(server.target, token=ADMIN_TOKEN) as admin:
             _, token = await admin.create_user("vera", Role.VIEWER)
             viewer = admin.with_token(token)

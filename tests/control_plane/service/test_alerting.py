@@ -17,8 +17,21 @@ async def _code(call: object) -> grpc.StatusCode:
     return failure.value.code()
 
 
-async def test_alert_rules_are_validated_listed_silenced_and_removed(any_api: Api) -> None:
+async def test_alert_rules_are_validated_listed_silenced_and_removed(any_api: Api, model_bytes: bytes) -> None:
     stub, admin = any_api.stub, any_api.admin
+
+    # A rule on a model or alias the registry does not have would watch nothing: refused, naming it.
+    async def not_found(model: str) -> str:
+        request = cp.CreateAlertRuleRequest(name="drifting", model=model, when="drift > 0.2", notify="log")
+        with pytest.raises(grpc.aio.AioRpcError) as failure:
+            await stub.CreateAlertRule(request, metadata=admin)
+        assert failure.value.code() == grpc.StatusCode.NOT_FOUND
+        return failure.value.details() or ""
+
+    assert "model 'fraud'" in await not_found("fraud@production")
+    await any_api.watched("fraud", model_bytes)
+    assert "model 'frud'" in await not_found("frud")
+    assert await not_found("fraud@prod") == "model 'fraud' has no alias 'prod' (its aliases: production)"
     rule = await stub.CreateAlertRule(
         cp.CreateAlertRuleRequest(
             name="drifting",
@@ -29,7 +42,13 @@ async def test_alert_rules_are_validated_listed_silenced_and_removed(any_api: Ap
         metadata=admin,
     )
     # Canonical condition text; the listed channel hides the URL's path, where webhook secrets live.
-    assert (rule.model, rule.alias, rule.condition, rule.created_by) == ("fraud", "production", "drift > 0.2", "admin")
+    assert (rule.model, rule.alias, rule.condition, rule.window, rule.created_by) == (
+        "fraud",
+        "production",
+        "drift > 0.2 over 10m",
+        "10m",
+        "admin",
+    )
     assert "s3cret" not in rule.channel and not rule.HasField("silenced_until")
     bad = cp.CreateAlertRuleRequest(name="bad", model="fraud", when="drift >", notify="log")
     assert await _code(stub.CreateAlertRule(bad, metadata=admin)) == grpc.StatusCode.INVALID_ARGUMENT
@@ -91,13 +110,16 @@ async def test_jobs_are_validated_run_on_demand_and_their_runs_listed(any_api: A
 
 
 async def test_viewers_read_and_maintainers_change(api: Api) -> None:
+    await api.stub.CreateModel(cp.CreateModelRequest(name="fraud"), metadata=api.admin)
     viewer = await api.user("vera", cp.ROLE_VIEWER)
     maintainer = await api.user("max", cp.ROLE_MAINTAINER)
     create = cp.CreateAlertRuleRequest(name="slow", model="fraud", when="p99_ms > 250 for 5m", notify="log")
     assert await _code(api.stub.CreateAlertRule(create, metadata=viewer)) == grpc.StatusCode.PERMISSION_DENIED
     await api.stub.CreateAlertRule(create, metadata=maintainer)
     listed = await api.stub.ListAlertRules(cp.ListAlertRulesRequest(), metadata=viewer)
-    assert [(r.name, r.condition, r.created_by) for r in listed.rules] == [("slow", "p99_ms > 250 for 5m", "max")]
+    assert [(r.name, r.condition, r.window, r.created_by) for r in listed.rules] == [
+        ("slow", "p99_ms > 250 for 5m", "5m", "max")
+    ]
     job = cp.CreateJobRequest(name="check", cron="* * * * *", kind="evaluate")
     assert await _code(api.stub.CreateJob(job, metadata=viewer)) == grpc.StatusCode.PERMISSION_DENIED
     await api.stub.CreateJob(job, metadata=maintainer)

@@ -7,14 +7,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import create_engine, text
 
+from contract.entities import LatencyHistogram, Rollup
 from control_plane.alerting import AlertKey, AlertState, Phase, SqlAlertStore, acknowledge
 from control_plane.protocol import control_plane_pb2 as cp
+from control_plane.store import SqlStore
 
 from .conftest import Api, StartApi, eventually
 
@@ -71,6 +73,12 @@ async def test_a_carried_silence_never_overwrites_an_alert_changed_since_it_was_
 
     key = AlertKey("slow", "fraud", "2")
     now = datetime.now(UTC)
+    # Version 2 answers slowly (a p99 near 400 ms) in the minutes before: the evaluation finds the alert still firing.
+    registry = SqlStore(postgres_url)
+    slow = LatencyHistogram((0.25, 0.5), (0, 100, 0), 100, 40.0)
+    this_minute = now.replace(second=0, microsecond=0)
+    registry.add_rollups([Rollup("fraud", "2", this_minute - timedelta(minutes=n), 100, {}, slow) for n in (1, 2, 3)])
+    registry.close()
     engine = create_engine(postgres_url)
     try:
         store = SqlAlertStore(engine)

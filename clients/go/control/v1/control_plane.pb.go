@@ -5197,6 +5197,9 @@ type AlertRule struct {
 	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	CreatedBy     string                 `protobuf:"bytes,7,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
 	SilencedUntil *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=silenced_until,json=silencedUntil,proto3" json:"silenced_until,omitempty"` // unset: not silenced
+	// The monitoring data each evaluation judges, which fires and resolves the rule: "5m" (a window without requests
+	// or rows resolves it), or "latest" (the servers' latest readiness reports).
+	Window        string `protobuf:"bytes,9,opt,name=window,proto3" json:"window,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5285,6 +5288,13 @@ func (x *AlertRule) GetSilencedUntil() *timestamppb.Timestamp {
 		return x.SilencedUntil
 	}
 	return nil
+}
+
+func (x *AlertRule) GetWindow() string {
+	if x != nil {
+		return x.Window
+	}
+	return ""
 }
 
 type CreateAlertRuleRequest struct {
@@ -7529,7 +7539,7 @@ const file_control_plane_protocol_control_plane_proto_rawDesc = "" +
 	"\n" +
 	"thresholds\x18\x04 \x01(\v2#.conduit.control.v1.DriftThresholdsR\n" +
 	"thresholds\x12>\n" +
-	"\awindows\x18\x05 \x03(\v2$.conduit.control.v1.MonitoringWindowR\awindows\"\xa0\x02\n" +
+	"\awindows\x18\x05 \x03(\v2$.conduit.control.v1.MonitoringWindowR\awindows\"\xb8\x02\n" +
 	"\tAlertRule\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12\x14\n" +
@@ -7540,7 +7550,8 @@ const file_control_plane_protocol_control_plane_proto_rawDesc = "" +
 	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1d\n" +
 	"\n" +
 	"created_by\x18\a \x01(\tR\tcreatedBy\x12A\n" +
-	"\x0esilenced_until\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rsilencedUntil\"n\n" +
+	"\x0esilenced_until\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rsilencedUntil\x12\x16\n" +
+	"\x06window\x18\t \x01(\tR\x06window\"n\n" +
 	"\x16CreateAlertRuleRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12\x12\n" +

@@ -798,7 +798,14 @@ export interface AlertRule {
   createdAt?: Date | undefined;
   createdBy: string;
   /** unset: not silenced */
-  silencedUntil?: Date | undefined;
+  silencedUntil?:
+    | Date
+    | undefined;
+  /**
+   * The monitoring data each evaluation judges, which fires and resolves the rule: "5m" (a window without requests
+   * or rows resolves it), or "latest" (the servers' latest readiness reports).
+   */
+  window: string;
 }
 
 export interface CreateAlertRuleRequest {
@@ -8651,6 +8658,7 @@ function createBaseAlertRule(): AlertRule {
     createdAt: undefined,
     createdBy: "",
     silencedUntil: undefined,
+    window: "",
   };
 }
 
@@ -8679,6 +8687,9 @@ export const AlertRule: MessageFns<AlertRule> = {
     }
     if (message.silencedUntil !== undefined) {
       Timestamp.encode(toTimestamp(message.silencedUntil), writer.uint32(66).fork()).join();
+    }
+    if (message.window !== "") {
+      writer.uint32(74).string(message.window);
     }
     return writer;
   },
@@ -8760,6 +8771,14 @@ export const AlertRule: MessageFns<AlertRule> = {
             message.silencedUntil = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.window = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -8785,6 +8804,7 @@ export const AlertRule: MessageFns<AlertRule> = {
     message.createdAt = object.createdAt ?? undefined;
     message.createdBy = object.createdBy ?? "";
     message.silencedUntil = object.silencedUntil ?? undefined;
+    message.window = object.window ?? "";
     return message;
   },
 };
