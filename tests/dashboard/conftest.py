@@ -144,7 +144,6 @@ def _start_control_plane(tmp: Path) -> Cluster:
         "CONDUIT_CP_SERVER_TIMEOUT": "5",
         # The built-in alert evaluation every second, over the last 15 minutes of traffic.
         "CONDUIT_ALERTS_EVALUATE_INTERVAL_S": "1",
-        "CONDUIT_ALERTS_DRIFT_WINDOW_S": "900",
     }
     return Cluster(tmp / "home", tmp, Process(args, port, tmp / "control-plane.log", env).start())
 
