@@ -222,6 +222,7 @@ def run_demo(*, requests: int = 2000, workdir: Path | None = None, tls: DemoTLS 
             serve = [sys.executable, "-m", "clients.cli", "serve", "--control-plane", address, "--pool", POOL]
             serve += ["--cache-dir", str(root / "serve-cache")]
             serve += ["--grpc-port", str(serve_port), "--metrics-port", "0", "--log-level", "WARNING"]
+            serve += ["--drain-grace", "0"]  # no load balancer to tell: stop at once
             credentials = None
             if tls is not None:
                 serve += ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
