@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from clients._cli_control import SubParsers, command_parser
+from clients._cli_output import write_atomically
 from contract.client import SyncControlPlaneClient
 from contract.entities import DatasetVersion, VersionRef
 from contract.errors import ConduitError, ErrorCode
@@ -57,23 +56,6 @@ def fetch_report_inputs(client: SyncControlPlaneClient, ref: VersionRef) -> Repo
     return ReportInputs.of(version, attachments, dataset)
 
 
-def _write(path: Path, html: str) -> None:
-    """Write atomically: a reader never sees half a report, and a failure leaves no partial file."""
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"cannot write {path}: {exc.strerror}") from None
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(html)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
-        raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"cannot write {path}: {exc.strerror}") from None
-
-
 def _report(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
     from reports import render_comparison, render_report
 
@@ -86,7 +68,7 @@ def _report(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
         html, what = render_report(inputs), inputs.ref
     else:
         raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"expected NAME[@ALIAS|:VERSION] or compare A B, got {refs}")
-    _write(args.output, html)
+    write_atomically(args.output, html.encode())
     size = len(html.encode())
     if args.json:
         print(json.dumps({"output": str(args.output), "report": what, "bytes": size}))

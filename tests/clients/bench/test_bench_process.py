@@ -13,6 +13,7 @@ import numpy as np
 
 from clients import InferenceClient
 from tests.conftest import CONDUIT, StartServe, TrainedModel
+from tests.control_plane.e2e.conftest import CREDIT_SPEC
 from trainers import bundled, parse_spec, train
 from trainers.onnx_export import write_model_version
 
@@ -163,24 +164,6 @@ def test_unknown_model_and_bad_flags_exit_with_a_message(start_serve: StartServe
         assert done.returncode == code, (flags, done.stderr)
         assert message in done.stderr, (flags, done.stderr)
         assert "Traceback" not in done.stderr
-
-
-CREDIT_SPEC = """
-[dataset]
-name = "credit"
-target = "default"
-[features]
-numeric = ["age", "income", "debt", "months_at_address"]
-categorical = ["city", "employment"]
-[split]
-method = "stratified"
-test_size = 0.3
-seed = 1
-[model]
-task = "binary"
-estimator = "logistic_regression"
-params = { max_iter = 500 }
-"""
 
 
 def test_a_data_sets_columns_feed_a_model_trained_on_it(
