@@ -269,7 +269,7 @@ class ArtifactCache:
             return PoolAssignments.from_json(json.loads(self._state_file.read_text()))
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, ConduitError) as exc:  # ConduitError: a value out of range
             log.warning("ignoring unreadable %s: %s", self._state_file, exc)
             return None
 
