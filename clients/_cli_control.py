@@ -22,7 +22,7 @@ from clients._cli_flags import path_flag
 from clients._cli_output import emit, mapping, table, when, write_atomically
 from contract import wire
 from contract.client import SyncControlPlaneClient, collect
-from contract.entities import AuditEntry, Deployment, Lineage, ModelVersion, Role, VersionRef
+from contract.entities import UNSEEN_CATEGORIES, AuditEntry, Deployment, Lineage, ModelVersion, Role, VersionRef
 from contract.errors import ConduitError, ErrorCode
 from control_plane.protocol import control_plane_pb2 as cp
 
@@ -154,6 +154,7 @@ def _deployment_row(d: Deployment) -> list[object]:
         target,
         serving,
         canary,
+        "-" if d.undeployed else d.unseen_categories,
         "yes" if d.active else "",
         when(d.created_at),
         d.created_by,
@@ -287,6 +288,7 @@ def _deploy_apply(client: SyncControlPlaneClient, args: argparse.Namespace) -> N
             version=ref.version or 0,
             canary_version=args.canary or 0,
             canary_percent=args.percent or 0.0,
+            unseen_categories=args.unseen_categories,
         )
     )
     canary = (
@@ -297,7 +299,9 @@ def _deploy_apply(client: SyncControlPlaneClient, args: argparse.Namespace) -> N
         wire.deployment(deployment),
         lambda: (
             f"deployed {args.target} to pool {deployment.pool} "
-            f"(serving version {deployment.resolved_version or 0}{canary}; deployment {deployment.id})"
+            f"(serving version {deployment.resolved_version or 0}{canary}"
+            f"{'; refusing unseen categories' if deployment.unseen_categories == 'refuse' else ''}; "
+            f"deployment {deployment.id})"
         ),
     )
     _warn_if_unserved(client, deployment.pool)
@@ -344,7 +348,7 @@ def _deploy_list(client: SyncControlPlaneClient, args: argparse.Namespace) -> No
             )
         )
     )
-    headers = ["ID", "POOL", "MODEL", "TARGET", "SERVING", "CANARY", "ACTIVE", "CREATED", "BY"]
+    headers = ["ID", "POOL", "MODEL", "TARGET", "SERVING", "CANARY", "UNSEEN", "ACTIVE", "CREATED", "BY"]
     emit(
         args,
         [wire.deployment(d) for d in deployments],
@@ -505,7 +509,8 @@ def _deploy_parsers(sub: SubParsers) -> None:
     deploy = sub.add_parser(
         "deploy",
         help="put a model on a server pool; rollback; list",
-        usage="conduit deploy NAME@ALIAS|NAME:VERSION --pool POOL [--canary VERSION --percent P]\n"
+        usage="conduit deploy NAME@ALIAS|NAME:VERSION --pool POOL [--canary VERSION --percent P]"
+        " [--unseen-categories score|refuse]\n"
         "       conduit deploy rollback NAME --pool POOL\n"
         "       conduit deploy remove NAME --pool POOL\n"
         "       conduit deploy list [--pool POOL] [--history]",
@@ -514,11 +519,21 @@ def _deploy_parsers(sub: SubParsers) -> None:
     p = command_parser(
         dsub, "to", _deploy_apply, "deploy NAME@ALIAS (followed as the alias moves) or NAME:VERSION (pinned)"
     )
-    p.usage = "conduit deploy NAME@ALIAS|NAME:VERSION [--pool POOL] [--canary VERSION --percent P] [--json]"
+    p.usage = (
+        "conduit deploy NAME@ALIAS|NAME:VERSION [--pool POOL] [--canary VERSION --percent P] "
+        "[--unseen-categories score|refuse] [--json]"
+    )
     p.add_argument("target", metavar="NAME@ALIAS|NAME:VERSION")
     p.add_argument("--pool", default="default", help="server pool (default: default)")
     p.add_argument("--canary", type=int, metavar="VERSION", help="send a share of traffic to this version")
     p.add_argument("--percent", type=_percent, metavar="P", help="the canary's share, 0-100")
+    p.add_argument(
+        "--unseen-categories",
+        choices=UNSEEN_CATEGORIES,
+        default="score",
+        help="what the pool's servers answer to a categorical value the training data never had: score it "
+        "(default) or refuse it with INVALID_ARGUMENT naming the input",
+    )
     p = command_parser(dsub, "rollback", _deploy_rollback, "bring back the deployment before the current one")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--pool", default="default")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from contract.datatypes import DATATYPES
+from contract.entities import UnseenCategories
 from contract.errors import ConduitError, ErrorCode
 
 __all__ = ["DEFAULT_MAX_BATCH_SIZE", "ModelConfig", "TensorOverride", "read_model_config"]
@@ -60,7 +60,7 @@ class ModelConfig(BaseModel):
     """Batches expected to compute in less than this many microseconds run on the event-loop thread instead of the
     executor thread. A round trip to a worker thread costs about 130 µs on a small cloud VM (measured in
     ``benchmarks/serving``), more than a small model takes to compute; 0 sends every batch to the executor."""
-    unseen_categories: Literal["score", "refuse"] = "score"
+    unseen_categories: UnseenCategories = "score"
     """What a request with a categorical (BYTES) input value the training data never had gets: ``score`` answers it
     (the value is counted as unseen in the data sketches), ``refuse`` answers INVALID_ARGUMENT naming the input and
     the value. Refusal needs the version's profile to list every category of the input's column."""

@@ -46,6 +46,7 @@ from contract.entities import (
     Role,
     ServerStatus,
     TrainingProfile,
+    UnseenCategories,
     User,
     VersionRef,
 )
@@ -400,11 +401,17 @@ class ControlPlaneClient:
         version: int = 0,
         canary_version: int = 0,
         canary_percent: float = 0.0,
+        unseen_categories: UnseenCategories = "score",
     ) -> Deployment:
-        """Serve ``model`` on ``pool``: following ``alias`` or pinned to ``version``, optionally with a canary."""
+        """Serve ``model`` on ``pool``: following ``alias`` or pinned to ``version``, optionally with a canary;
+        ``unseen_categories`` says what its servers answer to a categorical value the training data never had."""
         target = VersionRef(model, alias=alias) if alias else VersionRef(model, version=version)
         request = cp.DeployRequest(
-            pool=pool, target=wire.version_ref(target), canary_version=canary_version, canary_percent=canary_percent
+            pool=pool,
+            target=wire.version_ref(target),
+            canary_version=canary_version,
+            canary_percent=canary_percent,
+            unseen_categories=unseen_categories,
         )
         return wire.deployment_of(await self._unary("Deploy", self._stub.Deploy, request))
 

@@ -18,6 +18,7 @@ from contract.entities._datasets import (
     TrainingProfile,
 )
 from contract.entities._deployments import (
+    UNSEEN_CATEGORIES,
     ArtifactRef,
     Assignment,
     Deployment,
@@ -26,6 +27,8 @@ from contract.entities._deployments import (
     PoolAssignments,
     ServerRecord,
     ServerStatus,
+    UnseenCategories,
+    unseen_categories_of,
 )
 from contract.entities._imports import IMPORT_FORMATS, ImportSpec, redact_source_url
 from contract.entities._monitoring import (
@@ -55,6 +58,7 @@ from contract.entities._users import AuditEntry, Callers, CallerToken, Role, Use
 __all__ = [
     "IMPORT_FORMATS",
     "TRAINING_PROFILE",
+    "UNSEEN_CATEGORIES",
     "AlertEvent",
     "AlertRuleRecord",
     "AlertStatus",
@@ -97,7 +101,9 @@ __all__ = [
     "ServerStatus",
     "TensorSignature",
     "TrainingProfile",
+    "UnseenCategories",
     "User",
     "VersionRef",
     "redact_source_url",
+    "unseen_categories_of",
 ]

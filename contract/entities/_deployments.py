@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, get_args
+
+from contract.errors import ConduitError, ErrorCode
 
 __all__ = [
+    "UNSEEN_CATEGORIES",
     "ArtifactRef",
     "Assignment",
     "Deployment",
@@ -16,7 +19,31 @@ __all__ = [
     "PoolAssignments",
     "ServerRecord",
     "ServerStatus",
+    "UnseenCategories",
+    "unseen_categories_of",
 ]
+
+UnseenCategories = Literal["score", "refuse"]
+"""What a served version answers to a categorical input value its training data never had: ``score`` answers it (the
+data sketches count it as unseen), ``refuse`` answers INVALID_ARGUMENT naming the input and the value. A model
+repository's ``config.json`` sets it per model; a deployment sets it for the model on its pool."""
+UNSEEN_CATEGORIES: tuple[UnseenCategories, ...] = get_args(UnseenCategories)
+
+
+def unseen_categories_of(value: str) -> UnseenCategories:
+    """``value`` as an ``UnseenCategories`` (empty: ``score``, the default).
+
+    Raises:
+        ConduitError: INVALID_ARGUMENT for any other value.
+    """
+    for choice in UNSEEN_CATEGORIES:
+        if value == choice:
+            return choice
+    if not value:
+        return "score"
+    raise ConduitError(
+        ErrorCode.INVALID_ARGUMENT, f"unseen_categories must be one of {', '.join(UNSEEN_CATEGORIES)}, not {value!r}"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +58,8 @@ class DeploymentSpec:
     canary_percent: float = 0.0
     undeploy: bool = False
     """Remove the model from the pool instead; alias, version and canary are then unset."""
+    unseen_categories: UnseenCategories = "score"
+    """What the pool's servers answer to a categorical value the version's training data never had."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +77,7 @@ class Deployment:
     resolved_version: int | None
     """The version served now: the pinned version, or where the alias points (None: the alias is gone)."""
     undeployed: bool = False
+    unseen_categories: UnseenCategories = "score"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +142,8 @@ class Assignment:
     primary: ArtifactRef
     canary: ArtifactRef | None = None
     canary_percent: float = 0.0
+    unseen_categories: UnseenCategories = "score"
+    """What the primary and the canary answer to a categorical value their training data never had."""
 
     def artifacts(self) -> list[ArtifactRef]:
         """The primary, then the canary if there is one."""
@@ -123,6 +155,7 @@ class Assignment:
             "primary": self.primary.to_json(),
             "canary": None if self.canary is None else self.canary.to_json(),
             "canary_percent": self.canary_percent,
+            "unseen_categories": self.unseen_categories,
         }
 
     @classmethod
@@ -133,6 +166,8 @@ class Assignment:
             ArtifactRef.from_json(data["primary"]),
             None if canary is None else ArtifactRef.from_json(canary),
             float(data.get("canary_percent", 0.0)),
+            # Saved before deployments had the option: the default.
+            unseen_categories_of(str(data.get("unseen_categories", ""))),
         )
 
 

@@ -10,6 +10,7 @@ from contract.entities import (
     PoolAssignments,
     ServerRecord,
     ServerStatus,
+    unseen_categories_of,
 )
 from contract.wire._time import datetime_of, required_datetime_of, timestamp
 from control_plane.protocol import control_plane_pb2 as cp
@@ -42,6 +43,7 @@ def deployment(value: Deployment) -> cp.Deployment:
         created_by=value.created_by,
         resolved_version=value.resolved_version or 0,
         undeployed=value.undeployed,
+        unseen_categories=value.unseen_categories,
     )
 
 
@@ -59,6 +61,7 @@ def deployment_of(message: cp.Deployment) -> Deployment:
         created_by=message.created_by,
         resolved_version=message.resolved_version or None,
         undeployed=message.undeployed,
+        unseen_categories=unseen_categories_of(message.unseen_categories),
     )
 
 
@@ -112,7 +115,9 @@ def artifact_ref_of(message: cp.ArtifactRef) -> ArtifactRef:
 def assignments(value: PoolAssignments) -> cp.Assignments:
     message = cp.Assignments(pool=value.pool, generation=value.generation)
     for item in value.models:
-        entry = message.models.add(model=item.model, canary_percent=item.canary_percent)
+        entry = message.models.add(
+            model=item.model, canary_percent=item.canary_percent, unseen_categories=item.unseen_categories
+        )
         entry.primary.CopyFrom(artifact_ref(item.primary))
         if item.canary is not None:
             entry.canary.CopyFrom(artifact_ref(item.canary))
@@ -124,5 +129,13 @@ def assignments_of(message: cp.Assignments) -> PoolAssignments:
     for item in message.models:
         # An unset canary and one of version 0 both mean none.
         canary = artifact_ref_of(item.canary) if item.HasField("canary") and item.canary.version else None
-        models.append(Assignment(item.model, artifact_ref_of(item.primary), canary, item.canary_percent))
+        models.append(
+            Assignment(
+                item.model,
+                artifact_ref_of(item.primary),
+                canary,
+                item.canary_percent,
+                unseen_categories_of(item.unseen_categories),
+            )
+        )
     return PoolAssignments.of(message.pool, message.generation, models)

@@ -512,7 +512,7 @@ class DeleteAliasResponse(_message.Message):
     def __init__(self, version: _Optional[int] = ...) -> None: ...
 
 class Deployment(_message.Message):
-    __slots__ = ("id", "pool", "model", "alias", "version", "canary_version", "canary_percent", "active", "created_at", "created_by", "resolved_version", "undeployed")
+    __slots__ = ("id", "pool", "model", "alias", "version", "canary_version", "canary_percent", "active", "created_at", "created_by", "resolved_version", "undeployed", "unseen_categories")
     ID_FIELD_NUMBER: _ClassVar[int]
     POOL_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -525,6 +525,7 @@ class Deployment(_message.Message):
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     RESOLVED_VERSION_FIELD_NUMBER: _ClassVar[int]
     UNDEPLOYED_FIELD_NUMBER: _ClassVar[int]
+    UNSEEN_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     id: int
     pool: str
     model: str
@@ -537,21 +538,24 @@ class Deployment(_message.Message):
     created_by: str
     resolved_version: int
     undeployed: bool
-    def __init__(self, id: _Optional[int] = ..., pool: _Optional[str] = ..., model: _Optional[str] = ..., alias: _Optional[str] = ..., version: _Optional[int] = ..., canary_version: _Optional[int] = ..., canary_percent: _Optional[float] = ..., active: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., resolved_version: _Optional[int] = ..., undeployed: _Optional[bool] = ...) -> None: ...
+    unseen_categories: str
+    def __init__(self, id: _Optional[int] = ..., pool: _Optional[str] = ..., model: _Optional[str] = ..., alias: _Optional[str] = ..., version: _Optional[int] = ..., canary_version: _Optional[int] = ..., canary_percent: _Optional[float] = ..., active: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., resolved_version: _Optional[int] = ..., undeployed: _Optional[bool] = ..., unseen_categories: _Optional[str] = ...) -> None: ...
 
 class DeployRequest(_message.Message):
-    __slots__ = ("pool", "target", "canary_version", "canary_percent", "undeploy")
+    __slots__ = ("pool", "target", "canary_version", "canary_percent", "undeploy", "unseen_categories")
     POOL_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
     CANARY_VERSION_FIELD_NUMBER: _ClassVar[int]
     CANARY_PERCENT_FIELD_NUMBER: _ClassVar[int]
     UNDEPLOY_FIELD_NUMBER: _ClassVar[int]
+    UNSEEN_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     pool: str
     target: VersionRef
     canary_version: int
     canary_percent: float
     undeploy: bool
-    def __init__(self, pool: _Optional[str] = ..., target: _Optional[_Union[VersionRef, _Mapping]] = ..., canary_version: _Optional[int] = ..., canary_percent: _Optional[float] = ..., undeploy: _Optional[bool] = ...) -> None: ...
+    unseen_categories: str
+    def __init__(self, pool: _Optional[str] = ..., target: _Optional[_Union[VersionRef, _Mapping]] = ..., canary_version: _Optional[int] = ..., canary_percent: _Optional[float] = ..., undeploy: _Optional[bool] = ..., unseen_categories: _Optional[str] = ...) -> None: ...
 
 class RollbackRequest(_message.Message):
     __slots__ = ("pool", "model")
@@ -674,16 +678,18 @@ class ArtifactRef(_message.Message):
     def __init__(self, version: _Optional[int] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
 
 class Assignment(_message.Message):
-    __slots__ = ("model", "primary", "canary", "canary_percent")
+    __slots__ = ("model", "primary", "canary", "canary_percent", "unseen_categories")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PRIMARY_FIELD_NUMBER: _ClassVar[int]
     CANARY_FIELD_NUMBER: _ClassVar[int]
     CANARY_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    UNSEEN_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     model: str
     primary: ArtifactRef
     canary: ArtifactRef
     canary_percent: float
-    def __init__(self, model: _Optional[str] = ..., primary: _Optional[_Union[ArtifactRef, _Mapping]] = ..., canary: _Optional[_Union[ArtifactRef, _Mapping]] = ..., canary_percent: _Optional[float] = ...) -> None: ...
+    unseen_categories: str
+    def __init__(self, model: _Optional[str] = ..., primary: _Optional[_Union[ArtifactRef, _Mapping]] = ..., canary: _Optional[_Union[ArtifactRef, _Mapping]] = ..., canary_percent: _Optional[float] = ..., unseen_categories: _Optional[str] = ...) -> None: ...
 
 class Assignments(_message.Message):
     __slots__ = ("pool", "generation", "models")

@@ -22,6 +22,7 @@ from contract.entities import (
     ServerRecord,
     TensorSignature,
     User,
+    unseen_categories_of,
 )
 from control_plane.store._schema import (
     AttachmentRow,
@@ -170,6 +171,7 @@ def deployment(row: DeploymentRow, aliases: Mapping[tuple[int, str], int]) -> De
         created_by=row.created_by,
         resolved_version=resolved,
         undeployed=row.undeploy,
+        unseen_categories=unseen_categories_of(row.unseen_categories),
     )
 
 
@@ -183,6 +185,7 @@ def deployment_state(row: DeploymentRow) -> dict[str, Any]:
         "canary_version": row.canary_version,
         "canary_percent": row.canary_percent,
         "undeploy": row.undeploy,
+        "unseen_categories": row.unseen_categories,
     }
 
 

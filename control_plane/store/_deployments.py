@@ -7,7 +7,16 @@ from collections.abc import Sequence
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from contract.entities import ArtifactRef, Assignment, Deployment, DeploymentSpec, Page, PoolAssignments
+from contract.entities import (
+    ArtifactRef,
+    Assignment,
+    Deployment,
+    DeploymentSpec,
+    Page,
+    PoolAssignments,
+    UnseenCategories,
+    unseen_categories_of,
+)
 from contract.errors import ConduitError, ErrorCode
 from control_plane.store import _convert
 from control_plane.store._audit import record
@@ -31,7 +40,12 @@ def _check_spec(spec: DeploymentSpec) -> None:
     check_name("pool", spec.pool)
     check_name("model", spec.model)
     if spec.undeploy:
-        if spec.alias is not None or spec.version is not None or spec.canary_version is not None:
+        if (
+            spec.alias is not None
+            or spec.version is not None
+            or spec.canary_version is not None
+            or spec.unseen_categories != "score"
+        ):
             raise ConduitError(ErrorCode.INVALID_ARGUMENT, "an undeploy names only the pool and the model")
         return
     if (spec.alias is None) == (spec.version is None):
@@ -99,6 +113,7 @@ def _replace_active(
     canary_version: int | None = None,
     canary_percent: float = 0.0,
     undeploy: bool = False,
+    unseen_categories: UnseenCategories = "score",
 ) -> Deployment:
     """Add a history entry with these targets and make it the active one, keeping the replaced one as its rollback
     target."""
@@ -110,6 +125,7 @@ def _replace_active(
         canary_version=canary_version,
         canary_percent=canary_percent,
         undeploy=undeploy,
+        unseen_categories=unseen_categories,
         active=True,
         created_at=utcnow(),
         created_by=actor,
@@ -158,6 +174,7 @@ def deploy(session: Session, spec: DeploymentSpec, *, actor: str) -> Deployment:
         canary_version=spec.canary_version,
         canary_percent=float(spec.canary_percent) if spec.canary_version is not None else 0.0,
         undeploy=spec.undeploy,
+        unseen_categories=spec.unseen_categories,
     )
 
 
@@ -174,7 +191,15 @@ def rollback(session: Session, pool: str, model: str, *, actor: str) -> Deployme
         # The pool follows an alias that moved after this deployment: what it served before is the version the
         # alias pointed at, so pin that version here. Other pools following the alias are left alone, and so is
         # the alias itself; rolling back again returns to following it.
-        return _replace_active(session, pool_row, model_row, action="Rollback", actor=actor, version=moved)
+        return _replace_active(
+            session,
+            pool_row,
+            model_row,
+            action="Rollback",
+            actor=actor,
+            version=moved,
+            unseen_categories=unseen_categories_of(active.unseen_categories),
+        )
     if active.replaced_id is None:
         raise ConduitError(ErrorCode.FAILED_PRECONDITION, f"no earlier deployment of {model!r} on pool {pool!r}")
     previous = session.get_one(DeploymentRow, active.replaced_id)
@@ -197,6 +222,7 @@ def rollback(session: Session, pool: str, model: str, *, actor: str) -> Deployme
         canary_version=previous.canary_version,
         canary_percent=previous.canary_percent,
         undeploy=previous.undeploy,
+        unseen_categories=unseen_categories_of(previous.unseen_categories),
     )
 
 
@@ -255,6 +281,7 @@ def assignments(session: Session, pool: str) -> PoolAssignments:
             primary=refs[(row.model_id, primary)],
             canary=None if canary is None else refs[(row.model_id, canary)],
             canary_percent=row.canary_percent if canary is not None else 0.0,
+            unseen_categories=unseen_categories_of(row.unseen_categories),
         )
         for row, primary, canary in wanted
     )

@@ -243,6 +243,8 @@ class DeploymentRow(Base):
     canary_version: Mapped[int | None] = mapped_column(Integer)
     canary_percent: Mapped[float]
     undeploy: Mapped[bool]
+    unseen_categories: Mapped[str] = mapped_column(String(16), server_default="score")
+    """``score`` or ``refuse``: what the pool's servers answer to a categorical value the training data never had."""
     active: Mapped[bool]
     replaced_id: Mapped[int | None] = mapped_column(ForeignKey("deployments.id"))
     """The entry that was active when this one was made: what a rollback returns to."""

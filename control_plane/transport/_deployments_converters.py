@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contract import wire
-from contract.entities import DeploymentSpec
+from contract.entities import DeploymentSpec, unseen_categories_of
 from control_plane.protocol import control_plane_pb2 as cp
 
 __all__ = ["deployment_spec"]
@@ -19,4 +19,5 @@ def deployment_spec(message: cp.DeployRequest) -> DeploymentSpec:
         canary_version=message.canary_version or None,
         canary_percent=message.canary_percent,
         undeploy=message.undeploy,
+        unseen_categories=unseen_categories_of(message.unseen_categories),
     )

@@ -5,6 +5,7 @@ Layout under the cache directory::
     artifacts/<sha256>                      every artifact downloaded, named by its verified content hash
     repository/<model>/<version>/model.onnx hard links to artifacts: the model repository the ModelManager loads
     repository/<model>/<version>/profile.json the version's training data profile, when its lineage names one
+    repository/<model>/config.json          the serving options the assignment sets (none: every default)
     assignments.json                        the assignments last applied (pool, generation, versions, canary split)
 
 Every file appears by an atomic rename of a complete, fsynced temporary file, so a crash never leaves a partial
@@ -30,9 +31,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
 
-from contract.entities import ArtifactRef, Callers, PoolAssignments
+from contract.entities import ArtifactRef, Callers, PoolAssignments, UnseenCategories
 from contract.errors import ConduitError, ErrorCode
 from inference_server.profile import PROFILE_FILE
+from inference_server.repository import CONFIG_FILE
 
 __all__ = ["ArtifactCache"]
 
@@ -213,6 +215,29 @@ class ArtifactCache:
             Path(name).unlink(missing_ok=True)
             raise
 
+    def config_file(self, model: str) -> Path:
+        """Where the ``config.json`` of ``model`` is; the file may not exist (every default)."""
+        _check_name(model)
+        return self.repository / model / CONFIG_FILE
+
+    def install_config(self, model: str, unseen_categories: UnseenCategories) -> None:
+        """Write the serving options an assignment gives ``model`` as its ``config.json``, the file a repository's
+        model is configured by; with only defaults there is none. A changed file makes the next load reload every
+        version of the model (its fingerprint changed), so a new option reaches the versions already serving."""
+        path = self.config_file(model)
+        if unseen_categories == "score":
+            path.unlink(missing_ok=True)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{CONFIG_FILE}-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as file:
+                json.dump({"unseen_categories": unseen_categories}, file)
+            os.replace(name, path)
+        except BaseException:
+            Path(name).unlink(missing_ok=True)
+            raise
+
     def models(self) -> set[str]:
         """Models with a directory in the repository."""
         return {p.name for p in self.repository.iterdir() if p.is_dir() and not p.name.startswith(".")}
@@ -244,7 +269,7 @@ class ArtifactCache:
             return PoolAssignments.from_json(json.loads(self._state_file.read_text()))
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, ConduitError) as exc:  # ConduitError: a value out of range
             log.warning("ignoring unreadable %s: %s", self._state_file, exc)
             return None
 

@@ -2,8 +2,9 @@
 serves.
 
 Applying an assignment reuses the served set's lifecycle: the artifacts are downloaded into the cache and linked into
-the cache's model repository beside their profiles, and ``ModelManager.load_files`` loads exactly those files, warms
-them up and publishes them (no directory scan decides what serves). Only once the assigned primary is ready does
+the cache's model repository beside their profiles, the assignment's serving options become the model's
+``config.json`` there, and ``ModelManager.load_files`` loads exactly those files, warms them up and publishes them (no
+directory scan decides what serves). Only once the assigned primary is ready does
 routing switch to it, and only then are versions no longer assigned removed and drained, so a switch fails no
 request. A restart serves the last applied assignments from the cache. A model that could not be
 applied is tried again every retry interval until it takes or its assignment changes. Talking to the control plane is
@@ -112,11 +113,12 @@ class Reconciler:
                 for ref in assignment.artifacts():
                     if self._cache.has(ref):
                         await asyncio.to_thread(self._cache.install, name, ref)
+                await asyncio.to_thread(self._cache.install_config, name, assignment.unseen_categories)
         for name in sorted(assigned):
             try:
                 files = self._cache.model_files(name)
                 if files:  # none cached: nothing to serve, and the failure is reported below
-                    await self._models.load_files(name, files)
+                    await self._models.load_files(name, files, self._cache.config_file(name))
             except ConduitError as exc:  # which versions failed, and why, is read from the index below
                 log.warning("model %s: %s", name, exc.message)
         reasons = {(entry.name, entry.version): entry.reason for entry in self._models.index()}
@@ -215,9 +217,11 @@ class Reconciler:
             await asyncio.to_thread(self._cache.install, name, ref)
             if not self._cache.has_profile(name, ref.version):
                 await self._fetch_profile(name, ref.version)
+        await asyncio.to_thread(self._cache.install_config, name, assignment.unseen_categories)
+        config = self._cache.config_file(name)
         load_error = ""
         try:
-            await self._models.load_files(name, self._cache.model_files(name), force=True)
+            await self._models.load_files(name, self._cache.model_files(name), config, force=True)
         except ConduitError as exc:
             load_error = exc.message  # a version failed; which one matters, and is read from what is ready below
         ready = set(self._models.versions(name))
@@ -232,7 +236,7 @@ class Reconciler:
             await asyncio.to_thread(self._cache.remove, name, version)
         if stale:
             with contextlib.suppress(ConduitError):  # a canary that failed again is reported below
-                await self._models.load_files(name, self._cache.model_files(name), force=False)
+                await self._models.load_files(name, self._cache.model_files(name), config, force=False)
         canary = assignment.canary
         if canary is not None and str(canary.version) not in ready:
             return _Failed(canary.version, f"canary version {canary.version} did not load: {load_error}")

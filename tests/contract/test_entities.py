@@ -74,6 +74,11 @@ def test_a_pools_assignments_are_ordered_by_model_and_survive_json() -> None:
     assert [a.model for a in state.models] == ["a", "b"]
     assert state.by_model()["a"].artifacts() == [ref, canary] and state.by_model()["b"].artifacts() == [ref]
     assert PoolAssignments.from_json(json.loads(json.dumps(state.to_json()))) == state
+    strict = PoolAssignments.of("default", 5, [Assignment("a", ref, unseen_categories="refuse")])
+    assert PoolAssignments.from_json(json.loads(json.dumps(strict.to_json()))) == strict
+    # Saved by a server from before deployments had the option: the default.
+    saved = {"pool": "default", "generation": 4, "models": [{"model": "a", "primary": ref.to_json(), "canary": None}]}
+    assert PoolAssignments.from_json(saved).models[0].unseen_categories == "score"
 
 
 def test_callers_digest_follows_the_content_not_the_order_and_survives_json() -> None:

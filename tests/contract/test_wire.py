@@ -114,7 +114,9 @@ ROUND_TRIPS: list[tuple[Any, Callable[[Any], Any], Callable[[Any], Any]]] = [
         wire.dataset_version_of,
     ),
     (
-        Deployment(7, "default", "fraud", "production", None, 4, 10.0, True, AT, "alice", 3),
+        Deployment(
+            7, "default", "fraud", "production", None, 4, 10.0, True, AT, "alice", 3, unseen_categories="refuse"
+        ),
         wire.deployment,
         wire.deployment_of,
     ),
@@ -134,7 +136,12 @@ ROUND_TRIPS: list[tuple[Any, Callable[[Any], Any], Callable[[Any], Any]]] = [
     (ServerStatus(ServerRecord("s2", "default", "", "pod-2", AT, None, (), 0), False), wire.server, wire.server_of),
     (
         PoolAssignments.of(
-            "default", 9, [Assignment("b", REF), Assignment("a", REF, ArtifactRef(4, "0f" * 32, 1), 25.0)]
+            "default",
+            9,
+            [
+                Assignment("b", REF, unseen_categories="refuse"),
+                Assignment("a", REF, ArtifactRef(4, "0f" * 32, 1), 25.0),
+            ],
         ),
         wire.assignments,
         wire.assignments_of,

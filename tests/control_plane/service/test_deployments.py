@@ -58,6 +58,10 @@ async def test_deploy_refusals(api: Api, model_bytes: bytes) -> None:
             cp.DeployRequest(pool="default", target=cp.VersionRef(model="fraud", version=1), canary_percent=150),
             grpc.StatusCode.INVALID_ARGUMENT,
         ),
+        (
+            cp.DeployRequest(pool="default", target=cp.VersionRef(model="fraud", version=1), unseen_categories="drop"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
     ]
     for request, status in cases:
         with pytest.raises(grpc.aio.AioRpcError) as refused:

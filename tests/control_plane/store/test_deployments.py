@@ -244,3 +244,32 @@ def test_promoting_the_canary_by_moving_the_alias_ends_the_split(
     assert (promoted.primary.version, promoted.canary, promoted.canary_percent) == (2, None, 0.0)
     pinned_onto_itself = DeploymentSpec("default", "fraud", version=2, canary_version=2, canary_percent=5)
     assert error_code(lambda: store.deploy(pinned_onto_itself, actor="a")) is ErrorCode.INVALID_ARGUMENT
+
+
+def test_refusing_unseen_categories_is_the_deployments_and_reaches_its_assignment(
+    store: SqlStore, register: Register, error_code: ErrorOf
+) -> None:
+    register("fraud")
+    register("fraud")
+    scored = store.deploy(DeploymentSpec("default", "fraud", version=1), actor="a")
+    assert scored.unseen_categories == "score" and store.assignments("default").models[0].unseen_categories == "score"
+    refusing = store.deploy(DeploymentSpec("default", "fraud", version=1, unseen_categories="refuse"), actor="a")
+    assert refusing.unseen_categories == "refuse"
+    assigned = store.assignments("default")
+    # Only the option changed: the generation still grows, so following servers apply it.
+    assert assigned.models[0].unseen_categories == "refuse" and assigned.generation == 2
+
+    # A rollback brings back the option with the rest of the earlier deployment.
+    assert store.rollback("default", "fraud", actor="a").unseen_categories == "score"
+    assert store.rollback("default", "fraud", actor="a").unseen_categories == "refuse"
+    # A pool following an alias that moved is pinned where it was, with its option kept.
+    store.set_alias("fraud", "production", 1, actor="a")
+    store.deploy(DeploymentSpec("default", "fraud", alias="production", unseen_categories="refuse"), actor="a")
+    store.set_alias("fraud", "production", 2, actor="a")
+    pinned = store.rollback("default", "fraud", actor="a")
+    assert (pinned.version, pinned.unseen_categories) == (1, "refuse")
+    history = store.list_deployments(pool="default", model="fraud", history=True, page_size=0, page_token="").items
+    assert [d.unseen_categories for d in history] == ["refuse", "refuse", "refuse", "score", "refuse", "score"]
+
+    undeploy = DeploymentSpec("default", "fraud", undeploy=True, unseen_categories="refuse")
+    assert error_code(lambda: store.deploy(undeploy, actor="a")) is ErrorCode.INVALID_ARGUMENT

@@ -149,3 +149,28 @@ async def test_restore_reports_a_missing_version_and_the_next_apply_repairs_it(
         assert models.versions("m") == ["1"] and restarted.failures() == {}
     finally:
         await models.close()
+
+
+async def test_the_assignments_unseen_categories_option_configures_its_versions_and_survives_a_restart(
+    cache: ArtifactCache, classifier: TrainedModel
+) -> None:
+    v1 = await cached(cache, classifier.onnx, 1)
+    follower, models = new_follower(cache)
+    try:
+        await follower.apply(PoolAssignments.of("default", 1, [Assignment("m", v1, unseen_categories="refuse")]))
+        assert models.get("m").spec.config.unseen_categories == "refuse"
+        # Only the option changes: the version serving is reloaded with it.
+        await follower.apply(PoolAssignments.of("default", 2, [Assignment("m", v1)]))
+        assert models.get("m").spec.config.unseen_categories == "score"
+        assert not cache.config_file("m").exists()
+        await follower.apply(PoolAssignments.of("default", 3, [Assignment("m", v1, unseen_categories="refuse")]))
+        assert models.get("m").spec.config.unseen_categories == "refuse" and follower.failures() == {}
+    finally:
+        await models.close()
+
+    restarted, models = new_follower(cache)
+    try:
+        await restarted.restore()
+        assert models.get("m").spec.config.unseen_categories == "refuse" and restarted.generation == 3
+    finally:
+        await models.close()

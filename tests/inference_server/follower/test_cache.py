@@ -4,6 +4,7 @@ when they do not; the repository links to verified artifacts; the last assignmen
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -129,4 +130,8 @@ def test_state_round_trip(tmp_path: Path) -> None:
     cache.save_state(state)
     assert ArtifactCache(tmp_path / "cache").load_state() == state
     (tmp_path / "cache" / "assignments.json").write_text("{not json")
+    assert cache.load_state() is None
+    edited = state.to_json()
+    edited["models"][0]["unseen_categories"] = "drop"
+    (tmp_path / "cache" / "assignments.json").write_text(json.dumps(edited))
     assert cache.load_state() is None

@@ -2674,8 +2674,11 @@ type Deployment struct {
 	CreatedBy       string                 `protobuf:"bytes,10,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
 	ResolvedVersion int64                  `protobuf:"varint,11,opt,name=resolved_version,json=resolvedVersion,proto3" json:"resolved_version,omitempty"` // the version the deployment serves now (the alias resolved)
 	Undeployed      bool                   `protobuf:"varint,12,opt,name=undeployed,proto3" json:"undeployed,omitempty"`                                  // this entry removed the model from the pool
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// What the pool's servers answer to a categorical input value the version's training data never had: "score"
+	// (default) or "refuse" (INVALID_ARGUMENT naming the input and the value).
+	UnseenCategories string `protobuf:"bytes,13,opt,name=unseen_categories,json=unseenCategories,proto3" json:"unseen_categories,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Deployment) Reset() {
@@ -2792,15 +2795,23 @@ func (x *Deployment) GetUndeployed() bool {
 	return false
 }
 
+func (x *Deployment) GetUnseenCategories() string {
+	if x != nil {
+		return x.UnseenCategories
+	}
+	return ""
+}
+
 type DeployRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Pool          string                 `protobuf:"bytes,1,opt,name=pool,proto3" json:"pool,omitempty"`
-	Target        *VersionRef            `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"` // by alias (followed as it moves) or by version (pinned); neither: refused
-	CanaryVersion int64                  `protobuf:"varint,3,opt,name=canary_version,json=canaryVersion,proto3" json:"canary_version,omitempty"`
-	CanaryPercent float64                `protobuf:"fixed64,4,opt,name=canary_percent,json=canaryPercent,proto3" json:"canary_percent,omitempty"`
-	Undeploy      bool                   `protobuf:"varint,5,opt,name=undeploy,proto3" json:"undeploy,omitempty"` // remove the model from the pool instead (target.model names it)
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Pool             string                 `protobuf:"bytes,1,opt,name=pool,proto3" json:"pool,omitempty"`
+	Target           *VersionRef            `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"` // by alias (followed as it moves) or by version (pinned); neither: refused
+	CanaryVersion    int64                  `protobuf:"varint,3,opt,name=canary_version,json=canaryVersion,proto3" json:"canary_version,omitempty"`
+	CanaryPercent    float64                `protobuf:"fixed64,4,opt,name=canary_percent,json=canaryPercent,proto3" json:"canary_percent,omitempty"`
+	Undeploy         bool                   `protobuf:"varint,5,opt,name=undeploy,proto3" json:"undeploy,omitempty"`                                        // remove the model from the pool instead (target.model names it)
+	UnseenCategories string                 `protobuf:"bytes,6,opt,name=unseen_categories,json=unseenCategories,proto3" json:"unseen_categories,omitempty"` // "score" or "refuse"; empty: "score"
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *DeployRequest) Reset() {
@@ -2866,6 +2877,13 @@ func (x *DeployRequest) GetUndeploy() bool {
 		return x.Undeploy
 	}
 	return false
+}
+
+func (x *DeployRequest) GetUnseenCategories() string {
+	if x != nil {
+		return x.UnseenCategories
+	}
+	return ""
 }
 
 type RollbackRequest struct {
@@ -3589,13 +3607,14 @@ func (x *ArtifactRef) GetSizeBytes() int64 {
 }
 
 type Assignment struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Model         string                 `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
-	Primary       *ArtifactRef           `protobuf:"bytes,2,opt,name=primary,proto3" json:"primary,omitempty"`
-	Canary        *ArtifactRef           `protobuf:"bytes,3,opt,name=canary,proto3" json:"canary,omitempty"` // unset: no canary
-	CanaryPercent float64                `protobuf:"fixed64,4,opt,name=canary_percent,json=canaryPercent,proto3" json:"canary_percent,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Model            string                 `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	Primary          *ArtifactRef           `protobuf:"bytes,2,opt,name=primary,proto3" json:"primary,omitempty"`
+	Canary           *ArtifactRef           `protobuf:"bytes,3,opt,name=canary,proto3" json:"canary,omitempty"` // unset: no canary
+	CanaryPercent    float64                `protobuf:"fixed64,4,opt,name=canary_percent,json=canaryPercent,proto3" json:"canary_percent,omitempty"`
+	UnseenCategories string                 `protobuf:"bytes,5,opt,name=unseen_categories,json=unseenCategories,proto3" json:"unseen_categories,omitempty"` // "score" or "refuse", for the primary and the canary; empty: "score"
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Assignment) Reset() {
@@ -3654,6 +3673,13 @@ func (x *Assignment) GetCanaryPercent() float64 {
 		return x.CanaryPercent
 	}
 	return 0
+}
+
+func (x *Assignment) GetUnseenCategories() string {
+	if x != nil {
+		return x.UnseenCategories
+	}
+	return ""
 }
 
 type Assignments struct {
@@ -7312,7 +7338,7 @@ const file_control_plane_protocol_control_plane_proto_rawDesc = "" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12\x14\n" +
 	"\x05alias\x18\x02 \x01(\tR\x05alias\"/\n" +
 	"\x13DeleteAliasResponse\x12\x18\n" +
-	"\aversion\x18\x01 \x01(\x03R\aversion\"\x81\x03\n" +
+	"\aversion\x18\x01 \x01(\x03R\aversion\"\xae\x03\n" +
 	"\n" +
 	"Deployment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x12\n" +
@@ -7331,13 +7357,15 @@ const file_control_plane_protocol_control_plane_proto_rawDesc = "" +
 	"\x10resolved_version\x18\v \x01(\x03R\x0fresolvedVersion\x12\x1e\n" +
 	"\n" +
 	"undeployed\x18\f \x01(\bR\n" +
-	"undeployed\"\xc5\x01\n" +
+	"undeployed\x12+\n" +
+	"\x11unseen_categories\x18\r \x01(\tR\x10unseenCategories\"\xf2\x01\n" +
 	"\rDeployRequest\x12\x12\n" +
 	"\x04pool\x18\x01 \x01(\tR\x04pool\x126\n" +
 	"\x06target\x18\x02 \x01(\v2\x1e.conduit.control.v1.VersionRefR\x06target\x12%\n" +
 	"\x0ecanary_version\x18\x03 \x01(\x03R\rcanaryVersion\x12%\n" +
 	"\x0ecanary_percent\x18\x04 \x01(\x01R\rcanaryPercent\x12\x1a\n" +
-	"\bundeploy\x18\x05 \x01(\bR\bundeploy\";\n" +
+	"\bundeploy\x18\x05 \x01(\bR\bundeploy\x12+\n" +
+	"\x11unseen_categories\x18\x06 \x01(\tR\x10unseenCategories\";\n" +
 	"\x0fRollbackRequest\x12\x12\n" +
 	"\x04pool\x18\x01 \x01(\tR\x04pool\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\"\x98\x01\n" +
@@ -7393,13 +7421,14 @@ const file_control_plane_protocol_control_plane_proto_rawDesc = "" +
 	"\aversion\x18\x01 \x01(\x03R\aversion\x12\x16\n" +
 	"\x06sha256\x18\x02 \x01(\tR\x06sha256\x12\x1d\n" +
 	"\n" +
-	"size_bytes\x18\x03 \x01(\x03R\tsizeBytes\"\xbd\x01\n" +
+	"size_bytes\x18\x03 \x01(\x03R\tsizeBytes\"\xea\x01\n" +
 	"\n" +
 	"Assignment\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x129\n" +
 	"\aprimary\x18\x02 \x01(\v2\x1f.conduit.control.v1.ArtifactRefR\aprimary\x127\n" +
 	"\x06canary\x18\x03 \x01(\v2\x1f.conduit.control.v1.ArtifactRefR\x06canary\x12%\n" +
-	"\x0ecanary_percent\x18\x04 \x01(\x01R\rcanaryPercent\"y\n" +
+	"\x0ecanary_percent\x18\x04 \x01(\x01R\rcanaryPercent\x12+\n" +
+	"\x11unseen_categories\x18\x05 \x01(\tR\x10unseenCategories\"y\n" +
 	"\vAssignments\x12\x12\n" +
 	"\x04pool\x18\x01 \x01(\tR\x04pool\x12\x1e\n" +
 	"\n" +

@@ -433,6 +433,11 @@ export interface Deployment {
   resolvedVersion: number;
   /** this entry removed the model from the pool */
   undeployed: boolean;
+  /**
+   * What the pool's servers answer to a categorical input value the version's training data never had: "score"
+   * (default) or "refuse" (INVALID_ARGUMENT naming the input and the value).
+   */
+  unseenCategories: string;
 }
 
 export interface DeployRequest {
@@ -443,6 +448,8 @@ export interface DeployRequest {
   canaryPercent: number;
   /** remove the model from the pool instead (target.model names it) */
   undeploy: boolean;
+  /** "score" or "refuse"; empty: "score" */
+  unseenCategories: string;
 }
 
 export interface RollbackRequest {
@@ -537,6 +544,8 @@ export interface Assignment {
   /** unset: no canary */
   canary?: ArtifactRef | undefined;
   canaryPercent: number;
+  /** "score" or "refuse", for the primary and the canary; empty: "score" */
+  unseenCategories: string;
 }
 
 export interface Assignments {
@@ -5114,6 +5123,7 @@ function createBaseDeployment(): Deployment {
     createdBy: "",
     resolvedVersion: 0,
     undeployed: false,
+    unseenCategories: "",
   };
 }
 
@@ -5154,6 +5164,9 @@ export const Deployment: MessageFns<Deployment> = {
     }
     if (message.undeployed !== false) {
       writer.uint32(96).bool(message.undeployed);
+    }
+    if (message.unseenCategories !== "") {
+      writer.uint32(106).string(message.unseenCategories);
     }
     return writer;
   },
@@ -5267,6 +5280,14 @@ export const Deployment: MessageFns<Deployment> = {
             message.undeployed = reader.bool();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.unseenCategories = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5296,12 +5317,13 @@ export const Deployment: MessageFns<Deployment> = {
     message.createdBy = object.createdBy ?? "";
     message.resolvedVersion = object.resolvedVersion ?? 0;
     message.undeployed = object.undeployed ?? false;
+    message.unseenCategories = object.unseenCategories ?? "";
     return message;
   },
 };
 
 function createBaseDeployRequest(): DeployRequest {
-  return { pool: "", target: undefined, canaryVersion: 0, canaryPercent: 0, undeploy: false };
+  return { pool: "", target: undefined, canaryVersion: 0, canaryPercent: 0, undeploy: false, unseenCategories: "" };
 }
 
 export const DeployRequest: MessageFns<DeployRequest> = {
@@ -5320,6 +5342,9 @@ export const DeployRequest: MessageFns<DeployRequest> = {
     }
     if (message.undeploy !== false) {
       writer.uint32(40).bool(message.undeploy);
+    }
+    if (message.unseenCategories !== "") {
+      writer.uint32(50).string(message.unseenCategories);
     }
     return writer;
   },
@@ -5377,6 +5402,14 @@ export const DeployRequest: MessageFns<DeployRequest> = {
             message.undeploy = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.unseenCategories = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5401,6 +5434,7 @@ export const DeployRequest: MessageFns<DeployRequest> = {
     message.canaryVersion = object.canaryVersion ?? 0;
     message.canaryPercent = object.canaryPercent ?? 0;
     message.undeploy = object.undeploy ?? false;
+    message.unseenCategories = object.unseenCategories ?? "";
     return message;
   },
 };
@@ -6364,7 +6398,7 @@ export const ArtifactRef: MessageFns<ArtifactRef> = {
 };
 
 function createBaseAssignment(): Assignment {
-  return { model: "", primary: undefined, canary: undefined, canaryPercent: 0 };
+  return { model: "", primary: undefined, canary: undefined, canaryPercent: 0, unseenCategories: "" };
 }
 
 export const Assignment: MessageFns<Assignment> = {
@@ -6380,6 +6414,9 @@ export const Assignment: MessageFns<Assignment> = {
     }
     if (message.canaryPercent !== 0) {
       writer.uint32(33).double(message.canaryPercent);
+    }
+    if (message.unseenCategories !== "") {
+      writer.uint32(42).string(message.unseenCategories);
     }
     return writer;
   },
@@ -6429,6 +6466,14 @@ export const Assignment: MessageFns<Assignment> = {
             message.canaryPercent = reader.double();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.unseenCategories = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6454,6 +6499,7 @@ export const Assignment: MessageFns<Assignment> = {
       ? ArtifactRef.fromPartial(object.canary)
       : undefined;
     message.canaryPercent = object.canaryPercent ?? 0;
+    message.unseenCategories = object.unseenCategories ?? "";
     return message;
   },
 };
