@@ -29,7 +29,7 @@ from control_plane.store._engine import Database
 from control_plane.store._migrate import VERSION_TABLE, alembic_config
 from control_plane.store._schema import Base
 
-HEAD = "0009u"
+HEAD = "0009"
 # Optuna's tables (optuna/storages/_rdb/models.py) and its Alembic table: none may be one of ours.
 OPTUNA_TABLES = {
     "studies",

@@ -2,7 +2,7 @@
 
 Every existing deployment keeps scoring such values, as it did before the option existed.
 
-Revision ID: 0009u
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-06
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009u"
+revision: str = "0009"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
