@@ -17,7 +17,7 @@ PAGES = {
     f"/models/{MODEL}/versions/2": "production",
     f"/models/{MODEL}/versions/2/report": "AUC = ",
     f"/models/{MODEL}/compare?a=1&b=2": "credit:1",
-    "/deployments": "default",
+    "/deployments": "score",  # what the pool answers to an unseen category
     "/deployments?history=1": "active",
     "/servers": "READY",
     "/monitoring": "@production",
