@@ -216,8 +216,10 @@ class Evaluator:
         scores = self._source.drift(model, version, since, at)
         psi = {name: value for name, value in (scores.psi if scores else {}).items() if math.isfinite(value)}
         if scores is None or scores.rows == 0 or not psi:
-            # No rows, no drift: like a per-window condition without requests, a firing alert resolves.
-            return Evaluation(Outcome.CLEAR, at, detail=f"no data: no row in the last {self._span(condition)}")
+            # No rows, or too few for monitoring to give any feature a verdict: no drift. Like a per-window condition
+            # without requests, a firing alert resolves.
+            detail = f"no data: too few rows for a verdict in the last {self._span(condition)}"
+            return Evaluation(Outcome.CLEAR, at, detail=detail)
         # A feature counts when its PSI is above the rule's threshold and monitoring's verdict agrees that it drifted
         # (significant, on enough rows): a few rows give any PSI, and are no drift.
         verdicts = scores.drifted
