@@ -9,6 +9,7 @@ One module per domain; import them from here (``from contract.entities import Mo
 from contract.entities._alerting import AlertEvent, AlertRuleRecord, AlertStatus, JobRecord, JobRun
 from contract.entities._common import Page
 from contract.entities._datasets import (
+    LISTED_CATEGORIES,
     TRAINING_PROFILE,
     CategoryCount,
     ColumnProfile,
@@ -57,6 +58,7 @@ from contract.entities._users import AuditEntry, Callers, CallerToken, Role, Use
 
 __all__ = [
     "IMPORT_FORMATS",
+    "LISTED_CATEGORIES",
     "TRAINING_PROFILE",
     "UNSEEN_CATEGORIES",
     "AlertEvent",

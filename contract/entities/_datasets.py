@@ -9,17 +9,25 @@ Binning rule, shared by the trainers and the monitoring code: ``bin_edges`` ``e0
 the first is closed on both sides, ``[e0, e1]``, every later one is ``(e[i], e[i+1]]``. A value ``v`` falls in bin
 ``max(searchsorted(edges, v, side="left") - 1, 0)`` when ``e0 <= v <= ek``; values outside the edges are outside every
 bin. A column with a single distinct value has the edges ``(v, v)`` and one bin.
+
+Profiles made before numeric edges were float32 and rarer categories were listed by name are *outdated*
+(``DatasetProfile.outdated``): served FP32 values equal to a float64 edge fall one bin up, and an unseen category cannot
+be told from a rare one. The rule reads the profile itself, so it holds for every stored profile without a format
+number: an edge float32 cannot represent exactly, or categories beyond the top ones that are few enough to list
+(``distinct`` tells how many) but are not listed.
 """
 
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 __all__ = [
+    "LISTED_CATEGORIES",
     "TRAINING_PROFILE",
     "CategoryCount",
     "ColumnProfile",
@@ -34,8 +42,21 @@ TRAINING_PROFILE = "profile.json"
 repository)."""
 
 
+LISTED_CATEGORIES = 1000
+"""The most categories beyond the top ones a profile lists by name in ``other_categories``."""
+
+
 def _number(value: float) -> float | str:
     return value if math.isfinite(value) else str(value)
+
+
+def _is_float32(value: float) -> bool:
+    if not math.isfinite(value):
+        return True  # an open outer bin or a column without values; float32 has them too
+    try:
+        return bool(struct.unpack("f", struct.pack("f", value))[0] == value)
+    except OverflowError:  # beyond float32's range
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +94,17 @@ class ColumnProfile:
     """Most frequent first."""
     other_count: int = 0
     other_categories: tuple[str, ...] = ()
-    """The values ``other_count`` counts, sorted, when there are few enough to list (at most 1000); empty when
-    there are none or more."""
+    """The values ``other_count`` counts, sorted, when there are few enough to list (at most ``LISTED_CATEGORIES``);
+    empty when there are none or more."""
+
+    @property
+    def outdated(self) -> bool:
+        """Whether an older profiler made this column: an edge that is not a float32, or rarer categories that
+        should be listed and are not (see the module's docstring)."""
+        if not all(_is_float32(edge) for edge in self.bin_edges):
+            return True
+        unlisted = self.distinct - len(self.top_categories)
+        return bool(self.top_categories) and 0 < unlisted <= LISTED_CATEGORIES and not self.other_categories
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -142,6 +172,12 @@ class DatasetProfile:
 
     rows: int = 0
     columns: tuple[ColumnProfile, ...] = ()
+
+    @property
+    def outdated(self) -> bool:
+        """Whether an older profiler made this profile (any column ``outdated``): its data set's profile can be
+        rebuilt from its rows."""
+        return any(column.outdated for column in self.columns)
 
     def column(self, name: str) -> ColumnProfile:
         """The profile of column ``name``; ``KeyError`` when there is none."""

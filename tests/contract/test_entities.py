@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 
 from contract.entities import (
+    LISTED_CATEGORIES,
     ArtifactRef,
     Assignment,
     Callers,
@@ -89,3 +91,18 @@ def test_callers_digest_follows_the_content_not_the_order_and_survives_json() ->
     assert Callers.of([a]).digest != Callers.of([CallerToken("a" * 64, "ana", Role.ADMIN)]).digest
     table = Callers.of([a, b])
     assert Callers.from_json(table.to_json()) == table
+
+
+def test_a_profile_is_outdated_by_an_edge_float32_cannot_hold_or_rarer_categories_left_unlisted() -> None:
+    numeric = ColumnProfile("x", "Float64", "numeric", 0, 0.0, (float("-inf"), 0.5, 17.25, float("inf")), (1, 2, 3))
+    assert not numeric.outdated
+    assert replace(numeric, bin_edges=(0.5, 17.3)).outdated  # float32(17.3) is another number
+    assert replace(numeric, bin_edges=(0.5, 1e39)).outdated  # beyond float32's range
+    top = tuple(CategoryCount(f"c{i}", 10) for i in range(20))
+    city = ColumnProfile("city", "String", "categorical", 0, 0.0, distinct=23, top_categories=top, other_count=3)
+    assert city.outdated
+    assert not replace(city, other_categories=("c20", "c21", "c22")).outdated
+    # More rarer categories than a profile lists, or none at all: nothing is missing.
+    assert not replace(city, distinct=20 + LISTED_CATEGORIES + 1).outdated
+    assert not replace(city, distinct=20, other_count=0).outdated
+    assert DatasetProfile(3, (numeric, city)).outdated and not DatasetProfile(3, (numeric,)).outdated

@@ -3,6 +3,8 @@ the inference server's sketch kernel, and the drift statistics of training rows 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import polars as pl
 import pytest
@@ -81,3 +83,13 @@ def test_values_beyond_float32_keep_finite_edges() -> None:
     assert sketch["below"] == 1 and sketch["above"] == 1
     drift = compare("x", "numeric", column, sketch, DriftRule(min_rows=1))
     assert drift is not None and drift.observed == (*column.bin_counts, 0)
+
+
+def test_what_the_profiler_makes_is_never_outdated_and_old_edges_are() -> None:
+    values = np.concatenate([measurements(), [-1e300, 1e300]])
+    cities = [f"city-{i % 30}" for i in range(len(values))]
+    made = profile(pl.DataFrame({"bill_depth_mm": values, "city": cities, "sex": [i % 2 == 0 for i in values]}))
+    assert not made.outdated and len(made.column("city").other_categories) == 10
+    # The edges as Conduit computed them before (float64 quantiles): outdated, which re-importing fixes.
+    old = tuple(float(e) for e in np.unique(np.quantile(measurements(), np.linspace(0, 1, 11))))
+    assert replace(made.column("bill_depth_mm"), bin_edges=old).outdated

@@ -19,14 +19,12 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from contract.entities import CategoryCount, ColumnProfile, DatasetProfile
+from contract.entities import LISTED_CATEGORIES, CategoryCount, ColumnProfile, DatasetProfile
 
 __all__ = ["column_kind", "profile"]
 
 DEFAULT_BINS = 10
 TOP_CATEGORIES = 20
-OTHER_CATEGORIES = 1000
-"""Past this many categories beyond the top ones, a profile lists none of them (unseen values are then unknown)."""
 
 
 def column_kind(dtype: pl.DataType) -> str:
@@ -75,7 +73,8 @@ def _column(series: pl.Series, bins: int) -> ColumnProfile:
         other = len(present) - sum(c.count for c in top)
         # The rest by name, so that monitoring can tell a value the training data never had from a rare one.
         rest = counted[texts.name].slice(TOP_CATEGORIES)
-        if 0 < len(rest) <= OTHER_CATEGORIES:
+        # Past LISTED_CATEGORIES of them, none is listed (unseen values are then unknown).
+        if 0 < len(rest) <= LISTED_CATEGORIES:
             others = tuple(sorted(str(value) for value in rest.to_list()))
     return ColumnProfile(
         name=series.name,
