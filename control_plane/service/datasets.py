@@ -50,7 +50,9 @@ class DatasetService:
 
         Returns:
             The version and whether this call created it. A version already recorded is returned at once, before
-            any byte is received: the client computed its name from the data, so the data is already here.
+            any byte is received: the client computed its name from the data, so the data is already here. When
+            its stored profile is ``outdated`` and ``new``'s is not, ``new``'s replaces it first (the upgrade path
+            of versions imported before the current profile; the caller sees it in the profile returned).
 
         Raises:
             ConduitError: INVALID_ARGUMENT for a malformed header or profile, a size or sha256 that does not match,
@@ -60,10 +62,16 @@ class DatasetService:
         check_new_dataset(new)
         self._spool.check_announced("data set", new.sha256, new.size_bytes)
         try:
-            return await asyncio.to_thread(self._store.get_dataset, new.name, new.version), False
+            stored = await asyncio.to_thread(self._store.get_dataset, new.name, new.version)
         except ConduitError as exc:
             if exc.code is not ErrorCode.NOT_FOUND:
                 raise
+        else:
+            if stored.profile.outdated and not new.profile.outdated:
+                stored, rebuilt = await asyncio.to_thread(self._store.rebuild_dataset_profile, new, actor=actor)
+                if rebuilt:
+                    log.info("rebuilt the profile of data set %s version %s by %s", new.name, new.version, actor)
+            return stored, False
         async with self._spool.receive("data set", new.sha256, new.size_bytes, chunks, suffix=".parquet") as spool:
             # Before it is stored: a train job must never be the first to find a decompression bomb.
             await asyncio.to_thread(check_parquet, spool, "data set", self._parquet)

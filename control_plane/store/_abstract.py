@@ -106,6 +106,19 @@ class AbstractStore(abc.ABC):
         """
 
     @abc.abstractmethod
+    def rebuild_dataset_profile(self, new: NewDatasetVersion, *, actor: str) -> tuple[DatasetVersion, bool]:
+        """Replace the stored profile of ``new``'s (name, version) by ``new.profile`` when the stored one is
+        ``outdated`` and ``new.profile`` is not; a version's rows never change, only how they are profiled.
+
+        Returns:
+            The version as stored, and whether this call replaced its profile (audited as RebuildDatasetProfile).
+
+        Raises:
+            ConduitError: NOT_FOUND for an unknown version; INVALID_ARGUMENT for a malformed profile, or one whose
+                rows or columns are not the stored version's.
+        """
+
+    @abc.abstractmethod
     def get_dataset(self, name: str, version: str | None = None) -> DatasetVersion:
         """The version, or (None) the newest. Raises NOT_FOUND."""
 

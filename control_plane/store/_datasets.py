@@ -7,7 +7,7 @@ import re
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, aliased
 
-from contract.entities import DatasetVersion, NewDatasetVersion, Page
+from contract.entities import DatasetProfile, DatasetVersion, NewDatasetVersion, Page
 from contract.errors import ConduitError, ErrorCode
 from control_plane.store import _convert
 from control_plane.store._audit import record
@@ -23,6 +23,7 @@ __all__ = [
     "get_dataset",
     "list_dataset_versions",
     "list_datasets",
+    "rebuild_dataset_profile",
 ]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -78,6 +79,32 @@ def create_dataset_version(session: Session, new: NewDatasetVersion, *, actor: s
         target = f"dataset/{new.name}:{new.version}"
         record(session, actor, "ImportDataset", target, before=None, after=_convert.dataset_state(row))
     return _convert.dataset_version(row), created
+
+
+def rebuild_dataset_profile(session: Session, new: NewDatasetVersion, *, actor: str) -> tuple[DatasetVersion, bool]:
+    check_new_dataset(new)
+    dataset = _find_dataset(session, new.name)
+    # Locked (on PostgreSQL) so that two rebuilds at once audit one replacement.
+    row = session.scalar(_version(dataset, new.version).with_for_update())
+    if row is None:
+        raise ConduitError(ErrorCode.NOT_FOUND, f"data set {new.name!r} has no version {new.version}")
+    stored = DatasetProfile.from_json(row.profile)
+    if not stored.outdated or new.profile.outdated:
+        return _convert.dataset_version(row), False
+    # The version names the rows, so a profile of them has their row count and columns; anything else is not theirs.
+    if new.profile.rows != stored.rows or [c.name for c in new.profile.columns] != [c.name for c in stored.columns]:
+        raise ConduitError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"the profile does not describe data set {new.name}:{new.version} "
+            f"({stored.rows} rows, {len(stored.columns)} columns stored)",
+        )
+    before = {**_convert.dataset_state(row), "profile": "outdated"}
+    row.profile = new.profile.to_json()
+    session.flush()
+    target = f"dataset/{new.name}:{new.version}"
+    after = {**_convert.dataset_state(row), "profile": "current"}
+    record(session, actor, "RebuildDatasetProfile", target, before=before, after=after)
+    return _convert.dataset_version(row), True
 
 
 def get_dataset(session: Session, name: str, version: str | None) -> DatasetVersion:

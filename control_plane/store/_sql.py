@@ -129,6 +129,10 @@ class SqlStore(AbstractStore):
         with self._db.write() as session:
             return _datasets.create_dataset_version(session, new, actor=actor)
 
+    def rebuild_dataset_profile(self, new: NewDatasetVersion, *, actor: str) -> tuple[DatasetVersion, bool]:
+        with self._db.write() as session:
+            return _datasets.rebuild_dataset_profile(session, new, actor=actor)
+
     def get_dataset(self, name: str, version: str | None = None) -> DatasetVersion:
         with self._db.read() as session:
             return _datasets.get_dataset(session, name, version)

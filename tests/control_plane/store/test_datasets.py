@@ -85,6 +85,45 @@ def test_importing_a_version_again_returns_it_unchanged(store: SqlStore, new_dat
     assert len(_imports(store)) == 1
 
 
+def _current(profile: DatasetProfile) -> DatasetProfile:
+    """``profile`` (whose country column leaves 38 rarer countries unlisted) as the current profiler makes it."""
+    country = profile.column("country")
+    listed = tuple(f"C{i:02d}" for i in range(country.distinct - len(country.top_categories)))
+    columns = tuple(dataclasses.replace(c, other_categories=listed) if c is country else c for c in profile.columns)
+    return dataclasses.replace(profile, columns=columns)
+
+
+def test_an_outdated_profile_is_rebuilt_once_and_audited(
+    store: SqlStore, new_dataset: NewDataset, error_code: ErrorOf
+) -> None:
+    first = new_dataset("credit")
+    stored, _ = store.create_dataset_version(first, actor="alice")
+    assert stored.profile.outdated
+    # Not the stored rows' profile: refused, nothing changed.
+    other_rows = dataclasses.replace(first, profile=dataclasses.replace(_current(PROFILE), rows=999))
+    assert error_code(lambda: store.rebuild_dataset_profile(other_rows, actor="bob")) is ErrorCode.INVALID_ARGUMENT
+    # An outdated profile never replaces another.
+    assert store.rebuild_dataset_profile(first, actor="bob") == (stored, False)
+
+    rebuilt, replaced = store.rebuild_dataset_profile(
+        dataclasses.replace(first, profile=_current(PROFILE)), actor="bob"
+    )
+    assert replaced and rebuilt.profile == _current(PROFILE) and not rebuilt.profile.outdated
+    assert dataclasses.replace(rebuilt, profile=PROFILE) == stored  # only the profile changed
+    assert store.get_dataset("credit", first.version) == rebuilt
+    # A current profile stays, whatever comes next.
+    assert store.rebuild_dataset_profile(dataclasses.replace(first, profile=_current(PROFILE)), actor="carol") == (
+        rebuilt,
+        False,
+    )
+    audit = store.list_audit(
+        since=None, actor=None, action="RebuildDatasetProfile", target_prefix=None, page_size=0, page_token=""
+    )
+    assert [(e.actor, e.target) for e in audit.items] == [("bob", f"dataset/credit:{first.version}")]
+    unknown = dataclasses.replace(first, version="0" * 16)
+    assert error_code(lambda: store.rebuild_dataset_profile(unknown, actor="bob")) is ErrorCode.NOT_FOUND
+
+
 def test_listings_page_through_every_item_once(store: SqlStore, new_dataset: NewDataset) -> None:
     for name in ("a", "b", "c"):
         for _ in range(3):
