@@ -15,7 +15,7 @@ from pathlib import Path
 from clients._cli_control import SubParsers, command_parser
 from clients._cli_import import add_import_options, check_file_options, import_spec, is_url, read_import
 from clients._cli_output import emit, table, when
-from clients.training import BUNDLED_PREFIX, fetch_dataset, import_frame, read_source, register_result
+from clients.training import BUNDLED_PREFIX, fetch_dataset, import_outcome, read_source, register_result, reprofile
 from contract import wire
 from contract.client import SyncControlPlaneClient, collect
 from contract.entities import DatasetVersion, ImportSpec
@@ -84,15 +84,24 @@ def _import(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
         filter=args.filter,
         log=lambda line: print(line, file=sys.stderr, flush=True),
     )
-    stored, created = import_frame(client, frame, name, source=source, target=target, description=description)
+    done = import_outcome(client, frame, name, source=source, target=target, description=description)
+    stored = done.dataset
+    said = "unchanged (profile rebuilt)" if done.outcome == "profile rebuilt" else done.outcome
     emit(
         args,
         wire.dataset_version(stored),
         lambda: (
-            f"{'imported' if created else 'unchanged'} {stored.name}:{stored.version}  "
+            f"{said} {stored.name}:{stored.version}  "
             f"({stored.profile.rows} rows, {len(stored.profile.columns)} columns)"
         ),
     )
+
+
+def _reprofile(client: SyncControlPlaneClient, args: argparse.Namespace) -> None:
+    done = reprofile(client, *_dataset_ref(args.ref))
+    stored = done.dataset
+    said = "profile rebuilt" if done.outcome == "profile rebuilt" else "profile already current"
+    emit(args, wire.dataset_version(stored), lambda: f"{said} {stored.name}:{stored.version}")
 
 
 def _column_type(text: str) -> tuple[str, str]:
@@ -234,6 +243,13 @@ def add_training_commands(sub: SubParsers) -> None:
     p.add_argument("name")
     p.add_argument("--limit", type=int, help="at most this many")
     p = command_parser(actions, "show", _show, "one version with its profile (NAME or NAME:VERSION)")
+    p.add_argument("ref", metavar="NAME[:VERSION]")
+    p = command_parser(
+        actions,
+        "reprofile",
+        _reprofile,
+        "rebuild a version's profile made by an older Conduit from its rows (NAME or NAME:VERSION)",
+    )
     p.add_argument("ref", metavar="NAME[:VERSION]")
     p = command_parser(actions, "download", _download, "write a version's Parquet file")
     p.add_argument("ref", metavar="NAME[:VERSION]")

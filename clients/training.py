@@ -1,6 +1,7 @@
 """Data sets and training runs against the control plane: the trainers library on one side, the registry on the other.
 
-``import_frame`` versions, profiles and uploads a polars frame; ``fetch_dataset`` brings a version back;
+``import_frame`` versions, profiles and uploads a polars frame (``import_outcome`` also tells whether an outdated
+profile of unchanged rows was rebuilt); ``fetch_dataset`` brings a version back;
 ``register_result`` stores a training run as a model version with its metrics, lineage and attachments
 (``evaluation.json``, ``spec.toml``, ``training.log``, ``environment.json``, ``profile.json``). The
 ``conduit datasets``/``conduit train`` commands and ``conduit demo`` are thin layers over these.
@@ -11,21 +12,27 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 
 from contract.client import SyncControlPlaneClient
 from contract.entities import TRAINING_PROFILE, DatasetVersion, ModelVersion
+from contract.errors import ConduitError, ErrorCode
 from trainers import TrainingResult, bundled
 from trainers import datasets as ds
 
 __all__ = [
     "BUNDLED_PREFIX",
+    "DatasetImport",
     "fetch_dataset",
     "import_frame",
+    "import_outcome",
     "read_source",
     "register_result",
+    "reprofile",
 ]
 
 BUNDLED_PREFIX = "bundled:"
@@ -58,6 +65,15 @@ def read_source(
     return ds.read_file(path, null_values=null_values), f"file:{path.name}"
 
 
+@dataclass(frozen=True, slots=True)
+class DatasetImport:
+    """What an import did: ``imported`` a new version, found it ``unchanged``, or found it unchanged with an
+    outdated profile and rebuilt that (``profile rebuilt``)."""
+
+    dataset: DatasetVersion
+    outcome: Literal["imported", "unchanged", "profile rebuilt"]
+
+
 def import_frame(
     client: SyncControlPlaneClient,
     frame: pl.DataFrame,
@@ -74,6 +90,24 @@ def import_frame(
     Raises:
         DatasetError: empty data, or a ``target`` that is not a column.
     """
+    done = import_outcome(client, frame, name, source=source, target=target, description=description)
+    return done.dataset, done.outcome == "imported"
+
+
+def import_outcome(
+    client: SyncControlPlaneClient,
+    frame: pl.DataFrame,
+    name: str,
+    *,
+    source: str,
+    target: str = "",
+    description: str = "",
+) -> DatasetImport:
+    """``import_frame``, telling also whether the stored version's outdated profile was replaced by this one's.
+
+    Raises:
+        DatasetError: empty data, or a ``target`` that is not a column.
+    """
     if frame.height == 0:
         raise ds.DatasetError(f"{source}: no rows to import")
     if target and target not in frame.columns:
@@ -81,10 +115,11 @@ def import_frame(
     # The stored file holds the rows in the form their version hashes (ISO date text as dates, wide dtypes).
     frame = ds.canonical(frame)
     version = ds.content_version(frame)
+    before = _stored(client, name, version)
     with tempfile.TemporaryDirectory(prefix="conduit-dataset-") as folder:
         path = Path(folder) / "data.parquet"
         ds.write_parquet(frame, path)
-        return client.run(
+        stored, created = client.run(
             client.api.import_dataset(
                 name,
                 path,
@@ -95,6 +130,44 @@ def import_frame(
                 description=description,
             )
         )
+    if created:
+        return DatasetImport(stored, "imported")
+    # The control plane replaces an outdated profile of the rows it already has by the one just sent.
+    rebuilt = before is not None and before.profile.outdated and not stored.profile.outdated
+    return DatasetImport(stored, "profile rebuilt" if rebuilt else "unchanged")
+
+
+def _stored(client: SyncControlPlaneClient, name: str, version: str) -> DatasetVersion | None:
+    try:
+        return client.run(client.api.get_dataset(name, version))
+    except ConduitError as exc:
+        if exc.code is ErrorCode.NOT_FOUND:
+            return None
+        raise
+
+
+def reprofile(client: SyncControlPlaneClient, name: str, version: str = "") -> DatasetImport:
+    """Rebuild an outdated profile of a stored data set version (the newest when ``version`` is empty) from its
+    rows: downloaded, profiled here and sent back as an import of the same rows. A current profile is left as it is
+    (``unchanged``) and no row is downloaded.
+
+    Raises:
+        ConduitError: NOT_FOUND for an unknown version; FAILED_PRECONDITION when the stored rows no longer hash to
+            their version (they would be imported as another one).
+    """
+    stored = client.run(client.api.get_dataset(name, version))
+    if not stored.profile.outdated:
+        return DatasetImport(stored, "unchanged")
+    frame, stored = fetch_dataset(client, name, stored.version)
+    again = ds.content_version(ds.canonical(frame))
+    if again != stored.version:
+        raise ConduitError(
+            ErrorCode.FAILED_PRECONDITION,
+            f"the rows of {name}:{stored.version} hash to version {again} here; import them again instead",
+        )
+    return import_outcome(
+        client, frame, name, source=stored.source, target=stored.target, description=stored.description
+    )
 
 
 def fetch_dataset(client: SyncControlPlaneClient, name: str, version: str = "") -> tuple[pl.DataFrame, DatasetVersion]:
