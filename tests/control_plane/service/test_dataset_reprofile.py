@@ -30,6 +30,7 @@ from contract.entities import (
 )
 from control_plane.artifacts import LocalArtifactStore
 from control_plane.monitoring import build_report
+from control_plane.protocol import control_plane_pb2 as cp
 from control_plane.service._baseline import version_baseline
 from control_plane.store import SqlStore
 from tests.control_plane.monitoring.conftest import numeric_sketch
@@ -160,10 +161,10 @@ async def test_importing_the_same_rows_again_rebuilds_an_outdated_profile(
         store.close()
 
 
-def _cli(target: str, *args: str) -> tuple[int, str, str]:
+def _cli(target: str, *args: str, token: str = ADMIN_TOKEN) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([*args, "--control-plane", target, "--token", ADMIN_TOKEN])
+        code = main([*args, "--control-plane", target, "--token", token])
     return code, out.getvalue(), err.getvalue()
 
 
@@ -176,6 +177,14 @@ async def test_conduit_datasets_reprofile_rebuilds_from_the_stored_rows(
         old = _store_outdated(api, store, frame, tmp_path)
         _register_model(store, old)
         target = api.server.target
+        # The rows are for maintainers only: a viewer is refused in one line, and nothing changes.
+        await api.user("vera", cp.ROLE_VIEWER)
+        code, _, err = await asyncio.to_thread(
+            _cli, target, "datasets", "reprofile", "lengths", token=api.tokens["vera"]
+        )
+        assert code != 0 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        assert store.get_dataset("lengths", old.version).profile.outdated
+
         code, out, err = await asyncio.to_thread(_cli, target, "datasets", "reprofile", f"lengths:{old.version}")
         assert (code, out.strip(), err) == (0, f"profile rebuilt lengths:{old.version}", "")
         stored = store.get_dataset("lengths", old.version)
