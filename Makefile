@@ -13,7 +13,14 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-install: $(STAMP)
+# The native front (native/, Rust: tonic, PyO3), compiled with the crates pinned in native/Cargo.lock and installed
+# into the environment as conduit_native; rebuilt when its sources change (a cold build takes minutes on two cores).
+NATIVE := $(VENV)/.native
+$(NATIVE): $(STAMP) native/Cargo.toml native/Cargo.lock native/pyproject.toml $(wildcard native/src/*.rs)
+	cd native && VIRTUAL_ENV=$(abspath $(VENV)) $(abspath $(VENV))/bin/maturin develop --release --locked --quiet
+	touch $(NATIVE)
+
+install: $(STAMP) $(NATIVE)
 
 # What the non-Python clients, the proto checks and the tests need, each from its own registry: Debian's protoc, C++
 # gRPC, PostgreSQL server and Chromium; clients/go's modules; the npm packages of proto/ and clients/node. Installs

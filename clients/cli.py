@@ -43,6 +43,12 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--grpc-port", type=int, help="gRPC port (default 8001)")
     p.add_argument("--metrics-port", type=int, help="Prometheus port, worker i uses port+i; 0 disables (default 8002)")
     p.add_argument("--workers", type=int, help="worker processes sharing the gRPC port (default 1)")
+    p.add_argument(
+        "--front",
+        choices=("auto", "native", "python"),
+        help="gRPC front: native (compiled), python (grpc.aio) or auto, native where built (default auto)",
+    )
+    p.add_argument("--front-threads", type=int, metavar="N", help="threads of the native front (default: by cores)")
     p.add_argument("--poll-interval", type=float, metavar="S", help="rescan the repository every S seconds")
     p.add_argument("--max-message-bytes", type=int, help="largest gRPC message in either direction (default 64 MiB)")
     p.add_argument("--drain-timeout", type=float, metavar="S", help="seconds to answer in-flight calls on SIGTERM")

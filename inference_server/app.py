@@ -13,12 +13,15 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import shutil
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -67,8 +70,9 @@ from inference_server.telemetry import (
     sum_set,
 )
 from inference_server.transport._auth import GuardedServer
+from inference_server.transport._native import NativeTransport, native_front
 from inference_server.transport._tls import ReloadingCertificates
-from inference_server.transport.servicer import InferenceServicer
+from inference_server.transport.servicer import STREAM_READ_AHEAD, InferenceServicer
 
 __all__ = ["InferenceServer", "main", "run"]
 
@@ -76,8 +80,9 @@ log = logging.getLogger("conduit.serve")
 
 # A control plane that does not answer a unary call within this many seconds counts as down.
 CONTROL_PLANE_CALL_TIMEOUT_S = 10.0
-# Seconds between checks of the tokens file for changes: a removed token stops working within this.
-TOKENS_FILE_POLL_S = 2.0
+# Seconds between checks of the tokens file (and, with the native front, of the TLS files) for changes: a removed
+# token stops working, a rotated certificate is served, within this.
+FILES_POLL_S = 2.0
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 
 
@@ -145,6 +150,12 @@ class InferenceServer:
             model_control=_model_control_refusal(settings),
         )
         self.authorizer = _authorizer(settings)
+        # The compiled front's module, or None for grpc.aio alone.
+        self._front_module = _front_module(settings)
+        self._front: Any = None
+        self._native: NativeTransport | None = None
+        self._socket_dir: Path | None = None
+        self._reuse_port = reuse_port
         self._certificates = (
             ReloadingCertificates(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
             if settings.tls_cert is not None and settings.tls_key is not None
@@ -297,22 +308,25 @@ class InferenceServer:
         else:
             await self._models.load_all()
         address = f"{self.settings.host}:{self.settings.grpc_port}"
-        try:
-            if self._certificates is not None:
-                self.port = self._server.add_secure_port(address, self._certificates.credentials())
-            else:
-                self.port = self._server.add_insecure_port(address)
-        except RuntimeError:
-            raise ConduitError(ErrorCode.UNAVAILABLE, f"cannot listen on {address} (is the port in use?)") from None
-        # gRPC's health service starts SERVING: not before this server says so.
-        await self._set_serving(False)
-        await self._server.start()
+        if self._front_module is not None:
+            self.port = await self._start_native(address)
+        else:
+            try:
+                if self._certificates is not None:
+                    self.port = self._server.add_secure_port(address, self._certificates.credentials())
+                else:
+                    self.port = self._server.add_insecure_port(address)
+            except RuntimeError:
+                raise ConduitError(ErrorCode.UNAVAILABLE, f"cannot listen on {address} (is the port in use?)") from None
+            # gRPC's health service starts SERVING: not before this server says so.
+            await self._set_serving(False)
+            await self._server.start()
         self._background.append(asyncio.create_task(self._telemetry.run_flusher(self.settings.metrics_flush_interval)))
         if self.settings.poll_interval:
             self._background.append(asyncio.create_task(self._poll(self.settings.poll_interval)))
         if self.settings.tokens_file is not None and self.authorizer is not None:
             self._background.append(
-                asyncio.create_task(watch_tokens_file(self.settings.tokens_file, self.authorizer, TOKENS_FILE_POLL_S))
+                asyncio.create_task(watch_tokens_file(self.settings.tokens_file, self.authorizer, FILES_POLL_S))
             )
         if self.follower is not None:
             self.follower.client = self._new_client()
@@ -337,6 +351,56 @@ class InferenceServer:
                 log.warning("callers' tokens cross the network in clear text: serve TLS (--tls-cert, --tls-key)")
         return self.port
 
+    async def _start_native(self, address: str) -> int:
+        """Serve grpc.aio on a private Unix socket and the compiled front on ``address``; returns the bound port."""
+        settings = self.settings
+        assert self._front_module is not None
+        # A directory only this user can enter: what reaches the socket skipped the front's TLS.
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="conduit-front-"))
+        internal = self._socket_dir / "grpc.sock"
+        self._server.add_insecure_port(f"unix:{internal}")
+        await self._set_serving(False)
+        await self._server.start()
+        front = self._front_module.Front(
+            settings.host,
+            settings.grpc_port,
+            internal=str(internal),
+            reuse_port=self._reuse_port,
+            threads=_front_threads(settings),
+            max_message_bytes=settings.max_message_bytes,
+            max_queued_bytes=settings.max_inflight_bytes,
+            stream_window_bytes=settings.stream_window_bytes,
+            stream_read_ahead=STREAM_READ_AHEAD,
+        )
+        if self._certificates is not None:
+            try:
+                front.set_tls(*self._certificates.pem())
+            except ValueError as exc:
+                raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"TLS files: {exc}") from None
+            self._background.append(asyncio.create_task(self._reload_certificates(front)))
+        self._native = NativeTransport(front, self.dataplane, self.authorizer)
+        self._native.start()
+        try:
+            port: int = front.start()
+        except OSError:
+            self._native.close()
+            raise ConduitError(ErrorCode.UNAVAILABLE, f"cannot listen on {address} (is the port in use?)") from None
+        self._front = front
+        return port
+
+    async def _reload_certificates(self, front: Any) -> None:
+        """The native front's TLS files, served again when they change (grpc.aio checks at every handshake)."""
+        certificates = self._certificates
+        assert certificates is not None
+        while True:
+            await asyncio.sleep(FILES_POLL_S)
+            pem = await asyncio.to_thread(certificates.changed)
+            if pem is not None:
+                try:
+                    front.set_tls(*pem)
+                except ValueError as exc:
+                    log.warning("keeping the previous TLS certificate: %s", exc)
+
     def _describe_security(self) -> str:
         settings = self.settings
         if self._certificates is None:
@@ -352,7 +416,8 @@ class InferenceServer:
         control = (
             "model control explicit" if settings.model_control == "explicit" and settings.control_plane is None else ""
         )
-        return ", ".join(part for part in (transport, callers, control) if part)
+        front = "native front" if self._front_module is not None else "python front"
+        return ", ".join(part for part in (front, transport, callers, control) if part)
 
     async def _report_ready(self) -> None:
         if self._withdrawn:  # stopping: an assignment arriving now changes nothing
@@ -396,7 +461,18 @@ class InferenceServer:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-        await self._server.stop(self.settings.drain_timeout if grace is None else grace)
+        grace = self.settings.drain_timeout if grace is None else grace
+        if self._front is not None:
+            # Python keeps answering the front's calls while it drains them: the wait is off the event loop.
+            await asyncio.to_thread(self._front.stop, grace)
+            self._front = None
+        if self._native is not None:
+            self._native.close()
+            self._native = None
+        await self._server.stop(grace)
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
         await self._models.close()
         self._telemetry.flush()
         # After the drain, so that the last answered requests are logged too, and before the control plane's
@@ -432,6 +508,27 @@ def _model_control_refusal(settings: ServerSettings) -> str | None:
     if settings.model_control != "explicit":
         return "model control is off: start conduit serve with --model-control explicit to load and unload models"
     return None
+
+
+def _front_module(settings: ServerSettings) -> Any | None:
+    """The compiled front's module when this server uses it; ``None`` for grpc.aio alone."""
+    if settings.front == "python":
+        return None
+    module = native_front()
+    if module is None and settings.front == "native":
+        raise ConduitError(
+            ErrorCode.FAILED_PRECONDITION,
+            "--front native: this installation has no native front (conduit_native; `make install` builds it); "
+            "serve with --front python",
+        )
+    return module
+
+
+def _front_threads(settings: ServerSettings) -> int:
+    if settings.front_threads:
+        return settings.front_threads
+    cores = len(os.sched_getaffinity(0))
+    return max(1, min(4, cores // (2 * settings.workers)))
 
 
 def _authorizer(settings: ServerSettings) -> Authorizer | None:

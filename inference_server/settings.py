@@ -56,6 +56,13 @@ class ServerSettings(BaseSettings):
     """Port of the Prometheus scrape endpoint; worker i of N listens on metrics_port + i. 0 disables it."""
     workers: int = Field(default=1, ge=1)
     """Worker processes sharing the gRPC port with SO_REUSEPORT."""
+    front: Literal["auto", "native", "python"] = "auto"
+    """The gRPC front: ``native`` terminates gRPC (and TLS) in compiled code off the GIL and hands inference calls to
+    Python in batches; ``python`` is grpc.aio; ``auto`` is native where it was built (``conduit_native``), else
+    python. Both serve the same protocol with the same answers."""
+    front_threads: int = Field(default=0, ge=0)
+    """Threads of the native front's runtime per worker; 0: one for every two cores available to each worker, at
+    least 1 and at most 4 (the event loop that runs the models needs a core of its own)."""
     poll_interval: float | None = Field(default=None, gt=0)
     """Seconds between scans of the repository for new, changed and removed models; unset: no polling."""
     max_message_bytes: int = Field(default=64 * MIB, ge=1024)

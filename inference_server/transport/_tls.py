@@ -5,19 +5,29 @@ from __future__ import annotations
 import logging
 import ssl
 from pathlib import Path
+from typing import NamedTuple
 
 import grpc
 
 from contract.errors import ConduitError, ErrorCode
 from inference_server._files import FileStamp, file_stamp
 
-__all__ = ["ReloadingCertificates"]
+__all__ = ["Pem", "ReloadingCertificates"]
 
 log = logging.getLogger("conduit.serve")
 
 
+class Pem(NamedTuple):
+    """A certificate chain, its key and the CAs of callers' certificates (mutual TLS), as PEM."""
+
+    cert: bytes
+    key: bytes
+    client_ca: bytes | None
+
+
 class ReloadingCertificates:
-    """Server credentials from PEM files that gRPC asks for again at every new connection's handshake.
+    """Server credentials from PEM files that gRPC asks for again at every new connection's handshake (the native
+    front polls ``changed`` instead).
 
     The files are read again only when one of them changed (size, modification time or inode: what a rename into
     place changes), and taken only when the key matches the certificate, so a rotation caught half-written keeps the
@@ -45,7 +55,7 @@ class ReloadingCertificates:
     def credentials(self) -> grpc.ServerCredentials:
         """Credentials for ``add_secure_port``."""
         return grpc.dynamic_ssl_server_credentials(
-            self._initial,
+            _configuration(self._initial),
             # gRPC documents None as "unchanged"; the type stubs leave it out.
             self._fetch,  # type: ignore[arg-type]
             require_client_authentication=self._client_ca is not None,
@@ -54,8 +64,8 @@ class ReloadingCertificates:
     def _stat(self) -> tuple[FileStamp, ...]:
         return tuple(file_stamp(path) for path in self._files)
 
-    def _read(self) -> grpc.ServerCertificateConfiguration:
-        """The configuration in the files now.
+    def _read(self) -> Pem:
+        """The files now.
 
         Raises:
             ValueError: a file cannot be read, or the key does not match the certificate.
@@ -63,25 +73,39 @@ class ReloadingCertificates:
         try:
             # The standard library's TLS context is the one check that the key belongs to the certificate.
             ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(self._cert, self._key)
-            pair = (self._key.read_bytes(), self._cert.read_bytes())
             client_ca = self._client_ca.read_bytes() if self._client_ca is not None else None
             if client_ca is not None:
                 ssl.create_default_context(cadata=client_ca.decode("ascii"))
+            pem = Pem(self._cert.read_bytes(), self._key.read_bytes(), client_ca)
         except (OSError, ssl.SSLError, UnicodeDecodeError, ValueError) as exc:
             raise ValueError(f"TLS files {', '.join(map(str, self._files))}: {exc}") from None
-        return grpc.ssl_server_certificate_configuration([pair], root_certificates=client_ca)
+        return pem
 
-    def _fetch(self) -> grpc.ServerCertificateConfiguration | None:
-        # Called by gRPC at every handshake, on its own thread: one stat per file when nothing changed.
+    def pem(self) -> Pem:
+        """The files as read at start."""
+        return self._initial
+
+    def changed(self) -> Pem | None:
+        """The files, when they changed since last asked and hold a valid pair; ``None`` otherwise (a broken state is
+        reported once, and tried again when the files change again)."""
         stamp = self._stat()
         if stamp == self._stamp:
             return None
-        self._stamp = stamp  # a broken state is reported once, and tried again when the files change again
+        self._stamp = stamp
         try:
-            configuration = self._read()
+            pem = self._read()
         except ValueError as exc:
             log.warning("keeping the previous TLS certificate: %s", exc)
             return None
         self.reloads += 1
         log.info("TLS certificate reloaded from %s", self._cert)
-        return configuration
+        return pem
+
+    def _fetch(self) -> grpc.ServerCertificateConfiguration | None:
+        # Called by gRPC at every handshake, on its own thread: one stat per file when nothing changed.
+        pem = self.changed()
+        return None if pem is None else _configuration(pem)
+
+
+def _configuration(pem: Pem) -> grpc.ServerCertificateConfiguration:
+    return grpc.ssl_server_certificate_configuration([(pem.key, pem.cert)], root_certificates=pem.client_ca)

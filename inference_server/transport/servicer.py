@@ -19,7 +19,7 @@ from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
 from inference_server.transport import converters
 from inference_server.transport._sizes import request_bytes, response_bytes
 
-__all__ = ["InferenceServicer"]
+__all__ = ["INTERNAL_MESSAGE", "STREAM_READ_AHEAD", "InferenceServicer", "stream_error"]
 
 log = logging.getLogger(__name__)
 
@@ -241,13 +241,16 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             window.add_bytes(response_bytes(encoded))
             return pb.ModelStreamInferResponse(infer_response=encoded)
         except Exception as exc:
-            if isinstance(exc, ConduitError):
-                message = details_of(f"[{exc.code.name}] {exc.message}")
-            else:
-                log.error("unexpected error in a stream request", exc_info=exc)
-                message = INTERNAL_MESSAGE
-            # The id lets clients that pipeline requests match the error to the request it answers.
-            failed = pb.ModelInferResponse(
-                model_name=request.model_name, model_version=request.model_version, id=request.id
-            )
-            return pb.ModelStreamInferResponse(error_message=message, infer_response=failed)
+            return stream_error(request, exc)
+
+
+def stream_error(request: pb.ModelInferRequest, exc: Exception) -> pb.ModelStreamInferResponse:
+    """The in-stream answer to a request of a stream that failed with ``exc``: the stream goes on."""
+    if isinstance(exc, ConduitError):
+        message = details_of(f"[{exc.code.name}] {exc.message}")
+    else:
+        log.error("unexpected error in a stream request", exc_info=exc)
+        message = INTERNAL_MESSAGE
+    # The id lets clients that pipeline requests match the error to the request it answers.
+    failed = pb.ModelInferResponse(model_name=request.model_name, model_version=request.model_version, id=request.id)
+    return pb.ModelStreamInferResponse(error_message=message, infer_response=failed)
