@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 # The native front (native/, Rust: tonic, PyO3), compiled with the crates pinned in native/Cargo.lock and installed
 # into the environment as conduit_native; rebuilt when its sources change (a cold build takes minutes on two cores).
 NATIVE := $(VENV)/.native
-$(NATIVE): $(STAMP) native/Cargo.toml native/Cargo.lock native/pyproject.toml $(wildcard native/src/*.rs)
+$(NATIVE): $(STAMP) native/Cargo.toml native/Cargo.lock native/pyproject.toml native/conduit_native.pyi \
+		$(wildcard native/src/*.rs)
 	cd native && VIRTUAL_ENV=$(abspath $(VENV)) $(abspath $(VENV))/bin/maturin develop --release --locked --quiet
 	touch $(NATIVE)
 

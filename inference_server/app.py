@@ -12,8 +12,8 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
-import signal
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -22,7 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -74,15 +75,20 @@ from inference_server.transport._native import NativeTransport, native_front
 from inference_server.transport._tls import ReloadingCertificates
 from inference_server.transport.servicer import STREAM_READ_AHEAD, InferenceServicer
 
+if TYPE_CHECKING:
+    from conduit_native import Front
+
 __all__ = ["InferenceServer", "main", "run"]
 
 log = logging.getLogger("conduit.serve")
 
 # A control plane that does not answer a unary call within this many seconds counts as down.
 CONTROL_PLANE_CALL_TIMEOUT_S = 10.0
-# Seconds between checks of the tokens file (and, with the native front, of the TLS files) for changes: a removed
-# token stops working, a rotated certificate is served, within this.
+# Seconds between checks of the tokens file for changes: a removed token stops working within this.
 FILES_POLL_S = 2.0
+# Seconds between the native front's checks of the TLS files (grpc.aio checks at every handshake): a rotated
+# certificate is served to new connections within this. A check is a stat of each file.
+TLS_POLL_S = 0.5
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 
 
@@ -152,7 +158,7 @@ class InferenceServer:
         self.authorizer = _authorizer(settings)
         # The compiled front's module, or None for grpc.aio alone.
         self._front_module = _front_module(settings)
-        self._front: Any = None
+        self._front: Front | None = None
         self._native: NativeTransport | None = None
         self._socket_dir: Path | None = None
         self._reuse_port = reuse_port
@@ -355,16 +361,9 @@ class InferenceServer:
         """Serve grpc.aio on a private Unix socket and the compiled front on ``address``; returns the bound port."""
         settings = self.settings
         assert self._front_module is not None
-        # A directory only this user can enter: what reaches the socket skipped the front's TLS.
-        self._socket_dir = Path(tempfile.mkdtemp(prefix="conduit-front-"))
-        internal = self._socket_dir / "grpc.sock"
-        self._server.add_insecure_port(f"unix:{internal}")
-        await self._set_serving(False)
-        await self._server.start()
         front = self._front_module.Front(
             settings.host,
             settings.grpc_port,
-            internal=str(internal),
             reuse_port=self._reuse_port,
             threads=_front_threads(settings),
             max_message_bytes=settings.max_message_bytes,
@@ -377,23 +376,33 @@ class InferenceServer:
                 front.set_tls(*self._certificates.pem())
             except ValueError as exc:
                 raise ConduitError(ErrorCode.INVALID_ARGUMENT, f"TLS files: {exc}") from None
-            self._background.append(asyncio.create_task(self._reload_certificates(front)))
-        self._native = NativeTransport(front, self.dataplane, self.authorizer)
-        self._native.start()
+        # A directory only this user can enter: what reaches the socket skipped the front's TLS.
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="conduit-front-"))
+        internal = self._socket_dir / "grpc.sock"
+        self._server.add_insecure_port(f"unix:{internal}")
+        await self._set_serving(False)
+        await self._server.start()
+        native = NativeTransport(front, self.dataplane, self.authorizer)
+        native.start()
         try:
-            port: int = front.start()
+            port: int = front.start(str(internal))
         except OSError:
-            self._native.close()
+            native.close()
+            await self._server.stop(0)
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
             raise ConduitError(ErrorCode.UNAVAILABLE, f"cannot listen on {address} (is the port in use?)") from None
-        self._front = front
+        if self._certificates is not None:
+            self._background.append(asyncio.create_task(self._reload_certificates(front)))
+        self._front, self._native = front, native
         return port
 
-    async def _reload_certificates(self, front: Any) -> None:
+    async def _reload_certificates(self, front: Front) -> None:
         """The native front's TLS files, served again when they change (grpc.aio checks at every handshake)."""
         certificates = self._certificates
         assert certificates is not None
         while True:
-            await asyncio.sleep(FILES_POLL_S)
+            await asyncio.sleep(TLS_POLL_S)
             pem = await asyncio.to_thread(certificates.changed)
             if pem is not None:
                 try:
@@ -510,7 +519,7 @@ def _model_control_refusal(settings: ServerSettings) -> str | None:
     return None
 
 
-def _front_module(settings: ServerSettings) -> Any | None:
+def _front_module(settings: ServerSettings) -> ModuleType | None:
     """The compiled front's module when this server uses it; ``None`` for grpc.aio alone."""
     if settings.front == "python":
         return None

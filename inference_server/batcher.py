@@ -160,13 +160,17 @@ class DynamicBatcher:
         """Requests waiting for execution."""
         return len(self._queue)
 
-    async def infer(self, prepare: Prepare, *, arrival_ns: int, deadline_ns: int | None = None) -> list[np.ndarray]:
+    async def infer(
+        self, prepare: Prepare, *, arrival_ns: int, deadline_ns: int | None = None, burst: bool = False
+    ) -> list[np.ndarray]:
         """Answer one request: counted in flight until answered, its outcome recorded whatever it is.
 
         Args:
             prepare: Validates the request and returns its feeds and rows; called once, before anything is queued.
             arrival_ns: When the request arrived, on the batcher's clock.
             deadline_ns: When its caller stops waiting, on the same clock.
+            burst: Other requests arrived with this one and are about to be submitted: it queues, so that they batch
+                together, even when it is the only one in flight yet.
 
         Raises:
             ConduitError: what ``prepare`` or ``submit`` raise, or the model's failure. A bad request is refused
@@ -177,7 +181,7 @@ class DynamicBatcher:
         try:
             try:
                 feeds, rows = prepare()
-                future = self.submit(feeds, rows, arrival_ns=arrival_ns, deadline_ns=deadline_ns)
+                future = self.submit(feeds, rows, arrival_ns=arrival_ns, deadline_ns=deadline_ns, burst=burst)
             except ConduitError as exc:
                 stats.record_failure(self._clock() - arrival_ns, exc.code.name)
                 raise
@@ -193,7 +197,13 @@ class DynamicBatcher:
             stats.in_flight -= 1
 
     def submit(
-        self, inputs: dict[str, np.ndarray], rows: int, *, arrival_ns: int, deadline_ns: int | None = None
+        self,
+        inputs: dict[str, np.ndarray],
+        rows: int,
+        *,
+        arrival_ns: int,
+        deadline_ns: int | None = None,
+        burst: bool = False,
     ) -> asyncio.Future[list[np.ndarray]]:
         """Queue one validated request; the future resolves to its outputs in model output order.
 
@@ -211,6 +221,7 @@ class DynamicBatcher:
             raise ConduitError(ErrorCode.RESOURCE_EXHAUSTED, f"queue full ({self._max_queue} requests waiting)")
         if (
             self._idle
+            and not burst
             and self.stats.in_flight <= 1
             and not self._queue
             and not self._delay_ns

@@ -133,8 +133,11 @@ class DataPlane:
 
     # -- inference ---
 
-    async def infer(self, request: InferRequest) -> InferResponse:
+    async def infer(self, request: InferRequest, *, burst: bool = False) -> InferResponse:
         """Validate ``request``, queue it on its version's batcher and answer with the requested outputs.
+
+        ``burst``: other requests arrived with this one (a transport that receives them together says so), and
+        it waits for them to batch together rather than run alone at once.
 
         Raises:
             ConduitError: NOT_FOUND, UNAVAILABLE, INVALID_ARGUMENT, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED or INTERNAL.
@@ -165,7 +168,7 @@ class DataPlane:
 
             deadline = arrival + int(request.timeout_s * 1e9) if request.timeout_s is not None else None
             # The batcher counts the request and records its outcome, whatever it is: one place for all of it.
-            outputs = await served.batcher.infer(prepare, arrival_ns=arrival, deadline_ns=deadline)
+            outputs = await served.batcher.infer(prepare, arrival_ns=arrival, deadline_ns=deadline, burst=burst)
         finally:
             self._inflight_bytes -= size
         sampler = self._predictions

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -34,7 +35,11 @@ _STREAM_INFER = "/inference.GRPCInferenceService/ModelStreamInfer"
 _INTERNAL = grpc.StatusCode.INTERNAL.value[0]
 
 
-def native_front() -> Any | None:
+if TYPE_CHECKING:
+    from conduit_native import Call, Front
+
+
+def native_front() -> ModuleType | None:
     """The ``conduit_native`` module, or ``None`` where it was not built."""
     try:
         import conduit_native
@@ -54,7 +59,7 @@ class NativeTransport:
     """Answers the calls of ``front`` (a ``conduit_native.Front``) through ``dataplane``, checking each caller with
     ``authorizer`` when callers are authenticated."""
 
-    def __init__(self, front: Any, dataplane: DataPlane, authorizer: Authorizer | None) -> None:
+    def __init__(self, front: Front, dataplane: DataPlane, authorizer: Authorizer | None) -> None:
         module = native_front()
         assert module is not None
         self._unary_kind, self._open_kind, self._cancel_kind = module.UNARY, module.OPEN, module.CANCEL
@@ -80,7 +85,10 @@ class NativeTransport:
         loop = self._loop
         assert loop is not None
         unary, opened, cancelled, tasks = self._unary_kind, self._open_kind, self._cancel_kind, self._tasks
-        for call in self._front.take():
+        calls = self._front.take()
+        # Calls that arrived together batch together: none of them runs alone before the others are queued.
+        burst = len(calls) > 1
+        for call in calls:
             kind = call.kind
             if kind == opened:
                 self._open(call)
@@ -90,7 +98,7 @@ class NativeTransport:
                 for task in tasks.pop(call.id, ()):
                     task.cancel()
                 continue
-            task = loop.create_task(self._unary(call) if kind == unary else self._message(call))
+            task = loop.create_task(self._unary(call, burst) if kind == unary else self._message(call, burst))
             # Held here too: the loop keeps only weak references to tasks.
             tasks.setdefault(call.id, set()).add(task)
             task.add_done_callback(functools.partial(self._done, call.id))
@@ -102,7 +110,7 @@ class NativeTransport:
             if not running:
                 del self._tasks[call_id]
 
-    def _open(self, call: Any) -> None:
+    def _open(self, call: Call) -> None:
         """A stream opens: its caller is checked once, before any of its requests is read."""
         try:
             if self._authorizer is not None:
@@ -112,12 +120,12 @@ class NativeTransport:
             return
         call.reply(b"")
 
-    async def _unary(self, call: Any) -> None:
+    async def _unary(self, call: Call, burst: bool) -> None:
         try:
             if self._authorizer is not None:
                 self._authorizer.authorize(_INFER, call.authorization)
             decoded = converters.decode_infer_request(_decode(call.data), call.timeout_s)
-            response = await self._dataplane.infer(decoded)
+            response = await self._dataplane.infer(decoded, burst=burst)
             call.reply(converters.encode_infer_response(response).SerializeToString())
         except ConduitError as exc:
             call.fail(status_of(exc.code).value[0], details_of(exc.message))
@@ -125,7 +133,7 @@ class NativeTransport:
             log.error("unexpected error in %s", type(exc).__name__, exc_info=exc)
             call.fail(_INTERNAL, INTERNAL_MESSAGE)
 
-    async def _message(self, call: Any) -> None:
+    async def _message(self, call: Call, burst: bool) -> None:
         """One request of a stream: a failure is answered in the stream, which goes on."""
         try:
             request = _decode(call.data)
@@ -134,7 +142,7 @@ class NativeTransport:
             return
         try:
             decoded = converters.decode_infer_request(request, call.timeout_s)
-            response = await self._dataplane.infer(decoded)
+            response = await self._dataplane.infer(decoded, burst=burst)
             answer = pb.ModelStreamInferResponse(infer_response=converters.encode_infer_response(response))
         except Exception as exc:
             answer = stream_error(request, exc)

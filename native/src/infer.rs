@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_stream::Stream;
 use tonic::body::BoxBody;
 use tonic::server::{Grpc, NamedService, StreamingService, UnaryService};
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Code, Request, Response, Status, Streaming};
 use tower::Service;
 
 use crate::codec::RawCodec;
@@ -56,7 +56,16 @@ impl Service<http::Request<BoxBody>> for Inference {
         match request.uri().path() {
             MODEL_INFER => {
                 let unary = Unary(self.handoff.clone());
-                Box::pin(async move { Ok(grpc().unary(unary, request).await) })
+                Box::pin(async move {
+                    let response = grpc().unary(unary, request).await;
+                    // A refusal before the call ran (the message was too large) is a headers-only response.
+                    if response.headers().get("grpc-status").map(|v| v.as_bytes()) == Some(b"11") {
+                        if let Some(status) = Status::from_header_map(response.headers()) {
+                            return Ok(size_status(status).into_http());
+                        }
+                    }
+                    Ok(response)
+                })
             }
             MODEL_STREAM_INFER => {
                 let streamed = Streamed { handoff: self.handoff.clone(), limits: self.limits.clone() };
@@ -64,6 +73,16 @@ impl Service<http::Request<BoxBody>> for Inference {
             }
             _ => self.proxy.forward(request),
         }
+    }
+}
+
+/// tonic refuses a message over the size limit with OUT_OF_RANGE; gRPC's own servers, and the Python front, answer
+/// RESOURCE_EXHAUSTED.
+fn size_status(status: Status) -> Status {
+    if status.code() == Code::OutOfRange && status.message().contains("message length too large") {
+        Status::resource_exhausted(status.message().to_owned())
+    } else {
+        status
     }
 }
 
@@ -222,7 +241,7 @@ impl StreamingService<Bytes> for Streamed {
                             }
                         }
                         Ok(None) => return,
-                        Err(status) => Pending::Failed(status),
+                        Err(status) => Pending::Failed(size_status(status)),
                     };
                     let failed = matches!(pending, Pending::Failed(_));
                     if order.send(pending).await.is_err() || failed {

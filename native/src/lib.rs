@@ -118,15 +118,13 @@ struct Running {
 
 /// The gRPC front of one server process.
 ///
-/// `internal` is the Unix socket of the process's grpc.aio server, where every call but ModelInfer and
-/// ModelStreamInfer goes. `threads` is the size of the tokio runtime.
+/// `threads` is the size of the tokio runtime; the limits are those of `conduit serve`'s settings of the same names.
 #[pyclass(frozen, module = "conduit_native")]
 struct Front {
     host: String,
     port: u16,
     reuse_port: bool,
     threads: usize,
-    internal: PathBuf,
     limits: Arc<Limits>,
     handoff: Arc<HandOff>,
     tls: Mutex<Option<Arc<listen::Tls>>>,
@@ -137,14 +135,13 @@ struct Front {
 impl Front {
     #[new]
     #[pyo3(signature = (
-        host, port, *, internal, reuse_port=false, threads=2, max_message_bytes=64 * 1024 * 1024,
+        host, port, *, reuse_port=false, threads=2, max_message_bytes=64 * 1024 * 1024,
         max_queued_bytes=512 * 1024 * 1024, stream_window_bytes=16 * 1024 * 1024, stream_read_ahead=1024
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         host: String,
         port: u16,
-        internal: PathBuf,
         reuse_port: bool,
         threads: usize,
         max_message_bytes: usize,
@@ -158,7 +155,6 @@ impl Front {
             port,
             reuse_port,
             threads: threads.max(1),
-            internal,
             limits: Arc::new(Limits { max_message_bytes, stream_window_bytes, stream_read_ahead }),
             handoff: Arc::new(handoff),
             tls: Mutex::new(None),
@@ -182,8 +178,9 @@ impl Front {
         Ok(())
     }
 
-    /// Listen and serve in the background; returns the bound port.
-    fn start(&self, py: Python<'_>) -> PyResult<u16> {
+    /// Listen and serve in the background; returns the bound port. `internal` is the Unix socket of the process's
+    /// grpc.aio server, where every call but ModelInfer and ModelStreamInfer goes.
+    fn start(&self, py: Python<'_>, internal: PathBuf) -> PyResult<u16> {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         if running.is_some() {
             return Err(PyRuntimeError::new_err("the front is already serving"));
@@ -199,7 +196,7 @@ impl Front {
             .map_err(|e| PyOSError::new_err(e.to_string()))?;
         let proxy = {
             let _entered = runtime.enter();
-            Proxy::new(self.internal.clone()).map_err(|e| PyRuntimeError::new_err(e.to_string()))?
+            Proxy::new(internal).map_err(|e| PyRuntimeError::new_err(e.to_string()))?
         };
         let inference = Inference { handoff: self.handoff.clone(), limits: self.limits.clone(), proxy: proxy.clone() };
         let tls = self.tls.lock().unwrap_or_else(|e| e.into_inner()).clone();

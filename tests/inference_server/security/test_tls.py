@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from inference_server.protocol import grpc_service_pb2 as pb
 from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
 from tests.inference_server.conftest import StartServer
 from tests.pki import Authority, Issued
+
+# Seconds a rotated certificate may take to be looked at (the native front checks every half second).
+ROTATION_BOUND_S = 10.0
 
 
 @dataclass
@@ -94,6 +98,15 @@ async def test_mutual_tls_requires_a_client_certificate_from_its_ca(
     assert code is grpc.StatusCode.UNAVAILABLE, details
 
 
+async def _until(seen: Callable[[], bool], port: int, credentials: grpc.ChannelCredentials) -> None:
+    """Connect until ``seen``: grpc.aio looks at the files at every handshake, the native front every half second."""
+    deadline = asyncio.get_running_loop().time() + ROTATION_BOUND_S
+    while not seen():
+        assert asyncio.get_running_loop().time() < deadline, "the changed files were never looked at"
+        await _metadata(port, credentials)
+        await asyncio.sleep(0.05)
+
+
 def _replace(source: Path, target: Path) -> None:
     """Put ``source``'s bytes at ``target`` the way certificate managers do: a new file renamed into place."""
     staged = target.with_suffix(".new")
@@ -112,10 +125,11 @@ async def test_a_rotated_certificate_is_served_to_new_connections_without_a_rest
 
         # Half a rotation (the certificate without its key) is not taken: the previous pair keeps serving.
         _replace(rotated.cert, pki.server.cert)
+        await _until(lambda: "keeping the previous TLS certificate" in caplog.text, port, _credentials(pki.ca))
         assert await _metadata(port, _credentials(pki.ca)) == (grpc.StatusCode.OK, "")
-        assert "keeping the previous TLS certificate" in caplog.text
 
         _replace(rotated.key, pki.server.key)
+        await _until(lambda: "TLS certificate reloaded" in caplog.text, port, _credentials(pki.other_ca))
         assert await _metadata(port, _credentials(pki.other_ca)) == (grpc.StatusCode.OK, "")
         code, details = await _metadata(port, _credentials(pki.ca))
         assert code is grpc.StatusCode.UNAVAILABLE and "CERTIFICATE_VERIFY_FAILED" in details, details
