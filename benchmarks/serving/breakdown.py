@@ -31,17 +31,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import grpc
 import minimal_server
 import numpy as np
-from harness import free_port, perf_analyzer, running
+from harness import TICKS, free_port, model_counts, perf_analyzer, running
 from measure import CONDUIT
 from opentelemetry.sdk.metrics import MeterProvider
 from workload import INPUT_NAME, build_repository, model_names, session, write_input_data
 
 from inference_server.app import InferenceServer
 from inference_server.protocol import grpc_service_pb2 as pb
-from inference_server.protocol import grpc_service_pb2_grpc as pb_grpc
 from inference_server.settings import ServerSettings
 from inference_server.telemetry import histogram_set, sum_set
 from inference_server.transport import converters
@@ -51,7 +49,6 @@ from inference_server.validation import validate_inputs
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 DEFAULT_PERF_ANALYZER = ROOT / ".cache" / "perf_analyzer" / "bin" / "perf_analyzer"
-TICKS = os.sysconf("SC_CLK_TCK")
 REPEATS = 7
 CALLS = 5000
 BATCH_ROWS = 16
@@ -225,15 +222,8 @@ def measure(
 
 
 def _rows_per_execution(port: int, model: str) -> float | None:
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        try:
-            answer = pb_grpc.GRPCInferenceServiceStub(channel).ModelStatistics(  # type: ignore[no-untyped-call]
-                pb.ModelStatisticsRequest(name=model), timeout=10
-            )
-        except grpc.RpcError:
-            return None  # the minimal server serves no statistics
-    stats = answer.model_stats[0]
-    return stats.inference_count / stats.execution_count if stats.execution_count else None
+    counts = model_counts(port, model)
+    return counts.rows / counts.executions if counts is not None and counts.executions else None
 
 
 def _median(splits: list[Split]) -> Split:

@@ -1,16 +1,20 @@
-"""Side by side in one run: ``conduit serve``, Seldon MLServer and the two floors, measured with perf_analyzer and with
-``conduit bench``.
+"""Side by side in one run: ``conduit serve`` behind each of its two gRPC fronts, Seldon MLServer and the two floors,
+measured with perf_analyzer and with ``conduit bench``.
 
 Floors: (1) onnxruntime called in-process, single-threaded (no server can beat it); (2) the smallest honest Open
 Inference Protocol server (``minimal_server.py``: grpc.aio, one onnxruntime call per request on the event loop).
-MLServer runs in its own virtual environment, in every configuration of ``mlserver.CONFIGURATIONS``; its best figure
-of each kind is the one compared. Every server is a separate process, started alone, loaded at concurrency 1, 4, 16
-and 64 with batch-1 unary requests built from held-out rows of the training distribution. perf_analyzer needs
-ModelConfig, which MLServer does not serve, so MLServer is measured with ``conduit bench`` only; the other servers
-with both, in ``--rounds`` alternating rounds (3) whose median is reported: on a machine of two shared cores one
-measurement of a point varies by a fifth or more, the margins of the bar are smaller. Then the batch-size curve
-(Conduit, concurrency 1, 1 to 256 rows per request) and the load client's own ceiling against a server that does
-nothing.
+Conduit serves once with ``--front python`` (grpc.aio) and once with ``--front native`` (tonic, the default); the
+native front is the Conduit of every comparison but the fronts' own. MLServer runs in its own virtual environment, in
+every configuration of ``mlserver.CONFIGURATIONS``; its best figure of each kind is the one compared. Every server is
+a separate process, started alone, loaded at concurrency 1, 4, 16 and 64 with batch-1 unary requests built from
+held-out rows of the training distribution. perf_analyzer needs ModelConfig, which MLServer does not serve, so MLServer
+is measured with ``conduit bench`` only; the python front with perf_analyzer only; the minimal server and the native
+front with both, in ``--rounds`` rounds (3) that alternate the three, whose median is reported: on a machine of two
+shared cores one measurement of a point varies by a fifth or more, the margins of the bar are smaller. Around each
+perf_analyzer run the server's CPU time (from /proc) and, for Conduit, its ModelStatistics counters are read: server
+CPU per request and rows per model execution, the figures of the native front's targets. Then the batch-size curve
+(the native front, concurrency 1, 1 to 256 rows per request) and the load client's own ceiling against a server that
+does nothing.
 
 Usage: benchmarks/compare [--duration-s 3] [--rounds 3] [--out benchmarks/serving/results.md] [--skip-mlserver]
 """
@@ -27,15 +31,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import mlserver
 import numpy as np
 import onnxruntime as ort
-from harness import Point, ServerFailed, free_port, perf_analyzer, running
+from harness import Point, ServerFailed, free_port, model_counts, perf_analyzer, process_cpu_s, running
 from measure import CONDUIT, client_cpu_per_request, conduit_bench
 from report import (
+    CONDUIT_NATIVE,
+    CONDUIT_PYTHON,
     CONDUIT_SERVE,
     MINIMAL,
     Benched,
@@ -45,7 +51,9 @@ from report import (
     curve_plot,
     curve_table,
     fmt,
+    native_front_targets,
     perf_analyzer_table,
+    server_table,
     versus_table,
 )
 from workload import Measurement, build_repository, in_process_floor, model_names, write_input_data
@@ -104,8 +112,12 @@ class Run:
         print(text, file=sys.stderr, flush=True)
         self.notices.append(text)
 
-    def with_perf_analyzer(self, system: str, model: str, port: int) -> None:
+    def with_perf_analyzer(self, system: str, model: str, port: int, pid: int) -> None:
+        """Each level with perf_analyzer, and around each run the server's CPU (process ``pid`` and its children)
+        and its ModelStatistics counters."""
         for concurrency in self.args.levels:
+            counts_before = model_counts(port, model)
+            cpu_before, started = process_cpu_s(pid), time.monotonic()
             try:
                 point = perf_analyzer(
                     self.args.perf_analyzer,
@@ -120,16 +132,33 @@ class Run:
             except RuntimeError as exc:
                 self.notice(f"perf_analyzer, {system}, {model}, c={concurrency}: {exc}")
                 continue
-            self.points.append(point)
+            cpu, elapsed = process_cpu_s(pid) - cpu_before, time.monotonic() - started
+            counts_after = model_counts(port, model)
             m = point.measurement
+            rows_per_execution = None
+            if counts_before is not None and counts_after is not None:
+                counted = counts_after - counts_before
+                requests = float(counted.requests)
+                rows_per_execution = counted.rows / counted.executions if counted.executions else None
+            else:
+                # No statistics (the minimal server): perf_analyzer loads the server at about this rate from its
+                # warm-up to its last window.
+                requests = m.throughput * elapsed
+            point = replace(
+                point,
+                server_cpu_us=cpu / requests * 1e6 if requests else math.nan,
+                rows_per_execution=rows_per_execution,
+            )
+            self.points.append(point)
             print(
                 f"  perf_analyzer  {model:7} c={concurrency:<3} {m.throughput:8,.0f}/s  "
-                f"p50 {m.p50_us:8.0f}  p99 {m.p99_us:8.0f} µs",
+                f"p50 {m.p50_us:8.0f}  p99 {m.p99_us:8.0f} µs  server CPU {point.server_cpu_us:6.0f} µs/request"
+                + ("" if rows_per_execution is None else f"  {rows_per_execution:5.2f} rows/execution"),
                 flush=True,
             )
 
     def with_bench(self, system: str, model: str, port: int) -> None:
-        out = self.workdir / f"bench-{system.replace(' ', '_').replace('/', '_')}-{model}.json"
+        out = self.workdir / f"bench-{_file_name(system)}-{model}.json"
         try:
             results = conduit_bench(
                 system=system,
@@ -167,7 +196,20 @@ def _median_points(points: list[Point]) -> list[Point]:
     for point in points:
         m = point.measurement
         grouped.setdefault((m.system, m.model, m.concurrency), []).append(point)
-    return [Point(_median([p.measurement for p in group]), max(p.spread for p in group)) for group in grouped.values()]
+    return [
+        Point(
+            _median([p.measurement for p in group]),
+            max(p.spread for p in group),
+            statistics.median(p.server_cpu_us for p in group),
+            _median_or_none([p.rows_per_execution for p in group]),
+        )
+        for group in grouped.values()
+    ]
+
+
+def _median_or_none(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
 
 
 def _median_benched(benched: list[Benched]) -> list[Benched]:
@@ -199,8 +241,8 @@ def _median(measurements: list[Measurement]) -> Measurement:
 
 
 def _measure_servers(run: Run, repository: Path) -> None:
-    """Conduit and the minimal server, each point measured in ``--rounds`` rounds that alternate the two servers
-    (so a slow spell of the machine falls on both), reported as medians; the batch curve once."""
+    """The minimal server and Conduit's two fronts, each point measured in ``--rounds`` rounds that alternate the
+    servers (so a slow spell of the machine falls on all of them), reported as medians; the batch curve once."""
     for number in range(run.args.rounds):
         print(f"round {number + 1} of {run.args.rounds}", flush=True)
         _measure_servers_once(run, repository, curve=number == 0)
@@ -210,35 +252,38 @@ def _measure_servers(run: Run, repository: Path) -> None:
 
 def _measure_servers_once(run: Run, repository: Path, *, curve: bool) -> None:
     models = model_names(repository)
+    conduit = [str(CONDUIT), "serve", "--model-repository", str(repository), "--host", "127.0.0.1"]
     servers = {
-        MINIMAL: [
-            sys.executable,
-            str(HERE / "minimal_server.py"),
-            "--model-repository",
-            str(repository),
-            "--host",
-            "127.0.0.1",
-        ],
-        CONDUIT_SERVE: [str(CONDUIT), "serve", "--model-repository", str(repository), "--host", "127.0.0.1"],
+        MINIMAL: [sys.executable, str(HERE / "minimal_server.py"), "--model-repository", str(repository)],
+        CONDUIT_PYTHON: [*conduit, "--front", "python"],
+        CONDUIT_NATIVE: [*conduit, "--front", "native"],
     }
     for system, base in servers.items():
         port = free_port()
         command = (
-            [*base, "--port", str(port)]
+            [*base, "--host", "127.0.0.1", "--port", str(port)]
             if system == MINIMAL
             else [*base, "--grpc-port", str(port), "--metrics-port", str(free_port())]
         )
         print(f"{system}", flush=True)
         try:
-            with running(command, port, run.workdir / f"{system.replace(' ', '_')}.log"):
+            with running(command, port, run.workdir / f"{_file_name(system)}.log") as process:
                 for model in models:
                     if run.perf_analyzer_ok:
-                        run.with_perf_analyzer(system, model, port)
-                    run.with_bench(system, model, port)
+                        run.with_perf_analyzer(system, model, port, process.pid)
+                    # The python front with perf_analyzer alone: its targets are perf_analyzer's, and conduit bench
+                    # on a third server would take the full run past a quarter of an hour.
+                    if system != CONDUIT_PYTHON:
+                        run.with_bench(system, model, port)
                 if system == CONDUIT_SERVE and curve:
                     _measure_curve(run, repository, port)
         except ServerFailed as exc:
             run.notice(f"{system} not measured: {exc}")
+
+
+def _file_name(system: str) -> str:
+    """A system's label as a file name."""
+    return "".join(c if c.isalnum() or c in "-." else "_" for c in system)
 
 
 def _measure_curve(run: Run, repository: Path, port: int) -> None:
@@ -335,7 +380,10 @@ def report(run: Run, load_at_start: str) -> str:
         "onnxruntime with one intra-op and one inter-op thread everywhere. Each point: "
         f"{a.warmup_s:g} s of warm-up, then {a.duration_s:g} s measured (perf_analyzer: three windows totalling "
         f"{a.duration_s:g} s). Conduit and the minimal server: the median of {a.rounds} rounds that alternate them "
-        "(MLServer and the floors: one). Latencies are client-side, in µs.",
+        "(MLServer and the floors: one). Latencies are client-side, in µs. Conduit is measured behind each of its",
+        f"two gRPC fronts: `{CONDUIT_NATIVE}` (`--front native`, the default: tonic, calls queued for the event",
+        f"loop to take in batches) and `{CONDUIT_PYTHON}` (`--front python`: grpc.aio); every comparison outside",
+        "the fronts' own uses the native front. The python front is measured with perf_analyzer alone.",
         "",
         "## Machine",
         "",
@@ -345,6 +393,18 @@ def report(run: Run, load_at_start: str) -> str:
         "## The bar",
         "",
         *bar(run.points, run.benched, run.curve, STOCK),
+        "",
+        "## Native front targets",
+        "",
+        "perf_analyzer's figures (medians over the rounds). Server CPU: the user and system time of the server's",
+        "process and its children, from /proc, over the whole perf_analyzer run (warm-up included), per request",
+        "completed in it: for Conduit the requests its ModelStatistics counted, for the minimal server (which has no",
+        "statistics) throughput × the run's length. Rows per model execution: ModelStatistics' inference_count over",
+        "execution_count, the run's deltas.",
+        "",
+        *native_front_targets(run.points),
+        "",
+        *server_table(run.points),
         "",
         "## Conduit against MLServer's best configuration (conduit bench)",
         "",
@@ -371,6 +431,8 @@ def report(run: Run, load_at_start: str) -> str:
         ),
         "",
         "## Per-row cost against the request's batch size",
+        "",
+        f"`{CONDUIT_SERVE}` at concurrency 1, one round, against onnxruntime in-process on the same rows.",
         "",
         "![per-row cost](batch_curve.png)",
         "",
@@ -403,7 +465,10 @@ def main() -> int:
     )
     parser.add_argument("--concurrency", default="1,4,16,64", help="comma-separated levels (default 1,4,16,64)")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="rounds of Conduit and the minimal server, medians reported (default 3)"
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds of Conduit's fronts and the minimal server, medians reported (default 3)",
     )
     parser.add_argument("--out", type=Path, default=HERE / "results.md", help="markdown report (default: %(default)s)")
     parser.add_argument("--perf-analyzer", type=Path, default=DEFAULT_PERF_ANALYZER, help="perf_analyzer to run")

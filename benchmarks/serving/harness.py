@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import math
+import os
 import re
 import signal
 import socket
@@ -37,6 +39,75 @@ class Point:
     measurement: Measurement
     spread: float
     """max/min - 1 of the windows' throughputs: how noisy the machine was during this point."""
+    server_cpu_us: float = math.nan
+    """The server's CPU time (every thread, its children's too) per request completed; NaN when not measured."""
+    rows_per_execution: float | None = None
+    """Rows per model execution over the run, from ModelStatistics (``None``: the server serves none)."""
+
+
+@dataclass(frozen=True)
+class ModelCounts:
+    """A model's ModelStatistics counters, summed over its versions."""
+
+    requests: int
+    """Requests answered successfully."""
+    rows: int
+    """Rows inferred (``inference_count``)."""
+    executions: int
+    """Model executions (``execution_count``): a batch of rows run together counts once."""
+
+    def __sub__(self, earlier: ModelCounts) -> ModelCounts:
+        return ModelCounts(
+            self.requests - earlier.requests, self.rows - earlier.rows, self.executions - earlier.executions
+        )
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user and system) used so far by process ``pid`` and its descendants, every thread of each.
+
+    Each process counts its own time and that of the children it has waited for (``cutime``, ``cstime``); a child
+    still running counts its own, so a child that ends between two samples moves from one term to the other.
+    """
+    parent, ticks = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # ended meanwhile
+        # After the command name: state, ppid, ...; utime, stime, cutime and cstime are the 12th to the 15th.
+        fields = stat.rsplit(")", 1)[1].split()
+        parent[int(entry)] = int(fields[1])
+        ticks[int(entry)] = sum(int(f) for f in fields[11:15])
+    children: dict[int, list[int]] = {}
+    for child, ppid in parent.items():
+        children.setdefault(ppid, []).append(child)
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        total += ticks.get(current, 0)
+        pending += children.get(current, [])
+    return total / TICKS
+
+
+def model_counts(port: int, model: str, host: str = "127.0.0.1") -> ModelCounts | None:
+    """``model``'s ModelStatistics counters on the server at ``port``; ``None`` when it serves no statistics."""
+    with grpc.insecure_channel(f"{host}:{port}") as channel:
+        try:
+            answer = pb_grpc.GRPCInferenceServiceStub(channel).ModelStatistics(  # type: ignore[no-untyped-call]
+                pb.ModelStatisticsRequest(name=model), timeout=10
+            )
+        except grpc.RpcError:
+            return None  # the minimal server serves no statistics
+    return ModelCounts(
+        sum(s.inference_stats.success.count for s in answer.model_stats),
+        sum(s.inference_count for s in answer.model_stats),
+        sum(s.execution_count for s in answer.model_stats),
+    )
 
 
 def free_port() -> int:

@@ -11,8 +11,19 @@ from harness import Point
 from workload import Measurement
 
 MINIMAL = "minimal grpc.aio server"
-CONDUIT_SERVE = "conduit serve"
+CONDUIT_PYTHON = "conduit serve (python front)"
+CONDUIT_NATIVE = "conduit serve (native front)"
+CONDUIT_SERVE = CONDUIT_NATIVE
+"""The Conduit every comparison but the fronts' own uses: ``conduit serve`` as it serves by default."""
 IN_PROCESS = "onnxruntime in-process"
+
+# The native front's targets: throughput at c=16 at least N× the minimal server's, p50 at c=1 at most this fraction
+# of the minimal server's, rows per model execution at c=16 above N (logreg, whose calls are cheap enough to queue up),
+# server CPU per request at c=16 at most this fraction of the python front's.
+NATIVE_THROUGHPUT_TIMES = 2.0
+NATIVE_P50_FRACTION = 0.7
+NATIVE_ROWS_PER_EXECUTION = {"logreg": 4.0}
+NATIVE_CPU_FRACTION = 1 / 3
 
 # The bar against MLServer's best configuration, per model: (p50 at c=1 at least N× lower, throughput at c=16 at
 # least N× higher, p99 at c=16 at most this fraction).
@@ -223,6 +234,75 @@ def bar(points: list[Point], rows: list[Benched], curve: list[CurvePoint], stock
     return lines
 
 
+def native_front_targets(points: list[Point]) -> list[str]:
+    """Each of the native front's targets, per model, with the measured figure and whether it holds
+    (perf_analyzer's figures)."""
+    pa = {(p.measurement.system, p.measurement.model, p.measurement.concurrency): p for p in points}
+    lines = ["| criterion | measured | verdict |", "|---|---|---|"]
+    for model in dict.fromkeys(p.measurement.model for p in points):
+        native, minimal = pa.get((CONDUIT_NATIVE, model, 16)), pa.get((MINIMAL, model, 16))
+        if native and minimal:
+            ratio = _ratio(native.measurement.throughput, minimal.measurement.throughput)
+            lines.append(
+                _check(
+                    f"{model}: throughput at c=16 ≥ {NATIVE_THROUGHPUT_TIMES:g}× the minimal server's",
+                    f"{ratio:.2f}× ({fmt(native.measurement.throughput)} against "
+                    f"{fmt(minimal.measurement.throughput)} infer/s)",
+                    ratio >= NATIVE_THROUGHPUT_TIMES,
+                )
+            )
+        native, minimal = pa.get((CONDUIT_NATIVE, model, 1)), pa.get((MINIMAL, model, 1))
+        if native and minimal:
+            ratio = _ratio(native.measurement.p50_us, minimal.measurement.p50_us)
+            lines.append(
+                _check(
+                    f"{model}: p50 at c=1 ≤ {NATIVE_P50_FRACTION:g}× the minimal server's",
+                    f"{ratio:.2f}× ({fmt(native.measurement.p50_us)} against {fmt(minimal.measurement.p50_us)} µs)",
+                    ratio <= NATIVE_P50_FRACTION,
+                )
+            )
+        native, python = pa.get((CONDUIT_NATIVE, model, 16)), pa.get((CONDUIT_PYTHON, model, 16))
+        floor = NATIVE_ROWS_PER_EXECUTION.get(model)
+        if floor is not None and native and python:
+            rows = native.rows_per_execution
+            ratio = _ratio(native.measurement.p99_us, python.measurement.p99_us)
+            lines.append(
+                _check(
+                    f"{model}: rows per model execution at c=16 > {floor:g}, p99 at c=16 ≤ the python front's",
+                    f"{fmt(rows if rows is not None else math.nan, 2)} rows; p99 {ratio:.2f}× "
+                    f"({fmt(native.measurement.p99_us)} against {fmt(python.measurement.p99_us)} µs)",
+                    None if rows is None else rows > floor and ratio <= 1.0,
+                )
+            )
+        if native and python:
+            ratio = _ratio(native.server_cpu_us, python.server_cpu_us)
+            lines.append(
+                _check(
+                    f"{model}: server CPU per request at c=16 ≤ ⅓ of the python front's",
+                    f"{ratio:.2f}× ({fmt(native.server_cpu_us)} against {fmt(python.server_cpu_us)} µs)",
+                    None if math.isnan(ratio) else ratio <= NATIVE_CPU_FRACTION,
+                )
+            )
+    return lines
+
+
+def server_table(points: list[Point]) -> list[str]:
+    """perf_analyzer's figures beside what the server spent on them: CPU per request and rows per execution."""
+    lines = [
+        "| system | model | concurrency | throughput (infer/s) | p50 (µs) | p99 (µs) "
+        "| server CPU per request (µs) | rows per model execution |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p in sorted(points, key=lambda p: p.measurement.model):  # stable: the systems and levels in measured order
+        m = p.measurement
+        rows = "" if p.rows_per_execution is None else fmt(p.rows_per_execution, 2)
+        lines.append(
+            f"| {m.system} | {m.model} | {m.concurrency} | {fmt(m.throughput)} | {fmt(m.p50_us)} | {fmt(m.p99_us)} "
+            f"| {fmt(p.server_cpu_us, 1)} | {rows} |"
+        )
+    return lines
+
+
 def curve_table(curve: list[CurvePoint]) -> list[str]:
     """Per-row cost against the request's batch size: Conduit at concurrency 1 and onnxruntime in-process."""
     lines = [
@@ -254,7 +334,7 @@ def curve_plot(curve: list[CurvePoint], path: Path) -> None:
             [1e6 / c.served.throughput for c in mine],
             marker="o",
             color=f"C{index}",
-            label=f"{model}: conduit serve",
+            label=f"{model}: {CONDUIT_SERVE}",
         )
         axis.plot(
             batches,
