@@ -62,11 +62,16 @@ compat: install toolchains
 
 # Two pytest processes: the interop tests load tritonclient, whose generated modules define the same protobuf
 # package as Conduit's, and protobuf refuses to load both into one process.
+# Every test on the default (native) gRPC front, then the data-plane suite again on the Python front: both fronts
+# serve the same product.
 unit: install toolchains
 	$(PY) -m pytest tests --ignore=tests/interop -q
+	CONDUIT_FRONT=python $(PY) -m pytest tests/inference_server -q
 
+# The conformance suite (tritonclient, perf_analyzer, the wire format) on each front.
 interop: install perf-analyzer
 	$(PY) -m pytest tests/interop -q
+	CONDUIT_FRONT=python $(PY) -m pytest tests/interop -q
 
 test: lint typecheck generated compat unit interop
 

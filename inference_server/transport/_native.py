@@ -67,8 +67,10 @@ class NativeTransport:
         self._dataplane = dataplane
         self._authorizer = authorizer
         self._loop: asyncio.AbstractEventLoop | None = None
-        # Tasks computing answers, by the id of their unary call or stream: cancelled when their caller goes away.
-        self._tasks: dict[int, set[asyncio.Task[None]]] = {}
+        # Tasks computing answers, by the id of their unary call or stream: cancelled when their caller goes away
+        # (and held: the loop keeps only weak references to tasks).
+        self._unary: dict[int, asyncio.Task[None]] = {}
+        self._streams: dict[int, set[asyncio.Task[None]]] = {}
 
     def start(self) -> None:
         """Take calls on the running loop from now on."""
@@ -84,7 +86,7 @@ class NativeTransport:
     def _take(self) -> None:
         loop = self._loop
         assert loop is not None
-        unary, opened, cancelled, tasks = self._unary_kind, self._open_kind, self._cancel_kind, self._tasks
+        unary, opened, cancelled = self._unary_kind, self._open_kind, self._cancel_kind
         calls = self._front.take()
         # Calls that arrived together batch together: none of them runs alone before the others are queued.
         burst = len(calls) > 1
@@ -93,22 +95,29 @@ class NativeTransport:
             if kind == opened:
                 self._open(call)
                 continue
-            if kind == cancelled:
-                # Requests still queued leave their batchers, as with grpc.aio's cancelled handlers.
-                for task in tasks.pop(call.id, ()):
-                    task.cancel()
-                continue
-            task = loop.create_task(self._unary(call, burst) if kind == unary else self._message(call, burst))
-            # Held here too: the loop keeps only weak references to tasks.
-            tasks.setdefault(call.id, set()).add(task)
-            task.add_done_callback(functools.partial(self._done, call.id))
+            if kind == unary:
+                self._unary[call.id] = loop.create_task(self._answer(call, burst))
+            elif kind == cancelled:
+                self._cancel(call.id)
+            else:
+                task = loop.create_task(self._message(call, burst))
+                self._streams.setdefault(call.id, set()).add(task)
+                task.add_done_callback(functools.partial(self._done, call.id))
 
-    def _done(self, call_id: int, task: asyncio.Task[None]) -> None:
-        running = self._tasks.get(call_id)
+    def _cancel(self, call_id: int) -> None:
+        """Requests still queued leave their batchers, as with grpc.aio's cancelled handlers."""
+        task = self._unary.pop(call_id, None)
+        if task is not None:
+            task.cancel()
+        for task in self._streams.pop(call_id, ()):
+            task.cancel()
+
+    def _done(self, stream_id: int, task: asyncio.Task[None]) -> None:
+        running = self._streams.get(stream_id)
         if running is not None:
             running.discard(task)
             if not running:
-                del self._tasks[call_id]
+                del self._streams[stream_id]
 
     def _open(self, call: Call) -> None:
         """A stream opens: its caller is checked once, before any of its requests is read."""
@@ -120,7 +129,8 @@ class NativeTransport:
             return
         call.reply(b"")
 
-    async def _unary(self, call: Call, burst: bool) -> None:
+    async def _answer(self, call: Call, burst: bool) -> None:
+        """A unary ModelInfer."""
         try:
             if self._authorizer is not None:
                 self._authorizer.authorize(_INFER, call.authorization)
@@ -132,6 +142,8 @@ class NativeTransport:
         except Exception as exc:
             log.error("unexpected error in %s", type(exc).__name__, exc_info=exc)
             call.fail(_INTERNAL, INTERNAL_MESSAGE)
+        finally:
+            self._unary.pop(call.id, None)
 
     async def _message(self, call: Call, burst: bool) -> None:
         """One request of a stream: a failure is answered in the stream, which goes on."""

@@ -4,6 +4,7 @@ certificate rotated on disk is served to the next connections without a restart.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 from collections.abc import Callable
@@ -117,6 +118,7 @@ def _replace(source: Path, target: Path) -> None:
 async def test_a_rotated_certificate_is_served_to_new_connections_without_a_restart(
     start_server: StartServer, repository: Path, pki: Pki, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="conduit.serve")
     _, port, _ = await start_server(repository, tls_cert=pki.server.cert, tls_key=pki.server.key)
     rotated = pki.other_ca.issue(tmp_path / "rotated")
     async with grpc.aio.secure_channel(f"localhost:{port}", _credentials(pki.ca)) as before:
