@@ -11,6 +11,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_stream::Stream;
 use tonic::body::BoxBody;
+use tonic::codec::CompressionEncoding;
 use tonic::server::{Grpc, NamedService, StreamingService, UnaryService};
 use tonic::{Code, Request, Response, Status, Streaming};
 use tower::Service;
@@ -52,7 +53,13 @@ impl Service<http::Request<BoxBody>> for Inference {
 
     fn call(&mut self, request: http::Request<BoxBody>) -> Self::Future {
         let max = self.limits.max_message_bytes;
-        let grpc = move || Grpc::new(RawCodec).apply_max_message_size_config(Some(max), Some(max));
+        // Requests compressed with gzip are taken, as gRPC's own servers take them; answers go uncompressed, as
+        // theirs do unless configured otherwise.
+        let grpc = move || {
+            Grpc::new(RawCodec)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .apply_max_message_size_config(Some(max), Some(max))
+        };
         match request.uri().path() {
             MODEL_INFER => {
                 let unary = Unary(self.handoff.clone());
