@@ -20,7 +20,10 @@ def test_the_image_copies_every_package() -> None:
     assert copied == packages
     ignore = (ROOT / "deploy" / "Dockerfile.dockerignore").read_text().splitlines()
     kept = {line[1:] for line in ignore if line.startswith("!")}
-    assert kept == packages | {"pyproject.toml", "README.md"}
+    assert kept == packages | {"pyproject.toml", "README.md", "native"}
+    # The native front is compiled into the image from its locked crates; its build outputs stay out.
+    assert "native/target" in ignore
+    assert re.search(r"maturin build --release --locked", text)
     assert re.search(r'^ENTRYPOINT \["conduit"\]$', text, flags=re.MULTILINE)
 
 
