@@ -39,6 +39,7 @@ demo: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	cd native && cargo fmt --check && cargo clippy --release --locked --quiet -- -D warnings
 
 typecheck: install
 	$(VENV)/bin/mypy

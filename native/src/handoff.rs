@@ -141,9 +141,9 @@ impl CancelGuard {
 impl Drop for CancelGuard {
     fn drop(&mut self) {
         if self.armed {
-            let job = Job { kind: CANCEL, id: self.id, data: Bytes::new(), authorization: None, deadline: None, reply: None };
+            let job =
+                Job { kind: CANCEL, id: self.id, data: Bytes::new(), authorization: None, deadline: None, reply: None };
             let _ = self.handoff.push(job, false);
         }
     }
 }
-

@@ -39,8 +39,9 @@ impl Proxy {
         Box::pin(async move {
             match channel.oneshot(request).await {
                 Ok(response) => Ok(response),
-                Err(error) => Ok(Status::unavailable(format!("the server's Python side did not answer: {error}"))
-                    .into_http()),
+                Err(error) => {
+                    Ok(Status::unavailable(format!("the server's Python side did not answer: {error}")).into_http())
+                }
             }
         })
     }
