@@ -199,6 +199,12 @@ class InferenceServer:
         """The versions this server serves, their states and where requests without a version go."""
         return self._models
 
+    @property
+    def queued_calls(self) -> int:
+        """Inference calls the native front has received and the event loop has not taken yet (0 on the Python
+        front, which hands each call over as it arrives)."""
+        return self._front.queued() if self._front is not None else 0
+
     def _new_stats(self, model: str, version: str) -> ModelStats:
         return ModelStats(sink=self._telemetry.recorder(model, version), tracer=self._telemetry.tracer(model, version))
 

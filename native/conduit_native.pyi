@@ -53,6 +53,8 @@ class Front:
             OSError: the address cannot be bound.
         """
     def wake_fd(self) -> int: ...
+    def queued(self) -> int:
+        """How many calls wait for Python now."""
     def take(self) -> list[Call]: ...
     def stop(self, grace_s: float) -> bool:
         """Stop listening and finish the calls in flight for up to ``grace_s``; True when all finished."""

@@ -98,6 +98,11 @@ impl HandOff {
         Ok(())
     }
 
+    /// Calls waiting for Python now.
+    pub fn len(&self) -> usize {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).jobs.len()
+    }
+
     /// A new call or stream id.
     pub fn next_id(&self) -> u64 {
         self.ids.fetch_add(1, Ordering::Relaxed)

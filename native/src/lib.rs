@@ -238,6 +238,11 @@ impl Front {
         self.handoff.wake_fd()
     }
 
+    /// How many calls wait for Python now.
+    fn queued(&self) -> usize {
+        self.handoff.len()
+    }
+
     /// Every call waiting now, oldest first.
     fn take<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let calls =
