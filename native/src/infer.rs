@@ -60,7 +60,13 @@ impl Service<http::Request<BoxBody>> for Inference {
                 .accept_compressed(CompressionEncoding::Gzip)
                 .apply_max_message_size_config(Some(max), Some(max))
         };
+        // A compression the front does not decode (deflate) is left to the Python side, which takes it.
+        let decodable = matches!(
+            request.headers().get("grpc-encoding").map(|v| v.as_bytes()),
+            None | Some(b"identity") | Some(b"gzip")
+        );
         match request.uri().path() {
+            _ if !decodable => self.proxy.forward(request),
             MODEL_INFER => {
                 let unary = Unary(self.handoff.clone());
                 Box::pin(async move {

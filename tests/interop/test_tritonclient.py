@@ -370,13 +370,18 @@ def test_typed_contents_that_do_not_fit_are_refused(repository: Path, start_serv
     assert statuses == dict.fromkeys(cases, grpc.StatusCode.INVALID_ARGUMENT)
 
 
-def test_gzip_compressed_requests(
-    repository: Path, start_serve: Any, connect: Connect, references: dict[str, tuple[Reference, np.ndarray]]
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
+def test_compressed_requests(
+    repository: Path,
+    start_serve: Any,
+    connect: Connect,
+    references: dict[str, tuple[Reference, np.ndarray]],
+    algorithm: str,
 ) -> None:
     client = connect(start_serve(repository).target)
     reference, rows = references["classifier"]
-    result = client.infer("classifier", _rows_input(rows[:64]), compression_algorithm="gzip")
-    _check_against(reference, rows[:64], result, "gzip")
+    result = client.infer("classifier", _rows_input(rows[:64]), compression_algorithm=algorithm)
+    _check_against(reference, rows[:64], result, algorithm)
 
 
 def _two_input_model() -> bytes:
