@@ -23,7 +23,8 @@ use crate::proxy::{BoxFuture, Proxy};
 
 const MODEL_INFER: &str = "/inference.GRPCInferenceService/ModelInfer";
 const MODEL_STREAM_INFER: &str = "/inference.GRPCInferenceService/ModelStreamInfer";
-const DROPPED: &str = "internal error; the server log has the details";
+/// Python let a call go unanswered: it only does when the server stops with the call still queued.
+const DROPPED: &str = "the server stopped before answering; retry";
 
 pub struct Limits {
     pub max_message_bytes: usize,
@@ -110,7 +111,7 @@ async fn answer(
             .map_err(|_| Status::deadline_exceeded("deadline exceeded before the answer was ready"))?,
         None => reply.await,
     };
-    answered.map_err(|_| Status::internal(DROPPED))?
+    answered.map_err(|_| Status::unavailable(DROPPED))?
 }
 
 struct Unary(Arc<HandOff>);
@@ -278,7 +279,7 @@ impl StreamingService<Bytes> for Streamed {
                                 return;
                             }
                             Err(_) => {
-                                yield Err(Status::internal(DROPPED));
+                                yield Err(Status::unavailable(DROPPED));
                                 return;
                             }
                         },
