@@ -17,6 +17,7 @@ from clients._channel import (
     DEFAULT_MAX_MESSAGE_BYTES,
     Balance,
     Target,
+    channel_authority,
     channel_options,
     channel_target,
     error_from_rpc,
@@ -79,7 +80,7 @@ class AsyncInferenceClient:
     ) -> None:
         headers = bearer_metadata(token, metadata)
         address, policy = channel_target(target, balance)
-        merged = channel_options(max_message_bytes, options, policy)
+        merged = channel_options(max_message_bytes, options, policy, authority=channel_authority(target))
         if credentials is None:
             self._channel = grpc.aio.insecure_channel(address, options=merged)
         else:

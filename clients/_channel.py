@@ -10,7 +10,15 @@ from typing import Any, Literal
 
 from contract.status import error_from_rpc
 
-__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "Balance", "Target", "channel_options", "channel_target", "error_from_rpc"]
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "Balance",
+    "Target",
+    "channel_authority",
+    "channel_options",
+    "channel_target",
+    "error_from_rpc",
+]
 
 Target = str | Sequence[str]
 """A server address (``host:port``, or any gRPC target such as ``dns:///name:port``) or a list of ``host:port``."""
@@ -30,14 +38,21 @@ DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
 def channel_options(
-    max_message_bytes: int, options: Sequence[tuple[str, Any]], balance: Balance | None = None
+    max_message_bytes: int,
+    options: Sequence[tuple[str, Any]],
+    balance: Balance | None = None,
+    *,
+    authority: str | None = None,
 ) -> list[tuple[str, Any]]:
-    """Channel arguments: message size limits from ``max_message_bytes``; with ``balance``, a service config of that
-    load-balancing policy which retries calls failing UNAVAILABLE; then ``options``, which win on conflict."""
+    """Channel arguments: message size limits from ``max_message_bytes``; the calls' ``:authority`` when given;
+    with ``balance``, a service config of that load-balancing policy which retries calls failing UNAVAILABLE; then
+    ``options``, which win on conflict."""
     merged: dict[str, Any] = {
         "grpc.max_send_message_length": max_message_bytes,
         "grpc.max_receive_message_length": max_message_bytes,
     }
+    if authority is not None:
+        merged["grpc.default_authority"] = authority
     if balance is not None:
         config = {
             "loadBalancingConfig": [{balance: {}}],
@@ -49,6 +64,19 @@ def channel_options(
         merged["grpc.enable_retries"] = 1
     merged.update(options)
     return list(merged.items())
+
+
+def channel_authority(target: Target) -> str | None:
+    """The ``:authority`` of calls to a list of servers: its first address as given.
+
+    gRPC would send the ``ipv4:`` target's comma-joined list, which is no valid authority: HTTP/2 servers that check
+    it (Conduit's native front, hyper and Envoy among them) reset every call. It is also the name a TLS certificate
+    is checked against, so the list's first name rather than a list no certificate can carry. ``None`` for a single
+    target, whose authority gRPC derives itself.
+    """
+    if isinstance(target, str) or not target:
+        return None
+    return target[0]
 
 
 def channel_target(target: Target, balance: Balance | None) -> tuple[str, Balance | None]:

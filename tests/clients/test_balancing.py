@@ -13,7 +13,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients import AsyncInferenceClient, InferenceClient
-from clients._channel import channel_options, channel_target
+from clients._channel import channel_authority, channel_options, channel_target
 from tests.conftest import ServeProcess, StartServe, TrainedModel
 
 
@@ -94,6 +94,10 @@ def test_targets_and_policies() -> None:
     config = options["grpc.service_config"]
     assert '"round_robin"' in config and "UNAVAILABLE" in config and '"healthCheckConfig"' in config
     assert "grpc.service_config" not in dict(channel_options(1024, ()))
+    # A list's calls carry its first address as their authority, never the comma-joined target.
+    assert channel_authority(["localhost:1", "127.0.0.2:2"]) == "localhost:1"
+    assert channel_authority("dns:///conduit:8001") is None
+    assert dict(channel_options(1024, (), authority="localhost:1"))["grpc.default_authority"] == "localhost:1"
 
 
 @pytest.mark.parametrize(
