@@ -23,6 +23,8 @@ use crate::proxy::{BoxFuture, Proxy};
 
 const MODEL_INFER: &str = "/inference.GRPCInferenceService/ModelInfer";
 const MODEL_STREAM_INFER: &str = "/inference.GRPCInferenceService/ModelStreamInfer";
+/// How long a refused stream's requests are read before the refusal is sent.
+const REFUSAL_DRAIN: std::time::Duration = std::time::Duration::from_millis(200);
 /// Python let a call go unanswered: it only does when the server stops with the call still queued.
 const DROPPED: &str = "the server stopped before answering; retry";
 
@@ -216,8 +218,16 @@ impl StreamingService<Bytes> for Streamed {
             let id = handoff.next_id();
             let opening = Job { kind: OPEN, id, data: Bytes::new(), authorization, deadline, reply: Some(reply) };
             handoff.push(opening, false)?;
-            answer(answered, deadline).await?;
+            let opened = answer(answered, deadline).await;
             let mut inbound = request.into_inner();
+            if let Err(status) = opened {
+                // Refused: read what the client sent first, up to its end (for a moment at most). Answering with
+                // its requests unread races h2's reset of the stream, which gRPC clients may report as INTERNAL
+                // instead of the refusal.
+                let drain = async { while let Ok(Some(_)) = inbound.message().await {} };
+                let _ = tokio::time::timeout(REFUSAL_DRAIN, drain).await;
+                return Err(status);
+            }
             let window = Arc::new(Window {
                 bytes: AtomicUsize::new(0),
                 requests: AtomicUsize::new(0),
