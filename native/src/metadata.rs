@@ -6,7 +6,12 @@ use tonic::metadata::MetadataMap;
 
 /// The call's deadline from `grpc-timeout` (at most 8 digits and a unit, per the gRPC HTTP/2 protocol).
 pub fn deadline(metadata: &MetadataMap) -> Option<Instant> {
-    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
+    deadline_of(metadata.get("grpc-timeout")?.as_bytes())
+}
+
+/// The deadline of a `grpc-timeout` header's value.
+pub fn deadline_of(value: &[u8]) -> Option<Instant> {
+    let value = std::str::from_utf8(value).ok()?;
     if value.len() < 2 || value.len() > 9 {
         return None;
     }

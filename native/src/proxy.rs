@@ -36,9 +36,14 @@ impl Proxy {
 
     pub fn forward(&self, request: http::Request<BoxBody>) -> BoxFuture<Result<http::Response<BoxBody>, Infallible>> {
         let channel = self.channel.clone();
+        let deadline = request.headers().get("grpc-timeout").and_then(|v| crate::metadata::deadline_of(v.as_bytes()));
         Box::pin(async move {
             match channel.oneshot(request).await {
                 Ok(response) => Ok(response),
+                // The Python side ends a call whose deadline passed by resetting it: that is the deadline.
+                Err(_) if deadline.is_some_and(|d| std::time::Instant::now() >= d) => {
+                    Ok(Status::deadline_exceeded("deadline exceeded before the answer was ready").into_http())
+                }
                 Err(error) => {
                     Ok(Status::unavailable(format!("the server's Python side did not answer: {error}")).into_http())
                 }
